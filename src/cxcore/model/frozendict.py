@@ -1,0 +1,59 @@
+"""An immutable, hashable mapping for the fields of frozen model values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+__all__ = ["FrozenDict"]
+
+
+class FrozenDict(Mapping[K, V]):
+    """A read-only mapping that can be hashed, so frozen values stay values.
+
+    It compares equal to any mapping with the same items, keeps insertion order,
+    and its ``repr`` reads like a dict.
+
+    >>> d = FrozenDict({"store": "BLR-01"})
+    >>> d["store"], d == {"store": "BLR-01"}, hash(d) == hash(FrozenDict(store="BLR-01"))
+    ('BLR-01', True, True)
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, *args: Any, **kwargs: V) -> None:  # noqa: ANN401 - what dict() takes
+        self._data: dict[K, V] = dict(*args, **kwargs)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._data == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+    def set(self, key: K, value: V) -> FrozenDict[K, V]:
+        """Return a copy with *key* set to *value*."""
+        data = dict(self._data)
+        data[key] = value
+        return FrozenDict(data)

@@ -1,0 +1,312 @@
+"""The channel port: what a survey channel declares and the four verbs it implements.
+
+A channel plugin is data plus four verbs:
+
+* :class:`Capabilities`, frozen data the registry and the dispatcher read
+  without creating the channel;
+* ``render(invitation, survey)``: pure, builds the :class:`OutboundMessage`;
+* ``async send(message)``: hands it to the provider, returns a :class:`SendResult`
+  or raises :class:`~cxcore.SendError` saying whether to retry, suppress or reconcile;
+* ``parse_inbound(request)``: pure, turns a webhook, reply or form post into
+  :data:`InboundEvent` values, or raises :class:`~cxcore.InboundError`;
+* ``async aclose()``: releases connections; calling it twice is harmless.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import ClassVar, Protocol, TypeAlias, runtime_checkable
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+
+from cxcore.model._checks import Checks, member_or_value
+from cxcore.model.customer import AddressKind
+from cxcore.model.frozendict import FrozenDict
+from cxcore.model.invitation import Disposition, Invitation
+from cxcore.model.survey import AnswerValue, Survey
+
+__all__ = [
+    "AnswersReceived",
+    "Capabilities",
+    "Channel",
+    "InboundEvent",
+    "InboundMode",
+    "InboundRequest",
+    "OptOutReceived",
+    "OutboundMessage",
+    "SendResult",
+    "StatusReceived",
+]
+
+
+class InboundMode(enum.StrEnum):
+    """How answers and events come back from a channel.
+
+    .. versionadded:: 0.1.0
+    """
+
+    NONE = "none"
+    """Nothing comes back through the channel itself."""
+    FORM = "form"
+    """The respondent posts answers to the collector (links, AMP forms, widgets, kiosks)."""
+    REPLY = "reply"
+    """The respondent replies with a message (an SMS "9")."""
+    WEBHOOK = "webhook"
+    """The provider posts delivery events (and maybe replies) to the collector."""
+
+
+def _frozenset(value: object) -> object:
+    if isinstance(value, list | tuple | set):
+        return frozenset(value)
+    return value
+
+
+def _address_kind(value: AddressKind | str) -> AddressKind:
+    return member_or_value(AddressKind, value)
+
+
+def _inbound_mode(value: InboundMode | str) -> InboundMode:
+    return member_or_value(InboundMode, value)
+
+
+@attrs.frozen(kw_only=True)
+class Capabilities:
+    """What a channel can do, declared as data.
+
+    Args:
+        formats: The media types it renders (``"text/plain"``,
+            ``"text/html"``, ``"text/x-amp-html"``...).
+        address: The kind of address it sends to.
+        max_length: The most characters one rendered part may have, if limited.
+        two_way: Whether answers can come back through it.
+        inbound: How answers and events come back.
+        offline: Whether it keeps collecting when the network drops (kiosk).
+
+    .. versionadded:: 0.1.0
+    """
+
+    formats: frozenset[str] = attrs.field(converter=_frozenset)
+    address: AddressKind = attrs.field(converter=_address_kind)
+    max_length: int | None = None
+    two_way: bool = False
+    inbound: InboundMode = attrs.field(default=InboundMode.NONE, converter=_inbound_mode)
+    offline: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        checks = Checks()
+        if checks.is_a("formats", self.formats, frozenset, "a set of media types"):
+            if not self.formats:
+                checks.add("formats", "is empty (expected at least one media type)")
+            for fmt in sorted(map(str, self.formats)):
+                if "/" not in fmt:
+                    checks.add("formats", f"{fmt!r} is not a media type such as 'text/plain'")
+        checks.member("address", self.address, AddressKind, "an address kind")
+        if (
+            self.max_length is not None
+            and checks.is_a("max_length", self.max_length, int, "a whole number")
+            and self.max_length < 1
+        ):
+            checks.add("max_length", f"{self.max_length} is not 1 or more")
+        checks.is_a("two_way", self.two_way, bool, "True or False")
+        checks.member("inbound", self.inbound, InboundMode, "an inbound mode")
+        checks.is_a("offline", self.offline, bool, "True or False")
+        if self.two_way and self.inbound is InboundMode.NONE:
+            checks.add("inbound", "is 'none', but the channel is two-way")
+        checks.raise_if_any("Capabilities")
+
+
+def _frozen_str_map(value: Mapping[str, str] | None) -> FrozenDict[str, str]:
+    if value is None:
+        return FrozenDict()
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class OutboundMessage:
+    """A rendered invitation, ready to send.
+
+    Args:
+        invitation_id: The invitation it carries.
+        channel: The channel that rendered it.
+        to: The recipient's address (``None`` for a kiosk or widget).
+        parts: The content per media type, in the order they should appear.
+        subject: A subject line, for channels that have one.
+        headers: Extra headers or provider options.
+
+    .. versionadded:: 0.1.0
+    """
+
+    invitation_id: str
+    channel: str
+    to: str | None
+    parts: FrozenDict[str, str] = attrs.field(converter=_frozen_str_map)
+    subject: str | None = None
+    headers: FrozenDict[str, str] = attrs.field(factory=FrozenDict, converter=_frozen_str_map)
+
+    def __repr__(self) -> str:
+        # The address is personal data: keep it out of logs and tracebacks.
+        return (
+            f"OutboundMessage(invitation_id={self.invitation_id!r}, channel={self.channel!r}, "
+            f"parts={list(self.parts)!r})"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class SendResult:
+    """The provider accepted a message.
+
+    Args:
+        invitation_id: The invitation sent.
+        provider_id: The provider's id for the message (an SMTP queue id, a
+            Twilio ``SM...`` sid), used to match later delivery events.
+        detail: What the provider said, for the audit log.
+
+    .. versionadded:: 0.1.0
+    """
+
+    invitation_id: str
+    provider_id: str | None = None
+    detail: str | None = None
+
+
+def _lower_headers(value: Mapping[str, str] | None) -> FrozenDict[str, str]:
+    return FrozenDict({k.lower(): v for k, v in (value or {}).items()})
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class InboundRequest:
+    """A request that reached the collector for a channel: a webhook, a reply, a form post.
+
+    Args:
+        method: The HTTP method (``"POST"``).
+        url: The public URL the request was made to, as configured, never as
+            reconstructed from proxy headers: signatures are computed over it.
+        headers: Request headers, names in lower case.
+        body: The raw body.
+
+    .. versionadded:: 0.1.0
+    """
+
+    method: str
+    url: str
+    headers: FrozenDict[str, str] = attrs.field(factory=FrozenDict, converter=_lower_headers)
+    body: bytes = b""
+
+    def form(self) -> dict[str, list[str]]:
+        """The body parsed as ``application/x-www-form-urlencoded`` (repeated keys kept)."""
+        result: dict[str, list[str]] = {}
+        for key, value in parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True):
+            result.setdefault(key, []).append(value)
+        return result
+
+    def query(self) -> dict[str, list[str]]:
+        """The URL's query string, parsed (repeated keys kept)."""
+        result: dict[str, list[str]] = {}
+        for key, value in parse_qsl(urlsplit(self.url).query, keep_blank_values=True):
+            result.setdefault(key, []).append(value)
+        return result
+
+    def __repr__(self) -> str:
+        return f"InboundRequest({self.method} {urlsplit(self.url).path}, {len(self.body)} bytes)"
+
+
+def _answers(value: Mapping[str, AnswerValue]) -> FrozenDict[str, AnswerValue]:
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
+
+
+@attrs.frozen(kw_only=True)
+class AnswersReceived:
+    """A respondent answered.
+
+    Args:
+        token: The invitation's signed token, as it came back (links, forms).
+        address: Who sent it, for reply channels that identify by address (SMS).
+        answers: Answers keyed by question id, not yet checked against the survey.
+        complete: Whether the respondent submitted the whole survey.
+
+    .. versionadded:: 0.1.0
+    """
+
+    token: str | None
+    answers: FrozenDict[str, AnswerValue] = attrs.field(converter=_answers)
+    complete: bool = False
+    address: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OptOutReceived:
+    """The recipient asked not to be contacted again on this channel (an SMS STOP).
+
+    .. versionadded:: 0.1.0
+    """
+
+    address: str
+    keyword: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StatusReceived:
+    """The provider reported what became of a message (delivered, bounced...).
+
+    Args:
+        provider_id: The provider's id for the message, from :class:`SendResult`.
+        disposition: What happened.
+        permanent: Whether a failure is permanent (the address should be suppressed).
+        detail: The provider's own words or code.
+        address: The address concerned, when the provider says.
+
+    .. versionadded:: 0.1.0
+    """
+
+    provider_id: str | None
+    disposition: Disposition
+    permanent: bool = False
+    detail: str | None = None
+    address: str | None = None
+
+
+InboundEvent: TypeAlias = AnswersReceived | OptOutReceived | StatusReceived
+"""What a channel can find in an inbound request."""
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """The survey channel protocol: data plus four verbs.
+
+    Implement it in a class of your own (there is nothing to subclass),
+    register the class under the entry-point group ``cxcore.channels``, and run
+    :class:`cxcore.testing.ChannelConformance` against it. The class is created
+    with your channel's own configuration (``EmailChannel(host=..., ...)``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    capabilities: ClassVar[Capabilities]
+    """What the channel can do."""
+
+    def render(self, invitation: Invitation, survey: Survey) -> OutboundMessage:
+        """Render *invitation* to *survey*. Pure: no I/O, same input, same output."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Hand *message* to the provider.
+
+        Raises:
+            SendError: Saying whether to retry, suppress the address, or reconcile.
+            ChannelClosedError: After :meth:`aclose`.
+        """
+        ...
+
+    def parse_inbound(self, request: InboundRequest) -> Sequence[InboundEvent]:
+        """Find answers, opt-outs and delivery events in *request*. Pure.
+
+        Raises:
+            InboundError: If the request cannot be understood (or is not authentic).
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections. Calling it again does nothing."""
+        ...

@@ -1,0 +1,1 @@
+"""Survey channels that ship with cxcore, registered like any third-party plugin."""
