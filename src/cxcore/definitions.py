@@ -339,6 +339,35 @@ def _unstructure_frozendict(value: FrozenDict[Any, Any], conv: cattrs.Converter)
     return {str(k): conv.unstructure(v) for k, v in value.items()}
 
 
+def _is_list_type(t: Any) -> bool:  # noqa: ANN401 - cattrs predicates take any type
+    args = get_args(t)
+    return get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _make_list_hook(conv: cattrs.Converter) -> Any:  # noqa: ANN401
+    """Structure ``tuple[X, ...]`` from a list only (a string is not a list of anything)."""
+
+    def hook(value: object, t: Any) -> tuple[Any, ...]:  # noqa: ANN401
+        if not isinstance(value, list | tuple):
+            raise _Bad(f"{value!r} is not a list")
+        (item_type, _) = get_args(t)
+        items: list[Any] = []
+        errors: list[Exception] = []
+        for i, item in enumerate(value):
+            try:
+                items.append(conv.structure(item, item_type))
+            except Exception as exc:  # noqa: BLE001 - collected and reported with their index
+                note = cattrs.IterableValidationNote(f"Structuring {t} @ index {i}", i, item_type)
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                errors.append(exc)
+        if errors:
+            msg = "While structuring a list"
+            raise ExceptionGroup(msg, errors)
+        return tuple(items)
+
+    return hook
+
+
 def _structure_text(value: object, _: type) -> LocalizedText:
     if not isinstance(value, Mapping):
         raise _Bad(
@@ -468,19 +497,21 @@ def converter() -> cattrs.Converter:
     questions carry their ``kind``, fields left at their default are omitted.
     """
     conv = cattrs.Converter(forbid_extra_keys=True, omit_if_default=True, detailed_validation=True)
+    # Hooks by class are found through the MRO: StrEnum comes before str in an
+    # enum's MRO, so enums reach the enum hook and plain strings the strict one.
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(float, _strict_float)
     conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(enum.Enum, _structure_enum)
+    conv.register_structure_hook(enum.StrEnum, _structure_enum)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
-    conv.register_structure_hook_func(
-        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _structure_enum
-    )
     conv.register_unstructure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda e: e.value
     )
     conv.register_structure_hook_func(_is_frozendict, _make_frozendict_hook(conv))
+    conv.register_structure_hook_func(_is_list_type, _make_list_hook(conv))
     conv.register_unstructure_hook_func(
         _is_frozendict, functools.partial(_unstructure_frozendict_any, conv=conv)
     )

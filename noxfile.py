@@ -1,0 +1,118 @@
+"""Every check cxcore runs, locally and in CI.
+
+``python3 -m nox`` runs the default sessions: tests, lint, typing, docs, build.
+``python3 -m nox -s demo`` runs the example. Supported Pythons come from
+pyproject.toml, the one source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typing", "docs", "build"]
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+ALL_PYTHONS = [
+    m.group(1)
+    for c in PYPROJECT["project"]["classifiers"]
+    if (m := re.fullmatch(r"Programming Language :: Python :: (3\.\d+)", c))
+]
+EXAMPLES = sorted(str(p) for p in (ROOT / "examples" / "retail").glob("*.toml"))
+
+
+def _install(session: nox.Session, *groups: str, extras: str = "all") -> None:
+    session.install("--upgrade", "pip")
+    requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
+    session.install("-e", f".[{extras}]", *requirements)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite, the modules' doctests and the docs' examples."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs, env={"CI": os.environ.get("CI", "")})
+
+
+@nox.session(python=ALL_PYTHONS)
+def tests_all(session: nox.Session) -> None:
+    """Run the test suite on every supported Python that is installed."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and formatting."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", "src", "tests", "noxfile.py", "benchmarks", "docs/conf.py")
+    session.run(
+        "ruff", "format", "--check", "src", "tests", "noxfile.py", "benchmarks", "docs/conf.py"
+    )
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict over the library, the tests and this file."""
+    _install(session, "typing", "test")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation, nitpicky, with warnings as errors."""
+    _install(session, "docs")
+    build = ROOT / "docs" / "_build"
+    shutil.rmtree(build, ignore_errors=True)
+    session.run(
+        "sphinx-build", "-n", "-W", "--keep-going", "-b", "html", "docs", str(build / "html")
+    )
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel, check them, and use the wheel in a clean environment."""
+    session.install("build", "twine", "check-wheel-contents")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    session.run("twine", "check", "--strict", *map(str, dist.glob("*")))
+    session.run("check-wheel-contents", *map(str, dist.glob("*.whl")))
+    (wheel,) = dist.glob("*.whl")
+    session.install("--force-reinstall", str(wheel))
+    session.run(
+        "python",
+        "-c",
+        "import cxcore, cxcore_channels, cxcore.testing;"
+        "from importlib.resources import files;"
+        "assert files('cxcore').joinpath('py.typed').is_file();"
+        "assert files('cxcore_channels').joinpath('py.typed').is_file();"
+        "print('wheel ok:', cxcore.__version__)",
+    )
+    session.run("cxcore", "validate", *EXAMPLES)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job, for now: validate and show the example retail journey and its surveys."""
+    session.install(".")
+    session.run("cxcore", "validate", *EXAMPLES)
+    session.run("cxcore", "show", *EXAMPLES, *session.posargs)
+    session.run("cxcore", "channels")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks; each prints one JSON line per case."""
+    _install(session, "test")
+    session.install("pandas", "polars", "duckdb", "pyarrow")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
