@@ -35,8 +35,9 @@ class Disposition(enum.StrEnum):
 class Invitation:
     """A request to one person to answer one survey, on one channel.
 
-    Channels render it into a message. The token is signed and opaque: it
-    identifies the invitation, never the person.
+    Channels render it into a message. Tokens are signed and opaque, one per
+    purpose: they identify the invitation, never the person, and channels
+    never sign anything themselves.
 
     Args:
         id: The invitation's id.
@@ -45,7 +46,9 @@ class Invitation:
         channel: The channel it goes out on.
         address: Where it goes: an email, an E.164 number, an app user id;
             ``None`` for channels that reach whoever is in front of them.
-        token: The signed token that answers carry back.
+        token: The signed token that answers carry back (survey links, one-click scores).
+        unsubscribe_token: The signed token of the one-click unsubscribe link, if any.
+        amp_token: The signed token an AMP for Email form posts with, if any.
         created_at: When it was created.
         expires_at: After this, answers are no longer accepted.
         customer_id: The customer invited, if known.
@@ -66,6 +69,8 @@ class Invitation:
     address: str | None
     token: str
     created_at: datetime
+    unsubscribe_token: str | None = None
+    amp_token: str | None = None
     expires_at: datetime | None = None
     customer_id: str | None = None
     interaction_id: str | None = None
@@ -87,6 +92,10 @@ class Invitation:
         if self.address is not None:
             checks.text("address", self.address, single_line=True)
         checks.text("token", self.token, single_line=True)
+        for name in ("unsubscribe_token", "amp_token"):
+            value = getattr(self, name)
+            if value is not None:
+                checks.text(name, value, single_line=True)
         if (
             checks.aware("created_at", self.created_at)
             and self.expires_at is not None

@@ -148,6 +148,8 @@ def sample_invitation(
         channel=channel,
         address=address,
         token=token,
+        unsubscribe_token=f"{token}.unsubscribe",
+        amp_token=f"{token}.amp",
         created_at=SAMPLE_TIME,
         expires_at=SAMPLE_TIME + timedelta(days=14),
         customer_id="C-1001" if address is not None else None,
