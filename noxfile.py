@@ -53,10 +53,8 @@ def tests_all(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff: lint and formatting."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "benchmarks", "docs/conf.py")
-    session.run(
-        "ruff", "format", "--check", "src", "tests", "noxfile.py", "benchmarks", "docs/conf.py"
-    )
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session
