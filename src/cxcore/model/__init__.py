@@ -4,6 +4,7 @@ Every class is a frozen attrs value, checked when it is built: a bad field
 raises :class:`~cxcore.ValidationError` naming every problem.
 """
 
+from cxcore.model.case import Case, CaseStatus
 from cxcore.model.customer import AddressKind, Consent, Customer, Purpose
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import DIMENSIONS, Interaction, Scalar
@@ -38,6 +39,8 @@ __all__ = [
     "QUESTION_KINDS",
     "AddressKind",
     "AnswerValue",
+    "Case",
+    "CaseStatus",
     "CesQuestion",
     "ChoiceQuestion",
     "Condition",

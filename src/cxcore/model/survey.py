@@ -623,6 +623,8 @@ class Survey:
         intro: Optional text shown before the questions.
         thanks: Optional text shown after the last answer.
         on_repeat: What happens when one respondent answers one invitation twice.
+        retention_days: Keep personal data in its responses this many days, then
+            purge it and keep the anonymous answers; ``None`` keeps it.
         description: Notes for the people who maintain it.
 
     Raises:
@@ -642,6 +644,7 @@ class Survey:
     intro: LocalizedText | None = attrs.field(default=None, converter=_optional_text)
     thanks: LocalizedText | None = attrs.field(default=None, converter=_optional_text)
     on_repeat: RepeatPolicy = attrs.field(default=RepeatPolicy.FIRST_WINS, converter=_repeat_policy)
+    retention_days: int | None = None
     description: str | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -652,6 +655,11 @@ class Survey:
         checks.member("kind", self.kind, SurveyKind, "a survey kind")
         checks.member("on_repeat", self.on_repeat, RepeatPolicy, "a repeat policy")
         checks.locale("default_locale", self.default_locale)
+        if self.retention_days is not None and (
+            checks.is_a("retention_days", self.retention_days, int, "a whole number")
+            and self.retention_days < 1
+        ):
+            checks.add("retention_days", f"{self.retention_days} is not 1 or more")
         questions = checks.items(
             "questions", self.questions, tuple(QUESTION_KINDS.values()), "questions"
         )
@@ -732,12 +740,17 @@ class Survey:
         """The questions shown, given the answers so far."""
         return tuple(q for q in self.questions if all(c.holds(answers) for c in q.show_if))
 
-    def check_answers(self, answers: Mapping[str, object], *, complete: bool) -> list[Problem]:
+    def check_answers(
+        self, answers: Mapping[str, object], *, complete: bool, logic: bool = True
+    ) -> list[Problem]:
         """Return every problem with *answers* (empty when they are fine).
 
         Args:
             answers: Answers keyed by question id.
             complete: Whether every visible required question must be answered.
+            logic: Whether to apply display logic (answers to hidden questions
+                are errors). Turn it off to check a part of the answers alone,
+                before it is merged with answers given earlier.
         """
         problems: list[Problem] = []
         by_id = {q.id: q for q in self.questions}
@@ -753,7 +766,7 @@ class Survey:
             message = q.check_answer(value)
             if message:
                 problems.append(Problem(f"answers.{qid}", message))
-        if problems:
+        if problems or not logic:
             return problems
         shown = self.visible(cast("Mapping[str, AnswerValue]", answers))  # checked just above
         shown_ids = {q.id for q in shown}
@@ -770,9 +783,14 @@ class Survey:
             )
         return problems
 
-    def validate_answers(self, answers: Mapping[str, object], *, complete: bool) -> None:
-        """Raise :class:`~cxcore.ValidationError` listing every problem with *answers*."""
-        problems = self.check_answers(answers, complete=complete)
+    def validate_answers(
+        self, answers: Mapping[str, object], *, complete: bool, logic: bool = True
+    ) -> None:
+        """Raise :class:`~cxcore.ValidationError` listing every problem with *answers*.
+
+        The arguments are those of :meth:`check_answers`.
+        """
+        problems = self.check_answers(answers, complete=complete, logic=logic)
         if problems:
             raise ValidationError(f"Answers to survey {self.id!r} v{self.version}", problems)
 

@@ -190,6 +190,7 @@ def surveys(draw: st.DrawFn) -> Survey:
         intro=draw(st.none() | localized_texts(default_locale)),
         thanks=draw(st.none() | localized_texts(default_locale)),
         on_repeat=draw(st.sampled_from(RepeatPolicy)),
+        retention_days=draw(st.none() | st.integers(1, 3650)),
     )
 
 

@@ -1,0 +1,270 @@
+"""The store port: where every part of cxcore keeps its state.
+
+Backends (SQLite by default, PostgreSQL to scale out) implement :class:`Store`
+and pass one shared contract suite. Every write a store acknowledges is
+durable; every submit path is idempotent.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from cxcore.errors import CxError
+from cxcore.model._checks import Checks, member_or_value
+from cxcore.model.frozendict import FrozenDict
+from cxcore.model.interaction import Scalar, check_scalars, frozen_scalars
+from cxcore.model.invitation import Disposition, Invitation
+from cxcore.model.response import RespondentKind, Response
+from cxcore.model.survey import AnswerValue, Survey
+
+__all__ = [
+    "AuditEntry",
+    "ConflictError",
+    "OutboxItem",
+    "OutboxState",
+    "PayloadTooLargeError",
+    "Store",
+    "StoreError",
+    "Submission",
+    "SubmitOutcome",
+    "SubmitResult",
+    "UnknownSurveyError",
+]
+
+
+class StoreError(CxError):
+    """A store could not do what was asked; nothing was written.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class ConflictError(StoreError):
+    """An idempotency key was reused with a different payload.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class UnknownSurveyError(StoreError, LookupError):
+    """A submission names a survey (or version) the store does not hold.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class PayloadTooLargeError(StoreError):
+    """A submission is larger than the store accepts.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+def _respondent(value: RespondentKind | str) -> RespondentKind:
+    return member_or_value(RespondentKind, value)
+
+
+def _answers(value: Mapping[str, object]) -> FrozenDict[str, AnswerValue]:
+    if isinstance(value, FrozenDict):
+        return value
+    return FrozenDict({k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+
+
+@attrs.frozen(kw_only=True)
+class Submission:
+    """Answers arriving from a channel or an API call, before they are stored.
+
+    Args:
+        idempotency_key: Makes a repeat harmless: the same key with the same
+            payload returns what was stored the first time.
+        survey_id: The survey answered.
+        survey_version: Its version.
+        answers: Answers keyed by question id.
+        complete: Whether the respondent submitted the survey.
+        channel: The channel the answers came in on.
+        respondent: Who answered.
+        received_at: When the answers arrived.
+        customer_id: The customer, if known.
+        agent_id: The reporting agent, for agent-reported feedback.
+        invitation_id: The invitation answered: later answers to the same
+            invitation complete the same response.
+        interaction_id: The interaction asked about.
+        locale: The language the survey was shown in.
+        context: The interaction's dimensions and attributes.
+
+    .. versionadded:: 0.1.0
+    """
+
+    idempotency_key: str
+    survey_id: str
+    survey_version: int
+    answers: FrozenDict[str, AnswerValue] = attrs.field(converter=_answers)
+    complete: bool
+    channel: str
+    respondent: RespondentKind = attrs.field(converter=_respondent)
+    received_at: datetime
+    customer_id: str | None = None
+    agent_id: str | None = None
+    invitation_id: str | None = None
+    interaction_id: str | None = None
+    locale: str = "en"
+    context: FrozenDict[str, Scalar] = attrs.field(factory=FrozenDict, converter=frozen_scalars)
+
+    def __attrs_post_init__(self) -> None:
+        checks = Checks()
+        checks.text("idempotency_key", self.idempotency_key, single_line=True)
+        checks.identifier("survey_id", self.survey_id)
+        checks.is_a("survey_version", self.survey_version, int, "a whole number")
+        checks.is_a("answers", self.answers, Mapping, "a mapping of question id to answer")
+        checks.is_a("complete", self.complete, bool, "True or False")
+        checks.identifier("channel", self.channel)
+        checks.member("respondent", self.respondent, RespondentKind, "a respondent kind")
+        checks.aware("received_at", self.received_at)
+        check_scalars(checks, "context", self.context)
+        checks.raise_if_any("Submission")
+
+
+class SubmitOutcome(enum.StrEnum):
+    """What a submission did.
+
+    .. versionadded:: 0.1.0
+    """
+
+    CREATED = "created"
+    """A new response was stored."""
+    UPDATED = "updated"
+    """Answers were added to (or replaced in) the invitation's response."""
+    REPEATED = "repeated"
+    """The same idempotency key and payload came again: nothing changed."""
+    IGNORED = "ignored"
+    """The response was already complete and the survey keeps the first answers."""
+
+
+@attrs.frozen
+class SubmitResult:
+    """The stored response and what the submission did to it.
+
+    .. versionadded:: 0.1.0
+    """
+
+    response: Response
+    outcome: SubmitOutcome
+
+
+class OutboxState(enum.StrEnum):
+    """Where a pending send is. Every state is durable.
+
+    .. versionadded:: 0.1.0
+    """
+
+    PENDING = "pending"
+    """Waiting to be sent (possibly after its due time, or a retry's backoff)."""
+    SENDING = "sending"
+    """Claimed by a dispatcher; the claim expires if the dispatcher dies."""
+    SENT = "sent"
+    """The provider accepted it."""
+    UNKNOWN = "unknown"
+    """The provider may or may not have accepted it: reconcile, never blindly re-send."""
+    FAILED = "failed"
+    """It will not be sent: a permanent failure, or retries ran out."""
+    SUPPRESSED = "suppressed"
+    """Not sent because the address is suppressed or consent is missing."""
+
+
+@attrs.frozen(kw_only=True)
+class OutboxItem:
+    """One send the dispatcher owes.
+
+    .. versionadded:: 0.1.0
+    """
+
+    id: str
+    invitation_id: str
+    channel: str
+    state: OutboxState
+    due_at: datetime
+    attempts: int = 0
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    provider_id: str | None = None
+    last_error: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AuditEntry:
+    """One state change, as the audit log keeps it. It never holds personal identifiers.
+
+    .. versionadded:: 0.1.0
+    """
+
+    at: datetime
+    entity: str
+    entity_id: str
+    action: str
+    detail: FrozenDict[str, Scalar] = attrs.field(factory=FrozenDict, converter=frozen_scalars)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The operations every store backend provides (see :class:`cxcore.stores.SQLiteStore`).
+
+    .. versionadded:: 0.1.0
+    """
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+        ...
+
+    async def aclose(self) -> None:
+        """Finish pending writes and disconnect."""
+        ...
+
+    async def put_survey(self, survey: Survey) -> None:
+        """Store a survey version (an identical repeat is harmless)."""
+        ...
+
+    async def survey(self, survey_id: str, version: int | None = None) -> Survey:
+        """Return a survey version, by default the latest."""
+        ...
+
+    async def submit(self, submission: Submission) -> SubmitResult:
+        """Validate and store answers, idempotently; durable when it returns."""
+        ...
+
+    async def response(self, response_id: str) -> Response:
+        """Return one response."""
+        ...
+
+    async def responses(
+        self,
+        *,
+        survey_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, Scalar] | None = None,
+    ) -> list[Response]:
+        """Responses by survey, time range (``updated_at``) and dimension values."""
+        ...
+
+    async def add_invitation(self, invitation: Invitation) -> None:
+        """Store an invitation (idempotent by id)."""
+        ...
+
+    async def record_disposition(
+        self, invitation_id: str, disposition: Disposition, at: datetime, detail: str | None = None
+    ) -> None:
+        """Record what became of an invitation (idempotent per disposition)."""
+        ...
+
+    async def dispositions(self, invitation_id: str) -> Sequence[tuple[Disposition, datetime]]:
+        """Every disposition of an invitation, oldest first."""
+        ...
+
+    async def audit(self, entity: str | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first."""
+        ...

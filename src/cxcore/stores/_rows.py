@@ -1,0 +1,147 @@
+"""How model values become rows and back, for every SQL backend."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cxcore.model.frozendict import FrozenDict
+from cxcore.model.response import Response
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+RESPONSE_COLUMNS = (
+    "id",
+    "survey_id",
+    "survey_version",
+    "status",
+    "respondent",
+    "channel",
+    "idempotency_key",
+    "started_at",
+    "updated_at",
+    "completed_at",
+    "customer_id",
+    "agent_id",
+    "interaction_id",
+    "invitation_id",
+    "locale",
+    "answers",
+    "context",
+)
+
+
+def micros(value: datetime) -> int:
+    """An aware datetime as whole microseconds since the epoch (UTC): sortable and exact."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC datetime of :func:`micros`."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def maybe_micros(value: datetime | None) -> int | None:
+    """:func:`micros`, passing ``None`` through."""
+    return None if value is None else micros(value)
+
+
+def maybe_datetime(value: int | None) -> datetime | None:
+    """:func:`from_micros`, passing ``None`` through."""
+    return None if value is None else from_micros(value)
+
+
+def to_json(value: Any) -> str:  # noqa: ANN401 - plain data of any shape
+    """Compact, stable JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def response_row(r: Response) -> tuple[Any, ...]:
+    """The row of a response, in :data:`RESPONSE_COLUMNS` order."""
+    answers = {k: list(v) if isinstance(v, tuple) else v for k, v in r.answers.items()}
+    return (
+        r.id,
+        r.survey_id,
+        r.survey_version,
+        r.status.value,
+        r.respondent.value,
+        r.channel,
+        r.idempotency_key,
+        micros(r.started_at),
+        micros(r.updated_at),
+        maybe_micros(r.completed_at),
+        r.customer_id,
+        r.agent_id,
+        r.interaction_id,
+        r.invitation_id,
+        r.locale,
+        to_json(answers),
+        to_json(dict(r.context)),
+    )
+
+
+def response_from_row(row: Any) -> Response:  # noqa: ANN401 - a DB-API row
+    """Rebuild a response from a row in :data:`RESPONSE_COLUMNS` order."""
+    (
+        id_,
+        survey_id,
+        survey_version,
+        status,
+        respondent,
+        channel,
+        key,
+        started,
+        updated,
+        completed,
+        customer_id,
+        agent_id,
+        interaction_id,
+        invitation_id,
+        locale,
+        answers,
+        context,
+    ) = row
+    return Response(
+        id=id_,
+        survey_id=survey_id,
+        survey_version=survey_version,
+        answers=json.loads(answers),
+        status=status,
+        respondent=respondent,
+        channel=channel,
+        idempotency_key=key,
+        started_at=from_micros(started),
+        updated_at=from_micros(updated),
+        completed_at=maybe_datetime(completed),
+        customer_id=customer_id,
+        agent_id=agent_id,
+        interaction_id=interaction_id,
+        invitation_id=invitation_id,
+        locale=locale,
+        context=FrozenDict(json.loads(context)),
+    )
+
+
+def address_hash(address: str) -> str:
+    """The digest suppression lists keep instead of the address itself.
+
+    Emails are compared case-insensitively; whitespace around any address is ignored.
+    """
+    normal = address.strip()
+    if "@" in normal:
+        normal = normal.lower()
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+def mask(identifier: str | None) -> str:
+    """An identifier fit for logs: its first character and a short digest.
+
+    >>> mask("asha@example.in")
+    'a…a52df0'
+    """
+    if not identifier:
+        return "-"
+    return f"{identifier[0]}…{hashlib.sha256(identifier.encode()).hexdigest()[:6]}"

@@ -1,0 +1,1315 @@
+"""The embedded default store: one SQLite file, no server.
+
+Writes go through one writer thread that commits in groups: every write
+waiting when a transaction starts joins it (each in a savepoint of its own, so
+one failure never undoes another), and one ``fsync`` acknowledges them all.
+With WAL and ``synchronous=FULL`` (the default), a write is durable when its
+``await`` returns, and survives ``kill -9``. Reads use their own connection
+and never wait for writes.
+
+Several processes may share one file: transactions take SQLite's write lock
+with ``BEGIN IMMEDIATE`` and wait for it up to ``busy_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Self, TextIO, TypeVar
+
+from cxcore.definitions import structure, unstructure
+from cxcore.errors import ValidationError
+from cxcore.ingest import plan_submission, submission_fingerprint
+from cxcore.model.case import Case, CaseStatus
+from cxcore.model.customer import Consent, Purpose
+from cxcore.model.interaction import DIMENSIONS, Scalar
+from cxcore.model.invitation import Disposition, Invitation
+from cxcore.model.response import RespondentKind, Response
+from cxcore.model.survey import Survey, TextQuestion
+from cxcore.ports.clock import Clock, SystemClock
+from cxcore.ports.store import (
+    AuditEntry,
+    ConflictError,
+    OutboxItem,
+    OutboxState,
+    PayloadTooLargeError,
+    StoreError,
+    Submission,
+    SubmitOutcome,
+    SubmitResult,
+    UnknownSurveyError,
+)
+from cxcore.stores._rows import (
+    RESPONSE_COLUMNS,
+    address_hash,
+    from_micros,
+    mask,
+    maybe_datetime,
+    maybe_micros,
+    micros,
+    response_from_row,
+    response_row,
+    to_json,
+)
+from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+log = logging.getLogger("cxcore.store")
+
+_RESPONSE_SELECT = f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses"
+_INSERT_RESPONSE = (
+    f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(RESPONSE_COLUMNS))})"
+)
+_UPDATE_RESPONSE = (
+    "UPDATE responses SET " + ", ".join(f"{c} = ?" for c in RESPONSE_COLUMNS[1:]) + " WHERE id = ?"
+)
+_MAX_GROUP = 256
+_STOP = object()
+_SAFE_CONTEXT = frozenset(DIMENSIONS) - {"order"}
+
+
+class _Op:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+class SQLiteStore:
+    """The SQLite store. Use it as an async context manager, or call :meth:`open` and :meth:`aclose`.
+
+    >>> import asyncio, tempfile, os
+    >>> async def demo(path):
+    ...     async with SQLiteStore(path) as store:
+    ...         return await store.schema_version()
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     asyncio.run(demo(os.path.join(d, "cx.db")))
+    1
+
+    Args:
+        path: The database file; created if missing.
+        synchronous: ``"FULL"`` (default) makes every acknowledged write
+            survive a power cut; ``"NORMAL"`` is faster and survives a
+            crash of the process but may lose the last transactions on power loss.
+        busy_timeout: Seconds to wait for another process's write lock.
+        max_submission_bytes: The largest submission accepted, as JSON.
+        clock: Where the store reads the time (audit entries, retention).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout: float = 30.0,
+        max_submission_bytes: int = 64 * 1024,
+        clock: Clock | None = None,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            msg = f"synchronous: {synchronous!r} is not 'FULL' or 'NORMAL'"
+            raise ValueError(msg)
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self.max_submission_bytes = max_submission_bytes
+        self.clock: Clock = clock or SystemClock()
+        self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._reader_conn: sqlite3.Connection | None = None
+        self._surveys: dict[tuple[str, int], Survey] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        return conn
+
+    async def open(self) -> None:
+        """Create or open the file, and migrate it to the current schema."""
+        if self._writer is not None:
+            return
+        ready: Future[None] = Future()
+        self._writer = threading.Thread(
+            target=self._write_loop,
+            args=(ready,),
+            name=f"cxcore-sqlite-writer:{self.path.name}",
+            daemon=True,
+        )
+        self._writer.start()
+        await asyncio.wrap_future(ready)
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="cxcore-sqlite-reader")
+        self._reader_conn = await asyncio.get_running_loop().run_in_executor(
+            self._reader, self._connect
+        )
+
+    async def aclose(self) -> None:
+        """Finish every pending write, then close. Calling it again does nothing."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.get_running_loop().run_in_executor(None, writer.join)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            conn, self._reader_conn = self._reader_conn, None
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(reader, conn.close)
+            reader.shutdown(wait=True)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
+
+    # ------------------------------------------------------------ the writer
+
+    def _write_loop(self, ready: Future[None]) -> None:
+        try:
+            conn = self._connect()
+            self._migrate(conn)
+        except BaseException as exc:  # noqa: BLE001 - handed to the opener
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                group: list[_Op] = [first]  # type: ignore[list-item]
+                stop = False
+                while len(group) < _MAX_GROUP:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    group.append(nxt)  # type: ignore[arg-type]
+                self._run_group(conn, group)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_group(self, conn: sqlite3.Connection, group: list[_Op]) -> None:
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for op in group:
+                op.future.set_exception(StoreError(f"cannot start a transaction: {exc}"))
+            return
+        for op in group:
+            conn.execute("SAVEPOINT op")
+            try:
+                value = op.fn(conn)
+            except BaseException as exc:  # noqa: BLE001 - this op fails alone
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                results.append((op, None, exc))
+            else:
+                conn.execute("RELEASE op")
+                results.append((op, value, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            for op, _, _ in results:
+                op.future.set_exception(StoreError(f"commit failed, nothing was written: {exc}"))
+            return
+        for op, value, error in results:
+            if error is None:
+                op.future.set_result(value)
+            else:
+                op.future.set_exception(error)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            msg = "the store is not open (use `async with store:` or `await store.open()`)"
+            raise StoreError(msg)
+        op = _Op(fn)
+        self._queue.put(op)
+        return await asyncio.wrap_future(op.future)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._reader is None or self._reader_conn is None:
+            msg = "the store is not open (use `async with store:` or `await store.open()`)"
+            raise StoreError(msg)
+        conn = self._reader_conn
+        return await asyncio.get_running_loop().run_in_executor(self._reader, fn, conn)
+
+    # ------------------------------------------------------------ schema
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise _too_new(current)  # noqa: TRY301 - rolled back below, then re-raised
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version - 1]:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(version),),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def schema_version(self) -> int:
+        """The schema version of the open file."""
+        row = await self._read(
+            lambda c: c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        )
+        return int(row[0])
+
+    # ------------------------------------------------------------ audit
+
+    def _audit(
+        self,
+        conn: sqlite3.Connection,
+        entity: str,
+        entity_id: str,
+        action: str,
+        **detail: Scalar | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?)",
+            (
+                micros(self.clock.now()),
+                entity,
+                entity_id,
+                action,
+                to_json({k: v for k, v in detail.items() if v is not None}),
+            ),
+        )
+
+    async def audit(self, entity: str | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first, optionally of one kind of entity."""
+
+        def read(c: sqlite3.Connection) -> list[AuditEntry]:
+            sql = "SELECT at, entity, entity_id, action, detail FROM audit"
+            rows = (
+                c.execute(sql + " WHERE entity = ? ORDER BY seq", (entity,))
+                if entity
+                else c.execute(sql + " ORDER BY seq")
+            )
+            return [
+                AuditEntry(
+                    at=from_micros(at), entity=e, entity_id=i, action=a, detail=json.loads(d)
+                )
+                for at, e, i, a, d in rows
+            ]
+
+        return await self._read(read)
+
+    # ------------------------------------------------------------ surveys
+
+    async def put_survey(self, survey: Survey) -> None:
+        """Store a survey version. Storing the same version again with changes is refused.
+
+        Raises:
+            ConflictError: If this id and version are stored with other content.
+        """
+        body = to_json(unstructure(survey))
+
+        def write(c: sqlite3.Connection) -> None:
+            row = c.execute(
+                "SELECT body FROM surveys WHERE id = ? AND version = ?", (survey.id, survey.version)
+            ).fetchone()
+            if row is not None:
+                if row[0] != body:
+                    msg = (
+                        f"survey {survey.id!r} v{survey.version} is already stored with other "
+                        "content; publish changes as a new version"
+                    )
+                    raise ConflictError(msg)
+                return
+            c.execute(
+                "INSERT INTO surveys (id, version, body, stored_at) VALUES (?, ?, ?, ?)",
+                (survey.id, survey.version, body, micros(self.clock.now())),
+            )
+            self._audit(c, "survey", f"{survey.id}:v{survey.version}", "stored")
+
+        await self._write(write)
+        self._surveys[(survey.id, survey.version)] = survey
+
+    async def survey(self, survey_id: str, version: int | None = None) -> Survey:
+        """Return a stored survey version, by default the latest.
+
+        Raises:
+            UnknownSurveyError: If it is not stored; the message lists what is.
+        """
+        if version is not None and (survey_id, version) in self._surveys:
+            return self._surveys[(survey_id, version)]
+
+        def read(c: sqlite3.Connection) -> tuple[int, str] | None:
+            if version is None:
+                return c.execute(  # type: ignore[no-any-return]
+                    "SELECT version, body FROM surveys WHERE id = ? ORDER BY version DESC LIMIT 1",
+                    (survey_id,),
+                ).fetchone()
+            return c.execute(  # type: ignore[no-any-return]
+                "SELECT version, body FROM surveys WHERE id = ? AND version = ?",
+                (survey_id, version),
+            ).fetchone()
+
+        row = await self._read(read)
+        if row is None:
+            known = await self._read(
+                lambda c: [
+                    f"{i} v{v}"
+                    for i, v in c.execute("SELECT id, version FROM surveys ORDER BY id, version")
+                ]
+            )
+            wanted = survey_id if version is None else f"{survey_id} v{version}"
+            msg = f"no survey {wanted} is stored (stored: {', '.join(known) or 'none'})"
+            raise UnknownSurveyError(msg)
+        survey = structure(
+            json.loads(row[1]), Survey, source=f"stored survey {survey_id} v{row[0]}"
+        )
+        self._surveys[(survey.id, survey.version)] = survey
+        return survey
+
+    # ------------------------------------------------------------ responses
+
+    async def submit(self, submission: Submission) -> SubmitResult:
+        """Check answers against the survey and store them, idempotently.
+
+        The same idempotency key with the same payload returns what was stored
+        the first time (:attr:`SubmitOutcome.REPEATED`). A later submission to
+        the same invitation completes, or amends, the same response, as the
+        survey's repeat policy says. When this returns, the write is durable.
+
+        Raises:
+            UnknownSurveyError: The survey version is not stored.
+            ValidationError: The answers do not fit the survey.
+            ConflictError: The key was used before with a different payload.
+            PayloadTooLargeError: The submission is larger than allowed.
+        """
+        size = len(to_json(unstructure(submission)).encode())
+        if size > self.max_submission_bytes:
+            msg = f"submission is {size} bytes (at most {self.max_submission_bytes} accepted)"
+            raise PayloadTooLargeError(msg)
+        survey = await self.survey(submission.survey_id, submission.survey_version)
+        # Fail fast on bad values before queueing; display logic needs the merged answers.
+        survey.validate_answers(submission.answers, complete=False, logic=False)
+        fingerprint = submission_fingerprint(submission)
+        new_id = uuid.uuid4().hex
+
+        def write(c: sqlite3.Connection) -> SubmitResult:
+            seen = c.execute(
+                "SELECT fingerprint, response_id FROM submissions WHERE idempotency_key = ?",
+                (submission.idempotency_key,),
+            ).fetchone()
+            if seen is not None:
+                if seen[0] != fingerprint:
+                    msg = (
+                        f"idempotency key {submission.idempotency_key!r} was used before with a "
+                        "different payload; use a new key for new answers"
+                    )
+                    raise ConflictError(msg)
+                return SubmitResult(_fetch_response(c, seen[1]), SubmitOutcome.REPEATED)
+            existing = None
+            if submission.invitation_id is not None:
+                row = c.execute(
+                    _RESPONSE_SELECT
+                    + " WHERE invitation_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1",
+                    (submission.invitation_id,),
+                ).fetchone()
+                existing = None if row is None else response_from_row(row)
+            plan = plan_submission(survey, submission, existing, new_id=new_id)
+            if plan.write:
+                row = response_row(plan.response)
+                if plan.outcome is SubmitOutcome.CREATED:
+                    c.execute(_INSERT_RESPONSE, row)
+                else:
+                    c.execute(_UPDATE_RESPONSE, (*row[1:], row[0]))
+                self._audit(
+                    c,
+                    "response",
+                    plan.response.id,
+                    plan.outcome.value,
+                    status=plan.response.status.value,
+                )
+            c.execute(
+                "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    submission.idempotency_key,
+                    fingerprint,
+                    plan.response.id,
+                    plan.outcome.value,
+                    micros(submission.received_at),
+                ),
+            )
+            return SubmitResult(plan.response, plan.outcome)
+
+        result = await self._write(write)
+        log.debug(
+            "submission %s for survey %s v%s by %s: %s",
+            mask(submission.idempotency_key),
+            submission.survey_id,
+            submission.survey_version,
+            mask(submission.customer_id),
+            result.outcome.value,
+        )
+        return result
+
+    async def append(self, responses: Iterable[Response]) -> list[SubmitResult]:
+        """Store complete response records as they are (imports, migrations), in one transaction.
+
+        Each is idempotent by its idempotency key. Every response is checked
+        first; if any is invalid, nothing is written and one
+        :class:`ExceptionGroup` reports every failure.
+
+        Raises:
+            ExceptionGroup: Of :class:`ValidationError`, :class:`UnknownSurveyError`
+                or :class:`ConflictError`, one per bad response.
+        """
+        batch = list(responses)
+        errors: list[Exception] = []
+        for i, r in enumerate(batch):
+            try:
+                survey = await self.survey(r.survey_id, r.survey_version)
+                survey.validate_answers(r.answers, complete=r.is_complete)
+            except (ValidationError, UnknownSurveyError) as exc:
+                exc.add_note(f"response {i} ({r.id!r})")
+                errors.append(exc)
+        if errors:
+            msg = f"{len(errors)} of {len(batch)} responses were refused; nothing was written"
+            raise ExceptionGroup(msg, errors)
+
+        def write(c: sqlite3.Connection) -> list[SubmitResult]:
+            results: list[SubmitResult] = []
+            conflicts: list[Exception] = []
+            for r in batch:
+                fingerprint = _response_fingerprint(r)
+                seen = c.execute(
+                    "SELECT fingerprint, response_id FROM submissions WHERE idempotency_key = ?",
+                    (r.idempotency_key,),
+                ).fetchone()
+                if seen is not None:
+                    if seen[0] != fingerprint:
+                        conflicts.append(
+                            ConflictError(
+                                f"idempotency key {r.idempotency_key!r} was used before with other content"
+                            )
+                        )
+                    else:
+                        results.append(
+                            SubmitResult(_fetch_response(c, seen[1]), SubmitOutcome.REPEATED)
+                        )
+                    continue
+                c.execute(_INSERT_RESPONSE, response_row(r))
+                c.execute(
+                    "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        r.idempotency_key,
+                        fingerprint,
+                        r.id,
+                        SubmitOutcome.CREATED.value,
+                        micros(r.updated_at),
+                    ),
+                )
+                results.append(SubmitResult(r, SubmitOutcome.CREATED))
+            if conflicts:
+                msg = f"{len(conflicts)} of {len(batch)} responses conflict; nothing was written"
+                raise ExceptionGroup(msg, conflicts)
+            self._audit(c, "response", "batch", "appended", count=len(batch))
+            return results
+
+        return await self._write(write)
+
+    async def response(self, response_id: str) -> Response:
+        """Return one response.
+
+        Raises:
+            StoreError: If there is none with that id.
+        """
+        return await self._read(lambda c: _fetch_response(c, response_id))
+
+    async def responses(
+        self,
+        *,
+        survey_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, Scalar] | None = None,
+        respondents: Sequence[RespondentKind] | None = None,
+    ) -> list[Response]:
+        """Responses, oldest first, filtered by what is given.
+
+        Args:
+            survey_id: Only this survey's responses.
+            since: Only those updated at or after this time.
+            until: Only those updated before this time.
+            where: Context values that must match (``{"store": "BLR-01"}``).
+            respondents: Only these respondent kinds.
+        """
+        clauses: list[str] = []
+        params: list[Any] = []
+        if survey_id is not None:
+            clauses.append("survey_id = ?")
+            params.append(survey_id)
+        if since is not None:
+            clauses.append("updated_at >= ?")
+            params.append(micros(since))
+        if until is not None:
+            clauses.append("updated_at < ?")
+            params.append(micros(until))
+        for key, value in (where or {}).items():
+            clauses.append("json_extract(context, ?) = ?")
+            params.extend([f"$.{_json_key(key)}", value])
+        if respondents is not None:
+            clauses.append(f"respondent IN ({', '.join('?' * len(respondents))})")
+            params.extend(r.value for r in respondents)
+        sql = _RESPONSE_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        sql += " ORDER BY updated_at, rowid"
+        return await self._read(lambda c: [response_from_row(r) for r in c.execute(sql, params)])
+
+    async def count_responses(self, survey_id: str | None = None) -> int:
+        """How many responses are stored (of one survey, if given)."""
+        if survey_id is None:
+            return await self._read(
+                lambda c: c.execute("SELECT count(*) FROM responses").fetchone()[0]
+            )
+        return await self._read(
+            lambda c: c.execute(
+                "SELECT count(*) FROM responses WHERE survey_id = ?", (survey_id,)
+            ).fetchone()[0]
+        )
+
+    # ------------------------------------------------------------ invitations
+
+    async def add_invitation(self, invitation: Invitation) -> None:
+        """Store an invitation. Adding the same one again does nothing.
+
+        Raises:
+            ConflictError: If another invitation has this id.
+        """
+        body = to_json(unstructure(invitation))
+
+        def write(c: sqlite3.Connection) -> None:
+            row = c.execute(
+                "SELECT body FROM invitations WHERE id = ?", (invitation.id,)
+            ).fetchone()
+            if row is not None:
+                if row[0] != body:
+                    msg = f"invitation {invitation.id!r} is already stored with other content"
+                    raise ConflictError(msg)
+                return
+            c.execute(
+                "INSERT INTO invitations (id, survey_id, survey_version, channel, customer_id, address, "
+                "created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    invitation.id,
+                    invitation.survey_id,
+                    invitation.survey_version,
+                    invitation.channel,
+                    invitation.customer_id,
+                    invitation.address,
+                    micros(invitation.created_at),
+                    body,
+                ),
+            )
+            self._audit(c, "invitation", invitation.id, "created", channel=invitation.channel)
+
+        await self._write(write)
+
+    async def invitation(self, invitation_id: str) -> Invitation:
+        """Return one invitation.
+
+        Raises:
+            StoreError: If there is none with that id.
+        """
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT body FROM invitations WHERE id = ?", (invitation_id,)
+            ).fetchone()
+        )
+        if row is None:
+            msg = f"no invitation {invitation_id!r} is stored"
+            raise StoreError(msg)
+        return structure(
+            json.loads(row[0]), Invitation, source=f"stored invitation {invitation_id}"
+        )
+
+    async def record_disposition(
+        self, invitation_id: str, disposition: Disposition, at: datetime, detail: str | None = None
+    ) -> None:
+        """Record what became of an invitation; the first time of each disposition is kept.
+
+        Raises:
+            StoreError: If the invitation is not stored.
+        """
+        disposition = Disposition(disposition)
+
+        def write(c: sqlite3.Connection) -> None:
+            if (
+                c.execute("SELECT 1 FROM invitations WHERE id = ?", (invitation_id,)).fetchone()
+                is None
+            ):
+                msg = f"no invitation {invitation_id!r} is stored"
+                raise StoreError(msg)
+            inserted = c.execute(
+                "INSERT INTO dispositions (invitation_id, disposition, at, detail) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (invitation_id, disposition) DO NOTHING",
+                (invitation_id, disposition.value, micros(at), detail),
+            ).rowcount
+            if inserted:
+                self._audit(c, "invitation", invitation_id, disposition.value)
+
+        await self._write(write)
+
+    async def dispositions(self, invitation_id: str) -> list[tuple[Disposition, datetime]]:
+        """Every disposition of an invitation, oldest first."""
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT disposition, at FROM dispositions WHERE invitation_id = ? ORDER BY at, disposition",
+                (invitation_id,),
+            ).fetchall()
+        )
+        return [(Disposition(d), from_micros(at)) for d, at in rows]
+
+    async def disposition_counts(
+        self, *, survey_id: str | None = None, by: Sequence[str] = ("channel",)
+    ) -> dict[tuple[str | None, ...], dict[Disposition, int]]:
+        """How many invitations reached each disposition, per segment.
+
+        Args:
+            survey_id: Only this survey's invitations.
+            by: ``"channel"``, ``"survey_id"``, or any key of the invitations'
+                context (``"store"``, ``"touchpoint"``).
+
+        Returns:
+            Segment (a tuple of values in *by* order) to disposition to count.
+        """
+        exprs: list[str] = []
+        params: list[Any] = []
+        for key in by:
+            if key in ("channel", "survey_id"):
+                exprs.append(f"i.{key}")
+            else:
+                exprs.append("json_extract(i.body, ?)")
+                params.append(f"$.context.{_json_key(key)}")
+        select = ", ".join(exprs) if exprs else "NULL"
+        sql = (
+            f"SELECT {select}, d.disposition, count(*) FROM dispositions d "
+            "JOIN invitations i ON i.id = d.invitation_id"
+        )
+        if survey_id is not None:
+            sql += " WHERE i.survey_id = ?"
+            params.append(survey_id)
+        sql += (
+            f" GROUP BY {', '.join(str(n) for n in range(1, len(exprs) + 2)) if exprs else '1, 2'}"
+        )
+        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
+        result: dict[tuple[str | None, ...], dict[Disposition, int]] = {}
+        width = max(len(exprs), 1)
+        for row in rows:
+            segment = tuple(row[:width]) if exprs else ()
+            result.setdefault(segment, {})[Disposition(row[width])] = row[width + 1]
+        return result
+
+    # ------------------------------------------------------------ consent and suppression
+
+    async def record_consent(self, person: str, consent: Consent) -> None:
+        """Add an entry to the consent ledger of *person* (a customer id, or an address).
+
+        Entries are never overwritten: the latest per channel and purpose wins.
+        """
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO consent (person, channel, purpose, granted, source, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    person,
+                    consent.channel,
+                    consent.purpose.value,
+                    int(consent.granted),
+                    consent.source,
+                    micros(consent.recorded_at),
+                ),
+            )
+            seq = c.execute("SELECT last_insert_rowid()").fetchone()[0]
+            self._audit(
+                c,
+                "consent",
+                str(seq),
+                "granted" if consent.granted else "withdrawn",
+                channel=consent.channel,
+                purpose=consent.purpose.value,
+                source=consent.source,
+            )
+
+        await self._write(write)
+
+    async def consent(self, person: str, channel: str, purpose: Purpose) -> Consent | None:
+        """The latest consent entry of *person* for *channel* (or ``"*"``) and *purpose*."""
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT channel, purpose, granted, source, recorded_at FROM consent "
+                "WHERE person = ? AND channel IN (?, '*') AND purpose = ? "
+                "ORDER BY recorded_at DESC, rowid DESC LIMIT 1",
+                (person, channel, Purpose(purpose).value),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        ch, pu, granted, source, at = row
+        return Consent(ch, pu, granted=bool(granted), source=source, recorded_at=from_micros(at))
+
+    async def suppress(self, address: str, channel: str, reason: str) -> None:
+        """Never send to *address* on *channel* again (``"*"`` for every channel).
+
+        Only a digest of the address is kept.
+        """
+
+        def write(c: sqlite3.Connection) -> None:
+            digest = address_hash(address)
+            inserted = c.execute(
+                "INSERT INTO suppressions (address_hash, channel, reason, since) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (address_hash, channel) DO NOTHING",
+                (digest, channel, reason, micros(self.clock.now())),
+            ).rowcount
+            if inserted:
+                self._audit(c, "suppression", digest[:16], "added", channel=channel, reason=reason)
+
+        await self._write(write)
+
+    async def unsuppress(self, address: str, channel: str) -> None:
+        """Lift a suppression (after a customer opts back in)."""
+
+        def write(c: sqlite3.Connection) -> None:
+            digest = address_hash(address)
+            if c.execute(
+                "DELETE FROM suppressions WHERE address_hash = ? AND channel = ?", (digest, channel)
+            ).rowcount:
+                self._audit(c, "suppression", digest[:16], "lifted", channel=channel)
+
+        await self._write(write)
+
+    async def suppression(self, address: str, channel: str) -> str | None:
+        """Why *address* is suppressed on *channel* (or on every channel), or ``None``."""
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT reason FROM suppressions WHERE address_hash = ? AND channel IN (?, '*') "
+                "ORDER BY channel = '*' LIMIT 1",
+                (address_hash(address), channel),
+            ).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    # ------------------------------------------------------------ outbox
+
+    async def enqueue(self, items: Iterable[OutboxItem]) -> None:
+        """Add pending sends (idempotent by id), in one transaction."""
+        batch = list(items)
+
+        def write(c: sqlite3.Connection) -> None:
+            now = micros(self.clock.now())
+            c.executemany(
+                "INSERT INTO outbox (id, invitation_id, channel, state, due_at, attempts, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                [
+                    (
+                        i.id,
+                        i.invitation_id,
+                        i.channel,
+                        i.state.value,
+                        micros(i.due_at),
+                        i.attempts,
+                        now,
+                    )
+                    for i in batch
+                ],
+            )
+
+        await self._write(write)
+
+    async def claim(
+        self, worker: str, *, now: datetime, limit: int, lease: timedelta
+    ) -> list[OutboxItem]:
+        """Claim up to *limit* due pending sends for *worker*, oldest due first.
+
+        A claim lasts *lease*; :meth:`release_expired` hands back claims whose
+        worker died. Two workers never claim the same send.
+        """
+
+        def write(c: sqlite3.Connection) -> list[OutboxItem]:
+            rows = c.execute(
+                "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+                (micros(now), limit),
+            ).fetchall()
+            ids = [r[0] for r in rows]
+            until = micros(now + lease)
+            c.executemany(
+                "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?, "
+                "attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                [(worker, until, micros(now), i) for i in ids],
+            )
+            return [_fetch_outbox(c, i) for i in ids]
+
+        return await self._write(write)
+
+    async def finish(
+        self,
+        item_id: str,
+        state: OutboxState,
+        *,
+        at: datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> OutboxItem:
+        """Record the end of an attempt: sent, failed, unknown, suppressed, or pending again at *retry_at*."""
+        state = OutboxState(state)
+        if state is OutboxState.PENDING and retry_at is None:
+            msg = "retry_at is required to put a send back to pending"
+            raise StoreError(msg)
+
+        def write(c: sqlite3.Connection) -> OutboxItem:
+            current = _fetch_outbox(c, item_id)
+            c.execute(
+                "UPDATE outbox SET state = ?, claimed_by = NULL, claimed_until = NULL, provider_id = "
+                "coalesce(?, provider_id), last_error = ?, due_at = coalesce(?, due_at), updated_at = ? WHERE id = ?",
+                (state.value, provider_id, error, maybe_micros(retry_at), micros(at), item_id),
+            )
+            self._audit(c, "outbox", item_id, state.value, attempts=current.attempts, error=error)
+            return _fetch_outbox(c, item_id)
+
+        return await self._write(write)
+
+    async def release_expired(
+        self, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
+    ) -> list[OutboxItem]:
+        """Hand back claims whose lease ran out (their worker died), as *to*.
+
+        The default, ``unknown``, is the safe one: the worker may have reached
+        the provider before dying, so the send is reconciled, not repeated.
+        """
+
+        def write(c: sqlite3.Connection) -> list[OutboxItem]:
+            ids = [
+                r[0]
+                for r in c.execute(
+                    "SELECT id FROM outbox WHERE state = 'sending' AND claimed_until < ?",
+                    (micros(now),),
+                )
+            ]
+            for i in ids:
+                c.execute(
+                    "UPDATE outbox SET state = ?, claimed_by = NULL, claimed_until = NULL, updated_at = ? WHERE id = ?",
+                    (OutboxState(to).value, micros(now), i),
+                )
+                self._audit(c, "outbox", i, f"released:{OutboxState(to).value}")
+            return [_fetch_outbox(c, i) for i in ids]
+
+        return await self._write(write)
+
+    async def outbox(self, state: OutboxState | None = None) -> list[OutboxItem]:
+        """The outbox, by due time (only one state's sends, if given)."""
+
+        def read(c: sqlite3.Connection) -> list[OutboxItem]:
+            sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+            rows = (
+                c.execute(sql + " WHERE state = ? ORDER BY due_at, id", (OutboxState(state).value,))
+                if state is not None
+                else c.execute(sql + " ORDER BY due_at, id")
+            )
+            return [_outbox_from_row(r) for r in rows]
+
+        return await self._read(read)
+
+    # ------------------------------------------------------------ cases
+
+    async def open_case(self, case: Case) -> None:
+        """Store a new closed-loop case.
+
+        Raises:
+            ConflictError: If a case with this id exists.
+        """
+
+        def write(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    "INSERT INTO cases (id, owner, status, reason, opened_at, updated_at, due_at, response_id, "
+                    "customer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        case.id,
+                        case.owner,
+                        case.status.value,
+                        case.reason,
+                        micros(case.opened_at),
+                        micros(case.updated_at),
+                        maybe_micros(case.due_at),
+                        case.response_id,
+                        case.customer_id,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                msg = f"case {case.id!r} already exists"
+                raise ConflictError(msg) from None
+            self._audit(c, "case", case.id, "opened", owner=case.owner, status=case.status.value)
+
+        await self._write(write)
+
+    async def update_case(
+        self, case_id: str, status: CaseStatus, *, at: datetime, owner: str | None = None
+    ) -> Case:
+        """Move a case to *status* (and to another *owner*, if given)."""
+        status = CaseStatus(status)
+
+        def write(c: sqlite3.Connection) -> Case:
+            if (
+                c.execute(
+                    "UPDATE cases SET status = ?, owner = coalesce(?, owner), updated_at = ? WHERE id = ?",
+                    (status.value, owner, micros(at), case_id),
+                ).rowcount
+                == 0
+            ):
+                msg = f"no case {case_id!r} is stored"
+                raise StoreError(msg)
+            self._audit(c, "case", case_id, status.value, owner=owner)
+            return _fetch_case(c, case_id)
+
+        return await self._write(write)
+
+    async def cases(self, status: CaseStatus | None = None) -> list[Case]:
+        """Cases by due time, then opening time (only those in *status*, if given)."""
+
+        def read(c: sqlite3.Connection) -> list[Case]:
+            sql = f"SELECT {_CASE_COLUMNS} FROM cases"
+            order = " ORDER BY due_at IS NULL, due_at, opened_at"
+            rows = (
+                c.execute(sql + " WHERE status = ?" + order, (CaseStatus(status).value,))
+                if status is not None
+                else c.execute(sql + order)
+            )
+            return [_case_from_row(r) for r in rows]
+
+        return await self._read(read)
+
+    # ------------------------------------------------------------ privacy
+
+    async def erase_person(
+        self, *, customer_id: str | None = None, addresses: Sequence[str] = ()
+    ) -> dict[str, int]:
+        """Erase everything about a person: responses, invitations, consent, cases, outbox.
+
+        Suppressions stay, as digests, so an erased person is still never
+        contacted against their wish. The audit log records the erasure and
+        its counts, never the identifiers.
+
+        Returns:
+            How many rows were erased, per table.
+        """
+        if customer_id is None and not addresses:
+            msg = "erase_person needs a customer_id or at least one address"
+            raise StoreError(msg)
+        people = [p for p in (customer_id, *addresses) if p]
+
+        def write(c: sqlite3.Connection) -> dict[str, int]:
+            marks = ", ".join("?" * len(people))
+            invitation_ids = [
+                r[0]
+                for r in c.execute(
+                    f"SELECT id FROM invitations WHERE customer_id IN ({marks}) OR address IN ({marks})",
+                    (*people, *people),
+                )
+            ]
+            inv_marks = ", ".join("?" * len(invitation_ids)) or "NULL"
+            response_ids = [
+                r[0]
+                for r in c.execute(
+                    f"SELECT id FROM responses WHERE customer_id IN ({marks}) OR invitation_id IN ({inv_marks})",
+                    (*people, *invitation_ids),
+                )
+            ]
+            resp_marks = ", ".join("?" * len(response_ids)) or "NULL"
+            counts = {
+                "cases": c.execute(
+                    f"DELETE FROM cases WHERE customer_id IN ({marks}) OR response_id IN ({resp_marks})",
+                    (*people, *response_ids),
+                ).rowcount,
+                "submissions": c.execute(
+                    f"DELETE FROM submissions WHERE response_id IN ({resp_marks})",
+                    response_ids,
+                ).rowcount,
+                "responses": c.execute(
+                    f"DELETE FROM responses WHERE id IN ({resp_marks})",
+                    response_ids,
+                ).rowcount,
+                "outbox": c.execute(
+                    f"DELETE FROM outbox WHERE invitation_id IN ({inv_marks})",
+                    invitation_ids,
+                ).rowcount,
+                "dispositions": c.execute(
+                    f"DELETE FROM dispositions WHERE invitation_id IN ({inv_marks})",
+                    invitation_ids,
+                ).rowcount,
+                "invitations": c.execute(
+                    f"DELETE FROM invitations WHERE id IN ({inv_marks})",
+                    invitation_ids,
+                ).rowcount,
+                "consent": c.execute(
+                    f"DELETE FROM consent WHERE person IN ({marks})",
+                    people,
+                ).rowcount,
+            }
+            erased_ids = [*response_ids, *invitation_ids]
+            if erased_ids:
+                id_marks = ", ".join("?" * len(erased_ids))
+                counts["audit"] = c.execute(
+                    f"DELETE FROM audit WHERE entity_id IN ({id_marks})",
+                    erased_ids,
+                ).rowcount
+            self._audit(
+                c, "person", uuid.uuid4().hex, "erased", **{k: v for k, v in counts.items() if v}
+            )
+            return counts
+
+        return await self._write(write)
+
+    async def apply_retention(self) -> int:
+        """Purge personal data from responses older than their survey's ``retention_days``.
+
+        The answers stay for the aggregates, made anonymous: the customer,
+        interaction and invitation links go, open-text answers go, and the
+        context keeps only the dimensions (touchpoint, journey, store, agent,
+        product, channel).
+
+        Returns:
+            How many responses were purged.
+        """
+        surveys = await self._read(
+            lambda c: c.execute("SELECT id, version, body FROM surveys").fetchall()
+        )
+        now = self.clock.now()
+        policies: list[tuple[Survey, int]] = []
+        for _, _, body in surveys:
+            s = structure(json.loads(body), Survey)
+            if s.retention_days is not None:
+                policies.append((s, micros(now - timedelta(days=s.retention_days))))
+
+        def write(c: sqlite3.Connection) -> int:
+            purged = 0
+            for survey, cutoff in policies:
+                text_ids = {q.id for q in survey.questions if isinstance(q, TextQuestion)}
+                rows = c.execute(
+                    _RESPONSE_SELECT
+                    + " WHERE survey_id = ? AND survey_version = ? AND updated_at < ? "
+                    "AND anonymised_at IS NULL",
+                    (survey.id, survey.version, cutoff),
+                ).fetchall()
+                for row in rows:
+                    r = response_from_row(row)
+                    anonymous = Response(
+                        id=r.id,
+                        survey_id=r.survey_id,
+                        survey_version=r.survey_version,
+                        answers={k: v for k, v in r.answers.items() if k not in text_ids},
+                        status=r.status,
+                        respondent=RespondentKind.AGENT
+                        if r.is_agent_reported
+                        else RespondentKind.ANONYMOUS,
+                        agent_id=r.agent_id,
+                        channel=r.channel,
+                        idempotency_key=r.idempotency_key,
+                        started_at=r.started_at,
+                        updated_at=r.updated_at,
+                        completed_at=r.completed_at,
+                        locale=r.locale,
+                        context={k: v for k, v in r.context.items() if k in _SAFE_CONTEXT},
+                    )
+                    values = response_row(anonymous)
+                    c.execute(_UPDATE_RESPONSE, (*values[1:], values[0]))
+                    c.execute(
+                        "UPDATE responses SET anonymised_at = ? WHERE id = ?", (micros(now), r.id)
+                    )
+                    purged += 1
+            if purged:
+                self._audit(c, "retention", now.date().isoformat(), "purged", responses=purged)
+            return purged
+
+        return await self._write(write)
+
+    # ------------------------------------------------------------ export
+
+    async def export_csv(self, out: TextIO, *, survey_id: str) -> int:
+        """Write a survey's responses as CSV, one row per response, one column per question.
+
+        Text cells that a spreadsheet would run as a formula (starting with
+        ``=``, ``+``, ``-``, ``@``, tab or carriage return) are written with a
+        leading apostrophe.
+
+        Returns:
+            The number of rows written.
+        """
+        survey = await self.survey(survey_id)
+        rows = await self.responses(survey_id=survey_id)
+        context_keys = sorted({k for r in rows for k in r.context})
+        question_ids = [q.id for q in survey.questions]
+        writer = csv.writer(out)
+        writer.writerow(
+            [
+                "response_id",
+                "survey_version",
+                "status",
+                "respondent",
+                "channel",
+                "started_at",
+                "updated_at",
+                "completed_at",
+                "locale",
+                *question_ids,
+                *context_keys,
+            ]
+        )
+        for r in rows:
+            answers = [_cell(r.answers.get(q)) for q in question_ids]
+            context = [_cell(r.context.get(k)) for k in context_keys]
+            writer.writerow(
+                [
+                    r.id,
+                    r.survey_version,
+                    r.status.value,
+                    r.respondent.value,
+                    r.channel,
+                    r.started_at.isoformat(),
+                    r.updated_at.isoformat(),
+                    r.completed_at.isoformat() if r.completed_at else "",
+                    r.locale,
+                    *answers,
+                    *context,
+                ]
+            )
+        return len(rows)
+
+
+def _too_new(version: int) -> StoreError:
+    return StoreError(
+        f"the store has schema version {version}, newer than this cxcore knows "
+        f"({SCHEMA_VERSION}); upgrade cxcore"
+    )
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        value = ";".join(value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _json_key(key: str) -> str:
+    if not key.replace("_", "").isalnum():
+        msg = f"{key!r} is not a context key (letters, digits and '_' only)"
+        raise StoreError(msg)
+    return key
+
+
+def _fetch_response(c: sqlite3.Connection, response_id: str) -> Response:
+    row = c.execute(_RESPONSE_SELECT + " WHERE id = ?", (response_id,)).fetchone()
+    if row is None:
+        msg = f"no response {response_id!r} is stored"
+        raise StoreError(msg)
+    return response_from_row(row)
+
+
+def _response_fingerprint(r: Response) -> str:
+    return hashlib.sha256(to_json(unstructure(r)).encode()).hexdigest()
+
+
+_OUTBOX_COLUMNS = "id, invitation_id, channel, state, due_at, attempts, claimed_by, claimed_until, provider_id, last_error"
+
+
+def _outbox_from_row(row: Sequence[Any]) -> OutboxItem:
+    id_, inv, channel, state, due, attempts, by, until, provider, error = row
+    return OutboxItem(
+        id=id_,
+        invitation_id=inv,
+        channel=channel,
+        state=OutboxState(state),
+        due_at=from_micros(due),
+        attempts=attempts,
+        claimed_by=by,
+        claimed_until=maybe_datetime(until),
+        provider_id=provider,
+        last_error=error,
+    )
+
+
+def _fetch_outbox(c: sqlite3.Connection, item_id: str) -> OutboxItem:
+    row = c.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (item_id,)).fetchone()
+    if row is None:
+        msg = f"no outbox item {item_id!r} is stored"
+        raise StoreError(msg)
+    return _outbox_from_row(row)
+
+
+_CASE_COLUMNS = "id, owner, status, reason, opened_at, updated_at, due_at, response_id, customer_id"
+
+
+def _case_from_row(row: Sequence[Any]) -> Case:
+    id_, owner, status, reason, opened, updated, due, response_id, customer_id = row
+    return Case(
+        id=id_,
+        owner=owner,
+        status=status,
+        reason=reason,
+        opened_at=from_micros(opened),
+        updated_at=from_micros(updated),
+        due_at=maybe_datetime(due),
+        response_id=response_id,
+        customer_id=customer_id,
+    )
+
+
+def _fetch_case(c: sqlite3.Connection, case_id: str) -> Case:
+    row = c.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)).fetchone()
+    return _case_from_row(row)

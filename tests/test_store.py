@@ -1,0 +1,680 @@
+"""The store contract: every backend passes these tests."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from cxcore import (
+    Case,
+    CaseStatus,
+    ChoiceQuestion,
+    Condition,
+    Consent,
+    Disposition,
+    Invitation,
+    ManualClock,
+    NpsQuestion,
+    Option,
+    Purpose,
+    RepeatPolicy,
+    RespondentKind,
+    ResponseStatus,
+    Survey,
+    TextQuestion,
+    ValidationError,
+)
+from cxcore.ports.store import (
+    ConflictError,
+    OutboxItem,
+    OutboxState,
+    PayloadTooLargeError,
+    StoreError,
+    Submission,
+    SubmitOutcome,
+    UnknownSurveyError,
+)
+from cxcore.stores import SQLiteStore
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+EMAIL = "asha.rao@example.in"
+PHONE = "+919812345678"
+CUSTOMER = "C-4242"
+
+
+def survey(
+    policy: RepeatPolicy = RepeatPolicy.FIRST_WINS, *, survey_id: str = "nps", **kw: Any
+) -> Survey:
+    return Survey(
+        id=survey_id,
+        title={"en": "How are we doing?"},
+        on_repeat=policy,
+        questions=[
+            NpsQuestion(id="ltr", text={"en": "Recommend?"}, required=True),
+            TextQuestion(id="why", text={"en": "Why?"}, show_if=[Condition("ltr", "le", 6)]),
+            ChoiceQuestion(
+                id="topics",
+                multiple=True,
+                text={"en": "Topics"},
+                options=[Option("price", {"en": "Price"}), Option("staff", {"en": "Staff"})],
+            ),
+        ],
+        **kw,
+    )
+
+
+def submission(
+    key: str, answers: dict[str, Any], *, complete: bool = False, at: datetime = T0, **kw: Any
+) -> Submission:
+    fields: dict[str, Any] = {
+        "idempotency_key": key,
+        "survey_id": "nps",
+        "survey_version": 1,
+        "answers": answers,
+        "complete": complete,
+        "channel": "email",
+        "respondent": "customer",
+        "customer_id": CUSTOMER,
+        "invitation_id": "inv-1",
+        "received_at": at,
+        "context": {"store": "BLR-01", "touchpoint": "billing_counter", "order": "ORD-991"},
+    }
+    fields.update(kw)
+    return Submission(**fields)
+
+
+def invitation(inv_id: str = "inv-1", **kw: Any) -> Invitation:
+    fields: dict[str, Any] = {
+        "id": inv_id,
+        "survey_id": "nps",
+        "survey_version": 1,
+        "channel": "email",
+        "address": EMAIL,
+        "customer_id": CUSTOMER,
+        "token": f"tok-{inv_id}",
+        "created_at": T0,
+        "context": {"store": "BLR-01"},
+    }
+    fields.update(kw)
+    return Invitation(**fields)
+
+
+Store = SQLiteStore
+Scenario = Callable[[Store], Awaitable[None]]
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    """Opens a fresh store of the backend under test, with the NPS survey stored."""
+    assert request.param == "sqlite"  # PostgreSQL joins here when its backend lands
+
+    @asynccontextmanager
+    async def open_store(
+        *, policy: RepeatPolicy = RepeatPolicy.FIRST_WINS, **kw: Any
+    ) -> AsyncIterator[Store]:
+        async with SQLiteStore(tmp_path / "cx.db", **kw) as store:
+            await store.put_survey(survey(policy))
+            yield store
+
+    return open_store
+
+
+def run(backend: Callable[..., Any], scenario: Scenario, **kw: Any) -> None:
+    async def main() -> None:
+        async with backend(**kw) as store:
+            await scenario(store)
+
+    asyncio.run(main())
+
+
+class TestSubmit:
+    def test_a_later_answer_completes_the_same_response(self, backend):
+        """A one-click score makes a partial response; the full form completes it."""
+
+        async def scenario(store: Store) -> None:
+            first = await store.submit(submission("k1", {"ltr": 4}))
+            assert first.outcome is SubmitOutcome.CREATED
+            assert first.response.status is ResponseStatus.PARTIAL
+            later = T0 + timedelta(minutes=3)
+            second = await store.submit(
+                submission("k2", {"why": "Long queue"}, complete=True, at=later)
+            )
+            assert second.outcome is SubmitOutcome.UPDATED
+            assert second.response.id == first.response.id
+            assert second.response.answers == {"ltr": 4, "why": "Long queue"}
+            assert second.response.completed_at == later
+            assert await store.count_responses() == 1
+            assert await store.response(first.response.id) == second.response
+
+        run(backend, scenario)
+
+    def test_same_key_same_payload_is_harmless(self, backend):
+        """A retried request returns what was stored and writes nothing new."""
+
+        async def scenario(store: Store) -> None:
+            first = await store.submit(submission("k1", {"ltr": 9}))
+            again = await store.submit(submission("k1", {"ltr": 9}, at=T0 + timedelta(seconds=30)))
+            assert again.outcome is SubmitOutcome.REPEATED
+            assert again.response == first.response
+            assert await store.count_responses() == 1
+
+        run(backend, scenario)
+
+    def test_same_key_other_payload_is_a_conflict(self, backend):
+        """Reusing a key for different answers is refused, and nothing changes."""
+
+        async def scenario(store: Store) -> None:
+            first = await store.submit(submission("k1", {"ltr": 9}))
+            with pytest.raises(
+                ConflictError, match="'k1' was used before with a different payload"
+            ):
+                await store.submit(submission("k1", {"ltr": 3}))
+            assert await store.response(first.response.id) == first.response
+
+        run(backend, scenario)
+
+    def test_fifty_concurrent_submissions_with_one_key_make_one_row(self, backend):
+        """Fifty racing copies of one request store exactly one response."""
+
+        async def scenario(store: Store) -> None:
+            results = await asyncio.gather(
+                *(store.submit(submission("k1", {"ltr": 10})) for _ in range(50))
+            )
+            assert {r.response.id for r in results} == {results[0].response.id}
+            assert sorted(r.outcome.value for r in results).count("created") == 1
+            assert await store.count_responses() == 1
+
+        run(backend, scenario)
+
+    @pytest.mark.parametrize(
+        ("policy", "outcome", "answers", "rows"),
+        [
+            (RepeatPolicy.FIRST_WINS, SubmitOutcome.IGNORED, {"ltr": 9, "topics": ("price",)}, 1),
+            (RepeatPolicy.LAST_WINS, SubmitOutcome.UPDATED, {"ltr": 3, "topics": ("price",)}, 1),
+            (RepeatPolicy.KEEP_ALL, SubmitOutcome.CREATED, {"ltr": 3}, 2),
+        ],
+    )
+    def test_answering_a_complete_response_again_follows_the_policy(
+        self, backend, policy, outcome, answers, rows
+    ):
+        """first_wins ignores, last_wins merges over, keep_all stores another response."""
+
+        async def scenario(store: Store) -> None:
+            await store.submit(submission("k1", {"ltr": 9, "topics": ["price"]}, complete=True))
+            again = await store.submit(
+                submission("k2", {"ltr": 3}, complete=True, at=T0 + timedelta(hours=1))
+            )
+            assert again.outcome is outcome
+            if policy is RepeatPolicy.LAST_WINS:
+                assert again.response.answers == {"ltr": 3, "topics": ("price",)}
+            else:
+                assert again.response.answers == answers
+            assert await store.count_responses() == rows
+
+        run(backend, scenario, policy=policy)
+
+    @pytest.mark.parametrize(
+        ("bad", "error", "message"),
+        [
+            (
+                {"survey_id": "csat"},
+                UnknownSurveyError,
+                r"no survey csat v1 is stored \(stored: nps v1\)",
+            ),
+            ({"survey_version": 2}, UnknownSurveyError, "no survey nps v2"),
+            (
+                {"answers": {"ltr": 11}},
+                ValidationError,
+                "answers.ltr: 11 is not a whole number from 0 to 10",
+            ),
+            (
+                {
+                    "answers": {"ltr": 9},
+                    "complete": True,
+                    "invitation_id": None,
+                    "customer_id": None,
+                },
+                ValidationError,
+                "customer_id: is missing",
+            ),
+            (
+                {"answers": {"ltr": 2, "why": "x" * 70_000}},
+                PayloadTooLargeError,
+                "at most 65536 accepted",
+            ),
+        ],
+    )
+    def test_bad_input_is_refused_and_writes_nothing(self, backend, bad, error, message):
+        """Unknown survey, out-of-scale answer, wrong respondent fields, oversized payload: nothing is stored."""
+
+        async def scenario(store: Store) -> None:
+            fields: dict[str, Any] = {"key": "k1", "answers": {"ltr": 9}}
+            fields.update(bad)
+            with pytest.raises(error, match=message):
+                await store.submit(submission(fields.pop("key"), fields.pop("answers"), **fields))
+            assert await store.count_responses() == 0
+            assert [e for e in await store.audit() if e.entity == "response"] == []
+            await store.submit(submission("k1", {"ltr": 9}))  # the key is still free
+
+        run(backend, scenario)
+
+    def test_one_failing_write_does_not_undo_the_others(self, backend):
+        """Writes committed in one group are isolated from each other's failures."""
+
+        async def scenario(store: Store) -> None:
+            good = [
+                store.submit(submission(f"k{i}", {"ltr": 9}, invitation_id=f"inv-{i}"))
+                for i in range(10)
+            ]
+            bad = store.submit(submission("k1", {"ltr": 1}, invitation_id="inv-1"))
+            results = await asyncio.gather(*good, bad, return_exceptions=True)
+            assert isinstance(results[-1], ConflictError)
+            assert await store.count_responses() == 10
+
+        run(backend, scenario)
+
+
+class TestAppend:
+    def test_batch_reports_every_bad_response_and_writes_nothing(self, backend):
+        """A batch with bad responses raises one group naming each; no row is written."""
+
+        async def scenario(store: Store) -> None:
+            ok = (await store.submit(submission("seed", {"ltr": 9}))).response
+            batch = [
+                attrs.evolve(ok, id=f"r{i}", idempotency_key=f"imp-{i}", invitation_id=None)
+                for i in range(3)
+            ]
+            batch[1] = attrs.evolve(batch[1], answers={"ltr": 12})
+            batch[2] = attrs.evolve(batch[2], survey_id="gone")
+            with pytest.raises(ExceptionGroup) as exc:
+                await store.append(batch)
+            assert len(exc.value.exceptions) == 2
+            assert "response 1 ('r1')" in exc.value.exceptions[0].__notes__
+            assert await store.count_responses() == 1
+            results = await store.append(batch[:1] * 2)
+            assert [r.outcome for r in results] == [SubmitOutcome.CREATED, SubmitOutcome.REPEATED]
+
+        run(backend, scenario)
+
+
+class TestQueries:
+    def test_by_survey_time_dimension_and_respondent(self, backend):
+        """Responses filter by survey, updated_at range, context values and respondent kind."""
+
+        async def scenario(store: Store) -> None:
+            for i, (store_id, who) in enumerate(
+                [("BLR-01", "customer"), ("DEL-02", "customer"), ("BLR-01", "agent")]
+            ):
+                await store.submit(
+                    submission(
+                        f"k{i}",
+                        {"ltr": 9},
+                        invitation_id=f"inv-{i}",
+                        at=T0 + timedelta(days=i),
+                        context={"store": store_id},
+                        respondent=who,
+                        agent_id="A-7" if who == "agent" else None,
+                    )
+                )
+            blr = await store.responses(survey_id="nps", where={"store": "BLR-01"})
+            assert [r.idempotency_key for r in blr] == ["k0", "k2"]
+            window = await store.responses(
+                since=T0 + timedelta(days=1), until=T0 + timedelta(days=2)
+            )
+            assert [r.idempotency_key for r in window] == ["k1"]
+            own = await store.responses(respondents=[RespondentKind.CUSTOMER])
+            assert [r.idempotency_key for r in own] == ["k0", "k1"]
+            with pytest.raises(StoreError, match="not a context key"):
+                await store.responses(where={"store') OR 1=1 --": "x"})
+
+        run(backend, scenario)
+
+
+class TestInvitations:
+    def test_dispositions_and_counts_per_segment(self, backend):
+        """Dispositions are kept once each, and counted per channel or context key."""
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitation(invitation("inv-1"))
+            await store.add_invitation(invitation("inv-1"))  # idempotent
+            await store.add_invitation(
+                invitation("inv-2", channel="sms", address=PHONE, context={"store": "DEL-02"})
+            )
+            with pytest.raises(ConflictError):
+                await store.add_invitation(invitation("inv-2"))
+            for inv, disp in [
+                ("inv-1", "sent"),
+                ("inv-1", "delivered"),
+                ("inv-1", "sent"),
+                ("inv-2", "sent"),
+            ]:
+                await store.record_disposition(inv, Disposition(disp), T0)
+            assert [d for d, _ in await store.dispositions("inv-1")] == [
+                Disposition.DELIVERED,
+                Disposition.SENT,
+            ]
+            assert await store.disposition_counts() == {
+                ("email",): {Disposition.SENT: 1, Disposition.DELIVERED: 1},
+                ("sms",): {Disposition.SENT: 1},
+            }
+            assert (await store.disposition_counts(by=("store",)))[("DEL-02",)] == {
+                Disposition.SENT: 1
+            }
+            assert (await store.invitation("inv-2")).address == PHONE
+            with pytest.raises(StoreError, match="no invitation 'inv-9'"):
+                await store.record_disposition("inv-9", Disposition.SENT, T0)
+
+        run(backend, scenario)
+
+
+class TestConsentAndSuppression:
+    def test_consent_ledger_keeps_history_and_latest_wins(self, backend):
+        """The newest entry for a channel (or '*') and purpose decides."""
+
+        async def scenario(store: Store) -> None:
+            await store.record_consent(
+                CUSTOMER,
+                Consent("sms", Purpose.SURVEY, granted=True, source="signup_form", recorded_at=T0),
+            )
+            await store.record_consent(
+                CUSTOMER,
+                Consent(
+                    "sms",
+                    Purpose.SURVEY,
+                    granted=False,
+                    source="sms_stop",
+                    recorded_at=T0 + timedelta(days=1),
+                ),
+            )
+            latest = await store.consent(CUSTOMER, "sms", Purpose.SURVEY)
+            assert latest is not None
+            assert (latest.granted, latest.source) == (False, "sms_stop")
+            assert await store.consent(CUSTOMER, "email", Purpose.SURVEY) is None
+            await store.record_consent(
+                CUSTOMER,
+                Consent(
+                    "*",
+                    Purpose.SURVEY,
+                    granted=True,
+                    source="kiosk_opt_in",
+                    recorded_at=T0 + timedelta(days=2),
+                ),
+            )
+            assert (await store.consent(CUSTOMER, "email", Purpose.SURVEY)).source == "kiosk_opt_in"  # type: ignore[union-attr]
+            assert [e.action for e in await store.audit("consent")] == [
+                "granted",
+                "withdrawn",
+                "granted",
+            ]
+
+        run(backend, scenario)
+
+    def test_suppression_keeps_only_a_digest(self, backend, tmp_path):
+        """Suppressed addresses are matched case-insensitively and never stored in the clear."""
+
+        async def scenario(store: Store) -> None:
+            await store.suppress(EMAIL, "email", "hard_bounce")
+            assert await store.suppression("  Asha.Rao@Example.IN ", "email") == "hard_bounce"
+            assert await store.suppression(EMAIL, "sms") is None
+            await store.suppress(PHONE, "*", "complaint")
+            assert await store.suppression(PHONE, "sms") == "complaint"
+            await store.unsuppress(EMAIL, "email")
+            assert await store.suppression(EMAIL, "email") is None
+
+        run(backend, scenario)
+        assert b"asha" not in (tmp_path / "cx.db").read_bytes().lower()
+
+
+class TestOutbox:
+    def test_claims_never_overlap_and_expired_claims_become_unknown(self, backend):
+        """Two workers claiming at once get disjoint sends; a dead worker's claims are reconciled."""
+
+        async def scenario(store: Store) -> None:
+            await store.enqueue(
+                OutboxItem(
+                    id=f"o{i}",
+                    invitation_id=f"inv-{i}",
+                    channel="email",
+                    state=OutboxState.PENDING,
+                    due_at=T0 + timedelta(minutes=i),
+                )
+                for i in range(10)
+            )
+            now = T0 + timedelta(minutes=5)
+            a, b = await asyncio.gather(
+                store.claim("worker-a", now=now, limit=4, lease=timedelta(minutes=1)),
+                store.claim("worker-b", now=now, limit=4, lease=timedelta(minutes=1)),
+            )
+            claimed = [i.id for i in a] + [i.id for i in b]
+            assert sorted(claimed) == ["o0", "o1", "o2", "o3", "o4", "o5"]  # only what is due
+            assert len(set(claimed)) == 6
+            sent = await store.finish(a[0].id, OutboxState.SENT, at=now, provider_id="SM123")
+            assert (sent.state, sent.provider_id, sent.attempts) == (OutboxState.SENT, "SM123", 1)
+            retry = await store.finish(
+                a[1].id,
+                OutboxState.PENDING,
+                at=now,
+                error="421 busy",
+                retry_at=now + timedelta(minutes=2),
+            )
+            assert retry.state is OutboxState.PENDING
+            released = await store.release_expired(now=now + timedelta(minutes=2))
+            assert sorted(i.id for i in released) == sorted(claimed[2:])
+            assert {i.state for i in released} == {OutboxState.UNKNOWN}
+            again = await store.claim(
+                "worker-c", now=now + timedelta(minutes=3), limit=10, lease=timedelta(minutes=1)
+            )
+            # o1 is due again at +7 min, after o6; o2-o5 wait for reconciliation.
+            assert [i.id for i in again] == ["o6", a[1].id, "o7", "o8"]
+            assert again[1].attempts == 2
+
+        run(backend, scenario)
+
+
+class TestCases:
+    def test_open_update_and_list(self, backend):
+        """Cases are opened once, move through statuses, and list by deadline."""
+
+        async def scenario(store: Store) -> None:
+            case = Case(
+                id="case-1",
+                owner="store_manager",
+                status="open",
+                reason="NPS detractor (3)",
+                opened_at=T0,
+                updated_at=T0,
+                due_at=T0 + timedelta(hours=24),
+                customer_id=CUSTOMER,
+            )
+            await store.open_case(case)
+            await store.open_case(attrs.evolve(case, id="case-2", due_at=T0 + timedelta(hours=4)))
+            with pytest.raises(ConflictError):
+                await store.open_case(case)
+            moved = await store.update_case(
+                "case-1", CaseStatus.RESOLVED, at=T0 + timedelta(hours=2), owner="support_lead"
+            )
+            assert (moved.status, moved.owner) == (CaseStatus.RESOLVED, "support_lead")
+            assert [c.id for c in await store.cases()] == ["case-2", "case-1"]
+            assert [c.id for c in await store.cases(CaseStatus.OPEN)] == ["case-2"]
+            assert [e.action for e in await store.audit("case")] == ["opened", "opened", "resolved"]
+
+        run(backend, scenario)
+
+
+def all_text(db: Path) -> str:
+    """Every value of every column of every table, as text."""
+    conn = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return "\n".join(
+            str(v) for t in tables for row in conn.execute(f"SELECT * FROM {t}") for v in row
+        )
+    finally:
+        conn.close()
+
+
+class TestPrivacy:
+    def test_erasure_leaves_no_trace_of_the_person(self, backend, tmp_path):
+        """After erasure no table holds the person's id, email or phone; the erasure itself is audited."""
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitation(invitation("inv-1"))
+            await store.add_invitation(
+                invitation("inv-2", channel="sms", address=PHONE, customer_id=None)
+            )
+            await store.record_disposition("inv-1", Disposition.SENT, T0)
+            await store.enqueue(
+                [
+                    OutboxItem(
+                        id="o1",
+                        invitation_id="inv-2",
+                        channel="sms",
+                        state=OutboxState.PENDING,
+                        due_at=T0,
+                    )
+                ]
+            )
+            done = await store.submit(
+                submission("k1", {"ltr": 2, "why": f"Call me on {PHONE}"}, complete=True)
+            )
+            await store.submit(
+                submission(
+                    "k2",
+                    {"ltr": 9},
+                    invitation_id="inv-2",
+                    customer_id=None,
+                    respondent="anonymous",
+                )
+            )
+            await store.record_consent(
+                CUSTOMER,
+                Consent("email", "survey", granted=True, source="signup_form", recorded_at=T0),
+            )
+            await store.record_consent(
+                PHONE, Consent("sms", "survey", granted=False, source="sms_stop", recorded_at=T0)
+            )
+            await store.open_case(
+                Case(
+                    id="case-1",
+                    owner="store_manager",
+                    status="open",
+                    reason="detractor",
+                    opened_at=T0,
+                    updated_at=T0,
+                    response_id=done.response.id,
+                )
+            )
+            await store.suppress(PHONE, "sms", "sms_stop")
+            await store.submit(
+                submission(
+                    "other",
+                    {"ltr": 10},
+                    invitation_id="inv-3",
+                    customer_id="C-7",
+                    context={"store": "DEL-02"},
+                )
+            )
+            counts = await store.erase_person(customer_id=CUSTOMER, addresses=[EMAIL, PHONE])
+            assert counts["responses"] == 2
+            assert counts["invitations"] == 2
+            assert counts["consent"] == 2
+            assert counts["cases"] == 1
+            assert counts["outbox"] == 1
+            assert await store.count_responses() == 1
+            assert await store.suppression(PHONE, "sms") == "sms_stop"  # still honoured
+            erasures = await store.audit("person")
+            assert [e.action for e in erasures] == ["erased"]
+            assert erasures[0].detail["responses"] == 2
+
+        run(backend, scenario)
+        text = all_text(tmp_path / "cx.db")
+        for identifier in (CUSTOMER, EMAIL, PHONE, "ORD-991"):
+            assert identifier not in text, identifier
+        assert "C-7" in text
+
+    def test_retention_purges_personal_data_and_keeps_answers(self, backend, tmp_path):
+        """Past the survey's retention, links, text answers and non-dimension context go; scores stay."""
+        clock = ManualClock(T0)
+
+        async def scenario(store: Store) -> None:
+            await store.put_survey(survey(survey_id="short", retention_days=30))
+            old = await store.submit(
+                submission(
+                    "k1",
+                    {"ltr": 3, "why": "Rude staff"},
+                    survey_id="short",
+                    complete=True,
+                    context={"store": "BLR-01", "order": "ORD-1", "amount": 1200},
+                )
+            )
+            await store.submit(
+                submission("k2", {"ltr": 9}, invitation_id="inv-2")
+            )  # no retention policy
+            clock.advance(days=31)
+            recent = await store.submit(
+                submission(
+                    "k3", {"ltr": 3}, survey_id="short", invitation_id="inv-3", at=clock.now()
+                )
+            )
+            assert await store.apply_retention() == 1
+            purged = await store.response(old.response.id)
+            assert purged.answers == {"ltr": 3}
+            assert purged.customer_id is None
+            assert purged.invitation_id is None
+            assert purged.respondent is RespondentKind.ANONYMOUS
+            assert purged.context == {"store": "BLR-01"}
+            assert (await store.response(recent.response.id)).customer_id == CUSTOMER
+            assert await store.apply_retention() == 0
+
+        run(backend, scenario, clock=clock)
+
+
+class TestExport:
+    def test_csv_escapes_formulas(self, backend):
+        """Cells a spreadsheet would execute start with an apostrophe; numbers stay numbers."""
+
+        async def scenario(store: Store) -> None:
+            await store.submit(
+                submission(
+                    "k1",
+                    {"ltr": 2, "why": '=HYPERLINK("http://evil")', "topics": ["price", "staff"]},
+                    complete=True,
+                    context={"store": "+BLR", "note": "@admin"},
+                )
+            )
+            out = io.StringIO()
+            assert await store.export_csv(out, survey_id="nps") == 1
+            header, row = out.getvalue().splitlines()
+            assert header.endswith(",ltr,why,topics,note,store")
+            assert ',2,"\'=HYPERLINK(""http://evil"")",price;staff,\'@admin,\'+BLR' in row
+
+        run(backend, scenario)
+
+
+class TestSurveys:
+    def test_versions_are_immutable_and_the_latest_is_default(self, backend):
+        """A stored version cannot change; new content needs a new version."""
+
+        async def scenario(store: Store) -> None:
+            await store.put_survey(survey())  # the same again: fine
+            with pytest.raises(ConflictError, match="publish changes as a new version"):
+                await store.put_survey(survey(RepeatPolicy.KEEP_ALL))
+            await store.put_survey(attrs.evolve(survey(), version=2))
+            assert (await store.survey("nps")).version == 2
+            assert (await store.survey("nps", 1)).on_repeat is RepeatPolicy.FIRST_WINS
+
+        run(backend, scenario)
+
+    def test_closed_store_says_how_to_open_it(self, tmp_path):
+        """Using a store before opening it is a clear error."""
+        with pytest.raises(StoreError, match="not open"):
+            asyncio.run(SQLiteStore(tmp_path / "x.db").response("r"))

@@ -1,0 +1,131 @@
+"""What only the SQLite backend must show: durability under kill -9, many processes, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cxcore import StoreError
+from cxcore.stores import SQLiteStore
+
+CHILD = Path(__file__).with_name("store_child.py")
+V1_FIXTURE = Path(__file__).parent / "data" / "store-v1.sqlite"
+
+
+def child(db: Path, prefix: str, count: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), str(db), prefix, str(count)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stored_keys(db: Path) -> set[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return {row[0] for row in conn.execute("SELECT idempotency_key FROM responses")}
+    finally:
+        conn.close()
+
+
+class TestDurability:
+    def test_acknowledged_responses_survive_kill_9(self, tmp_path):
+        """A child killed with SIGKILL mid-stream loses nothing it acknowledged; the file stays sound."""
+        db = tmp_path / "cx.db"
+        proc = child(db, "crash", 0)
+        assert proc.stdout is not None
+        acknowledged: list[str] = []
+        while len(acknowledged) < 400:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else "child ended early"
+            acknowledged.append(line.strip())
+        os.kill(proc.pid, signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=30)
+        acknowledged.extend(rest.split())  # printed before the kill landed: acknowledged too
+        assert proc.returncode == -signal.SIGKILL
+        missing = set(acknowledged) - stored_keys(db)
+        assert not missing, f"{len(missing)} acknowledged responses lost"
+        conn = sqlite3.connect(db)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        finally:
+            conn.close()
+
+        async def reopen() -> int:
+            async with SQLiteStore(db) as store:
+                return await store.count_responses()
+
+        assert asyncio.run(reopen()) >= len(acknowledged)
+
+    def test_synchronous_setting_is_checked(self, tmp_path):
+        """Only FULL and NORMAL are accepted; the file is in WAL mode."""
+        with pytest.raises(ValueError, match="'OFF' is not 'FULL' or 'NORMAL'"):
+            SQLiteStore(tmp_path / "x.db", synchronous="OFF")  # type: ignore[arg-type]
+
+        async def make() -> None:
+            async with SQLiteStore(tmp_path / "x.db", synchronous="NORMAL"):
+                pass
+
+        asyncio.run(make())
+        conn = sqlite3.connect(tmp_path / "x.db")
+        try:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        finally:
+            conn.close()
+
+
+class TestConcurrency:
+    def test_four_processes_appending_to_one_file_lose_no_rows(self, tmp_path):
+        """Four writer processes share one file; every acknowledged row is there."""
+        db = tmp_path / "cx.db"
+        procs = [child(db, f"p{n}", 150) for n in range(4)]
+        acknowledged: set[str] = set()
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            acknowledged |= set(out.split())
+        assert len(acknowledged) == 600
+        assert stored_keys(db) == acknowledged
+
+
+class TestMigrations:
+    def test_a_store_from_the_first_schema_version_opens(self, tmp_path):
+        """A file written by cxcore 0.1.0 (schema 1) opens, upgrades and keeps its data."""
+        db = tmp_path / "old.sqlite"
+        shutil.copy(V1_FIXTURE, db)
+
+        async def read() -> tuple[int, int, str]:
+            async with SQLiteStore(db) as store:
+                survey = await store.survey("nps")
+                responses = await store.responses(survey_id="nps")
+                return await store.schema_version(), len(responses), survey.title.get("en")
+
+        version, count, title = asyncio.run(read())
+        assert version >= 1
+        assert count == 24
+        assert title == "NPS"
+
+    def test_a_newer_schema_is_refused_clearly(self, tmp_path):
+        """A file from a newer cxcore is not touched; the error says to upgrade."""
+        db = tmp_path / "new.sqlite"
+        shutil.copy(V1_FIXTURE, db)
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+        conn.close()
+
+        async def open_it() -> None:
+            async with SQLiteStore(db):
+                pass
+
+        with pytest.raises(StoreError, match="schema version 99, newer than this cxcore knows"):
+            asyncio.run(open_it())
