@@ -62,11 +62,10 @@ class Case:
         checks.identifier("owner", self.owner)
         checks.member("status", self.status, CaseStatus, "a case status")
         checks.text("reason", self.reason)
-        if checks.aware("opened_at", self.opened_at) and checks.aware(
-            "updated_at", self.updated_at
-        ):
-            if self.updated_at < self.opened_at:
-                checks.add("updated_at", f"{self.updated_at.isoformat()} is before opened_at")
+        opened_ok = checks.aware("opened_at", self.opened_at)
+        updated_ok = checks.aware("updated_at", self.updated_at)
+        if opened_ok and updated_ok and self.updated_at < self.opened_at:
+            checks.add("updated_at", f"{self.updated_at.isoformat()} is before opened_at")
         if self.due_at is not None:
             checks.aware("due_at", self.due_at)
         checks.raise_if_any(f"Case {self.id!r}")
