@@ -236,7 +236,9 @@ def _register_core(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def _registrars() -> list[Registrar]:
-    return [_register_core]
+    from cxcore.scoring import cli as scoring  # noqa: PLC0415 - only the command line needs it
+
+    return [_register_core, scoring.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

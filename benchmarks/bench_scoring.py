@@ -1,0 +1,302 @@
+"""Benchmark: NPS, CSAT and CES by store x touchpoint, cxcore against pandas, polars, DuckDB and C.
+
+Synthetic data: N answers (10,000,000 by default) over 1,000 stores, 5,000 agents,
+4 channels and 12 touchpoints, the three metrics mixed. Every tool computes the
+same thing from the same integer columns: the count of answers per (store,
+touchpoint, metric, level), from which every score and interval follows. Prints
+one JSON line per case. Only ratios measured in one run mean anything.
+
+    PYTHONPATH=src python benchmarks/bench_scoring.py [--rows N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import random
+import subprocess
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from cxcore.metrics import get_metric
+from cxcore.scoring import LiveScoreboard, ResponseFrame, Segmentation, score_many
+from cxcore.scoring.frame import Dimension
+
+STORES, AGENTS, CHANNELS, TOUCHPOINTS = 1000, 5000, 4, 12
+METRICS = ("ces", "csat", "nps")  # sorted, as the frame encodes them
+
+C_SOURCE = r"""
+#include <stdint.h>
+#include <string.h>
+void count(const int32_t *store, const int8_t *touchpoint, const int8_t *metric,
+           const int8_t *score, int64_t n, const int32_t *shift, int32_t n_codes,
+           int32_t n_touchpoints, int64_t *out) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t group = (int64_t)store[i] * n_touchpoints + touchpoint[i];
+        out[group * n_codes + shift[metric[i]] + score[i]]++;
+    }
+}
+"""
+
+
+def emit(case: str, seconds: float, **extra: object) -> None:
+    print(json.dumps({"case": case, "seconds": round(seconds, 6), **extra}), flush=True)
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def make_data(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    metric = rng.integers(0, 3, size=n, dtype=np.int8)
+    lows = np.array([get_metric(m).low for m in METRICS], dtype=np.int8)
+    highs = np.array([get_metric(m).high for m in METRICS], dtype=np.int8)
+    span = (highs - lows + 1)[metric]
+    score = (lows[metric] + (rng.random(n) * span).astype(np.int8)).astype(np.int8)
+    return {
+        "metric": metric,
+        "score": score,
+        "store": rng.integers(0, STORES, size=n, dtype=np.int32),
+        "agent": rng.integers(0, AGENTS, size=n, dtype=np.int32),
+        "channel": rng.integers(0, CHANNELS, size=n, dtype=np.int8),
+        "touchpoint": rng.integers(0, TOUCHPOINTS, size=n, dtype=np.int8),
+    }
+
+
+def make_frame(data: dict[str, np.ndarray]) -> ResponseFrame:
+    names = {
+        "store": tuple(f"S{i:04d}" for i in range(STORES)),
+        "agent": tuple(f"A{i:04d}" for i in range(AGENTS)),
+        "channel": ("app", "email", "kiosk", "sms"),
+        "touchpoint": tuple(f"T{i:02d}" for i in range(TOUCHPOINTS)),
+    }
+    dims = {k: Dimension(k, data[k].astype(np.int32), v) for k, v in names.items()}
+    return ResponseFrame(
+        metrics=[get_metric(m) for m in METRICS],
+        metric_codes=data["metric"],
+        scores=data["score"],
+        dimensions=dims,
+    )
+
+
+def bench_c(data: dict[str, np.ndarray], frame: ResponseFrame, repeat: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "count.c"
+        lib = Path(tmp) / "count.so"
+        src.write_text(C_SOURCE, encoding="utf-8")
+        subprocess.run(  # noqa: S603 - fixed arguments
+            ["gcc", "-O3", "-march=native", "-shared", "-fPIC", str(src), "-o", str(lib)],  # noqa: S607
+            check=True,
+        )
+        count = ctypes.CDLL(str(lib)).count
+        offsets = frame.level_offsets
+        shift = np.array(
+            [offsets[i] - get_metric(m).low for i, m in enumerate(METRICS)], dtype=np.int32
+        )
+        n_codes = offsets[-1]
+        out = np.zeros(STORES * TOUCHPOINTS * n_codes, dtype=np.int64)
+        ptr = ctypes.c_void_p
+
+        def run() -> None:
+            out[:] = 0
+            count(
+                ptr(data["store"].ctypes.data),
+                ptr(data["touchpoint"].ctypes.data),
+                ptr(data["metric"].ctypes.data),
+                ptr(data["score"].ctypes.data),
+                ctypes.c_int64(len(data["store"])),
+                ptr(shift.ctypes.data),
+                ctypes.c_int32(n_codes),
+                ctypes.c_int32(TOUCHPOINTS),
+                ptr(out.ctypes.data),
+            )
+
+        seconds = best(run, repeat)
+        expected = np.bincount(
+            frame.group_index(("store", "touchpoint"), None).index, minlength=len(out)
+        )
+        assert np.array_equal(out, expected), "the C loop and cxcore disagree"  # noqa: S101
+        return seconds
+
+
+def bench_live(events: int) -> None:
+    segmentations = [
+        Segmentation("overall"),
+        Segmentation("store", ("store",)),
+        Segmentation("agent", ("agent",)),
+        Segmentation("channel", ("channel",)),
+        Segmentation("touchpoint", ("touchpoint",)),
+        Segmentation("week", (), "week"),
+        Segmentation("store_touchpoint", ("store", "touchpoint")),
+    ]
+    rng = random.Random(1)
+    stores = [f"S{i:04d}" for i in range(STORES)]
+    agents = [f"A{i:04d}" for i in range(AGENTS)]
+    channels = ["app", "email", "kiosk", "sms"]
+    touchpoints = [f"T{i:02d}" for i in range(TOUCHPOINTS)]
+    base_day = 20_500
+    rows = [
+        (
+            rng.randrange(23),
+            base_day + i * 30 // events,
+            stores[rng.randrange(STORES)],
+            agents[rng.randrange(AGENTS)],
+            channels[rng.randrange(4)],
+            touchpoints[rng.randrange(TOUCHPOINTS)],
+        )
+        for i in range(events)
+    ]
+    for windows, label in (((), "no rolling windows"), ((7, 30), "7- and 30-day windows")):
+        board = LiveScoreboard(segmentations, metrics=list(METRICS), windows=windows)
+        add = board.add_coded
+        for row in rows:  # warm: every segment exists, as on a running board
+            add(*row)
+        start = time.perf_counter()
+        for row in rows:
+            add(*row)
+        seconds = time.perf_counter() - start
+        emit(
+            f"live add_coded, 7 segmentations, {label}",
+            seconds,
+            responses=events,
+            responses_per_second=round(events / seconds),
+        )
+    read = board.score
+    reads = 1_000_000
+    start = time.perf_counter()
+    for _ in range(reads):
+        read("store", "S0005", "nps")
+    seconds = time.perf_counter() - start
+    emit(
+        "live score read (one segment)",
+        seconds / reads,
+        microseconds=round(seconds / reads * 1e6, 3),
+    )
+    now = __import__("datetime").datetime(2026, 3, 2, tzinfo=__import__("datetime").UTC)
+    dims = {"store": "S0001", "agent": "A0001", "channel": "sms", "touchpoint": "T01"}
+    start = time.perf_counter()
+    for _ in range(100_000):
+        board.add("nps", 9, at=now, dimensions=dims)
+    seconds = time.perf_counter() - start
+    emit(
+        "live add (checked, with datetime)",
+        seconds / 100_000,
+        responses_per_second=round(100_000 / seconds),
+    )
+
+
+def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--live-events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    n, repeat = args.rows, args.repeat
+
+    data = make_data(n)
+    frame = make_frame(data)
+    by = ("store", "touchpoint")
+
+    def cxcore() -> object:
+        return score_many(frame, list(METRICS), by=by)
+
+    frame.clear_cache()
+    frame.clear_cache()
+    cold = best(cxcore, 1)
+    warm = best(cxcore, repeat)
+    c_loop = bench_c(data, frame, repeat)
+    emit(
+        "cxcore score_many nps+csat+ces by store x touchpoint (cached key)",
+        warm,
+        rows=n,
+        ratio_to_baseline=round(warm / c_loop, 3),
+        baseline="C loop",
+    )
+    emit(
+        "cxcore, first call (builds the cached key)",
+        cold,
+        rows=n,
+        ratio_to_baseline=round(cold / c_loop, 3),
+    )
+    emit("C loop (gcc -O3)", c_loop, ratio_to_cxcore=round(c_loop / warm, 3))
+
+    def numpy_per_call() -> object:
+        key = data["store"].astype(np.int64) * TOUCHPOINTS + data["touchpoint"]
+        key *= frame.level_offsets[-1]
+        key += frame.level_codes
+        return np.bincount(key, minlength=STORES * TOUCHPOINTS * frame.level_offsets[-1])
+
+    t = best(numpy_per_call, repeat)
+    emit("numpy bincount, key computed per call", t, ratio_to_cxcore=round(t / warm, 3))
+
+    import pandas as pd  # noqa: PLC0415 - optional, for the comparison only
+
+    df = pd.DataFrame({k: data[k] for k in ("store", "touchpoint", "metric", "score")})
+    t = best(
+        lambda: df.groupby(["store", "touchpoint", "metric", "score"], sort=False).size(),
+        max(1, repeat // 2),
+    )
+    emit("pandas groupby", t, ratio_to_cxcore=round(t / warm, 3))
+
+    import polars as pl  # noqa: PLC0415
+
+    pdf = pl.DataFrame({k: data[k] for k in ("store", "touchpoint", "metric", "score")})
+    lazy = pdf.lazy().group_by(["store", "touchpoint", "metric", "score"]).agg(pl.len())
+    t = best(lazy.collect, repeat)
+    emit("polars lazy group_by", t, ratio_to_cxcore=round(t / warm, 3))
+
+    import duckdb  # noqa: PLC0415
+    import pyarrow as pa  # noqa: PLC0415
+
+    table = pa.table({k: data[k] for k in ("store", "touchpoint", "metric", "score")})
+    con = duckdb.connect()
+    con.register("answers", table)
+    query = "SELECT store, touchpoint, metric, score, count(*) FROM answers GROUP BY ALL"
+    t = best(lambda: con.sql(query).to_arrow_table(), repeat)
+    emit("duckdb over arrow", t, ratio_to_cxcore=round(t / warm, 3))
+
+    # Memory: peak allocations during scoring, against the bytes of the columns read.
+    tracemalloc.start()
+    cxcore()
+    _, peak_warm = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    groups = frame.group_index(by, None)
+    read_bytes = groups.index.nbytes
+    emit(
+        "cxcore peak extra memory, cached key",
+        0.0,
+        peak_bytes=peak_warm,
+        columns_read_bytes=read_bytes,
+        ratio=round(peak_warm / read_bytes, 3),
+    )
+    frame.clear_cache()
+    cold_read = sum(frame.dimensions[d].codes.nbytes for d in by) + frame.level_codes.nbytes
+    tracemalloc.start()
+    cxcore()
+    _, peak_cold = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    emit(
+        "cxcore peak extra memory, first call (key built and kept)",
+        0.0,
+        peak_bytes=peak_cold,
+        columns_read_bytes=cold_read,
+        ratio=round(peak_cold / cold_read, 3),
+    )
+
+    bench_live(args.live_events)
+
+
+if __name__ == "__main__":
+    main()
