@@ -256,6 +256,25 @@ buckets = [{ name = "top", low = 5, high = 5 }]
         with pytest.raises(DefinitionError, match="'nps' is already a registered metric"):
             loads_definitions(doc, registry=default_metrics())
 
+    def test_register_metrics_adds_a_files_own_metrics(self):
+        """A file's custom metrics can be registered; registering twice is harmless."""
+        doc = """
+[[metrics]]
+name = "value_for_money"
+title = "Value for money"
+low = 1
+high = 5
+direction = "higher_is_better"
+headline = "top_box"
+positive = "good"
+buckets = [{ name = "good", low = 4, high = 5 }]
+"""
+        registry = default_metrics()
+        defs = loads_definitions(doc, registry=registry)
+        defs.register_metrics(registry)
+        defs.register_metrics(registry)
+        assert registry.get("value_for_money").score({"good": 3}, n=4, total=0) == 75.0
+
     def test_duplicates_across_documents(self):
         """The same survey version twice is named with both places."""
         doc = '[[surveys]]\nid = "s"\ntitle = { en = "T" }\nquestions = [{ kind = "nps", id = "q", text = { en = "Q" } }]\n'

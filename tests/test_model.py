@@ -436,6 +436,18 @@ class TestSurvey:
                 title=EN,
             )
 
+    def test_normalize_answers(self):
+        """Lists become tuples; one option id for a multiple choice becomes a tuple of one."""
+        s = nps_survey()
+        assert s.normalize_answers({"ltr": 9, "topics": "price"}) == {
+            "ltr": 9,
+            "topics": ("price",),
+        }
+        assert s.normalize_answers({"topics": ["price", "staff"]}) == {"topics": ("price", "staff")}
+        assert s.normalize_answers({"ltr": "9"}) == {
+            "ltr": "9"
+        }  # values are judged by check_answers
+
     def test_question_lookup(self):
         """Questions are found by id; a missing one names those that exist."""
         s = nps_survey()

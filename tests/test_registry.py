@@ -134,6 +134,10 @@ class TestDiscovery:
         with pytest.raises(DuplicateChannelError) as exc:
             registry.get("sms")
         message = str(exc.value)
+        assert message.startswith("channel 'sms' is claimed more than once: ")
+        assert message.endswith(
+            "register the one you want with ChannelRegistry.register(name, cls, replace=True)"
+        )
         assert "acme_sms_a:Channel from acme-sms 1.0" in message
         assert "other_sms_b:Channel from other-sms 1.0" in message
         assert registry.get("push").capabilities.two_way

@@ -267,6 +267,15 @@ class TestSubmit:
 
         run(backend, scenario)
 
+    def test_a_one_click_option_for_a_multiple_choice_is_a_list_of_one(self, backend):
+        """A link carrying one option id answers a multiple-choice question."""
+
+        async def scenario(store: Store) -> None:
+            result = await store.submit(submission("k1", {"ltr": 9, "topics": "staff"}))
+            assert result.response.answers["topics"] == ("staff",)
+
+        run(backend, scenario)
+
     def test_one_failing_write_does_not_undo_the_others(self, backend):
         """Writes committed in one group are isolated from each other's failures."""
 

@@ -3,12 +3,14 @@
 Each subcommand lives beside the code it drives and adds itself with a
 ``register(subparsers)`` function that sets ``handler`` on its parser. A handler
 takes the parsed arguments and returns the exit status: 0 for success, 1 when
-what was checked has problems, 2 for unusable input.
+the input has problems (including files that cannot be read), 2 for a command
+line that cannot be used.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import TextIO
 
 from cxcore.definitions import Definitions, loads
 from cxcore.errors import CxError, DefinitionError
-from cxcore.metrics import metric_registry
+from cxcore.metrics import MetricRegistry, metric_registry
 from cxcore.model import ChoiceQuestion, Journey, ScoredQuestion, Survey, TextQuestion
 from cxcore.model.survey import Condition
 from cxcore.ports.registry import ChannelRegistry, channel_registry
@@ -106,7 +108,7 @@ def _describe_condition(c: Condition) -> str:
     return f"{c.question} {c.op.replace('_', ' ')}"
 
 
-def _show_survey(survey: Survey, locale: str, out: TextIO) -> None:
+def _show_survey(survey: Survey, locale: str, out: TextIO, registry: MetricRegistry) -> None:
     locales = ", ".join(sorted(survey.locales))
     print(
         f"Survey {survey.id} v{survey.version} ({survey.kind.value}; locales: {locales}; "
@@ -114,7 +116,6 @@ def _show_survey(survey: Survey, locale: str, out: TextIO) -> None:
         file=out,
     )
     print(f"  {survey.title.get(locale, survey.default_locale)}", file=out)
-    registry = metric_registry()
     for i, q in enumerate(survey.questions, 1):
         mark = "*" if q.required else " "
         print(
@@ -150,8 +151,10 @@ def _show(args: argparse.Namespace) -> int:
     for journey in defs.journeys:
         _show_journey(journey, out)
         print(file=out)
+    registry = metric_registry().copy()
+    defs.register_metrics(registry)
     for survey in defs.surveys:
-        _show_survey(survey, args.locale, out)
+        _show_survey(survey, args.locale, out, registry)
         print(file=out)
     for metric in defs.metrics:
         buckets = ", ".join(f"{b.name} {b.low}-{b.high}" for b in metric.buckets)
@@ -167,7 +170,12 @@ def _show(args: argparse.Namespace) -> int:
 
 def _channels(args: argparse.Namespace, registry: ChannelRegistry | None = None) -> int:
     registry = channel_registry() if registry is None else registry
-    infos = registry.describe()
+    quiet = logging.getLogger("cxcore.channels")
+    previous, quiet.disabled = quiet.disabled, True  # the listing says it, once
+    try:
+        infos = registry.describe()
+    finally:
+        quiet.disabled = previous
     if not infos:
         print(
             "no channels installed (plugins register under the entry-point group 'cxcore.channels')"

@@ -166,6 +166,20 @@ class Definitions:
             metrics=self.metrics + other.metrics,
         )
 
+    def register_metrics(self, registry: MetricRegistry | None = None) -> None:
+        """Add the custom :attr:`metrics` to *registry* (by default the process-wide one).
+
+        A metric already registered with the same definition is left alone.
+
+        Raises:
+            CxError: If a different metric is registered under one of the names.
+        """
+        registry = metric_registry() if registry is None else registry
+        for metric in self.metrics:
+            if metric.name in registry and registry.get(metric.name) == metric:
+                continue
+            registry.register(metric)
+
     def check(self, registry: MetricRegistry | None = None) -> list[Problem]:
         """Return problems that need more than one object to see (empty when fine).
 

@@ -178,9 +178,10 @@ class DuplicateChannelError(ChannelError):
         self.name = name
         self.origins = tuple(origins)
         super().__init__(
-            f"channel {name!r} is claimed by {len(self.origins)} plugins: "
+            f"channel {name!r} is claimed more than once: "
             + " and ".join(self.origins)
-            + "; uninstall one, or block one by name"
+            + "; uninstall all but one, or register the one you want with "
+            "ChannelRegistry.register(name, cls, replace=True)"
         )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -92,6 +92,9 @@ def plan_submission(
             f"not {survey.id!r} v{survey.version}"
         )
         raise StoreError(msg)
+    answers = cast("dict[str, AnswerValue]", survey.normalize_answers(submission.answers))
+    if answers != submission.answers:
+        submission = attrs.evolve(submission, answers=answers)
     if existing is None or (existing.is_complete and survey.on_repeat is RepeatPolicy.KEEP_ALL):
         survey.validate_answers(submission.answers, complete=submission.complete)
         return Plan(SubmitOutcome.CREATED, _new_response(submission, new_id), write=True)

@@ -736,6 +736,23 @@ class Survey:
         """The questions that feed a metric, in order."""
         return tuple(q for q in self.questions if isinstance(q, ScoredQuestion))
 
+    def normalize_answers(self, answers: Mapping[str, object]) -> dict[str, object]:
+        """Return *answers* in the form the survey stores them.
+
+        Lists become tuples, and a single option id given for a multiple-choice
+        question (what a one-click link carries) becomes a one-item tuple.
+        Nothing else changes: :meth:`check_answers` still judges the values.
+        """
+        multiple = {q.id for q in self.questions if isinstance(q, ChoiceQuestion) and q.multiple}
+        result: dict[str, object] = {}
+        for qid, value in answers.items():
+            if isinstance(value, list):
+                value = tuple(value)  # noqa: PLW2901 - normalised in place
+            if qid in multiple and isinstance(value, str):
+                value = (value,)  # noqa: PLW2901 - normalised in place
+            result[qid] = value
+        return result
+
     def visible(self, answers: Mapping[str, AnswerValue]) -> tuple[Question, ...]:
         """The questions shown, given the answers so far."""
         return tuple(q for q in self.questions if all(c.holds(answers) for c in q.show_if))

@@ -225,14 +225,18 @@ class AnswersReceived:
         address: Who sent it, for reply channels that identify by address (SMS).
         answers: Answers keyed by question id, not yet checked against the survey.
         complete: Whether the respondent submitted the whole survey.
+        reply: The raw text of a reply (an SMS "9"), from channels that cannot
+            know which question it answers; the collector resolves it against
+            the address's open invitation. ``answers`` is then empty.
 
     .. versionadded:: 0.1.0
     """
 
     token: str | None
-    answers: FrozenDict[str, AnswerValue] = attrs.field(converter=_answers)
+    answers: FrozenDict[str, AnswerValue] = attrs.field(factory=FrozenDict, converter=_answers)
     complete: bool = False
     address: str | None = None
+    reply: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -29,6 +29,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Self, TextIO, TypeVar
 
+import attrs
+
 from cxcore.definitions import structure, unstructure
 from cxcore.errors import ValidationError
 from cxcore.ingest import plan_submission, submission_fingerprint
@@ -431,6 +433,9 @@ class SQLiteStore:
             msg = f"submission is {size} bytes (at most {self.max_submission_bytes} accepted)"
             raise PayloadTooLargeError(msg)
         survey = await self.survey(submission.survey_id, submission.survey_version)
+        normal = survey.normalize_answers(submission.answers)
+        if normal != submission.answers:
+            submission = attrs.evolve(submission, answers=normal)
         # Fail fast on bad values before queueing; display logic needs the merged answers.
         survey.validate_answers(submission.answers, complete=False, logic=False)
         fingerprint = submission_fingerprint(submission)

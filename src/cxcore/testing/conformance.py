@@ -159,7 +159,9 @@ class ChannelConformance(abc.ABC):
     def test_entry_point_resolves_to_the_channel(self) -> None:
         """The channel is discovered through the ``cxcore.channels`` entry-point group."""
         if self.channel_name is None:
-            return
+            import pytest  # noqa: PLC0415 - only the suite's runner needs it
+
+            pytest.skip("channel_name is not set: the entry point is not checked")
 
         async def check() -> None:
             async with self._harness() as h:
