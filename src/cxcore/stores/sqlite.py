@@ -27,13 +27,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Self, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TextIO, TypeVar
 
 import attrs
 
 from cxcore.definitions import structure, unstructure
 from cxcore.errors import ValidationError
 from cxcore.ingest import plan_submission, submission_fingerprint
+from cxcore.metrics import MetricRegistry
 from cxcore.model.case import Case, CaseStatus
 from cxcore.model.customer import Consent, Purpose
 from cxcore.model.interaction import DIMENSIONS, Scalar
@@ -53,6 +54,14 @@ from cxcore.ports.store import (
     SubmitResult,
     UnknownSurveyError,
 )
+from cxcore.stores._analytics import (
+    ANSWER_DIMENSIONS,
+    ScoreSQL,
+    cells_from_counts,
+    check_dimensions,
+    compile_scores,
+    frame_from_rows,
+)
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     address_hash,
@@ -66,6 +75,9 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from cxcore.scoring import Cell, ResponseFrame
 
 __all__ = ["SQLiteStore"]
 
@@ -623,6 +635,175 @@ class SQLiteStore:
             lambda c: c.execute(
                 "SELECT count(*) FROM responses WHERE survey_id = ?", (survey_id,)
             ).fetchone()[0]
+        )
+
+    # ------------------------------------------------------------ analytics
+
+    async def _versions(self, survey_id: str) -> list[Survey]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT version FROM surveys WHERE id = ? ORDER BY version", (survey_id,)
+            ).fetchall()
+        )
+        if not rows:
+            await self.survey(survey_id)  # raises UnknownSurveyError listing what is stored
+        return [await self.survey(survey_id, v) for (v,) in rows]
+
+    async def _score_query(
+        self,
+        survey_id: str,
+        select: Sequence[str],
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        where: Mapping[str, Scalar] | None,
+        include_agents: bool,
+        complete_only: bool,
+        registry: MetricRegistry | None,
+    ) -> tuple[ScoreSQL, str, list[Any], list[str]]:
+        """The FROM/WHERE of every scored answer of a survey, and the SQL of *select* dimensions."""
+        check_dimensions(select)
+        check_dimensions(where or {})
+        sql = compile_scores(await self._versions(survey_id), registry=registry)
+        answered = "coalesce(r.completed_at, r.updated_at)"
+        clauses = ["r.survey_id = ?", "j.type = 'integer'", f"({sql.metric}) IS NOT NULL"]
+        params: list[Any] = [survey_id, *sql.metric_params]
+        if since is not None:
+            clauses.append(f"{answered} >= ?")
+            params.append(micros(since))
+        if until is not None:
+            clauses.append(f"{answered} < ?")
+            params.append(micros(until))
+        if not include_agents:
+            clauses.append("r.respondent != 'agent'")
+        if complete_only:
+            clauses.append("r.status = 'complete'")
+        for key, value in (where or {}).items():
+            clauses.append(f"json_extract(r.context, '$.{key}') = ?")
+            params.append(value)
+        special = {
+            "question": "j.key",
+            "answer_channel": "r.channel",
+            "respondent": "r.respondent",
+            "survey_version": "r.survey_version",
+        }
+        exprs = [special.get(d, f"json_extract(r.context, '$.{d}')") for d in select]
+        body = "FROM responses r, json_each(r.answers) j WHERE " + " AND ".join(clauses)
+        return sql, body, params, exprs
+
+    async def frame(
+        self,
+        *,
+        survey_id: str,
+        dimensions: Sequence[str] = ANSWER_DIMENSIONS,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, Scalar] | None = None,
+        include_agents: bool = False,
+        complete_only: bool = False,
+        registry: MetricRegistry | None = None,
+    ) -> ResponseFrame:
+        """Every scored answer of a survey (all its versions) as a columnar frame for scoring.
+
+        Rows are built in the database, without a Python object per
+        response: metrics and inverted scales are resolved in SQL. The frame
+        scores exactly as one built with
+        :meth:`ResponseFrame.from_responses <cxcore.scoring.ResponseFrame.from_responses>`
+        from the same responses.
+
+        Args:
+            survey_id: The survey.
+            dimensions: Context keys to carry (``"store"``, ``"touchpoint"``...),
+                and any of ``question``, ``answer_channel``, ``respondent``.
+            since: Only answers given at or after this time.
+            until: Only answers given before this time.
+            where: Context values that must match.
+            include_agents: Count agent-reported feedback too.
+            complete_only: Count only completed responses.
+            registry: Where metrics are looked up (the process-wide registry by default).
+        """
+        sql, body, params, exprs = await self._score_query(
+            survey_id,
+            dimensions,
+            since=since,
+            until=until,
+            where=where,
+            include_agents=include_agents,
+            complete_only=complete_only,
+            registry=registry,
+        )
+        select = ", ".join(
+            [
+                sql.metric,
+                sql.level,
+                "coalesce(r.completed_at, r.updated_at)",
+                "r.respondent",
+                *exprs,
+            ]
+        )
+        query = f"SELECT {select} {body}"
+        args = [*sql.metric_params, *sql.level_params, *params]
+        rows = await self._read(lambda c: c.execute(query, args).fetchall())
+        return frame_from_rows(rows, sql.metrics, list(dimensions))
+
+    async def score(
+        self,
+        metric: str,
+        *,
+        survey_id: str,
+        by: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, Scalar] | None = None,
+        include_agents: bool = False,
+        complete_only: bool = False,
+        registry: MetricRegistry | None = None,
+        **options: Any,  # noqa: ANN401 - cell_from_levels' own options
+    ) -> list[Cell]:
+        """Score *metric* by the *by* dimensions, counting in the database.
+
+        Only a count per level and group leaves the database, so this is
+        the fast way to read scores from a large store. The cells are exactly
+        those :func:`cxcore.scoring.score` gives for the same answers.
+
+        Args:
+            metric: The metric to score (``"nps"``...).
+            survey_id: The survey.
+            by: Dimensions to group by (as for :meth:`frame`).
+            since: Only answers given at or after this time.
+            until: Only answers given before this time.
+            where: Context values that must match.
+            include_agents: Count agent-reported feedback too.
+            complete_only: Count only completed responses.
+            registry: Where metrics are looked up.
+            options: Passed on to :func:`cxcore.scoring.cell_from_levels`
+                (``method``, ``confidence``, ``min_n``...).
+        """
+        from cxcore.scoring import cell_from_levels  # noqa: PLC0415 - numpy-backed, loaded on first use
+
+        sql, body, params, exprs = await self._score_query(
+            survey_id,
+            by,
+            since=since,
+            until=until,
+            where=where,
+            include_agents=include_agents,
+            complete_only=complete_only,
+            registry=registry,
+        )
+        codes = {m.name: i for i, m in enumerate(sql.metrics)}
+        if metric not in codes:
+            fed = ", ".join(codes) or "none"
+            msg = (
+                f"survey {survey_id!r} has no question feeding metric {metric!r} (it feeds: {fed})"
+            )
+            raise StoreError(msg)
+        groups = ", ".join(str(i) for i in range(1, len(exprs) + 3))
+        query = f"SELECT {', '.join([sql.metric, sql.level, *exprs])}, count(*) {body} GROUP BY {groups}"
+        args = [*sql.metric_params, *sql.level_params, *params]
+        rows = await self._read(lambda c: c.execute(query, args).fetchall())
+        return cells_from_counts(
+            rows, sql.metrics[codes[metric]], codes[metric], list(by), cell_from_levels, **options
         )
 
     # ------------------------------------------------------------ invitations

@@ -1,0 +1,164 @@
+"""Reading scores out of a store: the SQL every backend shares, and turning rows into frames and cells.
+
+A survey's scored questions compile to SQL ``CASE`` expressions that map each
+stored answer (survey version, question id, value) to its metric and its
+canonical level (an inverted CES turned round), so the database can filter,
+and even count, without Python touching each answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from cxcore.errors import CxError
+from cxcore.metrics import Metric, MetricRegistry, metric_registry
+from cxcore.model.survey import Direction, Survey
+
+if TYPE_CHECKING:
+    from cxcore.scoring import Cell, ResponseFrame
+
+__all__ = ["ScoreSQL", "cells_from_counts", "compile_scores", "frame_from_rows"]
+
+ANSWER_DIMENSIONS = ("touchpoint", "journey", "store", "agent", "product", "channel")
+"""The context keys a store frame carries by default."""
+
+
+@attrs.frozen
+class ScoreSQL:
+    """SQL expressions (over ``r`` for responses and ``j`` for one answer) and their parameters.
+
+    ``metric`` is the metric's index in :attr:`metrics` (NULL for answers that
+    feed no metric); ``level`` is the canonical level.
+    """
+
+    metric: str
+    metric_params: tuple[Any, ...]
+    level: str
+    level_params: tuple[Any, ...]
+    metrics: tuple[Metric, ...]
+
+
+def compile_scores(
+    surveys: Iterable[Survey],
+    *,
+    version_column: str = "r.survey_version",
+    key_column: str = "j.key",
+    value_column: str = "j.value",
+    registry: MetricRegistry | None = None,
+) -> ScoreSQL:
+    """Compile the scored questions of *surveys* (versions of one survey) to SQL.
+
+    Raises:
+        CxError: If a question feeds a metric the registry does not know, or
+            the registry's scale differs from the question's.
+    """
+    registry = metric_registry() if registry is None else registry
+    metrics: list[Metric] = []
+    index: dict[str, int] = {}
+    metric_cases: list[str] = []
+    metric_params: list[Any] = []
+    level_cases: list[str] = []
+    level_params: list[Any] = []
+    for survey in surveys:
+        for q in survey.scored_questions():
+            metric = registry.get(q.metric_name)
+            if q.bounds != (metric.low, metric.high):
+                msg = (
+                    f"survey {survey.id!r} v{survey.version} question {q.id!r} is on "
+                    f"{q.bounds[0]}..{q.bounds[1]}, but metric {metric.name!r} is on "
+                    f"{metric.low}..{metric.high}"
+                )
+                raise CxError(msg)
+            code = index.setdefault(metric.name, len(metrics))
+            if code == len(metrics):
+                metrics.append(metric)
+            metric_cases.append(f"WHEN {version_column} = ? AND {key_column} = ? THEN ?")
+            metric_params.extend([survey.version, q.id, code])
+            if q.direction is Direction.LOWER_IS_BETTER:
+                low, high = q.bounds
+                level_cases.append(
+                    f"WHEN {version_column} = ? AND {key_column} = ? THEN ? - {value_column}"
+                )
+                level_params.extend([survey.version, q.id, low + high])
+    metric_sql = f"CASE {' '.join(metric_cases)} END" if metric_cases else "NULL"
+    level_sql = (
+        f"CASE {' '.join(level_cases)} ELSE {value_column} END" if level_cases else value_column
+    )
+    return ScoreSQL(
+        metric_sql, tuple(metric_params), level_sql, tuple(level_params), tuple(metrics)
+    )
+
+
+def frame_from_rows(
+    rows: Sequence[Sequence[Any]],
+    metrics: Sequence[Metric],
+    dimensions: Sequence[str],
+    *,
+    registry: MetricRegistry | None = None,
+) -> ResponseFrame:
+    """Build a frame from rows of (metric index, level, time in µs, respondent, *dimensions)."""
+    import numpy as np  # noqa: PLC0415 - numpy is loaded on first use
+
+    from cxcore.scoring import ResponseFrame  # noqa: PLC0415 - numpy-backed, loaded on first use
+
+    registry = MetricRegistry(metrics) if registry is None else registry
+    columns_in = list(zip(*rows, strict=True)) if rows else [()] * (4 + len(dimensions))
+    names = [m.name for m in metrics]
+    metric_codes = np.fromiter(columns_in[0], dtype=np.int64, count=len(rows))
+    columns: dict[str, Any] = {
+        "metric": np.asarray(names, dtype=object)[metric_codes]
+        if names
+        else np.array([], dtype=object),
+        "score": np.fromiter(columns_in[1], dtype=np.int64, count=len(rows)),
+        "answered_at": np.fromiter(columns_in[2], dtype=np.int64, count=len(rows)).astype(
+            "datetime64[us]"
+        ),
+        "respondent": np.asarray(columns_in[3], dtype=object),
+    }
+    for name, values in zip(dimensions, columns_in[4:], strict=True):
+        columns[name] = np.asarray(values, dtype=object)
+    return ResponseFrame.from_columns(
+        columns,
+        dimensions=list(dimensions),
+        registry=registry,
+        include_agents=True,  # the query already chose whether agents count
+        source="store",
+    )
+
+
+def cells_from_counts(
+    rows: Iterable[Sequence[Any]],
+    metric: Metric,
+    code: int,
+    by: Sequence[str],
+    cell: Callable[..., Cell],
+    **options: Any,  # noqa: ANN401 - passed on to cell_from_levels
+) -> list[Cell]:
+    """Cells of one metric from rows of (metric index, level, *group values, count), by group."""
+    width = metric.high - metric.low + 1
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        if row[0] != code:
+            continue
+        key = tuple(row[2 : 2 + len(by)])
+        levels = groups.setdefault(key, [0] * width)
+        levels[int(row[1]) - metric.low] += int(row[-1])
+    return [
+        cell(metric, levels, by=tuple(by), key=key, **options)
+        for key, levels in sorted(groups.items(), key=lambda kv: tuple(map(_sortable, kv[0])))
+    ]
+
+
+def _sortable(value: object) -> tuple[int, str]:
+    return (value is None, str(value))
+
+
+def check_dimensions(dimensions: Sequence[str] | Mapping[str, Any]) -> None:
+    """Refuse dimension names that are not plain keys (they go into SQL as JSON paths)."""
+    for name in dimensions:
+        if not name.replace("_", "").isalnum():
+            msg = f"{name!r} is not a dimension name (letters, digits and '_' only)"
+            raise CxError(msg)

@@ -1,0 +1,168 @@
+"""Reading scores out of a store: the same numbers as the in-memory scorer, counted in SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+import pytest
+
+from cxcore import (
+    CesQuestion,
+    CsatQuestion,
+    CxError,
+    Direction,
+    NpsQuestion,
+    StoreError,
+    Submission,
+    Survey,
+    TextQuestion,
+)
+from cxcore.scoring import ResponseFrame, score
+from cxcore.stores import SQLiteStore
+
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+V1 = Survey(
+    id="visit",
+    title={"en": "Visit"},
+    questions=[
+        NpsQuestion(id="ltr", text={"en": "Recommend?"}),
+        CsatQuestion(id="sat", text={"en": "Satisfied?"}),
+        TextQuestion(id="why", text={"en": "Why?"}),
+    ],
+)
+V2 = attrs.evolve(
+    V1,
+    version=2,
+    questions=[
+        *V1.questions,
+        CesQuestion(id="effort", text={"en": "Easy?"}, direction=Direction.LOWER_IS_BETTER),
+    ],
+)
+STORES = ["BLR-01", "DEL-02", "MUM-03", "HYD-01"]
+TOUCHPOINTS = ["billing_counter", "store_exit", "support_call"]
+
+
+def submissions(n: int, seed: int = 7) -> list[Submission]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        version = rng.choice([1, 2])
+        answers: dict[str, object] = {}
+        if rng.random() < 0.9:
+            answers["ltr"] = rng.randint(0, 10)
+        if rng.random() < 0.7:
+            answers["sat"] = rng.randint(1, 5)
+        if version == 2 and rng.random() < 0.8:
+            answers["effort"] = rng.randint(1, 7)
+        if rng.random() < 0.3:
+            answers["why"] = "because"
+        agent = rng.random() < 0.1
+        out.append(
+            Submission(
+                idempotency_key=f"k{i}",
+                survey_id="visit",
+                survey_version=version,
+                answers=answers,
+                complete=rng.random() < 0.8,
+                channel=rng.choice(["email", "sms", "kiosk"]),
+                respondent="agent" if agent else "anonymous",
+                agent_id="A-1" if agent else None,
+                received_at=T0 + timedelta(hours=i),
+                context={"store": rng.choice(STORES), "touchpoint": rng.choice(TOUCHPOINTS)},
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with 400 responses over two survey versions."""
+    db = tmp_path_factory.mktemp("analytics") / "cx.db"
+
+    async def fill() -> None:
+        async with SQLiteStore(db) as store:
+            await store.put_survey(V1)
+            await store.put_survey(V2)
+            await asyncio.gather(*(store.submit(s) for s in submissions(400)))
+
+    asyncio.run(fill())
+    return db
+
+
+def in_memory(db: Path, *, include_agents: bool = False, complete_only: bool = False) -> ResponseFrame:
+    async def read() -> ResponseFrame:
+        async with SQLiteStore(db) as store:
+            responses = await store.responses(survey_id="visit")
+        return ResponseFrame.from_responses(
+            responses, [V1, V2], include_agents=include_agents, complete_only=complete_only
+        )
+
+    return asyncio.run(read())
+
+
+def summary(table_or_cells: object) -> dict[tuple[object, ...], tuple[object, ...]]:
+    return {c.key: (c.n, c.score, c.low, c.high, dict(c.counts)) for c in table_or_cells}  # type: ignore[attr-defined]
+
+
+class TestFrame:
+    @pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
+    @pytest.mark.parametrize("by", [(), ("store",), ("store", "touchpoint")])
+    def test_frame_scores_like_responses(self, filled, metric, by):
+        """A frame read from the store scores exactly as one built from Response objects."""
+
+        async def read() -> ResponseFrame:
+            async with SQLiteStore(filled) as store:
+                return await store.frame(survey_id="visit")
+
+        from_store = asyncio.run(read())
+        expected = score(in_memory(filled), metric, by=by)
+        assert summary(score(from_store, metric, by=by)) == summary(expected)
+        assert len(from_store) == len(in_memory(filled))
+
+    def test_filters(self, filled):
+        """Agents, partial responses and time ranges are filtered as in memory."""
+
+        async def read(**kw: object) -> ResponseFrame:
+            async with SQLiteStore(filled) as store:
+                return await store.frame(survey_id="visit", **kw)  # type: ignore[arg-type]
+
+        assert len(asyncio.run(read(include_agents=True))) == len(
+            in_memory(filled, include_agents=True)
+        )
+        assert len(asyncio.run(read(complete_only=True))) == len(
+            in_memory(filled, complete_only=True)
+        )
+        early = asyncio.run(read(until=T0 + timedelta(hours=100), where={"store": "BLR-01"}))
+        expected = score(in_memory(filled), "nps", by=("store",))
+        assert 0 < len(early) < expected.get(("BLR-01",)).n * 3  # type: ignore[union-attr]
+
+
+class TestPushdown:
+    @pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
+    @pytest.mark.parametrize("by", [(), ("store",), ("touchpoint", "store"), ("answer_channel",)])
+    def test_sql_counts_give_the_in_memory_cells(self, filled, metric, by):
+        """Counting in SQL gives exactly the cells of the batch scorer."""
+
+        async def read() -> list[object]:
+            async with SQLiteStore(filled) as store:
+                return await store.score(metric, survey_id="visit", by=by)  # type: ignore[return-value]
+
+        assert summary(asyncio.run(read())) == summary(score(in_memory(filled), metric, by=by))
+
+    def test_clear_errors(self, filled):
+        """An unfed metric and a dimension that is not a plain key are refused by name."""
+
+        async def ask(metric: str, by: tuple[str, ...]) -> None:
+            async with SQLiteStore(filled) as store:
+                await store.score(metric, survey_id="visit", by=by)
+
+        with pytest.raises(
+            StoreError, match=r"no question feeding metric 'rating' \(it feeds: nps, csat, ces\)"
+        ):
+            asyncio.run(ask("rating", ()))
+        with pytest.raises(CxError, match="is not a dimension name"):
+            asyncio.run(ask("nps", ("store') --",)))
