@@ -1,9 +1,9 @@
-"""Reading scores out of a store: the SQL every backend shares, and turning rows into frames and cells.
+"""Reading scores out of a store: what every backend shares, and turning rows into frames and cells.
 
-A survey's scored questions compile to SQL ``CASE`` expressions that map each
-stored answer (survey version, question id, value) to its metric and its
-canonical level (an inverted CES turned round), so the database can filter,
-and even count, without Python touching each answer.
+Each scored question of each survey version becomes one branch of a
+``UNION ALL``: it reads that answer straight out of the stored answers, turns
+an inverted scale round in SQL, and tags it with its metric, so the database
+can filter, and even count, without Python touching each answer.
 """
 
 from __future__ import annotations
@@ -20,36 +20,51 @@ from cxcore.model.survey import Direction, Survey
 if TYPE_CHECKING:
     from cxcore.scoring import Cell, ResponseFrame
 
-__all__ = ["ScoreSQL", "cells_from_counts", "compile_scores", "frame_from_rows"]
+__all__ = ["ScoreSQL", "ScoredAnswer", "cells_from_counts", "compile_scores", "frame_from_rows"]
 
 ANSWER_DIMENSIONS = ("touchpoint", "journey", "store", "agent", "product", "channel")
 """The context keys a store frame carries by default."""
 
 
 @attrs.frozen
-class ScoreSQL:
-    """SQL expressions (over ``r`` for responses and ``j`` for one answer) and their parameters.
+class ScoredAnswer:
+    """One question of one survey version that feeds a metric, as SQL sees it.
 
-    ``metric`` is the metric's index in :attr:`metrics` (NULL for answers that
-    feed no metric); ``level`` is the canonical level.
+    ``level`` is the SQL of the canonical level, reading the answer with
+    *read* (e.g. ``json_extract(r.answers, '$.ltr')``).
     """
 
-    metric: str
-    metric_params: tuple[Any, ...]
-    level: str
-    level_params: tuple[Any, ...]
+    version: int
+    question: str
+    metric: int
+    inverted_total: int | None
+
+    def level(self, read: str) -> str:
+        """The canonical level of the answer read by the SQL *read*."""
+        return read if self.inverted_total is None else f"({self.inverted_total} - {read})"
+
+
+@attrs.frozen
+class ScoreSQL:
+    """The scored questions of a survey's versions, and the metrics they feed."""
+
+    answers: tuple[ScoredAnswer, ...]
     metrics: tuple[Metric, ...]
+
+    def fed(self, metric: str) -> tuple[int, tuple[ScoredAnswer, ...]]:
+        """The index of *metric* and the answers that feed it.
+
+        Raises:
+            StopIteration: If no question feeds it.
+        """
+        code = next(i for i, m in enumerate(self.metrics) if m.name == metric)
+        return code, tuple(a for a in self.answers if a.metric == code)
 
 
 def compile_scores(
-    surveys: Iterable[Survey],
-    *,
-    version_column: str = "r.survey_version",
-    key_column: str = "j.key",
-    value_column: str = "j.value",
-    registry: MetricRegistry | None = None,
+    surveys: Iterable[Survey], *, registry: MetricRegistry | None = None
 ) -> ScoreSQL:
-    """Compile the scored questions of *surveys* (versions of one survey) to SQL.
+    """Find the scored questions of *surveys* (versions of one survey) and their metrics.
 
     Raises:
         CxError: If a question feeds a metric the registry does not know, or
@@ -58,10 +73,7 @@ def compile_scores(
     registry = metric_registry() if registry is None else registry
     metrics: list[Metric] = []
     index: dict[str, int] = {}
-    metric_cases: list[str] = []
-    metric_params: list[Any] = []
-    level_cases: list[str] = []
-    level_params: list[Any] = []
+    answers: list[ScoredAnswer] = []
     for survey in surveys:
         for q in survey.scored_questions():
             metric = registry.get(q.metric_name)
@@ -75,21 +87,9 @@ def compile_scores(
             code = index.setdefault(metric.name, len(metrics))
             if code == len(metrics):
                 metrics.append(metric)
-            metric_cases.append(f"WHEN {version_column} = ? AND {key_column} = ? THEN ?")
-            metric_params.extend([survey.version, q.id, code])
-            if q.direction is Direction.LOWER_IS_BETTER:
-                low, high = q.bounds
-                level_cases.append(
-                    f"WHEN {version_column} = ? AND {key_column} = ? THEN ? - {value_column}"
-                )
-                level_params.extend([survey.version, q.id, low + high])
-    metric_sql = f"CASE {' '.join(metric_cases)} END" if metric_cases else "NULL"
-    level_sql = (
-        f"CASE {' '.join(level_cases)} ELSE {value_column} END" if level_cases else value_column
-    )
-    return ScoreSQL(
-        metric_sql, tuple(metric_params), level_sql, tuple(level_params), tuple(metrics)
-    )
+            inverted = sum(q.bounds) if q.direction is Direction.LOWER_IS_BETTER else None
+            answers.append(ScoredAnswer(survey.version, q.id, code, inverted))
+    return ScoreSQL(tuple(answers), tuple(metrics))
 
 
 def frame_from_rows(

@@ -56,7 +56,7 @@ from cxcore.ports.store import (
 )
 from cxcore.stores._analytics import (
     ANSWER_DIMENSIONS,
-    ScoreSQL,
+    ScoredAnswer,
     cells_from_counts,
     check_dimensions,
     compile_scores,
@@ -524,57 +524,72 @@ class SQLiteStore:
                 or :class:`ConflictError`, one per bad response.
         """
         batch = list(responses)
-        errors: list[Exception] = []
-        for i, r in enumerate(batch):
+        surveys: dict[tuple[str, int], Survey | UnknownSurveyError] = {}
+        for key in dict.fromkeys((r.survey_id, r.survey_version) for r in batch):
             try:
-                survey = await self.survey(r.survey_id, r.survey_version)
-                survey.validate_answers(r.answers, complete=r.is_complete)
-            except (ValidationError, UnknownSurveyError) as exc:
-                exc.add_note(f"response {i} ({r.id!r})")
-                errors.append(exc)
-        if errors:
-            msg = f"{len(errors)} of {len(batch)} responses were refused; nothing was written"
-            raise ExceptionGroup(msg, errors)
+                surveys[key] = await self.survey(*key)
+            except UnknownSurveyError as exc:
+                surveys[key] = exc
+        _refuse_invalid(batch, surveys)
+        rows = [response_row(r) for r in batch]
+        prints = [_row_fingerprint(row) for row in rows]
 
         def write(c: sqlite3.Connection) -> list[SubmitResult]:
-            results: list[SubmitResult] = []
+            keys = [r.idempotency_key for r in batch]
+            seen: dict[str, tuple[str, str]] = {}
+            for at in range(0, len(keys), 500):
+                chunk = keys[at : at + 500]
+                marks = ", ".join("?" * len(chunk))
+                for key, fingerprint, response_id in c.execute(
+                    f"SELECT idempotency_key, fingerprint, response_id FROM submissions WHERE idempotency_key IN ({marks})",
+                    chunk,
+                ):
+                    seen[key] = (fingerprint, response_id)
+            outcomes: list[tuple[SubmitOutcome, str]] = []
+            new_rows: list[tuple[Any, ...]] = []
+            new_keys: list[tuple[Any, ...]] = []
             conflicts: list[Exception] = []
-            for r in batch:
-                fingerprint = _response_fingerprint(r)
-                seen = c.execute(
-                    "SELECT fingerprint, response_id FROM submissions WHERE idempotency_key = ?",
-                    (r.idempotency_key,),
-                ).fetchone()
-                if seen is not None:
-                    if seen[0] != fingerprint:
+            for r, row, fingerprint in zip(batch, rows, prints, strict=True):
+                known = seen.get(r.idempotency_key)
+                if known is not None:
+                    if known[0] != fingerprint:
                         conflicts.append(
                             ConflictError(
                                 f"idempotency key {r.idempotency_key!r} was used before with other content"
                             )
                         )
-                    else:
-                        results.append(
-                            SubmitResult(_fetch_response(c, seen[1]), SubmitOutcome.REPEATED)
-                        )
+                    outcomes.append((SubmitOutcome.REPEATED, known[1]))
                     continue
-                c.execute(_INSERT_RESPONSE, response_row(r))
-                c.execute(
-                    "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                seen[r.idempotency_key] = (fingerprint, r.id)
+                new_rows.append(row)
+                new_keys.append(
                     (
                         r.idempotency_key,
                         fingerprint,
                         r.id,
                         SubmitOutcome.CREATED.value,
                         micros(r.updated_at),
-                    ),
+                    )
                 )
-                results.append(SubmitResult(r, SubmitOutcome.CREATED))
+                outcomes.append((SubmitOutcome.CREATED, r.id))
             if conflicts:
                 msg = f"{len(conflicts)} of {len(batch)} responses conflict; nothing was written"
                 raise ExceptionGroup(msg, conflicts)
-            self._audit(c, "response", "batch", "appended", count=len(batch))
-            return results
+            c.executemany(_INSERT_RESPONSE, new_rows)
+            c.executemany(
+                "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                new_keys,
+            )
+            self._audit(c, "response", "batch", "appended", count=len(new_rows))
+            by_id = {r.id: r for r in batch}
+            return [
+                SubmitResult(
+                    by_id[rid] if outcome is SubmitOutcome.CREATED else _fetch_response(c, rid),
+                    outcome,
+                )
+                for outcome, rid in outcomes
+            ]
 
         return await self._write(write)
 
@@ -649,47 +664,65 @@ class SQLiteStore:
             await self.survey(survey_id)  # raises UnknownSurveyError listing what is stored
         return [await self.survey(survey_id, v) for (v,) in rows]
 
-    async def _score_query(
+    async def _score_branches(
         self,
         survey_id: str,
         select: Sequence[str],
+        answers: Sequence[ScoredAnswer],
         *,
         since: datetime | None,
         until: datetime | None,
         where: Mapping[str, Scalar] | None,
         include_agents: bool,
         complete_only: bool,
-        registry: MetricRegistry | None,
-    ) -> tuple[ScoreSQL, str, list[Any], list[str]]:
-        """The FROM/WHERE of every scored answer of a survey, and the SQL of *select* dimensions."""
+        group: bool,
+    ) -> tuple[str, list[Any]]:
+        """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time, respondent,] dims[, count])."""
         check_dimensions(select)
         check_dimensions(where or {})
-        sql = compile_scores(await self._versions(survey_id), registry=registry)
         answered = "coalesce(r.completed_at, r.updated_at)"
-        clauses = ["r.survey_id = ?", "j.type = 'integer'", f"({sql.metric}) IS NOT NULL"]
-        params: list[Any] = [survey_id, *sql.metric_params]
-        if since is not None:
-            clauses.append(f"{answered} >= ?")
-            params.append(micros(since))
-        if until is not None:
-            clauses.append(f"{answered} < ?")
-            params.append(micros(until))
-        if not include_agents:
-            clauses.append("r.respondent != 'agent'")
-        if complete_only:
-            clauses.append("r.status = 'complete'")
-        for key, value in (where or {}).items():
-            clauses.append(f"json_extract(r.context, '$.{key}') = ?")
-            params.append(value)
-        special = {
-            "question": "j.key",
-            "answer_channel": "r.channel",
-            "respondent": "r.respondent",
-            "survey_version": "r.survey_version",
-        }
-        exprs = [special.get(d, f"json_extract(r.context, '$.{d}')") for d in select]
-        body = "FROM responses r, json_each(r.answers) j WHERE " + " AND ".join(clauses)
-        return sql, body, params, exprs
+        branches: list[str] = []
+        params: list[Any] = []
+        for answer in answers:
+            read = f"json_extract(r.answers, '$.{answer.question}')"
+            check_dimensions([answer.question])
+            # SQLite lets WHERE name the level column, so each answer is parsed once;
+            # answers of scored questions are whole numbers (checked when stored).
+            clauses = ["r.survey_id = ?", "r.survey_version = ?", "lvl IS NOT NULL"]
+            branch_params: list[Any] = [survey_id, answer.version]
+            if since is not None:
+                clauses.append(f"{answered} >= ?")
+                branch_params.append(micros(since))
+            if until is not None:
+                clauses.append(f"{answered} < ?")
+                branch_params.append(micros(until))
+            if not include_agents:
+                clauses.append("r.respondent != 'agent'")
+            if complete_only:
+                clauses.append("r.status = 'complete'")
+            for key, value in (where or {}).items():
+                clauses.append(f"json_extract(r.context, '$.{key}') = ?")
+                branch_params.append(value)
+            special = {
+                "question": f"'{answer.question}'",
+                "answer_channel": "r.channel",
+                "respondent": "r.respondent",
+                "survey_version": "r.survey_version",
+            }
+            dims = [special.get(d, f"json_extract(r.context, '$.{d}')") for d in select]
+            columns = [str(answer.metric), f"{answer.level(read)} AS lvl"]
+            if not group:
+                columns += [answered, "r.respondent"]
+            columns += dims
+            branch = f"SELECT {', '.join(columns)}"
+            if group:
+                branch += ", count(*)"
+            branch += " FROM responses r WHERE " + " AND ".join(clauses)
+            if group:
+                branch += " GROUP BY " + ", ".join(str(i) for i in range(1, len(columns) + 1))
+            branches.append(branch)
+            params.extend(branch_params)
+        return " UNION ALL ".join(branches) or "SELECT 0 WHERE 0", params
 
     async def frame(
         self,
@@ -722,28 +755,19 @@ class SQLiteStore:
             complete_only: Count only completed responses.
             registry: Where metrics are looked up (the process-wide registry by default).
         """
-        sql, body, params, exprs = await self._score_query(
+        sql = compile_scores(await self._versions(survey_id), registry=registry)
+        query, params = await self._score_branches(
             survey_id,
             dimensions,
+            sql.answers,
             since=since,
             until=until,
             where=where,
             include_agents=include_agents,
             complete_only=complete_only,
-            registry=registry,
+            group=False,
         )
-        select = ", ".join(
-            [
-                sql.metric,
-                sql.level,
-                "coalesce(r.completed_at, r.updated_at)",
-                "r.respondent",
-                *exprs,
-            ]
-        )
-        query = f"SELECT {select} {body}"
-        args = [*sql.metric_params, *sql.level_params, *params]
-        rows = await self._read(lambda c: c.execute(query, args).fetchall())
+        rows = await self._read(lambda c: c.execute(query, params).fetchall())
         return frame_from_rows(rows, sql.metrics, list(dimensions))
 
     async def score(
@@ -781,29 +805,29 @@ class SQLiteStore:
         """
         from cxcore.scoring import cell_from_levels  # noqa: PLC0415 - numpy-backed, loaded on first use
 
-        sql, body, params, exprs = await self._score_query(
+        sql = compile_scores(await self._versions(survey_id), registry=registry)
+        try:
+            code, answers = sql.fed(metric)
+        except StopIteration:
+            fed = ", ".join(m.name for m in sql.metrics) or "none"
+            msg = (
+                f"survey {survey_id!r} has no question feeding metric {metric!r} (it feeds: {fed})"
+            )
+            raise StoreError(msg) from None
+        query, params = await self._score_branches(
             survey_id,
             by,
+            answers,
             since=since,
             until=until,
             where=where,
             include_agents=include_agents,
             complete_only=complete_only,
-            registry=registry,
+            group=True,
         )
-        codes = {m.name: i for i, m in enumerate(sql.metrics)}
-        if metric not in codes:
-            fed = ", ".join(codes) or "none"
-            msg = (
-                f"survey {survey_id!r} has no question feeding metric {metric!r} (it feeds: {fed})"
-            )
-            raise StoreError(msg)
-        groups = ", ".join(str(i) for i in range(1, len(exprs) + 3))
-        query = f"SELECT {', '.join([sql.metric, sql.level, *exprs])}, count(*) {body} GROUP BY {groups}"
-        args = [*sql.metric_params, *sql.level_params, *params]
-        rows = await self._read(lambda c: c.execute(query, args).fetchall())
+        rows = await self._read(lambda c: c.execute(query, params).fetchall())
         return cells_from_counts(
-            rows, sql.metrics[codes[metric]], codes[metric], list(by), cell_from_levels, **options
+            rows, sql.metrics[code], code, list(by), cell_from_levels, **options
         )
 
     # ------------------------------------------------------------ invitations
@@ -1415,6 +1439,30 @@ class SQLiteStore:
         return len(rows)
 
 
+def _refuse_invalid(
+    batch: Sequence[Response], surveys: Mapping[tuple[str, int], Survey | UnknownSurveyError]
+) -> None:
+    """Raise one ExceptionGroup naming every response of *batch* that cannot be stored."""
+    errors: list[Exception] = []
+    for i, r in enumerate(batch):
+        survey = surveys[(r.survey_id, r.survey_version)]
+        error: Exception | None = None
+        if isinstance(survey, UnknownSurveyError):
+            error = UnknownSurveyError(str(survey))
+        else:
+            problems = survey.check_answers(r.answers, complete=r.is_complete)
+            if problems:
+                error = ValidationError(
+                    f"Answers to survey {r.survey_id!r} v{r.survey_version}", problems
+                )
+        if error is not None:
+            error.add_note(f"response {i} ({r.id!r})")
+            errors.append(error)
+    if errors:
+        msg = f"{len(errors)} of {len(batch)} responses were refused; nothing was written"
+        raise ExceptionGroup(msg, errors)
+
+
 def _too_new(version: int) -> StoreError:
     return StoreError(
         f"the store has schema version {version}, newer than this cxcore knows "
@@ -1447,8 +1495,8 @@ def _fetch_response(c: sqlite3.Connection, response_id: str) -> Response:
     return response_from_row(row)
 
 
-def _response_fingerprint(r: Response) -> str:
-    return hashlib.sha256(to_json(unstructure(r)).encode()).hexdigest()
+def _row_fingerprint(row: Sequence[Any]) -> str:
+    return hashlib.sha256("\x1f".join(map(str, row)).encode()).hexdigest()
 
 
 _OUTBOX_COLUMNS = "id, invitation_id, channel, state, due_at, attempts, claimed_by, claimed_until, provider_id, last_error"
