@@ -127,7 +127,7 @@ def bench_c(data: dict[str, np.ndarray], frame: ResponseFrame, repeat: int) -> f
         expected = np.bincount(
             frame.group_index(("store", "touchpoint"), None).index, minlength=len(out)
         )
-        assert np.array_equal(out, expected), "the C loop and cxcore disagree"  # noqa: S101
+        assert np.array_equal(out, expected), "the C loop and cxcore disagree"
         return seconds
 
 
@@ -212,9 +212,15 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
     def cxcore() -> object:
         return score_many(frame, list(METRICS), by=by)
 
-    frame.clear_cache()
-    frame.clear_cache()
-    cold = best(cxcore, 1)
+    # Warm up once on another grouping (imports, first touch of the columns), so that
+    # "cold" measures what an analyst meets on each new grouping: the key being built.
+    score_many(frame, list(METRICS), by=("channel",))
+
+    def cold_call() -> object:
+        frame.clear_cache()
+        return cxcore()
+
+    cold = best(cold_call, repeat)
     warm = best(cxcore, repeat)
     c_loop = bench_c(data, frame, repeat)
     emit(
@@ -225,7 +231,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         baseline="C loop",
     )
     emit(
-        "cxcore, first call (builds the cached key)",
+        "cxcore, new grouping (builds the key, then scores)",
         cold,
         rows=n,
         ratio_to_baseline=round(cold / c_loop, 3),
@@ -248,14 +254,24 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         lambda: df.groupby(["store", "touchpoint", "metric", "score"], sort=False).size(),
         max(1, repeat // 2),
     )
-    emit("pandas groupby", t, ratio_to_cxcore=round(t / warm, 3))
+    emit(
+        "pandas groupby",
+        t,
+        ratio_to_cxcore=round(t / warm, 3),
+        ratio_to_cxcore_new_grouping=round(t / cold, 3),
+    )
 
     import polars as pl  # noqa: PLC0415
 
     pdf = pl.DataFrame({k: data[k] for k in ("store", "touchpoint", "metric", "score")})
     lazy = pdf.lazy().group_by(["store", "touchpoint", "metric", "score"]).agg(pl.len())
     t = best(lazy.collect, repeat)
-    emit("polars lazy group_by", t, ratio_to_cxcore=round(t / warm, 3))
+    emit(
+        "polars lazy group_by",
+        t,
+        ratio_to_cxcore=round(t / warm, 3),
+        ratio_to_cxcore_new_grouping=round(t / cold, 3),
+    )
 
     import duckdb  # noqa: PLC0415
     import pyarrow as pa  # noqa: PLC0415
@@ -265,7 +281,12 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
     con.register("answers", table)
     query = "SELECT store, touchpoint, metric, score, count(*) FROM answers GROUP BY ALL"
     t = best(lambda: con.sql(query).to_arrow_table(), repeat)
-    emit("duckdb over arrow", t, ratio_to_cxcore=round(t / warm, 3))
+    emit(
+        "duckdb over arrow",
+        t,
+        ratio_to_cxcore=round(t / warm, 3),
+        ratio_to_cxcore_new_grouping=round(t / cold, 3),
+    )
 
     # Memory: peak allocations during scoring, against the bytes of the columns read.
     tracemalloc.start()

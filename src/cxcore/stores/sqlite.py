@@ -92,7 +92,6 @@ _INSERT_RESPONSE = (
 _UPDATE_RESPONSE = (
     "UPDATE responses SET " + ", ".join(f"{c} = ?" for c in RESPONSE_COLUMNS[1:]) + " WHERE id = ?"
 )
-_MAX_GROUP = 256
 _STOP = object()
 _SAFE_CONTEXT = frozenset(DIMENSIONS) - {"order"}
 
@@ -124,6 +123,8 @@ class SQLiteStore:
         busy_timeout: Seconds to wait for another process's write lock.
         max_submission_bytes: The largest submission accepted, as JSON.
         clock: Where the store reads the time (audit entries, retention).
+        group_commit: The most writes committed together (each still in a
+            savepoint of its own); 1 commits every write on its own.
 
     .. versionadded:: 0.1.0
     """
@@ -136,7 +137,11 @@ class SQLiteStore:
         busy_timeout: float = 30.0,
         max_submission_bytes: int = 64 * 1024,
         clock: Clock | None = None,
+        group_commit: int = 256,
     ) -> None:
+        if group_commit < 1:
+            msg = f"group_commit: {group_commit} is not 1 or more"
+            raise ValueError(msg)
         if synchronous not in ("FULL", "NORMAL"):
             msg = f"synchronous: {synchronous!r} is not 'FULL' or 'NORMAL'"
             raise ValueError(msg)
@@ -145,6 +150,7 @@ class SQLiteStore:
         self.busy_timeout = busy_timeout
         self.max_submission_bytes = max_submission_bytes
         self.clock: Clock = clock or SystemClock()
+        self.group_commit = group_commit
         self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._reader: ThreadPoolExecutor | None = None
@@ -221,7 +227,7 @@ class SQLiteStore:
                     return
                 group: list[_Op] = [first]  # type: ignore[list-item]
                 stop = False
-                while len(group) < _MAX_GROUP:
+                while len(group) < self.group_commit:
                     try:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
