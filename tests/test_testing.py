@@ -27,6 +27,7 @@ from cxcore import (
     SendError,
     Survey,
     SystemClock,
+    ValidationError,
 )
 from cxcore.model.survey import AnswerValue
 from cxcore.testing import (
@@ -210,6 +211,11 @@ class TestFakeChannel:
         ):
             with pytest.raises(InboundError):
                 channel.parse_inbound(post(fields))
+
+    def test_opt_out_needs_an_address_or_a_token(self):
+        """An opt-out that names nobody is refused."""
+        with pytest.raises(ValidationError, match="needs an address or a token"):
+            OptOutReceived(keyword="STOP")
 
     def test_inbound_request_repr_hides_the_body(self):
         """Requests carry personal data: the repr shows only method, path and size."""

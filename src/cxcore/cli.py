@@ -243,14 +243,48 @@ def _register_core(sub: Subparsers[argparse.ArgumentParser]) -> None:
     channels.set_defaults(handler=_channels)
 
 
+PREVIEW_GROUP = "cxcore.previews"
+"""Entry points of channel plugins that add a ``cxcore preview <channel>`` subcommand.
+
+Each names a ``register(subparsers)`` function that adds its parser and sets
+``handler``, as the email channel does.
+"""
+
+
+def _register_previews(sub: Subparsers[argparse.ArgumentParser], *, load: bool) -> None:
+    preview = sub.add_parser(
+        "preview",
+        help="render a survey as a channel would send it",
+        description="Render a survey invitation exactly as a channel sends it, to check it "
+        "before sending. Channel plugins add their own preview commands.",
+    )
+    channels = preview.add_subparsers(title="channels", metavar="CHANNEL", required=True)
+    if not load:  # only `cxcore preview ...` pays for discovering the plugins
+        return
+    from importlib.metadata import entry_points  # noqa: PLC0415 - costly; needed here only
+
+    for ep in entry_points(group=PREVIEW_GROUP):
+        try:
+            register = ep.load()
+            register(channels)
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not break the command
+            print(
+                f"warning: preview plugin {ep.name!r} ({ep.value}) failed to load: {exc}",
+                file=sys.stderr,
+            )
+
+
 def _registrars() -> list[Registrar]:
     from cxcore.scoring import cli as scoring  # noqa: PLC0415 - only the command line needs it
 
     return [_register_core, scoring.register]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the ``cxcore`` argument parser with every subcommand."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the ``cxcore`` argument parser with every subcommand.
+
+    Preview plugins are discovered only when *argv* asks for ``preview``.
+    """
     parser = argparse.ArgumentParser(
         prog="cxcore", description="cxcore: journeys, surveys, channels and scores."
     )
@@ -258,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for register in _registrars():
         register(sub)
+    wanted = sys.argv[1:] if argv is None else argv
+    _register_previews(sub, load="preview" in wanted)
     return parser
 
 
@@ -272,7 +308,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``cxcore`` command with *argv* (default: the process's arguments)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
+from cxcore.errors import Problem, ValidationError
 from cxcore.model._checks import Checks, member_or_value
 from cxcore.model.customer import AddressKind
 from cxcore.model.frozendict import FrozenDict
@@ -241,13 +242,28 @@ class AnswersReceived:
 
 @attrs.frozen(kw_only=True)
 class OptOutReceived:
-    """The recipient asked not to be contacted again on this channel (an SMS STOP).
+    """The recipient asked not to be contacted again on this channel.
+
+    An SMS STOP names the *address*; a one-click unsubscribe link carries the
+    invitation's signed unsubscribe *token*, which the collector verifies to
+    find the invitation, and through it the address. At least one is given.
+
+    Args:
+        address: The address that opted out, when the request says it.
+        token: The signed unsubscribe token, when the request carries one.
+        keyword: What was said (``"STOP"``, ``"List-Unsubscribe=One-Click"``).
 
     .. versionadded:: 0.1.0
     """
 
-    address: str
+    address: str | None = None
+    token: str | None = None
     keyword: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.address is None and self.token is None:
+            msg = "OptOutReceived needs an address or a token (it has neither)"
+            raise ValidationError("OptOutReceived", [Problem("", msg)])
 
 
 @attrs.frozen(kw_only=True)
@@ -257,6 +273,8 @@ class StatusReceived:
     Args:
         provider_id: The provider's id for the message, from :class:`SendResult`.
         disposition: What happened.
+        invitation_id: The invitation concerned, when the event says it (a VERP
+            return path does), so it can be matched without the provider id.
         permanent: Whether a failure is permanent (the address should be suppressed).
         detail: The provider's own words or code.
         address: The address concerned, when the provider says.
@@ -266,6 +284,7 @@ class StatusReceived:
 
     provider_id: str | None
     disposition: Disposition
+    invitation_id: str | None = None
     permanent: bool = False
     detail: str | None = None
     address: str | None = None

@@ -1,0 +1,320 @@
+"""A pool of long-lived SMTP connections over aiosmtplib.
+
+Opening an SMTP session (TCP, greeting, EHLO, STARTTLS, AUTH) costs more than
+sending a message over one, so the pool keeps up to ``size`` sessions open and
+reuses them:
+
+* a session the server dropped while idle is reopened, and the message is
+  sent on the new one (nothing had been sent on the old one);
+* a session is closed after ``max_messages`` messages, and a new one opened;
+* SMTP replies become :class:`~cxcore.SendError` values that say what to do:
+  4xx is retryable, 5xx to ``RCPT`` suppresses the address, and a connection
+  lost or timed out after ``DATA`` was sent is ambiguous (the server may have
+  accepted the message).
+
+aiosmtplib is imported on first use: rendering and previews work without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final, Literal
+
+import attrs
+
+from cxcore import ChannelClosedError, SendError
+from cxcore_channels.email.errors import EmailConfigError
+from cxcore_channels.email.mime import mask_address
+
+if TYPE_CHECKING:
+    import aiosmtplib
+
+__all__ = ["PoolDelivery", "SmtpPool", "TlsMode"]
+
+log = logging.getLogger("cxcore.channels.email")
+
+TlsMode = Literal["starttls", "implicit", "none"]
+"""How the connection is secured: STARTTLS upgrade (required), TLS from the start, or not at all."""
+
+_TLS_MODES: Final = ("starttls", "implicit", "none")
+
+
+@attrs.frozen
+class PoolDelivery:
+    """What the server said to one message.
+
+    Attributes:
+        accepted: The recipients the server accepted.
+        refused: The recipients it refused, with its code and words.
+        reply: Its reply to ``DATA`` (``250 2.0.0 Ok: queued as ...``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    accepted: tuple[str, ...] = attrs.field(repr=lambda v: f"<{len(v)} addresses>")
+    refused: dict[str, tuple[int, str]] = attrs.field(repr=lambda v: f"<{len(v)} addresses>")
+    reply: str
+
+
+@attrs.define(eq=False)  # compared by identity: each is one live session
+class _Session:
+    smtp: aiosmtplib.SMTP
+    sent: int = 0
+
+
+def _reply(code: int, message: str) -> str:
+    return f"{code} {' '.join(message.split())}"
+
+
+class SmtpPool:
+    """Up to *size* long-lived SMTP sessions to one server.
+
+    Args:
+        host: The server.
+        port: Its port (default: 465 for implicit TLS, 587 for STARTTLS, 25 otherwise).
+        tls: ``"starttls"`` (the default; the upgrade is required),
+            ``"implicit"`` (TLS from the first byte) or ``"none"``.
+        tls_context: The TLS context; the default verifies the certificate
+            against the system's trust store. Verification is never turned off.
+        username: For AUTH, with *password*.
+        password: For AUTH.
+        size: The most sessions open at once.
+        max_messages: Messages per session before it is closed and replaced.
+        timeout: Seconds to wait for the server at each step.
+        local_hostname: The name given in EHLO.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int | None = None,
+        tls: TlsMode = "starttls",
+        tls_context: ssl.SSLContext | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        size: int = 10,
+        max_messages: int = 100,
+        timeout: float = 30.0,
+        local_hostname: str = "localhost",
+    ) -> None:
+        if tls not in _TLS_MODES:
+            msg = f"tls: {tls!r} is not one of {', '.join(map(repr, _TLS_MODES))}"
+            raise EmailConfigError(msg)
+        if (username is None) != (password is None):
+            msg = "username and password: give both for AUTH, or neither"
+            raise EmailConfigError(msg)
+        for name, value in (("size", size), ("max_messages", max_messages)):
+            if not isinstance(value, int) or value < 1:  # type: ignore[redundant-expr] # callers may pass anything
+                msg = f"{name}: {value!r} is not a whole number of 1 or more"
+                raise EmailConfigError(msg)
+        if timeout <= 0:
+            msg = f"timeout: {timeout!r} is not a positive number of seconds"
+            raise EmailConfigError(msg)
+        self.host = host
+        self.port = port or {"implicit": 465, "starttls": 587, "none": 25}[tls]
+        self.tls = tls
+        self.size = size
+        self.max_messages = max_messages
+        self.timeout = timeout
+        self._tls_context = tls_context
+        self._username = username
+        self._password = password
+        self._local_hostname = local_hostname
+        self._idle: list[_Session] = []
+        self._busy: set[_Session] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self._closed = False
+        self.opened = 0
+        """How many sessions were opened so far (for tests and metrics)."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        auth = ", auth" if self._username is not None else ""
+        return (
+            f"SmtpPool({self.host}:{self.port}, tls={self.tls}{auth}, size={self.size}, "
+            f"idle={len(self._idle)}, busy={len(self._busy)})"
+        )
+
+    async def _open(self) -> _Session:
+        import aiosmtplib  # noqa: PLC0415 - an optional dependency, needed on first send
+
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.tls == "implicit",
+            start_tls=self.tls == "starttls",
+            validate_certs=True,
+            tls_context=self._tls_context,
+            username=self._username,
+            password=self._password,
+            timeout=self.timeout,
+            local_hostname=self._local_hostname,
+        )
+        where = f"SMTP server {self.host}:{self.port}"
+        try:
+            await smtp.connect()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            msg = f"{where} refused the credentials: {_reply(exc.code, exc.message)}"
+            raise SendError(msg, code=str(exc.code)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            smtp.close()
+            msg = f"{where} refused the session: {_reply(exc.code, exc.message)}"
+            raise SendError(msg, retryable=exc.code < 500, code=str(exc.code)) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            # Connection refused, TLS failures (a certificate that does not verify)...
+            msg = f"cannot open a session with {where}: {type(exc).__name__}: {exc}"
+            retryable = not isinstance(exc, ssl.SSLError | aiosmtplib.SMTPNotSupported)
+            raise SendError(msg, retryable=retryable) from exc
+        self.opened += 1
+        return _Session(smtp)
+
+    async def _close(self, session: _Session) -> None:
+        smtp = session.smtp
+        if smtp.is_connected:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(smtp.quit(), timeout=min(self.timeout, 5.0))
+        smtp.close()
+
+    async def send(self, sender: str, recipients: Sequence[str], data: bytes) -> PoolDelivery:
+        """Send *data* from the envelope *sender* to *recipients*.
+
+        Returns:
+            Which recipients were accepted and which refused, when at least one was accepted.
+
+        Raises:
+            SendError: If no recipient was accepted or the message was not taken.
+            ChannelClosedError: After :meth:`aclose`.
+        """
+        if self._closed:
+            msg = "the SMTP pool is closed"
+            raise ChannelClosedError(msg)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.size)
+        async with self._slots:
+            session = self._idle.pop() if self._idle else None
+            try:
+                session = await self._mail(session, sender)
+            except BaseException:
+                if session is not None:
+                    await self._close(session)
+                raise
+            self._busy.add(session)
+            try:
+                outcome = await self._transaction(session, recipients, data)
+            except BaseException:
+                self._busy.discard(session)
+                await self._close(session)
+                raise
+            self._busy.discard(session)
+            reusable = session.smtp.is_connected and session.sent < self.max_messages
+            if reusable and not self._closed:
+                self._idle.append(session)
+            else:
+                await self._close(session)
+            if isinstance(outcome, SendError):
+                raise outcome
+            return outcome
+
+    async def _mail(self, session: _Session | None, sender: str) -> _Session:
+        """Start a transaction, on a fresh session if the idle one was dropped."""
+        import aiosmtplib  # noqa: PLC0415
+
+        for attempt in range(2):
+            fresh = session is None or not session.smtp.is_connected
+            if session is not None and fresh:
+                await self._close(session)
+            if session is None or fresh:
+                session = await self._open()
+            try:
+                await session.smtp.mail(sender)
+            except aiosmtplib.SMTPSenderRefused as exc:
+                await self._close(session)
+                msg = f"the server refused the sender: {_reply(exc.code, exc.message)}"
+                raise SendError(msg, retryable=exc.code < 500, code=str(exc.code)) from exc
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+                # Nothing was sent: reopen once, then give up (retryable).
+                await self._close(session)
+                session = None
+                if attempt == 1:
+                    msg = f"the SMTP server dropped the session before MAIL: {exc}"
+                    raise SendError(msg, retryable=True) from exc
+                log.info("SMTP session to %s:%s was dropped; reopening", self.host, self.port)
+                continue
+            return session
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _reset(self, session: _Session) -> None:
+        with contextlib.suppress(Exception):
+            await session.smtp.rset()
+
+    async def _transaction(
+        self, session: _Session, recipients: Sequence[str], data: bytes
+    ) -> PoolDelivery | SendError:
+        """Send RCPT and DATA; a refusal the session survives is returned, not raised."""
+        import aiosmtplib  # noqa: PLC0415
+
+        smtp = session.smtp
+        accepted: list[str] = []
+        refused: dict[str, tuple[int, str]] = {}
+        try:
+            for rcpt in recipients:
+                try:
+                    await smtp.rcpt(rcpt)
+                    accepted.append(rcpt)
+                except aiosmtplib.SMTPRecipientRefused as exc:
+                    refused[rcpt] = (exc.code, exc.message)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            msg = f"the SMTP server dropped the session before DATA: {exc}"
+            raise SendError(msg, retryable=True) from exc
+        if not accepted:
+            await self._reset(session)
+            return _refusal(refused)
+        try:
+            response = await smtp.data(data)
+        except aiosmtplib.SMTPDataError as exc:
+            await self._reset(session)
+            msg = f"the SMTP server refused the message: {_reply(exc.code, exc.message)}"
+            return SendError(msg, retryable=exc.code < 500, code=str(exc.code))
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            msg = (
+                "the SMTP session was lost after the message was sent, before the server's "
+                f"reply: it may have been accepted ({type(exc).__name__})"
+            )
+            raise SendError(msg, ambiguous=True) from exc
+        session.sent += 1
+        return PoolDelivery(
+            accepted=tuple(accepted), refused=refused, reply=_reply(response.code, response.message)
+        )
+
+    async def aclose(self) -> None:
+        """Close every idle session; busy ones close when their message is done. Idempotent."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(self._close(s) for s in idle))
+
+
+def _refusal(refused: dict[str, tuple[int, str]]) -> SendError:
+    codes = sorted({code for code, _ in refused.values()})
+    detail = "; ".join(
+        f"{mask_address(rcpt)}: {_reply(code, text)}" for rcpt, (code, text) in refused.items()
+    )
+    temporary = any(code < 500 for code in codes)
+    return SendError(
+        f"the SMTP server refused every recipient ({detail})",
+        retryable=temporary,
+        suppress=not temporary,
+        code=str(codes[0]) if codes else None,
+    )

@@ -1,0 +1,595 @@
+"""The email channel against a real aiosmtpd on loopback: plain, STARTTLS, AUTH, the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import re
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+import trustme
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from cxcore import (
+    AnswersReceived,
+    AnswerValue,
+    ChannelClosedError,
+    InboundRequest,
+    Invitation,
+    OutboundMessage,
+    SendError,
+    Survey,
+)
+from cxcore.testing import ChannelConformance, ChannelHarness, sample_invitation, sample_surveys
+from cxcore_channels.email import EmailChannel, verp_decode
+
+BASE = "https://cx.example.in/r"
+SENDER = "surveys@bazaar.example.in"
+BOUNCES = "bounces@mail.bazaar.example.in"
+
+
+# -- a real SMTP server on loopback ----------------------------------------------------
+
+
+class Sink:
+    """An aiosmtpd handler that keeps what arrives, and can refuse on purpose."""
+
+    def __init__(
+        self,
+        *,
+        rcpt_replies: Mapping[str, str] | None = None,
+        data_reply: str | None = None,
+        hold_data: asyncio.Event | None = None,
+    ) -> None:
+        self.envelopes: list[Envelope] = []
+        self.rcpt_replies = dict(rcpt_replies or {})
+        self.data_reply = data_reply
+        self.hold_data = hold_data
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+        reply = self.rcpt_replies.get(address)
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
+        if self.hold_data is not None:
+            await self.hold_data.wait()
+        if self.data_reply is not None:
+            return self.data_reply
+        self.envelopes.append(envelope)
+        return "250 2.0.0 OK: queued"
+
+    async def recipients(self) -> list[str | None]:
+        return [r for e in self.envelopes for r in e.rcpt_tos]
+
+    def messages(self) -> list[EmailMessage]:
+        return [
+            email.message_from_bytes(raw(e), policy=email.policy.default) for e in self.envelopes
+        ]
+
+
+def raw(envelope: Envelope) -> bytes:
+    content = envelope.original_content or envelope.content
+    assert isinstance(content, bytes)
+    return content
+
+
+class Server:
+    def __init__(self, port: int, sessions: list[SMTP]) -> None:
+        self.port = port
+        self.sessions = sessions
+
+    def drop_all(self) -> None:
+        """Close every session from the server's side, as an idle timeout would."""
+        for smtp in self.sessions:
+            if smtp.transport is not None:
+                smtp.transport.close()
+
+
+@contextlib.asynccontextmanager
+async def smtp_server(
+    handler: Any, *, tls: ssl.SSLContext | None = None, **kwargs: Any
+) -> AsyncIterator[Server]:
+    """Serve *handler* with aiosmtpd on 127.0.0.1, on the running loop."""
+    loop = asyncio.get_running_loop()
+    sessions: list[SMTP] = []
+
+    def factory() -> SMTP:
+        smtp = SMTP(handler, hostname="mx.test", **kwargs)
+        sessions.append(smtp)
+        return smtp
+
+    server = await loop.create_server(factory, "127.0.0.1", 0, ssl=tls)
+    try:
+        yield Server(server.sockets[0].getsockname()[1], sessions)
+    finally:
+        server.close()
+        for smtp in sessions:
+            if smtp.transport is not None:
+                smtp.transport.close()
+        await server.wait_closed()
+        await asyncio.sleep(0)  # let the sessions' tasks see the close
+
+
+def make_channel(port: int, **kwargs: Any) -> EmailChannel:
+    settings: dict[str, Any] = {
+        "base_url": BASE,
+        "sender": SENDER,
+        "sender_name": "Bazaar Online",
+        "bounce_address": BOUNCES,
+        "host": "127.0.0.1",
+        "port": port,
+        "tls": "none",
+        "timeout": 5.0,
+    }
+    settings.update(kwargs)
+    return EmailChannel(**settings)
+
+
+def invitation_for(survey_index: int = 0, **kwargs: Any) -> tuple[Invitation, Survey]:
+    survey = sample_surveys()[survey_index]
+    return sample_invitation(survey, channel="email", **kwargs), survey
+
+
+# -- the conformance suite -------------------------------------------------------------
+
+
+class TestEmailConformance(ChannelConformance):
+    channel_name = "email"
+    address = "asha@example.in"
+
+    @contextlib.asynccontextmanager
+    async def open_channel(self) -> AsyncIterator[ChannelHarness]:
+        sink = Sink()
+        async with smtp_server(sink) as server:
+            channel = make_channel(server.port)
+            try:
+                yield ChannelHarness(channel, delivered=sink.recipients)
+            finally:
+                await channel.aclose()
+
+    def answer_request(
+        self, message: OutboundMessage, answers: Mapping[str, AnswerValue]
+    ) -> InboundRequest | None:
+        ((question, value),) = answers.items()
+        text = message.parts["text/plain"]
+        match = re.search(rf"https://\S+\?q\.{question}={value}(?=\s)", text)
+        assert match, f"no one-click link for {question}={value} in the text part"
+        return InboundRequest(method="GET", url=match.group(0))
+
+
+# -- what arrives ------------------------------------------------------------------------
+
+
+class TestWhatArrives:
+    def test_message_structure_headers_and_envelope(self):
+        """The server receives text, AMP, HTML in that order, with unsubscribe headers and VERP."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                invitation, survey = invitation_for(0, locale="hi")
+                message = channel.render(invitation, survey)
+                result = await channel.send(message)
+                await channel.aclose()
+            (envelope,) = sink.envelopes
+            assert envelope.rcpt_tos == ["asha@example.in"]
+            assert envelope.mail_from is not None
+            tag = verp_decode(envelope.mail_from.partition("+")[2].partition("@")[0])
+            assert tag == (invitation.id, 0)
+            assert envelope.mail_from.endswith("@mail.bazaar.example.in")
+            (arrived,) = sink.messages()
+            assert arrived.get_content_type() == "multipart/alternative"
+            types = [p.get_content_type() for p in arrived.iter_parts()]
+            assert types == ["text/plain", "text/x-amp-html", "text/html"]
+            for part in arrived.iter_parts():
+                # Text travels in canonical form (CRLF line breaks), whatever the encoding.
+                sent = message.parts[part.get_content_type()].replace("\r\n", "\n")
+                assert part.get_content().replace("\r\n", "\n") == sent
+            assert str(arrived["Subject"]) == "हम कैसा कर रहे हैं?"
+            assert str(arrived["From"]) == "Bazaar Online <surveys@bazaar.example.in>"
+            assert str(arrived["To"]) == "asha@example.in"
+            assert (
+                arrived["List-Unsubscribe"]
+                == "<https://cx.example.in/r/u/tok.sample.0001.unsubscribe>"
+            )
+            assert arrived["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            assert arrived["Message-ID"] == f"<{result.provider_id}>"
+            assert result.detail is not None
+            assert result.detail.startswith("250")
+            assert arrived["Date"] is not None
+            data = raw(envelope)
+            assert b"\n" not in data.replace(b"\r\n", b"")
+            assert max(len(line) for line in data.split(b"\r\n")) <= 78
+            assert data.isascii()
+
+        asyncio.run(check())
+
+    def test_links_in_the_html_part_are_one_click_answers(self):
+        """Every NPS score in the HTML part is a link that parse_inbound reads back as that score."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                invitation, survey = invitation_for(0)
+                await channel.send(channel.render(invitation, survey))
+                await channel.aclose()
+            (arrived,) = sink.messages()
+            html = arrived.get_body(("html",)).get_content()  # type: ignore[union-attr]
+            links = re.findall(r'href="([^"]+\?q\.ltr=[^"]+)"', html)
+            assert len(links) == 11
+            scores = []
+            for link in links:
+                (event,) = channel.parse_inbound(
+                    InboundRequest(method="GET", url=link.replace("&amp;", "&"))
+                )
+                assert isinstance(event, AnswersReceived)
+                assert event.token == invitation.token
+                assert event.complete is False
+                scores.append(event.answers["ltr"])
+            assert scores == list(range(11))
+
+        asyncio.run(check())
+
+    @pytest.mark.parametrize(
+        "field",
+        ["name", "title", "subject_template", "sender_name"],
+    )
+    def test_line_breaks_in_inputs_never_add_a_header(self, field):
+        """CR/LF in a name, a title, a subject template or the sender name cannot add a header or recipient."""
+        import attrs  # noqa: PLC0415
+
+        from cxcore import Survey  # noqa: PLC0415
+        from cxcore_channels.email import EmailTemplates  # noqa: PLC0415
+
+        payload = "Asha\r\nBcc: victim@example.com\r\nX-Injected: yes\n\rSubject: owned"
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                kwargs: dict[str, Any] = {}
+                if field == "sender_name":
+                    kwargs["sender_name"] = payload
+                if field == "subject_template":
+                    kwargs["templates"] = attrs.evolve(
+                        EmailTemplates.default(),
+                        subject="{{ name }}, {{ survey.title }}\r\nBcc: x@example.com",
+                    )
+                channel = make_channel(server.port, **kwargs)
+                survey = sample_surveys()[0]
+                if field == "title":
+                    survey = attrs.evolve(survey, title={"en": payload, "hi": payload})
+                invitation = sample_invitation(
+                    survey, channel="email", name=payload if field != "title" else "Asha"
+                )
+                await channel.send(channel.render(invitation, survey))
+                await channel.aclose()
+            (envelope,) = sink.envelopes
+            assert envelope.rcpt_tos == ["asha@example.in"]
+            head = raw(envelope).split(b"\r\n\r\n", 1)[0].decode("ascii")
+            names = [
+                line.split(":", 1)[0].lower()
+                for line in head.split("\r\n")
+                if line[:1] not in (" ", "\t")
+            ]
+            assert sorted(names) == sorted(
+                [
+                    "from",
+                    "to",
+                    "subject",
+                    "date",
+                    "message-id",
+                    "list-unsubscribe",
+                    "list-unsubscribe-post",
+                    "mime-version",
+                    "content-type",
+                ]
+            )
+            (arrived,) = sink.messages()
+            assert arrived["Bcc"] is None
+            assert arrived["X-Injected"] is None
+            assert "\n" not in str(arrived["Subject"])
+            assert isinstance(Survey, type)
+
+        asyncio.run(check())
+
+
+# -- TLS and AUTH ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_pair():
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+def authenticator(server, session: Session, envelope, mechanism, auth_data):  # noqa: ARG001 - aiosmtpd signature
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        b"surveys",
+        b"s3cret",
+    )
+    # handled=False: aiosmtpd then answers a failure with 535 itself.
+    return AuthResult(success=ok, handled=False)
+
+
+class TestTlsAndAuth:
+    def test_starttls_with_auth(self, tls_pair):
+        """STARTTLS with a trustme certificate, then AUTH: the message arrives over TLS."""
+        server_ctx, client_ctx = tls_pair
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(
+                sink,
+                tls_context=server_ctx,
+                require_starttls=True,
+                auth_required=True,
+                authenticator=authenticator,
+            ) as server:
+                channel = make_channel(
+                    server.port,
+                    tls="starttls",
+                    tls_context=client_ctx,
+                    username="surveys",
+                    password="s3cret",
+                )
+                invitation, survey = invitation_for(1)
+                await channel.send(channel.render(invitation, survey))
+                await channel.send(channel.render(invitation, survey))
+                assert channel.pool.opened == 1
+                await channel.aclose()
+                (session_server,) = server.sessions
+                assert session_server.session is not None
+                assert session_server.session.authenticated is True
+                assert session_server._tls_protocol is not None
+            assert await sink.recipients() == ["asha@example.in", "asha@example.in"]
+
+        asyncio.run(check())
+
+    def test_wrong_password_is_not_retryable(self, tls_pair):
+        """An AUTH refusal is a configuration problem: not retryable, address not suppressed."""
+        server_ctx, client_ctx = tls_pair
+
+        async def check() -> None:
+            async with smtp_server(
+                Sink(),
+                tls_context=server_ctx,
+                require_starttls=True,
+                auth_required=True,
+                authenticator=authenticator,
+            ) as server:
+                channel = make_channel(
+                    server.port,
+                    tls="starttls",
+                    tls_context=client_ctx,
+                    username="surveys",
+                    password="wrong",
+                )
+                invitation, survey = invitation_for(0)
+                with pytest.raises(SendError) as caught:
+                    await channel.send(channel.render(invitation, survey))
+                await channel.aclose()
+            assert caught.value.code == "535"
+            assert not caught.value.retryable
+            assert not caught.value.suppress
+            assert "wrong" not in str(caught.value)
+
+        asyncio.run(check())
+
+    def test_untrusted_certificate_is_refused(self, tls_pair):
+        """Certificates are verified: a server whose CA is not trusted gets no message."""
+        server_ctx, _ = tls_pair
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink, tls_context=server_ctx, require_starttls=True) as server:
+                channel = make_channel(server.port, tls="starttls")  # system trust store only
+                invitation, survey = invitation_for(0)
+                with pytest.raises(SendError, match="CERTIFICATE_VERIFY_FAILED"):
+                    await channel.send(channel.render(invitation, survey))
+                await channel.aclose()
+            assert sink.envelopes == []
+
+        asyncio.run(check())
+
+    def test_implicit_tls(self, tls_pair):
+        """TLS from the first byte (port 465 style)."""
+        server_ctx, client_ctx = tls_pair
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink, tls=server_ctx) as server:
+                channel = make_channel(server.port, tls="implicit", tls_context=client_ctx)
+                invitation, survey = invitation_for(2)
+                await channel.send(channel.render(invitation, survey))
+                await channel.aclose()
+            assert await sink.recipients() == ["asha@example.in"]
+
+        asyncio.run(check())
+
+
+# -- the pool --------------------------------------------------------------------------
+
+
+class TestPool:
+    def test_sessions_are_reused_and_capped(self):
+        """Sequential sends share one session; max_messages_per_connection starts a new one."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, max_messages_per_connection=2)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)
+                for _ in range(5):
+                    await channel.send(message)
+                await channel.aclose()
+                assert len(server.sessions) == 3
+            assert len(sink.envelopes) == 5
+
+        asyncio.run(check())
+
+    def test_a_dropped_session_is_reopened(self):
+        """When the server drops an idle session, the next send reconnects and succeeds."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)
+                await channel.send(message)
+                server.drop_all()
+                await asyncio.sleep(0.05)
+                await channel.send(message)
+                await channel.aclose()
+                assert len(server.sessions) == 2
+                assert channel.pool.opened == 2
+            assert len(sink.envelopes) == 2
+
+        asyncio.run(check())
+
+    def test_concurrent_sends_stay_within_the_pool_size(self):
+        """Forty concurrent sends use at most pool_size sessions, and all arrive."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, pool_size=4)
+                invitation, survey = invitation_for(3)
+                message = channel.render(invitation, survey)
+                results = await asyncio.gather(*(channel.send(message) for _ in range(40)))
+                await channel.aclose()
+                assert 1 <= len(server.sessions) <= 4
+            assert len(results) == 40
+            assert len(sink.envelopes) == 40
+
+        asyncio.run(check())
+
+    def test_send_after_aclose(self):
+        """aclose closes the idle sessions; later sends are refused."""
+
+        async def check() -> None:
+            async with smtp_server(Sink()) as server:
+                channel = make_channel(server.port)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)
+                await channel.send(message)
+                await channel.aclose()
+                assert channel.pool._idle == []
+                with pytest.raises(ChannelClosedError):
+                    await channel.send(message)
+
+        asyncio.run(check())
+
+
+# -- what the server says -----------------------------------------------------------------
+
+
+class TestErrors:
+    @pytest.mark.parametrize(
+        ("sink_kwargs", "code", "retryable", "suppress"),
+        [
+            ({"rcpt_replies": {"asha@example.in": "450 4.2.1 mailbox busy"}}, "450", True, False),
+            ({"rcpt_replies": {"asha@example.in": "550 5.1.1 no such user"}}, "550", False, True),
+            ({"data_reply": "451 4.3.0 try again later"}, "451", True, False),
+            ({"data_reply": "554 5.7.1 message refused as spam"}, "554", False, False),
+        ],
+        ids=["rcpt-4xx", "rcpt-5xx", "data-4xx", "data-5xx"],
+    )
+    def test_replies_become_send_errors(self, sink_kwargs, code, retryable, suppress):
+        """4xx is retryable; 5xx to RCPT suppresses the address; 5xx to DATA does not."""
+
+        async def check() -> None:
+            sink = Sink(**sink_kwargs)
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)
+                with pytest.raises(SendError) as caught:
+                    await channel.send(message)
+                # The session survives a refusal and is used again.
+                sink.rcpt_replies.clear()
+                sink.data_reply = None
+                await channel.send(message)
+                await channel.aclose()
+                assert len(server.sessions) == 1
+            error = caught.value
+            assert (error.code, error.retryable, error.suppress, error.ambiguous) == (
+                code,
+                retryable,
+                suppress,
+                False,
+            )
+            assert "asha@example.in" not in str(error)
+            assert await sink.recipients() == ["asha@example.in"]
+
+        asyncio.run(check())
+
+    def test_some_recipients_refused(self):
+        """A refusal of some recipients is reported per recipient; the others get the message."""
+
+        async def check() -> None:
+            sink = Sink(rcpt_replies={"ravi@example.in": "550 5.1.1 no such user"})
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                data = b"From: surveys@bazaar.example.in\r\nSubject: hi\r\n\r\nhello\r\n"
+                delivery = await channel.pool.send(
+                    BOUNCES, ["asha@example.in", "ravi@example.in"], data
+                )
+                await channel.aclose()
+            assert delivery.accepted == ("asha@example.in",)
+            assert delivery.refused == {"ravi@example.in": (550, "5.1.1 no such user")}
+            assert "ravi" not in repr(delivery)
+            assert await sink.recipients() == ["asha@example.in"]
+
+        asyncio.run(check())
+
+    def test_timeout_after_data_is_ambiguous(self):
+        """A session lost after DATA was sent is ambiguous: the server may have the message."""
+
+        async def check() -> None:
+            release = asyncio.Event()
+            sink = Sink(hold_data=release)
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, timeout=0.3)
+                invitation, survey = invitation_for(0)
+                with pytest.raises(SendError) as caught:
+                    await channel.send(channel.render(invitation, survey))
+                release.set()
+                await asyncio.sleep(0.05)
+                await channel.aclose()
+            assert caught.value.ambiguous
+            assert not caught.value.retryable
+
+        asyncio.run(check())
+
+    def test_connection_refused_is_retryable(self):
+        """No server listening: nothing was sent, so trying later is safe."""
+
+        async def check() -> None:
+            async with smtp_server(Sink()) as server:
+                port = server.port
+            channel = make_channel(port)
+            invitation, survey = invitation_for(0)
+            with pytest.raises(SendError) as caught:
+                await channel.send(channel.render(invitation, survey))
+            await channel.aclose()
+            assert caught.value.retryable
+
+        asyncio.run(check())
