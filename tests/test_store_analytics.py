@@ -93,7 +93,9 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-def in_memory(db: Path, *, include_agents: bool = False, complete_only: bool = False) -> ResponseFrame:
+def in_memory(
+    db: Path, *, include_agents: bool = False, complete_only: bool = False
+) -> ResponseFrame:
     async def read() -> ResponseFrame:
         async with SQLiteStore(db) as store:
             responses = await store.responses(survey_id="visit")
