@@ -41,6 +41,7 @@ myst_heading_anchors = 3
 # -- autodoc and napoleon -------------------------------------------------------
 
 autodoc_member_order = "bysource"
+autodoc_preserve_defaults = True  # show defaults as written, not as enum reprs
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
 autoclass_content = "class"
@@ -66,6 +67,8 @@ nitpick_ignore = [
     ("py:class", "datetime"),  # datetime.datetime, as some hints spell it
     ("py:class", "datetime.datetime"),
     ("py:class", "pathlib.Path"),
+    ("py:class", "Path"),  # pathlib.Path, as some hints spell it
+    ("py:class", "zoneinfo.ZoneInfo"),
     ("py:class", "importlib.metadata.EntryPoint"),
     ("py:class", "contextlib.AbstractAsyncContextManager"),
     ("py:class", "hypothesis.strategies.SearchStrategy"),

@@ -1,0 +1,632 @@
+"""The decision: whether to survey an interaction, with what, on which channel, and when."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+
+from cxcore.distribution.channels import Rejection, choose_channel
+from cxcore.distribution.fatigue import DAY, FatigueState, OpenInvitation
+from cxcore.distribution.quiet_hours import QuietHours, next_allowed, zone
+from cxcore.distribution.rules import RuleSet
+from cxcore.distribution.triggers import TriggerRule
+from cxcore.model.customer import Customer
+from cxcore.model.interaction import Interaction
+
+if TYPE_CHECKING:
+    from cxcore.ports.clock import Clock
+
+__all__ = [
+    "Decision",
+    "Explanation",
+    "Outcome",
+    "Reason",
+    "decide",
+    "decide_reminder",
+    "explain",
+    "invitation_id",
+    "record",
+]
+
+_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+
+
+class Outcome(enum.StrEnum):
+    """Whether an invitation is to be sent.
+
+    .. versionadded:: 0.1.0
+    """
+
+    INVITE = "invite"
+    """Send it, at the decision's ``due_at``."""
+    SKIP = "skip"
+    """Do not send; the decision's ``reason`` says why."""
+
+
+class Reason(enum.StrEnum):
+    """Why an interaction (or a reminder) is not surveyed.
+
+    .. versionadded:: 0.1.0
+    """
+
+    NO_RULE = "no_rule"
+    """No trigger rule is set for the touchpoint."""
+    FILTERED = "filtered"
+    """Rules exist, but the interaction's dimensions fail their filters."""
+    NOT_SAMPLED = "not_sampled"
+    """The interaction fell outside the sampling rate."""
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    """The interaction names a customer, but no customer record was given."""
+    NO_CHANNEL = "no_channel"
+    """No channel may be used: no address, no consent, or suppressed."""
+    RECONTACT_WINDOW = "recontact_window"
+    """The person was invited inside the global recontact window."""
+    SURVEY_WINDOW = "survey_window"
+    """The person was invited to this survey inside the rule's own window."""
+    ACCOUNT_WINDOW = "account_window"
+    """Someone of the same business account was invited inside the account window."""
+    STORE_LIMIT = "store_limit"
+    """The store reached its daily limit."""
+    ANSWERED = "answered"
+    """The person answered: no reminder."""
+    REMINDERS_DONE = "reminders_done"
+    """Every reminder of the rule was sent."""
+    NOT_OPEN = "not_open"
+    """The invitation is unknown, or closed."""
+    SUPERSEDED = "superseded"
+    """The person has a newer invitation: no reminder for the old one."""
+    EXPIRED = "expired"
+    """The invitation expired before the reminder could go out."""
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class Decision:
+    """What to do about one interaction (or one reminder).
+
+    A skip says why, and when the person becomes eligible again where a cap
+    blocked them. An invitation says which rule, survey and channel, and when
+    it is due: after the rule's delay, deferred out of quiet hours, or booked
+    at the end of a window. The invitation id is derived from the interaction
+    and the rule, so deciding twice gives the same id and the outbox can
+    refuse the duplicate.
+
+    .. versionadded:: 0.1.0
+    """
+
+    outcome: Outcome
+    reason: Reason | None = None
+    interaction_id: str | None = None
+    customer_id: str | None = None
+    account_id: str | None = None
+    store: str | None = None
+    rule: str | None = None
+    survey: str | None = None
+    channel: str | None = None
+    address: str | None = None
+    invitation_id: str | None = None
+    due_at: datetime | None = None
+    expires_at: datetime | None = None
+    deferred_by: str | None = None
+    eligible_at: datetime | None = None
+    reminder: int = 0
+    stratum: str | None = None
+    stratum_day: int | None = None
+    store_day: int | None = None
+    survey_window: bool = False
+    remindable: bool = False
+
+    @property
+    def invite(self) -> bool:
+        """Whether an invitation is to be sent."""
+        return self.outcome is Outcome.INVITE
+
+    def __repr__(self) -> str:
+        # The address is personal: never in logs.
+        if self.outcome is Outcome.INVITE:
+            due = self.due_at.isoformat() if self.due_at else None
+            return (
+                f"Decision(invite, rule={self.rule!r}, survey={self.survey!r}, "
+                f"channel={self.channel!r}, due_at={due!r}, reminder={self.reminder})"
+            )
+        eligible = self.eligible_at.isoformat() if self.eligible_at else None
+        return f"Decision(skip, reason={self.reason}, rule={self.rule!r}, eligible_at={eligible!r})"
+
+
+@attrs.frozen
+class Explanation:
+    """Why an interaction was or was not surveyed: the decision and every step to it.
+
+    ``str(explanation)`` reads as a short report.
+
+    .. versionadded:: 0.1.0
+    """
+
+    decision: Decision
+    steps: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "\n".join(self.steps)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _day(ts: float, tz_name: str) -> int:
+    if tz_name == "UTC":
+        return int(ts // DAY) + _EPOCH_ORDINAL
+    return datetime.fromtimestamp(ts, zone(tz_name)).toordinal()
+
+
+def _next_day_start(ts: float, tz_name: str) -> float:
+    tz = zone(tz_name)
+    local = datetime.fromtimestamp(ts, tz)
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return midnight.timestamp()
+
+
+def invitation_id(interaction_id: str, rule_id: str) -> str:
+    """The opaque, stable id of the invitation *rule_id* makes for *interaction_id*.
+
+    .. versionadded:: 0.1.0
+    """
+    digest = hashlib.blake2b(f"{interaction_id}\x00{rule_id}".encode(), digest_size=16)
+    return digest.hexdigest()
+
+
+class _Run:
+    """One evaluation; collects the trace when explaining."""
+
+    __slots__ = ("now", "rules", "state", "steps")
+
+    def __init__(self, rules: RuleSet, state: FatigueState, now: datetime, *, trace: bool) -> None:
+        self.rules = rules
+        self.state = state
+        self.now = now
+        self.steps: list[str] | None = [] if trace else None
+
+    def note(self, text: str) -> None:
+        if self.steps is not None:
+            self.steps.append(text)
+
+    def _window(
+        self,
+        found: tuple[Reason, float] | None,
+        reason: Reason,
+        last: int | None,
+        days: int,
+        *,
+        due: float,
+        what: str,
+    ) -> tuple[Reason, float] | None:
+        """Add the block of one window (*days* from *last*) to *found*, keeping the latest."""
+        if last is None or not days:
+            return found
+        until = last + days * DAY
+        if due >= until:
+            return found
+        if self.steps is not None:
+            self.note(f"    {what}: invited for {_iso(last)}; {days} days run until {_iso(until)}")
+        return (reason, until) if found is None or until > found[1] else found
+
+    def blocks(
+        self, rule: TriggerRule, customer: Customer | None, store: str | None, due: float
+    ) -> tuple[Reason, float] | None:
+        """The cap that blocks a send at *due* longest, with when it stops blocking."""
+        policy = self.rules.fatigue
+        state = self.state
+        found: tuple[Reason, float] | None = None
+        if customer is not None:
+            cid = customer.id
+            found = self._window(
+                found,
+                Reason.RECONTACT_WINDOW,
+                state.last_invited(cid),
+                policy.recontact_days,
+                due=due,
+                what="recontact window",
+            )
+            if rule.recontact_days is not None:
+                found = self._window(
+                    found,
+                    Reason.SURVEY_WINDOW,
+                    state.survey_last_invited(rule.survey, cid),
+                    rule.recontact_days,
+                    due=due,
+                    what=f"survey window of {rule.survey!r}",
+                )
+            account = customer.account_id
+            if account is not None and policy.account_days is not None:
+                found = self._window(
+                    found,
+                    Reason.ACCOUNT_WINDOW,
+                    state.account_last_invited(account),
+                    policy.account_days,
+                    due=due,
+                    what=f"account window of {account!r}",
+                )
+        limit = policy.store_daily_limit
+        if store is not None and limit is not None:
+            day = _day(due, policy.day_timezone)
+            count = state.store_count(store, day)
+            if count >= limit:
+                until = _next_day_start(due, policy.day_timezone)
+                if self.steps is not None:
+                    self.note(
+                        f"    store limit: {store!r} has {count} of {limit} invitations on "
+                        f"{datetime.fromordinal(day).date().isoformat()}"
+                    )
+                if found is None or until > found[1]:
+                    found = (Reason.STORE_LIMIT, until)
+        return found
+
+    def schedule(
+        self,
+        rule: TriggerRule,
+        customer: Customer | None,
+        store: str | None,
+        due: float,
+        *,
+        window: QuietHours | None,
+        tz_name: str,
+    ) -> tuple[float, str | None] | tuple[Reason, float]:
+        """Defer *due* out of quiet hours and, if the rule may wait, past the caps.
+
+        Returns ``(due, deferred_by)`` when it may be sent, else ``(reason, eligible)``.
+        """
+        deferred_by: str | None = None
+        asked = due
+        for _ in range(8):
+            if window is not None:
+                local = datetime.fromtimestamp(due, zone(tz_name))
+                if not window.allows(local.time()):
+                    opens = next_allowed(local, tz_name, window).timestamp()
+                    if self.steps is not None:
+                        self.note(
+                            f"    quiet hours {window.describe()} in {tz_name}: "
+                            f"{local.isoformat()} deferred to {_iso(opens)}"
+                        )
+                    deferred_by = deferred_by or f"quiet hours {window.describe()}"
+                    due = opens
+            block = self.blocks(rule, customer, store, due)
+            if block is None:
+                return due, deferred_by
+            reason, until = block
+            max_wait = rule.max_wait_days
+            if max_wait is None or until - asked > max_wait * DAY:
+                return reason, until
+            if self.steps is not None:
+                self.note(f"    booked at {_iso(until)}, within max_wait_days={max_wait}")
+            deferred_by = deferred_by or reason.value.replace("_", " ")
+            due = until
+        return Reason.STORE_LIMIT, due  # pragma: no cover - caps that never clear
+
+
+def _skip(reason: Reason, interaction: Interaction, rule: str | None = None) -> Decision:
+    return Decision(
+        outcome=Outcome.SKIP,
+        reason=reason,
+        interaction_id=interaction.id,
+        customer_id=interaction.customer_id,
+        rule=rule,
+    )
+
+
+def _try_rule(  # noqa: PLR0912 - one branch per traced step, in order
+    run: _Run, rule: TriggerRule, interaction: Interaction, customer: Customer | None
+) -> Decision:
+    """Whether *rule* may invite for *interaction*: an invitation, or a skip saying why."""
+    state = run.state
+    rules = run.rules
+    policy = rules.fatigue
+    iid = interaction.id
+    if run.steps is not None:
+        run.note(f"  rule {rule.id!r} (survey {rule.survey!r}, priority {rule.priority}):")
+    if rule.where and (miss := rule.mismatch(interaction)) is not None:
+        run.note(f"    filter: {miss[0]} is {miss[1]!r}, not one of {list(rule.where[miss[0]])}")
+        return _skip(Reason.FILTERED, interaction, rule.id)
+    occurred = interaction.occurred_at.timestamp()
+    sampling = rule.sampling
+    stratum = rule.stratum(interaction)
+    sday = _day(occurred, policy.day_timezone) if stratum is not None else None
+    if sampling.rate < 1.0:
+        draw = sampling.draw(rule.id, iid)
+        if (
+            stratum is not None
+            and sday is not None
+            and state.stratum_count(rule.id, stratum, sday) < sampling.min_per_day
+        ):
+            if run.steps is not None:
+                run.note(f"    sampled: stratum {stratum!r} is under {sampling.min_per_day} today")
+        elif draw >= sampling.rate:
+            if run.steps is not None:
+                run.note(f"    not sampled: draw {draw:.3f} >= rate {sampling.rate}")
+            return _skip(Reason.NOT_SAMPLED, interaction, rule.id)
+        elif run.steps is not None:
+            run.note(f"    sampled: draw {draw:.3f} < rate {sampling.rate}")
+    rejections: list[Rejection] | None = [] if run.steps is not None else None
+    chosen = choose_channel(
+        rules.channels, customer, rule.channels, state.suppression, trace=rejections
+    )
+    for r in rejections or ():
+        if run.steps is not None:
+            run.note(f"    channel {r}")
+    if chosen is None:
+        return _skip(Reason.NO_CHANNEL, interaction, rule.id)
+    channel, address = chosen
+    if run.steps is not None:
+        run.note(f"    channel {channel!r} chosen")
+    tz_name = customer.timezone if customer is not None else "UTC"
+    window = rules.window(customer.country if customer is not None else None)
+    if window is not None and channel in window.exempt_channels:
+        window = None
+    due = max(run.now.timestamp(), occurred + rule.delay_minutes * 60)
+    store = interaction.store
+    result = run.schedule(rule, customer, store, due, window=window, tz_name=tz_name)
+    if isinstance(result[0], Reason):
+        reason, until = result
+        return attrs.evolve(
+            _skip(reason, interaction, rule.id), eligible_at=datetime.fromtimestamp(until, UTC)
+        )
+    due_ts, deferred_by = result
+    due_at = datetime.fromtimestamp(due_ts, UTC)
+    return Decision(
+        outcome=Outcome.INVITE,
+        interaction_id=iid,
+        customer_id=interaction.customer_id,
+        account_id=customer.account_id if customer is not None else None,
+        store=store,
+        rule=rule.id,
+        survey=rule.survey,
+        channel=channel,
+        address=address,
+        invitation_id=invitation_id(iid, rule.id),
+        due_at=due_at,
+        expires_at=due_at + timedelta(days=rule.expires_days),
+        deferred_by=deferred_by,
+        stratum=stratum,
+        stratum_day=sday,
+        store_day=_day(due_ts, policy.day_timezone)
+        if store is not None and policy.store_daily_limit is not None
+        else None,
+        survey_window=rule.recontact_days is not None,
+        remindable=bool(rule.reminders_after_hours),
+    )
+
+
+def _evaluate(  # noqa: PLR0912 - one branch per traced step, in order
+    run: _Run, interaction: Interaction, customer: Customer | None
+) -> Decision:
+    candidates = run.rules.matching(interaction.touchpoint)
+    cid = interaction.customer_id
+    if run.steps is not None:
+        run.note(
+            f"Interaction {interaction.id!r} at {interaction.touchpoint!r} "
+            + (f"(customer {cid!r})" if cid is not None else "(anonymous)")
+            + f", decided at {run.now.isoformat()}:"
+        )
+    if not candidates:
+        run.note(f"  no trigger rule for touchpoint {interaction.touchpoint!r}")
+        return _skip(Reason.NO_RULE, interaction)
+    if cid is None:
+        customer = None
+    elif customer is None:
+        if run.steps is not None:
+            run.note(f"  customer {cid!r} is unknown: consent cannot be checked")
+        return _skip(Reason.UNKNOWN_CUSTOMER, interaction)
+    elif customer.id != cid:
+        msg = f"customer: {customer.id!r} is not the interaction's customer {cid!r}"
+        raise ValueError(msg)
+    first_skip: Decision | None = None
+    for rule in candidates:
+        decision = _try_rule(run, rule, interaction, customer)
+        if decision.outcome is Outcome.INVITE:
+            run.note(f"  => invite: {decision!r}")
+            return decision
+        if first_skip is None or first_skip.reason is Reason.FILTERED:
+            first_skip = decision
+    assert first_skip is not None  # noqa: S101 - there was at least one candidate
+    if first_skip.reason is Reason.FILTERED:
+        first_skip = attrs.evolve(first_skip, rule=None)
+    if first_skip.eligible_at is not None:
+        when = first_skip.eligible_at.isoformat()
+        if run.steps is not None:
+            run.note(f"  => skip: {first_skip.reason}; eligible again at {when}")
+    elif run.steps is not None:
+        run.note(f"  => skip: {first_skip.reason}")
+    return first_skip
+
+
+def decide(
+    rules: RuleSet,
+    interaction: Interaction,
+    customer: Customer | None,
+    state: FatigueState,
+    clock: Clock,
+) -> Decision:
+    """Decide whether, what, where and when to survey after *interaction*.
+
+    Pure: it reads *state* and the clock, and changes nothing. Once the
+    invitation is committed to the outbox, pass the decision to :func:`record`.
+    At most one invitation comes out of one interaction: when several rules
+    match, the highest priority that may send wins.
+
+    Args:
+        rules: The rule set.
+        interaction: What happened.
+        customer: The interaction's customer (``None`` for an anonymous visitor).
+        state: Who was invited when, and who is suppressed.
+        clock: Tells the time.
+
+    Returns:
+        An invitation with its due time, or a skip with its reason.
+
+    Raises:
+        ValueError: If *customer* is not the interaction's customer.
+
+    .. versionadded:: 0.1.0
+    """
+    return _evaluate(_Run(rules, state, clock.now(), trace=False), interaction, customer)
+
+
+def explain(
+    rules: RuleSet,
+    interaction: Interaction,
+    customer: Customer | None,
+    state: FatigueState,
+    clock: Clock,
+) -> Explanation:
+    """Say why *interaction* would or would not be surveyed, step by step.
+
+    It makes the same decision as :func:`decide`, and lists every rule
+    considered: the filter that failed, the sampling draw, each channel passed
+    over and why, the quiet hours that deferred the send, every cap that
+    blocks, and when the person becomes eligible again.
+
+    .. versionadded:: 0.1.0
+    """
+    run = _Run(rules, state, clock.now(), trace=True)
+    decision = _evaluate(run, interaction, customer)
+    assert run.steps is not None  # noqa: S101 - trace=True
+    return Explanation(decision, tuple(run.steps))
+
+
+def decide_reminder(
+    rules: RuleSet,
+    invitation_id: str,
+    customer: Customer,
+    state: FatigueState,
+    clock: Clock,
+) -> Decision:
+    """Decide the next reminder of an invitation to a non-responder.
+
+    A reminder goes on the invitation's own channel, after the rule's
+    ``reminders_after_hours``; it stops the moment the person answers (any
+    survey, any channel), when the person has a newer invitation, and when the
+    invitation expires. It obeys consent, suppression, quiet hours and the
+    store limit like a first send; it is not a new contact for the recontact
+    windows, since it asks the same question again.
+
+    .. versionadded:: 0.1.0
+    """
+    now = clock.now()
+    run = _Run(rules, state, now, trace=False)
+    inv = state.open_invitation(invitation_id)
+
+    def skip(reason: Reason) -> Decision:
+        return Decision(
+            outcome=Outcome.SKIP,
+            reason=reason,
+            customer_id=customer.id,
+            invitation_id=invitation_id,
+            rule=inv.rule if inv is not None else None,
+        )
+
+    if inv is None:
+        return skip(Reason.NOT_OPEN)
+    if inv.customer_id != customer.id:
+        msg = f"customer: {customer.id!r} is not the invitation's customer {inv.customer_id!r}"
+        raise ValueError(msg)
+    answered = state.last_answered(customer.id)
+    if answered is not None and answered >= inv.due:
+        return skip(Reason.ANSWERED)
+    rule = rules.rule(inv.rule)
+    if inv.reminders >= len(rule.reminders_after_hours):
+        return skip(Reason.REMINDERS_DONE)
+    last = state.last_invited(customer.id)
+    if last is not None and last > inv.due:
+        return skip(Reason.SUPERSEDED)
+    if choose_channel(rules.channels, customer, (inv.channel,), state.suppression) is None:
+        return skip(Reason.NO_CHANNEL)
+    window = rules.window(customer.country)
+    if window is not None and inv.channel in window.exempt_channels:
+        window = None
+    due = max(now.timestamp(), inv.due + rule.reminders_after_hours[inv.reminders] * 3600)
+    stripped = attrs.evolve(rule, recontact_days=None, max_wait_days=7)
+    result = run.schedule(stripped, None, inv.store, due, window=window, tz_name=customer.timezone)
+    if isinstance(result[0], Reason):  # pragma: no cover - the store limit clears within a week
+        return skip(result[0])
+    due_ts, deferred_by = result
+    if due_ts >= inv.expires:
+        return skip(Reason.EXPIRED)
+    policy = rules.fatigue
+    return Decision(
+        outcome=Outcome.INVITE,
+        customer_id=customer.id,
+        store=inv.store,
+        rule=rule.id,
+        survey=inv.survey,
+        channel=inv.channel,
+        address=customer.address(rules.channels.addresses[inv.channel]),
+        invitation_id=invitation_id,
+        due_at=datetime.fromtimestamp(due_ts, UTC),
+        expires_at=datetime.fromtimestamp(inv.expires, UTC),
+        deferred_by=deferred_by,
+        reminder=inv.reminders + 1,
+        store_day=_day(due_ts, policy.day_timezone)
+        if inv.store is not None and policy.store_daily_limit is not None
+        else None,
+    )
+
+
+def record(state: FatigueState, decision: Decision) -> None:
+    """Apply a committed invitation to *state*; skips change nothing.
+
+    Call it once the invitation is safely in the outbox. Recording the same
+    decision twice counts it twice in the store limit, so record once per commit.
+
+    .. versionadded:: 0.1.0
+    """
+    if decision.outcome is not Outcome.INVITE or decision.due_at is None:
+        return
+    # Rounded up: a window measured from a later instant never lets a send in early.
+    due = math.ceil(decision.due_at.timestamp())
+    if decision.reminder:
+        if decision.invitation_id is not None:
+            state.reminded(decision.invitation_id)
+        if decision.store is not None and decision.store_day is not None:
+            state.count_store(decision.store, decision.store_day)
+        return
+    if (
+        decision.rule is not None
+        and decision.stratum is not None
+        and decision.stratum_day is not None
+    ):
+        state.count_stratum(decision.rule, decision.stratum, decision.stratum_day)
+    if decision.customer_id is None:
+        if decision.store is not None and decision.store_day is not None:
+            state.count_store(decision.store, decision.store_day)
+        return
+    state.invited(
+        decision.customer_id,
+        due,
+        account_id=decision.account_id,
+        survey=decision.survey if decision.survey_window else None,
+        store=decision.store,
+        store_day=decision.store_day,
+    )
+    if (
+        decision.remindable
+        and decision.invitation_id is not None
+        and decision.rule is not None
+        and decision.survey is not None
+        and decision.channel is not None
+        and decision.expires_at is not None
+    ):
+        state.open(
+            OpenInvitation(
+                invitation_id=decision.invitation_id,
+                customer_id=decision.customer_id,
+                rule=decision.rule,
+                survey=decision.survey,
+                channel=decision.channel,
+                store=decision.store,
+                due=due,
+                expires=int(decision.expires_at.timestamp()),
+            )
+        )

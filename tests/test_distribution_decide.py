@@ -1,0 +1,266 @@
+"""Deciding one interaction: priorities, caps, consent, channels, reminders and explain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cxcore import Consent, Customer, Interaction, ManualClock, Purpose
+from cxcore.distribution import (
+    ChannelPolicy,
+    FatiguePolicy,
+    FatigueState,
+    Outcome,
+    Reason,
+    RuleSet,
+    Sampling,
+    TriggerRule,
+    decide,
+    decide_reminder,
+    explain,
+    invitation_id,
+    record,
+)
+
+NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)  # 11:30 in Kolkata
+ASHA = Customer(
+    id="C-1",
+    email="asha@example.in",
+    phone="+919812345678",
+    timezone="Asia/Kolkata",
+    country="IN",
+    preferred_channels=["sms"],
+)
+
+
+def visit(
+    n: int = 1,
+    *,
+    touchpoint: str = "billing",
+    customer: str | None = "C-1",
+    at: datetime = NOW,
+    store: str | None = None,
+) -> Interaction:
+    return Interaction(
+        id=f"I-{n}", touchpoint=touchpoint, customer_id=customer, occurred_at=at, store=store
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(NOW)
+
+
+class TestPriority:
+    def test_highest_priority_wins_and_one_invitation_comes_out(self, clock):
+        rules = RuleSet(
+            rules=[
+                TriggerRule(id="often", touchpoint="billing", survey="csat"),
+                TriggerRule(id="nps", touchpoint="billing", survey="nps", priority=10),
+            ]
+        )
+        d = decide(rules, visit(), ASHA, FatigueState(), clock)
+        assert (d.outcome, d.rule, d.channel, d.address) == (
+            Outcome.INVITE,
+            "nps",
+            "sms",
+            ASHA.phone,
+        )
+        assert d.invitation_id == invitation_id("I-1", "nps")
+        assert "+91" not in repr(d)
+
+    def test_a_frequent_survey_does_not_starve_the_quarterly_nps(self, clock):
+        """The NPS books the first free moment, and the frequent survey waits behind it."""
+        rules = RuleSet(
+            rules=[
+                TriggerRule(id="often", touchpoint="billing", survey="csat"),
+                TriggerRule(
+                    id="nps",
+                    touchpoint="review",
+                    survey="nps",
+                    priority=10,
+                    max_wait_days=30,
+                    recontact_days=90,
+                ),
+            ]
+        )
+        state = FatigueState()
+        record(state, decide(rules, visit(1), ASHA, state, clock))  # csat now
+        clock.advance(days=20)
+        nps = decide(rules, visit(2, touchpoint="review"), ASHA, state, clock)
+        assert nps.outcome is Outcome.INVITE
+        assert nps.due_at == NOW + timedelta(days=30)
+        assert nps.deferred_by == "recontact window"
+        record(state, nps)
+        clock.advance(days=15)  # past the first window, but inside the NPS's
+        often = decide(rules, visit(3), ASHA, state, clock)
+        assert often.reason is Reason.RECONTACT_WINDOW
+        assert often.eligible_at == NOW + timedelta(days=60)
+
+
+class TestEligibility:
+    def test_unknown_customer_is_not_guessed(self, clock):
+        rules = RuleSet(rules=[TriggerRule(id="r", touchpoint="billing", survey="s")])
+        assert decide(rules, visit(), None, FatigueState(), clock).reason is Reason.UNKNOWN_CUSTOMER
+
+    def test_wrong_customer_is_an_error(self, clock):
+        rules = RuleSet(rules=[TriggerRule(id="r", touchpoint="billing", survey="s")])
+        with pytest.raises(ValueError, match="'C-1' is not the interaction's customer 'C-2'"):
+            decide(rules, visit(customer="C-2"), ASHA, FatigueState(), clock)
+
+    def test_anonymous_visitors_get_inapp_or_kiosk(self, clock):
+        rules = RuleSet(
+            rules=[
+                TriggerRule(
+                    id="exit", touchpoint="store_exit", survey="s", channels=["sms", "kiosk"]
+                )
+            ]
+        )
+        d = decide(
+            rules, visit(touchpoint="store_exit", customer=None), None, FatigueState(), clock
+        )
+        assert (d.outcome, d.channel, d.address) == (Outcome.INVITE, "kiosk", None)
+
+    def test_opt_out_and_suppression_move_to_the_next_channel(self, clock):
+        rules = RuleSet(rules=[TriggerRule(id="r", touchpoint="billing", survey="s")])
+        stop = Consent("sms", Purpose.SURVEY, granted=False, source="sms_stop", recorded_at=NOW)
+        asha = Customer(
+            id="C-1",
+            email="asha@example.in",
+            phone="+919812345678",
+            preferred_channels=["sms"],
+            consents=[stop],
+        )
+        state = FatigueState()
+        assert decide(rules, visit(), asha, state, clock).channel == "email"
+        state.suppress("ASHA@example.in", "hard_bounce")
+        d = decide(rules, visit(), asha, state, clock)
+        assert d.reason is Reason.NO_CHANNEL
+        text = str(explain(rules, visit(), asha, state, clock))
+        assert "channel sms: opted out of surveys (sms_stop)" in text
+        assert "channel email: the address is suppressed (hard_bounce)" in text
+
+    def test_opt_in_required(self, clock):
+        rules = RuleSet(
+            rules=[TriggerRule(id="r", touchpoint="billing", survey="s", channels=["sms"])],
+            channels=ChannelPolicy(opt_in_required=["sms"]),
+        )
+        assert decide(rules, visit(), ASHA, FatigueState(), clock).reason is Reason.NO_CHANNEL
+
+    def test_account_and_store_caps(self, clock):
+        rules = RuleSet(
+            rules=[TriggerRule(id="r", touchpoint="billing", survey="s")],
+            fatigue=FatiguePolicy(recontact_days=30, account_days=7, store_daily_limit=1),
+        )
+        state = FatigueState()
+        a = Customer(id="A", email="a@example.in", account_id="ACME")
+        b = Customer(id="B", email="b@example.in", account_id="ACME")
+        c = Customer(id="C", email="c@example.in")
+        record(state, decide(rules, visit(1, customer="A", store="S1"), a, state, clock))
+        assert (
+            decide(rules, visit(2, customer="B"), b, state, clock).reason is Reason.ACCOUNT_WINDOW
+        )
+        d = decide(rules, visit(3, customer="C", store="S1"), c, state, clock)
+        assert d.reason is Reason.STORE_LIMIT
+        assert d.eligible_at == datetime(2026, 11, 21, tzinfo=UTC)
+
+    def test_stratified_sampling_keeps_small_stores(self, clock):
+        rules = RuleSet(
+            rules=[
+                TriggerRule(
+                    id="r",
+                    touchpoint="billing",
+                    survey="s",
+                    sampling=Sampling(rate=0.0, by="store", min_per_day=2),
+                )
+            ],
+            fatigue=FatiguePolicy(recontact_days=0),
+        )
+        state = FatigueState()
+        got = []
+        for n in range(4):
+            d = decide(rules, visit(n, store="tiny"), ASHA, state, clock)
+            record(state, d)
+            got.append(d.outcome)
+        assert got == [Outcome.INVITE, Outcome.INVITE, Outcome.SKIP, Outcome.SKIP]
+
+    def test_sampling_rate_is_close_to_the_share(self, clock):
+        rules = RuleSet(
+            rules=[
+                TriggerRule(id="r", touchpoint="billing", survey="s", sampling=Sampling(rate=0.3))
+            ]
+        )
+        taken = sum(
+            decide(rules, visit(n), ASHA, FatigueState(), clock).invite for n in range(4000)
+        )
+        assert 1050 < taken < 1350
+
+
+class TestReminders:
+    def test_reminders_stop_when_the_person_answers(self, clock):
+        rules = RuleSet(
+            rules=[
+                TriggerRule(
+                    id="r", touchpoint="billing", survey="s", reminders_after_hours=[24, 72]
+                )
+            ]
+        )
+        state = FatigueState()
+        first = decide(rules, visit(), ASHA, state, clock)
+        record(state, first)
+        assert first.invitation_id is not None
+        clock.advance(hours=30)  # 17:30 in Kolkata
+        again = decide_reminder(rules, first.invitation_id, ASHA, state, clock)
+        assert (again.outcome, again.reminder, again.channel) == (Outcome.INVITE, 1, "sms")
+        record(state, again)
+        state.answered("C-1", clock.now())
+        stop = decide_reminder(rules, first.invitation_id, ASHA, state, clock)
+        assert stop.reason is Reason.ANSWERED
+
+    def test_reminders_run_out(self, clock):
+        rules = RuleSet(
+            rules=[
+                TriggerRule(id="r", touchpoint="billing", survey="s", reminders_after_hours=[24])
+            ]
+        )
+        state = FatigueState()
+        first = decide(rules, visit(), ASHA, state, clock)
+        record(state, first)
+        assert first.invitation_id is not None
+        record(state, decide_reminder(rules, first.invitation_id, ASHA, state, clock))
+        done = decide_reminder(rules, first.invitation_id, ASHA, state, clock)
+        assert done.reason is Reason.REMINDERS_DONE
+        assert decide_reminder(rules, "nope", ASHA, state, clock).reason is Reason.NOT_OPEN
+
+
+class TestExplain:
+    def test_explain_names_rule_cap_and_eligibility(self, clock):
+        rules = RuleSet(
+            rules=[
+                TriggerRule(
+                    id="blr_only", touchpoint="billing", survey="csat", where={"store": ["BLR"]}
+                ),
+                TriggerRule(id="all", touchpoint="billing", survey="csat"),
+            ]
+        )
+        state = FatigueState()
+        record(state, decide(rules, visit(1, store="DEL"), ASHA, state, clock))
+        clock.advance(days=1)
+        e = explain(rules, visit(2, store="DEL"), ASHA, state, clock)
+        text = str(e)
+        assert e.decision.reason is Reason.RECONTACT_WINDOW
+        assert "rule 'blr_only' (survey 'csat', priority 0):" in text
+        assert "filter: store is 'DEL', not one of ['BLR']" in text
+        assert (
+            "recontact window: invited for 2026-11-20T06:00:00+00:00; 30 days run until 2026-12-20T06:00:00+00:00"
+            in text
+        )
+        assert text.endswith(
+            "=> skip: recontact_window; eligible again at 2026-12-20T06:00:00+00:00"
+        )
+
+    def test_no_rule(self, clock):
+        e = explain(RuleSet(), visit(), ASHA, FatigueState(), clock)
+        assert e.decision.reason is Reason.NO_RULE
+        assert "no trigger rule for touchpoint 'billing'" in str(e)
