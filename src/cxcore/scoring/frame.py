@@ -65,6 +65,27 @@ class Dimension:
     def __len__(self) -> int:
         return len(self.values)
 
+    @classmethod
+    def encode(cls, name: str, values: Sequence[GroupValue]) -> Dimension:
+        """Dictionary-encode plain values (``None`` for missing) in one pass.
+
+        >>> Dimension.encode("store", ["B", None, "A", "B"]).values
+        ('A', 'B', None)
+
+        .. versionadded:: 0.1.0
+        """
+        index: dict[GroupValue, int] = {}
+        codes = np.fromiter(
+            (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
+        )
+        seen = list(index)
+        if None in index:  # _sorted_encoding wants missing as -1
+            gap = index[None]
+            codes = np.where(codes == gap, -1, codes - (codes > gap))
+            seen.remove(None)
+        ordered, sorted_values = _sorted_encoding(codes, seen)
+        return cls(name, ordered, sorted_values)
+
     def decoded(self) -> NDArray[np.object_]:
         """The value of every row, as an object array."""
         table = np.empty(len(self.values), dtype=object)

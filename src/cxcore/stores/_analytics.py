@@ -93,39 +93,28 @@ def compile_scores(
 
 
 def frame_from_rows(
-    rows: Sequence[Sequence[Any]],
-    metrics: Sequence[Metric],
-    dimensions: Sequence[str],
-    *,
-    registry: MetricRegistry | None = None,
+    rows: Sequence[Sequence[Any]], metrics: Sequence[Metric], dimensions: Sequence[str]
 ) -> ResponseFrame:
-    """Build a frame from rows of (metric index, level, time in µs, respondent, *dimensions)."""
+    """Build a frame from rows of (metric index, level, time in µs, *dimensions).
+
+    The rows come from a store, whose answers were checked when stored, so the
+    columns are encoded directly rather than checked again.
+    """
     import numpy as np  # noqa: PLC0415 - numpy is loaded on first use
 
-    from cxcore.scoring import ResponseFrame  # noqa: PLC0415 - numpy-backed, loaded on first use
+    from cxcore.scoring import Dimension, ResponseFrame  # noqa: PLC0415 - numpy-backed
 
-    registry = MetricRegistry(metrics) if registry is None else registry
-    columns_in = list(zip(*rows, strict=True)) if rows else [()] * (4 + len(dimensions))
-    names = [m.name for m in metrics]
-    metric_codes = np.fromiter(columns_in[0], dtype=np.int64, count=len(rows))
-    columns: dict[str, Any] = {
-        "metric": np.asarray(names, dtype=object)[metric_codes]
-        if names
-        else np.array([], dtype=object),
-        "score": np.fromiter(columns_in[1], dtype=np.int64, count=len(rows)),
-        "answered_at": np.fromiter(columns_in[2], dtype=np.int64, count=len(rows)).astype(
-            "datetime64[us]"
-        ),
-        "respondent": np.asarray(columns_in[3], dtype=object),
-    }
-    for name, values in zip(dimensions, columns_in[4:], strict=True):
-        columns[name] = np.asarray(values, dtype=object)
-    return ResponseFrame.from_columns(
-        columns,
-        dimensions=list(dimensions),
-        registry=registry,
-        include_agents=True,  # the query already chose whether agents count
-        source="store",
+    n = len(rows)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (3 + len(dimensions))
+    return ResponseFrame(
+        metrics=list(metrics),
+        metric_codes=np.fromiter(columns[0], dtype=np.int16, count=n),
+        scores=np.fromiter(columns[1], dtype=np.int32, count=n),
+        time=np.fromiter(columns[2], dtype=np.int64, count=n),
+        dimensions={
+            name: Dimension.encode(name, values)
+            for name, values in zip(dimensions, columns[3:], strict=True)
+        },
     )
 
 

@@ -683,7 +683,7 @@ class SQLiteStore:
         complete_only: bool,
         group: bool,
     ) -> tuple[str, list[Any]]:
-        """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time, respondent,] dims[, count])."""
+        """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time,] dims[, count])."""
         check_dimensions(select)
         check_dimensions(where or {})
         answered = "coalesce(r.completed_at, r.updated_at)"
@@ -718,7 +718,7 @@ class SQLiteStore:
             dims = [special.get(d, f"json_extract(r.context, '$.{d}')") for d in select]
             columns = [str(answer.metric), f"{answer.level(read)} AS lvl"]
             if not group:
-                columns += [answered, "r.respondent"]
+                columns.append(answered)
             columns += dims
             branch = f"SELECT {', '.join(columns)}"
             if group:
