@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cxcore import (
+    Consent,
     Customer,
     DefinitionError,
     Definitions,
@@ -68,6 +71,55 @@ class TestRoundTrip:
         """Whole documents round-trip and pass the cross-object checks."""
         text = dump_definitions(definitions, format=fmt)
         assert loads_definitions(text, format=fmt) == definitions
+
+    @pytest.mark.parametrize(
+        ("local", "fold", "written"),
+        [
+            (
+                (2024, 3, 10, 2, 0),
+                0,
+                "2024-03-10T02:00:00-05:00[America/New_York]",
+            ),  # in the DST gap
+            (
+                (2024, 11, 3, 1, 30),
+                1,
+                "2024-11-03T01:30:00-05:00[America/New_York]",
+            ),  # second 01:30
+            ((2026, 1, 1, 0, 0), 0, "2026-01-01T00:00:00+05:45[Asia/Kathmandu]"),
+        ],
+    )
+    def test_times_in_named_zones_read_back_equal(self, local, fold, written):
+        """A named zone is written (RFC 9557), so DST gap and fold times read back equal."""
+        zone = ZoneInfo(written.split("[")[1][:-1])
+        at = datetime(*local).replace(tzinfo=zone, fold=fold)  # noqa: DTZ001 - the zone is set here
+        customer = Customer(
+            id="C-1",
+            consents=[Consent("sms", "survey", granted=True, source="form", recorded_at=at)],
+        )
+        text = dumps(customer)
+        assert written in text
+        assert loads(text, Customer) == customer
+
+    def test_an_offset_the_zone_cannot_have_is_refused(self):
+        """A time whose offset does not fit its named zone is a clear error."""
+        doc = json.dumps(
+            {
+                "id": "C-1",
+                "consents": [
+                    {
+                        "channel": "sms",
+                        "purpose": "survey",
+                        "granted": True,
+                        "source": "form",
+                        "recorded_at": "2026-01-01T00:00:00+01:00[Asia/Kolkata]",
+                    }
+                ],
+            }
+        )
+        with pytest.raises(
+            DefinitionError, match="the offset is not one Asia/Kolkata has at that time"
+        ):
+            loads(doc, Customer)
 
     def test_defaults_are_left_out(self):
         """Dumped files stay short: fields at their default are omitted."""

@@ -259,19 +259,52 @@ def _strict_bool(value: object, _: type) -> bool:
     return value
 
 
+def _unstructure_datetime(value: datetime) -> str:
+    """ISO 8601, plus the zone's name when it has one (RFC 9557): ``...-05:00[America/New_York]``.
+
+    A named zone is kept so that a time in a DST gap or fold reads back equal:
+    Python compares such times across zones as unequal, even at the same instant.
+    """
+    text = value.isoformat()
+    key = getattr(value.tzinfo, "key", None)
+    return f"{text}[{key}]" if isinstance(key, str) else text
+
+
 def _structure_datetime(value: object, _: type) -> datetime:
     if isinstance(value, datetime):
         result = value
     elif isinstance(value, str):
+        text, zone = value, None
+        if value.endswith("]") and "[" in value:
+            text, _bracket, rest = value.partition("[")
+            zone = rest[:-1]
         try:
-            result = datetime.fromisoformat(value)
+            result = datetime.fromisoformat(text)
         except ValueError:
             raise _Bad(f"{value!r} is not an ISO 8601 date and time") from None
+        if zone is not None and result.tzinfo is not None:
+            result = _in_zone(result, zone, value)
     else:
         raise _Bad(f"{value!r} is not a date and time")
     if result.tzinfo is None:
         raise _Bad(f"{value!r} has no time zone (add an offset such as +05:30 or Z)")
     return result
+
+
+def _in_zone(written: datetime, zone: str, value: str) -> datetime:
+    """The wall time of *written* in the named *zone*, with the fold its offset says."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - rarely needed
+
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Bad(f"{value!r} names an unknown time zone {zone!r}") from None
+    wall = written.replace(tzinfo=tz, fold=0)
+    if wall.utcoffset() != written.utcoffset():
+        wall = wall.replace(fold=1)
+    if wall.utcoffset() != written.utcoffset():
+        raise _Bad(f"{value!r}: the offset is not one {zone} has at that time")
+    return wall
 
 
 def _structure_enum(value: object, cls: type[enum.Enum]) -> enum.Enum:
@@ -520,7 +553,7 @@ def converter() -> cattrs.Converter:
     conv.register_structure_hook(enum.Enum, _structure_enum)
     conv.register_structure_hook(enum.StrEnum, _structure_enum)
     conv.register_structure_hook(datetime, _structure_datetime)
-    conv.register_unstructure_hook(datetime, datetime.isoformat)
+    conv.register_unstructure_hook(datetime, _unstructure_datetime)
     conv.register_unstructure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda e: e.value
     )
