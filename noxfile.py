@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import nox
+import nox.command
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "venv"
@@ -44,12 +45,31 @@ def _amp_validator(session: nox.Session) -> dict[str, str]:
     return {"CXCORE_AMP_VALIDATOR": str(out).strip().splitlines()[-1]}
 
 
+def _postgres(session: nox.Session) -> dict[str, str]:
+    """Start the throwaway PostgreSQL server the store tests use (installing it as root)."""
+    if os.environ.get("CXCORE_TEST_POSTGRES"):
+        return {}
+    try:
+        out = session.run(
+            "bash", str(ROOT / ".ci" / "postgres"), "start", external=True, silent=True
+        )
+    except nox.command.CommandFailed:
+        session.warn("PostgreSQL could not be started: its tests will skip (or fail in CI)")
+        return {}
+    return {"CXCORE_TEST_POSTGRES": str(out).strip().splitlines()[-1]}
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite, the modules' doctests and the docs' examples."""
     _install(session, "test")
     env = {"CI": os.environ.get("CI", ""), **_amp_validator(session)}
-    session.run("pytest", *session.posargs, env=env)
+    postgres = _postgres(session)
+    try:
+        session.run("pytest", *session.posargs, env={**env, **postgres})
+    finally:
+        if postgres:
+            session.run("bash", str(ROOT / ".ci" / "postgres"), "stop", external=True, silent=True)
 
 
 @nox.session(python=ALL_PYTHONS)

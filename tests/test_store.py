@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 import pytest
@@ -44,6 +44,9 @@ from cxcore.ports.store import (
     UnknownSurveyError,
 )
 from cxcore.stores import SQLiteStore
+
+if TYPE_CHECKING:
+    from cxcore.stores.postgres import PostgresStore
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 EMAIL = "asha.rao@example.in"
@@ -108,14 +111,36 @@ def invitation(inv_id: str = "inv-1", **kw: Any) -> Invitation:
     return Invitation(**fields)
 
 
-Store = SQLiteStore
+Store: TypeAlias = "SQLiteStore | PostgresStore"
 Scenario = Callable[[Store], Awaitable[None]]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
-    """Opens a fresh store of the backend under test, with the NPS survey stored."""
-    assert request.param == "sqlite"  # PostgreSQL joins here when its backend lands
+    """Opens a fresh store of the backend under test, with the NPS survey stored.
+
+    A PostgreSQL store gets a fresh schema on the server of CXCORE_TEST_POSTGRES
+    (see conftest.py: skipped without a server, failed in CI). When it closes,
+    every table of that schema is copied to ``tmp_path / "cx.db"``, so the
+    tests that search every table of the SQLite file search PostgreSQL's.
+    """
+    if request.param == "postgres":
+        dsn: str = request.getfixturevalue("postgres_dsn")
+        snapshot: Callable[[str, Path], None] = request.getfixturevalue("postgres_snapshot")
+        from cxcore.stores import PostgresStore  # noqa: PLC0415 - psycopg only when the server is there
+
+        @asynccontextmanager
+        async def open_postgres(
+            *, policy: RepeatPolicy = RepeatPolicy.FIRST_WINS, **kw: Any
+        ) -> AsyncIterator[Store]:
+            try:
+                async with PostgresStore(dsn, **kw) as store:
+                    await store.put_survey(survey(policy))
+                    yield store
+            finally:
+                await asyncio.to_thread(snapshot, dsn, tmp_path / "cx.db")
+
+        return open_postgres
 
     @asynccontextmanager
     async def open_store(
@@ -311,6 +336,10 @@ class TestAppend:
             assert await store.count_responses() == 1
             results = await store.append(batch[:1] * 2)
             assert [r.outcome for r in results] == [SubmitOutcome.CREATED, SubmitOutcome.REPEATED]
+            same_id = attrs.evolve(batch[0], idempotency_key="imp-other")
+            with pytest.raises(ExceptionGroup) as clash:
+                await store.append([same_id])
+            assert "response id 'r0' is already stored" in str(clash.value.exceptions[0])
 
         run(backend, scenario)
 

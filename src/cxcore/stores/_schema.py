@@ -2,14 +2,43 @@
 
 Times are whole microseconds since the epoch (UTC) in 64-bit integers, so they
 sort, compare and aggregate the same way in SQLite and PostgreSQL.
-Suppressed addresses are kept only as digests.
+Suppressed addresses are kept only as digests. JSON is kept as TEXT in both,
+exactly as written, and read with ``json_extract`` (SQLite) or ``::jsonb``
+(PostgreSQL).
+
+The statements are shared by both dialects; the few words that differ are
+placeholders that :func:`migrations` fills in:
+
+``{serial_key}``
+    An auto-increment primary key: ``INTEGER PRIMARY KEY`` in SQLite,
+    ``BIGSERIAL PRIMARY KEY`` in PostgreSQL.
+``{insertion_order}``
+    Nothing in SQLite, whose implicit ``rowid`` already numbers rows in
+    insertion order; in PostgreSQL an explicit ``rowid BIGSERIAL`` column, so
+    that queries ordering by ``rowid`` (to break ties between equal times) read
+    the same in both dialects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Dialect", "migrations"]
+
+Dialect = Literal["sqlite", "postgres"]
+"""The SQL dialects the store schema is written for."""
+
+_WORDS: Mapping[Dialect, Mapping[str, str]] = {
+    "sqlite": {
+        "{serial_key}": "INTEGER PRIMARY KEY",
+        "{insertion_order}": "",
+    },
+    "postgres": {
+        "{serial_key}": "BIGSERIAL PRIMARY KEY",
+        "{insertion_order}": ",\n        rowid BIGSERIAL NOT NULL",
+    },
+}
 
 _V1 = (
     """CREATE TABLE surveys (
@@ -37,7 +66,7 @@ _V1 = (
         locale TEXT NOT NULL,
         answers TEXT NOT NULL,
         context TEXT NOT NULL,
-        anonymised_at BIGINT
+        anonymised_at BIGINT{insertion_order}
     )""",
     "CREATE INDEX responses_by_survey ON responses (survey_id, updated_at)",
     "CREATE INDEX responses_by_invitation ON responses (invitation_id, updated_at)",
@@ -75,7 +104,7 @@ _V1 = (
         purpose TEXT NOT NULL,
         granted INTEGER NOT NULL,
         source TEXT NOT NULL,
-        recorded_at BIGINT NOT NULL
+        recorded_at BIGINT NOT NULL{insertion_order}
     )""",
     "CREATE INDEX consent_by_person ON consent (person, channel, purpose, recorded_at)",
     """CREATE TABLE suppressions (
@@ -113,7 +142,7 @@ _V1 = (
     )""",
     "CREATE INDEX cases_by_status ON cases (status, due_at)",
     """CREATE TABLE audit (
-        seq INTEGER PRIMARY KEY,
+        seq {serial_key},
         at BIGINT NOT NULL,
         entity TEXT NOT NULL,
         entity_id TEXT NOT NULL,
@@ -122,8 +151,37 @@ _V1 = (
     )""",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1,)
-"""Migration *n* (counting from 1) brings a store from schema version n-1 to n."""
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
 
-SCHEMA_VERSION = len(MIGRATIONS)
+
+def migrations(dialect: Dialect) -> tuple[tuple[str, ...], ...]:
+    """The migrations, written for *dialect*: migration *n* (from 1) brings a store from version n-1 to n.
+
+    >>> audit = migrations("postgres")[0][-1]
+    >>> "seq BIGSERIAL PRIMARY KEY" in audit, "seq INTEGER PRIMARY KEY" in MIGRATIONS[0][-1]
+    (True, True)
+
+    Raises:
+        ValueError: If *dialect* is not one the schema is written for.
+
+    .. versionadded:: 0.1.0
+    """
+    try:
+        words = _WORDS[dialect]
+    except KeyError:
+        msg = f"dialect: {dialect!r} is not one of {', '.join(map(repr, _WORDS))}"
+        raise ValueError(msg) from None
+
+    def fill(statement: str) -> str:
+        for placeholder, word in words.items():
+            statement = statement.replace(placeholder, word)
+        return statement
+
+    return tuple(tuple(fill(s) for s in migration) for migration in _MIGRATIONS)
+
+
+MIGRATIONS: Sequence[Sequence[str]] = migrations("sqlite")
+"""The SQLite migrations: migration *n* (counting from 1) brings a store from schema version n-1 to n."""
+
+SCHEMA_VERSION = len(_MIGRATIONS)
 """The schema version this cxcore writes."""

@@ -578,6 +578,26 @@ class SQLiteStore:
                     )
                 )
                 outcomes.append((SubmitOutcome.CREATED, r.id))
+            new_ids = [row[0] for row in new_rows]
+            taken: set[str] = set()
+            for at in range(0, len(new_ids), 500):
+                chunk = new_ids[at : at + 500]
+                marks = ", ".join("?" * len(chunk))
+                taken.update(
+                    r[0]
+                    for r in c.execute(f"SELECT id FROM responses WHERE id IN ({marks})", chunk)
+                )
+            repeated = (
+                {i for i in new_ids if new_ids.count(i) > 1}
+                if len(set(new_ids)) < len(new_ids)
+                else set()
+            )
+            conflicts.extend(
+                ConflictError(
+                    f"response id {i!r} is already stored (under another idempotency key)"
+                )
+                for i in sorted(taken | repeated)
+            )
             if conflicts:
                 msg = f"{len(conflicts)} of {len(batch)} responses conflict; nothing was written"
                 raise ExceptionGroup(msg, conflicts)

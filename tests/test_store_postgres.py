@@ -1,0 +1,618 @@
+"""What only the PostgreSQL backend must show: many processes on one database, and the same answers as SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from cxcore import (
+    CesQuestion,
+    CsatQuestion,
+    Direction,
+    Disposition,
+    Invitation,
+    NpsQuestion,
+    StoreError,
+    Submission,
+    Survey,
+    TextQuestion,
+)
+from cxcore.definitions import unstructure
+from cxcore.ports.store import OutboxItem, OutboxState, Store
+from cxcore.stores import SQLiteStore
+from cxcore.stores._schema import SCHEMA_VERSION
+
+try:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from cxcore.stores.postgres import PostgresStore
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on what is installed
+    if os.environ.get("CI"):
+        raise
+    pytest.skip(
+        f'{exc.name} is not installed (pip install "psycopg[binary]" psycopg-pool)',
+        allow_module_level=True,
+    )
+
+CHILD = Path(__file__).with_name("store_pg_child.py")
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+NPS = Survey(
+    id="nps", title={"en": "NPS"}, questions=[NpsQuestion(id="ltr", text={"en": "Recommend?"})]
+)
+
+
+def child(dsn: str, mode: str, arg: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), dsn, mode, arg],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def start_together(procs: list[subprocess.Popen[str]]) -> None:
+    """Wait until every child has its store open, then let them all go at once."""
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line == "ready\n", proc.stderr.read() if proc.stderr else "child ended early"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+
+
+def outputs(procs: list[subprocess.Popen[str]]) -> list[list[str]]:
+    """Every child's printed lines, once each has exited cleanly."""
+    lines = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        lines.append(out.splitlines())
+    return lines
+
+
+def query(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+def dsn(postgres_dsn: str) -> str:
+    return postgres_dsn
+
+
+class TestSeveralProcesses:
+    def test_three_dispatchers_claim_every_send_exactly_once(self, dsn):
+        """Three processes claim from one outbox at once: each send is claimed once, by one of them."""
+        count = 240
+
+        async def fill() -> None:
+            async with PostgresStore(dsn) as store:
+                await store.enqueue(
+                    OutboxItem(
+                        id=f"o{i:03}",
+                        invitation_id=f"inv-{i}",
+                        channel="sms",
+                        state=OutboxState.PENDING,
+                        due_at=T0 + timedelta(seconds=i),
+                    )
+                    for i in range(count)
+                )
+
+        asyncio.run(fill())
+        procs = [child(dsn, "claim", f"worker-{n}") for n in range(3)]
+        start_together(procs)
+        per_worker = outputs(procs)
+        claimed = [item for lines in per_worker for item in lines]
+        assert len(claimed) == count
+        assert set(claimed) == {f"o{i:03}" for i in range(count)}
+        assert all(per_worker), [len(lines) for lines in per_worker]  # all three took part
+        rows = query(dsn, "SELECT id, state, attempts, provider_id FROM outbox")
+        by_worker = {item: f"worker-{n}" for n, lines in enumerate(per_worker) for item in lines}
+        assert {(i, s, a, p) for i, s, a, p in rows} == {
+            (i, "sent", 1, by_worker[i]) for i in by_worker
+        }
+
+    def test_fifty_same_key_submissions_from_two_processes_make_one_row(self, dsn):
+        """Two processes send 25 copies each of one submission at once: one response, 49 repeats."""
+        procs = [child(dsn, "submit", "25") for _ in range(2)]
+        start_together(procs)
+        results = [line.split() for lines in outputs(procs) for line in lines]
+        assert len(results) == 50
+        assert len({response_id for _, response_id in results}) == 1
+        outcomes = sorted(outcome for outcome, _ in results)
+        assert outcomes == ["created"] + ["repeated"] * 49
+        assert query(dsn, "SELECT count(*) FROM responses") == [(1,)]
+        assert query(dsn, "SELECT count(*) FROM submissions") == [(1,)]
+        assert query(dsn, "SELECT count(*) FROM audit WHERE entity = 'response'") == [(1,)]
+
+    def test_acknowledged_responses_survive_kill_9_of_the_writer(self, dsn):
+        """A writer killed with SIGKILL loses nothing it acknowledged, and leaves no half-written response."""
+        proc = child(dsn, "stream", "crash")
+        start_together([proc])
+        assert proc.stdout is not None
+        acknowledged: list[str] = []
+        while len(acknowledged) < 200:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else "child ended early"
+            acknowledged.append(line.strip())
+        os.kill(proc.pid, signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=30)
+        acknowledged.extend(rest.split())
+        assert proc.returncode == -signal.SIGKILL
+        stored = {r[0] for r in query(dsn, "SELECT idempotency_key FROM responses")}
+        missing = set(acknowledged) - stored
+        assert not missing, f"{len(missing)} acknowledged responses lost"
+        orphans = query(
+            dsn,
+            "SELECT count(*) FROM responses r LEFT JOIN submissions s ON s.response_id = r.id "
+            "WHERE s.idempotency_key IS NULL",
+        )
+        assert orphans == [(0,)]
+
+        async def reopen() -> int:
+            async with PostgresStore(dsn) as store:
+                return await store.count_responses()
+
+        assert asyncio.run(reopen()) == len(stored) >= len(acknowledged)
+
+
+class TestSeveralPools:
+    """Two stores in one process have separate pools: to the server, two clients like two processes."""
+
+    def test_one_batch_appended_by_two_stores_at_once_is_stored_once(self, dsn):
+        """Racing batches with the same keys: every response stored once, each created by one of them."""
+
+        async def scenario() -> tuple[list[Any], list[Any], int]:
+            async with PostgresStore(dsn, min_size=2) as a, PostgresStore(dsn, min_size=2) as b:
+                await a.put_survey(NPS)
+                seed = await a.submit(submission("seed", invitation_id=None))
+                batch = [
+                    attrs.evolve(seed.response, id=f"r{i}", idempotency_key=f"imp-{i}")
+                    for i in range(300)
+                ]
+                first, second = await asyncio.gather(a.append(batch), b.append(batch))
+                return first, second, await a.count_responses()
+
+        first, second, count = asyncio.run(scenario())
+        assert count == 301
+        for x, y in zip(first, second, strict=True):
+            assert sorted([x.outcome, y.outcome]) == ["created", "repeated"]
+            assert x.response == y.response
+
+    def test_answers_racing_to_one_invitation_make_one_response(self, dsn):
+        """Twenty partial answers to one invitation, with different keys, from two stores: one response."""
+
+        async def scenario() -> tuple[list[str], Any]:
+            # Every answer on a connection of its own, ready before they start.
+            a, b = (PostgresStore(dsn, min_size=10, max_size=10) for _ in range(2))
+            async with a, b:
+                await a.put_survey(NPS)
+                results = await asyncio.gather(
+                    *(
+                        (a, b)[i % 2].submit(submission(f"k{i}", invitation_id="inv-1"))
+                        for i in range(20)
+                    )
+                )
+                return [r.outcome.value for r in results], await a.responses()
+
+        outcomes, stored = asyncio.run(scenario())
+        assert sorted(outcomes) == ["created"] + ["updated"] * 19
+        assert len(stored) == 1
+
+    def test_the_store_implements_the_port(self):
+        """PostgresStore provides every operation of the Store protocol."""
+        assert isinstance(PostgresStore("postgresql://u@127.0.0.1/cx"), Store)
+
+
+def submission(key: str, *, invitation_id: str | None) -> Submission:
+    return Submission(
+        idempotency_key=key,
+        survey_id="nps",
+        survey_version=1,
+        answers={"ltr": 9},
+        complete=False,
+        channel="sms",
+        respondent="anonymous",
+        received_at=T0,
+        invitation_id=invitation_id,
+    )
+
+
+class TestSchema:
+    def test_many_openers_of_a_new_database_migrate_it_once(self, dsn):
+        """Six stores opening an empty schema at once all succeed; the schema is made once."""
+
+        async def open_all() -> list[int]:
+            stores = [PostgresStore(dsn) for _ in range(6)]
+            await asyncio.gather(*(s.open() for s in stores))
+            try:
+                return [await s.schema_version() for s in stores]
+            finally:
+                await asyncio.gather(*(s.aclose() for s in stores))
+
+        assert asyncio.run(open_all()) == [SCHEMA_VERSION] * 6
+        assert query(dsn, "SELECT key, value FROM meta") == [
+            ("schema_version", str(SCHEMA_VERSION))
+        ]
+
+    def test_a_newer_schema_is_refused_clearly(self, dsn):
+        """A database from a newer cxcore is not touched; the error says to upgrade."""
+
+        async def open_once() -> None:
+            async with PostgresStore(dsn):
+                pass
+
+        asyncio.run(open_once())
+        with psycopg.connect(dsn) as conn:
+            conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+        with pytest.raises(StoreError, match="schema version 99, newer than this cxcore knows"):
+            asyncio.run(open_once())
+
+    def test_tables_and_columns_are_those_of_sqlite(self, dsn, tmp_path):
+        """Both dialects of the schema have the same tables and columns (PostgreSQL adds rowid where SQLite has one implicitly)."""
+
+        async def make() -> None:
+            async with PostgresStore(dsn), SQLiteStore(tmp_path / "cx.db"):
+                pass
+
+        asyncio.run(make())
+        pg: dict[str, list[str]] = {}
+        for table, column in query(
+            dsn,
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+        ):
+            pg.setdefault(table, []).append(column)
+        conn = sqlite3.connect(tmp_path / "cx.db")
+        try:
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            lite = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+        finally:
+            conn.close()
+        for table in ("responses", "consent"):
+            lite[table] = [*lite[table], "rowid"]
+        assert pg == lite
+
+
+class TestSessions:
+    def test_sessions_never_commit_without_waiting_for_the_disk(self, dsn):
+        """A DSN (or server) with synchronous_commit off is overridden: acknowledged means flushed."""
+        options = dict(psycopg.conninfo.conninfo_to_dict(dsn))["options"]
+        weak = make_conninfo(dsn, options=f"{options} -csynchronous_commit=off")
+
+        async def setting() -> str:
+            async with PostgresStore(weak, min_size=2) as store:
+                rows = await asyncio.gather(
+                    *(store._read(lambda c: _show(c, "synchronous_commit")) for _ in range(4))
+                )
+                return ",".join(sorted(set(rows)))
+
+        assert asyncio.run(setting()) == "on"
+
+    def test_broken_connections_are_replaced_and_the_write_runs_again(self, dsn):
+        """After the server drops every connection of the pool, reads and writes still succeed."""
+        name = f"cxcore-test-{uuid.uuid4().hex[:8]}"
+        named = make_conninfo(dsn, application_name=name)
+
+        async def scenario() -> tuple[int, int]:
+            async with PostgresStore(named, min_size=3, max_size=3) as store:
+                await store.put_survey(NPS)
+                before = await store.count_responses()
+                await asyncio.to_thread(
+                    query,
+                    dsn,
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                    name,
+                )
+                await store.submit(
+                    Submission(
+                        idempotency_key="k1",
+                        survey_id="nps",
+                        survey_version=1,
+                        answers={"ltr": 9},
+                        complete=True,
+                        channel="kiosk",
+                        respondent="anonymous",
+                        received_at=T0,
+                    )
+                )
+                return before, await store.count_responses()
+
+        assert asyncio.run(scenario()) == (0, 1)
+
+
+async def _show(conn: psycopg.AsyncConnection[Any], name: str) -> str:
+    cur = await conn.execute(f"SHOW {name}")
+    row = await cur.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+# ---------------------------------------------------------------- the same answers as SQLite
+
+V1 = Survey(
+    id="visit",
+    title={"en": "Visit"},
+    questions=[
+        NpsQuestion(id="ltr", text={"en": "Recommend?"}),
+        CsatQuestion(id="sat", text={"en": "Satisfied?"}),
+        TextQuestion(id="why", text={"en": "Why?"}),
+    ],
+)
+V2 = attrs.evolve(
+    V1,
+    version=2,
+    questions=[
+        *V1.questions,
+        CesQuestion(id="effort", text={"en": "Easy?"}, direction=Direction.LOWER_IS_BETTER),
+    ],
+)
+# Context values of every kind: SQLite's json_extract reads true as 1, and 5 as 5.0.
+CONTEXTS: list[dict[str, Any]] = [
+    {"store": "BLR-01", "flag": True, "n": 5},
+    {"store": "DEL-02", "flag": False, "n": 5.0},
+    {"store": "5", "flag": 1, "n": 2.5},
+    {"store": 5, "flag": 0, "n": 0},
+    {"store": "BLR-01", "touchpoint": "store_exit"},
+]
+
+
+def visits(n: int) -> list[Submission]:
+    out = []
+    for i in range(n):
+        version = 1 + i % 2
+        answers: dict[str, Any] = {"ltr": (i * 7) % 11}
+        if i % 3:
+            answers["sat"] = 1 + i % 5
+        if version == 2 and i % 4:
+            answers["effort"] = 1 + i % 7
+        agent = i % 10 == 0
+        out.append(
+            Submission(
+                idempotency_key=f"k{i}",
+                survey_id="visit",
+                survey_version=version,
+                answers=answers,
+                complete=i % 5 != 0,
+                channel=("email", "sms", "kiosk")[i % 3],
+                respondent="agent" if agent else "anonymous",
+                agent_id="A-1" if agent else None,
+                invitation_id=f"inv-{i % 40}",
+                received_at=T0 + timedelta(hours=i),
+                context=CONTEXTS[i % len(CONTEXTS)],
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def both(dsn: str, tmp_path: Path) -> tuple[str, Path]:
+    """The same 150 submissions, invitations, dispositions and sends stored in PostgreSQL and in SQLite."""
+
+    async def fill(store: PostgresStore | SQLiteStore) -> None:
+        await store.put_survey(V1)
+        await store.put_survey(V2)
+        for s in visits(150):  # one at a time: later answers to an invitation amend it
+            await store.submit(s)
+        for i, context in enumerate(CONTEXTS):
+            await store.add_invitation(
+                Invitation(
+                    id=f"inv-{i}",
+                    survey_id="visit",
+                    survey_version=1,
+                    channel=("email", "sms")[i % 2],
+                    address=f"p{i}@example.in",
+                    token=f"t{i}",
+                    created_at=T0,
+                    context=context,
+                )
+            )
+            await store.record_disposition(f"inv-{i}", Disposition.SENT, T0)
+            if i % 2:
+                await store.record_disposition(f"inv-{i}", Disposition.OPENED, T0)
+        await store.enqueue(
+            OutboxItem(
+                id=name,
+                invitation_id="inv-0",
+                channel="sms",
+                state=OutboxState.PENDING,
+                due_at=T0,
+            )
+            for name in ["b", "B", "a", "_", "Z", "é", "a1", "A"]
+        )
+
+    async def fill_both() -> None:
+        async with PostgresStore(dsn) as pg, SQLiteStore(tmp_path / "cx.db") as lite:
+            await fill(pg)
+            await fill(lite)
+
+    asyncio.run(fill_both())
+    return dsn, tmp_path / "cx.db"
+
+
+def without_ids(responses: list[Any]) -> list[dict[str, Any]]:
+    """Responses as data, less their ids (random in each store)."""
+    return [{k: v for k, v in unstructure(r).items() if k != "id"} for r in responses]
+
+
+def cells(table: Any) -> dict[Any, Any]:
+    return {c.key: (c.n, c.score, c.low, c.high, dict(c.counts)) for c in table}
+
+
+def on_both(both: tuple[str, Path], ask: Any) -> tuple[Any, Any]:
+    async def main() -> tuple[Any, Any]:
+        async with PostgresStore(both[0]) as pg, SQLiteStore(both[1]) as lite:
+            return await ask(pg), await ask(lite)
+
+    return asyncio.run(main())
+
+
+class TestSameAnswersAsSQLite:
+    @pytest.mark.parametrize(
+        "where",
+        [
+            {"store": "BLR-01"},
+            {"store": "5"},
+            {"store": 5},
+            {"flag": True},
+            {"flag": 1},
+            {"flag": False},
+            {"flag": 0.0},
+            {"n": 5},
+            {"n": 5.0},
+            {"n": 2.5},
+            {"touchpoint": "store_exit", "store": "BLR-01"},
+            {"missing": "x"},
+        ],
+    )
+    def test_responses_where(self, both, where):
+        """Context filters match exactly the responses SQLite's json_extract matches, in the same order."""
+
+        async def ask(store: PostgresStore | SQLiteStore) -> list[Any]:
+            return await store.responses(survey_id="visit", where=where)
+
+        pg, lite = on_both(both, ask)
+        assert without_ids(pg) == without_ids(lite)
+        if "missing" not in where:
+            assert pg
+
+    def test_whole_responses_and_outcomes(self, both):
+        """Every stored response, with its merged answers and times, is the same in both."""
+
+        async def ask(store: PostgresStore | SQLiteStore) -> list[Any]:
+            return [await store.responses(), await store.count_responses("visit")]
+
+        pg, lite = on_both(both, ask)
+        assert without_ids(pg[0]) == without_ids(lite[0])
+        assert pg[1] == lite[1] == 40  # 150 submissions to 40 invitations
+
+    @pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
+    @pytest.mark.parametrize("by", [(), ("store",), ("flag", "n"), ("answer_channel", "question")])
+    def test_scores_counted_in_sql(self, both, metric, by):
+        """Scores pushed down into SQL are the same cells in both."""
+
+        async def ask(store: PostgresStore | SQLiteStore) -> list[Any]:
+            return await store.score(metric, survey_id="visit", by=by, include_agents=True)
+
+        pg, lite = on_both(both, ask)
+        # Keys 5 and "5" sort alike, so compare the cells by key, not by position.
+        assert cells(pg) == cells(lite)
+        assert pg
+
+    def test_frames(self, both):
+        """A frame read from PostgreSQL scores as the one read from SQLite."""
+        from cxcore.scoring import score  # noqa: PLC0415 - numpy-backed
+
+        async def ask(store: PostgresStore | SQLiteStore) -> list[Any]:
+            frame = await store.frame(
+                survey_id="visit", dimensions=("store", "flag"), until=T0 + timedelta(hours=120)
+            )
+            return [len(frame), cells(score(frame, "nps", by=("store", "flag")))]
+
+        pg, lite = on_both(both, ask)
+        assert pg == lite
+        assert pg[0] > 0
+
+    def test_disposition_counts_and_outbox_order(self, both):
+        """Segments by context key, and the order of sends due at the same time, are the same."""
+
+        async def ask(store: PostgresStore | SQLiteStore) -> list[Any]:
+            return [
+                await store.disposition_counts(by=("store", "flag")),
+                await store.disposition_counts(by=()),
+                await store.disposition_counts(survey_id="visit", by=("channel", "n")),
+                [i.id for i in await store.outbox()],
+                [i.id for i in await store.claim("w", now=T0, limit=5, lease=timedelta(minutes=1))],
+            ]
+
+        pg, lite = on_both(both, ask)
+        assert pg == lite
+        assert pg[3] == ["A", "B", "Z", "_", "a", "a1", "b", "é"]
+
+
+class TestErrors:
+    def test_closed_store_says_how_to_open_it(self):
+        """Using a store before opening it is a clear error."""
+        with pytest.raises(StoreError, match="not open"):
+            asyncio.run(PostgresStore("postgresql://u@127.0.0.1/cx").response("r"))
+
+    def test_an_unreachable_server_is_named_without_its_password(self):
+        """The error says where the store tried to connect, and never shows the password."""
+
+        async def open_it() -> None:
+            async with PostgresStore("postgresql://cx:s3cret@127.0.0.1:1/nowhere", timeout=2):
+                pass
+
+        with pytest.raises(
+            StoreError, match=r"cannot connect to PostgreSQL at cx@127\.0\.0\.1:1/nowhere"
+        ) as exc:
+            asyncio.run(open_it())
+        assert "s3cret" not in str(exc.value)
+        store = PostgresStore("postgresql://cx:s3cret@127.0.0.1:1/nowhere")
+        assert "s3cret" not in repr(store)
+
+    @pytest.mark.parametrize(
+        ("kw", "message"),
+        [
+            ({"max_size": 0}, "max_size: 0 is not 1 or more"),
+            ({"min_size": 5, "max_size": 2}, r"min_size: 5 is not between 0 and max_size \(2\)"),
+            ({"timeout": 0}, "timeout: 0 is not a positive number of seconds"),
+        ],
+    )
+    def test_settings_are_checked(self, kw, message):
+        """Pool sizes and the timeout are checked when the store is made."""
+        with pytest.raises(ValueError, match=message):
+            PostgresStore("postgresql://u@127.0.0.1/cx", **kw)
+
+    def test_a_connection_string_that_is_not_one_is_refused(self):
+        """A DSN libpq cannot parse is refused at once, by name."""
+        with pytest.raises(ValueError, match="dsn: not a PostgreSQL connection string"):
+            PostgresStore("host=127.0.0.1 port")
+
+
+class TestImport:
+    def test_psycopg_loads_only_when_postgres_store_is_used(self):
+        """`import cxcore.stores` does not load psycopg; naming PostgresStore does."""
+        code = (
+            "import sys, cxcore, cxcore.stores\n"
+            "before = 'psycopg' in sys.modules\n"
+            "cls = cxcore.stores.PostgresStore\n"
+            "print(before, 'psycopg' in sys.modules, cls.__name__)"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert run.stdout.split() == ["False", "True", "PostgresStore"]
+
+    def test_without_psycopg_the_error_says_which_extra_to_install(self):
+        """A missing psycopg is named, with the extra that brings it."""
+        code = (
+            "import sys; sys.modules['psycopg'] = None\n"
+            "import cxcore.stores\n"
+            "try:\n"
+            "    cxcore.stores.PostgresStore\n"
+            "except ModuleNotFoundError as exc:\n"
+            "    print(exc)\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert "PostgresStore needs psycopg" in run.stdout
+        assert "cxcore[postgres]" in run.stdout
