@@ -69,11 +69,21 @@ nitpick_ignore = [
     ("py:class", "pathlib.Path"),
     ("py:class", "Path"),  # pathlib.Path, as some hints spell it
     ("py:class", "zoneinfo.ZoneInfo"),
+    ("py:class", "timedelta"),  # datetime.timedelta, as some hints spell it
+    ("py:class", "datetime.timedelta"),
+    ("py:class", "random.Random"),
+    ("py:class", "os.PathLike"),
+    ("py:class", "date"),  # datetime.date, as some hints spell it
+    ("py:class", "datetime.date"),
+    ("py:func", "asyncio.sleep"),
+    ("py:class", "Sleep"),  # cxcore.dispatch's alias for an async sleep function
     ("py:class", "importlib.metadata.EntryPoint"),
     ("py:class", "contextlib.AbstractAsyncContextManager"),
     ("py:class", "hypothesis.strategies.SearchStrategy"),
 ]
 nitpick_ignore_regex = [
+    # numpy in type hints: NDArray, np.int32, numpy.float64...
+    ("py:class", r"(numpy\.typing\.)?(NDArray|ArrayLike)|np\.\w+|numpy\.\w+"),
     # collections.abc in type hints: Mapping, Sequence, Iterator, Callable...
     ("py:class", r"collections\.abc\.\w+"),
     # Type variables: FrozenDict's K and V, loads' T.
@@ -109,8 +119,33 @@ def _attribute_docstrings_are_prose(  # noqa: PLR0917 - the signature of Sphinx'
             return
 
 
+# Docstrings name cxcore's public names briefly ("Raises: ConflictError"), as
+# users import them: from the top of the package. Where Sphinx finds no such
+# target in the module at hand, try the public namespaces the name lives in.
+_PUBLIC = ("cxcore", "cxcore.scoring", "cxcore.distribution", "cxcore.dispatch", "cxcore.stores")
+
+
+def _public_name(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:  # noqa: ANN401 - Sphinx's nodes
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].removeprefix("~")
+    domain = env.get_domain("py")
+    parts = target.split(".")
+    # A private path (cxcore.model.survey.Survey) is tried by its tail (Survey...).
+    tails = [".".join(parts[i:]) for i in range(len(parts))] if parts[0] == "cxcore" else [target]
+    for prefix, tail in ((p, t) for t in tails for p in _PUBLIC):
+        candidate = f"{prefix}.{tail}"
+        if candidate in domain.objects:
+            node["reftarget"] = candidate
+            return domain.resolve_xref(
+                env, node["refdoc"], app.builder, node["reftype"], candidate, node, contnode
+            )
+    return None
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
-    """Connect this configuration's event handler."""
+    """Connect this configuration's event handlers."""
     # After Napoleon (priority 500) has turned the docstring into reST.
     app.connect("autodoc-process-docstring", _attribute_docstrings_are_prose, priority=600)
+    app.connect("missing-reference", _public_name)
     return {"parallel_read_safe": True}

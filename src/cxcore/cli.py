@@ -275,9 +275,10 @@ def _register_previews(sub: Subparsers[argparse.ArgumentParser], *, load: bool) 
 
 
 def _registrars() -> list[Registrar]:
-    from cxcore.scoring import cli as scoring  # noqa: PLC0415 - only the command line needs it
+    from cxcore.dispatch import cli as dispatch  # noqa: PLC0415 - only the command line needs them
+    from cxcore.scoring import cli as scoring  # noqa: PLC0415
 
-    return [_register_core, scoring.register]
+    return [_register_core, scoring.register, dispatch.register]
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

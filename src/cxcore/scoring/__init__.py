@@ -3,7 +3,7 @@
 * :class:`ResponseFrame` holds answers as numpy columns; :func:`score` and
   :func:`score_many` score them overall or by any dimensions and periods.
 * :class:`LiveScoreboard` updates per answer and gives exactly the batch numbers.
-* :mod:`~cxcore.scoring.stats` has the intervals and tests; :func:`compare`
+* ``cxcore.scoring.stats`` has the intervals and tests; :func:`compare`
   compares two cells; :func:`response_rates`, the sample-size helpers and
   :func:`driver_analysis` complete the toolkit.
 

@@ -177,7 +177,7 @@ class ScoreTable:
     def get(
         self, key: Sequence[GroupValue] | Mapping[str, GroupValue] = (), period: date | None = None
     ) -> Cell | None:
-        """The cell of group *key* (values in :attr:`by` order, or a mapping) and *period*."""
+        """The cell of group *key* (values in ``by`` order, or a mapping) and *period*."""
         if isinstance(key, Mapping):
             key = tuple(key.get(name) for name in self.by)
         if self._lookup is None:
@@ -412,7 +412,7 @@ def _headline_intervals(
     mean: NDArray[np.float64],
     sd: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The headline interval, mirroring the scalar functions of :mod:`cxcore.scoring.stats`."""
+    """The headline interval, mirroring the scalar functions of ``cxcore.scoring.stats``."""
     z = z_value(confidence)
     if method is IntervalMethod.BOOTSTRAP:
         nan = np.full(n.shape, np.nan)

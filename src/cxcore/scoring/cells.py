@@ -142,7 +142,7 @@ class Cell:
     Attributes:
         metric: The metric's name.
         by: The grouping dimensions, in order.
-        key: This cell's value of each dimension in :attr:`by` (``None`` where missing).
+        key: This cell's value of each dimension in ``by`` (``None`` where missing).
         period: The first day of the cell's day, week or month, if grouped by time.
         n: The number of answers.
         n_eff: Kish's effective n (equal to n when unweighted).

@@ -52,7 +52,7 @@ class Dimension:
 
     Attributes:
         name: The dimension's name (``"store"``).
-        codes: The code of each row, an index into :attr:`values`.
+        codes: The code of each row, an index into ``values``.
         values: The distinct values.
 
     .. versionadded:: 0.1.0
@@ -374,12 +374,12 @@ class ResponseFrame:
 
     * a question left unanswered (skipped, or a blank score in a file) is not
       an answer: it is not counted in n, and never as a zero or a detractor.
-      :attr:`skipped` says how many blank scores were left out;
+      ``skipped`` says how many blank scores were left out;
     * agent-reported answers are left out unless ``include_agents=True``;
-      :attr:`excluded_agents` counts them;
+      ``excluded_agents`` counts them;
     * invalid rows (a score off the scale, not a whole number, an unknown
       metric) raise :class:`ScoreInputError`, or with ``invalid="drop"`` are
-      left out and counted per reason in :attr:`dropped`.
+      left out and counted per reason in ``dropped``.
 
     >>> frame = ResponseFrame.from_columns(
     ...     {"metric": ["nps", "nps", "csat"], "score": [10, 3, 5], "store": ["B", "A", "A"]}
@@ -505,7 +505,7 @@ class ResponseFrame:
 
     @property
     def level_codes(self) -> NDArray[np.integer[Any]]:
-        """Per row, one code for (metric, level): the offset of its metric plus answer minus low.
+        """Per row, one code for (metric, level), made of its metric's offset plus answer minus low.
 
         Computed once and kept: scoring counts these codes per group.
         """

@@ -169,7 +169,7 @@ class LiveScoreboard:
         self.add_coded: Callable[..., None] = self._compile()
         """The hot path, ``add_coded(code, day, *values)``: count one answer already
         coded (see :meth:`code`), given its day number (see :func:`day_number`) and
-        the values of :attr:`dimensions`, in order. It checks nothing."""
+        the values of ``dimensions``, in order. It checks nothing."""
 
     # -- writing -----------------------------------------------------------------------
 
@@ -559,7 +559,7 @@ class LiveScoreboard:
             key: The segment's dimension values.
             metric: The metric.
             period: The first day of the period, for a segmentation by period.
-            window: Score only the last *window* days (one of :attr:`windows`).
+            window: Score only the last *window* days (one of ``windows``).
             today: The last day of the window (the latest day seen by default).
                 Days that left the largest window are no longer kept.
 

@@ -1,0 +1,410 @@
+"""The ``cxcore send`` command: a relationship survey to a list of customers.
+
+.. code-block:: console
+
+    $ cxcore send --survey nps_relationship --audience customers.csv --definitions surveys.toml
+
+Each row is checked on its own (a bad row is reported, naming its row, column
+and value, and the rest carry on); the rules decide for each customer (caps,
+quiet hours, channel choice); the invitations go through the outbox and the
+dispatcher; a summary says what was sent, suppressed, deferred, skipped and
+failed, and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import io
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any, Self, TextIO
+
+import attrs
+
+from cxcore.definitions import load_definitions
+from cxcore.dispatch._store import OutboxStore
+from cxcore.dispatch.audience import AudienceError, AudienceRow, read_audience
+from cxcore.dispatch.dispatcher import Dispatcher, DispatchOutcome
+from cxcore.dispatch.outbox import Outbox
+from cxcore.distribution.channels import ChannelPolicy
+from cxcore.distribution.decide import Decision, decide, record
+from cxcore.distribution.fatigue import FatigueState
+from cxcore.distribution.rules import RuleSet, load_rules
+from cxcore.distribution.tokens import TokenService
+from cxcore.distribution.triggers import TriggerRule
+from cxcore.errors import CxError
+from cxcore.model.customer import AddressKind
+from cxcore.model.interaction import Interaction
+from cxcore.ports.channel import Channel
+from cxcore.ports.clock import Clock, SystemClock
+from cxcore.ports.registry import ChannelRegistry, channel_registry
+from cxcore.ports.store import OutboxState, UnknownSurveyError
+
+__all__ = ["KEYS_VARIABLE", "register", "run"]
+
+KEYS_VARIABLE = "CXCORE_TOKEN_KEYS"
+"""The environment variable holding the token keys: newest first, separated by commas."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``send`` subcommand; it runs :func:`run`.
+
+    .. versionadded:: 0.1.0
+    """
+    parser = subparsers.add_parser(
+        "send",
+        help="send a relationship survey to a list of customers (CSV)",
+        description=(
+            "Send a survey to every customer of a CSV file (columns: id, timezone, and email, "
+            "phone or app_user_id; optionally locale, country, account_id, name, survey). "
+            "Rows are checked one by one; the rules decide caps, quiet hours and channels; "
+            f"invitations go through the outbox. Token keys are read from ${KEYS_VARIABLE}."
+        ),
+    )
+    parser.add_argument("--survey", required=True, help="the survey to send (its id)")
+    parser.add_argument("--audience", required=True, type=Path, help="the customers, a .csv file")
+    parser.add_argument(
+        "--definitions",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="survey definition files (.toml or .json); surveys already in the store are known too",
+    )
+    parser.add_argument(
+        "--rules", type=Path, help="a rule file for caps, quiet hours and channel policy"
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("cxcore.db"),
+        help="the SQLite store (default: cxcore.db)",
+    )
+    parser.add_argument("--channel", help="send on this channel only (default: the best one)")
+    parser.add_argument(
+        "--campaign",
+        help="names this send; running the same campaign again sends nothing twice "
+        "(default: today's date)",
+    )
+    parser.add_argument(
+        "--expires-days", type=int, default=14, help="answers are accepted this long (default 14)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check and decide, but store and send nothing"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cxcore send``; return 0, or 1 if any row or send failed (2 for unusable arguments).
+
+    .. versionadded:: 0.1.0
+    """
+    return asyncio.run(_send(args, sys.stdout, sys.stderr, SystemClock(), channel_registry()))
+
+
+@attrs.define
+class _Tally:
+    """What became of each row, and why."""
+
+    sent: int = 0
+    suppressed: Counter[str] = attrs.field(factory=Counter)
+    deferred: Counter[str] = attrs.field(factory=Counter)
+    skipped: Counter[str] = attrs.field(factory=Counter)
+    failed: list[str] = attrs.field(factory=list)
+    unknown: Counter[str] = attrs.field(factory=Counter)
+
+    def outcome(self, row: int, outcome: DispatchOutcome) -> None:
+        detail = outcome.detail or outcome.state.value
+        match outcome.state:
+            case OutboxState.SENT:
+                self.sent += 1
+            case OutboxState.SUPPRESSED:
+                self.suppressed[detail] += 1
+            case OutboxState.PENDING:
+                when = outcome.retry_at.isoformat() if outcome.retry_at else "later"
+                self.deferred[f"retry at {when}: {detail}"] += 1
+            case OutboxState.UNKNOWN:
+                self.unknown[detail] += 1
+            case _:
+                self.failed.append(f"row {row}: {detail}")
+
+    def print(self, out: TextIO, *, dry_run: bool) -> None:
+        def section(label: str, count: int, reasons: Counter[str] | list[str]) -> None:
+            out.write(f"  {label:<11}{count}\n")
+            if isinstance(reasons, Counter):
+                out.writelines(
+                    f"      {n} x {reason}\n"
+                    for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+                )
+            else:
+                out.writelines(f"      {reason}\n" for reason in reasons)
+
+        section("would send" if dry_run else "sent", self.sent, [])
+        section("suppressed", sum(self.suppressed.values()), self.suppressed)
+        section("deferred", sum(self.deferred.values()), self.deferred)
+        section("skipped", sum(self.skipped.values()), self.skipped)
+        section("failed", len(self.failed), self.failed)
+        if self.unknown:
+            section("unknown", sum(self.unknown.values()), self.unknown)
+            out.write(
+                "  unknown sends may have reached the provider: they are never re-sent "
+                "until reconciled (Dispatcher.reconcile, mark_sent or requeue)\n"
+            )
+
+
+class _Progress:
+    """A progress bar on the terminal (rich, if installed), or nothing."""
+
+    def __init__(self, total: int, *, enabled: bool, err: TextIO) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        self._cm: AbstractContextManager[Any] = nullcontext()
+        if not enabled or not err.isatty():
+            return
+        try:
+            from rich.console import Console  # noqa: PLC0415 - optional; only on a terminal
+            from rich.progress import Progress  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - rich is optional
+            return
+        self._bar = Progress(console=Console(file=err), transient=True)
+        self._task = self._bar.add_task("sending", total=total)
+        self._cm = self._bar
+
+    def __enter__(self) -> Self:
+        self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(None, None, None)
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None and n:
+            self._bar.advance(self._task, n)
+
+
+def _keys() -> list[str]:
+    raw = os.environ.get(KEYS_VARIABLE, "")
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        msg = (
+            f"${KEYS_VARIABLE} is not set (expected one or more secret keys of at least 32 "
+            "bytes, newest first, separated by commas)"
+        )
+        raise CxError(msg)
+    return keys
+
+
+def _channels(
+    registry: ChannelRegistry, wanted: str | None
+) -> tuple[list[str], dict[str, AddressKind]]:
+    names = [wanted] if wanted else registry.names()
+    addresses: dict[str, AddressKind] = {}
+    for name in names:
+        kind = registry.capabilities(name).address  # raises, naming the channel, if missing
+        if kind is not AddressKind.NONE:
+            addresses[name] = kind
+    if wanted and wanted not in addresses:
+        msg = f"--channel: {wanted!r} reaches no address (it is for anonymous visitors)"
+        raise CxError(msg)
+    return list(addresses), addresses
+
+
+def _rule_set(
+    base: RuleSet,
+    surveys: Sequence[str],
+    addresses: dict[str, AddressKind],
+    args: argparse.Namespace,
+) -> RuleSet:
+    """The base rules' caps and quiet hours, one rule per survey sent, on *addresses*' channels."""
+    names = tuple(addresses)
+    policy = ChannelPolicy(
+        fallback=names,
+        anonymous=(),
+        opt_in_required=tuple(c for c in base.channels.opt_in_required if c in addresses),
+        addresses=addresses,
+    )
+    rules = [
+        TriggerRule(
+            id=f"send_{survey}",
+            touchpoint=f"send_{survey}",
+            survey=survey,
+            channels=(args.channel,) if args.channel else (),
+            expires_days=args.expires_days,
+        )
+        for survey in surveys
+    ]
+    return attrs.evolve(base, rules=[*base.rules, *rules], channels=policy)
+
+
+def _decide(
+    rules: RuleSet,
+    row: AudienceRow,
+    *,
+    survey: str,
+    campaign: str,
+    state: FatigueState,
+    clock: Clock,
+) -> tuple[Interaction, Decision]:
+    assert row.customer is not None  # noqa: S101 - valid rows only
+    interaction = Interaction(
+        id=f"{campaign}:{row.customer.id}",
+        touchpoint=f"send_{survey}",
+        customer_id=row.customer.id,
+        occurred_at=clock.now(),
+    )
+    return interaction, decide(rules, interaction, row.customer, state, clock)
+
+
+def _skip_reason(decision: Decision) -> str:
+    reason = decision.reason.value if decision.reason else "skipped"
+    if decision.eligible_at is not None:
+        return f"{reason} (eligible again at {decision.eligible_at.isoformat()})"
+    return reason
+
+
+def _survey_cells(text: str) -> set[str]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "survey" not in reader.fieldnames:
+        return set()
+    return {(r.get("survey") or "").strip() for r in reader} - {""}
+
+
+async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bottom
+    args: argparse.Namespace, out: TextIO, err: TextIO, clock: Clock, registry: ChannelRegistry
+) -> int:
+    from cxcore.stores import SQLiteStore  # noqa: PLC0415 - only the command needs the store
+
+    try:
+        defined = {s.id: s for s in load_definitions(*args.definitions).surveys}
+        _, addresses = _channels(registry, args.channel)
+        base = load_rules(args.rules) if args.rules else RuleSet()
+        keys = None if args.dry_run else _keys()
+        text = args.audience.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        err.write(f"error: {exc}\n")
+        return 1
+    except CxError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    if not addresses:
+        err.write("error: no channel is installed that reaches an address\n")
+        return 2
+    campaign = args.campaign or clock.now().date().isoformat()
+    async with SQLiteStore(args.store, clock=clock) as store:
+        surveys = dict(defined)
+        if not args.dry_run:
+            for survey in defined.values():
+                await store.put_survey(survey)
+        for survey_id in {args.survey, *_survey_cells(text)} - set(surveys):
+            with contextlib.suppress(UnknownSurveyError):
+                surveys[survey_id] = await store.survey(survey_id)
+        if args.survey not in surveys:
+            err.write(
+                f"error: --survey: {args.survey!r} is not a known survey (known: "
+                f"{', '.join(sorted(surveys)) or 'none'}; pass --definitions FILE)\n"
+            )
+            return 1
+        try:
+            rows = list(read_audience(io.StringIO(text), surveys=surveys))
+        except AudienceError as exc:
+            err.write(f"error: {args.audience}: {exc}\n")
+            return 1
+        used = sorted({r.survey or args.survey for r in rows if r.customer is not None})
+        rules = _rule_set(base, used, addresses, args)
+        state = FatigueState()
+        tally = _Tally()
+        tokens = None if keys is None else TokenService(keys, clock=clock)
+        outbox = None if tokens is None else Outbox(store, tokens, clock=clock)
+        due: dict[str, int] = {}  # outbox item id -> row, for what is due now
+        with _Progress(len(rows), enabled=not args.no_progress, err=err) as progress:
+            for row in rows:
+                if row.customer is None:
+                    err.writelines(f"{args.audience}: {e}\n" for e in row.errors)
+                    tally.failed.extend(str(e) for e in row.errors)
+                    progress.advance()
+                    continue
+                interaction, decision = _decide(
+                    rules,
+                    row,
+                    survey=row.survey or args.survey,
+                    campaign=campaign,
+                    state=state,
+                    clock=clock,
+                )
+                if not decision.invite or decision.due_at is None:
+                    tally.skipped[_skip_reason(decision)] += 1
+                    progress.advance()
+                    continue
+                if outbox is None:
+                    record(state, decision)
+                else:
+                    scheduled = await outbox.schedule(
+                        decision,
+                        customer=row.customer,
+                        interaction=interaction,
+                        state=state,
+                        name=row.name,
+                    )
+                    if decision.due_at <= clock.now():
+                        due[scheduled.item.id] = row.row
+                        continue
+                if decision.due_at > clock.now():
+                    when = decision.due_at.isoformat()
+                    tally.deferred[f"{decision.deferred_by or 'due later'}, until {when}"] += 1
+                else:
+                    tally.sent += 1  # a dry run: would be sent now
+                progress.advance()
+            if due:
+                await _dispatch(
+                    store,
+                    registry=registry,
+                    addresses=addresses,
+                    clock=clock,
+                    due=due,
+                    tally=tally,
+                    progress=progress,
+                )
+    mode = " (dry run: nothing stored or sent)" if args.dry_run else ""
+    out.write(
+        f"cxcore send: survey {args.survey!r}, campaign {campaign!r}, {len(rows)} rows{mode}\n"
+    )
+    tally.print(out, dry_run=args.dry_run)
+    return 1 if tally.failed or tally.unknown else 0
+
+
+async def _dispatch(
+    store: OutboxStore,
+    *,
+    registry: ChannelRegistry,
+    addresses: dict[str, AddressKind],
+    clock: Clock,
+    due: dict[str, int],
+    tally: _Tally,
+    progress: _Progress,
+) -> None:
+    """Send what is due, through a dispatcher, until the outbox has nothing due."""
+    channels: dict[str, Channel] = {}
+    try:
+        for name in addresses:
+            channels[name] = registry.create(name)
+        dispatcher = Dispatcher(store, channels, clock=clock, batch=50)
+        await dispatcher.recover()
+        while len(report := await dispatcher.run_once()):
+            for outcome in report.outcomes:
+                row = due.pop(outcome.item_id, None)
+                if row is not None:  # not another run's leftover
+                    tally.outcome(row, outcome)
+                    progress.advance()
+    finally:
+        for channel in channels.values():
+            await channel.aclose()
+    for _ in due:  # claimed by another dispatcher sharing the store
+        tally.deferred["claimed by another dispatcher"] += 1

@@ -1,0 +1,224 @@
+"""Putting an invitation into the outbox: once, whatever crashes in between."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from cxcore.dispatch._store import OutboxStore
+from cxcore.distribution.decide import Decision, record
+from cxcore.distribution.fatigue import FatigueState
+from cxcore.distribution.tokens import TokenService
+from cxcore.errors import CxError
+from cxcore.model.customer import Customer
+from cxcore.model.interaction import Interaction, Scalar
+from cxcore.model.invitation import Invitation
+from cxcore.ports.clock import Clock, SystemClock
+from cxcore.ports.store import ConflictError, OutboxItem, OutboxState, StoreError
+
+__all__ = ["Outbox", "ScheduleError", "Scheduled", "outbox_item_id", "reminder_of"]
+
+_REMINDER = ".r"
+
+
+class ScheduleError(CxError, ValueError):
+    """A decision cannot be put into the outbox (a skip, or a reminder of an unknown invitation).
+
+    .. versionadded:: 0.1.0
+    """
+
+
+def outbox_item_id(invitation_id: str, reminder: int = 0) -> str:
+    """The id of the outbox item that sends *invitation_id* (or its *reminder*-th reminder).
+
+    It is derived from the invitation id, which :func:`~cxcore.distribution.decide`
+    derives from the interaction and the rule, so scheduling the same decision
+    twice writes one item.
+
+    >>> outbox_item_id("9f1c"), outbox_item_id("9f1c", 2)
+    ('9f1c', '9f1c.r2')
+
+    .. versionadded:: 0.1.0
+    """
+    return invitation_id if reminder == 0 else f"{invitation_id}{_REMINDER}{reminder}"
+
+
+def reminder_of(item: OutboxItem) -> int:
+    """Which send of its invitation *item* is: 0 for the first, then 1, 2... for reminders.
+
+    .. versionadded:: 0.1.0
+    """
+    suffix = item.id.removeprefix(item.invitation_id)
+    if suffix.startswith(_REMINDER) and suffix[len(_REMINDER) :].isdigit():
+        return int(suffix[len(_REMINDER) :])
+    return 0
+
+
+@attrs.frozen
+class Scheduled:
+    """What :meth:`Outbox.schedule` wrote.
+
+    Attributes:
+        invitation: The stored invitation (the one stored first, on a repeat).
+        item: The outbox item that will send it.
+        created: Whether this call stored the invitation; ``False`` on a repeat.
+
+    .. versionadded:: 0.1.0
+    """
+
+    invitation: Invitation
+    item: OutboxItem
+    created: bool
+
+
+class Outbox:
+    """Writes invitations and their outbox items, so that a crash never loses or doubles a send.
+
+    The invitation is stored first, then its outbox item, each idempotent by
+    an id derived from the decision: after a crash between the two (or after
+    both), scheduling the same decision again completes what is missing and
+    writes nothing twice. The dispatcher sends only what is in the outbox.
+
+    Args:
+        store: Where invitations and the outbox live.
+        tokens: Signs each invitation's tokens.
+        clock: Tells the time (the invitation's ``created_at``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, store: OutboxStore, tokens: TokenService, *, clock: Clock | None = None
+    ) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.clock: Clock = clock or SystemClock()
+        self._versions: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"Outbox({self.store!r})"
+
+    async def _existing(self, invitation_id: str) -> Invitation | None:
+        try:
+            return await self.store.invitation(invitation_id)
+        except StoreError:
+            return None
+
+    async def _version(self, survey_id: str) -> int:
+        version = self._versions.get(survey_id)
+        if version is None:
+            version = self._versions[survey_id] = (await self.store.survey(survey_id)).version
+        return version
+
+    async def schedule(
+        self,
+        decision: Decision,
+        *,
+        customer: Customer | None = None,
+        interaction: Interaction | None = None,
+        state: FatigueState | None = None,
+        name: str | None = None,
+        context: Mapping[str, Scalar] | None = None,
+    ) -> Scheduled:
+        """Store the invitation *decision* makes, with its tokens, and its outbox item.
+
+        Once both are durable, the decision is recorded in *state* (if given),
+        when this call created the invitation: a repeat changes nothing.
+
+        Args:
+            decision: An invitation (or reminder) from :func:`~cxcore.distribution.decide`.
+            customer: The person, for the invitation's locale and time zone.
+            interaction: The interaction, whose dimensions the invitation keeps as context.
+            state: The fatigue state to record the decision in.
+            name: How to greet the person.
+            context: Context to keep when there is no interaction.
+
+        Returns:
+            What was written.
+
+        Raises:
+            ScheduleError: If *decision* is a skip, lacks a survey, channel or due
+                time, or is a reminder of an invitation that is not stored.
+            StoreError: If the store refuses the write (nothing is recorded in *state*).
+
+        .. versionadded:: 0.1.0
+        """
+        if (
+            not decision.invite
+            or decision.invitation_id is None
+            or decision.survey is None
+            or decision.channel is None
+            or decision.due_at is None
+            or decision.expires_at is None
+        ):
+            msg = (
+                f"decision: {decision!r} is not an invitation with an id, survey, channel "
+                "due time and expiry (expected an 'invite' decision from decide or decide_reminder)"
+            )
+            raise ScheduleError(msg)
+        invitation = await self._existing(decision.invitation_id)
+        created = False
+        if decision.reminder:
+            if invitation is None:
+                msg = (
+                    f"decision: reminder {decision.reminder} of invitation "
+                    f"{decision.invitation_id!r}, which is not stored (expected its first send "
+                    "to be scheduled before)"
+                )
+                raise ScheduleError(msg)
+        elif invitation is None:
+            invitation = self._invitation(decision, customer, interaction, name, context)
+            invitation = attrs.evolve(
+                invitation, survey_version=await self._version(decision.survey)
+            )
+            try:
+                await self.store.add_invitation(invitation)
+                created = True
+            except ConflictError:  # another writer got there first: theirs stands
+                invitation = await self.store.invitation(decision.invitation_id)
+        item = OutboxItem(
+            id=outbox_item_id(invitation.id, decision.reminder),
+            invitation_id=invitation.id,
+            channel=invitation.channel,
+            state=OutboxState.PENDING,
+            due_at=decision.due_at,
+        )
+        await self.store.enqueue([item])
+        if state is not None and (created or decision.reminder):
+            record(state, decision)
+        return Scheduled(invitation, item, created)
+
+    def _invitation(
+        self,
+        decision: Decision,
+        customer: Customer | None,
+        interaction: Interaction | None,
+        name: str | None,
+        context: Mapping[str, Scalar] | None,
+    ) -> Invitation:
+        assert decision.invitation_id is not None  # noqa: S101 - checked by schedule
+        assert decision.survey is not None  # noqa: S101
+        assert decision.channel is not None  # noqa: S101
+        assert decision.expires_at is not None  # noqa: S101
+        now = self.clock.now()
+        expires_at = decision.expires_at
+        tokens = self.tokens.issue_all(decision.invitation_id, expires_at)
+        return Invitation(
+            id=decision.invitation_id,
+            survey_id=decision.survey,
+            survey_version=1,
+            channel=decision.channel,
+            address=decision.address,
+            token=tokens.token,
+            unsubscribe_token=tokens.unsubscribe_token,
+            amp_token=tokens.amp_token,
+            created_at=now,
+            expires_at=expires_at,
+            customer_id=decision.customer_id,
+            interaction_id=decision.interaction_id,
+            name=name,
+            locale=customer.locale if customer is not None else "en",
+            timezone=customer.timezone if customer is not None else "UTC",
+            context=interaction.context() if interaction is not None else (context or {}),
+        )

@@ -1,0 +1,215 @@
+"""``cxcore send``: a CSV audience, checked row by row, sent through fake channels."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from cxcore import OutboxState, SendError
+from cxcore.dispatch import cli
+from cxcore.stores import SQLiteStore
+from cxcore.testing import FakeChannel, fake_channels
+
+SURVEYS = """
+[[surveys]]
+id = "nps_relationship"
+kind = "relationship"
+title = { en = "How are we doing?" }
+
+[[surveys.questions]]
+kind = "nps"
+id = "ltr"
+required = true
+text = { en = "How likely are you to recommend us?" }
+
+[[surveys]]
+id = "csat_quarterly"
+kind = "relationship"
+title = { en = "Your quarter with us" }
+
+[[surveys.questions]]
+kind = "csat"
+id = "sat"
+text = { en = "How satisfied are you?" }
+"""
+
+AUDIENCE = """\
+id,email,phone,locale,timezone,country,name,survey,tier
+C-1,asha@example.in,+919812345678,en,Asia/Kolkata,IN,Asha,,gold
+C-2,bram@example.nl,12345,en,Europe/Amsterdam,NL,Bram,,silver
+C-3,chen@example.sg,,en,,SG,Chen,,gold
+C-4,dara@example.ie,,en,Europe/Dublin,IE,Dara,nps_q5,gold
+C-5,eli@example.com,,en,America/New_York,US,Eli,csat_quarterly,silver
+C-6,bounce@example.com,,en,Europe/London,GB,,,
+C-1,asha@example.in,,en,Asia/Kolkata,IN,Asha again,,gold
+"""
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cxcore")
+    cli.register(parser.add_subparsers())
+    return parser.parse_args(["send", *argv])
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    monkeypatch.setenv(cli.KEYS_VARIABLE, "k" * 32)
+    (tmp_path / "surveys.toml").write_text(SURVEYS)
+    (tmp_path / "customers.csv").write_text(AUDIENCE)
+    return tmp_path
+
+
+def args_for(tmp_path: Path, *extra: str) -> argparse.Namespace:
+    return parse(
+        "--survey",
+        "nps_relationship",
+        "--audience",
+        str(tmp_path / "customers.csv"),
+        "--definitions",
+        str(tmp_path / "surveys.toml"),
+        "--store",
+        str(tmp_path / "cx.db"),
+        "--channel",
+        "email",
+        "--campaign",
+        "2026-q4",
+        *extra,
+    )
+
+
+def outbox_states(db: Path) -> dict[str, int]:
+    async def read() -> dict[str, int]:
+        async with SQLiteStore(db) as store:
+            items = await store.outbox()
+        counts: dict[str, int] = {}
+        for i in items:
+            counts[i.state.value] = counts.get(i.state.value, 0) + 1
+        return counts
+
+    return asyncio.run(read())
+
+
+class BouncingChannel(FakeChannel):
+    """The fake provider refuses one address for good."""
+
+    async def send(self, message):
+        if message.to == "bounce@example.com":
+            raise SendError("550 5.1.1 no such user", suppress=True, code="550")
+        return await super().send(message)
+
+
+class TestSend:
+    def test_bad_rows_are_reported_and_the_rest_sent(self, files, capsys):
+        """Bad phone, missing time zone and unknown survey fail their rows; the rest are sent; exit 1."""
+        with fake_channels(["email"]) as sent:
+            status = cli.run(args_for(files))
+        out, err = capsys.readouterr()
+        assert status == 1
+        assert err.splitlines() == [
+            f"{files / 'customers.csv'}: row 3, column 'phone': '12345' is not an E.164 phone number (expected e.g. '+919812345678')",
+            f"{files / 'customers.csv'}: row 4, column 'timezone': is empty (expected an IANA time zone: 'Asia/Kolkata')",
+            f"{files / 'customers.csv'}: row 5, column 'survey': 'nps_q5' is not a known survey (known: csat_quarterly, nps_relationship)",
+        ]
+        assert sorted(str(d.message.to) for d in sent) == [
+            "asha@example.in",
+            "bounce@example.com",
+            "eli@example.com",
+        ]
+        assert {d.message.subject for d in sent} == {"How are we doing?", "Your quarter with us"}
+        assert out.splitlines()[0] == (
+            "cxcore send: survey 'nps_relationship', campaign '2026-q4', 7 rows"
+        )
+        assert out.splitlines()[1:] == [
+            "  sent       3",
+            "  suppressed 0",
+            "  deferred   0",
+            "  skipped    1",
+            "      1 x recontact_window (eligible again at "
+            + out.split("eligible again at ")[1].split(")")[0]
+            + ")",
+            "  failed     3",
+            "      row 3, column 'phone': '12345' is not an E.164 phone number (expected e.g. '+919812345678')",
+            "      row 4, column 'timezone': is empty (expected an IANA time zone: 'Asia/Kolkata')",
+            "      row 5, column 'survey': 'nps_q5' is not a known survey (known: csat_quarterly, nps_relationship)",
+        ]
+        assert outbox_states(files / "cx.db") == {"sent": 3}
+
+    def test_send_outcomes_are_summarised_with_reasons(self, files, capsys):
+        """A provider's refusal shows as suppressed, with its reason; a re-run sends nothing twice."""
+        with fake_channels(["email"]) as sent:
+            from cxcore.ports.registry import channel_registry  # noqa: PLC0415
+
+            with channel_registry().overridden({"email": BouncingChannel}):
+                first = cli.run(args_for(files))
+                again = cli.run(args_for(files))
+        out, _ = capsys.readouterr()
+        assert first == again == 1  # the bad rows fail each time
+        summaries = out.split("cxcore send:")[1:]
+        assert "  suppressed 1\n      1 x 550 5.1.1 no such user (code 550)\n" in summaries[0]
+        assert "  sent       2\n" in summaries[0]
+        assert "  sent       0\n" in summaries[1]  # the same campaign: nothing sent twice
+        assert len(sent) == 2
+        assert outbox_states(files / "cx.db") == {"sent": 2, "suppressed": 1}
+
+    def test_dry_run_stores_and_sends_nothing(self, files, capsys):
+        with fake_channels(["email"]) as sent:
+            status = cli.run(args_for(files, "--dry-run"))
+        out, _ = capsys.readouterr()
+        assert status == 1
+        assert sent == []
+        assert "7 rows (dry run: nothing stored or sent)" in out
+        assert "  would send 3\n" in out
+        assert outbox_states(files / "cx.db") == {}
+
+    def test_unknown_survey_option(self, files, capsys):
+        with fake_channels(["email"]):
+            status = cli.run(
+                parse(
+                    "--survey",
+                    "nps_q5",
+                    "--audience",
+                    str(files / "customers.csv"),
+                    "--definitions",
+                    str(files / "surveys.toml"),
+                    "--store",
+                    str(files / "cx.db"),
+                )
+            )
+        _, err = capsys.readouterr()
+        assert status == 1
+        assert err == (
+            "error: --survey: 'nps_q5' is not a known survey (known: csat_quarterly, "
+            "nps_relationship; pass --definitions FILE)\n"
+        )
+
+    def test_missing_keys(self, files, capsys, monkeypatch):
+        monkeypatch.delenv(cli.KEYS_VARIABLE)
+        with fake_channels(["email"]):
+            status = cli.run(args_for(files))
+        _, err = capsys.readouterr()
+        assert status == 2
+        assert err.startswith("error: $CXCORE_TOKEN_KEYS is not set")
+
+    def test_header_without_timezone(self, files, capsys):
+        (files / "customers.csv").write_text("id,email\nC-1,a@example.com\n")
+        with fake_channels(["email"]):
+            status = cli.run(args_for(files))
+        _, err = capsys.readouterr()
+        assert status == 1
+        assert err == (
+            f"error: {files / 'customers.csv'}: the header has no 'timezone' column "
+            "(it has 'id', 'email')\n"
+        )
+
+    def test_outbox_state_names(self):
+        assert [s.value for s in OutboxState] == [
+            "pending",
+            "sending",
+            "sent",
+            "unknown",
+            "failed",
+            "suppressed",
+        ]

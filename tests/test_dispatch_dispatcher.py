@@ -1,0 +1,654 @@
+"""The dispatcher against a real SQLite store and the fake channel: one outcome per error class."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import pytest
+
+from cxcore import (
+    ChannelClosedError,
+    Consent,
+    Customer,
+    Disposition,
+    Interaction,
+    ManualClock,
+    OutboundMessage,
+    OutboxState,
+    Purpose,
+    SendError,
+    SendResult,
+    ValidationError,
+)
+from cxcore.dispatch import (
+    ChannelLimits,
+    DeliveryLookup,
+    Dispatcher,
+    DispatchError,
+    Outbox,
+    RetryPolicy,
+    ScheduleError,
+    TokenBucket,
+    outbox_item_id,
+    reminder_of,
+)
+from cxcore.distribution import (
+    FatiguePolicy,
+    FatigueState,
+    RuleSet,
+    TokenService,
+    TriggerRule,
+    decide,
+)
+from cxcore.ports.store import OutboxItem
+from cxcore.stores import SQLiteStore
+from cxcore.testing import FakeChannel, sample_surveys
+
+T = TypeVar("T")
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+KEY = "k" * 32
+SURVEY = sample_surveys()[0]  # sample_nps
+RULES = RuleSet(
+    rules=[TriggerRule(id="visit_nps", touchpoint="visit", survey=SURVEY.id, channels=("email",))],
+    fatigue=FatiguePolicy(recontact_days=0),
+)
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(fn())  # type: ignore[arg-type]
+
+
+@attrs.define
+class World:
+    store: SQLiteStore
+    clock: ManualClock
+    outbox: Outbox
+    state: FatigueState
+
+    async def invite(self, n: int = 1, *, prefix: str = "C") -> list[str]:
+        """Schedule *n* invitations due now, one per customer; return the outbox item ids."""
+        ids = []
+        for i in range(n):
+            customer = Customer(id=f"{prefix}-{i}", email=f"{prefix.lower()}{i}@example.com")
+            visit = Interaction(
+                id=f"I-{prefix}-{i}",
+                touchpoint="visit",
+                customer_id=customer.id,
+                occurred_at=self.clock.now(),
+            )
+            decision = decide(RULES, visit, customer, self.state, self.clock)
+            scheduled = await self.outbox.schedule(
+                decision, customer=customer, interaction=visit, state=self.state
+            )
+            ids.append(scheduled.item.id)
+        return ids
+
+    def dispatcher(self, channel: object, **kw: Any) -> Dispatcher:
+        kw.setdefault("rng", random.Random(5))
+        return Dispatcher(self.store, {"email": channel}, clock=self.clock, worker_id="w1", **kw)  # type: ignore[dict-item]
+
+    async def item(self, item_id: str) -> OutboxItem:
+        (found,) = [i for i in await self.store.outbox() if i.id == item_id]
+        return found
+
+
+@asynccontextmanager
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    clock = ManualClock(T0)
+    async with SQLiteStore(tmp_path / "cx.db", clock=clock) as store:
+        await store.put_survey(SURVEY)
+        outbox = Outbox(store, TokenService([KEY], clock=clock), clock=clock)
+        yield World(store, clock, outbox, FatigueState())
+
+
+class TestOutcomes:
+    def test_sent_records_provider_id_and_disposition(self, tmp_path):
+        """A send the provider accepts is sent, with its provider id and a 'sent' disposition."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                (item_id,) = await w.invite()
+                channel = FakeChannel(name="email")
+                report = await w.dispatcher(channel).run_once()
+                item = await w.item(item_id)
+                dispositions = await w.store.dispositions(item.invitation_id)
+                return report, item, dispositions, channel
+
+        report, item, dispositions, channel = run(go)
+        assert [o.state for o in report.outcomes] == [OutboxState.SENT]
+        assert item.state is OutboxState.SENT
+        assert item.provider_id == "email-1" == report.outcomes[0].provider_id
+        assert item.attempts == 1
+        assert [d for d, _ in dispositions] == [Disposition.SENT]
+        assert [d.message.to for d in channel.deliveries] == ["c0@example.com"]
+        assert str(report) == "1 claimed: 1 sent"
+
+    def test_retryable_goes_back_to_pending_then_sends(self, tmp_path):
+        """A retryable error puts the send back to pending after a jittered backoff; it then goes out."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                (item_id,) = await w.invite()
+                channel = FakeChannel(name="email")
+                channel.fail_next(SendError("421 try later", retryable=True, code="421"))
+                dispatcher = w.dispatcher(channel, retry=RetryPolicy(base=timedelta(minutes=1)))
+                first = await dispatcher.run_once()
+                pending = await w.item(item_id)
+                early = await dispatcher.run_once(pending.due_at - timedelta(seconds=1))
+                w.clock.advance(minutes=1)
+                second = await dispatcher.run_once()
+                return first, pending, early, second, await w.item(item_id), channel
+
+        first, pending, early, second, final, channel = run(go)
+        (outcome,) = first.outcomes
+        assert outcome.state is OutboxState.PENDING
+        assert outcome.detail == "421 try later (code 421)"
+        assert outcome.retry_at is not None
+        assert T0 <= outcome.retry_at <= T0 + timedelta(minutes=1)
+        assert pending.state is OutboxState.PENDING
+        assert pending.due_at == outcome.retry_at
+        assert pending.last_error == "421 try later (code 421)"
+        assert len(early) == 0
+        assert [o.state for o in second.outcomes] == [OutboxState.SENT]
+        assert final.attempts == 2
+        assert len(channel.deliveries) == 1
+
+    def test_retries_run_out(self, tmp_path):
+        """After max_attempts retryable failures, the send fails for good, with a 'failed' disposition."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                (item_id,) = await w.invite()
+                channel = FakeChannel(name="email")
+                channel.fail_next(*(SendError("429", retryable=True) for _ in range(3)))
+                dispatcher = w.dispatcher(channel, retry=RetryPolicy(max_attempts=2))
+                states: list[OutboxState] = []
+                for _ in range(3):
+                    report = await dispatcher.run_once()
+                    states.extend(o.state for o in report.outcomes)
+                    w.clock.advance(hours=2)
+                item = await w.item(item_id)
+                return states, item, await w.store.dispositions(item.invitation_id)
+
+        states, item, dispositions = run(go)
+        assert states == [OutboxState.PENDING, OutboxState.FAILED]
+        assert item.state is OutboxState.FAILED
+        assert item.last_error == "gave up after 2 attempts: 429"
+        assert [d for d, _ in dispositions] == [Disposition.FAILED]
+
+    def test_suppress_error_suppresses_the_address(self, tmp_path):
+        """A refusal of the address suppresses it; a later send to it never reaches the channel."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite()
+                channel = FakeChannel(name="email")
+                channel.fail_next(SendError("550 no such user", suppress=True, code="550"))
+                dispatcher = w.dispatcher(channel)
+                first = await dispatcher.run_once()
+                why = await w.store.suppression("c0@example.com", "email")
+                await w.invite(prefix="C2")  # another customer...
+                second_customer = Customer(id="X", email="c0@example.com")  # ...same address
+                visit = Interaction(
+                    id="I-X", touchpoint="visit", customer_id="X", occurred_at=w.clock.now()
+                )
+                decision = decide(RULES, visit, second_customer, w.state, w.clock)
+                await w.outbox.schedule(decision, customer=second_customer)
+                second = await dispatcher.run_once()
+                return first, why, second, channel
+
+        first, why, second, channel = run(go)
+        assert [o.state for o in first.outcomes] == [OutboxState.SUPPRESSED]
+        assert why == "hard_bounce"
+        states = sorted((o.state.value, o.detail) for o in second.outcomes)
+        assert states == [
+            ("sent", None),
+            ("suppressed", "the address is suppressed on 'email' (hard_bounce)"),
+        ]
+        assert [d.message.to for d in channel.deliveries] == ["c20@example.com"]
+
+    def test_permanent_error_fails(self, tmp_path):
+        """A send error that is neither retryable, suppressing nor ambiguous fails the send."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite()
+                channel = FakeChannel(name="email")
+                channel.fail_next(SendError("message too large", code="552"))
+                return await w.dispatcher(channel).run_once()
+
+        (outcome,) = run(go).outcomes
+        assert outcome.state is OutboxState.FAILED
+        assert outcome.detail == "message too large (code 552)"
+
+    @pytest.mark.parametrize(
+        ("error", "detail"),
+        [
+            (SendError("timed out after DATA", ambiguous=True), "timed out after DATA"),
+            (ConnectionResetError("reset by peer"), "ConnectionResetError: reset by peer"),
+        ],
+    )
+    def test_ambiguous_becomes_unknown_and_is_not_resent(self, tmp_path, error, detail):
+        """An ambiguous failure, or any unexpected exception, leaves the send unknown: never re-sent."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                (item_id,) = await w.invite()
+                channel = FakeChannel(name="email")
+                channel.fail_next(error)
+                dispatcher = w.dispatcher(channel)
+                first = await dispatcher.run_once()
+                w.clock.advance(days=1)
+                later = await dispatcher.run_once()
+                return first, later, await w.item(item_id), channel
+
+        first, later, item, channel = run(go)
+        (outcome,) = first.outcomes
+        assert outcome.state is OutboxState.UNKNOWN
+        assert outcome.detail is not None
+        assert outcome.detail.startswith(detail)
+        assert item.state is OutboxState.UNKNOWN
+        assert len(later) == 0
+        assert channel.deliveries == []
+
+    def test_timeout_becomes_unknown(self, tmp_path):
+        """A send that outlasts send_timeout is unknown: the provider may have it."""
+
+        class Slow(FakeChannel):
+            async def send(self, message: OutboundMessage) -> SendResult:
+                await asyncio.sleep(5)
+                return await super().send(message)
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite()
+                return await w.dispatcher(Slow(name="email"), send_timeout=0.05).run_once()
+
+        (outcome,) = run(go).outcomes
+        assert outcome.state is OutboxState.UNKNOWN
+        assert (
+            outcome.detail == "no answer from the provider within 0.05 s; it may have accepted it"
+        )
+
+    def test_closed_channel_retries(self, tmp_path):
+        """A closed channel refuses before the provider: the send is retried, not unknown."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite()
+                channel = FakeChannel(name="email")
+                channel.fail_next(ChannelClosedError("channel 'email' is closed"))
+                return await w.dispatcher(channel).run_once()
+
+        (outcome,) = run(go).outcomes
+        assert outcome.state is OutboxState.PENDING
+        assert outcome.detail == "channel 'email' is closed"
+
+    def test_withdrawn_consent_suppresses_without_calling_the_channel(self, tmp_path):
+        """Consent withdrawn after the decision is honoured at send time."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite()
+                withdrawn = Consent(
+                    "email", Purpose.SURVEY, granted=False, source="email_link", recorded_at=T0
+                )
+                await w.store.record_consent("C-0", withdrawn)
+                channel = FakeChannel(name="email")
+                channel.fail_next(SendError("must not be reached"))
+                report = await w.dispatcher(channel).run_once()
+                return report, channel
+
+        report, channel = run(go)
+        (outcome,) = report.outcomes
+        assert outcome.state is OutboxState.SUPPRESSED
+        assert outcome.detail == (
+            "consent to surveys on 'email' was withdrawn (email_link, 2026-11-20T09:00:00+00:00)"
+        )
+        assert channel._failures  # the channel was never called
+
+    def test_expired_invitation_fails(self, tmp_path):
+        """An invitation past its expiry is not sent; it is marked expired."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                (item_id,) = await w.invite()
+                w.clock.advance(days=8)
+                channel = FakeChannel(name="email")
+                report = await w.dispatcher(channel).run_once()
+                item = await w.item(item_id)
+                return report, channel, await w.store.dispositions(item.invitation_id)
+
+        report, channel, dispositions = run(go)
+        (outcome,) = report.outcomes
+        assert outcome.state is OutboxState.FAILED
+        assert outcome.detail == (
+            "the invitation expired at 2026-11-27T09:00:00+00:00 before it was sent"
+        )
+        assert [d for d, _ in dispositions] == [Disposition.EXPIRED]
+        assert channel.deliveries == []
+
+    def test_channel_not_open_is_retried_later(self, tmp_path):
+        """A send for a channel this dispatcher does not hold is put back, naming the open ones."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite()
+                dispatcher = Dispatcher(
+                    w.store, {"sms": FakeChannel(name="sms")}, clock=w.clock, worker_id="w1"
+                )
+                return await dispatcher.run_once()
+
+        (outcome,) = run(go).outcomes
+        assert outcome.state is OutboxState.PENDING
+        assert outcome.detail == "channel 'email' is not open in this dispatcher (open: sms)"
+
+
+class LookupChannel(FakeChannel):
+    """A fake provider that can say what it accepted, and may accept and then time out."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.lost_reply: set[str] = set()
+        self.lost_request: set[str] = set()
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if message.invitation_id in self.lost_request:
+            self.lost_request.discard(message.invitation_id)
+            raise SendError("timed out connecting", ambiguous=True)
+        result = await super().send(message)
+        if message.invitation_id in self.lost_reply:
+            self.lost_reply.discard(message.invitation_id)
+            raise SendError("timed out reading the reply", ambiguous=True)
+        return result
+
+    async def lookup(self, message: OutboundMessage) -> SendResult | None:
+        for d in self.deliveries:
+            if d.message.invitation_id == message.invitation_id:
+                return d.result
+        return None
+
+
+class TestReconcile:
+    def test_lookup_settles_unknown_sends(self, tmp_path):
+        """With a channel lookup, a send the provider has becomes sent, one it lacks is re-queued and sent once."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                a, b = await w.invite(2)
+                channel = LookupChannel(name="email")
+                assert isinstance(channel, DeliveryLookup)
+                channel.lost_reply.add((await w.item(a)).invitation_id)  # accepted, reply lost
+                channel.lost_request.add((await w.item(b)).invitation_id)  # never accepted
+                dispatcher = w.dispatcher(channel)
+                first = await dispatcher.run_once()
+                reconciled = await dispatcher.reconcile()
+                again = await dispatcher.run_once()
+                return first, reconciled, again, channel, await w.item(a), await w.item(b)
+
+        first, reconciled, again, channel, a, b = run(go)
+        assert sorted(o.state.value for o in first.outcomes) == ["unknown", "unknown"]
+        assert [o.item_id for o in reconciled.sent] == [a.id]
+        assert [o.item_id for o in reconciled.requeued] == [b.id]
+        assert reconciled.unresolved == ()
+        assert [o.item_id for o in again.outcomes] == [b.id]
+        assert a.state is b.state is OutboxState.SENT
+        assert a.provider_id == "email-1"
+        sent_to = sorted(d.message.invitation_id for d in channel.deliveries)
+        assert sent_to == sorted([a.invitation_id, b.invitation_id])  # each exactly once
+
+    def test_operator_decides_without_a_lookup(self, tmp_path):
+        """Without a lookup, unknown sends wait for an operator: mark sent, re-queue or fail."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                a, b, c = await w.invite(3)
+                channel = FakeChannel(name="email")
+                channel.fail_next(*(SendError("lost", ambiguous=True) for _ in range(3)))
+                dispatcher = w.dispatcher(channel)
+                await dispatcher.run_once()
+                reconciled = await dispatcher.reconcile()
+                await dispatcher.mark_sent(a, provider_id="smtp-77")
+                await dispatcher.requeue(b)
+                await dispatcher.mark_failed(c, reason="checked the provider's log: never sent")
+                with pytest.raises(DispatchError) as not_unknown:
+                    await dispatcher.mark_sent(a)
+                with pytest.raises(DispatchError) as missing:
+                    await dispatcher.requeue("nope")
+                after = await dispatcher.run_once()
+                items = [await w.item(i) for i in (a, b, c)]
+                return reconciled, after, items, not_unknown.value, missing.value
+
+        reconciled, after, items, not_unknown, missing = run(go)
+        assert len(reconciled.unresolved) == 3
+        assert reconciled.unresolved[0].detail == (
+            "channel 'email' cannot look up sends: an operator must decide"
+        )
+        assert [i.state for i in items] == [OutboxState.SENT, OutboxState.SENT, OutboxState.FAILED]
+        assert items[0].provider_id == "smtp-77"
+        assert [o.item_id for o in after.outcomes] == [items[1].id]
+        assert str(not_unknown) == f"item_id: {items[0].id!r} is sent (expected unknown)"
+        assert str(missing) == "item_id: no outbox item 'nope' is stored"
+
+    def test_recover_turns_expired_claims_unknown(self, tmp_path):
+        """A claim whose dispatcher died is recovered as unknown once its lease runs out, not before."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                (item_id,) = await w.invite()
+                await w.store.claim("dead", now=w.clock.now(), limit=10, lease=timedelta(minutes=5))
+                dispatcher = w.dispatcher(FakeChannel(name="email"))
+                early = await dispatcher.recover()
+                w.clock.advance(minutes=6)
+                late = await dispatcher.recover()
+                return early, late, await w.item(item_id)
+
+        early, late, item = run(go)
+        assert early == []
+        assert [i.id for i in late] == [item.id]
+        assert item.state is OutboxState.UNKNOWN
+
+
+class TestBackoff:
+    def test_ceilings_double_up_to_the_cap(self):
+        """The n-th retry's ceiling is base * 2**(n-1), capped."""
+        policy = RetryPolicy(base=timedelta(seconds=10), cap=timedelta(minutes=1))
+        assert [policy.ceiling(n).total_seconds() for n in range(1, 7)] == [10, 20, 40, 60, 60, 60]
+
+    def test_full_jitter_is_bounded_and_spread(self):
+        """Each delay lies in [0, ceiling], and the draws spread over the range."""
+        policy = RetryPolicy(base=timedelta(seconds=30), cap=timedelta(hours=1))
+        rng = random.Random(1)
+        for retry in (1, 2, 5, 12, 100):
+            ceiling = policy.ceiling(retry)
+            draws = [policy.delay(retry, rng) for _ in range(500)]
+            assert all(timedelta(0) <= d <= ceiling for d in draws)
+            assert min(draws) < ceiling * 0.1
+            assert max(draws) > ceiling * 0.9
+
+    def test_bad_policy_names_fields(self):
+        """A policy out of range names every field, value and what was expected."""
+        with pytest.raises(ValidationError) as info:
+            RetryPolicy(base=timedelta(0), max_attempts=0)
+        assert str(info.value) == (
+            "RetryPolicy is invalid (2 problems):\n"
+            "  base: 0:00:00 is not more than zero\n"
+            "  max_attempts: 0 is not 1 or more"
+        )
+
+    def test_bad_limits_name_fields(self):
+        with pytest.raises(ValidationError) as info:
+            ChannelLimits(concurrency=0, rate=-1.0)
+        assert str(info.value) == (
+            "ChannelLimits is invalid (2 problems):\n"
+            "  concurrency: 0 is not 1 or more\n"
+            "  rate: -1.0 is not more than 0 sends per second"
+        )
+
+
+class CountingChannel(FakeChannel):
+    """Counts sends in flight, and records the clock's time of each send."""
+
+    def __init__(self, clock: ManualClock, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.clock = clock
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.times: list[datetime] = []
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.times.append(self.clock.now())
+        try:
+            for _ in range(5):
+                await asyncio.sleep(0)
+            return await super().send(message)
+        finally:
+            self.in_flight -= 1
+
+
+class TestCaps:
+    def test_concurrency_cap(self, tmp_path):
+        """No more sends are in flight on a channel than its cap, and the cap is used."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite(20)
+                channel = CountingChannel(w.clock, name="email")
+                dispatcher = w.dispatcher(channel, limits={"email": ChannelLimits(concurrency=3)})
+                report = await dispatcher.run_once()
+                return report, channel
+
+        report, channel = run(go)
+        assert report.count(OutboxState.SENT) == 20
+        assert channel.most_in_flight == 3
+
+    def test_rate_limit(self, tmp_path):
+        """Sends keep to the token bucket: a burst, then one every 1/rate seconds."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite(12)
+                clock = w.clock
+
+                async def sleep(seconds: float) -> None:
+                    clock.advance(seconds=seconds)
+                    await asyncio.sleep(0)
+
+                channel = CountingChannel(clock, name="email")
+                dispatcher = w.dispatcher(
+                    channel,
+                    limits={"email": ChannelLimits(concurrency=12, rate=4.0, burst=2)},
+                    sleep=sleep,
+                )
+                report = await dispatcher.run_once()
+                return report, channel
+
+        report, channel = run(go)
+        assert report.count(OutboxState.SENT) == 12
+        offsets = [(t - channel.times[0]).total_seconds() for t in channel.times]
+        # Two at once (the burst), then one every 0.25 s.
+        assert offsets == pytest.approx([0, 0] + [0.25 * k for k in range(1, 11)])
+
+    def test_bucket_refills_after_quiet(self):
+        """A bucket left alone refills up to its burst, no more."""
+
+        async def go():
+            clock = ManualClock(T0)
+            waits: list[float] = []
+
+            async def sleep(seconds: float) -> None:
+                waits.append(seconds)
+                clock.advance(seconds=seconds)
+
+            bucket = TokenBucket(2.0, 3, clock=clock, sleep=sleep)
+            for _ in range(3):
+                await bucket.acquire()
+            clock.advance(seconds=60)
+            for _ in range(4):
+                await bucket.acquire()
+            return waits
+
+        assert run(go) == [pytest.approx(0.5)]
+
+
+class TestSchedule:
+    def test_a_repeat_writes_nothing_twice(self, tmp_path):
+        """Scheduling the same decision twice stores one invitation, one item, and records once."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                customer = Customer(id="C-1", email="c1@example.com", timezone="Asia/Kolkata")
+                visit = Interaction(
+                    id="I-1", touchpoint="visit", customer_id="C-1", occurred_at=w.clock.now()
+                )
+                decision = decide(RULES, visit, customer, w.state, w.clock)
+                first = await w.outbox.schedule(decision, customer=customer, state=w.state)
+                w.clock.advance(minutes=1)
+                second = await w.outbox.schedule(decision, customer=customer, state=w.state)
+                stored = await w.store.invitation(first.invitation.id)
+                return first, second, stored, await w.store.outbox()
+
+        first, second, stored, items = run(go)
+        assert first.created
+        assert not second.created
+        assert second.invitation.created_at == first.invitation.created_at == T0
+        assert stored.timezone == "Asia/Kolkata"
+        assert [i.id for i in items] == [first.item.id] == [first.invitation.id]
+
+    def test_completes_after_a_crash_between_the_writes(self, tmp_path):
+        """An invitation stored without its outbox item (a crash in between) gets it on a repeat."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                customer = Customer(id="C-1", email="c1@example.com")
+                visit = Interaction(
+                    id="I-1", touchpoint="visit", customer_id="C-1", occurred_at=w.clock.now()
+                )
+                decision = decide(RULES, visit, customer, w.state, w.clock)
+                # What a crashed process left: the invitation with other tokens, no item.
+                other = Outbox(w.store, TokenService(["z" * 32], clock=w.clock), clock=w.clock)
+                crashed = other._invitation(decision, customer, None, None, None)
+                await w.store.add_invitation(crashed)
+                before = await w.store.outbox()
+                scheduled = await w.outbox.schedule(decision, customer=customer)
+                return crashed, before, scheduled, await w.store.outbox()
+
+        crashed, before, scheduled, after = run(go)
+        assert before == []
+        assert scheduled.invitation.token == crashed.token  # the stored one stands
+        assert [i.invitation_id for i in after] == [crashed.id]
+
+    def test_a_skip_cannot_be_scheduled(self, tmp_path):
+        async def go():
+            async with world(tmp_path) as w:
+                stranger = Interaction(id="I-9", touchpoint="nowhere", occurred_at=w.clock.now())
+                decision = decide(RULES, stranger, None, w.state, w.clock)
+                with pytest.raises(ScheduleError) as info:
+                    await w.outbox.schedule(decision)
+                return info.value
+
+        assert str(run(go)).startswith(
+            "decision: Decision(skip, reason=no_rule, rule=None, eligible_at=None) is not an invitation"
+        )
+
+    def test_reminder_items_are_numbered(self):
+        """A reminder's outbox item is derived from its invitation and its number."""
+        item = OutboxItem(
+            id=outbox_item_id("abc", 2),
+            invitation_id="abc",
+            channel="email",
+            state=OutboxState.PENDING,
+            due_at=T0,
+        )
+        assert item.id == "abc.r2"
+        assert reminder_of(item) == 2
+        assert reminder_of(attrs.evolve(item, id="abc")) == 0
