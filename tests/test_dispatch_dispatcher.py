@@ -335,8 +335,8 @@ class TestOutcomes:
         assert [d for d, _ in dispositions] == [Disposition.EXPIRED]
         assert channel.deliveries == []
 
-    def test_channel_not_open_is_retried_later(self, tmp_path):
-        """A send for a channel this dispatcher does not hold is put back, naming the open ones."""
+    def test_a_channel_not_held_is_left_for_another_dispatcher(self, tmp_path):
+        """A dispatcher claims only sends on channels it holds; the others stay pending, untouched."""
 
         async def go():
             async with world(tmp_path) as w:
@@ -344,11 +344,14 @@ class TestOutcomes:
                 dispatcher = Dispatcher(
                     w.store, {"sms": FakeChannel(name="sms")}, clock=w.clock, worker_id="w1"
                 )
-                return await dispatcher.run_once()
+                report = await dispatcher.run_once()
+                return report, await w.store.outbox()
 
-        (outcome,) = run(go).outcomes
-        assert outcome.state is OutboxState.PENDING
-        assert outcome.detail == "channel 'email' is not open in this dispatcher (open: sms)"
+        report, outbox = run(go)
+        assert report.outcomes == ()
+        assert [(i.channel, i.state, i.attempts) for i in outbox] == [
+            ("email", OutboxState.PENDING, 0)
+        ]
 
 
 class LookupChannel(FakeChannel):

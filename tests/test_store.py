@@ -34,6 +34,7 @@ from cxcore import (
     ValidationError,
 )
 from cxcore.ports.store import (
+    ClaimLostError,
     ConflictError,
     OutboxItem,
     OutboxState,
@@ -514,6 +515,74 @@ class TestOutbox:
             # o1 is due again at +7 min, after o6; o2-o5 wait for reconciliation.
             assert [i.id for i in again] == ["o6", a[1].id, "o7", "o8"]
             assert again[1].attempts == 2
+
+        run(backend, scenario)
+
+    def test_invitation_and_its_sends_are_written_together(self, backend):
+        """An invitation and its outbox items go in one transaction; repeats change nothing."""
+
+        async def scenario(store: Store) -> None:
+            item = OutboxItem(
+                id="inv-1",
+                invitation_id="inv-1",
+                channel="email",
+                state=OutboxState.PENDING,
+                due_at=T0,
+            )
+            await store.add_invitation(invitation("inv-1"), outbox=[item])
+            await store.add_invitation(
+                invitation("inv-1"), outbox=[attrs.evolve(item, due_at=T0 + timedelta(days=1))]
+            )
+            assert [(i.id, i.due_at) for i in await store.outbox()] == [("inv-1", T0)]
+            other = OutboxItem(
+                id="inv-x",
+                invitation_id="inv-1",
+                channel="sms",
+                state=OutboxState.PENDING,
+                due_at=T0,
+            )
+            with pytest.raises(ConflictError):
+                await store.add_invitation(invitation("inv-1", channel="sms"), outbox=[other])
+            assert [i.id for i in await store.outbox()] == ["inv-1"]  # nothing of the refused write
+
+        run(backend, scenario)
+
+    def test_a_late_finish_never_overwrites_what_happened_since(self, backend):
+        """A worker whose claim was released cannot record its outcome; an operator can."""
+
+        async def scenario(store: Store) -> None:
+            await store.enqueue(
+                OutboxItem(
+                    id=f"o{i}",
+                    invitation_id=f"inv-{i}",
+                    channel=ch,
+                    state=OutboxState.PENDING,
+                    due_at=T0,
+                )
+                for i, ch in enumerate(["email", "sms", "email", "sms"])
+            )
+            with pytest.raises(ValueError, match="limit: -1 is not 0 or more"):
+                await store.claim("a", now=T0, limit=-1, lease=timedelta(minutes=1))
+            mine = await store.claim(
+                "a", now=T0, limit=10, lease=timedelta(minutes=1), channels=["sms"]
+            )
+            assert [i.id for i in mine] == ["o1", "o3"]
+            theirs = await store.claim("b", now=T0, limit=1, lease=timedelta(minutes=1))
+            assert [i.id for i in theirs] == ["o0"]
+            released = await store.release_claims("a", now=T0)
+            assert [(i.id, i.state) for i in released] == [
+                ("o1", OutboxState.UNKNOWN),
+                ("o3", OutboxState.UNKNOWN),
+            ]
+            with pytest.raises(ClaimLostError, match="'o1' is no longer claimed by 'a'"):
+                await store.finish("o1", OutboxState.SENT, at=T0, provider_id="SM1", worker="a")
+            assert {i.id: i.state for i in await store.outbox()}["o1"] is OutboxState.UNKNOWN
+            done = await store.finish(
+                "o1", OutboxState.SENT, at=T0, provider_id="SM1"
+            )  # an operator's decision
+            assert done.state is OutboxState.SENT
+            ok = await store.finish("o0", OutboxState.SENT, at=T0, provider_id="SM0", worker="b")
+            assert ok.state is OutboxState.SENT
 
         run(backend, scenario)
 

@@ -6,7 +6,7 @@ dispatcher runs against.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -28,8 +28,10 @@ class OutboxStore(Protocol):
         """Return a survey version, by default the latest."""
         ...
 
-    async def add_invitation(self, invitation: Invitation) -> None:
-        """Store an invitation (idempotent by id)."""
+    async def add_invitation(
+        self, invitation: Invitation, *, outbox: Iterable[OutboxItem] = ()
+    ) -> None:
+        """Store an invitation and its sends in one transaction (idempotent by id)."""
         ...
 
     async def invitation(self, invitation_id: str) -> Invitation:
@@ -59,7 +61,13 @@ class OutboxStore(Protocol):
         ...
 
     async def claim(
-        self, worker: str, *, now: datetime, limit: int, lease: timedelta
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[str] | None = None,
     ) -> list[OutboxItem]:
         """Claim due pending sends for *worker*."""
         ...
@@ -73,14 +81,21 @@ class OutboxStore(Protocol):
         provider_id: str | None = None,
         error: str | None = None,
         retry_at: datetime | None = None,
+        worker: str | None = None,
     ) -> OutboxItem:
-        """Record the end of an attempt."""
+        """Record the end of an attempt (only while *worker* holds the claim, if given)."""
         ...
 
     async def release_expired(
         self, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
     ) -> list[OutboxItem]:
         """Hand back claims whose lease ran out."""
+        ...
+
+    async def release_claims(
+        self, worker: str, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
+    ) -> list[OutboxItem]:
+        """Hand back every claim *worker* holds."""
         ...
 
     async def outbox(self, state: OutboxState | None = None) -> list[OutboxItem]:

@@ -26,7 +26,7 @@ from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.survey import Survey
 from cxcore.ports.channel import Channel, OutboundMessage, SendResult
 from cxcore.ports.clock import Clock, SystemClock
-from cxcore.ports.store import OutboxItem, OutboxState, StoreError
+from cxcore.ports.store import ClaimLostError, OutboxItem, OutboxState, StoreError
 
 __all__ = [
     "DeliveryLookup",
@@ -241,15 +241,23 @@ class Dispatcher:
 
     # ------------------------------------------------------------ the pass
 
-    async def recover(self) -> list[OutboxItem]:
+    async def recover(self, *, own: bool = False) -> list[OutboxItem]:
         """Hand back claims whose lease ran out, as ``unknown``: their dispatcher died mid-send.
 
-        Call it at start-up (:meth:`run` does, and again on every pass).
+        Call it at start-up (:meth:`run` does, and again on every pass). With
+        *own*, also hand back every claim this worker id holds: at start-up
+        they belong to an earlier process of this worker, which is gone, so
+        there is no need to wait for their leases to run out.
 
         Returns:
             The items recovered.
         """
-        released = await self.store.release_expired(now=self.clock.now(), to=OutboxState.UNKNOWN)
+        now = self.clock.now()
+        released = await self.store.release_expired(now=now, to=OutboxState.UNKNOWN)
+        if own:
+            released += await self.store.release_claims(
+                self.worker_id, now=now, to=OutboxState.UNKNOWN
+            )
         for item in released:
             log.warning(
                 "outbox item %s was claimed by a dispatcher that stopped: now unknown", item.id
@@ -271,7 +279,13 @@ class Dispatcher:
                 and are recovered as ``unknown`` when their lease runs out.
         """
         now = self.clock.now() if now is None else now
-        items = await self.store.claim(self.worker_id, now=now, limit=self.batch, lease=self.lease)
+        items = await self.store.claim(
+            self.worker_id,
+            now=now,
+            limit=self.batch,
+            lease=self.lease,
+            channels=list(self.channels),
+        )
         if not items:
             return DispatchReport()
         results = await asyncio.gather(
@@ -298,7 +312,7 @@ class Dispatcher:
         seconds (or until *stop*). Unknown sends are reconciled on every pass
         for channels that implement :class:`DeliveryLookup`.
         """
-        await self.recover()
+        await self.recover(own=True)
         while not stop.is_set():
             await self.recover()
             if await self.store.outbox(OutboxState.UNKNOWN):
@@ -377,11 +391,29 @@ class Dispatcher:
         provider_id: str | None = None,
         retry_at: datetime | None = None,
         disposition: Disposition | None = None,
+        claimed: bool = True,
     ) -> DispatchOutcome:
+        """Record an outcome; a claimed send's only while this worker still holds it."""
         at = self.clock.now()
-        await self.store.finish(
-            item.id, state, at=at, provider_id=provider_id, error=detail, retry_at=retry_at
-        )
+        try:
+            await self.store.finish(
+                item.id,
+                state,
+                at=at,
+                provider_id=provider_id,
+                error=detail,
+                retry_at=retry_at,
+                worker=self.worker_id if claimed else None,
+            )
+        except ClaimLostError:
+            # The lease ran out (the send was handed back as unknown) or an
+            # operator decided meanwhile: what happened since stands.
+            log.warning(
+                "outbox item %s: claim lost before its outcome (%s) was recorded",
+                item.id,
+                state.value,
+            )
+            raise
         if disposition is not None:
             await self.store.record_disposition(
                 item.invitation_id, disposition, at, detail=provider_id or detail
@@ -529,6 +561,7 @@ class Dispatcher:
                         detail="confirmed by the provider on reconciliation",
                         provider_id=found.provider_id,
                         disposition=Disposition.SENT,
+                        claimed=False,
                     )
                 )
             else:
@@ -538,6 +571,7 @@ class Dispatcher:
                         OutboxState.PENDING,
                         detail="the provider never accepted it: re-queued on reconciliation",
                         retry_at=self.clock.now(),
+                        claimed=False,
                     )
                 )
         return ReconcileReport(tuple(sent), tuple(requeued), tuple(unresolved))
@@ -567,6 +601,7 @@ class Dispatcher:
             detail=note,
             provider_id=provider_id,
             disposition=Disposition.SENT,
+            claimed=False,
         )
 
     async def requeue(self, item_id: str, *, at: datetime | None = None) -> DispatchOutcome:
@@ -583,6 +618,7 @@ class Dispatcher:
             OutboxState.PENDING,
             detail="re-queued by an operator",
             retry_at=at or self.clock.now(),
+            claimed=False,
         )
 
     async def mark_failed(self, item_id: str, *, reason: str) -> DispatchOutcome:
@@ -593,5 +629,5 @@ class Dispatcher:
         """
         item = await self._unknown(item_id)
         return await self._finish(
-            item, OutboxState.FAILED, detail=reason, disposition=Disposition.FAILED
+            item, OutboxState.FAILED, detail=reason, disposition=Disposition.FAILED, claimed=False
         )

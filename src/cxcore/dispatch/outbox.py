@@ -172,19 +172,14 @@ class Outbox:
             invitation = attrs.evolve(
                 invitation, survey_version=await self._version(decision.survey)
             )
-            try:
-                await self.store.add_invitation(invitation)
+            item = _item(invitation, decision)
+            try:  # the invitation and its first send, in one transaction
+                await self.store.add_invitation(invitation, outbox=[item])
                 created = True
             except ConflictError:  # another writer got there first: theirs stands
                 invitation = await self.store.invitation(decision.invitation_id)
-        item = OutboxItem(
-            id=outbox_item_id(invitation.id, decision.reminder),
-            invitation_id=invitation.id,
-            channel=invitation.channel,
-            state=OutboxState.PENDING,
-            due_at=decision.due_at,
-        )
-        await self.store.enqueue([item])
+        item = _item(invitation, decision)
+        await self.store.enqueue([item])  # a reminder, a repeat, or the winner's: idempotent
         if state is not None and (created or decision.reminder):
             record(state, decision)
         return Scheduled(invitation, item, created)
@@ -222,3 +217,16 @@ class Outbox:
             timezone=customer.timezone if customer is not None else "UTC",
             context=interaction.context() if interaction is not None else (context or {}),
         )
+
+
+def _item(invitation: Invitation, decision: Decision) -> OutboxItem:
+    if decision.due_at is None:  # checked by schedule() before it gets here
+        msg = f"decision for {decision.invitation_id!r} has no due time"
+        raise ScheduleError(msg)
+    return OutboxItem(
+        id=outbox_item_id(invitation.id, decision.reminder),
+        invitation_id=invitation.id,
+        channel=invitation.channel,
+        state=OutboxState.PENDING,
+        due_at=decision.due_at,
+    )

@@ -24,6 +24,7 @@ from cxcore.model.survey import AnswerValue, Survey
 
 __all__ = [
     "AuditEntry",
+    "ClaimLostError",
     "ConflictError",
     "OutboxItem",
     "OutboxState",
@@ -46,6 +47,17 @@ class StoreError(CxError):
 
 class ConflictError(StoreError):
     """An idempotency key was reused with a different payload.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class ClaimLostError(ConflictError):
+    """A dispatcher tried to finish a send it no longer holds.
+
+    Its lease ran out and the send was handed back (as ``unknown``), or an
+    operator decided it meanwhile: the late outcome is not recorded, so it can
+    never overwrite what happened since.
 
     .. versionadded:: 0.1.0
     """

@@ -54,7 +54,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, TextIO, TypeVar
 
@@ -117,6 +117,8 @@ from cxcore.stores.sqlite import (
     _SAFE_CONTEXT,
     _case_from_row,
     _cell,
+    _check_claim,
+    _check_limit,
     _json_key,
     _outbox_from_row,
     _refuse_invalid,
@@ -990,13 +992,20 @@ class PostgresStore:
 
     # ------------------------------------------------------------ invitations
 
-    async def add_invitation(self, invitation: Invitation) -> None:
-        """Store an invitation. Adding the same one again does nothing.
+    async def add_invitation(
+        self, invitation: Invitation, *, outbox: Iterable[OutboxItem] = ()
+    ) -> None:
+        """Store an invitation, and the sends it needs, in one transaction.
+
+        Adding the same again does nothing; sends already queued are kept as
+        they are, so a crash between deciding and queueing never loses a send
+        and a repeat never doubles one.
 
         Raises:
             ConflictError: If another invitation has this id.
         """
         body = to_json(unstructure(invitation))
+        items = list(outbox)
 
         async def write(c: Conn) -> None:
             inserted = await _one(
@@ -1022,8 +1031,10 @@ class PostgresStore:
                 if row[0] != body:
                     msg = f"invitation {invitation.id!r} is already stored with other content"
                     raise ConflictError(msg)
+                await self._enqueue(c, items)
                 return
             await self._audit(c, "invitation", invitation.id, "created", channel=invitation.channel)
+            await self._enqueue(c, items)
 
         await self._write(write)
 
@@ -1228,6 +1239,12 @@ class PostgresStore:
         batch = list(items)
 
         async def write(c: Conn) -> None:
+            await self._enqueue(c, batch)
+
+        await self._write(write)
+
+    async def _enqueue(self, c: Conn, batch: Sequence[OutboxItem]) -> None:
+        if batch:
             now = micros(self.clock.now())
             async with c.cursor() as cur:
                 await cur.executemany(
@@ -1247,34 +1264,36 @@ class PostgresStore:
                     ],
                 )
 
-        await self._write(write)
-
     async def claim(
-        self, worker: str, *, now: datetime, limit: int, lease: timedelta
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[str] | None = None,
     ) -> list[OutboxItem]:
         """Claim up to *limit* due pending sends for *worker*, oldest due first.
 
         A claim lasts *lease*; :meth:`release_expired` hands back claims whose
         worker died. Two workers never claim the same send, in any process:
         rows are picked with ``FOR UPDATE SKIP LOCKED``, so dispatchers never
-        wait for each other.
+        wait for each other. With *channels*, only sends on those channels
+        are claimed (a dispatcher claims what it can send).
         """
+        _check_limit(limit)
+        only = None if channels is None else list(channels)
 
         async def write(c: Conn) -> list[OutboxItem]:
             rows = await _all(
                 c,
                 "WITH picked AS (SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
+                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
                 'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED) '
                 "UPDATE outbox o SET state = 'sending', claimed_by = %s, claimed_until = %s, "
                 "attempts = o.attempts + 1, updated_at = %s FROM picked WHERE o.id = picked.id "
                 f"RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}",
-                (
-                    micros(now),
-                    limit if limit >= 0 else None,  # as SQLite: a negative limit is no limit
-                    worker,
-                    micros(now + lease),
-                    micros(now),
-                ),
+                (micros(now), only, only, limit, worker, micros(now + lease), micros(now)),
             )
             return sorted(map(_outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
 
@@ -1289,10 +1308,17 @@ class PostgresStore:
         provider_id: str | None = None,
         error: str | None = None,
         retry_at: datetime | None = None,
+        worker: str | None = None,
     ) -> OutboxItem:
         """Record the end of an attempt: sent, failed, unknown, suppressed, or pending again at *retry_at*.
 
+        A dispatcher passes its *worker* id: the outcome is recorded only while
+        the send is still claimed by it, so a late finish never overwrites what
+        happened since. Without *worker* (an operator), it is recorded whatever
+        the state.
+
         Raises:
+            ClaimLostError: If *worker* no longer holds the claim.
             StoreError: If the send is not stored, or *retry_at* is missing for pending.
         """
         state = OutboxState(state)
@@ -1302,6 +1328,8 @@ class PostgresStore:
 
         async def write(c: Conn) -> OutboxItem:
             current = await _fetch_outbox(c, item_id, lock=True)
+            if worker is not None:
+                _check_claim(current, worker)
             row = await _one(
                 c,
                 "UPDATE outbox SET state = %s, claimed_by = NULL, claimed_until = NULL, provider_id = "
@@ -1326,17 +1354,37 @@ class PostgresStore:
         the provider before dying, so the send is reconciled, not repeated.
         A send being finished at the same moment is left to its worker.
         """
+        return await self._release("claimed_until < %s", micros(now), now=now, to=to)
+
+    async def release_claims(
+        self, worker: str, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
+    ) -> list[OutboxItem]:
+        """Hand back every claim *worker* holds, as *to*, without waiting for leases to run out.
+
+        A dispatcher that restarts under the same worker id calls this first:
+        its earlier process is gone, so its claims are known to be orphaned.
+        """
+        return await self._release("claimed_by = %s", worker, now=now, to=to)
+
+    async def _release(
+        self,
+        condition: str,
+        value: str | int,
+        *,
+        now: datetime,
+        to: OutboxState,
+    ) -> list[OutboxItem]:
         target = OutboxState(to)
 
         async def write(c: Conn) -> list[OutboxItem]:
             rows = await _all(
                 c,
-                "WITH expired AS (SELECT id FROM outbox WHERE state = 'sending' AND claimed_until < %s "
+                f"WITH released AS (SELECT id FROM outbox WHERE state = 'sending' AND {condition} "
                 "FOR UPDATE SKIP LOCKED) "
                 "UPDATE outbox o SET state = %s, claimed_by = NULL, claimed_until = NULL, updated_at = %s "
-                "FROM expired WHERE o.id = expired.id "
+                "FROM released WHERE o.id = released.id "
                 f"RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}",
-                (micros(now), target.value, micros(now)),
+                (value, target.value, micros(now)),
             )
             items = sorted(map(_outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
             for item in items:

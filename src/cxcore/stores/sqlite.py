@@ -23,7 +23,7 @@ import queue
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,6 +44,7 @@ from cxcore.model.survey import Survey, TextQuestion
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import (
     AuditEntry,
+    ClaimLostError,
     ConflictError,
     OutboxItem,
     OutboxState,
@@ -858,13 +859,20 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ invitations
 
-    async def add_invitation(self, invitation: Invitation) -> None:
-        """Store an invitation. Adding the same one again does nothing.
+    async def add_invitation(
+        self, invitation: Invitation, *, outbox: Iterable[OutboxItem] = ()
+    ) -> None:
+        """Store an invitation, and the sends it needs, in one transaction.
+
+        Adding the same again does nothing; sends already queued are kept as
+        they are, so a crash between deciding and queueing never loses a send
+        and a repeat never doubles one.
 
         Raises:
             ConflictError: If another invitation has this id.
         """
         body = to_json(unstructure(invitation))
+        items = list(outbox)
 
         def write(c: sqlite3.Connection) -> None:
             row = c.execute(
@@ -874,6 +882,7 @@ class SQLiteStore:
                 if row[0] != body:
                     msg = f"invitation {invitation.id!r} is already stored with other content"
                     raise ConflictError(msg)
+                self._enqueue(c, items)
                 return
             c.execute(
                 "INSERT INTO invitations (id, survey_id, survey_version, channel, customer_id, address, "
@@ -890,6 +899,7 @@ class SQLiteStore:
                 ),
             )
             self._audit(c, "invitation", invitation.id, "created", channel=invitation.channel)
+            self._enqueue(c, items)
 
         await self._write(write)
 
@@ -1083,8 +1093,10 @@ class SQLiteStore:
     async def enqueue(self, items: Iterable[OutboxItem]) -> None:
         """Add pending sends (idempotent by id), in one transaction."""
         batch = list(items)
+        await self._write(lambda c: self._enqueue(c, batch))
 
-        def write(c: sqlite3.Connection) -> None:
+    def _enqueue(self, c: sqlite3.Connection, batch: Sequence[OutboxItem]) -> None:
+        if batch:
             now = micros(self.clock.now())
             c.executemany(
                 "INSERT INTO outbox (id, invitation_id, channel, state, due_at, attempts, updated_at) "
@@ -1103,22 +1115,32 @@ class SQLiteStore:
                 ],
             )
 
-        await self._write(write)
-
     async def claim(
-        self, worker: str, *, now: datetime, limit: int, lease: timedelta
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[str] | None = None,
     ) -> list[OutboxItem]:
         """Claim up to *limit* due pending sends for *worker*, oldest due first.
 
         A claim lasts *lease*; :meth:`release_expired` hands back claims whose
-        worker died. Two workers never claim the same send.
+        worker died. Two workers never claim the same send. With *channels*,
+        only sends on those channels are claimed (a dispatcher claims what it
+        can send).
         """
+        _check_limit(limit)
+        only = list(channels) if channels is not None else None
 
         def write(c: sqlite3.Connection) -> list[OutboxItem]:
-            rows = c.execute(
-                "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-                (micros(now), limit),
-            ).fetchall()
+            sql = "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= ?"
+            params: list[Any] = [micros(now)]
+            if only is not None:
+                sql += f" AND channel IN ({', '.join('?' * len(only)) or 'NULL'})"
+                params.extend(only)
+            rows = c.execute(sql + " ORDER BY due_at, id LIMIT ?", (*params, limit)).fetchall()
             ids = [r[0] for r in rows]
             until = micros(now + lease)
             c.executemany(
@@ -1139,8 +1161,19 @@ class SQLiteStore:
         provider_id: str | None = None,
         error: str | None = None,
         retry_at: datetime | None = None,
+        worker: str | None = None,
     ) -> OutboxItem:
-        """Record the end of an attempt: sent, failed, unknown, suppressed, or pending again at *retry_at*."""
+        """Record the end of an attempt: sent, failed, unknown, suppressed, or pending again at *retry_at*.
+
+        A dispatcher passes its *worker* id: the outcome is recorded only while
+        the send is still claimed by it, so a late finish never overwrites what
+        happened since (a lease that ran out, an operator's decision). Without
+        *worker* (an operator), the outcome is recorded whatever the state.
+
+        Raises:
+            ClaimLostError: If *worker* no longer holds the claim.
+            StoreError: If the send is not stored, or *retry_at* is missing for pending.
+        """
         state = OutboxState(state)
         if state is OutboxState.PENDING and retry_at is None:
             msg = "retry_at is required to put a send back to pending"
@@ -1148,6 +1181,8 @@ class SQLiteStore:
 
         def write(c: sqlite3.Connection) -> OutboxItem:
             current = _fetch_outbox(c, item_id)
+            if worker is not None:
+                _check_claim(current, worker)
             c.execute(
                 "UPDATE outbox SET state = ?, claimed_by = NULL, claimed_until = NULL, provider_id = "
                 "coalesce(?, provider_id), last_error = ?, due_at = coalesce(?, due_at), updated_at = ? WHERE id = ?",
@@ -1166,21 +1201,36 @@ class SQLiteStore:
         The default, ``unknown``, is the safe one: the worker may have reached
         the provider before dying, so the send is reconciled, not repeated.
         """
+        return await self._release("claimed_until < ?", micros(now), now=now, to=to)
+
+    async def release_claims(
+        self, worker: str, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
+    ) -> list[OutboxItem]:
+        """Hand back every claim *worker* holds, as *to*, without waiting for leases to run out.
+
+        A dispatcher that restarts under the same worker id calls this first:
+        its earlier process is gone, so its claims are known to be orphaned.
+        """
+        return await self._release("claimed_by = ?", worker, now=now, to=to)
+
+    async def _release(
+        self, condition: str, value: str | int, *, now: datetime, to: OutboxState
+    ) -> list[OutboxItem]:
+        target = OutboxState(to)
 
         def write(c: sqlite3.Connection) -> list[OutboxItem]:
             ids = [
                 r[0]
                 for r in c.execute(
-                    "SELECT id FROM outbox WHERE state = 'sending' AND claimed_until < ?",
-                    (micros(now),),
+                    f"SELECT id FROM outbox WHERE state = 'sending' AND {condition}", (value,)
                 )
             ]
             for i in ids:
                 c.execute(
                     "UPDATE outbox SET state = ?, claimed_by = NULL, claimed_until = NULL, updated_at = ? WHERE id = ?",
-                    (OutboxState(to).value, micros(now), i),
+                    (target.value, micros(now), i),
                 )
-                self._audit(c, "outbox", i, f"released:{OutboxState(to).value}")
+                self._audit(c, "outbox", i, f"released:{target.value}")
             return [_fetch_outbox(c, i) for i in ids]
 
         return await self._write(write)
@@ -1487,6 +1537,21 @@ def _refuse_invalid(
     if errors:
         msg = f"{len(errors)} of {len(batch)} responses were refused; nothing was written"
         raise ExceptionGroup(msg, errors)
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 0:
+        msg = f"limit: {limit} is not 0 or more"
+        raise ValueError(msg)
+
+
+def _check_claim(current: OutboxItem, worker: str) -> None:
+    if current.state is not OutboxState.SENDING or current.claimed_by != worker:
+        msg = (
+            f"outbox item {current.id!r} is no longer claimed by {worker!r} (it is "
+            f"{current.state.value}, claimed by {current.claimed_by!r}); the outcome was not recorded"
+        )
+        raise ClaimLostError(msg)
 
 
 def _too_new(version: int) -> StoreError:
