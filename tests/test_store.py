@@ -44,6 +44,7 @@ from cxcore.ports.store import (
     SubmitOutcome,
     UnknownSurveyError,
 )
+from cxcore.ports.store import Store as StorePort
 from cxcore.stores import SQLiteStore
 
 if TYPE_CHECKING:
@@ -763,6 +764,24 @@ class TestExport:
             header, row = out.getvalue().splitlines()
             assert header.endswith(",ltr,why,topics,note,store")
             assert ',2,"\'=HYPERLINK(""http://evil"")",price;staff,\'@admin,\'+BLR' in row
+
+        run(backend, scenario)
+
+
+def _both_backends_fit_the_port(
+    sqlite: SQLiteStore, postgres: PostgresStore
+) -> tuple[StorePort, StorePort]:
+    """mypy checks these assignments: each backend has every method of the port, typed alike."""
+    return sqlite, postgres
+
+
+class TestPort:
+    def test_the_backend_is_a_store(self, backend):
+        """The store under test satisfies the Store protocol at run time too."""
+
+        async def scenario(store: Store) -> None:
+            assert isinstance(store, StorePort)
+            assert await store.schema_version() >= 1
 
         run(backend, scenario)
 

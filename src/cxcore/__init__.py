@@ -102,6 +102,7 @@ from cxcore.ports import (
 )
 from cxcore.ports.store import (
     AuditEntry,
+    ClaimLostError,
     ConflictError,
     OutboxItem,
     OutboxState,
@@ -146,6 +147,7 @@ __all__ = [
     "ChannelRegistry",
     "ChannelShapeError",
     "ChoiceQuestion",
+    "ClaimLostError",
     "Clock",
     "Condition",
     "ConflictError",

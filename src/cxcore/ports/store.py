@@ -8,19 +8,25 @@ durable; every submit path is idempotent.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 
 import attrs
 
 from cxcore.errors import CxError
 from cxcore.model._checks import Checks, member_or_value
+from cxcore.model.case import Case, CaseStatus
+from cxcore.model.customer import Consent, Purpose
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import Scalar, check_scalars, frozen_scalars
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.response import RespondentKind, Response
 from cxcore.model.survey import AnswerValue, Survey
+
+if TYPE_CHECKING:
+    from cxcore.metrics import MetricRegistry
+    from cxcore.scoring import Cell, ResponseFrame
 
 __all__ = [
     "AuditEntry",
@@ -223,11 +229,17 @@ class AuditEntry:
 
 @runtime_checkable
 class Store(Protocol):
-    """The operations every store backend provides (see :class:`cxcore.stores.SQLiteStore`).
+    """Everything a store backend does.
+
+    :class:`cxcore.stores.SQLiteStore` and :class:`cxcore.stores.PostgresStore`
+    both implement it and pass one contract suite. Every write is durable when
+    its ``await`` returns, and every submit path is idempotent. Code written
+    against this protocol runs on either backend.
 
     .. versionadded:: 0.1.0
     """
 
+    # -- lifecycle and schema
     async def open(self) -> None:
         """Connect and bring the schema up to date."""
         ...
@@ -236,16 +248,26 @@ class Store(Protocol):
         """Finish pending writes and disconnect."""
         ...
 
+    async def schema_version(self) -> int:
+        """The schema version of the open store."""
+        ...
+
+    # -- surveys
     async def put_survey(self, survey: Survey) -> None:
-        """Store a survey version (an identical repeat is harmless)."""
+        """Store a survey version; an identical repeat is harmless, a changed one refused."""
         ...
 
     async def survey(self, survey_id: str, version: int | None = None) -> Survey:
         """Return a survey version, by default the latest."""
         ...
 
+    # -- responses
     async def submit(self, submission: Submission) -> SubmitResult:
-        """Validate and store answers, idempotently; durable when it returns."""
+        """Validate and store answers, idempotently."""
+        ...
+
+    async def append(self, responses: Iterable[Response]) -> list[SubmitResult]:
+        """Store complete response records in one transaction, idempotently."""
         ...
 
     async def response(self, response_id: str) -> Response:
@@ -259,12 +281,56 @@ class Store(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         where: Mapping[str, Scalar] | None = None,
+        respondents: Sequence[RespondentKind] | None = None,
     ) -> list[Response]:
-        """Responses by survey, time range (``updated_at``) and dimension values."""
+        """Responses by survey, ``updated_at`` range, context values and respondent kinds."""
         ...
 
-    async def add_invitation(self, invitation: Invitation) -> None:
-        """Store an invitation (idempotent by id)."""
+    async def count_responses(self, survey_id: str | None = None) -> int:
+        """How many responses are stored."""
+        ...
+
+    async def frame(
+        self,
+        *,
+        survey_id: str,
+        dimensions: Sequence[str] = ...,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, Scalar] | None = None,
+        include_agents: bool = False,
+        complete_only: bool = False,
+        registry: MetricRegistry | None = None,
+    ) -> ResponseFrame:
+        """Every scored answer of a survey as a columnar frame."""
+        ...
+
+    async def score(
+        self,
+        metric: str,
+        *,
+        survey_id: str,
+        by: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, Scalar] | None = None,
+        include_agents: bool = False,
+        complete_only: bool = False,
+        registry: MetricRegistry | None = None,
+        **options: Any,  # noqa: ANN401 - cell_from_levels' own options
+    ) -> list[Cell]:
+        """Score a metric by dimensions, counting in the database."""
+        ...
+
+    # -- invitations
+    async def add_invitation(
+        self, invitation: Invitation, *, outbox: Iterable[OutboxItem] = ()
+    ) -> None:
+        """Store an invitation and its sends in one transaction (idempotent by id)."""
+        ...
+
+    async def invitation(self, invitation_id: str) -> Invitation:
+        """Return one invitation."""
         ...
 
     async def record_disposition(
@@ -273,10 +339,114 @@ class Store(Protocol):
         """Record what became of an invitation (idempotent per disposition)."""
         ...
 
-    async def dispositions(self, invitation_id: str) -> Sequence[tuple[Disposition, datetime]]:
+    async def dispositions(self, invitation_id: str) -> list[tuple[Disposition, datetime]]:
         """Every disposition of an invitation, oldest first."""
+        ...
+
+    async def disposition_counts(
+        self, *, survey_id: str | None = None, by: Sequence[str] = ("channel",)
+    ) -> dict[tuple[str | None, ...], dict[Disposition, int]]:
+        """How many invitations reached each disposition, per segment."""
+        ...
+
+    # -- consent and suppression
+    async def record_consent(self, person: str, consent: Consent) -> None:
+        """Add an entry to a person's consent ledger."""
+        ...
+
+    async def consent(self, person: str, channel: str, purpose: Purpose) -> Consent | None:
+        """The latest consent entry of a person for a channel (or ``"*"``) and purpose."""
+        ...
+
+    async def suppress(self, address: str, channel: str, reason: str) -> None:
+        """Never send to an address on a channel again (kept as a digest)."""
+        ...
+
+    async def unsuppress(self, address: str, channel: str) -> None:
+        """Lift a suppression."""
+        ...
+
+    async def suppression(self, address: str, channel: str) -> str | None:
+        """Why an address is suppressed on a channel, or ``None``."""
+        ...
+
+    # -- the outbox
+    async def enqueue(self, items: Iterable[OutboxItem]) -> None:
+        """Add pending sends (idempotent by id)."""
+        ...
+
+    async def claim(
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[str] | None = None,
+    ) -> list[OutboxItem]:
+        """Claim due pending sends; two workers never claim the same one."""
+        ...
+
+    async def finish(
+        self,
+        item_id: str,
+        state: OutboxState,
+        *,
+        at: datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        worker: str | None = None,
+    ) -> OutboxItem:
+        """Record the end of an attempt (only while *worker* holds the claim, if given)."""
+        ...
+
+    async def release_expired(
+        self, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
+    ) -> list[OutboxItem]:
+        """Hand back claims whose lease ran out."""
+        ...
+
+    async def release_claims(
+        self, worker: str, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
+    ) -> list[OutboxItem]:
+        """Hand back every claim a worker holds."""
+        ...
+
+    async def outbox(self, state: OutboxState | None = None) -> list[OutboxItem]:
+        """The outbox, by due time."""
+        ...
+
+    # -- closed-loop cases
+    async def open_case(self, case: Case) -> None:
+        """Store a new case."""
+        ...
+
+    async def update_case(
+        self, case_id: str, status: CaseStatus, *, at: datetime, owner: str | None = None
+    ) -> Case:
+        """Move a case to a status (and owner)."""
+        ...
+
+    async def cases(self, status: CaseStatus | None = None) -> list[Case]:
+        """Cases by due time."""
+        ...
+
+    # -- privacy, audit and export
+    async def erase_person(
+        self, *, customer_id: str | None = None, addresses: Sequence[str] = ()
+    ) -> dict[str, int]:
+        """Erase everything about a person; the erasure itself is audited."""
+        ...
+
+    async def apply_retention(self) -> int:
+        """Anonymise responses older than their survey's retention."""
         ...
 
     async def audit(self, entity: str | None = None) -> list[AuditEntry]:
         """The audit log, oldest first."""
+        ...
+
+    async def export_csv(self, out: TextIO, *, survey_id: str) -> int:
+        """Write a survey's responses as CSV with spreadsheet formulas defused."""
         ...
