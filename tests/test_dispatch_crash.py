@@ -98,7 +98,7 @@ async def prepare(db: Path, now: datetime) -> list[str]:
         outbox = Outbox(store, TokenService(["k" * 32], clock=clock), clock=clock)
         ids = []
         for i in range(N):
-            customer = Customer(id=f"C-{i}", email=f"c{i}@example.com")
+            customer = Customer(id=f"C-{i}", email=f"c{i}@example.com", timezone="UTC")
             visit = Interaction(
                 id=f"I-{i}", touchpoint="visit", customer_id=customer.id, occurred_at=now
             )

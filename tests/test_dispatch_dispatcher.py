@@ -76,7 +76,9 @@ class World:
         """Schedule *n* invitations due now, one per customer; return the outbox item ids."""
         ids = []
         for i in range(n):
-            customer = Customer(id=f"{prefix}-{i}", email=f"{prefix.lower()}{i}@example.com")
+            customer = Customer(
+                id=f"{prefix}-{i}", email=f"{prefix.lower()}{i}@example.com", timezone="UTC"
+            )
             visit = Interaction(
                 id=f"I-{prefix}-{i}",
                 touchpoint="visit",
@@ -195,7 +197,9 @@ class TestOutcomes:
                 first = await dispatcher.run_once()
                 why = await w.store.suppression("c0@example.com", "email")
                 await w.invite(prefix="C2")  # another customer...
-                second_customer = Customer(id="X", email="c0@example.com")  # ...same address
+                second_customer = Customer(
+                    id="X", email="c0@example.com", timezone="UTC"
+                )  # ...same address
                 visit = Interaction(
                     id="I-X", touchpoint="visit", customer_id="X", occurred_at=w.clock.now()
                 )
@@ -612,7 +616,7 @@ class TestSchedule:
 
         async def go():
             async with world(tmp_path) as w:
-                customer = Customer(id="C-1", email="c1@example.com")
+                customer = Customer(id="C-1", email="c1@example.com", timezone="UTC")
                 visit = Interaction(
                     id="I-1", touchpoint="visit", customer_id="C-1", occurred_at=w.clock.now()
                 )

@@ -12,10 +12,12 @@ from cxcore.distribution import (
     FatiguePolicy,
     FatigueState,
     Outcome,
+    QuietHours,
     Reason,
     RuleSet,
     Sampling,
     TriggerRule,
+    customer_zone,
     decide,
     decide_reminder,
     explain,
@@ -129,6 +131,7 @@ class TestEligibility:
             id="C-1",
             email="asha@example.in",
             phone="+919812345678",
+            timezone="Asia/Kolkata",
             preferred_channels=["sms"],
             consents=[stop],
         )
@@ -154,9 +157,9 @@ class TestEligibility:
             fatigue=FatiguePolicy(recontact_days=30, account_days=7, store_daily_limit=1),
         )
         state = FatigueState()
-        a = Customer(id="A", email="a@example.in", account_id="ACME")
-        b = Customer(id="B", email="b@example.in", account_id="ACME")
-        c = Customer(id="C", email="c@example.in")
+        a = Customer(id="A", email="a@example.in", account_id="ACME", timezone="UTC")
+        b = Customer(id="B", email="b@example.in", account_id="ACME", timezone="UTC")
+        c = Customer(id="C", email="c@example.in", timezone="UTC")
         record(state, decide(rules, visit(1, customer="A", store="S1"), a, state, clock))
         assert (
             decide(rules, visit(2, customer="B"), b, state, clock).reason is Reason.ACCOUNT_WINDOW
@@ -264,3 +267,39 @@ class TestExplain:
         e = explain(RuleSet(), visit(), ASHA, FatigueState(), clock)
         assert e.decision.reason is Reason.NO_RULE
         assert "no trigger rule for touchpoint 'billing'" in str(e)
+
+
+class TestTimeZones:
+    """A missing time zone is never silently UTC."""
+
+    RULES = RuleSet(
+        rules=[TriggerRule(id="csat", touchpoint="billing", survey="csat")],
+        quiet_hours=[QuietHours(country="*", send_from="09:00", send_until="21:00")],
+    )
+
+    def test_a_single_zone_country_gives_the_zone(self, clock):
+        """An Indian customer without a zone is asked on Kolkata time (05:30 UTC is 11:00 there)."""
+        india = Customer(id="C-1", email="asha@example.in", country="IN")
+        d = decide(self.RULES, visit(), india, FatigueState(), clock)
+        assert d.outcome is Outcome.INVITE
+        assert (
+            d.due_at == NOW
+        )  # 11:30 in Kolkata: inside the window, not deferred as UTC 06:00 would be
+
+    def test_an_unknown_zone_in_a_many_zone_country_is_not_guessed(self, clock):
+        """A US customer without a zone is skipped, and explain says why."""
+        somewhere = Customer(id="C-1", email="sam@example.com", country="US")
+        d = decide(self.RULES, visit(), somewhere, FatigueState(), clock)
+        assert (d.outcome, d.reason) == (Outcome.SKIP, Reason.NO_TIME_ZONE)
+        text = str(explain(self.RULES, visit(), somewhere, FatigueState(), clock))
+        assert "no time zone" in text
+
+    def test_customer_zone(self):
+        """Their own zone first, else their country's single zone, else none."""
+        assert (
+            customer_zone(Customer(id="C-1", timezone="Asia/Kathmandu", country="IN"))
+            == "Asia/Kathmandu"
+        )
+        assert customer_zone(Customer(id="C-1", country="NP")) == "Asia/Kathmandu"
+        assert customer_zone(Customer(id="C-1", country="US")) is None
+        assert customer_zone(Customer(id="C-1")) is None

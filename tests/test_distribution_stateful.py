@@ -22,6 +22,7 @@ from cxcore.distribution import (
     RuleSet,
     SuppressionReason,
     TriggerRule,
+    customer_zone,
     decide,
     decide_reminder,
     explain,
@@ -102,7 +103,9 @@ class Distribution(RuleBasedStateMachine):
             if r.mismatch(visit) is not None:
                 continue
             due = max(self.clock.now(), visit.occurred_at + timedelta(minutes=r.delay_minutes))
-            due = next_allowed(due, customer.timezone, window)
+            zone = customer_zone(customer)
+            assert zone is not None  # every generated customer has a time zone
+            due = next_allowed(due, zone, window)
             earlier = self.sends[customer.id]
             if earlier and due < max(earlier) + WINDOW:
                 continue

@@ -9,6 +9,7 @@ import attrs
 from cxcore.dispatch._store import OutboxStore
 from cxcore.distribution.decide import Decision, record
 from cxcore.distribution.fatigue import FatigueState
+from cxcore.distribution.quiet_hours import customer_zone
 from cxcore.distribution.tokens import TokenService
 from cxcore.errors import CxError
 from cxcore.model.customer import Customer
@@ -214,7 +215,7 @@ class Outbox:
             interaction_id=decision.interaction_id,
             name=name,
             locale=customer.locale if customer is not None else "en",
-            timezone=customer.timezone if customer is not None else "UTC",
+            timezone=(customer_zone(customer) if customer is not None else None) or "UTC",
             context=interaction.context() if interaction is not None else (context or {}),
         )
 

@@ -25,7 +25,7 @@ from cxcore.distribution.fatigue import (
     OpenInvitation,
     SuppressionReason,
 )
-from cxcore.distribution.quiet_hours import QuietHours, next_allowed
+from cxcore.distribution.quiet_hours import QuietHours, customer_zone, next_allowed
 from cxcore.distribution.rules import RuleSet, load_rules, loads_rules
 from cxcore.distribution.tokens import (
     ExpiredTokenError,
@@ -61,6 +61,7 @@ __all__ = [
     "TriggerRule",
     "WrongPurposeError",
     "choose_channel",
+    "customer_zone",
     "decide",
     "decide_reminder",
     "explain",

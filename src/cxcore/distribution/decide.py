@@ -12,7 +12,7 @@ import attrs
 
 from cxcore.distribution.channels import Rejection, choose_channel
 from cxcore.distribution.fatigue import DAY, FatigueState, OpenInvitation
-from cxcore.distribution.quiet_hours import QuietHours, next_allowed, zone
+from cxcore.distribution.quiet_hours import QuietHours, customer_zone, next_allowed, zone
 from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.triggers import TriggerRule
 from cxcore.model.customer import Customer
@@ -82,6 +82,9 @@ class Reason(enum.StrEnum):
     """The person has a newer invitation: no reminder for the old one."""
     EXPIRED = "expired"
     """The invitation expired before the reminder could go out."""
+    NO_TIME_ZONE = "no_time_zone"
+    """The customer's time zone is unknown (and their country has several), so
+    quiet hours cannot be kept: cxcore does not guess."""
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -317,7 +320,7 @@ def _skip(reason: Reason, interaction: Interaction, rule: str | None = None) -> 
     )
 
 
-def _try_rule(  # noqa: PLR0912 - one branch per traced step, in order
+def _try_rule(  # noqa: C901, PLR0912 - one branch per traced step, in order
     run: _Run, rule: TriggerRule, interaction: Interaction, customer: Customer | None
 ) -> Decision:
     """Whether *rule* may invite for *interaction*: an invitation, or a skip saying why."""
@@ -361,7 +364,11 @@ def _try_rule(  # noqa: PLR0912 - one branch per traced step, in order
     channel, address = chosen
     if run.steps is not None:
         run.note(f"    channel {channel!r} chosen")
-    tz_name = customer.timezone if customer is not None else "UTC"
+    tz_name = customer_zone(customer) if customer is not None else "UTC"
+    if tz_name is None:
+        if run.steps is not None:
+            run.note("    no time zone: the customer has none, and their country has several")
+        return _skip(Reason.NO_TIME_ZONE, interaction, rule.id)
     window = rules.window(customer.country if customer is not None else None)
     if window is not None and channel in window.exempt_channels:
         window = None
@@ -543,12 +550,15 @@ def decide_reminder(
         return skip(Reason.SUPERSEDED)
     if choose_channel(rules.channels, customer, (inv.channel,), state.suppression) is None:
         return skip(Reason.NO_CHANNEL)
+    tz_name = customer_zone(customer)
+    if tz_name is None:
+        return skip(Reason.NO_TIME_ZONE)
     window = rules.window(customer.country)
     if window is not None and inv.channel in window.exempt_channels:
         window = None
     due = max(now.timestamp(), inv.due + rule.reminders_after_hours[inv.reminders] * 3600)
     stripped = attrs.evolve(rule, recontact_days=None, max_wait_days=7)
-    result = run.schedule(stripped, None, inv.store, due, window=window, tz_name=customer.timezone)
+    result = run.schedule(stripped, None, inv.store, due, window=window, tz_name=tz_name)
     if isinstance(result[0], Reason):  # pragma: no cover - the store limit clears within a week
         return skip(result[0])
     due_ts, deferred_by = result

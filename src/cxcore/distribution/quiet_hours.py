@@ -6,11 +6,13 @@ import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from cxcore.model._checks import Checks, as_tuple
+from cxcore.model.customer import Customer
 
 __all__ = ["QuietHours", "for_country", "next_allowed", "zone"]
 
@@ -135,3 +137,38 @@ def for_country(windows: Iterable[QuietHours], country: str | None) -> QuietHour
         if w.country == "*":
             fallback = w
     return fallback
+
+
+@functools.cache
+def _country_zones() -> dict[str, tuple[str, ...]]:
+    """Country code to its IANA zones, from the tz database's ``zone.tab`` (empty if absent)."""
+    import zoneinfo  # noqa: PLC0415 - only needed to find the tz database
+
+    for base in zoneinfo.TZPATH:
+        path = Path(base) / "zone.tab"
+        if path.is_file():
+            zones: dict[str, list[str]] = {}
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line and not line.startswith("#"):
+                    fields = line.split("\t")
+                    if len(fields) >= 3:
+                        zones.setdefault(fields[0], []).append(fields[2])
+            return {code: tuple(z) for code, z in zones.items()}
+    return {}
+
+
+def customer_zone(customer: Customer) -> str | None:
+    """The customer's time zone: their own, or their country's when it has only one.
+
+    >>> from cxcore import Customer
+    >>> customer_zone(Customer(id="C-1", country="IN"))
+    'Asia/Kolkata'
+    >>> customer_zone(Customer(id="C-2", country="US")) is None  # several zones: unknown
+    True
+
+    .. versionadded:: 0.1.0
+    """
+    if customer.timezone is not None:
+        return customer.timezone
+    zones = _country_zones().get(customer.country or "", ())
+    return zones[0] if len(zones) == 1 else None

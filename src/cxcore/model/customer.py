@@ -107,6 +107,9 @@ class Customer:
         app_user_id: The customer's user id in your app, if any.
         locale: Preferred language (``"en"``, ``"hi"``, ``"en-IN"``).
         timezone: IANA time zone (``"Asia/Kolkata"``); quiet hours are kept in it.
+            ``None`` when unknown: distribution then uses the country's zone
+            if the country has only one (India, Nepal), and otherwise does not
+            survey the customer, rather than guess.
         country: ISO 3166 alpha-2 country code (``"IN"``), for per-country rules.
         account_id: The business account the customer belongs to (B2B), if any.
         preferred_channels: Channels the customer prefers, best first.
@@ -124,7 +127,7 @@ class Customer:
     phone: str | None = None
     app_user_id: str | None = None
     locale: str = "en"
-    timezone: str = "UTC"
+    timezone: str | None = None
     country: str | None = None
     account_id: str | None = None
     preferred_channels: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)
@@ -142,7 +145,8 @@ class Customer:
         if self.app_user_id is not None:
             checks.text("app_user_id", self.app_user_id, single_line=True)
         checks.locale("locale", self.locale)
-        checks.timezone("timezone", self.timezone)
+        if self.timezone is not None:
+            checks.timezone("timezone", self.timezone)
         country: object = self.country  # anything may have been passed
         if country is not None and not (isinstance(country, str) and _COUNTRY.fullmatch(country)):
             checks.add("country", f"{country!r} is not an ISO 3166 code (expected e.g. 'IN')")

@@ -241,7 +241,7 @@ def customers() -> st.SearchStrategy[Customer]:
         phone=st.none() | st.from_regex(r"\+91[6-9][0-9]{9}", fullmatch=True),
         app_user_id=st.none() | identifiers,
         locale=st.sampled_from(LOCALES),
-        timezone=st.sampled_from(TIMEZONES),
+        timezone=st.none() | st.sampled_from(TIMEZONES),
         country=st.none() | st.sampled_from(("IN", "NP", "GB", "US")),
         consents=st.lists(consent, max_size=3),
     )
