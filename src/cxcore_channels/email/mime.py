@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -68,6 +69,7 @@ _ADDRESS = re.compile(
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 _CHUNK_BYTES: Final = 39  # 52 base64 characters: each encoded-word stays under 66
 _LINE: Final = 78
+_LONG_LINE = re.compile(f"[^\n]{{{_LINE + 1}}}")
 
 
 def mask_address(address: str | None) -> str:
@@ -152,6 +154,7 @@ def _needs_encoding(value: str) -> bool:
     return not value.isascii() or "=?" in value
 
 
+@functools.lru_cache(maxsize=1024)
 def encode_header(name: str, value: str) -> str:
     r"""Return the header line(s) ``name: value\r\n``, one-lined, folded and encoded.
 
@@ -188,11 +191,11 @@ def _mailbox_header(name: str, mailbox: Mailbox) -> str:
 
 def _body(text: str) -> tuple[str, bytes]:
     """Return the transfer encoding and the encoded body (CRLF lines, ending in CRLF)."""
-    normal = text.replace("\r\n", "\n").replace("\r", "\n")
+    normal = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
     if not normal.endswith("\n"):
         normal += "\n"
     crlf = normal.replace("\n", "\r\n").encode("utf-8")
-    if crlf.isascii() and "=_" not in normal and max(map(len, normal.split("\n"))) <= _LINE:
+    if crlf.isascii() and "=_" not in normal and not _LONG_LINE.search(normal):
         return "7bit", crlf
     # Quoted-printable triples every non-ASCII byte; base64 grows everything by a third.
     non_ascii = len(crlf) - len(normal.encode("ascii", "ignore")) - normal.count("\n")
@@ -201,9 +204,18 @@ def _body(text: str) -> tuple[str, bytes]:
         if not qp.endswith(b"\r\n"):
             qp += b"\r\n"
         return "quoted-printable", qp
-    encoded = base64.b64encode(crlf)
-    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
-    return "base64", b"\r\n".join(lines) + b"\r\n"
+    # Lines of 76 characters, each ending in LF (the last too), made CRLF.
+    return "base64", base64.encodebytes(crlf).replace(b"\n", b"\r\n")
+
+
+@functools.lru_cache(maxsize=4)
+def _date_header_utc(date: datetime) -> str:
+    return f"Date: {format_datetime(date, usegmt=True)}\r\n"
+
+
+def _date_header(date: datetime) -> str:
+    """The ``Date`` header, in UTC, to the second (the last few are kept: one clock)."""
+    return _date_header_utc(date.astimezone(UTC).replace(microsecond=0))
 
 
 def _boundary(seed: str) -> str:
@@ -241,7 +253,7 @@ def build_message(
         _mailbox_header("From", sender),
         f"To: {to}\r\n",
         encode_header("Subject", message.subject or ""),
-        f"Date: {format_datetime(date.astimezone(UTC), usegmt=True)}\r\n",
+        _date_header(date),
     ]
     for source in (message.headers, extra_headers or {}):
         for name, value in source.items():

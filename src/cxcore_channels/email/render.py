@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import secrets
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from importlib.resources import files
@@ -29,10 +32,10 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import attrs
-from jinja2 import StrictUndefined, Template
+from jinja2 import StrictUndefined, Template, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from cxcore import (
     ChoiceQuestion,
@@ -50,10 +53,12 @@ from cxcore_channels.email.strings import ui_strings
 
 __all__ = [
     "AMP_MAX_BYTES",
+    "PRERENDER_CACHE_SIZE",
     "EmailTemplates",
     "RenderedEmail",
     "SurveyRenderer",
     "one_line",
+    "substitutable",
     "survey_context",
 ]
 
@@ -273,6 +278,226 @@ def _run(template: Template, name: str, context: Mapping[str, Any]) -> str:
     return output
 
 
+# -- pre-rendering ----------------------------------------------------------------
+#
+# Rendering the four templates costs far more than anything else in a send. What
+# differs between two invitations to the same survey, in the same locale, is
+# only the name and the tokens in the links. So the templates are rendered once
+# per (survey, version, locale, shape of the invitation) with placeholders in
+# those places, split at the placeholders, and each invitation then only joins
+# the pieces with its own values, escaped for the part they go into exactly as
+# the template's environment would have escaped them.
+#
+# That is only the same as rendering if the template uses those values as they
+# are: printed (``{{ name }}``, ``{{ level.url }}``) or tested for truth
+# (``{% if name %}``), never compared, filtered, sliced or passed on. A
+# conservative check of the template's syntax tree decides; a template that
+# does anything else (or anything the check does not know) is rendered in full
+# for every invitation, as before. Then, when an entry is built, the templates
+# are rendered with two different sets of placeholders, and the entry is used
+# only if swapping one set for the other gives exactly the second rendering.
+
+_TAINTED_LINKS: Final = frozenset({"survey", "unsubscribe", "amp_action"})
+_SAFE_FILTERS: Final = frozenset(
+    {
+        "e",
+        "escape",
+        "upper",
+        "lower",
+        "title",
+        "capitalize",
+        "trim",
+        "length",
+        "count",
+        "default",
+        "d",
+        "int",
+        "float",
+        "round",
+        "abs",
+    }
+)
+_SAFE_TESTS: Final = frozenset(
+    {"defined", "undefined", "none", "number", "string", "even", "odd", "divisibleby"}
+)
+_BOOLEAN: Final = (nodes.Not, nodes.And, nodes.Or)
+
+
+def _tainted(node: nodes.Node) -> bool:
+    """Whether *node* reads a per-invitation value (the name, or a link with a token)."""
+    if isinstance(node, nodes.Name):
+        return node.name == "name"
+    if isinstance(node, nodes.Getattr):
+        if node.attr == "url":
+            return True
+        return isinstance(node.node, nodes.Name) and node.node.name == "links"
+    return False
+
+
+def _tainted_ok(node: nodes.Node) -> bool:
+    """Whether a per-invitation value, printed or tested, is one this module knows."""
+    if isinstance(node, nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name == "links":
+            return node.attr in _TAINTED_LINKS
+        return _expr_ok(node.node, sink=False)
+    return True  # the name
+
+
+def _expr_ok(node: nodes.Node, *, sink: bool, test: bool = False) -> bool:
+    """Whether expression *node* keeps per-invitation values as they are.
+
+    *sink*: the value is printed as it is, or (*test*) only tested for truth.
+    """
+    if _tainted(node):
+        return sink and _tainted_ok(node)
+    if isinstance(node, nodes.Name):
+        return node.name != "links"  # only links.<one of its links> is understood
+    if isinstance(node, nodes.Const | nodes.TemplateData):
+        return True
+    if isinstance(node, nodes.Getattr):
+        return _expr_ok(node.node, sink=False)
+    if isinstance(node, _BOOLEAN):
+        # In a test, "not name" and "name and x" only test name's truth.
+        children = [node.node] if isinstance(node, nodes.Not) else [node.left, node.right]
+        return all(_expr_ok(c, sink=test, test=test) for c in children)
+    if isinstance(node, nodes.CondExpr):
+        return (
+            _expr_ok(node.test, sink=True, test=True)
+            and _expr_ok(node.expr1, sink=False)
+            and (node.expr2 is None or _expr_ok(node.expr2, sink=False))
+        )
+    if isinstance(node, nodes.Compare):
+        operands = [node.expr, *(o.expr for o in node.ops)]
+        return any(isinstance(o, nodes.Const) for o in operands) and all(
+            _expr_ok(o, sink=False) for o in operands
+        )
+    if isinstance(node, nodes.Filter | nodes.Test):
+        allowed = _SAFE_FILTERS if isinstance(node, nodes.Filter) else _SAFE_TESTS
+        return (
+            node.name in allowed
+            and node.node is not None
+            and not (node.kwargs or node.dyn_args or node.dyn_kwargs)
+            and all(_expr_ok(a, sink=False) for a in [node.node, *node.args])
+        )
+    return False  # calls, subscripts, literals, operators...: not understood here
+
+
+def _stmts_ok(body: list[nodes.Node]) -> bool:
+    for node in body:
+        if isinstance(node, nodes.Output):
+            if not all(_expr_ok(n, sink=True) for n in node.nodes):
+                return False
+        elif isinstance(node, nodes.If):
+            if not (
+                _expr_ok(node.test, sink=True, test=True)
+                and _stmts_ok(node.body)
+                and _stmts_ok(list(node.elif_))
+                and _stmts_ok(node.else_)
+            ):
+                return False
+        elif isinstance(node, nodes.For):
+            if (
+                node.recursive
+                or not isinstance(node.target, nodes.Name)
+                or node.target.name in ("name", "links")
+                or not _expr_ok(node.iter, sink=False)
+                or (node.test is not None and not _expr_ok(node.test, sink=True, test=True))
+                or not (_stmts_ok(node.body) and _stmts_ok(node.else_))
+            ):
+                return False
+        else:
+            return False  # set, macro, call, filter and autoescape blocks...
+    return True
+
+
+def substitutable(env: _Sandbox, source: str) -> bool:
+    """Whether a template uses the name and the links only by printing or testing them.
+
+    Such a template can be rendered once per survey and locale, with the
+    invitation's values put in afterwards. False when in doubt.
+    """
+    try:
+        return _stmts_ok(env.parse(source).body)
+    except Exception:  # noqa: BLE001 - a syntax error: compile() reports it
+        return False
+
+
+_SLOTS: Final = ("name", "token", "unsubscribe", "amp")
+
+
+@attrs.frozen
+class _Placeholders:
+    """Stand-ins for the per-invitation values, which no template or survey can contain.
+
+    The name's holds private-use characters (``repr`` escapes them, so a
+    template that prints a whole object is caught); the tokens' are letters and
+    digits only, which URL quoting keeps as they are. Both hold a random nonce.
+    """
+
+    nonce: str
+    name: str
+    token: str
+    unsubscribe: str
+    amp: str
+
+    @classmethod
+    def new(cls, nbytes: int) -> _Placeholders:
+        nonce = secrets.token_hex(nbytes)
+        return cls(
+            nonce=nonce,
+            name=f"\ue000cxN{nonce}\ue001",
+            token=f"cxPH{nonce}Tk",
+            unsubscribe=f"cxPH{nonce}Un",
+            amp=f"cxPH{nonce}Am",
+        )
+
+    def values(self) -> tuple[str, ...]:
+        return (self.name, self.token, self.unsubscribe, self.amp)
+
+
+@attrs.frozen
+class _Pieces:
+    """A rendered template split at its placeholders: ``statics[0] v statics[1] v ...``."""
+
+    statics: tuple[str, ...]
+    slots: tuple[int, ...]
+
+    @classmethod
+    def split(cls, output: str, marks: _Placeholders, pattern: re.Pattern[str]) -> _Pieces:
+        fields = pattern.split(output)
+        slot_of = {v: i for i, v in enumerate(marks.values())}
+        return cls(tuple(fields[0::2]), tuple(slot_of[v] for v in fields[1::2]))
+
+    def join(self, values: tuple[str, ...]) -> str:
+        statics, slots = self.statics, self.slots
+        out = [statics[0]]
+        for slot, static in zip(slots, statics[1:], strict=True):
+            out.append(values[slot])
+            out.append(static)
+        return "".join(out)
+
+
+def _escaper(name: str) -> Callable[[str], str]:
+    if name == "amp":
+        return lambda v: str(escape(_break_mustache(v)))
+    if name == "html":
+        return lambda v: str(escape(v))
+    return str
+
+
+_ESCAPERS: Final = {name: _escaper(name) for name in ("subject", "text", "html", "amp")}
+
+
+@attrs.frozen
+class _Prerendered:
+    survey: Survey
+    parts: dict[str, _Pieces]  # template name -> pieces
+
+
+PRERENDER_CACHE_SIZE: Final = 256
+"""How many (survey, version, locale, invitation shape) renderings a renderer keeps."""
+
+
 class SurveyRenderer:
     """Renders invitations with one set of templates and one collector's links.
 
@@ -295,6 +520,15 @@ class SurveyRenderer:
         self.links = links
         self.amp = amp and self.templates.amp is not None
         self._compiled = self.templates.compile()
+        envs = _environments()
+        self._substitutable = all(
+            substitutable(envs[name], getattr(self.templates, name)) for name in self._compiled
+        )
+        self._marks = (_Placeholders.new(16), _Placeholders.new(20))
+        self._patterns = tuple(
+            re.compile("(" + "|".join(map(re.escape, m.values())) + ")") for m in self._marks
+        )
+        self._cache: OrderedDict[tuple[Any, ...], _Prerendered | None] = OrderedDict()
 
     def context(self, invitation: Invitation, survey: Survey) -> dict[str, Any]:
         """The data every template sees: plain values only."""
@@ -306,11 +540,16 @@ class SurveyRenderer:
         Raises:
             EmailTemplateError: If a template fails or leaves its sandbox.
         """
-        context = self.context(invitation, survey)
-        subject = one_line(_run(self._compiled["subject"], "subject", context))
+        pre = self._prerendered(invitation, survey)
+        if pre is None:
+            context = self.context(invitation, survey)
+            outputs = _Outputs(self._compiled, context)
+        else:
+            outputs = _Outputs(self._compiled, None, pre, _values(invitation))
+        subject = one_line(outputs.get("subject"))
         if not subject:
-            subject = one_line(context["survey"].title)
-        parts = {"text/plain": _run(self._compiled["text"], "text", context)}
+            subject = one_line(survey.title.get(invitation.locale, survey.default_locale))
+        parts = {"text/plain": outputs.get("text")}
         omitted: str | None = None
         if not self.amp:
             omitted = "AMP is turned off"
@@ -319,7 +558,7 @@ class SurveyRenderer:
         elif not self.links.secure:
             omitted = "AMP forms need an https base_url"
         else:
-            amp = _run(self._compiled["amp"], "amp", context)
+            amp = outputs.get("amp")
             size = len(amp.encode("utf-8"))
             if size > AMP_MAX_BYTES:
                 omitted = f"the AMP part is {size} bytes (over the limit of {AMP_MAX_BYTES})"
@@ -330,8 +569,116 @@ class SurveyRenderer:
                 )
             else:
                 parts["text/x-amp-html"] = amp
-        parts["text/html"] = _run(self._compiled["html"], "html", context)
+        parts["text/html"] = outputs.get("html")
         return RenderedEmail(subject=subject, parts=parts, amp_omitted=omitted)
+
+    def cache_info(self) -> dict[str, int]:
+        """How many pre-renderings are kept, and how many of them could be used."""
+        kept = sum(1 for entry in self._cache.values() if entry is not None)
+        return {"entries": len(self._cache), "substitutable": kept}
+
+    def _prerendered(self, invitation: Invitation, survey: Survey) -> _Prerendered | None:
+        """The pre-rendering for *invitation*'s survey, locale and shape, or None (render)."""
+        if not self._substitutable or type(self).context is not SurveyRenderer.context:
+            return None  # a subclass's own context is used as it is, every time
+        key = (
+            survey.id,
+            survey.version,
+            invitation.locale,
+            _clean_name(invitation.name) is None,
+            _shape(invitation.unsubscribe_token),
+            _shape(invitation.amp_token),
+        )
+        cache = self._cache
+        if key in cache:
+            entry = cache[key]
+            # The same survey object, or an equal one: the same rendering.
+            if entry is None or entry.survey is survey or entry.survey == survey:
+                cache.move_to_end(key)
+                return entry
+        built = self._build(invitation, survey)
+        cache[key] = built
+        cache.move_to_end(key)
+        while len(cache) > PRERENDER_CACHE_SIZE:
+            cache.popitem(last=False)
+        return built
+
+    def _build(self, invitation: Invitation, survey: Survey) -> _Prerendered | None:
+        renderings: list[dict[str, str]] = []
+        try:
+            for marks in self._marks:
+                context = _context(
+                    survey,
+                    invitation.locale,
+                    self.links,
+                    name=None if _clean_name(invitation.name) is None else marks.name,
+                    token=marks.token,
+                    unsubscribe_token=marks.unsubscribe if invitation.unsubscribe_token else None,
+                    amp_token=marks.amp if invitation.amp_token else None,
+                )
+                renderings.append(
+                    {name: _run(t, name, context) for name, t in self._compiled.items()}
+                )
+        except EmailTemplateError:
+            return None  # rendered in full each time, which raises the error there
+        first, second = renderings
+        parts: dict[str, _Pieces] = {}
+        a, b = self._marks
+        for name, output in first.items():
+            pieces = _Pieces.split(output, a, self._patterns[0])
+            stray = any(
+                "\ue000" in s or "\ue001" in s or "cxPH" in s or a.nonce in s
+                for s in pieces.statics
+            )
+            if stray or pieces.join(b.values()) != second[name]:
+                log.info("template %s is rendered for each invitation (not substitutable)", name)
+                return None
+            parts[name] = pieces
+        return _Prerendered(survey=survey, parts=parts)
+
+
+def _shape(token: str | None) -> int:
+    """None, empty (no link, but not missing) or a token: what a template can tell apart."""
+    return 0 if token is None else 1 if token else 2
+
+
+def _values(invitation: Invitation) -> tuple[str, ...]:
+    """The raw values of the slots, in :data:`_SLOTS` order (tokens quoted like links)."""
+    return (
+        _clean_name(invitation.name) or "",
+        quote(invitation.token, safe=""),
+        quote(invitation.unsubscribe_token or "", safe=""),
+        quote(invitation.amp_token or "", safe=""),
+    )
+
+
+class _Outputs:
+    """A template's output, rendered now or joined from its pre-rendering."""
+
+    __slots__ = ("_compiled", "_context", "_pre", "_values")
+
+    def __init__(
+        self,
+        compiled: dict[str, Template],
+        context: Mapping[str, Any] | None,
+        pre: _Prerendered | None = None,
+        values: tuple[str, ...] = (),
+    ) -> None:
+        self._compiled = compiled
+        self._context = context
+        self._pre = pre
+        self._values = values
+
+    def get(self, name: str) -> str:
+        if self._pre is None:
+            assert self._context is not None  # noqa: S101 - one or the other
+            return _run(self._compiled[name], name, self._context)
+        escape_value = _ESCAPERS[name]
+        output = self._pre.parts[name].join(tuple(escape_value(v) for v in self._values))
+        if len(output) > MAX_OUTPUT:
+            reason = f"output of {len(output)} characters is over the limit of {MAX_OUTPUT}"
+            raise EmailTemplateError(name, reason)
+        return output
 
 
 # -- the context ------------------------------------------------------------------
@@ -406,9 +753,28 @@ def survey_context(invitation: Invitation, survey: Survey, links: SurveyLinks) -
 
     .. versionadded:: 0.1.0
     """
-    locale = invitation.locale
+    return _context(
+        survey,
+        invitation.locale,
+        links,
+        name=_clean_name(invitation.name),
+        token=invitation.token,
+        unsubscribe_token=invitation.unsubscribe_token,
+        amp_token=invitation.amp_token,
+    )
+
+
+def _context(
+    survey: Survey,
+    locale: str,
+    links: SurveyLinks,
+    *,
+    name: str | None,
+    token: str,
+    unsubscribe_token: str | None,
+    amp_token: str | None,
+) -> dict[str, Any]:
     fallback = survey.default_locale
-    token = invitation.token
 
     def text(value: Any) -> str | None:  # noqa: ANN401 - LocalizedText or None
         return None if value is None else value.get(locale, fallback)
@@ -441,7 +807,7 @@ def survey_context(invitation: Invitation, survey: Survey, links: SurveyLinks) -
             view["max_length"] = q.max_length
         questions.append(SimpleNamespace(**view))
     return {
-        "name": _clean_name(invitation.name),
+        "name": name,
         "locale": locale,
         "lang": locale,
         "survey": SimpleNamespace(
@@ -454,12 +820,8 @@ def survey_context(invitation: Invitation, survey: Survey, links: SurveyLinks) -
         "more_questions": len(visible) < len(survey.questions),
         "links": SimpleNamespace(
             survey=links.survey(token),
-            unsubscribe=(
-                links.unsubscribe(invitation.unsubscribe_token)
-                if invitation.unsubscribe_token
-                else None
-            ),
-            amp_action=links.amp_action(invitation.amp_token) if invitation.amp_token else None,
+            unsubscribe=links.unsubscribe(unsubscribe_token) if unsubscribe_token else None,
+            amp_action=links.amp_action(amp_token) if amp_token else None,
         ),
         "t": SimpleNamespace(**ui_strings(locale)),
     }
