@@ -9,18 +9,29 @@ can filter, and even count, without Python touching each answer.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from cxcore.errors import CxError
 from cxcore.metrics import Metric, MetricRegistry, metric_registry
+from cxcore.model.interaction import Scalar
 from cxcore.model.survey import Direction, Survey
+from cxcore.stores._rows import micros
 
 if TYPE_CHECKING:
     from cxcore.scoring import Cell, ResponseFrame
 
-__all__ = ["ScoreSQL", "ScoredAnswer", "cells_from_counts", "compile_scores", "frame_from_rows"]
+__all__ = [
+    "Dialect",
+    "ScoreSQL",
+    "ScoredAnswer",
+    "cells_from_counts",
+    "compile_scores",
+    "frame_from_rows",
+    "score_branches",
+]
 
 ANSWER_DIMENSIONS = ("touchpoint", "journey", "store", "agent", "product", "channel")
 """The context keys a store frame carries by default."""
@@ -90,6 +101,96 @@ def compile_scores(
             inverted = sum(q.bounds) if q.direction is Direction.LOWER_IS_BETTER else None
             answers.append(ScoredAnswer(survey.version, q.id, code, inverted))
     return ScoreSQL(tuple(answers), tuple(metrics))
+
+
+@attrs.frozen
+class Dialect:
+    """How one SQL backend spells what the score queries need.
+
+    Attributes:
+        mark: The parameter placeholder (``?`` or ``%s``).
+        source: The FROM clause over ``responses r`` (and any per-row parsing).
+        answer: SQL reading one answer, given the question id.
+        number: SQL turning a read answer into a whole number.
+        present: The WHERE clause keeping rows that have the answer (``lvl``
+            names the level column where the dialect allows it).
+        context: SQL reading one context value, given its key.
+        context_match: The WHERE clause and parameter matching a context value.
+        text: SQL of a string literal.
+        nothing: A query that returns no rows.
+    """
+
+    mark: str
+    source: str
+    answer: Callable[[str], str]
+    number: Callable[[str], str]
+    present: Callable[[str], str]
+    context: Callable[[str], str]
+    context_match: Callable[[str, Scalar], tuple[str, Any]]
+    text: Callable[[str], str]
+    nothing: str
+
+
+def score_branches(
+    dialect: Dialect,
+    survey_id: str,
+    select: Sequence[str],
+    answers: Sequence[ScoredAnswer],
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    where: Mapping[str, Scalar] | None,
+    include_agents: bool,
+    complete_only: bool,
+    group: bool,
+) -> tuple[str, list[Any]]:
+    """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time,] dims[, count])."""
+    check_dimensions(select)
+    check_dimensions(where or {})
+    mark = dialect.mark
+    answered = "coalesce(r.completed_at, r.updated_at)"
+    branches: list[str] = []
+    params: list[Any] = []
+    for answer in answers:
+        check_dimensions([answer.question])
+        raw = dialect.answer(answer.question)
+        # Answers of scored questions are whole numbers (checked when stored).
+        clauses = [f"r.survey_id = {mark}", f"r.survey_version = {mark}", dialect.present(raw)]
+        branch_params: list[Any] = [survey_id, answer.version]
+        if since is not None:
+            clauses.append(f"{answered} >= {mark}")
+            branch_params.append(micros(since))
+        if until is not None:
+            clauses.append(f"{answered} < {mark}")
+            branch_params.append(micros(until))
+        if not include_agents:
+            clauses.append("r.respondent != 'agent'")
+        if complete_only:
+            clauses.append("r.status = 'complete'")
+        for key, value in (where or {}).items():
+            clause, param = dialect.context_match(key, value)
+            clauses.append(clause)
+            branch_params.append(param)
+        special = {
+            "question": dialect.text(answer.question),
+            "answer_channel": "r.channel",
+            "respondent": "r.respondent",
+            "survey_version": "r.survey_version",
+        }
+        dims = [special.get(d, dialect.context(d)) for d in select]
+        columns = [str(answer.metric), f"{answer.level(dialect.number(raw))} AS lvl"]
+        if not group:
+            columns.append(answered)
+        columns += dims
+        branch = f"SELECT {', '.join(columns)}"
+        if group:
+            branch += ", count(*)"
+        branch += dialect.source + " WHERE " + " AND ".join(clauses)
+        if group:
+            branch += " GROUP BY " + ", ".join(str(i) for i in range(1, len(columns) + 1))
+        branches.append(branch)
+        params.extend(branch_params)
+    return " UNION ALL ".join(branches) or dialect.nothing, params
 
 
 def frame_from_rows(

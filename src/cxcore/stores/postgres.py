@@ -90,11 +90,11 @@ from cxcore.ports.store import (
 )
 from cxcore.stores._analytics import (
     ANSWER_DIMENSIONS,
-    ScoredAnswer,
+    Dialect,
     cells_from_counts,
-    check_dimensions,
     compile_scores,
     frame_from_rows,
+    score_branches,
 )
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
@@ -809,72 +809,6 @@ class PostgresStore:
             await self.survey(survey_id)  # raises UnknownSurveyError listing what is stored
         return [await self.survey(survey_id, v) for (v,) in rows]
 
-    @staticmethod
-    def _score_branches(
-        survey_id: str,
-        select: Sequence[str],
-        answers: Sequence[ScoredAnswer],
-        *,
-        since: datetime | None,
-        until: datetime | None,
-        where: Mapping[str, Scalar] | None,
-        include_agents: bool,
-        complete_only: bool,
-        group: bool,
-    ) -> tuple[str, list[Any]]:
-        """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time,] dims[, count]).
-
-        Each row's JSON is parsed once (the ``LATERAL`` join); context values
-        read as ``json_extract`` reads them in SQLite.
-        """
-        check_dimensions(select)
-        check_dimensions(where or {})
-        answered = "coalesce(r.completed_at, r.updated_at)"
-        source = (
-            " FROM responses r, LATERAL (SELECT r.answers::jsonb AS ax, r.context::jsonb AS cx) j"
-        )
-        branches: list[str] = []
-        params: list[Any] = []
-        for answer in answers:
-            check_dimensions([answer.question])
-            raw = f"(j.ax ->> '{answer.question}')"
-            # Answers of scored questions are whole numbers (checked when stored).
-            clauses = ["r.survey_id = %s", "r.survey_version = %s", f"{raw} IS NOT NULL"]
-            branch_params: list[Any] = [survey_id, answer.version]
-            if since is not None:
-                clauses.append(f"{answered} >= %s")
-                branch_params.append(micros(since))
-            if until is not None:
-                clauses.append(f"{answered} < %s")
-                branch_params.append(micros(until))
-            if not include_agents:
-                clauses.append("r.respondent != 'agent'")
-            if complete_only:
-                clauses.append("r.status = 'complete'")
-            for key, value in (where or {}).items():
-                clauses.append(f"(j.cx -> '{key}') = ANY(%s::jsonb[])")
-                branch_params.append(_json_matches(value))
-            special = {
-                "question": f"'{answer.question}'::text",
-                "answer_channel": "r.channel",
-                "respondent": "r.respondent",
-                "survey_version": "r.survey_version",
-            }
-            dims = [special.get(d, _jsonb_scalar(f"(j.cx -> '{d}')")) for d in select]
-            columns = [str(answer.metric), f"{answer.level(f'{raw}::bigint')} AS lvl"]
-            if not group:
-                columns.append(answered)
-            columns += dims
-            branch = f"SELECT {', '.join(columns)}"
-            if group:
-                branch += ", count(*)"
-            branch += source + " WHERE " + " AND ".join(clauses)
-            if group:
-                branch += " GROUP BY " + ", ".join(str(i) for i in range(1, len(columns) + 1))
-            branches.append(branch)
-            params.extend(branch_params)
-        return " UNION ALL ".join(branches) or "SELECT 0 WHERE false", params
-
     async def _scalar_rows(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         async def read(c: Conn) -> list[tuple[Any, ...]]:
             async with c.cursor() as cur:
@@ -914,7 +848,8 @@ class PostgresStore:
             registry: Where metrics are looked up (the process-wide registry by default).
         """
         sql = compile_scores(await self._versions(survey_id), registry=registry)
-        query, params = self._score_branches(
+        query, params = score_branches(
+            POSTGRES,
             survey_id,
             dimensions,
             sql.answers,
@@ -974,7 +909,8 @@ class PostgresStore:
                 f"survey {survey_id!r} has no question feeding metric {metric!r} (it feeds: {fed})"
             )
             raise StoreError(msg) from None
-        query, params = self._score_branches(
+        query, params = score_branches(
+            POSTGRES,
             survey_id,
             by,
             answers,
@@ -1766,3 +1702,22 @@ def _store_error(
     if writing:
         return StoreError(f"PostgreSQL failed; nothing was written: {exc}")
     return StoreError(f"PostgreSQL failed to read: {exc}")
+
+
+POSTGRES = Dialect(
+    mark="%s",
+    # Each row's JSON is parsed once, in the LATERAL join.
+    source=" FROM responses r, LATERAL (SELECT r.answers::jsonb AS ax, r.context::jsonb AS cx) j",
+    answer=lambda question: f"(j.ax ->> '{question}')",
+    number=lambda raw: f"{raw}::bigint",
+    present=lambda raw: f"{raw} IS NOT NULL",
+    # Context values read and match as json_extract reads them in SQLite.
+    context=lambda key: _jsonb_scalar(f"(j.cx -> '{key}')"),
+    context_match=lambda key, value: (
+        f"(j.cx -> '{key}') = ANY(%s::jsonb[])",
+        _json_matches(value),
+    ),
+    text=lambda value: f"'{value}'::text",
+    nothing="SELECT 0 WHERE false",
+)
+"""How PostgreSQL spells the score queries."""

@@ -57,11 +57,11 @@ from cxcore.ports.store import (
 )
 from cxcore.stores._analytics import (
     ANSWER_DIMENSIONS,
-    ScoredAnswer,
+    Dialect,
     cells_from_counts,
-    check_dimensions,
     compile_scores,
     frame_from_rows,
+    score_branches,
 )
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
@@ -691,66 +691,6 @@ class SQLiteStore:
             await self.survey(survey_id)  # raises UnknownSurveyError listing what is stored
         return [await self.survey(survey_id, v) for (v,) in rows]
 
-    async def _score_branches(
-        self,
-        survey_id: str,
-        select: Sequence[str],
-        answers: Sequence[ScoredAnswer],
-        *,
-        since: datetime | None,
-        until: datetime | None,
-        where: Mapping[str, Scalar] | None,
-        include_agents: bool,
-        complete_only: bool,
-        group: bool,
-    ) -> tuple[str, list[Any]]:
-        """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time,] dims[, count])."""
-        check_dimensions(select)
-        check_dimensions(where or {})
-        answered = "coalesce(r.completed_at, r.updated_at)"
-        branches: list[str] = []
-        params: list[Any] = []
-        for answer in answers:
-            read = f"json_extract(r.answers, '$.{answer.question}')"
-            check_dimensions([answer.question])
-            # SQLite lets WHERE name the level column, so each answer is parsed once;
-            # answers of scored questions are whole numbers (checked when stored).
-            clauses = ["r.survey_id = ?", "r.survey_version = ?", "lvl IS NOT NULL"]
-            branch_params: list[Any] = [survey_id, answer.version]
-            if since is not None:
-                clauses.append(f"{answered} >= ?")
-                branch_params.append(micros(since))
-            if until is not None:
-                clauses.append(f"{answered} < ?")
-                branch_params.append(micros(until))
-            if not include_agents:
-                clauses.append("r.respondent != 'agent'")
-            if complete_only:
-                clauses.append("r.status = 'complete'")
-            for key, value in (where or {}).items():
-                clauses.append(f"json_extract(r.context, '$.{key}') = ?")
-                branch_params.append(value)
-            special = {
-                "question": f"'{answer.question}'",
-                "answer_channel": "r.channel",
-                "respondent": "r.respondent",
-                "survey_version": "r.survey_version",
-            }
-            dims = [special.get(d, f"json_extract(r.context, '$.{d}')") for d in select]
-            columns = [str(answer.metric), f"{answer.level(read)} AS lvl"]
-            if not group:
-                columns.append(answered)
-            columns += dims
-            branch = f"SELECT {', '.join(columns)}"
-            if group:
-                branch += ", count(*)"
-            branch += " FROM responses r WHERE " + " AND ".join(clauses)
-            if group:
-                branch += " GROUP BY " + ", ".join(str(i) for i in range(1, len(columns) + 1))
-            branches.append(branch)
-            params.extend(branch_params)
-        return " UNION ALL ".join(branches) or "SELECT 0 WHERE 0", params
-
     async def frame(
         self,
         *,
@@ -783,7 +723,8 @@ class SQLiteStore:
             registry: Where metrics are looked up (the process-wide registry by default).
         """
         sql = compile_scores(await self._versions(survey_id), registry=registry)
-        query, params = await self._score_branches(
+        query, params = score_branches(
+            SQLITE,
             survey_id,
             dimensions,
             sql.answers,
@@ -841,7 +782,8 @@ class SQLiteStore:
                 f"survey {survey_id!r} has no question feeding metric {metric!r} (it feeds: {fed})"
             )
             raise StoreError(msg) from None
-        query, params = await self._score_branches(
+        query, params = score_branches(
+            SQLITE,
             survey_id,
             by,
             answers,
@@ -1552,6 +1494,21 @@ def _check_claim(current: OutboxItem, worker: str) -> None:
             f"{current.state.value}, claimed by {current.claimed_by!r}); the outcome was not recorded"
         )
         raise ClaimLostError(msg)
+
+
+SQLITE = Dialect(
+    mark="?",
+    source=" FROM responses r",
+    answer=lambda question: f"json_extract(r.answers, '$.{question}')",
+    number=lambda raw: raw,
+    # SQLite lets WHERE name the level column, so each answer is parsed once.
+    present=lambda _raw: "lvl IS NOT NULL",
+    context=lambda key: f"json_extract(r.context, '$.{key}')",
+    context_match=lambda key, value: (f"json_extract(r.context, '$.{key}') = ?", value),
+    text=lambda value: f"'{value}'",
+    nothing="SELECT 0 WHERE 0",
+)
+"""How SQLite spells the score queries."""
 
 
 def _too_new(version: int) -> StoreError:
