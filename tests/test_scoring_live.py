@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
+from random import Random
 
 import numpy as np
 import pytest
@@ -180,4 +182,129 @@ class TestWriting:
         board.add("nps", 10, at=START + timedelta(days=10))
         assert board.cell("overall", (), "nps", window=7).n == 1
         assert board.cell("overall", (), "nps").n == 2
-        assert len(board._daily) == 1
+        # Day 0 left the horizon (day 10 - 7): even a window ending on it is empty.
+        assert board.cell("overall", (), "nps", window=7, today=START.date()).n == 0
+        assert board.levels("overall", (), "nps", window=7, today=date(2026, 1, 6)) == [0] * 11
+
+
+def levels_of(rows: list[Row], store: str, metric: str, first: int, last: int) -> list[int]:
+    """The oracle: the count at each level of the rows of *store* and *metric*, days first..last."""
+    low, high = SCALES[metric]
+    out = [0] * (high - low + 1)
+    for m, value, s, _, day in rows:
+        if m == metric and s == store and first <= day <= last:
+            out[value - low] += 1
+    return out
+
+
+class TestWindowsInAnyOrder:
+    """Answers arrive in any order: a window counts the kept days, whatever the order.
+
+    With L the latest day and K the largest window, the kept days are L - K + 1
+    to L. An answer of an older day (arriving late) counts in the totals and in
+    the segmentations by period, never in a window.
+    """
+
+    @settings(max_examples=60, deadline=None)
+    @given(answers(), st.randoms(use_true_random=False), st.sampled_from([7, 30]), st.data())
+    def test_shuffled_arrivals(
+        self, rows: list[Row], rnd: Random, window: int, data: st.DataObject
+    ) -> None:
+        """Every window, ending on any day, equals the oracle and the batch cell."""
+        rnd.shuffle(rows)
+        live = board_of(rows)
+        latest = max(r[4] for r in rows)
+        end = data.draw(st.integers(latest - 45, latest + 10), label="today")
+        today = (START + timedelta(days=end)).date()
+        first, last = max(end - window, latest - 30) + 1, min(end, latest)
+        kept = [r for r in rows if first <= r[4] <= last]
+        for metric in SCALES:
+            for store in "ABC":
+                got = live.levels("store", store, metric, window=window, today=today)
+                assert got == levels_of(rows, store, metric, first, last)
+            if kept:
+                for cell in score(frame_of(kept), metric, by="store"):
+                    assert live.cell("store", cell.key, metric, window=window, today=today) == cell
+            for seg in SEGMENTATIONS:  # the totals and periods are those of every answer
+                for cell in score(frame_of(rows), metric, by=seg.by, every=seg.every):
+                    assert live.cell(seg.name, cell.key, metric, period=cell.period) == cell
+
+    @settings(max_examples=40, deadline=None)
+    @given(answers(), answers(), st.randoms(use_true_random=False))
+    def test_frame_then_live(self, before: list[Row], after: list[Row], rnd: Random) -> None:
+        """A board rebuilt from a frame, then fed answers in any order, counts as if fed live."""
+        rnd.shuffle(after)
+        live = board_of(sorted(before, key=lambda r: r[4]) + after)
+        rebuilt = LiveScoreboard(SEGMENTATIONS, metrics=sorted(SCALES))
+        rebuilt.add_frame(frame_of(before))
+        for metric, value, store, touchpoint, day in after:
+            rebuilt.add(
+                metric,
+                value,
+                at=START + timedelta(days=day),
+                dimensions={"store": store, "touchpoint": touchpoint},
+            )
+        latest = max(r[4] for r in before + after)
+        for window, back in itertools.product((7, 30), (0, 1, 3, 8)):
+            end = latest - back
+            today = (START + timedelta(days=end)).date()
+            first = max(end - window, latest - 30) + 1
+            for metric in SCALES:
+                for key in [("A", "web"), ("B", "app"), ("C", "web")]:
+                    want = live.levels("store_touchpoint", key, metric, window=window, today=today)
+                    got = rebuilt.levels(
+                        "store_touchpoint", key, metric, window=window, today=today
+                    )
+                    assert got == want
+                want = levels_of(before + after, "A", metric, first, end)
+                assert rebuilt.levels("store", "A", metric, window=window, today=today) == want
+
+    def test_late_answers(self) -> None:
+        """Late answers count in windows while their day is kept, in totals always."""
+        board = LiveScoreboard([Segmentation("overall")], metrics=["nps"], windows=(7, 30))
+        at = START + timedelta(days=40)
+        board.add("nps", 10, at=at)
+        board.add("nps", 0, at=at - timedelta(days=5))  # late, kept: in the 7-day window
+        board.add("nps", 0, at=at - timedelta(days=9))  # late, kept: in the 30-day window only
+        board.add("nps", 0, at=at - timedelta(days=30))  # before the horizon: in no window
+        assert [board.cell("overall", (), "nps", window=w).n for w in (7, 30)] == [2, 3]
+        assert board.cell("overall", (), "nps").n == 4
+        # A window ending in the past holds the answers of its days, not the later ones.
+        eight_ago = (at - timedelta(days=8)).date()
+        assert board.cell("overall", (), "nps", window=7, today=eight_ago).n == 1
+        assert board.cell("overall", (), "nps", window=30, today=eight_ago).n == 1
+        five_ago = (at - timedelta(days=5)).date()
+        assert board.cell("overall", (), "nps", window=7, today=five_ago).n == 2
+
+    def test_gap_longer_than_every_window(self) -> None:
+        """After a gap longer than the largest window, the windows hold only the new day."""
+        board = LiveScoreboard({"store": ["store"]}, metrics=["nps"], windows=(7, 30))
+        for day in range(10):
+            board.add("nps", 9, at=START + timedelta(days=day), dimensions={"store": "A"})
+        board.add("nps", 0, at=START + timedelta(days=100), dimensions={"store": "A"})
+        board.add("nps", 10, at=START + timedelta(days=100), dimensions={"store": "B"})
+        assert board.cell("store", "A", "nps", window=30).n == 1
+        assert board.cell("store", "A", "nps", window=30).score == -100.0
+        assert board.cell("store", "B", "nps", window=7).score == 100.0
+        assert board.cell("store", "A", "nps").n == 11
+        # A day inside the gap, still kept: nothing was answered on it.
+        gap_day = (START + timedelta(days=95)).date()
+        assert board.cell("store", "A", "nps", window=7, today=gap_day).n == 0
+
+    def test_answers_without_a_time(self) -> None:
+        """A frame's rows without a time count in the totals, never in a window."""
+        timeless = ResponseFrame.from_columns(
+            {
+                "metric": np.array(["nps", "nps"], dtype=object),
+                "score": np.array([10, 0]),
+                "store": np.array(["A", "A"], dtype=object),
+            }
+        )
+        board = LiveScoreboard({"store": ["store"]}, metrics=["nps"], windows=(7,))
+        board.add_frame(timeless)  # before any day ...
+        board.add("nps", 9, at=START, dimensions={"store": "A"})
+        board.add_frame(timeless)  # ... and after one
+        assert board.cell("store", "A", "nps").n == 5
+        assert board.levels("store", "A", "nps", window=7)[9:] == [1, 0]
+        board.add("nps", 3, at=START + timedelta(days=1), dimensions={"store": "A"})
+        assert sum(board.levels("store", "A", "nps", window=7)) == 2

@@ -2,16 +2,40 @@
 
 Plain Python counters: for each segmentation, a dict from segment key to a
 list holding the count of every (metric, level). Adding an answer increments
-one counter per segmentation (and one per segmentation in the answer's day
-bucket, for the rolling windows); reading a segment's score is one dict
-lookup and a few additions. The counts are exactly those the batch scorer
-makes, and cells are computed by the same :func:`~cxcore.scoring.cell_from_levels`,
-so the live and batch numbers are identical.
+one counter per segmentation; reading a segment's score is one dict lookup and
+a few additions. The counts are exactly those the batch scorer makes, and cells
+are computed by the same :func:`~cxcore.scoring.cell_from_levels`, so the live
+and batch numbers are identical.
+
+Rolling windows cost nothing per answer of the latest day. With ``K`` the
+largest window and ``L`` the latest day seen, the board keeps the days
+``L - K + 1`` to ``L``; ``L - K`` and before are past the *horizon*. A
+windowed segment's row holds, after its totals ``T``:
+
+* its *snapshots*: for each day ``e`` from ``L - K`` to ``L - 1``, the row's
+  on-time counts when day ``e`` closed (when a later day arrived), that is the
+  counts of the answers of day ``e`` or before that arrived on their day;
+* its *late counts* (``None`` until it has any): ``E``, the counts of every
+  answer that did not arrive on its day, then the late answers of each kept
+  day, in a ring of ``K`` slots.
+
+An answer of day ``L`` only increments ``T``. An answer of a later day first
+moves ``L``: the closing days get snapshots of ``T - E`` and the ring slots of
+the new days are emptied, in every windowed row (O(segments), once per day).
+An answer of a kept day ``d < L`` (late, in any order) increments ``T``, ``E``
+and the ring slot of ``d``: O(1). An answer of a day past the horizon, or a
+frame's row without a time, increments ``T`` and ``E`` only: it counts in the
+totals and the segmentations by period, never in a rolling window.
+
+The window of days ``a + 1`` to ``b`` is then ``on_time(b) - snapshot(a)``,
+plus the late slots of its days if the row has late answers, where
+``on_time(L) = T - E`` and ``on_time(e) = snapshot(e)`` before: O(1) for a
+segment whose answers all arrived on their day, O(window) otherwise.
 """
 
 from __future__ import annotations
 
-import itertools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -90,7 +114,7 @@ class LiveScoreboard:
             objects or a mapping of name to dimensions.
         metrics: The metrics to keep (every registered metric by default).
         registry: Where the metrics are defined (the process-wide registry by default).
-        windows: The rolling windows, in days, to keep per-day buckets for.
+        windows: The rolling windows, in days (see the module's docstring for late answers).
         include_agents: Count agent-reported answers too.
         complete_only: Count only completed responses (in :meth:`add_response`).
         utc_offset: The offset from UTC in which days begin.
@@ -159,11 +183,14 @@ class LiveScoreboard:
         self.interval = interval
         self.confidence = confidence
         self.min_n = min_n
-        self._totals: list[dict[Any, list[int]]] = [{} for _ in segs]
-        self._windowed = tuple(i for i, s in enumerate(segs) if s.every is None)
-        self._daily: dict[int, list[dict[int, int]]] = {}
-        self._ids = itertools.count(0, self._n_codes)
-        self._latest_day: int | None = None
+        # Per segmentation, segment key -> row: the count of every code, then, if the
+        # segmentation is kept in rolling windows, its snapshots and its late counts.
+        self._totals: list[dict[Any, list[Any]]] = [{} for _ in segs]
+        self._windowed = (
+            tuple(i for i, s in enumerate(segs) if s.every is None) if self._keep_days else ()
+        )
+        # The latest day seen, in a cell that the generated add_coded reads.
+        self._latest: list[int | None] = [None]
         self._months: dict[int, int] = {}
         self._scorers = {m.name: _scorer(m, self._offsets[i]) for i, m in enumerate(self._metrics)}
         self.add_coded: Callable[..., None] = self._compile()
@@ -173,17 +200,41 @@ class LiveScoreboard:
 
     # -- writing -----------------------------------------------------------------------
 
-    def _new_day(self, day: int) -> list[dict[int, int]]:
-        """Open the buckets of a day, and forget days that left every window."""
-        buckets: list[dict[int, int]] = [{} for _ in self.segmentations]
-        if self._latest_day is None or day > self._latest_day:
-            self._latest_day = day
-            horizon = day - self._keep_days
-            for old in [d for d in self._daily if d <= horizon]:
-                del self._daily[old]
-        if day > self._latest_day - self._keep_days:
-            self._daily[day] = buckets
-        return buckets
+    def _snapshot_of(self, day: int) -> int:
+        """Where the snapshot of *day* (kept, before the latest) begins in a row's snapshots."""
+        return self._n_codes * (day % self._keep_days)
+
+    def _late_slot_of(self, day: int) -> int:
+        """Where the counts of *day* (kept) begin in a row's late counts."""
+        return self._n_codes * (1 + day % self._keep_days)
+
+    def _late_counts(self) -> list[int]:
+        return [0] * (self._n_codes * (1 + self._keep_days))
+
+    def _advance(self, day: int) -> None:
+        """Make *day* (later than every day seen) the latest: snapshot the days it closes.
+
+        This is the one step that is not O(1): it copies the on-time counts of
+        every windowed row, and empties the late counts of the days that left the
+        horizon (for the new days), once per new latest day.
+        """
+        latest, n, keep = self._latest[0], self._n_codes, self._keep_days
+        self._latest[0] = day
+        first = day - keep if latest is None else max(latest, day - keep)
+        starts = [self._snapshot_of(e) for e in range(first, day)]
+        first = day - keep + 1 if latest is None else max(latest + 1, day - keep + 1)
+        emptied = [self._late_slot_of(d) for d in range(first, day + 1)]
+        zeros = [0] * n
+        for i in self._windowed:
+            for row in self._totals[i].values():
+                on_time, late = row[:n], row[n + 1]
+                if late is not None:
+                    on_time = list(map(operator.sub, on_time, late[:n]))
+                    for s in emptied:
+                        late[s : s + n] = zeros
+                snapshots = row[n]
+                for s in starts:
+                    snapshots[s : s + n] = on_time
 
     def _month(self, day: int) -> int:
         start = self._months.get(day)
@@ -195,58 +246,95 @@ class LiveScoreboard:
         """Generate this board's update function, unrolled (as attrs generates ``__init__``).
 
         Each segmentation's table maps a segment key to a row: the count of every
-        (metric, level) code, then the row's id (a multiple of the code count).
-        A day's bucket maps ``id + code`` to a count, so counting an answer in a
-        rolling window allocates nothing once its segment exists.
+        (metric, level) code; for a segmentation kept in rolling windows, then
+        its snapshots and its late counts (see the module's docstring), out of
+        the way of the counts. An answer of the latest day increments one count
+        per segmentation; any other takes the generated ``other_day``.
+
+        The functions reach the tables and helpers as closure variables: CPython
+        looks keyword-only defaults up in a dict on every call, one per name.
         """
-        args = ["code", "day", *(f"v{i}" for i in range(len(self.dimensions)))]
-        hidden = [f"_t{i}=_t{i}" for i in range(len(self.segmentations))]
-        hidden += ["_daily=_daily", "_new_day=_new_day", "_month=_month", "_row=_row"]
-        lines = [f"def add_coded({', '.join(args)}, *, {', '.join(hidden)}):"]
-        windowed = bool(self._windowed and self._keep_days)
-        if windowed:
-            lines += [
-                "    dd = _daily.get(day)",
-                "    if dd is None:",
-                "        dd = _new_day(day)",
-            ]
-        for i, seg in enumerate(self.segmentations):
-            parts = [f"v{self.dimensions.index(d)}" for d in seg.by]
-            if seg.every is Period.DAY:
-                parts.append("day")
-            elif seg.every is Period.WEEK:
-                parts.append("(day - (day + 3) % 7)")
-            elif seg.every is Period.MONTH:
-                parts.append("_month(day)")
-            key = (
-                (parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ",)") if parts else "()"
-            )
-            lines += [
-                f"    k = {key}",
-                "    try:",
-                f"        r = _t{i}[k]",
-                "    except KeyError:",
-                f"        r = _t{i}[k] = _row()",
-                "    r[code] += 1",
-            ]
-            if windowed and i in self._windowed:
-                lines += [
-                    f"    d = dd[{i}]",
-                    f"    j = r[{self._n_codes}] + code",
-                    "    d[j] = d.get(j, 0) + 1",
-                ]
+        n, keep = self._n_codes, self._keep_days
+        args = ", ".join(["code", "day", *(f"v{i}" for i in range(len(self.dimensions)))])
         namespace: dict[str, Any] = {
-            "_daily": self._daily,
-            "_new_day": self._new_day,
             "_month": self._month,
             "_row": self._row,
+            "_ring": self._ring,
+            "_latest": self._latest,
+            "_advance": self._advance,
+            "_late_counts": self._late_counts,
         }
         namespace.update({f"_t{i}": t for i, t in enumerate(self._totals)})
-        exec("\n".join(lines), namespace)  # noqa: S102 - our own generated source, no input in it
-        return namespace["add_coded"]  # type: ignore[no-any-return]
+
+        def count(*, late: bool = False, kept: bool = False) -> list[str]:
+            out = []
+            for i, seg in enumerate(self.segmentations):
+                parts = [f"v{self.dimensions.index(d)}" for d in seg.by]
+                if seg.every is Period.DAY:
+                    parts.append("day")
+                elif seg.every is Period.WEEK:
+                    parts.append("(day - (day + 3) % 7)")
+                elif seg.every is Period.MONTH:
+                    parts.append("_month(day)")
+                key = (
+                    "()" if not parts else parts[0] if len(parts) == 1 else f"({', '.join(parts)},)"
+                )
+                ring = i in self._windowed
+                out += [
+                    f"k = {key}",
+                    "try:",
+                    f"    r = _t{i}[k]",
+                    "except KeyError:",
+                    f"    r = _t{i}[k] = {'_ring' if ring else '_row'}()",
+                    "r[code] += 1",
+                ]
+                if late and ring:
+                    out += [
+                        f"x = r[{n + 1}]",
+                        "if x is None:",
+                        f"    x = r[{n + 1}] = _late_counts()",
+                        "x[code] += 1",
+                    ]
+                    if kept:
+                        out.append("x[j] += 1")
+            return out
+
+        def indent(block: list[str], depth: int) -> list[str]:
+            return [" " * 4 * depth + line for line in block]
+
+        source = [f"def other_day({args}):"]
+        source += indent(
+            [
+                "latest = _latest[0]",
+                "if latest is None or day > latest:",
+                "    _advance(day)",
+                *indent(count(), 1),
+                f"elif day > latest - {keep}:",
+                f"    j = {n} * (1 + day % {keep}) + code",
+                *indent(count(late=True, kept=True), 1),
+                "else:",
+                *indent(count(late=True), 1),
+            ],
+            1,
+        )
+        source += [f"def add_coded({args}):"]
+        if self._windowed:
+            source += indent(["if day != _latest[0]:", f"    return other_day({args})"], 1)
+        source += indent(count(), 1)
+        source = [
+            f"def make({', '.join(namespace)}):",
+            *indent(source, 1),
+            "    return add_coded",
+        ]
+        scope: dict[str, Any] = {}
+        exec("\n".join(source), scope)  # noqa: S102 - our own generated source, no input in it
+        return scope["make"](**namespace)  # type: ignore[no-any-return]
 
     def _row(self) -> list[int]:
-        return [0] * self._n_codes + [next(self._ids)]
+        return [0] * self._n_codes
+
+    def _ring(self) -> list[Any]:
+        return [*self._row(), [0] * (self._n_codes * self._keep_days), None]
 
     def code(self, metric: str, value: int) -> int:
         """The code of answer *value* to *metric*, as :attr:`add_coded` takes it.
@@ -356,11 +444,14 @@ class LiveScoreboard:
             self.add_coded(code, day, *values)
         return len(pending)
 
-    def add_frame(self, frame: ResponseFrame) -> None:  # noqa: PLR0912 - totals, then day buckets
+    def add_frame(self, frame: ResponseFrame) -> None:
         """Count every row of *frame*, with vectorised counting (to rebuild a board from a store).
 
         Rows without a time count in the totals (in a ``None`` period where the
-        segmentation is by time), never in a rolling window.
+        segmentation is by time), never in a rolling window. The rows count as
+        answers arriving in the order of their days: the frame's latest day
+        moves the board's first, and rows of days before the horizon it sets
+        count in no rolling window.
 
         Raises:
             CxError: If the frame lacks a dimension, or has a metric the board does not keep.
@@ -387,30 +478,50 @@ class LiveScoreboard:
             dim = frame.dimensions["respondent"]
             agents = [i for i, v in enumerate(dim.values) if v == RespondentKind.AGENT.value]
             frame = frame.take(~np.isin(dim.codes, agents))
+        every = Period.DAY if frame.time is not None else None
+        if self._windowed and every is not None:
+            self._advance_for(frame)
         for i, seg in enumerate(self.segmentations):
-            self._merge(frame, seg, seg.every, self._totals[i], code_map)
-        if self._windowed and self._keep_days and frame.time is not None:
-            for i in self._windowed:
-                seg = self.segmentations[i]
-                groups = frame.group_index(seg.by, Period.DAY, self.utc_offset)
-                days = groups.group_periods
-                assert days is not None  # noqa: S101 - grouped by day
-                for first in sorted({int(d) for d in np.unique(days) if d != -1}):
-                    latest = self._latest_day
-                    if (latest is None or first > latest - self._keep_days) and (
-                        first not in self._daily
-                    ):
-                        self._new_day(first)
-                for values, day, counts in self._grouped_counts(
-                    frame, seg.by, Period.DAY, code_map
-                ):
-                    if day is None or day not in self._daily:
-                        continue
-                    key = values[0] if len(values) == 1 else tuple(values)
-                    base = self._totals[i][key][self._n_codes]
-                    bucket = self._daily[day][i]
-                    for code, count in counts:
-                        bucket[base + code] = bucket.get(base + code, 0) + count
+            self._merge(frame, seg, self._totals[i], code_map, ring=i in self._windowed)
+        for i in self._windowed:
+            self._merge_late(frame, i, every, code_map)
+
+    def _advance_for(self, frame: ResponseFrame) -> None:
+        """Move the latest day to *frame*'s latest before counting it: snapshots exclude it."""
+        groups = frame.group_index(
+            self.segmentations[self._windowed[0]].by, Period.DAY, self.utc_offset
+        )
+        days = groups.group_periods
+        assert days is not None  # noqa: S101 - grouped by day
+        known = days[days != -1]
+        latest = self._latest[0]
+        if known.size and (latest is None or int(known.max()) > latest):
+            self._advance(int(known.max()))
+
+    def _merge_late(
+        self,
+        frame: ResponseFrame,
+        i: int,
+        every: Period | None,
+        code_map: Any,  # noqa: ANN401 - a numpy array
+    ) -> None:
+        """Count the rows of *frame* not of the latest day in segmentation *i*'s late counts."""
+        latest, n = self._latest[0], self._n_codes
+        seg = self.segmentations[i]
+        for values, day, counts in self._grouped_counts(frame, seg.by, every, code_map):
+            if day is not None and day == latest:
+                continue  # on time: in the totals only
+            row = self._totals[i][values[0] if len(values) == 1 else tuple(values)]
+            late = row[n + 1]
+            if late is None:
+                late = row[n + 1] = self._late_counts()
+            for code, count in counts:
+                late[code] += count
+            if day is None or latest is None or day <= latest - self._keep_days:
+                continue  # before the horizon, or without a day: in no window
+            s = self._late_slot_of(day)
+            for code, count in counts:
+                late[s + code] += count
 
     def _grouped_counts(
         self,
@@ -441,18 +552,19 @@ class LiveScoreboard:
         self,
         frame: ResponseFrame,
         seg: Segmentation,
-        every: Period | None,
-        table: dict[Any, list[int]],
+        table: dict[Any, list[Any]],
         code_map: Any,  # noqa: ANN401 - a numpy array
+        *,
+        ring: bool,
     ) -> None:
-        for values, day, counts in self._grouped_counts(frame, seg.by, every, code_map):
+        for values, day, counts in self._grouped_counts(frame, seg.by, seg.every, code_map):
             parts: list[Any] = list(values)
-            if every is not None:
+            if seg.every is not None:
                 parts.append(day)
             key = parts[0] if len(parts) == 1 else tuple(parts)
             row = table.get(key)
             if row is None:
-                row = table[key] = self._row()
+                row = table[key] = self._ring() if ring else self._row()
             for code, count in counts:
                 row[code] += count
 
@@ -527,19 +639,31 @@ class LiveScoreboard:
         if window not in self.windows:
             msg = f"the board keeps windows {self.windows!r}, not {window!r}"
             raise CxError(msg)
-        last = self._latest_day if today is None else (today - _EPOCH).days
-        out = [0] * (stop - start)
         row = self._totals[i].get(k)
-        if last is None or row is None:
-            return out
-        base = row[self._n_codes]
-        for day in range(last - window + 1, last + 1):
-            buckets = self._daily.get(day)
-            if buckets is None:
-                continue
-            bucket = buckets[i]
-            for x in range(start, stop):
-                out[x - start] += bucket.get(base + x, 0)
+        latest = self._latest[0]
+        if latest is None or row is None:
+            return [0] * (stop - start)
+        last = latest if today is None else (today - _EPOCH).days
+        # The window's days still kept, a + 1 to b: on_time(b) - snapshot(a), plus late slots.
+        b, a = min(last, latest), max(last - window, latest - self._keep_days)
+        if a >= b:
+            return [0] * (stop - start)
+        n = self._n_codes
+        snapshots, late = row[n], row[n + 1]
+        s = self._snapshot_of(a)
+        before = snapshots[s + start : s + stop]
+        if b != latest:
+            s = self._snapshot_of(b)
+            out = list(map(operator.sub, snapshots[s + start : s + stop], before))
+        elif late is None:
+            return list(map(operator.sub, row[start:stop], before))
+        else:
+            on_time = map(operator.sub, row[start:stop], late[start:stop])
+            out = list(map(operator.sub, on_time, before))
+        if late is not None:  # the late answers of the window's days: O(window)
+            for day in range(a + 1, b + 1):
+                s = self._late_slot_of(day)
+                out = list(map(operator.add, out, late[s + start : s + stop]))
         return out
 
     def cell(
@@ -561,7 +685,9 @@ class LiveScoreboard:
             period: The first day of the period, for a segmentation by period.
             window: Score only the last *window* days (one of ``windows``).
             today: The last day of the window (the latest day seen by default).
-                Days that left the largest window are no longer kept.
+                Only the days after the horizon are kept: those after the latest
+                day seen minus the largest window. A window reaching before it
+                counts only its kept days. Either way, a window is read in O(1).
 
         Raises:
             CxError: For an unknown segmentation, a key that does not match it, or
