@@ -49,7 +49,6 @@ in a schema of its own.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -108,6 +107,7 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores._schema import SCHEMA_VERSION, migrations
+from cxcore.stores.export import export_csv
 
 # The pure helpers of the reference backend, shared so both backends judge,
 # fingerprint, order and escape alike.
@@ -116,7 +116,6 @@ from cxcore.stores.sqlite import (
     _OUTBOX_COLUMNS,
     _SAFE_CONTEXT,
     _case_from_row,
-    _cell,
     _check_claim,
     _check_limit,
     _json_key,
@@ -1572,51 +1571,12 @@ class PostgresStore:
         """Write a survey's responses as CSV, one row per response, one column per question.
 
         Text cells that a spreadsheet would run as a formula (starting with
-        ``=``, ``+``, ``-``, ``@``, tab or carriage return) are written with a
-        leading apostrophe.
+        ``=``, ``+``, ``-``, ``@``, tab or carriage return) get a leading apostrophe.
 
         Returns:
             The number of rows written.
         """
-        survey = await self.survey(survey_id)
-        rows = await self.responses(survey_id=survey_id)
-        context_keys = sorted({k for r in rows for k in r.context})
-        question_ids = [q.id for q in survey.questions]
-        writer = csv.writer(out)
-        writer.writerow(
-            [
-                "response_id",
-                "survey_version",
-                "status",
-                "respondent",
-                "channel",
-                "started_at",
-                "updated_at",
-                "completed_at",
-                "locale",
-                *question_ids,
-                *context_keys,
-            ]
-        )
-        for r in rows:
-            answers = [_cell(r.answers.get(q)) for q in question_ids]
-            context = [_cell(r.context.get(k)) for k in context_keys]
-            writer.writerow(
-                [
-                    r.id,
-                    r.survey_version,
-                    r.status.value,
-                    r.respondent.value,
-                    r.channel,
-                    r.started_at.isoformat(),
-                    r.updated_at.isoformat(),
-                    r.completed_at.isoformat() if r.completed_at else "",
-                    r.locale,
-                    *answers,
-                    *context,
-                ]
-            )
-        return len(rows)
+        return await export_csv(self, out, survey_id=survey_id)
 
 
 # ---------------------------------------------------------------- helpers

@@ -14,7 +14,6 @@ with ``BEGIN IMMEDIATE`` and wait for it up to ``busy_timeout`` seconds.
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import json
 import logging
@@ -76,6 +75,7 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
+from cxcore.stores.export import export_csv
 
 if TYPE_CHECKING:
     from cxcore.scoring import Cell, ResponseFrame
@@ -1410,51 +1410,12 @@ class SQLiteStore:
         """Write a survey's responses as CSV, one row per response, one column per question.
 
         Text cells that a spreadsheet would run as a formula (starting with
-        ``=``, ``+``, ``-``, ``@``, tab or carriage return) are written with a
-        leading apostrophe.
+        ``=``, ``+``, ``-``, ``@``, tab or carriage return) get a leading apostrophe.
 
         Returns:
             The number of rows written.
         """
-        survey = await self.survey(survey_id)
-        rows = await self.responses(survey_id=survey_id)
-        context_keys = sorted({k for r in rows for k in r.context})
-        question_ids = [q.id for q in survey.questions]
-        writer = csv.writer(out)
-        writer.writerow(
-            [
-                "response_id",
-                "survey_version",
-                "status",
-                "respondent",
-                "channel",
-                "started_at",
-                "updated_at",
-                "completed_at",
-                "locale",
-                *question_ids,
-                *context_keys,
-            ]
-        )
-        for r in rows:
-            answers = [_cell(r.answers.get(q)) for q in question_ids]
-            context = [_cell(r.context.get(k)) for k in context_keys]
-            writer.writerow(
-                [
-                    r.id,
-                    r.survey_version,
-                    r.status.value,
-                    r.respondent.value,
-                    r.channel,
-                    r.started_at.isoformat(),
-                    r.updated_at.isoformat(),
-                    r.completed_at.isoformat() if r.completed_at else "",
-                    r.locale,
-                    *answers,
-                    *context,
-                ]
-            )
-        return len(rows)
+        return await export_csv(self, out, survey_id=survey_id)
 
 
 def _refuse_invalid(
@@ -1516,16 +1477,6 @@ def _too_new(version: int) -> StoreError:
         f"the store has schema version {version}, newer than this cxcore knows "
         f"({SCHEMA_VERSION}); upgrade cxcore"
     )
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, tuple):
-        value = ";".join(value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _json_key(key: str) -> str:
