@@ -1,7 +1,7 @@
 """Two weeks at Bazaar, end to end: visits, rules, outbox, channels, answers, scores.
 
 Everything runs on this machine with real parts and no network: the journey and
-surveys from this folder, the rules in rules.toml, a SQLite store, the
+surveys from this folder, the rules in rules/bazaar.toml, a SQLite store, the
 dispatcher, and fake SMS and email channels that deliver into memory. Customers
 answer through the channel's own one-click links, read back by the channel's
 parse_inbound, exactly as a collector would.
@@ -133,7 +133,7 @@ class Week:
     def __init__(self, store: SQLiteStore, n_customers: int) -> None:
         self.store = store
         self.defs = load_definitions(HERE / "journey.toml", HERE / "surveys.toml")
-        self.rules = load_rules(HERE / "rules.toml", definitions=self.defs)
+        self.rules = load_rules(HERE / "rules" / "bazaar.toml", definitions=self.defs)
         self.rng = random.Random(2026)
         self.clock = ManualClock(START)
         self.tokens = TokenService(["bazaar-demo-signing-key-not-a-secret!"], clock=self.clock)
