@@ -786,6 +786,52 @@ class TestPort:
         run(backend, scenario)
 
 
+class TestParquet:
+    def test_parquet_keeps_types(self, backend, tmp_path):
+        """Scores are integers, several choices lists, times UTC timestamps; context keeps its kinds."""
+        pq = pytest.importorskip("pyarrow.parquet")
+        path = tmp_path / "nps.parquet"
+
+        async def scenario(store: Store) -> None:
+            await store.submit(
+                submission(
+                    "k1",
+                    {"ltr": 3, "why": "Long queue", "topics": ["price", "staff"]},
+                    complete=True,
+                    context={"store": "BLR-01", "amount": 1499},
+                )
+            )
+            await store.submit(
+                submission(
+                    "k2",
+                    {"ltr": 10},
+                    invitation_id="inv-2",
+                    context={"store": "DEL-02", "amount": "n/a"},
+                )
+            )
+            assert await store.export_parquet(path, survey_id="nps") == 2
+
+        run(backend, scenario)
+        table = pq.read_table(path)
+        assert table.num_rows == 2
+        schema = {f.name: str(f.type) for f in table.schema}
+        assert schema["ltr"] == "int64"
+        topics = table.schema.field("topics").type
+        assert (str(topics).split("<")[0], str(topics.value_type)) == ("list", "string")
+        assert schema["started_at"] == "timestamp[us, tz=UTC]"
+        assert schema["amount"] == "string"  # an int and a text in one column: kept as text
+        rows = {r["response_id"]: r for r in table.to_pylist()}
+        assert sorted(r["ltr"] for r in rows.values()) == [3, 10]
+        first = next(r for r in rows.values() if r["ltr"] == 3)
+        assert (first["why"], first["topics"], first["store"], first["amount"]) == (
+            "Long queue",
+            ["price", "staff"],
+            "BLR-01",
+            "1499",
+        )
+        assert first["completed_at"] == T0
+
+
 class TestSurveys:
     def test_versions_are_immutable_and_the_latest_is_default(self, backend):
         """A stored version cannot change; new content needs a new version."""

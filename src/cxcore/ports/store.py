@@ -8,6 +8,7 @@ durable; every submit path is idempotent.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
@@ -449,4 +450,8 @@ class Store(Protocol):
 
     async def export_csv(self, out: TextIO, *, survey_id: str) -> int:
         """Write a survey's responses as CSV with spreadsheet formulas defused."""
+        ...
+
+    async def export_parquet(self, path: str | os.PathLike[str], *, survey_id: str) -> int:
+        """Write a survey's responses to a typed Parquet file."""
         ...

@@ -12,7 +12,7 @@ __all__ = ["MissingDependencyError", "optional_module"]
 _EXTRAS = {
     "pandas": "pip install pandas (or cxcore[notebook])",
     "polars": "pip install polars",
-    "pyarrow": "pip install pyarrow",
+    "pyarrow": "pip install pyarrow (or cxcore[parquet])",
 }
 
 

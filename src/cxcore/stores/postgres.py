@@ -52,6 +52,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -107,7 +108,7 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores._schema import SCHEMA_VERSION, migrations
-from cxcore.stores.export import export_csv
+from cxcore.stores.export import export_csv, export_parquet
 
 # The pure helpers of the reference backend, shared so both backends judge,
 # fingerprint, order and escape alike.
@@ -1577,6 +1578,14 @@ class PostgresStore:
             The number of rows written.
         """
         return await export_csv(self, out, survey_id=survey_id)
+
+    async def export_parquet(self, path: str | os.PathLike[str], *, survey_id: str) -> int:
+        """Write a survey's responses to a typed Parquet file (needs ``cxcore[parquet]``).
+
+        Returns:
+            The number of rows written.
+        """
+        return await export_parquet(self, path, survey_id=survey_id)
 
 
 # ---------------------------------------------------------------- helpers

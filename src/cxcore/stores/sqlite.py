@@ -75,7 +75,7 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
-from cxcore.stores.export import export_csv
+from cxcore.stores.export import export_csv, export_parquet
 
 if TYPE_CHECKING:
     from cxcore.scoring import Cell, ResponseFrame
@@ -1416,6 +1416,14 @@ class SQLiteStore:
             The number of rows written.
         """
         return await export_csv(self, out, survey_id=survey_id)
+
+    async def export_parquet(self, path: str | os.PathLike[str], *, survey_id: str) -> int:
+        """Write a survey's responses to a typed Parquet file (needs ``cxcore[parquet]``).
+
+        Returns:
+            The number of rows written.
+        """
+        return await export_parquet(self, path, survey_id=survey_id)
 
 
 def _refuse_invalid(
