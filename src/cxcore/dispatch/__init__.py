@@ -9,7 +9,6 @@ how each ended: ``sent``, ``pending`` (a retry, with backoff), ``failed``,
 re-send blindly). ``cxcore send`` drives both for a list of customers.
 """
 
-from cxcore.dispatch._store import OutboxStore
 from cxcore.dispatch.dispatcher import (
     DeliveryLookup,
     Dispatcher,
@@ -30,7 +29,6 @@ __all__ = [
     "DispatchReport",
     "Dispatcher",
     "Outbox",
-    "OutboxStore",
     "ReconcileReport",
     "RetryPolicy",
     "ScheduleError",

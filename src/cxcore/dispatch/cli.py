@@ -29,7 +29,6 @@ from typing import Any, Self, TextIO
 import attrs
 
 from cxcore.definitions import load_definitions
-from cxcore.dispatch._store import OutboxStore
 from cxcore.dispatch.audience import AudienceError, AudienceRow, read_audience
 from cxcore.dispatch.dispatcher import Dispatcher, DispatchOutcome
 from cxcore.dispatch.outbox import Outbox
@@ -45,7 +44,7 @@ from cxcore.model.interaction import Interaction
 from cxcore.ports.channel import Channel
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.registry import ChannelRegistry, channel_registry
-from cxcore.ports.store import OutboxState, UnknownSurveyError
+from cxcore.ports.store import OutboxState, Store, UnknownSurveyError
 
 __all__ = ["KEYS_VARIABLE", "register", "run"]
 
@@ -381,7 +380,7 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
 
 
 async def _dispatch(
-    store: OutboxStore,
+    store: Store,
     *,
     registry: ChannelRegistry,
     addresses: dict[str, AddressKind],

@@ -16,7 +16,6 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from cxcore.dispatch._store import OutboxStore
 from cxcore.dispatch.limits import ChannelLimits, Sleep, TokenBucket
 from cxcore.dispatch.outbox import reminder_of
 from cxcore.dispatch.retry import RetryPolicy
@@ -26,7 +25,7 @@ from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.survey import Survey
 from cxcore.ports.channel import Channel, OutboundMessage, SendResult
 from cxcore.ports.clock import Clock, SystemClock
-from cxcore.ports.store import ClaimLostError, OutboxItem, OutboxState, StoreError
+from cxcore.ports.store import ClaimLostError, OutboxItem, OutboxState, Store, StoreError
 
 __all__ = [
     "DeliveryLookup",
@@ -199,7 +198,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: OutboxStore,
+        store: Store,
         channels: Mapping[str, Channel],
         *,
         clock: Clock | None = None,

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 import attrs
 
-from cxcore.dispatch._store import OutboxStore
 from cxcore.distribution.decide import Decision, record
 from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.quiet_hours import customer_zone
@@ -16,7 +15,7 @@ from cxcore.model.customer import Customer
 from cxcore.model.interaction import Interaction, Scalar
 from cxcore.model.invitation import Invitation
 from cxcore.ports.clock import Clock, SystemClock
-from cxcore.ports.store import ConflictError, OutboxItem, OutboxState, StoreError
+from cxcore.ports.store import ConflictError, OutboxItem, OutboxState, Store, StoreError
 
 __all__ = ["Outbox", "ScheduleError", "Scheduled", "outbox_item_id", "reminder_of"]
 
@@ -89,9 +88,7 @@ class Outbox:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(
-        self, store: OutboxStore, tokens: TokenService, *, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, store: Store, tokens: TokenService, *, clock: Clock | None = None) -> None:
         self.store = store
         self.tokens = tokens
         self.clock: Clock = clock or SystemClock()
