@@ -502,37 +502,25 @@ def _columns(
             spread = (n * sumsq - total * total).astype(_F64)
         sd = np.where(n > 1, np.sqrt(spread / (ns * (ns - 1)).astype(_F64)), np.nan)
         top_box = 100.0 * pos / ns
-        if metric.headline is Headline.NET:
-            headline = 100.0 * (pos - neg) / ns
-        elif metric.headline is Headline.TOP_BOX:
-            headline = top_box
-        else:
-            headline = mean
-        low, high = _headline_intervals(
-            metric, method, confidence, pos=pos, neg=neg, n=ns, mean=mean, sd=sd
-        )
-        top_low, top_high = _proportion_intervals(
-            IntervalMethod.WILSON, z_value(confidence), pos, ns
-        )
-        mean_low, mean_high = _mean_intervals(metric, IntervalMethod.T, confidence, mean, sd, n)
-        shares = {f"pct_{b.name}": 100.0 * buckets[:, i] / ns for i, b in enumerate(metric.buckets)}
-    columns: dict[str, NDArray[Any]] = {
-        "n": n,
-        "n_eff": n.astype(_F64),
-        "score": headline,
-        "low": low,
-        "high": high,
-        "low_n": n < min_n,
-        "mean": mean,
-        "sd": sd,
-        "mean_low": mean_low,
-        "mean_high": mean_high,
-        "top_box": top_box,
-        "top_box_low": top_low,
-        "top_box_high": top_high,
-        **shares,
-    }
-    _blank(columns, empty)
+        net = 100.0 * (pos - neg) / ns
+        shares = 100.0 * buckets / ns[:, None]
+    columns = _cell_columns(
+        metric,
+        method,
+        confidence,
+        min_n,
+        n=n,
+        n_eff=n.astype(_F64),
+        interval_n=ns,
+        pos=pos,
+        neg=neg,
+        mean=mean,
+        sd=sd,
+        top_box=top_box,
+        net=net,
+        shares=shares,
+        empty=empty,
+    )
     return columns, buckets
 
 
@@ -574,20 +562,66 @@ def _weighted_columns(  # noqa: PLR0917 - a private column kernel
         pos = share_pos * n_eff
         neg = share_neg * n_eff
         top_box = 100.0 * share_pos
-        if metric.headline is Headline.NET:
-            headline = 100.0 * (share_pos - share_neg)
-        elif metric.headline is Headline.TOP_BOX:
-            headline = top_box
-        else:
-            headline = mean
+        net = 100.0 * (share_pos - share_neg)
+        shares = 100.0 * buckets / w[:, None]
+    columns = _cell_columns(
+        metric,
+        method,
+        confidence,
+        min_n,
+        n=n,
+        n_eff=n_eff,
+        interval_n=n_eff,
+        pos=pos,
+        neg=neg,
+        mean=mean,
+        sd=sd,
+        top_box=top_box,
+        net=net,
+        shares=shares,
+        empty=empty,
+    )
+    return columns, buckets
+
+
+def _cell_columns(
+    metric: Metric,
+    method: IntervalMethod,
+    confidence: float,
+    min_n: int,
+    *,
+    n: NDArray[np.int64],
+    n_eff: NDArray[np.float64],
+    interval_n: NDArray[Any],
+    pos: NDArray[Any],
+    neg: NDArray[Any],
+    mean: NDArray[np.float64],
+    sd: NDArray[np.float64],
+    top_box: NDArray[np.float64],
+    net: NDArray[np.float64],
+    shares: NDArray[np.float64],
+    empty: NDArray[np.bool_],
+) -> dict[str, NDArray[Any]]:
+    """The columns both kernels share, once they have counts (or weights) per cell.
+
+    *interval_n* is the size the proportion intervals use: the count, with empty
+    cells held at 1 so nothing divides by zero (unweighted), or Kish's effective n.
+    Cells in *empty* come back blank.
+    """
+    if metric.headline is Headline.NET:
+        headline = net
+    elif metric.headline is Headline.TOP_BOX:
+        headline = top_box
+    else:
+        headline = mean
+    with np.errstate(divide="ignore", invalid="ignore"):
         low, high = _headline_intervals(
-            metric, method, confidence, pos=pos, neg=neg, n=n_eff, mean=mean, sd=sd
+            metric, method, confidence, pos=pos, neg=neg, n=interval_n, mean=mean, sd=sd
         )
         top_low, top_high = _proportion_intervals(
-            IntervalMethod.WILSON, z_value(confidence), pos, n_eff
+            IntervalMethod.WILSON, z_value(confidence), pos, interval_n
         )
         mean_low, mean_high = _mean_intervals(metric, IntervalMethod.T, confidence, mean, sd, n_eff)
-        shares = {f"pct_{b.name}": 100.0 * buckets[:, i] / w for i, b in enumerate(metric.buckets)}
     columns: dict[str, NDArray[Any]] = {
         "n": n,
         "n_eff": n_eff,
@@ -602,10 +636,10 @@ def _weighted_columns(  # noqa: PLR0917 - a private column kernel
         "top_box": top_box,
         "top_box_low": top_low,
         "top_box_high": top_high,
-        **shares,
+        **{f"pct_{b.name}": shares[:, i] for i, b in enumerate(metric.buckets)},
     }
     _blank(columns, empty)
-    return columns, buckets
+    return columns
 
 
 def _blank(columns: dict[str, NDArray[Any]], empty: NDArray[np.bool_]) -> None:
