@@ -17,9 +17,11 @@ import pytest
 from cxcore import (
     Case,
     CaseStatus,
+    CesQuestion,
     ChoiceQuestion,
     Condition,
     Consent,
+    Direction,
     Disposition,
     Invitation,
     ManualClock,
@@ -28,6 +30,7 @@ from cxcore import (
     Purpose,
     RepeatPolicy,
     RespondentKind,
+    Response,
     ResponseStatus,
     Survey,
     TextQuestion,
@@ -850,3 +853,137 @@ class TestSurveys:
         """Using a store before opening it is a clear error."""
         with pytest.raises(StoreError, match="not open"):
             asyncio.run(SQLiteStore(tmp_path / "x.db").response("r"))
+
+
+class TestScoresStayInStep:
+    """``answer_scores`` (schema 2) follows every write, so SQL scores always equal in-memory ones."""
+
+    SURVEY = Survey(
+        id="visit",
+        title={"en": "Visit"},
+        on_repeat=RepeatPolicy.LAST_WINS,
+        retention_days=30,
+        questions=[
+            NpsQuestion(id="ltr", text={"en": "Recommend?"}),
+            CesQuestion(id="effort", text={"en": "Easy?"}, direction=Direction.LOWER_IS_BETTER),
+            TextQuestion(id="why", text={"en": "Why?"}),
+        ],
+    )
+    BY = (
+        (),
+        ("store",),
+        ("region",),
+        ("vip",),
+        ("store", "answer_channel"),
+        ("question",),
+        ("respondent",),
+    )
+
+    async def agree(self, store: Store) -> int:
+        """Compare frame() and score() with scoring store.responses() in memory; return the rows."""
+        from cxcore.scoring import ResponseFrame, score  # noqa: PLC0415 - numpy-backed
+
+        def summary(cells: Any) -> dict[Any, Any]:
+            # In memory, a group with answers to other metrics only is an empty cell; SQL
+            # counts only this metric's answers, so it has no such group (documented).
+            return {c.key: (c.n, c.score, c.low, c.high, dict(c.counts)) for c in cells if c.n}
+
+        expected = ResponseFrame.from_responses(
+            await store.responses(survey_id="visit"), [self.SURVEY]
+        )
+        frame = await store.frame(
+            survey_id="visit",
+            dimensions=("store", "region", "vip", "question", "answer_channel", "respondent"),
+        )
+        assert len(frame) == len(expected)
+        for metric in ("nps", "ces"):
+            for by in self.BY:
+                want = summary(score(expected, metric, by=by))
+                assert summary(await store.score(metric, survey_id="visit", by=by)) == want, by
+                assert summary(score(frame, metric, by=by)) == want, by
+            only = await store.score(
+                metric, survey_id="visit", where={"region": "south", "vip": True}
+            )
+            assert summary(only) == summary(
+                score(expected.select(where={"region": "south", "vip": True}), metric)
+            )
+        return len(expected)
+
+    def test_every_write_path_keeps_scores_in_step(self, backend):
+        """Submit, complete, amend, append, retention and erasure each keep SQL scores exact."""
+        clock = ManualClock(T0)
+
+        def visit(key: str, answers: dict[str, Any], **kw: Any) -> Submission:
+            fields: dict[str, Any] = {
+                "survey_id": "visit",
+                "invitation_id": None,
+                "at": clock.now(),
+                "context": {"store": "BLR-01", "region": "south", "vip": True},
+            }
+            fields.update(kw)
+            return submission(key, answers, **fields)
+
+        async def scenario(store: Store) -> None:
+            await store.put_survey(self.SURVEY)
+            (empty,) = await store.score("nps", survey_id="visit")  # as in memory: one empty cell
+            assert (empty.key, empty.n, empty.score) == ((), 0, None)
+            assert await store.score("nps", survey_id="visit", by=("store",)) == []
+            await store.submit(visit("a1", {"ltr": 3}, invitation_id="inv-a"))  # one click
+            assert await self.agree(store) == 1
+            await store.submit(  # completes the same response
+                visit("a2", {"effort": 6, "why": "slow"}, invitation_id="inv-a", complete=True)
+            )
+            assert await self.agree(store) == 2
+            await store.submit(  # last wins: amends it
+                visit("a3", {"ltr": 10, "effort": 2}, invitation_id="inv-a", complete=True)
+            )
+            assert await self.agree(store) == 2
+            for i, (store_id, region, vip) in enumerate(
+                [("DEL-02", "north", False), ("BLR-01", "south", 1), ("MUM-03", None, True)]
+            ):
+                context = {"store": store_id, "vip": vip, **({"region": region} if region else {})}
+                await store.submit(
+                    visit(
+                        f"b{i}",
+                        {"ltr": 4 + 3 * i, "effort": 1 + 2 * i},
+                        context=context,
+                        customer_id=f"C-{i}",
+                        channel=["sms", "kiosk", "email"][i],
+                    )
+                )
+            assert await self.agree(store) == 8
+            await store.erase_person(customer_id="C-1")
+            assert await self.agree(store) == 6
+            clock.advance(days=31)
+            appended = [
+                Response(
+                    id=f"imp{i}",
+                    survey_id="visit",
+                    survey_version=1,
+                    answers={"ltr": i % 11, **({"effort": 1 + i % 7} if i % 3 else {})},
+                    status="complete",
+                    respondent="agent" if i % 5 == 0 else "anonymous",
+                    agent_id="A-9" if i % 5 == 0 else None,
+                    channel="kiosk",
+                    idempotency_key=f"imp-{i}",
+                    started_at=clock.now(),
+                    updated_at=clock.now(),
+                    completed_at=clock.now(),
+                    context={
+                        "store": f"S{i % 3}",
+                        "region": ["south", "east"][i % 2],
+                        "vip": i % 2 == 0,
+                    },
+                )
+                for i in range(40)
+            ]
+            await store.append(appended)
+            await store.append(appended[:5])  # repeats change nothing
+            # 40 NPS and 26 CES answers, less 8 + 5 by agents (not scored by default)
+            assert await self.agree(store) == 6 + 53
+            assert await store.apply_retention() == 3  # those older than 30 days
+            assert await self.agree(store) == 59
+            await store.erase_person(customer_id="C-2")  # was anonymised: nothing to erase
+            assert await self.agree(store) == 59
+
+        run(backend, scenario, clock=clock)

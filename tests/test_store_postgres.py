@@ -250,6 +250,41 @@ class TestSchema:
             ("schema_version", str(SCHEMA_VERSION))
         ]
 
+    def test_a_version_1_database_upgrades_and_fills_the_score_columns(self, dsn):
+        """The first schema, holding cxcore 0.1.0's data, upgrades in place; SQL scores equal in-memory ones."""
+        from cxcore.scoring import ResponseFrame, score  # noqa: PLC0415 - numpy-backed
+        from cxcore.stores._schema import migrations  # noqa: PLC0415
+
+        old = sqlite3.connect(Path(__file__).parent / "data" / "store-v1.sqlite")
+        with psycopg.connect(dsn) as conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+            for statement in migrations("postgres")[0]:
+                conn.execute(statement)
+            for table in ("surveys", "responses", "submissions"):
+                columns = [c[1] for c in old.execute(f"PRAGMA table_info({table})")]
+                marks = ", ".join(["%s"] * len(columns))
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                        old.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall(),
+                    )
+        old.close()
+
+        async def read() -> tuple[int, list[Any], ResponseFrame]:
+            async with PostgresStore(dsn) as store:
+                cells = await store.score("nps", survey_id="nps", by=("store",))
+                responses = await store.responses(survey_id="nps")
+                frame = ResponseFrame.from_responses(responses, [await store.survey("nps")])
+                return await store.schema_version(), cells, frame
+
+        version, cells, frame = asyncio.run(read())
+        assert version == SCHEMA_VERSION
+        assert len(frame) == 24
+        assert [(c.key, c.n, c.score) for c in cells] == [
+            (c.key, c.n, c.score) for c in score(frame, "nps", by=("store",))
+        ]
+
     def test_a_newer_schema_is_refused_clearly(self, dsn):
         """A database from a newer cxcore is not touched; the error says to upgrade."""
 

@@ -114,6 +114,28 @@ class TestMigrations:
         assert count == 24
         assert title == "NPS"
 
+    def test_upgrading_from_the_first_version_fills_the_score_columns(self, tmp_path):
+        """Schema 2's answer_scores is filled from the old responses: SQL scores equal in-memory ones."""
+        from cxcore.scoring import ResponseFrame, score  # noqa: PLC0415 - numpy-backed
+
+        db = tmp_path / "old.sqlite"
+        shutil.copy(V1_FIXTURE, db)
+
+        async def read() -> tuple[list[object], ResponseFrame]:
+            async with SQLiteStore(db) as store:
+                cells = await store.score("nps", survey_id="nps", by=("store",))
+                survey = await store.survey("nps")
+                responses = await store.responses(survey_id="nps")
+                return cells, ResponseFrame.from_responses(responses, [survey])  # type: ignore[return-value]
+
+        cells, frame = asyncio.run(read())
+        expected = score(frame, "nps", by=("store",))
+        assert len(cells) == 7
+        assert sum(c.n for c in cells) == 24  # type: ignore[attr-defined]
+        assert [(c.key, c.n, c.score) for c in cells] == [  # type: ignore[attr-defined]
+            (c.key, c.n, c.score) for c in expected
+        ]
+
     def test_a_newer_schema_is_refused_clearly(self, tmp_path):
         """A file from a newer cxcore is not touched; the error says to upgrade."""
         db = tmp_path / "new.sqlite"

@@ -1,9 +1,10 @@
 """Reading scores out of a store: what every backend shares, and turning rows into frames and cells.
 
 Each scored question of each survey version becomes one branch of a
-``UNION ALL``: it reads that answer straight out of the stored answers, turns
-an inverted scale round in SQL, and tags it with its metric, so the database
-can filter, and even count, without Python touching each answer.
+``UNION ALL``: it reads that question's rows of ``answer_scores`` (plain
+columns, kept in step with the responses), turns an inverted scale round in
+SQL, and tags it with its metric, so the database can filter, and even count,
+without Python touching each answer or parsing any JSON.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cxcore.errors import CxError
 from cxcore.metrics import Metric, MetricRegistry, metric_registry
 from cxcore.model.interaction import Scalar
 from cxcore.model.survey import Direction, Survey
-from cxcore.stores._rows import micros
+from cxcore.stores._rows import SCORE_DIMENSIONS, micros
 
 if TYPE_CHECKING:
     from cxcore.scoring import Cell, ResponseFrame
@@ -33,8 +34,8 @@ __all__ = [
     "score_branches",
 ]
 
-ANSWER_DIMENSIONS = ("touchpoint", "journey", "store", "agent", "product", "channel")
-"""The context keys a store frame carries by default."""
+ANSWER_DIMENSIONS = SCORE_DIMENSIONS
+"""The context keys a store frame carries by default: those kept in columns of their own."""
 
 
 @attrs.frozen
@@ -107,26 +108,24 @@ def compile_scores(
 class Dialect:
     """How one SQL backend spells what the score queries need.
 
+    The queries read ``answer_scores r`` (see :mod:`cxcore.stores._schema`).
+    Context keys outside :data:`ANSWER_DIMENSIONS` have no column of their
+    own; they are read from the response's stored context.
+
     Attributes:
         mark: The parameter placeholder (``?`` or ``%s``).
-        source: The FROM clause over ``responses r`` (and any per-row parsing).
-        answer: SQL reading one answer, given the question id.
-        number: SQL turning a read answer into a whole number.
-        present: The WHERE clause keeping rows that have the answer (``lvl``
-            names the level column where the dialect allows it).
-        context: SQL reading one context value, given its key.
-        context_match: The WHERE clause and parameter matching a context value.
+        context: SQL of a context value without a column, as stored, given its key.
+        read: SQL turning what :attr:`context` gives into the value reported.
+        match: The WHERE clause and parameter matching a stored context value
+            (a ``d_`` column, or what :attr:`context` gives) with a value.
         text: SQL of a string literal.
         nothing: A query that returns no rows.
     """
 
     mark: str
-    source: str
-    answer: Callable[[str], str]
-    number: Callable[[str], str]
-    present: Callable[[str], str]
     context: Callable[[str], str]
-    context_match: Callable[[str, Scalar], tuple[str, Any]]
+    read: Callable[[str], str]
+    match: Callable[[str, Scalar], tuple[str, Any]]
     text: Callable[[str], str]
     nothing: str
 
@@ -144,52 +143,62 @@ def score_branches(
     complete_only: bool,
     group: bool,
 ) -> tuple[str, list[Any]]:
-    """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time,] dims[, count])."""
+    """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time,] dims[, count]).
+
+    Grouped branches group by the stored value rather than the level, so an
+    index in (question, dimension, value) order serves them without a sort.
+    """
     check_dimensions(select)
     check_dimensions(where or {})
     mark = dialect.mark
-    answered = "coalesce(r.completed_at, r.updated_at)"
+
+    def stored(key: str) -> str:
+        return f"r.d_{key}" if key in ANSWER_DIMENSIONS else dialect.context(key)
+
+    special = {
+        "question": "r.question",
+        "answer_channel": "r.channel",
+        "respondent": "r.respondent",
+        "survey_version": "r.survey_version",
+    }
+    dims = [
+        special.get(d)
+        or (f"r.d_{d}" if d in ANSWER_DIMENSIONS else dialect.read(dialect.context(d)))
+        for d in select
+    ]
+    clauses = [f"r.survey_id = {mark}", f"r.survey_version = {mark}", f"r.question = {mark}"]
+    shared: list[Any] = []
+    if since is not None:
+        clauses.append(f"r.answered_at >= {mark}")
+        shared.append(micros(since))
+    if until is not None:
+        clauses.append(f"r.answered_at < {mark}")
+        shared.append(micros(until))
+    if not include_agents:
+        clauses.append("r.respondent != 'agent'")
+    if complete_only:
+        clauses.append("r.status = 'complete'")
+    for key, value in (where or {}).items():
+        clause, param = dialect.match(stored(key), value)
+        clauses.append(clause)
+        shared.append(param)
+    condition = " WHERE " + " AND ".join(clauses)
     branches: list[str] = []
     params: list[Any] = []
     for answer in answers:
-        check_dimensions([answer.question])
-        raw = dialect.answer(answer.question)
-        # Answers of scored questions are whole numbers (checked when stored).
-        clauses = [f"r.survey_id = {mark}", f"r.survey_version = {mark}", dialect.present(raw)]
-        branch_params: list[Any] = [survey_id, answer.version]
-        if since is not None:
-            clauses.append(f"{answered} >= {mark}")
-            branch_params.append(micros(since))
-        if until is not None:
-            clauses.append(f"{answered} < {mark}")
-            branch_params.append(micros(until))
-        if not include_agents:
-            clauses.append("r.respondent != 'agent'")
-        if complete_only:
-            clauses.append("r.status = 'complete'")
-        for key, value in (where or {}).items():
-            clause, param = dialect.context_match(key, value)
-            clauses.append(clause)
-            branch_params.append(param)
-        special = {
-            "question": dialect.text(answer.question),
-            "answer_channel": "r.channel",
-            "respondent": "r.respondent",
-            "survey_version": "r.survey_version",
-        }
-        dims = [special.get(d, dialect.context(d)) for d in select]
-        columns = [str(answer.metric), f"{answer.level(dialect.number(raw))} AS lvl"]
+        columns = [str(answer.metric), f"{answer.level('r.value')} AS lvl"]
         if not group:
-            columns.append(answered)
+            columns.append("r.answered_at")
         columns += dims
         branch = f"SELECT {', '.join(columns)}"
         if group:
             branch += ", count(*)"
-        branch += dialect.source + " WHERE " + " AND ".join(clauses)
+        branch += " FROM answer_scores r" + condition
         if group:
-            branch += " GROUP BY " + ", ".join(str(i) for i in range(1, len(columns) + 1))
+            positions = (str(i) for i in range(3, len(columns) + 1))
+            branch += " GROUP BY " + ", ".join(("r.value", *positions))
         branches.append(branch)
-        params.extend(branch_params)
+        params.extend([survey_id, answer.version, answer.question, *shared])
     return " UNION ALL ".join(branches) or dialect.nothing, params
 
 
@@ -236,6 +245,8 @@ def cells_from_counts(
         key = tuple(row[2 : 2 + len(by)])
         levels = groups.setdefault(key, [0] * width)
         levels[int(row[1]) - metric.low] += int(row[-1])
+    if not by and not groups:  # the overall cell exists, empty, as the in-memory scorer gives it
+        groups[()] = [0] * width
     return [
         cell(metric, levels, by=tuple(by), key=key, **options)
         for key, levels in sorted(groups.items(), key=lambda kv: tuple(map(_sortable, kv[0])))

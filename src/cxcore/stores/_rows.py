@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.response import Response
+from cxcore.model.survey import Survey
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -30,6 +32,23 @@ RESPONSE_COLUMNS = (
     "locale",
     "answers",
     "context",
+)
+
+
+SCORE_DIMENSIONS = ("touchpoint", "journey", "store", "agent", "product", "channel")
+"""The context keys ``answer_scores`` keeps in columns of their own (``d_store``...)."""
+
+SCORE_COLUMNS = (
+    "response_id",
+    "question",
+    "survey_id",
+    "survey_version",
+    "value",
+    "answered_at",
+    "status",
+    "respondent",
+    "channel",
+    *(f"d_{name}" for name in SCORE_DIMENSIONS),
 )
 
 
@@ -81,6 +100,82 @@ def response_row(r: Response) -> tuple[Any, ...]:
         to_json(answers),
         to_json(dict(r.context)),
     )
+
+
+def _as_stored(value: object) -> object:
+    # JSON true and false are the integers 1 and 0 to SQL (json_extract in SQLite).
+    return int(value) if isinstance(value, bool) else value
+
+
+def score_rows(
+    r: Response,
+    questions: Collection[str],
+    dimension: Callable[[object], object] = _as_stored,
+) -> list[tuple[Any, ...]]:
+    """The ``answer_scores`` rows of a response, in :data:`SCORE_COLUMNS` order.
+
+    Args:
+        r: The response.
+        questions: The ids of its survey version's scored questions; each one
+            answered gives a row.
+        dimension: How a present context value is written (the backend's
+            spelling); a missing one is ``None``.
+    """
+    answered = micros(r.completed_at or r.updated_at)
+    context = r.context
+    dims = tuple(
+        None if (found := context.get(name)) is None else dimension(_as_stored(found))
+        for name in SCORE_DIMENSIONS
+    )
+    rows: list[tuple[Any, ...]] = []
+    for question in questions:
+        answer = r.answers.get(question)
+        if isinstance(answer, int) and not isinstance(answer, bool):
+            rows.append(
+                (
+                    r.id,
+                    question,
+                    r.survey_id,
+                    r.survey_version,
+                    answer,
+                    answered,
+                    r.status.value,
+                    r.respondent.value,
+                    r.channel,
+                    *dims,
+                )
+            )
+    return rows
+
+
+def score_keys(r: Response, questions: Collection[str]) -> list[tuple[Any, ...]]:
+    """The primary keys ``answer_scores`` may hold for a response: one per scored question.
+
+    (survey id, version, question, time answered, response id): the stores
+    delete a response's rows by these keys, so the table needs no index by
+    response.
+    """
+    answered = micros(r.completed_at or r.updated_at)
+    return [(r.survey_id, r.survey_version, q, answered, r.id) for q in questions]
+
+
+def scored_questions(survey: Survey) -> tuple[str, ...]:
+    """The ids of the questions of *survey* that feed a metric: those ``answer_scores`` keeps."""
+    return tuple(q.id for q in survey.scored_questions())
+
+
+def batch_scores(
+    batch: Sequence[Response],
+    surveys: Mapping[tuple[str, int], Survey | Exception],
+    dimension: Callable[[object], object] = _as_stored,
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The ``answer_scores`` rows of each response of a checked batch, by response id.
+
+    *surveys* holds each (survey id, version) of the batch; a batch whose
+    survey is unknown (an exception in its place) was refused before this.
+    """
+    scored = {key: scored_questions(s) for key, s in surveys.items() if isinstance(s, Survey)}
+    return {r.id: score_rows(r, scored[(r.survey_id, r.survey_version)], dimension) for r in batch}
 
 
 def response_from_row(row: Any) -> Response:  # noqa: ANN401 - a DB-API row

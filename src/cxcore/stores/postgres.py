@@ -98,16 +98,21 @@ from cxcore.stores._analytics import (
 )
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
+    SCORE_COLUMNS,
     address_hash,
+    batch_scores,
     from_micros,
     mask,
     maybe_micros,
     micros,
     response_from_row,
     response_row,
+    score_keys,
+    score_rows,
+    scored_questions,
     to_json,
 )
-from cxcore.stores._schema import SCHEMA_VERSION, migrations
+from cxcore.stores._schema import SCHEMA_VERSION, SCORES_BACKFILLED_AT, migrations
 from cxcore.stores.export import export_csv, export_parquet
 
 # The pure helpers of the reference backend, shared so both backends judge,
@@ -151,6 +156,12 @@ _UPDATE_RESPONSE = (
     + ", ".join(f"{c} = %s" for c in RESPONSE_COLUMNS[1:])
     + " WHERE id = %s"
 )
+_INSERT_SCORES = (
+    f"INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) VALUES ("
+    + ", ".join("%s::jsonb" if c.startswith("d_") else "%s" for c in SCORE_COLUMNS)
+    + ")"
+)
+_COPY_SCORES = f"COPY answer_scores ({', '.join(SCORE_COLUMNS)}) FROM STDIN"
 _ATTEMPTS = 3
 _CHUNK = 5000
 # Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): "cx" and a number.
@@ -199,6 +210,72 @@ def _json_matches(value: Scalar) -> list[str]:
     elif number == 0:
         matches.append("false")
     return matches
+
+
+async def _replace_scores(
+    c: Conn, old: Sequence[Response], new: Sequence[Response], known: Survey | None = None
+) -> int:
+    """Delete the ``answer_scores`` rows of *old* responses, then write those of *new* ones.
+
+    Survey versions other than *known* are read from the ``surveys`` table.
+
+    Returns:
+        How many rows were deleted.
+    """
+    memo = {} if known is None else {(known.id, known.version): scored_questions(known)}
+    for r in (*old, *new):
+        key = (r.survey_id, r.survey_version)
+        if key not in memo:
+            row = await _one(c, "SELECT body FROM surveys WHERE id = %s AND version = %s", key)
+            memo[key] = (
+                () if row is None else scored_questions(structure(json.loads(row[0]), Survey))
+            )
+    keys = [k for r in old for k in score_keys(r, memo[(r.survey_id, r.survey_version)])]
+    rows = [
+        row for r in new for row in score_rows(r, memo[(r.survey_id, r.survey_version)], to_json)
+    ]
+    deleted = 0
+    async with c.cursor() as cur:
+        if keys:
+            await cur.execute(
+                "DELETE FROM answer_scores WHERE (survey_id, survey_version, question, answered_at, "
+                "response_id) IN (SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], "
+                "%s::bigint[], %s::text[]))",
+                [list(column) for column in zip(*keys, strict=True)],
+            )
+            deleted = cur.rowcount
+        if rows:
+            await cur.executemany(_INSERT_SCORES, rows)
+    return deleted
+
+
+async def _copy(c: Conn, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Send *rows* to a ``COPY ... FROM STDIN`` *statement*."""
+    async with c.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row(row)
+
+
+async def _backfill_scores(conn: Conn) -> None:
+    """Fill ``answer_scores`` from every stored response (upgrading from schema 1)."""
+    surveys = {
+        (sid, version): scored_questions(structure(json.loads(body), Survey))
+        for sid, version, body in await _all(conn, "SELECT id, version, body FROM surveys")
+    }
+    async with conn.cursor(name="cxcore_backfill") as responses:
+        await responses.execute(_RESPONSE_SELECT)
+        while rows := await responses.fetchmany(10_000):
+            await _copy(
+                conn,
+                _COPY_SCORES,
+                [
+                    row
+                    for r in map(response_from_row, rows)
+                    for row in score_rows(
+                        r, surveys.get((r.survey_id, r.survey_version), ()), to_json
+                    )
+                ],
+            )
 
 
 def _where_dsn(dsn: str) -> str:
@@ -408,6 +485,8 @@ class PostgresStore:
                 for version in range(current + 1, SCHEMA_VERSION + 1):
                     for statement in steps[version - 1]:
                         await conn.execute(statement)
+                    if version == SCORES_BACKFILLED_AT:
+                        await _backfill_scores(conn)
                     await conn.execute(
                         "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -598,6 +677,10 @@ class PostgresStore:
                     await c.execute(_INSERT_RESPONSE, values)
                 else:
                     await c.execute(_UPDATE_RESPONSE, (*values[1:], values[0]))
+                old = (
+                    [] if plan.outcome is SubmitOutcome.CREATED or existing is None else [existing]
+                )
+                await _replace_scores(c, old, [plan.response], survey)
                 await self._audit(
                     c,
                     "response",
@@ -645,6 +728,7 @@ class PostgresStore:
         _refuse_invalid(batch, surveys)
         rows = [response_row(r) for r in batch]
         prints = [_row_fingerprint(row) for row in rows]
+        scores = batch_scores(batch, surveys, to_json)
 
         async def write(c: Conn) -> list[SubmitResult]:
             keys = list(dict.fromkeys(r.idempotency_key for r in batch))
@@ -709,18 +793,16 @@ class PostgresStore:
             if conflicts:
                 msg = f"{len(conflicts)} of {len(batch)} responses conflict; nothing was written"
                 raise ExceptionGroup(msg, conflicts)
-            async with c.cursor() as cur:
-                if new_rows:
-                    async with cur.copy(
-                        f"COPY responses ({', '.join(RESPONSE_COLUMNS)}) FROM STDIN"
-                    ) as copy:
-                        for row in new_rows:
-                            await copy.write_row(row)
-                    async with cur.copy(
-                        "COPY submissions (idempotency_key, fingerprint, response_id, outcome, received_at) FROM STDIN"
-                    ) as copy:
-                        for row in new_keys:
-                            await copy.write_row(row)
+            if new_rows:
+                await _copy(
+                    c, f"COPY responses ({', '.join(RESPONSE_COLUMNS)}) FROM STDIN", new_rows
+                )
+                await _copy(
+                    c,
+                    "COPY submissions (idempotency_key, fingerprint, response_id, outcome, received_at) FROM STDIN",
+                    new_keys,
+                )
+                await _copy(c, _COPY_SCORES, [s for row in new_rows for s in scores[row[0]]])
             await self._audit(c, "response", "batch", "appended", count=len(new_rows))
             by_id = {r.id: r for r in batch}
             repeated = await _fetch_responses(
@@ -1445,15 +1527,16 @@ class PostgresStore:
                     (people, people),
                 )
             ]
-            response_ids = [
-                r[0]
+            erased = [
+                response_from_row(r)
                 for r in await _all(
                     c,
-                    "SELECT id FROM responses WHERE customer_id = ANY(%s::text[]) "
+                    _RESPONSE_SELECT + " WHERE customer_id = ANY(%s::text[]) "
                     "OR invitation_id = ANY(%s::text[]) FOR UPDATE",
                     (people, invitation_ids),
                 )
             ]
+            response_ids = [r.id for r in erased]
 
             async def delete(sql: str, *params: list[str]) -> int:
                 return (await c.execute(sql, params)).rowcount
@@ -1470,6 +1553,7 @@ class PostgresStore:
                 "responses": await delete(
                     "DELETE FROM responses WHERE id = ANY(%s::text[])", response_ids
                 ),
+                "answer_scores": await _replace_scores(c, erased, []),
                 "outbox": await delete(
                     "DELETE FROM outbox WHERE invitation_id = ANY(%s::text[])", invitation_ids
                 ),
@@ -1527,6 +1611,8 @@ class PostgresStore:
                     (survey.id, survey.version, cutoff),
                 )
                 updates: list[tuple[Any, ...]] = []
+                anonymised: list[Response] = []
+                originals: list[Response] = []
                 for row in rows:
                     r = response_from_row(row)
                     anonymous = Response(
@@ -1549,6 +1635,8 @@ class PostgresStore:
                     )
                     values = response_row(anonymous)
                     updates.append((*values[1:], micros(now), values[0]))
+                    anonymised.append(anonymous)
+                    originals.append(r)
                 if updates:
                     async with c.cursor() as cur:
                         await cur.executemany(
@@ -1557,6 +1645,7 @@ class PostgresStore:
                             + ", anonymised_at = %s WHERE id = %s",
                             updates,
                         )
+                    await _replace_scores(c, originals, anonymised, survey)
                 purged += len(updates)
             if purged:
                 await self._audit(
@@ -1675,17 +1764,12 @@ def _store_error(
 
 POSTGRES = Dialect(
     mark="%s",
-    # Each row's JSON is parsed once, in the LATERAL join.
-    source=" FROM responses r, LATERAL (SELECT r.answers::jsonb AS ax, r.context::jsonb AS cx) j",
-    answer=lambda question: f"(j.ax ->> '{question}')",
-    number=lambda raw: f"{raw}::bigint",
-    present=lambda raw: f"{raw} IS NOT NULL",
-    # Context values read and match as json_extract reads them in SQLite.
-    context=lambda key: _jsonb_scalar(f"(j.cx -> '{key}')"),
-    context_match=lambda key, value: (
-        f"(j.cx -> '{key}') = ANY(%s::jsonb[])",
-        _json_matches(value),
+    context=lambda key: (
+        f"(SELECT p.context::jsonb -> '{key}' FROM responses p WHERE p.id = r.response_id)"
     ),
+    # Context values read and match as json_extract reads them in SQLite.
+    read=_jsonb_scalar,
+    match=lambda stored, value: (f"{stored} = ANY(%s::jsonb[])", _json_matches(value)),
     text=lambda value: f"'{value}'::text",
     nothing="SELECT 0 WHERE false",
 )

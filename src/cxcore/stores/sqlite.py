@@ -64,7 +64,9 @@ from cxcore.stores._analytics import (
 )
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
+    SCORE_COLUMNS,
     address_hash,
+    batch_scores,
     from_micros,
     mask,
     maybe_datetime,
@@ -72,9 +74,12 @@ from cxcore.stores._rows import (
     micros,
     response_from_row,
     response_row,
+    score_keys,
+    score_rows,
+    scored_questions,
     to_json,
 )
-from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
+from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION, SCORES_BACKFILLED_AT
 from cxcore.stores.export import export_csv, export_parquet
 
 if TYPE_CHECKING:
@@ -92,6 +97,14 @@ _INSERT_RESPONSE = (
 )
 _UPDATE_RESPONSE = (
     "UPDATE responses SET " + ", ".join(f"{c} = ?" for c in RESPONSE_COLUMNS[1:]) + " WHERE id = ?"
+)
+_INSERT_SCORES = (
+    f"INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(SCORE_COLUMNS))})"
+)
+_DELETE_SCORES = (
+    "DELETE FROM answer_scores WHERE survey_id = ? AND survey_version = ? AND question = ? "
+    "AND answered_at = ? AND response_id = ?"
 )
 _STOP = object()
 _SAFE_CONTEXT = frozenset(DIMENSIONS) - {"order"}
@@ -114,7 +127,7 @@ class SQLiteStore:
     ...         return await store.schema_version()
     >>> with tempfile.TemporaryDirectory() as d:
     ...     asyncio.run(demo(os.path.join(d, "cx.db")))
-    1
+    2
 
     Args:
         path: The database file; created if missing.
@@ -306,6 +319,8 @@ class SQLiteStore:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version - 1]:
                     conn.execute(statement)
+                if version == SCORES_BACKFILLED_AT:
+                    _backfill_scores(conn)
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -488,6 +503,10 @@ class SQLiteStore:
                     c.execute(_INSERT_RESPONSE, row)
                 else:
                     c.execute(_UPDATE_RESPONSE, (*row[1:], row[0]))
+                old = (
+                    [] if plan.outcome is SubmitOutcome.CREATED or existing is None else [existing]
+                )
+                _replace_scores(c, old, [plan.response], _scored_in(c, survey))
                 self._audit(
                     c,
                     "response",
@@ -540,6 +559,8 @@ class SQLiteStore:
         _refuse_invalid(batch, surveys)
         rows = [response_row(r) for r in batch]
         prints = [_row_fingerprint(row) for row in rows]
+
+        scores = batch_scores(batch, surveys)
 
         def write(c: sqlite3.Connection) -> list[SubmitResult]:
             keys = [r.idempotency_key for r in batch]
@@ -603,6 +624,7 @@ class SQLiteStore:
                 msg = f"{len(conflicts)} of {len(batch)} responses conflict; nothing was written"
                 raise ExceptionGroup(msg, conflicts)
             c.executemany(_INSERT_RESPONSE, new_rows)
+            c.executemany(_INSERT_SCORES, [row for rid in new_ids for row in scores[rid]])
             c.executemany(
                 "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -1289,13 +1311,15 @@ class SQLiteStore:
                 )
             ]
             inv_marks = ", ".join("?" * len(invitation_ids)) or "NULL"
-            response_ids = [
-                r[0]
+            erased = [
+                response_from_row(r)
                 for r in c.execute(
-                    f"SELECT id FROM responses WHERE customer_id IN ({marks}) OR invitation_id IN ({inv_marks})",
+                    _RESPONSE_SELECT
+                    + f" WHERE customer_id IN ({marks}) OR invitation_id IN ({inv_marks})",
                     (*people, *invitation_ids),
                 )
             ]
+            response_ids = [r.id for r in erased]
             resp_marks = ", ".join("?" * len(response_ids)) or "NULL"
             counts = {
                 "cases": c.execute(
@@ -1310,6 +1334,7 @@ class SQLiteStore:
                     f"DELETE FROM responses WHERE id IN ({resp_marks})",
                     response_ids,
                 ).rowcount,
+                "answer_scores": _replace_scores(c, erased, [], _scored_in(c)),
                 "outbox": c.execute(
                     f"DELETE FROM outbox WHERE invitation_id IN ({inv_marks})",
                     invitation_ids,
@@ -1394,6 +1419,7 @@ class SQLiteStore:
                     )
                     values = response_row(anonymous)
                     c.execute(_UPDATE_RESPONSE, (*values[1:], values[0]))
+                    _replace_scores(c, [r], [anonymous], _scored_in(c, survey))
                     c.execute(
                         "UPDATE responses SET anonymised_at = ? WHERE id = ?", (micros(now), r.id)
                     )
@@ -1467,17 +1493,74 @@ def _check_claim(current: OutboxItem, worker: str) -> None:
 
 SQLITE = Dialect(
     mark="?",
-    source=" FROM responses r",
-    answer=lambda question: f"json_extract(r.answers, '$.{question}')",
-    number=lambda raw: raw,
-    # SQLite lets WHERE name the level column, so each answer is parsed once.
-    present=lambda _raw: "lvl IS NOT NULL",
-    context=lambda key: f"json_extract(r.context, '$.{key}')",
-    context_match=lambda key, value: (f"json_extract(r.context, '$.{key}') = ?", value),
+    context=lambda key: (
+        f"(SELECT json_extract(p.context, '$.{key}') FROM responses p WHERE p.id = r.response_id)"
+    ),
+    read=lambda stored: stored,
+    match=lambda stored, value: (f"{stored} = ?", value),
     text=lambda value: f"'{value}'",
     nothing="SELECT 0 WHERE 0",
 )
 """How SQLite spells the score queries."""
+
+
+def _scored_in(
+    c: sqlite3.Connection, known: Survey | None = None
+) -> Callable[[str, int], tuple[str, ...]]:
+    """The scored questions of any stored survey version, *known*'s without reading it."""
+    memo = {} if known is None else {(known.id, known.version): scored_questions(known)}
+
+    def questions(survey_id: str, version: int) -> tuple[str, ...]:
+        if (survey_id, version) not in memo:
+            row = c.execute(
+                "SELECT body FROM surveys WHERE id = ? AND version = ?", (survey_id, version)
+            ).fetchone()
+            memo[(survey_id, version)] = (
+                () if row is None else scored_questions(structure(json.loads(row[0]), Survey))
+            )
+        return memo[(survey_id, version)]
+
+    return questions
+
+
+def _replace_scores(
+    c: sqlite3.Connection,
+    old: Iterable[Response],
+    new: Iterable[Response],
+    questions: Callable[[str, int], tuple[str, ...]],
+) -> int:
+    """Delete the ``answer_scores`` rows of *old* responses, then write those of *new* ones.
+
+    Returns:
+        How many rows were deleted.
+    """
+    deleted = c.executemany(
+        _DELETE_SCORES,
+        [k for r in old for k in score_keys(r, questions(r.survey_id, r.survey_version))],
+    ).rowcount
+    c.executemany(
+        _INSERT_SCORES,
+        [row for r in new for row in score_rows(r, questions(r.survey_id, r.survey_version))],
+    )
+    return deleted
+
+
+def _backfill_scores(c: sqlite3.Connection) -> None:
+    """Fill ``answer_scores`` from every stored response (upgrading from schema 1)."""
+    surveys = {
+        (sid, version): scored_questions(structure(json.loads(body), Survey))
+        for sid, version, body in c.execute("SELECT id, version, body FROM surveys")
+    }
+    cursor = c.execute(_RESPONSE_SELECT)
+    while rows := cursor.fetchmany(10_000):
+        c.executemany(
+            _INSERT_SCORES,
+            [
+                row
+                for r in map(response_from_row, rows)
+                for row in score_rows(r, surveys.get((r.survey_id, r.survey_version), ()))
+            ],
+        )
 
 
 def _too_new(version: int) -> StoreError:
