@@ -2,14 +2,22 @@
 measured in the same run: the machines are shared and noisy, so only ratios count.
 
 Cases (SQLite, WAL, synchronous=FULL):
-- batch ingest through SQLiteStore.append vs raw sqlite3 executemany of the same rows on
-  the same schema, in the same transaction size;
+- batch ingest through SQLiteStore.append vs raw sqlite3 executemany, in the same
+  transaction size, of the same rows on the same schema (responses, their idempotency
+  records and their scored answers); a second line gives the ratio to the response rows
+  alone;
 - acknowledged single writes from 50 concurrent writers (group commit) vs one commit per
   write;
 - reading N stored responses and scoring NPS by store: through a frame, and counted in
-  SQL, vs pandas.read_sql of the same answers followed by a pandas groupby.
+  SQL, vs pandas.read_sql of the same answers followed by a pandas groupby, reading them
+  from the responses' JSON (as the schema stores them) and, stricter, from the plain
+  columns of answer_scores.
 
-    python benchmarks/bench_store.py [--responses 1000000] [--batch 1000]
+The same cases against PostgreSQL when a server is given (--postgres DSN, or
+CXCORE_TEST_POSTGRES), each in a fresh schema: COPY as the raw baseline for batches, a
+pool of one connection as the one-commit-at-a-time baseline for concurrent writers.
+
+    python benchmarks/bench_store.py [--responses 1000000] [--batch 1000] [--postgres DSN]
 """
 
 from __future__ import annotations
@@ -21,14 +29,26 @@ import os
 import sqlite3
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cxcore import CsatQuestion, NpsQuestion, Response, Submission, Survey
 from cxcore.scoring import score
 from cxcore.stores import SQLiteStore
-from cxcore.stores._rows import RESPONSE_COLUMNS, response_row
+from cxcore.stores._rows import (
+    RESPONSE_COLUMNS,
+    SCORE_COLUMNS,
+    response_row,
+    score_rows,
+    scored_questions,
+    to_json,
+)
 from cxcore.stores._schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from cxcore.stores import PostgresStore
 
 SURVEY = Survey(
     id="nps",
@@ -43,6 +63,12 @@ INSERT = (
     f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(RESPONSE_COLUMNS))})"
 )
+INSERT_KEY = "INSERT INTO submissions VALUES (?, ?, ?, ?, ?)"
+INSERT_SCORE = (
+    f"INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(SCORE_COLUMNS))})"
+)
+SCORED = scored_questions(SURVEY)
 
 
 def emit(**fields: object) -> None:
@@ -69,13 +95,37 @@ def responses(n: int, offset: int = 0) -> list[Response]:
     ]
 
 
+def submission(w: int, i: int) -> Submission:
+    return Submission(
+        idempotency_key=f"w{w}-{i}",
+        survey_id="nps",
+        survey_version=1,
+        answers={"ltr": i % 11},
+        complete=True,
+        channel="kiosk",
+        respondent="anonymous",
+        received_at=T0,
+        context={"store": f"S{w}"},
+    )
+
+
 def raw_connection(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
-    for statement in MIGRATIONS[0]:
-        conn.execute(statement)
+    for migration in MIGRATIONS:
+        for statement in migration:
+            conn.execute(statement)
     return conn
+
+
+def raw_rows(
+    r: Response, *, postgres: bool = False
+) -> tuple[tuple[object, ...], tuple[object, ...], list[tuple[object, ...]]]:
+    """The rows a stored response takes: itself, its idempotency record, its scored answers."""
+    key = (r.idempotency_key, "0" * 64, r.id, "created", 0)
+    scores = score_rows(r, SCORED, to_json) if postgres else score_rows(r, SCORED)
+    return response_row(r), key, scores
 
 
 async def batch_ingest(root: Path, n: int, batch: int) -> None:
@@ -89,38 +139,44 @@ async def batch_ingest(root: Path, n: int, batch: int) -> None:
     conn = raw_connection(root / "raw.db")
     start = time.perf_counter()
     for at in range(0, n, batch):
+        rows = [raw_rows(r) for r in data[at : at + batch]]
+        conn.execute("BEGIN")
+        conn.executemany(INSERT, [row for row, _, _ in rows])
+        conn.executemany(INSERT_KEY, [key for _, key, _ in rows])
+        conn.executemany(INSERT_SCORE, [s for _, _, scores in rows for s in scores])
+        conn.execute("COMMIT")
+    raw = time.perf_counter() - start
+    conn.close()
+    conn = raw_connection(root / "raw-responses.db")
+    start = time.perf_counter()
+    for at in range(0, n, batch):
         conn.execute("BEGIN")
         conn.executemany(INSERT, [response_row(r) for r in data[at : at + batch]])
         conn.execute("COMMIT")
-    raw = time.perf_counter() - start
+    bare = time.perf_counter() - start
     conn.close()
     emit(
         case="sqlite batch ingest (append)",
         rows=n,
         batch=batch,
         rows_per_s=round(n / ours),
-        baseline="raw executemany of the same rows",
+        baseline="raw executemany of the same rows (responses, keys, scored answers)",
         baseline_rows_per_s=round(n / raw),
         ratio_to_baseline=round(ours / raw, 2),
         target="<= 1.5",
+    )
+    emit(
+        case="sqlite batch ingest (append), against the response rows alone",
+        rows=n,
+        rows_per_s=round(n / ours),
+        baseline="raw executemany of the response rows only",
+        baseline_rows_per_s=round(n / bare),
+        ratio_to_baseline=round(ours / bare, 2),
     )
 
 
 async def concurrent_writes(root: Path, writers: int, per_writer: int) -> None:
     total = writers * per_writer
-
-    def submission(w: int, i: int) -> Submission:
-        return Submission(
-            idempotency_key=f"w{w}-{i}",
-            survey_id="nps",
-            survey_version=1,
-            answers={"ltr": i % 11},
-            complete=True,
-            channel="kiosk",
-            respondent="anonymous",
-            received_at=T0,
-            context={"store": f"S{w}"},
-        )
 
     async def run(path: Path, group_commit: int) -> float:
         async with SQLiteStore(path, group_commit=group_commit) as store:
@@ -162,52 +218,214 @@ async def concurrent_writes(root: Path, writers: int, per_writer: int) -> None:
     )
 
 
-async def read_and_score(root: Path, n: int) -> None:
-    import pandas as pd  # noqa: PLC0415 - only this case needs it
+JSON_SQL = {
+    "sqlite": "SELECT json_extract(context, '$.store') AS store, "
+    "json_extract(answers, '$.ltr') AS ltr FROM responses "
+    "WHERE survey_id = 'nps' AND respondent != 'agent'",
+    "postgres": "SELECT context::jsonb ->> 'store' AS store, "
+    "(answers::jsonb ->> 'ltr')::int AS ltr FROM responses "
+    "WHERE survey_id = 'nps' AND respondent != 'agent'",
+}
+COLUMNS_SQL = (
+    "SELECT d_store AS store, value AS ltr FROM answer_scores "
+    "WHERE survey_id = 'nps' AND question = 'ltr' AND respondent != 'agent'"
+)
 
+
+def pandas_nps(conn: object, sql: str) -> tuple[float, int]:
+    """pandas.read_sql of the answers, then NPS by store: (seconds, groups)."""
+    import warnings  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415 - only these cases need it
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():  # pandas asks for SQLAlchemy for non-sqlite3 connections
+        warnings.simplefilter("ignore", UserWarning)
+        df = pd.read_sql(sql, conn)
+    grouped = df.groupby("store", sort=False)["ltr"].agg(
+        n="count", promoters=lambda s: (s >= 9).sum(), detractors=lambda s: (s <= 6).sum()
+    )
+    nps = 100 * (grouped["promoters"] - grouped["detractors"]) / grouped["n"]
+    return time.perf_counter() - start, len(nps)
+
+
+async def store_nps(store: SQLiteStore | PostgresStore) -> tuple[float, float, int]:
+    """(seconds through a frame, seconds counted in SQL, groups) for NPS by store."""
+    start = time.perf_counter()
+    frame = await store.frame(survey_id="nps", dimensions=("store",))
+    by_frame = score(frame, "nps", by=("store",))
+    framed = time.perf_counter() - start
+    start = time.perf_counter()
+    pushed = await store.score("nps", survey_id="nps", by=("store",))
+    pushdown = time.perf_counter() - start
+    assert len(pushed) == len(by_frame)
+    return framed, pushdown, len(pushed)
+
+
+def emit_reads(
+    backend: str, n: int, *, framed: float, pushdown: float, from_json: float, from_columns: float
+) -> None:
+    for how, seconds in (("via frame", framed), ("counted in SQL", pushdown)):
+        emit(
+            case=f"{backend} read + score NPS by store, {how}",
+            responses=n,
+            seconds=round(seconds, 3),
+            baseline="pandas.read_sql of the answers in the responses' JSON + groupby",
+            baseline_seconds=round(from_json, 3),
+            speedup=round(from_json / seconds, 2),
+            target=">= 3",
+            stricter_baseline="pandas.read_sql of the answer_scores columns + groupby",
+            stricter_baseline_seconds=round(from_columns, 3),
+            stricter_speedup=round(from_columns / seconds, 2),
+        )
+
+
+async def read_and_score(root: Path, n: int) -> None:
     db = root / "read.db"
     async with SQLiteStore(db, synchronous="NORMAL") as store:
         await store.put_survey(SURVEY)
         for at in range(0, n, 20_000):
             await store.append(responses(min(20_000, n - at), offset=at))
-        start = time.perf_counter()
-        frame = await store.frame(survey_id="nps", dimensions=("store",))
-        by_frame = score(frame, "nps", by=("store",))
-        framed = time.perf_counter() - start
-        start = time.perf_counter()
-        pushed = await store.score("nps", survey_id="nps", by=("store",))
-        pushdown = time.perf_counter() - start
+        framed, pushdown, groups = await store_nps(store)
     conn = sqlite3.connect(db)
-    start = time.perf_counter()
-    df = pd.read_sql(
-        "SELECT json_extract(context, '$.store') AS store, json_extract(answers, '$.ltr') AS ltr "
-        "FROM responses WHERE survey_id = 'nps' AND respondent != 'agent'",
-        conn,
-    )
-    grouped = df.groupby("store", sort=False)["ltr"].agg(
-        n="count", promoters=lambda s: (s >= 9).sum(), detractors=lambda s: (s <= 6).sum()
-    )
-    nps = 100 * (grouped["promoters"] - grouped["detractors"]) / grouped["n"]
-    baseline = time.perf_counter() - start
+    from_json, groups_json = pandas_nps(conn, JSON_SQL["sqlite"])
+    from_columns, groups_columns = pandas_nps(conn, COLUMNS_SQL)
     conn.close()
-    assert len(nps) == len(pushed) == len(by_frame)
-    emit(
-        case="sqlite read + score NPS by store, via frame",
-        responses=n,
-        seconds=round(framed, 3),
-        baseline="pandas.read_sql + groupby",
-        baseline_seconds=round(baseline, 3),
-        speedup=round(baseline / framed, 2),
-        target=">= 3",
+    assert groups == groups_json == groups_columns
+    emit_reads(
+        "sqlite",
+        n,
+        framed=framed,
+        pushdown=pushdown,
+        from_json=from_json,
+        from_columns=from_columns,
     )
+
+
+async def postgres_cases(dsn: str, args: argparse.Namespace) -> None:
+    """The same cases against a PostgreSQL server, each in a fresh schema dropped afterwards."""
+    import psycopg  # noqa: PLC0415 - only with a server
+    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
+
+    schemas: list[str] = []
+
+    def fresh() -> str:
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        schemas.append(schema)
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"CREATE SCHEMA {schema}")
+        return make_conninfo(dsn, options=f"-csearch_path={schema}")
+
+    try:
+        await postgres_ingest(fresh(), fresh(), args.ingest, args.batch)
+        await postgres_writes(fresh(), fresh(), 50, args.per_writer)
+        await postgres_read(fresh(), args.responses)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            for schema in schemas:
+                admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def postgres_ingest(ours_dsn: str, raw_dsn: str, n: int, batch: int) -> None:
+    """append (COPY inside, after its checks) vs bare COPY of the same rows, batch by batch."""
+    import psycopg  # noqa: PLC0415
+
+    from cxcore.stores import PostgresStore  # noqa: PLC0415
+
+    data = responses(n)
+    async with PostgresStore(ours_dsn) as store:
+        await store.put_survey(SURVEY)
+        start = time.perf_counter()
+        for at in range(0, n, batch):
+            await store.append(data[at : at + batch])
+        ours = time.perf_counter() - start
+    async with PostgresStore(raw_dsn):  # the same schema, empty
+        pass
+    async with await psycopg.AsyncConnection.connect(raw_dsn) as conn:
+        start = time.perf_counter()
+        for at in range(0, n, batch):
+            rows = [raw_rows(r, postgres=True) for r in data[at : at + batch]]
+            async with conn.transaction(), conn.cursor() as cur:
+                for table, columns, values in (
+                    ("responses", RESPONSE_COLUMNS, [row for row, _, _ in rows]),
+                    ("submissions", None, [key for _, key, _ in rows]),
+                    ("answer_scores", SCORE_COLUMNS, [s for _, _, sc in rows for s in sc]),
+                ):
+                    names = f" ({', '.join(columns)})" if columns else ""
+                    async with cur.copy(f"COPY {table}{names} FROM STDIN") as copy:
+                        for value in values:
+                            await copy.write_row(value)
+        raw = time.perf_counter() - start
     emit(
-        case="sqlite read + score NPS by store, counted in SQL",
-        responses=n,
-        seconds=round(pushdown, 3),
-        baseline="pandas.read_sql + groupby",
-        baseline_seconds=round(baseline, 3),
-        speedup=round(baseline / pushdown, 2),
-        target=">= 3",
+        case="postgres batch ingest (append)",
+        rows=n,
+        batch=batch,
+        rows_per_s=round(n / ours),
+        baseline="bare COPY of the same rows (responses, keys, scored answers)",
+        baseline_rows_per_s=round(n / raw),
+        ratio_to_baseline=round(ours / raw, 2),
+        target="<= 1.5",
+    )
+
+
+async def postgres_writes(one_dsn: str, pool_dsn: str, writers: int, per_writer: int) -> None:
+    """Acknowledged writes from concurrent writers: a pool of 10 connections vs a pool of 1."""
+    from cxcore.stores import PostgresStore  # noqa: PLC0415
+
+    async def run(dsn: str, max_size: int) -> float:
+        async with PostgresStore(dsn, min_size=1, max_size=max_size) as store:
+            await store.put_survey(SURVEY)
+
+            async def writer(w: int) -> None:
+                for i in range(per_writer):
+                    await store.submit(submission(w, i))
+
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(w) for w in range(writers)))
+            return time.perf_counter() - start
+
+    one = await run(one_dsn, 1)
+    pooled = await run(pool_dsn, 10)
+    total = writers * per_writer
+    emit(
+        case=f"postgres acknowledged writes, {writers} concurrent writers (pool of 10)",
+        writes=total,
+        writes_per_s=round(total / pooled),
+        baseline="the same store with one connection: one commit at a time",
+        baseline_writes_per_s=round(total / one),
+        speedup=round(one / pooled, 2),
+        target=">= 2",
+    )
+
+
+async def postgres_read(dsn: str, n: int) -> None:
+    """Read n responses and score NPS by store, against pandas on the same server."""
+    import psycopg  # noqa: PLC0415
+
+    from cxcore.stores import PostgresStore  # noqa: PLC0415
+
+    async with PostgresStore(dsn) as store:
+        await store.put_survey(SURVEY)
+        for at in range(0, n, 20_000):
+            await store.append(responses(min(20_000, n - at), offset=at))
+        # What autovacuum does on a live server: without statistics the planner
+        # expects one row and sorts instead of hashing.
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as admin:
+            await admin.execute("ANALYZE")
+        framed, pushdown, groups = await store_nps(store)
+    with psycopg.connect(dsn) as conn:
+        from_json, groups_json = pandas_nps(conn, JSON_SQL["postgres"])
+        from_columns, groups_columns = pandas_nps(
+            conn, COLUMNS_SQL.replace("d_store AS store", "d_store #>> '{}' AS store")
+        )
+    assert groups == groups_json == groups_columns
+    emit_reads(
+        "postgres",
+        n,
+        framed=framed,
+        pushdown=pushdown,
+        from_json=from_json,
+        from_columns=from_columns,
     )
 
 
@@ -221,12 +439,24 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=1000, help="rows per transaction")
     parser.add_argument("--per-writer", type=int, default=40, help="writes per concurrent writer")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("CXCORE_TEST_POSTGRES"),
+        help="a PostgreSQL DSN for the PostgreSQL cases (default: $CXCORE_TEST_POSTGRES)",
+    )
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="run one backend's cases")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=os.environ.get("CXCORE_BENCH_DIR")) as tmp:
-        root = Path(tmp)
-        asyncio.run(batch_ingest(root, args.ingest, args.batch))
-        asyncio.run(concurrent_writes(root, 50, args.per_writer))
-        asyncio.run(read_and_score(root, args.responses))
+    if args.only != "postgres":
+        with tempfile.TemporaryDirectory(dir=os.environ.get("CXCORE_BENCH_DIR")) as tmp:
+            root = Path(tmp)
+            asyncio.run(batch_ingest(root, args.ingest, args.batch))
+            asyncio.run(concurrent_writes(root, 50, args.per_writer))
+            asyncio.run(read_and_score(root, args.responses))
+    if args.only != "sqlite":
+        if args.postgres:
+            asyncio.run(postgres_cases(args.postgres, args))
+        else:
+            emit(case="postgres cases", skipped="no server: pass --postgres DSN")
 
 
 if __name__ == "__main__":
