@@ -68,7 +68,7 @@ async def prepare(db: Path, n: int, clock: ManualClock) -> list[Invitation]:
         await store.put_survey(SURVEY)
         outbox = Outbox(store, TokenService(["k" * 32], clock=clock), clock=clock)
         for i in range(n):
-            customer = Customer(id=f"C-{i}", email=f"c{i}@example.com")
+            customer = Customer(id=f"C-{i}", email=f"c{i}@example.com", timezone="UTC")
             visit = Interaction(
                 id=f"I-{i}", touchpoint="visit", customer_id=customer.id, occurred_at=T0
             )
