@@ -220,10 +220,11 @@ class OutboxItem:
 class ClaimedSend:
     """A claimed send, with what the dispatcher needs to send it, read as it was claimed.
 
-    :meth:`Store.claim_sends` returns these: one round trip gives the
-    dispatcher the item, its invitation, and the facts its send-time checks
-    judge (the address's suppression, and the latest consent entries of the
-    customer and of the address), instead of four reads per send.
+    :meth:`Store.claim_sends <cxcore.Store.claim_sends>` returns these: one
+    round trip gives the dispatcher the item, its invitation, and the facts
+    its send-time checks judge (the address's suppression, and the latest
+    consent entries of the customer and of the address), instead of four
+    reads per send.
 
     Attributes:
         item: The claimed item (``sending``, claimed by the worker).
@@ -231,11 +232,11 @@ class ClaimedSend:
         problem: Why the invitation cannot be read (not stored, or stored
             unreadable), when *invitation* is ``None``.
         suppression: Why the invitation's address is suppressed on the item's
-            channel (or on every channel), as :meth:`Store.suppression` says; ``None``
-            if it is not.
+            channel (or on every channel), as :meth:`Store.suppression
+            <cxcore.Store.suppression>` says; ``None`` if it is not.
         customer_consent: The latest consent entry of the invitation's
             customer for the item's channel (or ``"*"``) and the purpose
-            claimed for, as :meth:`Store.consent` returns it.
+            claimed for, as :meth:`Store.consent <cxcore.Store.consent>` returns it.
         address_consent: The same, for the invitation's address.
 
     .. versionadded:: 0.1.0
@@ -259,7 +260,7 @@ def _disposition(value: Disposition | str | None) -> Disposition | None:
 
 @attrs.frozen(kw_only=True)
 class Finish:
-    """How one attempt at a send ended, for :meth:`Store.finish_many`.
+    """How one attempt at a send ended, for :meth:`Store.finish_many <cxcore.Store.finish_many>`.
 
     Args:
         item_id: The outbox item.
@@ -506,7 +507,7 @@ class Store(Protocol):
         whether its address is suppressed on its channel, and the latest
         consent entries (for *purpose*) of its customer and address. A send
         whose invitation cannot be read is still claimed, with the
-        :attr:`~ClaimedSend.problem`, so the dispatcher can finish it.
+        ``problem``, so the dispatcher can finish it.
         """
         ...
 
@@ -522,7 +523,7 @@ class Store(Protocol):
         others are recorded all the same.
 
         Returns:
-            One entry per finish, in order: the stored item, or the error
+            For each finish, in order, the stored item, or the error
             (:class:`ClaimLostError`, :class:`StoreError`) that kept it unchanged.
 
         Raises:

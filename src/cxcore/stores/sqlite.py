@@ -1103,7 +1103,7 @@ class SQLiteStore:
         the consent entries of their customers and addresses for *purpose*;
         each send's facts are judged as :meth:`suppression` and
         :meth:`consent` judge them. A send whose invitation cannot be read is
-        claimed all the same, with the :attr:`~cxcore.ports.store.ClaimedSend.problem`.
+        claimed all the same, with the ``problem``.
 
         .. versionadded:: 0.1.0
         """
@@ -1153,7 +1153,7 @@ class SQLiteStore:
         others are recorded all the same, with one ``fsync`` for them all.
 
         Returns:
-            One entry per finish, in order: the stored item, or the
+            For each finish, in order, the stored item, or the
             :class:`~cxcore.ClaimLostError` (the claim was lost) or
             :class:`~cxcore.StoreError` (the item, or the invitation a
             disposition is for, is not stored) that left it unchanged.
