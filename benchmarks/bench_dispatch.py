@@ -11,16 +11,27 @@ FULL, group commit). Two cases, each with its own baseline in the same run:
   the baseline loop sends one at a time, the dispatcher too (concurrency 1),
   so the ratio is the outbox's overhead on a realistic send.
 
+With a PostgreSQL server named by ``CXCORE_BENCH_POSTGRES`` (or
+``CXCORE_TEST_POSTGRES``, what ``.ci/postgres start`` prints), the
+``postgres_zero_latency`` case runs the zero-latency dispatcher against a
+:class:`~cxcore.stores.PostgresStore` in a schema of its own (dropped after),
+every commit durable (``synchronous_commit`` on); without one, its line says
+it was skipped.
+
 Prints one JSON line per case. Usage: python benchmarks/bench_dispatch.py [N]
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +46,7 @@ from cxcore.distribution import (
     decide,
 )
 from cxcore.model.invitation import Invitation
+from cxcore.ports.store import Store
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel, sample_surveys
 
@@ -61,14 +73,55 @@ class Provider(FakeChannel):
         return result
 
 
-async def prepare(db: Path, n: int, clock: ManualClock) -> list[Invitation]:
+OpenStore = Callable[[ManualClock], contextlib.AbstractAsyncContextManager[Store]]
+"""Opens the store under test, with the bench's clock."""
+
+
+def sqlite_at(db: Path) -> OpenStore:
+    @contextlib.asynccontextmanager
+    async def open_store(clock: ManualClock) -> AsyncIterator[Store]:
+        async with SQLiteStore(db, clock=clock) as store:
+            yield store
+
+    return open_store
+
+
+def postgres_at(dsn: str) -> OpenStore:
+    from cxcore.stores import PostgresStore  # noqa: PLC0415 - psycopg only with a server
+
+    @contextlib.asynccontextmanager
+    async def open_store(clock: ManualClock) -> AsyncIterator[Store]:
+        async with PostgresStore(dsn, clock=clock) as store:
+            yield store
+
+    return open_store
+
+
+@contextlib.contextmanager
+def postgres_schema(server: str) -> Iterator[str]:
+    """A DSN whose tables go in a fresh schema of *server*, dropped afterwards."""
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
+
+    schema = f"bench_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield make_conninfo(server, options=f"-csearch_path={schema}")
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+async def prepare(open_store: OpenStore, n: int, clock: ManualClock) -> list[Invitation]:
     state = FatigueState()
     invitations = []
-    async with SQLiteStore(db, clock=clock) as store:
+    async with open_store(clock) as store:
         await store.put_survey(SURVEY)
         outbox = Outbox(store, TokenService(["k" * 32], clock=clock), clock=clock)
         for i in range(n):
-            customer = Customer(id=f"C-{i}", email=f"c{i}@example.com")
+            customer = Customer(id=f"C-{i}", email=f"c{i}@example.com", timezone="UTC")
             visit = Interaction(
                 id=f"I-{i}", touchpoint="visit", customer_id=customer.id, occurred_at=T0
             )
@@ -87,8 +140,10 @@ async def direct(invitations: list[Invitation], latency: float) -> float:
     return spent
 
 
-async def dispatched(db: Path, clock: ManualClock, latency: float, concurrency: int) -> float:
-    async with SQLiteStore(db, clock=clock) as store:
+async def dispatched(
+    open_store: OpenStore, clock: ManualClock, latency: float, concurrency: int
+) -> float:
+    async with open_store(clock) as store:
         channel = Provider(latency)
         dispatcher = Dispatcher(
             store,
@@ -109,32 +164,47 @@ async def dispatched(db: Path, clock: ManualClock, latency: float, concurrency: 
     return spent
 
 
+def measure(
+    case: str, open_store: OpenStore, latency: float, concurrency: int, count: int, **extra: str
+) -> None:
+    clock = ManualClock(T0)
+    invitations = asyncio.run(prepare(open_store, count, clock))
+    clock.advance(timedelta(minutes=1))
+    base = min(asyncio.run(direct(invitations, latency)) for _ in range(3))
+    spent = asyncio.run(dispatched(open_store, clock, latency, concurrency))
+    print(
+        json.dumps(
+            {
+                "bench": "dispatch",
+                "case": case,
+                **extra,
+                "sends": count,
+                "concurrency": concurrency,
+                "direct_per_send_us": round(base / count * 1e6, 1),
+                "dispatch_per_send_us": round(spent / count * 1e6, 1),
+                "overhead_per_send_us": round((spent - base) / count * 1e6, 1),
+                "ratio": round(spent / base, 2),
+                "target_ratio": 1.3,
+            }
+        )
+    )
+
+
 def main(n: int) -> None:
     cases = [("zero_latency", 0.0, 1, n), ("zero_latency_concurrent", 0.0, 16, n)]
     cases.append(("provider_5ms", 0.005, 1, max(n // 20, 50)))
     for case, latency, concurrency, count in cases:
         with tempfile.TemporaryDirectory() as d:
-            db = Path(d) / "bench.db"
-            clock = ManualClock(T0)
-            invitations = asyncio.run(prepare(db, count, clock))
-            clock.advance(timedelta(minutes=1))
-            base = min(asyncio.run(direct(invitations, latency)) for _ in range(3))
-            spent = asyncio.run(dispatched(db, clock, latency, concurrency))
+            measure(case, sqlite_at(Path(d) / "bench.db"), latency, concurrency, count)
+    server = os.environ.get("CXCORE_BENCH_POSTGRES") or os.environ.get("CXCORE_TEST_POSTGRES")
+    if not server:
+        skipped = "no server: set CXCORE_BENCH_POSTGRES to a DSN (.ci/postgres start prints one)"
         print(
-            json.dumps(
-                {
-                    "bench": "dispatch",
-                    "case": case,
-                    "sends": count,
-                    "concurrency": concurrency,
-                    "direct_per_send_us": round(base / count * 1e6, 1),
-                    "dispatch_per_send_us": round(spent / count * 1e6, 1),
-                    "overhead_per_send_us": round((spent - base) / count * 1e6, 1),
-                    "ratio": round(spent / base, 2),
-                    "target_ratio": 1.3,
-                }
-            )
+            json.dumps({"bench": "dispatch", "case": "postgres_zero_latency", "skipped": skipped})
         )
+        return
+    with postgres_schema(server) as dsn:
+        measure("postgres_zero_latency", postgres_at(dsn), 0.0, 1, n, store="postgres")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import pytest
@@ -47,7 +48,7 @@ from cxcore.distribution import (
     TriggerRule,
     decide,
 )
-from cxcore.ports.store import OutboxItem
+from cxcore.ports.store import ClaimLostError, OutboxItem, Store
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel, sample_surveys
 
@@ -461,6 +462,185 @@ class TestReconcile:
         assert early == []
         assert [i.id for i in late] == [item.id]
         assert item.state is OutboxState.UNKNOWN
+
+
+class CountingStore:
+    """A store that counts the calls made to it, and passes them on."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.calls: Counter[str] = Counter()
+        self.finished: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.store, name)
+
+        async def call(*args: Any, **kw: Any) -> Any:
+            self.calls[name] += 1
+            if name == "finish_many":
+                self.finished.append(len(args[0]))
+            return await method(*args, **kw)
+
+        return call
+
+
+class TestBatches:
+    def test_a_pass_claims_once_and_records_ends_in_few_writes(self, tmp_path):
+        """A pass reads nothing per send: one claim brings every fact, and ends are written many at once."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                ids = await w.invite(30)
+                store = CountingStore(w.store)
+                dispatcher = Dispatcher(
+                    cast("Store", store),
+                    {"email": FakeChannel(name="email")},
+                    clock=w.clock,
+                    worker_id="w1",
+                    limits={"email": ChannelLimits(concurrency=4)},
+                )
+                report = await dispatcher.run_once()
+                dispositions = [await w.store.dispositions(i) for i in ids]
+                return report, store, dispositions
+
+        report, store, dispositions = run(go)
+        assert report.count(OutboxState.SENT) == 30
+        # No per-send reads or writes: one claim, the survey once, and the ends.
+        assert set(store.calls) == {"claim_sends", "survey", "finish_many"}
+        assert store.calls["claim_sends"] == store.calls["survey"] == 1
+        assert sum(store.finished) == 30
+        assert store.calls["finish_many"] <= 4  # the first end, then the rest together
+        assert all([d for d, _ in ds] == [Disposition.SENT] for ds in dispositions)
+
+    def test_an_end_is_recorded_without_waiting_for_the_rest_of_the_pass(self, tmp_path):
+        """While one send hangs, the sends that ended are already durable: a crash would not lose them."""
+
+        class Hanging(FakeChannel):
+            def __init__(self) -> None:
+                super().__init__(name="email")
+                self.release = asyncio.Event()
+                self.hung: str | None = None
+
+            async def send(self, message: OutboundMessage) -> SendResult:
+                if self.hung is None:
+                    self.hung = message.invitation_id
+                    await self.release.wait()
+                return await super().send(message)
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite(5)
+                channel = Hanging()
+                dispatcher = w.dispatcher(channel, limits={"email": ChannelLimits(concurrency=2)})
+                running = asyncio.create_task(dispatcher.run_once())
+                async with asyncio.timeout(10):
+                    while True:  # the four others end while the first still hangs
+                        states = Counter(i.state for i in await w.store.outbox())
+                        if states[OutboxState.SENT] == 4:
+                            break
+                        await asyncio.sleep(0.01)
+                assert not running.done()
+                hanging = {i.id: i.state for i in await w.store.outbox()}[channel.hung or ""]
+                channel.release.set()
+                report = await running
+                return hanging, report
+
+        hanging, report = run(go)
+        assert hanging is OutboxState.SENDING
+        assert report.count(OutboxState.SENT) == 5
+
+    def test_facts_are_read_again_after_a_long_wait_for_a_slot(self, tmp_path):
+        """A send that waits for its rate limit longer than recheck_after is checked again before it goes."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                await w.invite(3)
+                clock = w.clock
+                withdrawn = Consent(
+                    "*", Purpose.SURVEY, granted=False, source="email_link", recorded_at=T0
+                )
+
+                async def sleep(seconds: float) -> None:  # everybody withdraws meanwhile
+                    for i in range(3):
+                        await w.store.record_consent(f"C-{i}", withdrawn)
+                    clock.advance(seconds=seconds)
+
+                channel = CountingChannel(clock, name="email")
+                dispatcher = w.dispatcher(
+                    channel,
+                    limits={"email": ChannelLimits(concurrency=1, rate=1.0, burst=1)},
+                    recheck_after=timedelta(seconds=1.5),
+                    sleep=sleep,
+                )
+                report = await dispatcher.run_once()
+                return report, channel
+
+        report, channel = run(go)
+        # At 0 s and 1 s the facts read with the claim still stand; at 2 s they are read again.
+        assert [(t - T0).total_seconds() for t in channel.times] == [0, 1]
+        (suppressed,) = report.by_state(OutboxState.SUPPRESSED)
+        assert suppressed.detail == (
+            "consent to surveys on 'email' was withdrawn (email_link, 2026-11-20T09:00:00+00:00)"
+        )
+        with pytest.raises(ValueError, match="recheck_after: -1 day, 23:59:59 is less than zero"):
+            Dispatcher(None, {}, recheck_after=timedelta(seconds=-1))  # type: ignore[arg-type]
+
+    def test_an_address_refused_in_a_pass_is_not_tried_again_in_it(self, tmp_path):
+        """After a provider refuses an address, the pass's other sends to it are suppressed, unsent."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                for customer_id in ("A", "B"):
+                    customer = Customer(id=customer_id, email="c0@example.com", timezone="UTC")
+                    visit = Interaction(
+                        id=f"I-{customer_id}",
+                        touchpoint="visit",
+                        customer_id=customer_id,
+                        occurred_at=w.clock.now(),
+                    )
+                    decision = decide(RULES, visit, customer, w.state, w.clock)
+                    await w.outbox.schedule(decision, customer=customer)
+                channel = FakeChannel(name="email")
+                channel.fail_next(SendError("550 no such user", suppress=True, code="550"))
+                dispatcher = w.dispatcher(channel, limits={"email": ChannelLimits(concurrency=1)})
+                return await dispatcher.run_once(), channel
+
+        report, channel = run(go)
+        assert sorted(o.detail or "" for o in report.by_state(OutboxState.SUPPRESSED)) == [
+            "550 no such user (code 550)",
+            "the address is suppressed on 'email' (hard_bounce, refused earlier in this pass)",
+        ]
+        assert channel.deliveries == []
+        assert channel._failures == []  # the channel was called once, for the first
+
+    def test_a_claim_lost_mid_pass_is_reported_and_the_other_ends_recorded(self, tmp_path):
+        """An operator's decision during a send stands; the dispatcher reports it, and records the rest."""
+
+        class Meddling(FakeChannel):
+            def __init__(self, store: SQLiteStore, victim: str) -> None:
+                super().__init__(name="email")
+                self.store = store
+                self.victim = victim
+
+            async def send(self, message: OutboundMessage) -> SendResult:
+                if message.invitation_id == self.victim:
+                    await self.store.finish(self.victim, OutboxState.FAILED, at=T0, error="op")
+                return await super().send(message)
+
+        async def go():
+            async with world(tmp_path) as w:
+                ids = await w.invite(4)
+                dispatcher = w.dispatcher(Meddling(w.store, ids[1]))
+                with pytest.raises(ExceptionGroup) as info:
+                    await dispatcher.run_once()
+                states = {i.id: i.state for i in await w.store.outbox()}
+                return ids, info.value, states, await w.store.dispositions(ids[1])
+
+        ids, group, states, lost_dispositions = run(go)
+        assert [type(e) for e in group.exceptions] == [ClaimLostError]
+        assert str(group) == "1 of 4 outbox items could not be finished (1 sub-exception)"
+        assert states == {i: OutboxState.FAILED if i == ids[1] else OutboxState.SENT for i in ids}
+        assert lost_dispositions == []
 
 
 class TestBackoff:

@@ -37,8 +37,10 @@ from cxcore import (
     ValidationError,
 )
 from cxcore.ports.store import (
+    ClaimedSend,
     ClaimLostError,
     ConflictError,
+    Finish,
     OutboxItem,
     OutboxState,
     PayloadTooLargeError,
@@ -589,6 +591,302 @@ class TestOutbox:
             assert ok.state is OutboxState.SENT
 
         run(backend, scenario)
+
+
+def pending(
+    item_id: str, invitation_id: str, *, channel: str = "email", at: datetime = T0
+) -> OutboxItem:
+    return OutboxItem(
+        id=item_id,
+        invitation_id=invitation_id,
+        channel=channel,
+        state=OutboxState.PENDING,
+        due_at=at,
+    )
+
+
+def consent(
+    channel: str, *, granted: bool, at: datetime, purpose: Purpose = Purpose.SURVEY
+) -> Consent:
+    return Consent(channel, purpose, granted=granted, source="email_link", recorded_at=at)
+
+
+class TestClaimSends:
+    def test_each_send_comes_with_its_invitation_and_facts(self, backend):
+        """A claim of sends gives each its invitation, and the facts the one-at-a-time reads give."""
+
+        async def scenario(store: Store) -> None:
+            people = {
+                "inv-1": ("C-1", "one@example.com"),  # nothing against
+                "inv-2": ("C-2", "two@example.com"),  # suppressed on email
+                "inv-3": ("C-3", "Three@Example.com"),  # suppressed everywhere, another case
+                "inv-4": ("C-4", "four@example.com"),  # withdrew, then granted email again
+                "inv-5": ("C-5", "five@example.com"),  # withdrew email for marketing only
+                "inv-6": ("C-6", "six@example.com"),  # address withdrew everything, same instant
+                "inv-7": (None, "+919812345678"),  # no customer; withdrew sms only
+            }
+            for inv_id, (customer, address) in people.items():
+                channel = "sms" if address.startswith("+") else "email"
+                await store.add_invitation(
+                    invitation(inv_id, customer_id=customer, address=address, channel=channel),
+                    outbox=[pending(inv_id, inv_id, channel=channel)],
+                )
+            await store.enqueue([pending("inv-1.r1", "inv-1", at=T0 + timedelta(minutes=1))])
+            await store.enqueue([pending("orphan", "inv-gone", at=T0 + timedelta(minutes=2))])
+            await store.enqueue([pending("later", "inv-1", at=T0 + timedelta(days=1))])
+            await store.suppress("two@example.com", "email", "hard_bounce")
+            await store.suppress("two@example.com", "*", "complaint")  # the channel's own wins
+            await store.suppress("three@example.com", "*", "complaint")
+            await store.suppress("one@example.com", "sms", "hard_bounce")  # another channel
+            await store.record_consent(
+                "C-4", consent("*", granted=False, at=T0 - timedelta(days=2))
+            )
+            await store.record_consent(
+                "C-4", consent("email", granted=True, at=T0 - timedelta(days=1))
+            )
+            await store.record_consent(
+                "C-5", consent("email", granted=False, at=T0, purpose=Purpose.MARKETING)
+            )
+            await store.record_consent("six@example.com", consent("email", granted=True, at=T0))
+            await store.record_consent(
+                "six@example.com", consent("*", granted=False, at=T0)
+            )  # later row
+            await store.record_consent("+919812345678", consent("sms", granted=False, at=T0))
+
+            now = T0 + timedelta(minutes=5)
+            sends = await store.claim_sends("w", now=now, limit=20, lease=timedelta(minutes=1))
+            assert all(isinstance(s, ClaimedSend) for s in sends)
+            assert [s.item.id for s in sends] == [
+                "inv-1",
+                "inv-2",
+                "inv-3",
+                "inv-4",
+                "inv-5",
+                "inv-6",
+                "inv-7",
+                "inv-1.r1",
+                "orphan",
+            ]  # by due time, then id; not what is due later
+            assert {(s.item.state, s.item.claimed_by, s.item.attempts) for s in sends} == {
+                (OutboxState.SENDING, "w", 1)
+            }
+            assert {s.item.claimed_until for s in sends} == {now + timedelta(minutes=1)}
+            by_id = {s.item.id: s for s in sends}
+            assert by_id["inv-1"].invitation == invitation(
+                "inv-1", customer_id="C-1", address="one@example.com"
+            )
+            assert by_id["inv-1.r1"].invitation == by_id["inv-1"].invitation
+            assert (by_id["orphan"].invitation, by_id["orphan"].problem) == (
+                None,
+                "no invitation 'inv-gone' is stored",
+            )
+            facts = {
+                s.item.id: (
+                    s.suppression,
+                    s.customer_consent and s.customer_consent.granted,
+                    s.address_consent and s.address_consent.granted,
+                )
+                for s in sends
+            }
+            assert facts == {
+                "inv-1": (None, None, None),
+                "inv-2": ("hard_bounce", None, None),
+                "inv-3": ("complaint", None, None),
+                "inv-4": (None, True, None),
+                "inv-5": (None, None, None),
+                "inv-6": (None, None, False),
+                "inv-7": (None, None, False),
+                "inv-1.r1": (None, None, None),
+                "orphan": (None, None, None),
+            }
+            # The very answers of the one-at-a-time reads.
+            for s in sends:
+                if s.invitation is None:
+                    continue
+                to, who = s.invitation.address, s.invitation.customer_id
+                assert to is not None
+                ch = s.item.channel
+                assert s.suppression == await store.suppression(to, ch)
+                assert s.address_consent == await store.consent(to, ch, Purpose.SURVEY)
+                assert s.customer_consent == (
+                    None if who is None else await store.consent(who, ch, Purpose.SURVEY)
+                )
+            marketing = await store.claim_sends(
+                "w", now=now, limit=20, lease=timedelta(minutes=1), purpose=Purpose.MARKETING
+            )
+            assert marketing == []  # everything due is claimed already
+
+        run(backend, scenario)
+
+    def test_claims_never_overlap_and_honour_limit_and_channels(self, backend):
+        """Two workers claiming sends at once get disjoint items, only on the channels asked for."""
+
+        async def scenario(store: Store) -> None:
+            for i in range(12):
+                channel = "sms" if i % 4 == 3 else "email"
+                await store.add_invitation(
+                    invitation(f"inv-{i}", channel=channel),
+                    outbox=[pending(f"o{i:02}", f"inv-{i}", channel=channel)],
+                )
+            with pytest.raises(ValueError, match="limit: -1 is not 0 or more"):
+                await store.claim_sends("a", now=T0, limit=-1, lease=timedelta(minutes=1))
+            a, b = await asyncio.gather(
+                store.claim_sends(
+                    "a", now=T0, limit=4, lease=timedelta(minutes=1), channels=["email"]
+                ),
+                store.claim_sends(
+                    "b", now=T0, limit=4, lease=timedelta(minutes=1), channels=["email"]
+                ),
+            )
+            ids = [s.item.id for s in a] + [s.item.id for s in b]
+            assert len(ids) == len(set(ids)) == 8
+            assert {s.item.channel for s in [*a, *b]} == {"email"}
+            assert {s.item.claimed_by for s in a} == {"a"}
+            rest = await store.claim_sends("c", now=T0, limit=10, lease=timedelta(minutes=1))
+            everything = {f"o{i:02}" for i in range(12)}
+            assert sorted(s.item.id for s in rest) == sorted(everything - set(ids))
+            assert {s.item.channel for s in rest} == {"email", "sms"}
+            assert await store.claim_sends("c", now=T0, limit=10, lease=timedelta(minutes=1)) == []
+
+        run(backend, scenario)
+
+
+class TestFinishMany:
+    def test_each_item_is_compared_and_set_on_its_own(self, backend):
+        """Finishes of held claims are recorded; a lost claim or a missing item is reported, alone."""
+
+        async def scenario(store: Store) -> None:
+            for i in range(4):
+                await store.add_invitation(
+                    invitation(f"inv-{i}"), outbox=[pending(f"o{i}", f"inv-{i}")]
+                )
+            mine = await store.claim("a", now=T0, limit=3, lease=timedelta(minutes=1))
+            theirs = await store.claim("b", now=T0, limit=1, lease=timedelta(minutes=1))
+            assert ([i.id for i in mine], [i.id for i in theirs]) == (["o0", "o1", "o2"], ["o3"])
+            await store.finish("o2", OutboxState.UNKNOWN, at=T0)  # an operator got there first
+            at = T0 + timedelta(seconds=30)
+            results = await store.finish_many(
+                [
+                    Finish(
+                        item_id="o0",
+                        state=OutboxState.SENT,
+                        at=at,
+                        provider_id="SM0",
+                        disposition=Disposition.SENT,
+                        disposition_detail="SM0",
+                    ),
+                    Finish(
+                        item_id="o2", state="sent", at=at, provider_id="SM2", disposition="sent"
+                    ),
+                    Finish(item_id="o3", state=OutboxState.FAILED, at=at, error="550"),
+                    Finish(item_id="nowhere", state=OutboxState.FAILED, at=at),
+                    Finish(
+                        item_id="o1",
+                        state=OutboxState.PENDING,
+                        at=at,
+                        error="421 busy",
+                        retry_at=at + timedelta(minutes=2),
+                    ),
+                ],
+                worker="a",
+            )
+            sent, lost, theirs_lost, missing, retry = results
+            assert isinstance(sent, OutboxItem)
+            assert (sent.state, sent.provider_id, sent.claimed_by, sent.attempts) == (
+                OutboxState.SENT,
+                "SM0",
+                None,
+                1,
+            )
+            assert isinstance(lost, ClaimLostError)
+            assert "'o2' is no longer claimed by 'a' (it is unknown" in str(lost)
+            assert isinstance(theirs_lost, ClaimLostError)
+            assert "claimed by 'b'" in str(theirs_lost)
+            assert isinstance(missing, StoreError)
+            assert not isinstance(missing, ClaimLostError)
+            assert str(missing) == "no outbox item 'nowhere' is stored"
+            assert isinstance(retry, OutboxItem)
+            assert (retry.state, retry.due_at, retry.last_error, retry.claimed_until) == (
+                OutboxState.PENDING,
+                at + timedelta(minutes=2),
+                "421 busy",
+                None,
+            )
+            stored = {i.id: i for i in await store.outbox()}
+            assert stored["o0"] == sent
+            assert stored["o1"] == retry
+            assert stored["o2"].state is OutboxState.UNKNOWN  # what happened since stands
+            assert (stored["o3"].state, stored["o3"].claimed_by) == (OutboxState.SENDING, "b")
+            assert await store.dispositions("inv-0") == [(Disposition.SENT, at)]
+            assert await store.dispositions("inv-2") == []  # nothing of a lost claim
+            actions = [(e.entity_id, e.action) for e in await store.audit()]
+            assert ("o0", "sent") in actions
+            assert ("inv-0", "sent") in actions
+            assert ("o2", "sent") not in actions
+            assert ("o1", "pending") in actions
+            # An operator (no worker) decides whatever the state; the disposition goes with it.
+            (decided,) = await store.finish_many(
+                [Finish(item_id="o2", state="failed", at=at, disposition="failed", error="bounced")]
+            )
+            assert isinstance(decided, OutboxItem)
+            assert decided.state is OutboxState.FAILED
+            assert await store.dispositions("inv-2") == [(Disposition.FAILED, at)]
+            assert await store.finish_many([], worker="a") == []
+
+        run(backend, scenario)
+
+    def test_one_disposition_per_invitation_and_none_without_it(self, backend):
+        """Two sends of one invitation record its disposition once; a missing invitation refuses its item."""
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitation(
+                invitation("inv-1"),
+                outbox=[pending("inv-1", "inv-1"), pending("inv-1.r1", "inv-1")],
+            )
+            await store.enqueue([pending("orphan", "inv-gone")])
+            await store.claim("a", now=T0, limit=10, lease=timedelta(minutes=1))
+            first, second = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
+            results = await store.finish_many(
+                [
+                    Finish(item_id="inv-1", state="sent", at=first, disposition="sent"),
+                    Finish(item_id="orphan", state="sent", at=first, disposition="sent"),
+                    Finish(item_id="inv-1.r1", state="sent", at=second, disposition="sent"),
+                ],
+                worker="a",
+            )
+            assert [type(r).__name__ for r in results] == ["OutboxItem", "StoreError", "OutboxItem"]
+            assert "no invitation 'inv-gone' is stored" in str(results[1])
+            assert await store.dispositions("inv-1") == [(Disposition.SENT, first)]
+            assert {i.id: i.state for i in await store.outbox()}["orphan"] is OutboxState.SENDING
+            audited = [e for e in await store.audit("invitation") if e.action == "sent"]
+            assert len(audited) == 1
+
+        run(backend, scenario)
+
+    def test_a_bad_batch_writes_nothing(self, backend):
+        """One item finished twice in a call refuses the whole call; a Finish checks its fields."""
+
+        async def scenario(store: Store) -> None:
+            await store.enqueue([pending("o0", "inv-0")])
+            await store.claim("a", now=T0, limit=1, lease=timedelta(minutes=1))
+            with pytest.raises(StoreError, match="'o0' is finished twice; nothing was written"):
+                await store.finish_many(
+                    [
+                        Finish(item_id="o0", state="sent", at=T0),
+                        Finish(item_id="o0", state="failed", at=T0),
+                    ],
+                    worker="a",
+                )
+            assert [i.state for i in await store.outbox()] == [OutboxState.SENDING]
+
+        run(backend, scenario)
+        with pytest.raises(ValidationError) as info:
+            Finish(item_id="o0", state="pending", at=datetime(2026, 11, 20, 9, 0))  # noqa: DTZ001
+        text = str(info.value)
+        assert "retry_at: is required to put a send back to pending" in text
+        assert "at:" in text
+        with pytest.raises(ValidationError, match="state"):
+            Finish(item_id="o0", state="lost", at=T0)
 
 
 class TestCases:

@@ -102,8 +102,10 @@ from cxcore.ports import (
 )
 from cxcore.ports.store import (
     AuditEntry,
+    ClaimedSend,
     ClaimLostError,
     ConflictError,
+    Finish,
     OutboxItem,
     OutboxState,
     PayloadTooLargeError,
@@ -148,6 +150,7 @@ __all__ = [
     "ChannelShapeError",
     "ChoiceQuestion",
     "ClaimLostError",
+    "ClaimedSend",
     "Clock",
     "Condition",
     "ConflictError",
@@ -161,6 +164,7 @@ __all__ = [
     "Display",
     "Disposition",
     "DuplicateChannelError",
+    "Finish",
     "FrozenDict",
     "Headline",
     "InboundError",

@@ -10,7 +10,7 @@ import random
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -20,12 +20,20 @@ from cxcore.dispatch.limits import ChannelLimits, Sleep, TokenBucket
 from cxcore.dispatch.outbox import reminder_of
 from cxcore.dispatch.retry import RetryPolicy
 from cxcore.errors import ChannelClosedError, CxError, SendError
-from cxcore.model.customer import Purpose
+from cxcore.model.customer import Consent, Purpose
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.survey import Survey
 from cxcore.ports.channel import Channel, OutboundMessage, SendResult
 from cxcore.ports.clock import Clock, SystemClock
-from cxcore.ports.store import ClaimLostError, OutboxItem, OutboxState, Store, StoreError
+from cxcore.ports.store import (
+    ClaimedSend,
+    ClaimLostError,
+    Finish,
+    OutboxItem,
+    OutboxState,
+    Store,
+    StoreError,
+)
 
 __all__ = [
     "DeliveryLookup",
@@ -152,6 +160,97 @@ def _describe(exc: BaseException) -> str:
     return f"{text} (code {code})" if code else text
 
 
+def _refusal(
+    channel: str, suppression: str | None, consents: Iterable[Consent | None]
+) -> str | None:
+    """Why a send on *channel* must not go out, given its facts, or ``None``."""
+    if suppression is not None:
+        return f"the address is suppressed on {channel!r} ({suppression})"
+    for consent in consents:
+        if consent is not None and not consent.granted:
+            return (
+                f"consent to surveys on {channel!r} was withdrawn "
+                f"({consent.source}, {consent.recorded_at.isoformat()})"
+            )
+    return None
+
+
+class _Finisher:
+    """Records how a pass's sends ended, many in one store write.
+
+    Each send's end is durable when its :meth:`finish` returns, as with
+    :meth:`Store.finish <cxcore.Store.finish>`: the first end
+    starts a write at once, and the ends that come while a write is under way
+    go together in the next. A send is never held back for the rest of its
+    pass, so a crash loses no more than one write's worth of ends, and those
+    sends are recovered as ``unknown``, as before.
+    """
+
+    def __init__(self, store: Store, worker: str) -> None:
+        self._store = store
+        self._worker = worker
+        self._waiting: list[tuple[Finish, asyncio.Future[OutboxItem]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def finish(self, finish: Finish) -> OutboxItem:
+        """Record *finish* while this worker holds the claim; the stored item.
+
+        Raises:
+            ClaimLostError: If the claim was lost (nothing recorded).
+            StoreError: If the store failed (nothing recorded).
+        """
+        future: asyncio.Future[OutboxItem] = asyncio.get_running_loop().create_future()
+        self._waiting.append((finish, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        batch: list[tuple[Finish, asyncio.Future[OutboxItem]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    results = await self._store.finish_many(
+                        [f for f, _ in batch], worker=self._worker
+                    )
+                except Exception as exc:  # noqa: BLE001 - each waiter gets its own error
+                    for f, future in batch:
+                        if not future.done():
+                            error = StoreError(
+                                f"outbox item {f.item_id!r}: its end ({f.state.value}) "
+                                f"was not recorded: {exc}"
+                            )
+                            error.__cause__ = exc
+                            future.set_exception(error)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():  # its waiter was cancelled; the end is recorded anyway
+                        continue
+                    if isinstance(result, StoreError):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+                batch = []
+        except BaseException:  # cancelled: nobody is left to record the ends
+            for _, future in [*batch, *self._waiting]:
+                future.cancel()
+            self._waiting = []
+            raise
+        finally:
+            self._writer = None
+
+
+@attrs.define
+class _Pass:
+    """What one pass shares between its sends."""
+
+    finisher: _Finisher
+    claimed_at: datetime
+    refused: set[tuple[str, str]] = attrs.Factory(set)
+    """(address, channel) pairs a provider refused in this pass (now suppressed)."""
+
+
 class Dispatcher:
     r"""Sends what the outbox owes, each send through its channel, within the channel's caps.
 
@@ -174,6 +273,17 @@ class Dispatcher:
     (else ``suppressed``, the channel never called), and that the invitation
     has not expired (else ``failed``).
 
+    A pass claims its batch with :meth:`Store.claim_sends
+    <cxcore.Store.claim_sends>`, which reads each send's invitation
+    and its suppression and consent facts in the same round trip, and records
+    how sends ended with :meth:`Store.finish_many
+    <cxcore.Store.finish_many>`, many ends per write (each still
+    compare-and-set on this dispatcher's claim, and durable before the pass
+    moves on from it). A send that waits for its channel's slot longer than
+    *recheck_after* since the claim reads its suppression and consent again
+    just before it goes; one to an address a provider refused earlier in the
+    pass is ``suppressed`` without calling the channel.
+
     Args:
         store: The store holding the outbox (:class:`~cxcore.stores.SQLiteStore`...).
         channels: Open channels by name.
@@ -189,6 +299,8 @@ class Dispatcher:
         batch: The most items claimed per pass.
         send_timeout: Seconds a send may take before it counts as ``unknown``
             (``None``: no limit).
+        recheck_after: How long the suppression and consent facts read with a
+            claim are trusted; a send that gets its slot later reads them again.
         surveys: Surveys to use instead of loading them from the store.
         sleep: Waits, for rate limits (a test's sleep may move a manual clock).
         rng: Draws the jitter.
@@ -209,6 +321,7 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=5),
         batch: int = 100,
         send_timeout: float | None = 30.0,
+        recheck_after: timedelta = timedelta(seconds=5),
         surveys: Iterable[Survey] = (),
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -218,6 +331,9 @@ class Dispatcher:
             raise ValueError(msg)
         if lease <= timedelta(0):
             msg = f"lease: {lease} is not more than zero"
+            raise ValueError(msg)
+        if recheck_after < timedelta(0):
+            msg = f"recheck_after: {recheck_after} is less than zero"
             raise ValueError(msg)
         self.store = store
         self.channels = dict(channels)
@@ -229,6 +345,7 @@ class Dispatcher:
         self.lease = lease
         self.batch = batch
         self.send_timeout = send_timeout
+        self.recheck_after = recheck_after
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._surveys: dict[tuple[str, int], Survey] = {(s.id, s.version): s for s in surveys}
@@ -278,17 +395,19 @@ class Dispatcher:
                 and are recovered as ``unknown`` when their lease runs out.
         """
         now = self.clock.now() if now is None else now
-        items = await self.store.claim(
+        claimed = await self.store.claim_sends(
             self.worker_id,
             now=now,
             limit=self.batch,
             lease=self.lease,
             channels=list(self.channels),
+            purpose=Purpose.SURVEY,
         )
-        if not items:
+        if not claimed:
             return DispatchReport()
+        this_pass = _Pass(_Finisher(self.store, self.worker_id), self.clock.now())
         results = await asyncio.gather(
-            *(self._process(item) for item in items), return_exceptions=True
+            *(self._process(send, this_pass) for send in claimed), return_exceptions=True
         )
         outcomes: list[DispatchOutcome] = []
         errors: list[Exception] = []
@@ -300,7 +419,7 @@ class Dispatcher:
             else:  # CancelledError, KeyboardInterrupt: not ours to swallow
                 raise result
         if errors:
-            msg = f"{len(errors)} of {len(items)} outbox items could not be finished"
+            msg = f"{len(errors)} of {len(claimed)} outbox items could not be finished"
             raise ExceptionGroup(msg, errors)
         return DispatchReport(tuple(outcomes))
 
@@ -353,29 +472,43 @@ class Dispatcher:
             survey = self._surveys[key] = await self.store.survey(*key)
         return survey
 
-    async def _blocked(self, invitation: Invitation) -> str | None:
-        """Why *invitation* must not go out now (suppressed, consent withdrawn), or ``None``."""
-        channel = invitation.channel
-        if invitation.address is not None:
-            why = await self.store.suppression(invitation.address, channel)
-            if why is not None:
-                return f"the address is suppressed on {channel!r} ({why})"
-        for person in (invitation.customer_id, invitation.address):
-            if person is None:
-                continue
-            consent = await self.store.consent(person, channel, Purpose.SURVEY)
-            if consent is not None and not consent.granted:
-                return (
-                    f"consent to surveys on {channel!r} was withdrawn "
-                    f"({consent.source}, {consent.recorded_at.isoformat()})"
-                )
+    async def _blocked(self, invitation: Invitation, channel: str) -> str | None:
+        """Why *invitation* must not go out on *channel* now, read from the store, or ``None``."""
+        address, customer = invitation.address, invitation.customer_id
+        suppression = None if address is None else await self.store.suppression(address, channel)
+        if suppression is not None:
+            return _refusal(channel, suppression, ())
+        consents = [
+            await self.store.consent(person, channel, Purpose.SURVEY)
+            for person in (customer, address)
+            if person is not None
+        ]
+        return _refusal(channel, None, consents)
+
+    async def _recheck(self, invitation: Invitation, channel: str, this_pass: _Pass) -> str | None:
+        """Why a send that got its slot must not go now after all, or ``None``."""
+        address = invitation.address
+        if address is not None and (address, channel) in this_pass.refused:
+            return _refusal(channel, f"{_SUPPRESS_REASON}, refused earlier in this pass", ())
+        if self.clock.now() - this_pass.claimed_at > self.recheck_after:
+            return await self._blocked(invitation, channel)
         return None
 
-    async def _send(self, name: str, channel: Channel, message: OutboundMessage) -> SendResult:
+    async def _send(
+        self,
+        name: str,
+        channel: Channel,
+        message: OutboundMessage,
+        recheck: Callable[[], Awaitable[str | None]],
+    ) -> SendResult | str:
+        """Send *message* within the channel's caps: the result, or why it must not go after all."""
         async with self._gate(name):
             bucket = self._bucket(name)
             if bucket is not None:
                 await bucket.acquire()
+            blocked = await recheck()
+            if blocked is not None:
+                return blocked
             if self.send_timeout is None:
                 return await channel.send(message)
             async with asyncio.timeout(self.send_timeout):
@@ -390,20 +523,31 @@ class Dispatcher:
         provider_id: str | None = None,
         retry_at: datetime | None = None,
         disposition: Disposition | None = None,
-        claimed: bool = True,
+        this_pass: _Pass | None = None,
     ) -> DispatchOutcome:
-        """Record an outcome; a claimed send's only while this worker still holds it."""
-        at = self.clock.now()
+        """Record an outcome and its disposition in one transaction.
+
+        A send claimed in *this_pass* is finished only while this worker still
+        holds it, batched with the pass's other ends; without a pass (an
+        operator's decision, a reconciliation) it is finished whatever its state.
+        """
+        finish = Finish(
+            item_id=item.id,
+            state=state,
+            at=self.clock.now(),
+            provider_id=provider_id,
+            error=detail,
+            retry_at=retry_at,
+            disposition=disposition,
+            disposition_detail=provider_id or detail,
+        )
         try:
-            await self.store.finish(
-                item.id,
-                state,
-                at=at,
-                provider_id=provider_id,
-                error=detail,
-                retry_at=retry_at,
-                worker=self.worker_id if claimed else None,
-            )
+            if this_pass is not None:
+                await this_pass.finisher.finish(finish)
+            else:
+                (result,) = await self.store.finish_many([finish])
+                if isinstance(result, StoreError):
+                    raise result
         except ClaimLostError:
             # The lease ran out (the send was handed back as unknown) or an
             # operator decided meanwhile: what happened since stands.
@@ -413,10 +557,6 @@ class Dispatcher:
                 state.value,
             )
             raise
-        if disposition is not None:
-            await self.store.record_disposition(
-                item.invitation_id, disposition, at, detail=provider_id or detail
-            )
         return DispatchOutcome(
             item_id=item.id,
             invitation_id=item.invitation_id,
@@ -427,31 +567,35 @@ class Dispatcher:
             retry_at=retry_at,
         )
 
-    async def _retry(self, item: OutboxItem, why: str) -> DispatchOutcome:
+    async def _retry(self, item: OutboxItem, why: str, this_pass: _Pass) -> DispatchOutcome:
         if self.retry.gives_up(item.attempts):
             return await self._finish(
                 item,
                 OutboxState.FAILED,
                 detail=f"gave up after {item.attempts} attempts: {why}",
                 disposition=Disposition.FAILED,
+                this_pass=this_pass,
             )
         retry_at = self.clock.now() + self.retry.delay(item.attempts, self._rng)
-        return await self._finish(item, OutboxState.PENDING, detail=why, retry_at=retry_at)
+        return await self._finish(
+            item, OutboxState.PENDING, detail=why, retry_at=retry_at, this_pass=this_pass
+        )
 
     async def _prepare(
-        self, item: OutboxItem
+        self, send: ClaimedSend, this_pass: _Pass
     ) -> tuple[Channel, Invitation, OutboundMessage] | DispatchOutcome:
         """The channel, invitation and rendered message, or the outcome that ends the item here."""
+        item = send.item
         failed = OutboxState.FAILED
         channel = self.channels.get(item.channel)
         if channel is None:
             known = ", ".join(sorted(self.channels)) or "none"
             why = f"channel {item.channel!r} is not open in this dispatcher (open: {known})"
-            return await self._retry(item, why)
-        try:
-            invitation = await self.store.invitation(item.invitation_id)
-        except StoreError as exc:
-            return await self._finish(item, failed, detail=str(exc))
+            return await self._retry(item, why, this_pass)
+        invitation = send.invitation
+        if invitation is None:
+            why = send.problem or f"no invitation {item.invitation_id!r} is stored"
+            return await self._finish(item, failed, detail=why, this_pass=this_pass)
         reminder = reminder_of(item)
         if reminder:
             invitation = attrs.evolve(invitation, reminder=reminder)
@@ -460,54 +604,93 @@ class Dispatcher:
             why = (
                 f"the invitation expired at {invitation.expires_at.isoformat()} before it was sent"
             )
-            return await self._finish(item, failed, detail=why, disposition=Disposition.EXPIRED)
-        blocked = await self._blocked(invitation)
+            return await self._finish(
+                item, failed, detail=why, disposition=Disposition.EXPIRED, this_pass=this_pass
+            )
+        blocked = _refusal(
+            item.channel, send.suppression, (send.customer_consent, send.address_consent)
+        )
         if blocked is not None:
             return await self._finish(
-                item, OutboxState.SUPPRESSED, detail=blocked, disposition=Disposition.FAILED
+                item,
+                OutboxState.SUPPRESSED,
+                detail=blocked,
+                disposition=Disposition.FAILED,
+                this_pass=this_pass,
             )
         try:
             survey = await self._survey(invitation)
             message = channel.render(invitation, survey)
         except Exception as exc:  # noqa: BLE001 - rendering is pure: a retry gives the same error
             why = f"cannot render: {_describe(exc)}"
-            return await self._finish(item, failed, detail=why, disposition=Disposition.FAILED)
+            return await self._finish(
+                item, failed, detail=why, disposition=Disposition.FAILED, this_pass=this_pass
+            )
         return channel, invitation, message
 
-    async def _process(self, item: OutboxItem) -> DispatchOutcome:
-        prepared = await self._prepare(item)
+    async def _process(self, send: ClaimedSend, this_pass: _Pass) -> DispatchOutcome:
+        prepared = await self._prepare(send, this_pass)
         if isinstance(prepared, DispatchOutcome):
             return prepared
+        item = send.item
         channel, invitation, message = prepared
         try:
-            result = await self._send(item.channel, channel, message)
+            result = await self._send(
+                item.channel,
+                channel,
+                message,
+                lambda: self._recheck(invitation, item.channel, this_pass),
+            )
         except SendError as exc:
             why = _describe(exc)
             if exc.ambiguous:
-                return await self._finish(item, OutboxState.UNKNOWN, detail=why)
+                return await self._finish(
+                    item, OutboxState.UNKNOWN, detail=why, this_pass=this_pass
+                )
             if exc.suppress:
                 if invitation.address is not None:
+                    this_pass.refused.add((invitation.address, item.channel))
                     await self.store.suppress(invitation.address, item.channel, _SUPPRESS_REASON)
                 return await self._finish(
-                    item, OutboxState.SUPPRESSED, detail=why, disposition=Disposition.FAILED
+                    item,
+                    OutboxState.SUPPRESSED,
+                    detail=why,
+                    disposition=Disposition.FAILED,
+                    this_pass=this_pass,
                 )
             if exc.retryable:
-                return await self._retry(item, why)
+                return await self._retry(item, why, this_pass)
             return await self._finish(
-                item, OutboxState.FAILED, detail=why, disposition=Disposition.FAILED
+                item,
+                OutboxState.FAILED,
+                detail=why,
+                disposition=Disposition.FAILED,
+                this_pass=this_pass,
             )
         except ChannelClosedError as exc:  # refused before reaching the provider
-            return await self._retry(item, _describe(exc))
+            return await self._retry(item, _describe(exc), this_pass)
         except TimeoutError:
             why = (
                 f"no answer from the provider within {self.send_timeout} s; it may have accepted it"
             )
-            return await self._finish(item, OutboxState.UNKNOWN, detail=why)
+            return await self._finish(item, OutboxState.UNKNOWN, detail=why, this_pass=this_pass)
         except Exception as exc:  # noqa: BLE001 - the provider may have accepted it
             why = f"{type(exc).__name__}: {exc} (the provider may have accepted it)"
-            return await self._finish(item, OutboxState.UNKNOWN, detail=why)
+            return await self._finish(item, OutboxState.UNKNOWN, detail=why, this_pass=this_pass)
+        if isinstance(result, str):  # suppressed, or consent withdrawn, since the claim
+            return await self._finish(
+                item,
+                OutboxState.SUPPRESSED,
+                detail=result,
+                disposition=Disposition.FAILED,
+                this_pass=this_pass,
+            )
         return await self._finish(
-            item, OutboxState.SENT, provider_id=result.provider_id, disposition=Disposition.SENT
+            item,
+            OutboxState.SENT,
+            provider_id=result.provider_id,
+            disposition=Disposition.SENT,
+            this_pass=this_pass,
         )
 
     # ------------------------------------------------------------ unknown sends
@@ -560,7 +743,6 @@ class Dispatcher:
                         detail="confirmed by the provider on reconciliation",
                         provider_id=found.provider_id,
                         disposition=Disposition.SENT,
-                        claimed=False,
                     )
                 )
             else:
@@ -570,7 +752,6 @@ class Dispatcher:
                         OutboxState.PENDING,
                         detail="the provider never accepted it: re-queued on reconciliation",
                         retry_at=self.clock.now(),
-                        claimed=False,
                     )
                 )
         return ReconcileReport(tuple(sent), tuple(requeued), tuple(unresolved))
@@ -600,7 +781,6 @@ class Dispatcher:
             detail=note,
             provider_id=provider_id,
             disposition=Disposition.SENT,
-            claimed=False,
         )
 
     async def requeue(self, item_id: str, *, at: datetime | None = None) -> DispatchOutcome:
@@ -617,7 +797,6 @@ class Dispatcher:
             OutboxState.PENDING,
             detail="re-queued by an operator",
             retry_at=at or self.clock.now(),
-            claimed=False,
         )
 
     async def mark_failed(self, item_id: str, *, reason: str) -> DispatchOutcome:
@@ -628,5 +807,5 @@ class Dispatcher:
         """
         item = await self._unknown(item_id)
         return await self._finish(
-            item, OutboxState.FAILED, detail=reason, disposition=Disposition.FAILED, claimed=False
+            item, OutboxState.FAILED, detail=reason, disposition=Disposition.FAILED
         )

@@ -78,7 +78,9 @@ from cxcore.model.survey import Survey, TextQuestion
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import (
     AuditEntry,
+    ClaimedSend,
     ConflictError,
+    Finish,
     OutboxItem,
     OutboxState,
     PayloadTooLargeError,
@@ -123,12 +125,16 @@ from cxcore.stores.sqlite import (
     _SAFE_CONTEXT,
     _case_from_row,
     _check_claim,
+    _check_finishes,
     _check_limit,
+    _detail,
     _json_key,
     _outbox_from_row,
     _refuse_invalid,
     _row_fingerprint,
     _too_new,
+    claimed_sends,
+    judge_finishes,
 )
 
 if TYPE_CHECKING:
@@ -1360,6 +1366,194 @@ class PostgresStore:
                 c, "outbox", item_id, state.value, attempts=current.attempts, error=error
             )
             return _outbox_from_row(row)
+
+        return await self._write(write)
+
+    async def claim_sends(
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[str] | None = None,
+        purpose: Purpose = Purpose.SURVEY,
+    ) -> list[ClaimedSend]:
+        """Claim due pending sends as :meth:`claim` does, each with what sending it needs.
+
+        In the claim's transaction, one statement claims the items (``FOR
+        UPDATE SKIP LOCKED``) and returns them with their invitations, one
+        reads the suppressions of their addresses, and one the consent
+        entries of their customers and addresses for *purpose*; each send's
+        facts are judged as :meth:`suppression` and :meth:`consent` judge
+        them. A send whose invitation cannot be read is claimed all the same,
+        with the ``problem``.
+
+        .. versionadded:: 0.1.0
+        """
+        _check_limit(limit)
+        only = None if channels is None else list(channels)
+        purpose = Purpose(purpose)
+        claimed = ", ".join(f"claimed.{c}" for c in _OUTBOX_COLUMNS.split(", "))
+
+        async def write(c: Conn) -> tuple[list[Any], list[Any], list[Any]]:
+            rows = await _all(
+                c,
+                "WITH picked AS (SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
+                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
+                'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED), '
+                "claimed AS (UPDATE outbox o SET state = 'sending', claimed_by = %s, "
+                "claimed_until = %s, attempts = o.attempts + 1, updated_at = %s FROM picked "
+                f"WHERE o.id = picked.id RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}) "
+                f"SELECT {claimed}, i.customer_id, i.address, i.body FROM claimed "
+                'LEFT JOIN invitations i ON i.id = claimed.invitation_id ORDER BY claimed.due_at, claimed.id COLLATE "C"',
+                (micros(now), only, only, limit, worker, micros(now + lease), micros(now)),
+            )
+            if not rows:
+                return [], [], []
+            hashes = sorted({address_hash(r[-2]) for r in rows if r[-2] is not None})
+            people = sorted({p for r in rows for p in r[-3:-1] if p is not None})
+            suppressions = await _all(
+                c,
+                "SELECT address_hash, channel, reason FROM suppressions "
+                "WHERE address_hash = ANY(%s::text[])",
+                (hashes,),
+            )
+            consents = await _all(
+                c,
+                "SELECT person, channel, purpose, granted, source, recorded_at, rowid FROM consent "
+                "WHERE person = ANY(%s::text[]) AND purpose = %s",
+                (people, purpose.value),
+            )
+            return rows, suppressions, consents
+
+        return claimed_sends(*await self._write(write))
+
+    async def finish_many(
+        self, finishes: Sequence[Finish], *, worker: str | None = None
+    ) -> list[OutboxItem | StoreError]:
+        """Record the ends of many attempts, and their dispositions, in one transaction.
+
+        Each item is compared and set on its own, exactly as :meth:`finish`
+        does it (its row locked ``FOR UPDATE``), and its disposition recorded
+        as :meth:`record_disposition` does it: with *worker*, only while that
+        worker still holds the claim. An item that cannot be finished is left
+        as it is, and reported; the others are recorded all the same, in one
+        ``COMMIT``.
+
+        Returns:
+            For each finish, in order, the stored item, or the
+            :class:`~cxcore.ClaimLostError` (the claim was lost) or
+            :class:`~cxcore.StoreError` (the item, or the invitation a
+            disposition is for, is not stored) that left it unchanged.
+
+        Raises:
+            StoreError: If one item is finished twice in the call (nothing is written).
+
+        .. versionadded:: 0.1.0
+        """
+        batch = _check_finishes(finishes)
+        if not batch:
+            return []
+        columns = ", ".join(f"o.{c}" for c in _OUTBOX_COLUMNS.split(", "))
+
+        async def write(c: Conn) -> list[OutboxItem | StoreError]:
+            # Rows locked in one order, so two batches never deadlock on each other.
+            current = {
+                row[0]: _outbox_from_row(row)
+                for row in await _all(
+                    c,
+                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ANY(%s::text[]) "
+                    'ORDER BY id COLLATE "C" FOR UPDATE',
+                    ([f.item_id for f in batch],),
+                )
+            }
+            wanted = sorted(
+                {
+                    current[f.item_id].invitation_id
+                    for f in batch
+                    if f.disposition is not None and f.item_id in current
+                }
+            )
+            # FOR SHARE: an erasure of the invitation waits for this, or this sees it gone.
+            stored = (
+                {
+                    r[0]
+                    for r in await _all(
+                        c,
+                        "SELECT id FROM invitations WHERE id = ANY(%s::text[]) "
+                        'ORDER BY id COLLATE "C" FOR SHARE',
+                        (wanted,),
+                    )
+                }
+                if wanted
+                else set()
+            )
+            verdicts = judge_finishes(batch, current, stored, worker)
+            done = [f for f, v in zip(batch, verdicts, strict=True) if v is None]
+            if not done:
+                refused: list[OutboxItem | StoreError] = [v for v in verdicts if v is not None]
+                return refused
+            after = {
+                row[0]: _outbox_from_row(row)
+                for row in await _all(
+                    c,
+                    "UPDATE outbox o SET state = v.state, claimed_by = NULL, claimed_until = NULL, "
+                    "provider_id = coalesce(v.provider_id, o.provider_id), last_error = v.error, "
+                    "due_at = coalesce(v.retry_at, o.due_at), updated_at = v.at "
+                    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
+                    "%s::bigint[]) AS v(id, state, provider_id, error, retry_at, at) "
+                    f"WHERE o.id = v.id RETURNING {columns}",
+                    (
+                        [f.item_id for f in done],
+                        [f.state.value for f in done],
+                        [f.provider_id for f in done],
+                        [f.error for f in done],
+                        [maybe_micros(f.retry_at) for f in done],
+                        [micros(f.at) for f in done],
+                    ),
+                )
+            }
+            marked = [f for f in done if f.disposition is not None]
+            invitation_of = {f.item_id: current[f.item_id].invitation_id for f in done}
+            inserted = (
+                {
+                    (r[0], r[1])
+                    for r in await _all(
+                        c,
+                        "INSERT INTO dispositions (invitation_id, disposition, at, detail) "
+                        "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) "
+                        "ON CONFLICT (invitation_id, disposition) DO NOTHING "
+                        "RETURNING invitation_id, disposition",
+                        (
+                            [invitation_of[f.item_id] for f in marked],
+                            [f.disposition.value for f in marked if f.disposition is not None],
+                            [micros(f.at) for f in marked],
+                            [f.disposition_detail for f in marked],
+                        ),
+                    )
+                }
+                if marked
+                else set()
+            )
+            audit_at = micros(self.clock.now())
+            audit: list[tuple[Any, ...]] = []
+            for f in done:
+                detail = {"attempts": current[f.item_id].attempts, "error": f.error}
+                audit.append((audit_at, "outbox", f.item_id, f.state.value, _detail(detail)))
+                key = (invitation_of[f.item_id], f.disposition.value if f.disposition else None)
+                if key in inserted:
+                    inserted.discard(key)  # audited once, for its first finish
+                    audit.append((audit_at, "invitation", key[0], key[1], _detail({})))
+            async with c.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO audit (at, entity, entity_id, action, detail) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    audit,
+                )
+            return [
+                after[f.item_id] if v is None else v for f, v in zip(batch, verdicts, strict=True)
+            ]
 
         return await self._write(write)
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TextIO, TypeVar
 import attrs
 
 from cxcore.definitions import structure, unstructure
-from cxcore.errors import ValidationError
+from cxcore.errors import CxError, ValidationError
 from cxcore.ingest import plan_submission, submission_fingerprint
 from cxcore.metrics import MetricRegistry
 from cxcore.model.case import Case, CaseStatus
@@ -43,8 +43,10 @@ from cxcore.model.survey import Survey, TextQuestion
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import (
     AuditEntry,
+    ClaimedSend,
     ClaimLostError,
     ConflictError,
+    Finish,
     OutboxItem,
     OutboxState,
     PayloadTooLargeError,
@@ -1099,20 +1101,176 @@ class SQLiteStore:
         only = list(channels) if channels is not None else None
 
         def write(c: sqlite3.Connection) -> list[OutboxItem]:
-            sql = "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= ?"
-            params: list[Any] = [micros(now)]
-            if only is not None:
-                sql += f" AND channel IN ({', '.join('?' * len(only)) or 'NULL'})"
-                params.extend(only)
-            rows = c.execute(sql + " ORDER BY due_at, id LIMIT ?", (*params, limit)).fetchall()
-            ids = [r[0] for r in rows]
-            until = micros(now + lease)
-            c.executemany(
-                "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?, "
-                "attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                [(worker, until, micros(now), i) for i in ids],
+            return [
+                _fetch_outbox(c, i)
+                for i in _claim_ids(c, worker, now=now, limit=limit, lease=lease, only=only)
+            ]
+
+        return await self._write(write)
+
+    async def claim_sends(
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[str] | None = None,
+        purpose: Purpose = Purpose.SURVEY,
+    ) -> list[ClaimedSend]:
+        """Claim due pending sends as :meth:`claim` does, each with what sending it needs.
+
+        In the claim's transaction, one query reads the claimed items with
+        their invitations, one the suppressions of their addresses, and one
+        the consent entries of their customers and addresses for *purpose*;
+        each send's facts are judged as :meth:`suppression` and
+        :meth:`consent` judge them. A send whose invitation cannot be read is
+        claimed all the same, with the ``problem``.
+
+        .. versionadded:: 0.1.0
+        """
+        _check_limit(limit)
+        only = list(channels) if channels is not None else None
+        purpose = Purpose(purpose)
+
+        def write(c: sqlite3.Connection) -> _ClaimedRows:
+            ids = _claim_ids(c, worker, now=now, limit=limit, lease=lease, only=only)
+            if not ids:
+                return [], [], []
+            order = {item_id: n for n, item_id in enumerate(ids)}
+            rows = sorted(
+                c.execute(
+                    f"SELECT {_OUTBOX_COLUMNS_OF_O}, i.customer_id, i.address, i.body FROM outbox o "
+                    "LEFT JOIN invitations i ON i.id = o.invitation_id "
+                    "WHERE o.id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(ids),),
+                ).fetchall(),
+                key=lambda row: order[row[0]],
             )
-            return [_fetch_outbox(c, i) for i in ids]
+            hashes = sorted({address_hash(r[-2]) for r in rows if r[-2] is not None})
+            people = sorted({p for r in rows for p in r[-3:-1] if p is not None})
+            suppressions = c.execute(
+                "SELECT address_hash, channel, reason FROM suppressions "
+                "WHERE address_hash IN (SELECT value FROM json_each(?))",
+                (json.dumps(hashes),),
+            ).fetchall()
+            consents = c.execute(
+                "SELECT person, channel, purpose, granted, source, recorded_at, rowid FROM consent "
+                "WHERE person IN (SELECT value FROM json_each(?)) AND purpose = ?",
+                (json.dumps(people), purpose.value),
+            ).fetchall()
+            return rows, suppressions, consents
+
+        return claimed_sends(*await self._write(write))
+
+    async def finish_many(
+        self, finishes: Sequence[Finish], *, worker: str | None = None
+    ) -> list[OutboxItem | StoreError]:
+        """Record the ends of many attempts, and their dispositions, in one transaction.
+
+        Each item is compared and set on its own, exactly as :meth:`finish`
+        does it, and its disposition recorded as :meth:`record_disposition`
+        does it: with *worker*, only while that worker still holds the claim.
+        An item that cannot be finished is left as it is, and reported; the
+        others are recorded all the same, with one ``fsync`` for them all.
+
+        Returns:
+            For each finish, in order, the stored item, or the
+            :class:`~cxcore.ClaimLostError` (the claim was lost) or
+            :class:`~cxcore.StoreError` (the item, or the invitation a
+            disposition is for, is not stored) that left it unchanged.
+
+        Raises:
+            StoreError: If one item is finished twice in the call (nothing is written).
+
+        .. versionadded:: 0.1.0
+        """
+        batch = _check_finishes(finishes)
+        if not batch:
+            return []
+
+        def write(c: sqlite3.Connection) -> list[OutboxItem | StoreError]:
+            current = {
+                row[0]: _outbox_from_row(row)
+                for row in c.execute(
+                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([f.item_id for f in batch]),),
+                )
+            }
+            wanted = sorted(
+                {
+                    current[f.item_id].invitation_id
+                    for f in batch
+                    if f.disposition is not None and f.item_id in current
+                }
+            )
+            stored = {
+                r[0]
+                for r in c.execute(
+                    "SELECT id FROM invitations WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(wanted),),
+                )
+            }
+            verdicts = judge_finishes(batch, current, stored, worker)
+            done = [
+                (f, current[f.item_id]) for f, v in zip(batch, verdicts, strict=True) if v is None
+            ]
+            c.executemany(
+                "UPDATE outbox SET state = ?, claimed_by = NULL, claimed_until = NULL, provider_id = "
+                "coalesce(?, provider_id), last_error = ?, due_at = coalesce(?, due_at), updated_at = ? WHERE id = ?",
+                [
+                    (
+                        f.state.value,
+                        f.provider_id,
+                        f.error,
+                        maybe_micros(f.retry_at),
+                        micros(f.at),
+                        f.item_id,
+                    )
+                    for f, _ in done
+                ],
+            )
+            audit_at = micros(self.clock.now())
+            audit: list[tuple[Any, ...]] = []
+            for f, item in done:
+                detail = {"attempts": item.attempts, "error": f.error}
+                audit.append((audit_at, "outbox", f.item_id, f.state.value, _detail(detail)))
+                if (
+                    f.disposition is not None
+                    and c.execute(
+                        "INSERT INTO dispositions (invitation_id, disposition, at, detail) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (invitation_id, disposition) DO NOTHING",
+                        (
+                            item.invitation_id,
+                            f.disposition.value,
+                            micros(f.at),
+                            f.disposition_detail,
+                        ),
+                    ).rowcount
+                ):
+                    audit.append(
+                        (
+                            audit_at,
+                            "invitation",
+                            item.invitation_id,
+                            f.disposition.value,
+                            _detail({}),
+                        )
+                    )
+            c.executemany(
+                "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?)",
+                audit,
+            )
+            after = {
+                row[0]: _outbox_from_row(row)
+                for row in c.execute(
+                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([f.item_id for f, _ in done]),),
+                )
+            }
+            return [
+                after[f.item_id] if v is None else v for f, v in zip(batch, verdicts, strict=True)
+            ]
 
         return await self._write(write)
 
@@ -1482,6 +1640,151 @@ def _check_limit(limit: int) -> None:
         raise ValueError(msg)
 
 
+def _claim_ids(
+    c: sqlite3.Connection,
+    worker: str,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    only: Sequence[str] | None,
+) -> list[str]:
+    """Claim up to *limit* due pending sends for *worker*; their ids, oldest due first."""
+    sql = "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= ?"
+    params: list[Any] = [micros(now)]
+    if only is not None:
+        sql += f" AND channel IN ({', '.join('?' * len(only)) or 'NULL'})"
+        params.extend(only)
+    rows = c.execute(sql + " ORDER BY due_at, id LIMIT ?", (*params, limit)).fetchall()
+    ids = [r[0] for r in rows]
+    until = micros(now + lease)
+    c.executemany(
+        "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?, "
+        "attempts = attempts + 1, updated_at = ? WHERE id = ?",
+        [(worker, until, micros(now), i) for i in ids],
+    )
+    return ids
+
+
+_ClaimedRows = tuple[list[Any], list[Any], list[Any]]
+"""What a claim of sends reads: (outbox columns, customer_id, address, body) rows,
+(address_hash, channel, reason) rows, (person, channel, purpose, granted, source,
+recorded_at, rowid) rows."""
+
+
+def claimed_sends(
+    rows: Sequence[Sequence[Any]],
+    suppressions: Iterable[Sequence[Any]],
+    consents: Iterable[Sequence[Any]],
+) -> list[ClaimedSend]:
+    """Judge what a claim of sends read, for each send, as the one-at-a-time reads judge it.
+
+    The suppression of the address on the item's channel wins over one on
+    every channel (``"*"``), as :meth:`SQLiteStore.suppression` orders them;
+    the latest consent entry for the item's channel or ``"*"`` wins, by
+    ``recorded_at`` and then insertion order, as :meth:`SQLiteStore.consent`.
+    Shared by both backends.
+    """
+    reasons = {(digest, channel): str(reason) for digest, channel, reason in suppressions}
+    latest: dict[tuple[str, str], tuple[int, int, Consent]] = {}
+    for person, channel, purpose, granted, source, at, seq in consents:
+        key = (person, channel)
+        if key not in latest or (at, seq) > latest[key][:2]:
+            consent = Consent(
+                channel, purpose, granted=bool(granted), source=source, recorded_at=from_micros(at)
+            )
+            latest[key] = (at, seq, consent)
+
+    def consent_of(person: str | None, channel: str) -> Consent | None:
+        if person is None:
+            return None
+        found = [latest[k] for k in ((person, channel), (person, "*")) if k in latest]
+        return max(found, key=lambda e: e[:2])[2] if found else None
+
+    sends: list[ClaimedSend] = []
+    for row in rows:
+        item = _outbox_from_row(row[:-3])
+        customer_id, address, body = row[-3:]
+        invitation: Invitation | None = None
+        problem: str | None = None
+        if body is None:
+            problem = f"no invitation {item.invitation_id!r} is stored"
+        else:
+            try:
+                invitation = structure(
+                    json.loads(body), Invitation, source=f"stored invitation {item.invitation_id}"
+                )
+            except (CxError, ValueError) as exc:
+                problem = str(exc)
+        suppression = None
+        if address is not None:
+            digest = address_hash(address)
+            suppression = reasons.get((digest, item.channel), reasons.get((digest, "*")))
+        sends.append(
+            ClaimedSend(
+                item=item,
+                invitation=invitation,
+                problem=problem,
+                suppression=suppression,
+                customer_consent=consent_of(customer_id, item.channel),
+                address_consent=consent_of(address, item.channel),
+            )
+        )
+    return sends
+
+
+def _check_finishes(finishes: Iterable[Finish]) -> list[Finish]:
+    batch = list(finishes)
+    seen: set[str] = set()
+    for f in batch:
+        if f.item_id in seen:
+            msg = f"finishes: outbox item {f.item_id!r} is finished twice; nothing was written"
+            raise StoreError(msg)
+        seen.add(f.item_id)
+    return batch
+
+
+def judge_finishes(
+    batch: Sequence[Finish],
+    current: Mapping[str, OutboxItem],
+    invitations: Collection[str],
+    worker: str | None,
+) -> list[StoreError | None]:
+    """Which finishes may be recorded (``None``), and why each other may not.
+
+    *current* holds the items as stored (locked, where the backend locks),
+    *invitations* the ids of the stored invitations that dispositions are for.
+    Shared by both backends.
+    """
+    verdicts: list[StoreError | None] = []
+    for f in batch:
+        item = current.get(f.item_id)
+        if item is None:
+            verdicts.append(StoreError(f"no outbox item {f.item_id!r} is stored"))
+            continue
+        if worker is not None:
+            try:
+                _check_claim(item, worker)
+            except ClaimLostError as exc:
+                verdicts.append(exc)
+                continue
+        if f.disposition is not None and item.invitation_id not in invitations:
+            verdicts.append(
+                StoreError(
+                    f"no invitation {item.invitation_id!r} is stored for the "
+                    f"{f.disposition.value} disposition of outbox item {f.item_id!r}; "
+                    "the outcome was not recorded"
+                )
+            )
+            continue
+        verdicts.append(None)
+    return verdicts
+
+
+def _detail(detail: Mapping[str, Scalar | None]) -> str:
+    return to_json({k: v for k, v in detail.items() if v is not None})
+
+
 def _check_claim(current: OutboxItem, worker: str) -> None:
     if current.state is not OutboxState.SENDING or current.claimed_by != worker:
         msg = (
@@ -1590,6 +1893,7 @@ def _row_fingerprint(row: Sequence[Any]) -> str:
 
 
 _OUTBOX_COLUMNS = "id, invitation_id, channel, state, due_at, attempts, claimed_by, claimed_until, provider_id, last_error"
+_OUTBOX_COLUMNS_OF_O = ", ".join(f"o.{c}" for c in _OUTBOX_COLUMNS.split(", "))
 
 
 def _outbox_from_row(row: Sequence[Any]) -> OutboxItem:
