@@ -67,6 +67,7 @@ class RulePlan:
         "expires",
         "filters",
         "id",
+        "id_suffix",
         "listed",
         "max_wait_seconds",
         "min_per_day",
@@ -93,6 +94,8 @@ class RulePlan:
         self.by_dimension = sampling.by in _DIMENSION_SET
         # crc32(prefix + rest) == crc32(rest, crc32(prefix)): the draw of Sampling.draw.
         self.crc_seed = zlib.crc32(f"{rule.id}\x00".encode())
+        # invitation_id() hashes f"{interaction_id}\x00{rule_id}": this is its end.
+        self.id_suffix = f"\x00{rule.id}".encode()
         self.delay_seconds = rule.delay_minutes * 60
         self.recontact_days = rule.recontact_days
         self.max_wait_seconds: int | None = (

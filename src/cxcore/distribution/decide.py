@@ -697,11 +697,12 @@ def _fast_schedule(  # noqa: PLR0917 - hot: passes what the caller looked up
     person_until, survey_until, account_until = caps
     limit = policy.store_daily_limit if store is not None else None
     day_timezone = policy.day_timezone
+    tz = zone(tz_name) if window is not None else None
     deferred_by: str | None = None
     asked = due
     for _ in range(8):
         if window is not None:
-            local = datetime.fromtimestamp(due, zone(tz_name))
+            local = datetime.fromtimestamp(due, tz)
             if not window.allows(local.time()):
                 due = window.opens(local, tz_name)
                 deferred_by = deferred_by or window.deferred_by
@@ -852,6 +853,8 @@ def _decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved i
             skip = skip or (reason, plan.id, due_ts)
             continue
         due_at = datetime.fromtimestamp(due_ts, UTC)
+        if encoded is None:
+            encoded = iid.encode()
         return Decision(
             outcome=Outcome.INVITE,
             interaction_id=iid,
@@ -862,7 +865,7 @@ def _decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved i
             survey=plan.survey,
             channel=channel,
             address=address,
-            invitation_id=invitation_id(iid, plan.id),
+            invitation_id=hashlib.blake2b(encoded + plan.id_suffix, digest_size=16).hexdigest(),
             due_at=due_at,
             expires_at=due_at + plan.expires,
             deferred_by=deferred_by,
