@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from cxcore.distribution._plan import RulePlan, WindowPlan, channel_steps
 from cxcore.distribution.channels import ChannelPolicy
 from cxcore.distribution.fatigue import FatiguePolicy
 from cxcore.distribution.quiet_hours import QuietHours, for_country
@@ -52,6 +53,12 @@ class RuleSet:
     _windows: dict[str | None, QuietHours | None] = attrs.field(
         init=False, eq=False, repr=False, hash=False
     )
+    _plans: dict[str, tuple[RulePlan, ...]] = attrs.field(
+        init=False, eq=False, repr=False, hash=False
+    )
+    _window_plans: dict[str | None, WindowPlan | None] = attrs.field(
+        init=False, eq=False, repr=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         checks = Checks()
@@ -70,6 +77,13 @@ class RuleSet:
         object.__setattr__(self, "_by_touchpoint", by_tp)
         object.__setattr__(self, "_by_id", {r.id: r for r in rules})
         object.__setattr__(self, "_windows", {})
+        # Compiled once, for decide(): explain() reads the rules themselves.
+        steps = channel_steps(self.channels)
+        plans = {
+            tp: tuple(RulePlan(r, self.channels, steps) for r in rs) for tp, rs in by_tp.items()
+        }
+        object.__setattr__(self, "_plans", plans)
+        object.__setattr__(self, "_window_plans", {})
 
     def matching(self, touchpoint: str) -> tuple[TriggerRule, ...]:
         """The rules for *touchpoint*, highest priority first."""
@@ -93,6 +107,24 @@ class RuleSet:
             return self._windows[country]
         except KeyError:
             found = self._windows[country] = for_country(self.quiet_hours, country)
+            return found
+
+    def _plans_for(self, touchpoint: str) -> tuple[RulePlan, ...]:
+        """The compiled :meth:`matching` rules, for :func:`decide`."""
+        return self._plans.get(touchpoint, ())
+
+    def _window_plan(self, country: str | None) -> WindowPlan | None:
+        """The compiled :meth:`window`, for :func:`decide`."""
+        try:
+            return self._window_plans[country]
+        except KeyError:
+            window = self.window(country)
+            found = None
+            if window is not None:
+                # One plan per window, whichever countries share it ("*").
+                shared = (p for p in self._window_plans.values() if p and p.window is window)
+                found = next(shared, None) or WindowPlan(window)
+            self._window_plans[country] = found
             return found
 
     @property
