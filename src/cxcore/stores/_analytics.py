@@ -18,7 +18,9 @@ import attrs
 from cxcore.errors import CxError
 from cxcore.metrics import Metric, MetricRegistry, metric_registry
 from cxcore.model.interaction import Scalar
+from cxcore.model.response import RespondentKind
 from cxcore.model.survey import Direction, Survey
+from cxcore.ports.store import StoreError
 from cxcore.stores._rows import SCORE_DIMENSIONS, micros
 
 if TYPE_CHECKING:
@@ -114,20 +116,77 @@ class Dialect:
 
     Attributes:
         mark: The parameter placeholder (``?`` or ``%s``).
-        context: SQL of a context value without a column, as stored, given its key.
-        read: SQL turning what :attr:`context` gives into the value reported.
+        json: SQL of the value at a key of a JSON text column, as stored,
+            given the column and the key.
+        read: SQL turning what :attr:`json` gives into the value reported.
         match: The WHERE clause and parameter matching a stored context value
-            (a ``d_`` column, or what :attr:`context` gives) with a value.
+            (a ``d_`` column, or what :attr:`json` gives) with a value.
+        one_of: The WHERE clause and parameter keeping rows whose column is
+            one of some strings.
         text: SQL of a string literal.
         nothing: A query that returns no rows.
     """
 
     mark: str
-    context: Callable[[str], str]
+    json: Callable[[str, str], str]
     read: Callable[[str], str]
     match: Callable[[str, Scalar], tuple[str, Any]]
+    one_of: Callable[[str, Sequence[str]], tuple[str, Any]]
     text: Callable[[str], str]
     nothing: str
+
+    def context(self, key: str) -> str:
+        """SQL of a context value without a ``d_`` column, read from the answer's response."""
+        return f"(SELECT {self.json('p.context', key)} FROM responses p WHERE p.id = r.response_id)"
+
+
+def response_filter(
+    dialect: Dialect,
+    *,
+    survey_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    where: Mapping[str, Scalar] | None,
+    respondents: Sequence[RespondentKind] | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (or nothing) and parameters of :meth:`Store.responses`.
+
+    Raises:
+        StoreError: If a key of *where* is not a plain context key.
+    """
+    mark = dialect.mark
+    clauses: list[str] = []
+    params: list[Any] = []
+    if survey_id is not None:
+        clauses.append(f"survey_id = {mark}")
+        params.append(survey_id)
+    if since is not None:
+        clauses.append(f"updated_at >= {mark}")
+        params.append(micros(since))
+    if until is not None:
+        clauses.append(f"updated_at < {mark}")
+        params.append(micros(until))
+    for key, value in (where or {}).items():
+        clause, param = dialect.match(dialect.json("context", context_key(key)), value)
+        clauses.append(clause)
+        params.append(param)
+    if respondents is not None:
+        clause, param = dialect.one_of("respondent", [RespondentKind(r).value for r in respondents])
+        clauses.append(clause)
+        params.append(param)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def context_key(key: str) -> str:
+    """*key*, checked to be a plain context key: it goes into SQL as a JSON path.
+
+    Raises:
+        StoreError: If it holds anything but letters, digits and ``_``.
+    """
+    if not key.replace("_", "").isalnum():
+        msg = f"{key!r} is not a context key (letters, digits and '_' only)"
+        raise StoreError(msg)
+    return key
 
 
 def score_branches(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cxcore.model.frozendict import FrozenDict
-from cxcore.model.response import Response
-from cxcore.model.survey import Survey
+from cxcore.model.interaction import DIMENSIONS
+from cxcore.model.response import RespondentKind, Response
+from cxcore.model.survey import Survey, TextQuestion
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -50,6 +51,10 @@ SCORE_COLUMNS = (
     "channel",
     *(f"d_{name}" for name in SCORE_DIMENSIONS),
 )
+
+
+RETAINED_CONTEXT = frozenset(DIMENSIONS) - {"order"}
+"""The context keys a response keeps when retention anonymises it."""
 
 
 def micros(value: datetime) -> int:
@@ -217,6 +222,41 @@ def response_from_row(row: Any) -> Response:  # noqa: ANN401 - a DB-API row
         invitation_id=invitation_id,
         locale=locale,
         context=FrozenDict(json.loads(context)),
+    )
+
+
+def retention_cutoffs(surveys: Iterable[Survey], now: datetime) -> list[tuple[Survey, int]]:
+    """Each survey version with a ``retention_days``, and the time (µs) before which it purges."""
+    return [
+        (s, micros(now - timedelta(days=s.retention_days)))
+        for s in surveys
+        if s.retention_days is not None
+    ]
+
+
+def anonymised(r: Response, survey: Survey) -> Response:
+    """What retention keeps of a response: its answers, made anonymous.
+
+    The customer, interaction and invitation links go, open-text answers go,
+    the respondent becomes anonymous (agent reports stay agent reports), and
+    the context keeps only :data:`RETAINED_CONTEXT`.
+    """
+    text = {q.id for q in survey.questions if isinstance(q, TextQuestion)}
+    return Response(
+        id=r.id,
+        survey_id=r.survey_id,
+        survey_version=r.survey_version,
+        answers={k: v for k, v in r.answers.items() if k not in text},
+        status=r.status,
+        respondent=RespondentKind.AGENT if r.is_agent_reported else RespondentKind.ANONYMOUS,
+        agent_id=r.agent_id,
+        channel=r.channel,
+        idempotency_key=r.idempotency_key,
+        started_at=r.started_at,
+        updated_at=r.updated_at,
+        completed_at=r.completed_at,
+        locale=r.locale,
+        context={k: v for k, v in r.context.items() if k in RETAINED_CONTEXT},
     )
 
 

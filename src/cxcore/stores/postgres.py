@@ -74,7 +74,7 @@ from cxcore.model.customer import Consent, Purpose
 from cxcore.model.interaction import Scalar
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.response import RespondentKind, Response
-from cxcore.model.survey import Survey, TextQuestion
+from cxcore.model.survey import Survey
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import (
     AuditEntry,
@@ -95,13 +95,16 @@ from cxcore.stores._analytics import (
     Dialect,
     cells_from_counts,
     compile_scores,
+    context_key,
     frame_from_rows,
+    response_filter,
     score_branches,
 )
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     SCORE_COLUMNS,
     address_hash,
+    anonymised,
     batch_scores,
     from_micros,
     mask,
@@ -109,6 +112,7 @@ from cxcore.stores._rows import (
     micros,
     response_from_row,
     response_row,
+    retention_cutoffs,
     score_keys,
     score_rows,
     scored_questions,
@@ -122,13 +126,11 @@ from cxcore.stores.export import export_csv, export_parquet
 from cxcore.stores.sqlite import (
     _CASE_COLUMNS,
     _OUTBOX_COLUMNS,
-    _SAFE_CONTEXT,
     _case_from_row,
     _check_claim,
     _check_finishes,
     _check_limit,
     _detail,
-    _json_key,
     _outbox_from_row,
     _refuse_invalid,
     _row_fingerprint,
@@ -851,24 +853,15 @@ class PostgresStore:
             where: Context values that must match (``{"store": "BLR-01"}``).
             respondents: Only these respondent kinds.
         """
-        clauses: list[str] = []
-        params: list[Any] = []
-        if survey_id is not None:
-            clauses.append("survey_id = %s")
-            params.append(survey_id)
-        if since is not None:
-            clauses.append("updated_at >= %s")
-            params.append(micros(since))
-        if until is not None:
-            clauses.append("updated_at < %s")
-            params.append(micros(until))
-        for key, value in (where or {}).items():
-            clauses.append("(context::jsonb -> %s::text) = ANY(%s::jsonb[])")
-            params.extend([_json_key(key), _json_matches(value)])
-        if respondents is not None:
-            clauses.append("respondent = ANY(%s::text[])")
-            params.append([RespondentKind(r).value for r in respondents])
-        sql = _RESPONSE_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        where_sql, params = response_filter(
+            POSTGRES,
+            survey_id=survey_id,
+            since=since,
+            until=until,
+            where=where,
+            respondents=respondents,
+        )
+        sql = _RESPONSE_SELECT + where_sql
         sql += " ORDER BY updated_at, rowid"
         rows = await self._read(lambda c: _all(c, sql, params))
         return [response_from_row(r) for r in rows]
@@ -1138,7 +1131,7 @@ class PostgresStore:
                 exprs.append(f"i.{key}")
             else:
                 exprs.append(_jsonb_scalar("(i.body::jsonb -> 'context' -> %s::text)"))
-                params.extend([_json_key(key)] * 3)  # the expression names it three times
+                params.extend([context_key(key)] * 3)  # the expression names it three times
         select = ", ".join(exprs) if exprs else "NULL"
         sql = (
             f"SELECT {select}, d.disposition, count(*) FROM dispositions d "
@@ -1785,18 +1778,13 @@ class PostgresStore:
         Returns:
             How many responses were purged.
         """
-        bodies = await self._read(lambda c: _all(c, "SELECT id, version, body FROM surveys"))
+        bodies = await self._read(lambda c: _all(c, "SELECT body FROM surveys"))
         now = self.clock.now()
-        policies: list[tuple[Survey, int]] = []
-        for _, _, body in bodies:
-            s = structure(json.loads(body), Survey)
-            if s.retention_days is not None:
-                policies.append((s, micros(now - timedelta(days=s.retention_days))))
+        policies = retention_cutoffs((structure(json.loads(b), Survey) for (b,) in bodies), now)
 
         async def write(c: Conn) -> int:
             purged = 0
             for survey, cutoff in policies:
-                text_ids = {q.id for q in survey.questions if isinstance(q, TextQuestion)}
                 rows = await _all(
                     c,
                     _RESPONSE_SELECT
@@ -1805,31 +1793,14 @@ class PostgresStore:
                     (survey.id, survey.version, cutoff),
                 )
                 updates: list[tuple[Any, ...]] = []
-                anonymised: list[Response] = []
+                purged_rows: list[Response] = []
                 originals: list[Response] = []
                 for row in rows:
                     r = response_from_row(row)
-                    anonymous = Response(
-                        id=r.id,
-                        survey_id=r.survey_id,
-                        survey_version=r.survey_version,
-                        answers={k: v for k, v in r.answers.items() if k not in text_ids},
-                        status=r.status,
-                        respondent=RespondentKind.AGENT
-                        if r.is_agent_reported
-                        else RespondentKind.ANONYMOUS,
-                        agent_id=r.agent_id,
-                        channel=r.channel,
-                        idempotency_key=r.idempotency_key,
-                        started_at=r.started_at,
-                        updated_at=r.updated_at,
-                        completed_at=r.completed_at,
-                        locale=r.locale,
-                        context={k: v for k, v in r.context.items() if k in _SAFE_CONTEXT},
-                    )
+                    anonymous = anonymised(r, survey)
                     values = response_row(anonymous)
                     updates.append((*values[1:], micros(now), values[0]))
-                    anonymised.append(anonymous)
+                    purged_rows.append(anonymous)
                     originals.append(r)
                 if updates:
                     async with c.cursor() as cur:
@@ -1839,7 +1810,7 @@ class PostgresStore:
                             + ", anonymised_at = %s WHERE id = %s",
                             updates,
                         )
-                    await _replace_scores(c, originals, anonymised, survey)
+                    await _replace_scores(c, originals, purged_rows, survey)
                 purged += len(updates)
             if purged:
                 await self._audit(
@@ -1958,12 +1929,11 @@ def _store_error(
 
 POSTGRES = Dialect(
     mark="%s",
-    context=lambda key: (
-        f"(SELECT p.context::jsonb -> '{key}' FROM responses p WHERE p.id = r.response_id)"
-    ),
+    json=lambda column, key: f"({column}::jsonb -> '{key}')",
     # Context values read and match as json_extract reads them in SQLite.
     read=_jsonb_scalar,
     match=lambda stored, value: (f"{stored} = ANY(%s::jsonb[])", _json_matches(value)),
+    one_of=lambda column, values: (f"{column} = ANY(%s::text[])", list(values)),
     text=lambda value: f"'{value}'::text",
     nothing="SELECT 0 WHERE false",
 )

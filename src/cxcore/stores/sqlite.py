@@ -36,10 +36,10 @@ from cxcore.ingest import plan_submission, submission_fingerprint
 from cxcore.metrics import MetricRegistry
 from cxcore.model.case import Case, CaseStatus
 from cxcore.model.customer import Consent, Purpose
-from cxcore.model.interaction import DIMENSIONS, Scalar
+from cxcore.model.interaction import Scalar
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.response import RespondentKind, Response
-from cxcore.model.survey import Survey, TextQuestion
+from cxcore.model.survey import Survey
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import (
     AuditEntry,
@@ -61,13 +61,16 @@ from cxcore.stores._analytics import (
     Dialect,
     cells_from_counts,
     compile_scores,
+    context_key,
     frame_from_rows,
+    response_filter,
     score_branches,
 )
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     SCORE_COLUMNS,
     address_hash,
+    anonymised,
     batch_scores,
     from_micros,
     mask,
@@ -76,6 +79,7 @@ from cxcore.stores._rows import (
     micros,
     response_from_row,
     response_row,
+    retention_cutoffs,
     score_keys,
     score_rows,
     scored_questions,
@@ -109,7 +113,6 @@ _DELETE_SCORES = (
     "AND answered_at = ? AND response_id = ?"
 )
 _STOP = object()
-_SAFE_CONTEXT = frozenset(DIMENSIONS) - {"order"}
 
 
 class _Op:
@@ -670,24 +673,15 @@ class SQLiteStore:
             where: Context values that must match (``{"store": "BLR-01"}``).
             respondents: Only these respondent kinds.
         """
-        clauses: list[str] = []
-        params: list[Any] = []
-        if survey_id is not None:
-            clauses.append("survey_id = ?")
-            params.append(survey_id)
-        if since is not None:
-            clauses.append("updated_at >= ?")
-            params.append(micros(since))
-        if until is not None:
-            clauses.append("updated_at < ?")
-            params.append(micros(until))
-        for key, value in (where or {}).items():
-            clauses.append("json_extract(context, ?) = ?")
-            params.extend([f"$.{_json_key(key)}", value])
-        if respondents is not None:
-            clauses.append(f"respondent IN ({', '.join('?' * len(respondents))})")
-            params.extend(r.value for r in respondents)
-        sql = _RESPONSE_SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        where_sql, params = response_filter(
+            SQLITE,
+            survey_id=survey_id,
+            since=since,
+            until=until,
+            where=where,
+            respondents=respondents,
+        )
+        sql = _RESPONSE_SELECT + where_sql
         sql += " ORDER BY updated_at, rowid"
         return await self._read(lambda c: [response_from_row(r) for r in c.execute(sql, params)])
 
@@ -944,7 +938,7 @@ class SQLiteStore:
                 exprs.append(f"i.{key}")
             else:
                 exprs.append("json_extract(i.body, ?)")
-                params.append(f"$.context.{_json_key(key)}")
+                params.append(f"$.context.{context_key(key)}")
         select = ", ".join(exprs) if exprs else "NULL"
         sql = (
             f"SELECT {select}, d.disposition, count(*) FROM dispositions d "
@@ -1535,20 +1529,13 @@ class SQLiteStore:
         Returns:
             How many responses were purged.
         """
-        surveys = await self._read(
-            lambda c: c.execute("SELECT id, version, body FROM surveys").fetchall()
-        )
+        bodies = await self._read(lambda c: c.execute("SELECT body FROM surveys").fetchall())
         now = self.clock.now()
-        policies: list[tuple[Survey, int]] = []
-        for _, _, body in surveys:
-            s = structure(json.loads(body), Survey)
-            if s.retention_days is not None:
-                policies.append((s, micros(now - timedelta(days=s.retention_days))))
+        policies = retention_cutoffs((structure(json.loads(b), Survey) for (b,) in bodies), now)
 
         def write(c: sqlite3.Connection) -> int:
             purged = 0
             for survey, cutoff in policies:
-                text_ids = {q.id for q in survey.questions if isinstance(q, TextQuestion)}
                 rows = c.execute(
                     _RESPONSE_SELECT
                     + " WHERE survey_id = ? AND survey_version = ? AND updated_at < ? "
@@ -1557,24 +1544,7 @@ class SQLiteStore:
                 ).fetchall()
                 for row in rows:
                     r = response_from_row(row)
-                    anonymous = Response(
-                        id=r.id,
-                        survey_id=r.survey_id,
-                        survey_version=r.survey_version,
-                        answers={k: v for k, v in r.answers.items() if k not in text_ids},
-                        status=r.status,
-                        respondent=RespondentKind.AGENT
-                        if r.is_agent_reported
-                        else RespondentKind.ANONYMOUS,
-                        agent_id=r.agent_id,
-                        channel=r.channel,
-                        idempotency_key=r.idempotency_key,
-                        started_at=r.started_at,
-                        updated_at=r.updated_at,
-                        completed_at=r.completed_at,
-                        locale=r.locale,
-                        context={k: v for k, v in r.context.items() if k in _SAFE_CONTEXT},
-                    )
+                    anonymous = anonymised(r, survey)
                     values = response_row(anonymous)
                     c.execute(_UPDATE_RESPONSE, (*values[1:], values[0]))
                     _replace_scores(c, [r], [anonymous], _scored_in(c, survey))
@@ -1796,11 +1766,13 @@ def _check_claim(current: OutboxItem, worker: str) -> None:
 
 SQLITE = Dialect(
     mark="?",
-    context=lambda key: (
-        f"(SELECT json_extract(p.context, '$.{key}') FROM responses p WHERE p.id = r.response_id)"
-    ),
+    json=lambda column, key: f"json_extract({column}, '$.{key}')",
     read=lambda stored: stored,
     match=lambda stored, value: (f"{stored} = ?", value),
+    one_of=lambda column, values: (
+        f"{column} IN (SELECT value FROM json_each(?))",
+        json.dumps(list(values)),
+    ),
     text=lambda value: f"'{value}'",
     nothing="SELECT 0 WHERE 0",
 )
@@ -1871,13 +1843,6 @@ def _too_new(version: int) -> StoreError:
         f"the store has schema version {version}, newer than this cxcore knows "
         f"({SCHEMA_VERSION}); upgrade cxcore"
     )
-
-
-def _json_key(key: str) -> str:
-    if not key.replace("_", "").isalnum():
-        msg = f"{key!r} is not a context key (letters, digits and '_' only)"
-        raise StoreError(msg)
-    return key
 
 
 def _fetch_response(c: sqlite3.Connection, response_id: str) -> Response:
