@@ -252,7 +252,7 @@ def pandas_nps(conn: object, sql: str) -> tuple[float, int]:
 async def store_nps(store: SQLiteStore | PostgresStore) -> tuple[float, float, int]:
     """(seconds through a frame, seconds counted in SQL, groups) for NPS by store."""
     start = time.perf_counter()
-    frame = await store.frame(survey_id="nps", dimensions=("store",))
+    frame = await store.frame(survey_id="nps", dimensions=("store",), metrics=["nps"])
     by_frame = score(frame, "nps", by=("store",))
     framed = time.perf_counter() - start
     start = time.perf_counter()

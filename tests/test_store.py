@@ -1194,6 +1194,13 @@ class TestScoresStayInStep:
             dimensions=("store", "region", "vip", "question", "answer_channel", "respondent"),
         )
         assert len(frame) == len(expected)
+        ces = await store.frame(survey_id="visit", metrics=["ces"], dimensions=("store",))
+        assert ces.metrics == ("ces",)
+        assert len(ces) == len(expected.select(metrics=["ces"]))
+        with pytest.raises(
+            StoreError, match=r"no question feeding metric 'csat' \(it feeds: nps, ces\)"
+        ):
+            await store.frame(survey_id="visit", metrics=["nps", "csat"])
         for metric in ("nps", "ces"):
             for by in self.BY:
                 want = summary(score(expected, metric, by=by))

@@ -390,9 +390,10 @@ class Store(Protocol):
         where: Mapping[str, Scalar] | None = None,
         include_agents: bool = False,
         complete_only: bool = False,
+        metrics: Sequence[str] | None = None,
         registry: MetricRegistry | None = None,
     ) -> ResponseFrame:
-        """Every scored answer of a survey as a columnar frame."""
+        """Every scored answer of a survey (feeding *metrics*, if given) as a columnar frame."""
         ...
 
     async def score(

@@ -909,6 +909,7 @@ class PostgresStore:
         where: Mapping[str, Scalar] | None = None,
         include_agents: bool = False,
         complete_only: bool = False,
+        metrics: Sequence[str] | None = None,
         registry: MetricRegistry | None = None,
     ) -> ResponseFrame:
         """Every scored answer of a survey (all its versions) as a columnar frame for scoring.
@@ -926,9 +927,16 @@ class PostgresStore:
             where: Context values that must match.
             include_agents: Count agent-reported feedback too.
             complete_only: Count only completed responses.
+            metrics: Only the answers feeding these metrics (by default, every
+                scored answer).
             registry: Where metrics are looked up (the process-wide registry by default).
+
+        Raises:
+            StoreError: If no question of the survey feeds one of *metrics*.
         """
         sql = compile_scores(await self._versions(survey_id), registry=registry)
+        if metrics is not None:
+            sql = sql.only(metrics, survey_id)
         query, params = score_branches(
             POSTGRES,
             survey_id,
@@ -981,20 +989,14 @@ class PostgresStore:
         """
         from cxcore.scoring import cell_from_levels  # noqa: PLC0415 - numpy-backed, loaded on first use
 
-        sql = compile_scores(await self._versions(survey_id), registry=registry)
-        try:
-            code, answers = sql.fed(metric)
-        except StopIteration:
-            fed = ", ".join(m.name for m in sql.metrics) or "none"
-            msg = (
-                f"survey {survey_id!r} has no question feeding metric {metric!r} (it feeds: {fed})"
-            )
-            raise StoreError(msg) from None
+        sql = compile_scores(await self._versions(survey_id), registry=registry).only(
+            [metric], survey_id
+        )
         query, params = score_branches(
             POSTGRES,
             survey_id,
             by,
-            answers,
+            sql.answers,
             since=since,
             until=until,
             where=where,
@@ -1003,9 +1005,7 @@ class PostgresStore:
             group=True,
         )
         rows = await self._scalar_rows(query, params)
-        return cells_from_counts(
-            rows, sql.metrics[code], code, list(by), cell_from_levels, **options
-        )
+        return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)
 
     # ------------------------------------------------------------ invitations
 
