@@ -433,8 +433,7 @@ class Dispatcher:
         await self.recover(own=True)
         while not stop.is_set():
             await self.recover()
-            if await self.store.outbox(OutboxState.UNKNOWN):
-                await self.reconcile()
+            await self.reconcile()  # one read of the unknown sends; nothing more if there are none
             try:
                 report = await self.run_once()
             except ExceptionGroup:
