@@ -445,6 +445,31 @@ class TestReconcile:
         assert str(not_unknown) == f"item_id: {items[0].id!r} is sent (expected unknown)"
         assert str(missing) == "item_id: no outbox item 'nope' is stored"
 
+    def test_run_sends_and_settles_unknown_sends_until_stopped(self, tmp_path):
+        """The long-running loop sends, then on a later pass reconciles what became unknown."""
+
+        async def go():
+            async with world(tmp_path) as w:
+                a, b = await w.invite(2)
+                channel = LookupChannel(name="email")
+                channel.lost_reply.add((await w.item(a)).invitation_id)
+                dispatcher = w.dispatcher(channel)
+                stop = asyncio.Event()
+                loop = asyncio.create_task(dispatcher.run(stop, interval=0.01))
+                for _ in range(500):
+                    states = {(await w.item(i)).state for i in (a, b)}
+                    if states == {OutboxState.SENT}:
+                        break
+                    await asyncio.sleep(0.01)
+                stop.set()
+                await asyncio.wait_for(loop, 5)
+                return [await w.item(i) for i in (a, b)], channel
+
+        items, channel = run(go)
+        assert [i.state for i in items] == [OutboxState.SENT, OutboxState.SENT]
+        sent_to = sorted(d.message.invitation_id for d in channel.deliveries)
+        assert sent_to == sorted(i.invitation_id for i in items)  # each exactly once
+
     def test_recover_turns_expired_claims_unknown(self, tmp_path):
         """A claim whose dispatcher died is recovered as unknown once its lease runs out, not before."""
 
