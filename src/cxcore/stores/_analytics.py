@@ -9,6 +9,7 @@ without Python touching each answer or parsing any JSON.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,10 @@ class Dialect:
             one of some strings.
         text: SQL of a string literal.
         nothing: A query that returns no rows.
+        transfer: SQL sending a context value to a frame as JSON text, for a
+            driver that would otherwise parse every value on its own
+            (:func:`frame_from_rows` then parses each distinct one once);
+            ``None`` sends values as they are.
     """
 
     mark: str
@@ -148,6 +153,7 @@ class Dialect:
     one_of: Callable[[str, Sequence[str]], tuple[str, Any]]
     text: Callable[[str], str]
     nothing: str
+    transfer: Callable[[str], str] | None = None
 
     def context(self, key: str) -> str:
         """SQL of a context value without a ``d_`` column, read from the answer's response."""
@@ -203,6 +209,15 @@ def context_key(key: str) -> str:
     return key
 
 
+ANSWER_COLUMNS = {
+    "question": "r.question",
+    "answer_channel": "r.channel",
+    "respondent": "r.respondent",
+    "survey_version": "r.survey_version",
+}
+"""Dimensions that are not context keys but the answer's own columns."""
+
+
 def score_branches(
     dialect: Dialect,
     survey_id: str,
@@ -228,17 +243,16 @@ def score_branches(
     def stored(key: str) -> str:
         return f"r.d_{key}" if key in ANSWER_DIMENSIONS else dialect.context(key)
 
-    special = {
-        "question": "r.question",
-        "answer_channel": "r.channel",
-        "respondent": "r.respondent",
-        "survey_version": "r.survey_version",
-    }
     dims = [
-        special.get(d)
+        ANSWER_COLUMNS.get(d)
         or (f"r.d_{d}" if d in ANSWER_DIMENSIONS else dialect.read(dialect.context(d)))
         for d in select
     ]
+    if not group and dialect.transfer is not None:
+        dims = [
+            e if d in ANSWER_COLUMNS else dialect.transfer(e)
+            for d, e in zip(select, dims, strict=True)
+        ]
     clauses = [f"r.survey_id = {mark}", f"r.survey_version = {mark}", f"r.question = {mark}"]
     shared: list[Any] = []
     if since is not None:
@@ -276,12 +290,18 @@ def score_branches(
 
 
 def frame_from_rows(
-    rows: Sequence[Sequence[Any]], metrics: Sequence[Metric], dimensions: Sequence[str]
+    rows: Sequence[Sequence[Any]],
+    metrics: Sequence[Metric],
+    dimensions: Sequence[str],
+    *,
+    json_text: bool = False,
 ) -> ResponseFrame:
     """Build a frame from rows of (metric index, level, time in µs, *dimensions).
 
     The rows come from a store, whose answers were checked when stored, so the
-    columns are encoded directly rather than checked again.
+    columns are encoded directly rather than checked again. With *json_text*,
+    context dimensions arrive as JSON text (:attr:`Dialect.transfer`), and
+    each distinct text is parsed once.
     """
     import numpy as np  # noqa: PLC0415 - numpy is loaded on first use
 
@@ -294,16 +314,25 @@ def frame_from_rows(
         + [(f"d{i}", object) for i in range(len(dimensions))]
     )
     table = np.fromiter(rows, dtype=layout, count=len(rows))
+    encoded = {}
+    for i, name in enumerate(dimensions):
+        column = table[f"d{i}"].tolist()
+        if json_text and name not in ANSWER_COLUMNS:
+            column = _parsed(column)
+        encoded[name] = Dimension.encode(name, column)
     return ResponseFrame(
         metrics=list(metrics),
         metric_codes=table["metric"],
         scores=table["level"],
         time=table["time"],
-        dimensions={
-            name: Dimension.encode(name, table[f"d{i}"].tolist())
-            for i, name in enumerate(dimensions)
-        },
+        dimensions=encoded,
     )
+
+
+def _parsed(texts: list[Any]) -> list[Any]:
+    """JSON texts (or ``None``) parsed, each distinct one once."""
+    values = {t: None if t is None else json.loads(t) for t in dict.fromkeys(texts)}
+    return list(map(values.__getitem__, texts))
 
 
 def cells_from_counts(

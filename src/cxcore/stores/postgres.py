@@ -950,7 +950,7 @@ class PostgresStore:
             group=False,
         )
         rows = await self._scalar_rows(query, params)
-        return frame_from_rows(rows, sql.metrics, list(dimensions))
+        return frame_from_rows(rows, sql.metrics, list(dimensions), json_text=True)
 
     async def score(
         self,
@@ -1936,5 +1936,7 @@ POSTGRES = Dialect(
     one_of=lambda column, values: (f"{column} = ANY(%s::text[])", list(values)),
     text=lambda value: f"'{value}'::text",
     nothing="SELECT 0 WHERE false",
+    # psycopg would parse every JSONB value by itself.
+    transfer=lambda value: f"({value})::text",
 )
 """How PostgreSQL spells the score queries."""
