@@ -227,6 +227,19 @@ class TestMime:
         assert str(parsed["From"]) == "बाज़ार <s@example.in>"
         assert str(parsed["Subject"]) == "नमस्ते"
 
+    @given(body=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=400))
+    def test_every_body_decodes_back_in_short_lines(self, body):
+        """Whatever the text (ASCII, Devanagari, emoji, CR/LF), its part decodes back, lines <= 78."""
+        data = build_message(
+            _message("x", {"text/plain": body}), sender=Mailbox("s@example.in"), date=DATE
+        )
+        assert all(len(line) <= 78 for line in data.split(b"\r\n"))
+        (plain,) = _parse(data).iter_parts()
+        expected = body.replace("\r\n", "\n").replace("\r", "\n")
+        if not expected.endswith("\n"):
+            expected += "\n"
+        assert plain.get_content().replace("\r\n", "\n") == expected
+
     def test_reserved_headers_are_refused(self):
         """A message cannot set From, Content-Type or Bcc through its headers."""
         for name in ("From", "Content-Type", "Bcc"):

@@ -204,8 +204,11 @@ def _body(text: str) -> tuple[str, bytes]:
         if not qp.endswith(b"\r\n"):
             qp += b"\r\n"
         return "quoted-printable", qp
-    # Lines of 76 characters, each ending in LF (the last too), made CRLF.
-    return "base64", base64.encodebytes(crlf).replace(b"\n", b"\r\n")
+    # Lines of 76 characters, each ending in CRLF (the last too): what
+    # base64.encodebytes writes with LF, encoded in one call rather than one per line.
+    encoded = binascii.b2a_base64(crlf, newline=False)
+    lines = [encoded[at : at + 76] for at in range(0, len(encoded), 76)]
+    return "base64", b"\r\n".join(lines) + b"\r\n"
 
 
 @functools.lru_cache(maxsize=4)
