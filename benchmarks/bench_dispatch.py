@@ -30,8 +30,7 @@ import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from cxcore.distribution import (
 from cxcore.model.invitation import Invitation
 from cxcore.ports.store import Store
 from cxcore.stores import SQLiteStore
-from cxcore.testing import FakeChannel, sample_surveys
+from cxcore.testing import FakeChannel, postgres_schema, sample_surveys
 
 SURVEY = sample_surveys()[0]
 RULES = RuleSet(
@@ -95,23 +94,6 @@ def postgres_at(dsn: str) -> OpenStore:
             yield store
 
     return open_store
-
-
-@contextlib.contextmanager
-def postgres_schema(server: str) -> Iterator[str]:
-    """A DSN whose tables go in a fresh schema of *server*, dropped afterwards."""
-    import psycopg  # noqa: PLC0415
-    from psycopg import sql  # noqa: PLC0415
-    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
-
-    schema = f"bench_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield make_conninfo(server, options=f"-csearch_path={schema}")
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 async def prepare(open_store: OpenStore, n: int, clock: ManualClock) -> list[Invitation]:
@@ -203,7 +185,7 @@ def main(n: int) -> None:
             json.dumps({"bench": "dispatch", "case": "postgres_zero_latency", "skipped": skipped})
         )
         return
-    with postgres_schema(server) as dsn:
+    with postgres_schema(server, prefix="bench") as dsn:
         measure("postgres_zero_latency", postgres_at(dsn), 0.0, 1, n, store="postgres")
 
 

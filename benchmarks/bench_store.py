@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +46,7 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores._schema import MIGRATIONS
+from cxcore.testing import postgres_schema
 
 if TYPE_CHECKING:
     from cxcore.stores import PostgresStore
@@ -304,26 +305,14 @@ async def read_and_score(root: Path, n: int) -> None:
 
 async def postgres_cases(dsn: str, args: argparse.Namespace) -> None:
     """The same cases against a PostgreSQL server, each in a fresh schema dropped afterwards."""
-    import psycopg  # noqa: PLC0415 - only with a server
-    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
+    with contextlib.ExitStack() as schemas:
 
-    schemas: list[str] = []
+        def fresh() -> str:
+            return schemas.enter_context(postgres_schema(dsn, prefix="bench"))
 
-    def fresh() -> str:
-        schema = f"bench_{uuid.uuid4().hex[:12]}"
-        schemas.append(schema)
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f"CREATE SCHEMA {schema}")
-        return make_conninfo(dsn, options=f"-csearch_path={schema}")
-
-    try:
         await postgres_ingest(fresh(), fresh(), args.ingest, args.batch)
         await postgres_writes(fresh(), fresh(), 50, args.per_writer)
         await postgres_read(fresh(), args.responses)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            for schema in schemas:
-                admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 async def postgres_ingest(ours_dsn: str, raw_dsn: str, n: int, batch: int) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from cxcore.testing import postgres_schema
 
 # CI machines are shared and noisy: never fail a property on timing.
 settings.register_profile(
@@ -66,18 +67,8 @@ def _where(dsn: str) -> str:
 @pytest.fixture
 def postgres_dsn(postgres_server: str) -> Iterator[str]:
     """A DSN whose tables go in a fresh, empty schema of the test server, dropped afterwards."""
-    import psycopg  # noqa: PLC0415
-    from psycopg import sql  # noqa: PLC0415
-    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
-
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield make_conninfo(postgres_server, options=f"-csearch_path={schema}")
-    finally:
-        with psycopg.connect(postgres_server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with postgres_schema(postgres_server) as dsn:
+        yield dsn
 
 
 def copy_postgres_to_sqlite(dsn: str, path: Path) -> None:

@@ -234,6 +234,29 @@ def submission(key: str, *, invitation_id: str | None) -> Submission:
 
 
 class TestSchema:
+    def test_a_fresh_schema_holds_the_store_and_is_dropped_afterwards(self, postgres_server):
+        """postgres_schema: the store's tables go in the new schema, which is gone after the block."""
+        from cxcore.testing import postgres_schema  # noqa: PLC0415
+
+        async def open_once(dsn: str) -> None:
+            async with PostgresStore(dsn):
+                pass
+
+        with postgres_schema(postgres_server, prefix="probe") as dsn:
+            asyncio.run(open_once(dsn))
+            (schema,) = query(dsn, "SELECT current_schema()")[0]
+            tables = query(
+                dsn,
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
+                schema,
+            )[0][0]
+            assert schema.startswith("probe_")
+            assert tables >= 10
+        gone = query(
+            postgres_server, "SELECT count(*) FROM pg_namespace WHERE nspname = %s", schema
+        )
+        assert gone == [(0,)]
+
     def test_many_openers_of_a_new_database_migrate_it_once(self, dsn):
         """Six stores opening an empty schema at once all succeed; the schema is made once."""
 

@@ -7,10 +7,12 @@
 * :mod:`cxcore.testing.strategies`: Hypothesis strategies for the model
   (imported on its own, so Hypothesis is needed only when you use it).
 * :func:`sample_surveys`, :func:`sample_invitation`: ready-made data.
+* :func:`postgres_schema`: a fresh PostgreSQL schema, dropped afterwards.
 """
 
 from cxcore.testing.conformance import ChannelConformance, ChannelHarness
 from cxcore.testing.fake import Delivery, FakeChannel, capture_deliveries, fake_channels
+from cxcore.testing.postgres import postgres_schema
 from cxcore.testing.samples import SAMPLE_TIME, sample_invitation, sample_surveys
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "FakeChannel",
     "capture_deliveries",
     "fake_channels",
+    "postgres_schema",
     "sample_invitation",
     "sample_surveys",
 ]
