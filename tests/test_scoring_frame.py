@@ -208,6 +208,21 @@ class TestFromResponses:
         assert len(dropped) == 0
         assert sum(dropped.dropped.values()) == 2
 
+    def test_only_an_absent_context_value_is_missing(self) -> None:
+        """Typed context text like "" or "n/a" is a value, as in a store; absent is None."""
+        responses = [
+            response(f"R{i}", {"ltr": i}, context={"store": store} if store is not None else {})
+            for i, store in enumerate(["", "n/a", "null", "BLR-01", None])
+        ]
+        frame = ResponseFrame.from_responses(responses, [SURVEY])
+        assert frame.dimensions["store"].values == ("", "BLR-01", "n/a", "null", None)
+        cells = {c.key: c.n for c in score(frame, "nps", by=("store",))}
+        assert cells == {("",): 1, ("BLR-01",): 1, ("n/a",): 1, ("null",): 1, (None,): 1}
+        from_file = ResponseFrame.from_columns(
+            {"metric": ["nps"] * 3, "score": [1, 2, 3], "store": ["", "n/a", "BLR-01"]}
+        )
+        assert from_file.dimensions["store"].values == ("BLR-01", None)
+
     def test_weights_by_response(self) -> None:
         """Weights can be given per response id."""
         frame = ResponseFrame.from_responses(

@@ -850,7 +850,11 @@ class ResponseFrame:
         NPS from an email is a partial response); pass *complete_only* to
         count only completed responses. The time of a row is the response's
         ``completed_at``, or ``updated_at`` while it is partial. Dimensions are
-        those of :func:`response_dimensions`, plus ``question``.
+        those of :func:`response_dimensions`, plus ``question``. A dimension
+        is missing (``None``) only where a response has no value for it: text
+        such as ``""`` or ``"n/a"`` is a value, as it is in a store and in
+        :class:`LiveScoreboard`; only :meth:`from_columns` and the files read
+        through it take such text for missing.
 
         Args:
             responses: The responses.
@@ -963,12 +967,11 @@ class ResponseFrame:
             for name in row:
                 if name not in names:
                     names.append(name)
-        dims_out = {}
-        for name in names:
-            codes, values = _factorize(
-                np.array([row.get(name) for row in rows_dims] or [], dtype=object)
-            )
-            dims_out[name] = Dimension(name, codes, values)
+        # Typed values: only an absent one is missing. Text like "" or "n/a" is a value
+        # here, as in a store and the live scorer; only text files read it as missing.
+        dims_out = {
+            name: Dimension.encode(name, [row.get(name) for row in rows_dims]) for name in names
+        }
         return cls(
             metrics=metrics,
             metric_codes=np.asarray(rows_metric, dtype=np.int16),
