@@ -11,7 +11,8 @@ Cases (SQLite, WAL, synchronous=FULL):
 - reading N stored responses and scoring NPS by store: through a frame, and counted in
   SQL, vs pandas.read_sql of the same answers followed by a pandas groupby, reading them
   from the responses' JSON (as the schema stores them) and, stricter, from the plain
-  columns of answer_scores.
+  columns of answer_scores. Each side keeps its best of three rounds, read from
+  the same closed (checkpointed) file.
 
 The same cases against PostgreSQL when a server is given (--postgres DSN, or
 CXCORE_TEST_POSTGRES), each in a fresh schema: COPY as the raw baseline for batches, a
@@ -281,26 +282,35 @@ def emit_reads(
         )
 
 
+ROUNDS = 3
+"""Read rounds per case, alternating ours and the baselines; each keeps its best."""
+
+
 async def read_and_score(root: Path, n: int) -> None:
     db = root / "read.db"
     async with SQLiteStore(db, synchronous="NORMAL") as store:
         await store.put_survey(SURVEY)
         for at in range(0, n, 20_000):
             await store.append(responses(min(20_000, n - at), offset=at))
-        framed, pushdown, groups = await store_nps(store)
-    conn = sqlite3.connect(db)
-    from_json, groups_json = pandas_nps(conn, JSON_SQL["sqlite"])
-    from_columns, groups_columns = pandas_nps(conn, COLUMNS_SQL)
-    conn.close()
-    assert groups == groups_json == groups_columns
-    emit_reads(
-        "sqlite",
-        n,
-        framed=framed,
-        pushdown=pushdown,
-        from_json=from_json,
-        from_columns=from_columns,
-    )
+    # Closed, so the WAL is checkpointed: every reader below reads the same file.
+    best: dict[str, float] = {}
+    for _ in range(ROUNDS):
+        async with SQLiteStore(db) as store:
+            framed, pushdown, groups = await store_nps(store)
+        conn = sqlite3.connect(db)
+        from_json, groups_json = pandas_nps(conn, JSON_SQL["sqlite"])
+        from_columns, groups_columns = pandas_nps(conn, COLUMNS_SQL)
+        conn.close()
+        assert groups == groups_json == groups_columns
+        keep_best(
+            best, framed=framed, pushdown=pushdown, from_json=from_json, from_columns=from_columns
+        )
+    emit_reads("sqlite", n, **best)
+
+
+def keep_best(best: dict[str, float], **seconds: float) -> None:
+    for name, value in seconds.items():
+        best[name] = min(best.get(name, value), value)
 
 
 async def postgres_cases(dsn: str, args: argparse.Namespace) -> None:
@@ -401,21 +411,20 @@ async def postgres_read(dsn: str, n: int) -> None:
         # expects one row and sorts instead of hashing.
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as admin:
             await admin.execute("ANALYZE")
-        framed, pushdown, groups = await store_nps(store)
-    with psycopg.connect(dsn) as conn:
-        from_json, groups_json = pandas_nps(conn, JSON_SQL["postgres"])
-        from_columns, groups_columns = pandas_nps(
-            conn, COLUMNS_SQL.replace("d_store AS store", "d_store #>> '{}' AS store")
+    best: dict[str, float] = {}
+    for _ in range(ROUNDS):
+        async with PostgresStore(dsn) as store:
+            framed, pushdown, groups = await store_nps(store)
+        with psycopg.connect(dsn) as conn:
+            from_json, groups_json = pandas_nps(conn, JSON_SQL["postgres"])
+            from_columns, groups_columns = pandas_nps(
+                conn, COLUMNS_SQL.replace("d_store AS store", "d_store #>> '{}' AS store")
+            )
+        assert groups == groups_json == groups_columns
+        keep_best(
+            best, framed=framed, pushdown=pushdown, from_json=from_json, from_columns=from_columns
         )
-    assert groups == groups_json == groups_columns
-    emit_reads(
-        "postgres",
-        n,
-        framed=framed,
-        pushdown=pushdown,
-        from_json=from_json,
-        from_columns=from_columns,
-    )
+    emit_reads("postgres", n, **best)
 
 
 def main() -> None:

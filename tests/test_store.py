@@ -1214,6 +1214,58 @@ class TestScoresStayInStep:
             )
         return len(expected)
 
+    AWKWARD: tuple[Any, ...] = (
+        'a,b "quoted" \\ back',
+        "[1, 2]",
+        "null",
+        "नमस्ते 🙂",
+        "",
+        7,
+        -2.5,
+        3.0,
+        True,
+        None,
+    )
+
+    def test_frame_carries_every_dimension_value_exactly(self, backend):
+        """Frames are read column by column: any value, in a column or in the context, arrives intact."""
+        from cxcore.scoring import ResponseFrame  # noqa: PLC0415 - numpy-backed
+
+        def rows(frame: ResponseFrame, names: tuple[str, ...]) -> list[str]:
+            columns = frame.to_columns()
+            keys = ("metric", "score", "answered_at", *names)
+            # Stores give JSON true and false as 1 and 0, as json_extract reads them.
+            return sorted(
+                repr(tuple(int(v) if isinstance(v, bool) else v for v in row))
+                for row in zip(*(columns[k].tolist() for k in keys), strict=True)
+            )
+
+        async def scenario(store: Store) -> None:
+            await store.put_survey(self.SURVEY)
+            for i, value in enumerate(self.AWKWARD):
+                context = {} if value is None else {"store": value, "region": value}
+                await store.submit(
+                    submission(
+                        f"w{i}",
+                        {"ltr": i, "effort": 1 + i % 7},
+                        survey_id="visit",
+                        invitation_id=None,
+                        at=T0 + timedelta(minutes=i),
+                        context=context,
+                    )
+                )
+            names = ("store", "region", "question", "answer_channel")
+            expected = ResponseFrame.from_responses(
+                await store.responses(survey_id="visit"), [self.SURVEY]
+            )
+            frame = await store.frame(survey_id="visit", dimensions=names)
+            assert len(frame) == 2 * len(self.AWKWARD)
+            assert rows(frame, names) == rows(expected, names)
+            empty = await store.frame(survey_id="visit", where={"store": "nowhere"})
+            assert (len(empty), empty.metrics) == (0, ("nps", "ces"))
+
+        run(backend, scenario)
+
     def test_every_write_path_keeps_scores_in_step(self, backend):
         """Submit, complete, amend, append, retention and erasure each keep SQL scores exact."""
         clock = ManualClock(T0)

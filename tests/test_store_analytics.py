@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -124,6 +126,26 @@ class TestFrame:
         expected = score(in_memory(filled), metric, by=by)
         assert summary(score(from_store, metric, by=by)) == summary(expected)
         assert len(from_store) == len(in_memory(filled))
+
+    def test_a_frame_too_large_for_one_value_is_read_row_by_row(self, filled, caplog):
+        """When a column outgrows SQLite's limit on one value, the frame is read row by row."""
+
+        async def read() -> tuple[ResponseFrame, ResponseFrame]:
+            async with SQLiteStore(filled) as store:
+                by_columns = await store.frame(survey_id="visit")
+                # The columns of 400 responses are some kilobytes: allow less than that.
+                assert store._reader_conn is not None
+                store._reader_conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+                with caplog.at_level(logging.INFO, logger="cxcore.store"):
+                    return by_columns, await store.frame(survey_id="visit")
+
+        by_columns, by_rows = asyncio.run(read())
+        assert "too large to read by columns; reading it row by row" in caplog.text
+        assert len(by_rows) == len(by_columns) == len(in_memory(filled))
+        for by in [(), ("store",), ("store", "touchpoint")]:
+            for metric in ("nps", "csat", "ces"):
+                want = summary(score(by_columns, metric, by=by))
+                assert summary(score(by_rows, metric, by=by)) == want
 
     def test_filters(self, filled):
         """Agents, partial responses and time ranges are filtered as in memory."""

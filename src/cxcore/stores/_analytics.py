@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -33,6 +33,7 @@ __all__ = [
     "ScoredAnswer",
     "cells_from_counts",
     "compile_scores",
+    "frame_from_columns",
     "frame_from_rows",
     "score_branches",
 ]
@@ -140,6 +141,9 @@ class Dialect:
             one of some strings.
         text: SQL of a string literal.
         nothing: A query that returns no rows.
+        numbers: SQL aggregating an integer expression into one text of
+            comma-separated numbers (NULL for no rows).
+        values: SQL aggregating any expression into one JSON array text.
         transfer: SQL sending a context value to a frame as JSON text, for a
             driver that would otherwise parse every value on its own
             (:func:`frame_from_rows` then parses each distinct one once);
@@ -153,6 +157,8 @@ class Dialect:
     one_of: Callable[[str, Sequence[str]], tuple[str, Any]]
     text: Callable[[str], str]
     nothing: str
+    numbers: Callable[[str], str]
+    values: Callable[[str], str]
     transfer: Callable[[str], str] | None = None
 
     def context(self, key: str) -> str:
@@ -209,6 +215,10 @@ def context_key(key: str) -> str:
     return key
 
 
+Shape = Literal["rows", "columns", "counts"]
+"""What the score query returns: a row per answer, a row of columns per
+branch (:func:`frame_from_columns`), or a count per level and group."""
+
 ANSWER_COLUMNS = {
     "question": "r.question",
     "answer_channel": "r.channel",
@@ -229,12 +239,20 @@ def score_branches(
     where: Mapping[str, Scalar] | None,
     include_agents: bool,
     complete_only: bool,
-    group: bool,
+    shape: Shape,
 ) -> tuple[str, list[Any]]:
-    """One SELECT per scored answer, joined by UNION ALL: (metric, level, [time,] dims[, count]).
+    """One SELECT per scored answer, joined by UNION ALL.
 
-    Grouped branches group by the stored value rather than the level, so an
-    index in (question, dimension, value) order serves them without a sort.
+    Each branch gives, by *shape*:
+
+    - ``rows``: (metric, level, time, *dims) per answer;
+    - ``columns``: one row (metric, count, levels, times, *dims), each column
+      aggregated into one text (:attr:`Dialect.numbers`, :attr:`Dialect.values`);
+      the aggregates see the rows in the same order, so the columns line up;
+    - ``counts``: (metric, level, *dims, count) per level and group. They group
+      by the dimensions first and then by the stored value rather than the
+      level: SQLite builds the groups in a temporary B-tree, and this order
+      makes its keys cheaper to compare.
     """
     check_dimensions(select)
     check_dimensions(where or {})
@@ -248,7 +266,7 @@ def score_branches(
         or (f"r.d_{d}" if d in ANSWER_DIMENSIONS else dialect.read(dialect.context(d)))
         for d in select
     ]
-    if not group and dialect.transfer is not None:
+    if shape == "rows" and dialect.transfer is not None:
         dims = [
             e if d in ANSWER_COLUMNS else dialect.transfer(e)
             for d, e in zip(select, dims, strict=True)
@@ -273,17 +291,23 @@ def score_branches(
     branches: list[str] = []
     params: list[Any] = []
     for answer in answers:
-        columns = [str(answer.metric), f"{answer.level('r.value')} AS lvl"]
-        if not group:
-            columns.append("r.answered_at")
-        columns += dims
-        branch = f"SELECT {', '.join(columns)}"
-        if group:
-            branch += ", count(*)"
-        branch += " FROM answer_scores r" + condition
-        if group:
-            positions = (str(i) for i in range(3, len(columns) + 1))
-            branch += " GROUP BY " + ", ".join(("r.value", *positions))
+        level = answer.level("r.value")
+        if shape == "rows":
+            columns = [str(answer.metric), level, "r.answered_at", *dims]
+        elif shape == "columns":
+            columns = [
+                str(answer.metric),
+                "count(*)",
+                dialect.numbers(level),
+                dialect.numbers("r.answered_at"),
+                *map(dialect.values, dims),
+            ]
+        else:
+            columns = [str(answer.metric), f"{level} AS lvl", *dims, "count(*)"]
+        branch = f"SELECT {', '.join(columns)} FROM answer_scores r{condition}"
+        if shape == "counts":
+            positions = [str(i) for i in range(3, len(dims) + 3)]
+            branch += " GROUP BY " + ", ".join((*positions, "r.value"))
         branches.append(branch)
         params.extend([survey_id, answer.version, answer.question, *shared])
     return " UNION ALL ".join(branches) or dialect.nothing, params
@@ -326,6 +350,52 @@ def frame_from_rows(
         scores=table["level"],
         time=table["time"],
         dimensions=encoded,
+    )
+
+
+def frame_from_columns(
+    rows: Iterable[Sequence[Any]], metrics: Sequence[Metric], dimensions: Sequence[str]
+) -> ResponseFrame:
+    """Build a frame from one row per branch of (metric index, count, levels, times, *dims).
+
+    Levels and times are comma-separated integers, and each dimension a JSON
+    array (:func:`score_branches` with ``shape="columns"``): parsing three
+    texts per branch costs a fraction of a Python tuple per answer.
+
+    Raises:
+        StoreError: If a column does not hold as many values as the branch counted.
+    """
+    import numpy as np  # noqa: PLC0415 - numpy is loaded on first use
+
+    from cxcore.scoring import Dimension, ResponseFrame  # noqa: PLC0415 - numpy-backed
+
+    codes: list[Any] = []
+    levels: list[Any] = []
+    times: list[Any] = []
+    values: list[list[Any]] = [[] for _ in dimensions]
+    for metric, count, level_text, time_text, *dims in rows:
+        if not count:
+            continue
+        level = np.fromstring(level_text, dtype=np.int32, sep=",")
+        time = np.fromstring(time_text, dtype=np.int64, sep=",")
+        parsed = [json.loads(text) for text in dims]
+        if any(len(column) != count for column in (level, time, *parsed)):
+            msg = f"a frame column of metric {metrics[metric].name!r} lost values: expected {count}"
+            raise StoreError(msg)
+        codes.append(np.full(count, metric, dtype=np.int16))
+        levels.append(level)
+        times.append(time)
+        for column, more in zip(values, parsed, strict=True):
+            column.extend(more)
+    return ResponseFrame(
+        metrics=list(metrics),
+        metric_codes=np.concatenate(codes) if codes else np.zeros(0, dtype=np.int16),
+        scores=np.concatenate(levels) if levels else np.zeros(0, dtype=np.int32),
+        time=np.concatenate(times) if times else np.zeros(0, dtype=np.int64),
+        dimensions={
+            name: Dimension.encode(name, column)
+            for name, column in zip(dimensions, values, strict=True)
+        },
     )
 
 

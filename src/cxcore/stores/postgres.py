@@ -93,9 +93,11 @@ from cxcore.ports.store import (
 from cxcore.stores._analytics import (
     ANSWER_DIMENSIONS,
     Dialect,
+    Shape,
     cells_from_counts,
     compile_scores,
     context_key,
+    frame_from_columns,
     frame_from_rows,
     response_filter,
     score_branches,
@@ -937,18 +939,27 @@ class PostgresStore:
         sql = compile_scores(await self._versions(survey_id), registry=registry)
         if metrics is not None:
             sql = sql.only(metrics, survey_id)
-        query, params = score_branches(
-            POSTGRES,
-            survey_id,
-            dimensions,
-            sql.answers,
-            since=since,
-            until=until,
-            where=where,
-            include_agents=include_agents,
-            complete_only=complete_only,
-            group=False,
-        )
+
+        def branches(shape: Shape) -> tuple[str, list[Any]]:
+            return score_branches(
+                POSTGRES,
+                survey_id,
+                dimensions,
+                sql.answers,
+                since=since,
+                until=until,
+                where=where,
+                include_agents=include_agents,
+                complete_only=complete_only,
+                shape=shape,
+            )
+
+        query, params = branches("columns")
+        columns = await self._read(lambda c: _columns(c, query, params))
+        if columns is not None:
+            return frame_from_columns(columns, sql.metrics, list(dimensions))
+        log.info("frame of %r: too large to read by columns; reading it row by row", survey_id)
+        query, params = branches("rows")
         rows = await self._scalar_rows(query, params)
         return frame_from_rows(rows, sql.metrics, list(dimensions), json_text=True)
 
@@ -1002,7 +1013,7 @@ class PostgresStore:
             where=where,
             include_agents=include_agents,
             complete_only=complete_only,
-            group=True,
+            shape="counts",
         )
         rows = await self._scalar_rows(query, params)
         return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)
@@ -1862,6 +1873,17 @@ async def _all(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[tuple[A
     return await cur.fetchall()
 
 
+async def _columns(conn: Conn, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]] | None:
+    """The rows of a ``columns`` score query, or ``None`` if a column outgrew its limit.
+
+    PostgreSQL holds one value to 1 GB.
+    """
+    try:
+        return await _all(conn, sql, params)
+    except psycopg.errors.ProgramLimitExceeded:
+        return None
+
+
 async def _fetch_response(c: Conn, response_id: str) -> Response:
     row = await _one(c, _RESPONSE_SELECT + " WHERE id = %s", (response_id,))
     if row is None:
@@ -1936,6 +1958,8 @@ POSTGRES = Dialect(
     one_of=lambda column, values: (f"{column} = ANY(%s::text[])", list(values)),
     text=lambda value: f"'{value}'::text",
     nothing="SELECT 0 WHERE false",
+    numbers=lambda expr: f"string_agg(({expr})::text, ',')",
+    values=lambda expr: f"json_agg({expr})::text",
     # psycopg would parse every JSONB value by itself.
     transfer=lambda value: f"({value})::text",
 )

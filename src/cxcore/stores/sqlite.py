@@ -59,9 +59,11 @@ from cxcore.ports.store import (
 from cxcore.stores._analytics import (
     ANSWER_DIMENSIONS,
     Dialect,
+    Shape,
     cells_from_counts,
     compile_scores,
     context_key,
+    frame_from_columns,
     frame_from_rows,
     response_filter,
     score_branches,
@@ -749,18 +751,27 @@ class SQLiteStore:
         sql = compile_scores(await self._versions(survey_id), registry=registry)
         if metrics is not None:
             sql = sql.only(metrics, survey_id)
-        query, params = score_branches(
-            SQLITE,
-            survey_id,
-            dimensions,
-            sql.answers,
-            since=since,
-            until=until,
-            where=where,
-            include_agents=include_agents,
-            complete_only=complete_only,
-            group=False,
-        )
+
+        def branches(shape: Shape) -> tuple[str, list[Any]]:
+            return score_branches(
+                SQLITE,
+                survey_id,
+                dimensions,
+                sql.answers,
+                since=since,
+                until=until,
+                where=where,
+                include_agents=include_agents,
+                complete_only=complete_only,
+                shape=shape,
+            )
+
+        query, params = branches("columns")
+        columns = await self._read(lambda c: _columns(c, query, params))
+        if columns is not None:
+            return frame_from_columns(columns, sql.metrics, list(dimensions))
+        log.info("frame of %r: too large to read by columns; reading it row by row", survey_id)
+        query, params = branches("rows")
         rows = await self._read(lambda c: c.execute(query, params).fetchall())
         return frame_from_rows(rows, sql.metrics, list(dimensions))
 
@@ -812,7 +823,7 @@ class SQLiteStore:
             where=where,
             include_agents=include_agents,
             complete_only=complete_only,
-            group=True,
+            shape="counts",
         )
         rows = await self._read(lambda c: c.execute(query, params).fetchall())
         return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)
@@ -1775,6 +1786,8 @@ SQLITE = Dialect(
     ),
     text=lambda value: f"'{value}'",
     nothing="SELECT 0 WHERE 0",
+    numbers=lambda expr: f"group_concat({expr}, ',')",
+    values=lambda expr: f"json_group_array({expr})",
 )
 """How SQLite spells the score queries."""
 
@@ -1843,6 +1856,21 @@ def _too_new(version: int) -> StoreError:
         f"the store has schema version {version}, newer than this cxcore knows "
         f"({SCHEMA_VERSION}); upgrade cxcore"
     )
+
+
+def _columns(
+    c: sqlite3.Connection, query: str, params: Sequence[Any]
+) -> list[tuple[Any, ...]] | None:
+    """The rows of a ``columns`` score query, or ``None`` if a column outgrew its limit.
+
+    SQLite holds one value to ``SQLITE_LIMIT_LENGTH`` (1 GB by default).
+    """
+    try:
+        return c.execute(query, params).fetchall()
+    except sqlite3.DataError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_TOOBIG:
+            return None
+        raise
 
 
 def _fetch_response(c: sqlite3.Connection, response_id: str) -> Response:
