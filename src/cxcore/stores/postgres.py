@@ -49,12 +49,14 @@ in a schema of its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, TextIO, TypeVar
 
@@ -423,13 +425,25 @@ class PostgresStore:
             raise StoreError(_NOT_OPEN)
         return self._pool
 
-    async def _write(self, fn: Callable[[Conn], Awaitable[T]], *, retry_unique: bool = False) -> T:
+    async def _write(
+        self,
+        fn: Callable[[Conn], Awaitable[T]],
+        *,
+        retry_unique: bool = False,
+        pipeline: bool = False,
+    ) -> T:
         """Run *fn* in a transaction of its own; when this returns, it is committed.
 
         Deadlocks, a connection lost before ``COMMIT`` (the pool's other
         connections are checked then), a :class:`_Retry`, and (with
         *retry_unique*) a unique violation run it again: nothing of the failed
         attempt was written.
+
+        With *pipeline*, statements whose results *fn* does not read go out
+        without waiting for each reply (psycopg's pipeline mode), so the
+        transaction costs one round trip per read and one for ``COMMIT``, and
+        an error surfaces at the next read or at ``COMMIT``. *fn* must not use
+        ``COPY`` then.
         """
         pool = self._open_pool()
         for attempt in range(1, _ATTEMPTS + 1):
@@ -437,7 +451,7 @@ class PostgresStore:
             try:
                 async with pool.connection() as conn:
                     try:
-                        async with conn.transaction():
+                        async with _pipelined(conn, pipeline=pipeline), conn.transaction():
                             result = await fn(conn)
                             committing = True
                     except (_Retry, psycopg.Error) as exc:
@@ -704,7 +718,9 @@ class PostgresStore:
             )
             return SubmitResult(plan.response, plan.outcome)
 
-        result = await self._write(write)
+        # Two round trips: claiming the key (and reading the invitation's response),
+        # then the writes and COMMIT together.
+        result = await self._write(write, pipeline=True)
         log.debug(
             "submission %s for survey %s v%s by %s: %s",
             mask(submission.idempotency_key),
@@ -1861,6 +1877,11 @@ async def _configure(conn: Conn) -> None:
     row = await _one(conn, "SHOW synchronous_commit")
     if row is not None and row[0] == "off":
         await conn.execute("SET synchronous_commit = on")
+
+
+def _pipelined(conn: Conn, *, pipeline: bool) -> AbstractAsyncContextManager[object]:
+    """*conn* in pipeline mode, or as it is."""
+    return conn.pipeline() if pipeline else contextlib.nullcontext()
 
 
 async def _one(conn: Conn, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
