@@ -10,7 +10,8 @@ without Python touching each answer or parsing any JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from cxcore.scoring import Cell, ResponseFrame
 
 __all__ = [
+    "AnswerFilter",
     "Dialect",
     "ScoreSQL",
     "ScoredAnswer",
@@ -35,8 +37,12 @@ __all__ = [
     "compile_scores",
     "frame_from_columns",
     "frame_from_rows",
+    "read_cells",
+    "read_frame",
     "score_branches",
 ]
+
+log = logging.getLogger("cxcore.store")
 
 ANSWER_DIMENSIONS = SCORE_DIMENSIONS
 """The context keys a store frame carries by default: those kept in columns of their own."""
@@ -228,17 +234,24 @@ ANSWER_COLUMNS = {
 """Dimensions that are not context keys but the answer's own columns."""
 
 
+@attrs.frozen
+class AnswerFilter:
+    """Which stored answers a score or a frame reads (the store methods' arguments)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    where: Mapping[str, Scalar] | None = None
+    include_agents: bool = False
+    complete_only: bool = False
+
+
 def score_branches(
     dialect: Dialect,
     survey_id: str,
     select: Sequence[str],
     answers: Sequence[ScoredAnswer],
+    filters: AnswerFilter,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    where: Mapping[str, Scalar] | None,
-    include_agents: bool,
-    complete_only: bool,
     shape: Shape,
 ) -> tuple[str, list[Any]]:
     """One SELECT per scored answer, joined by UNION ALL.
@@ -254,8 +267,9 @@ def score_branches(
       level: SQLite builds the groups in a temporary B-tree, and this order
       makes its keys cheaper to compare.
     """
+    where = filters.where or {}
     check_dimensions(select)
-    check_dimensions(where or {})
+    check_dimensions(where)
     mark = dialect.mark
 
     def stored(key: str) -> str:
@@ -273,17 +287,17 @@ def score_branches(
         ]
     clauses = [f"r.survey_id = {mark}", f"r.survey_version = {mark}", f"r.question = {mark}"]
     shared: list[Any] = []
-    if since is not None:
+    if filters.since is not None:
         clauses.append(f"r.answered_at >= {mark}")
-        shared.append(micros(since))
-    if until is not None:
+        shared.append(micros(filters.since))
+    if filters.until is not None:
         clauses.append(f"r.answered_at < {mark}")
-        shared.append(micros(until))
-    if not include_agents:
+        shared.append(micros(filters.until))
+    if not filters.include_agents:
         clauses.append("r.respondent != 'agent'")
-    if complete_only:
+    if filters.complete_only:
         clauses.append("r.status = 'complete'")
-    for key, value in (where or {}).items():
+    for key, value in where.items():
         clause, param = dialect.match(stored(key), value)
         clauses.append(clause)
         shared.append(param)
@@ -311,6 +325,89 @@ def score_branches(
         branches.append(branch)
         params.extend([survey_id, answer.version, answer.question, *shared])
     return " UNION ALL ".join(branches) or dialect.nothing, params
+
+
+Rows = Sequence[Sequence[Any]]
+
+
+@attrs.frozen
+class ScoreReader:
+    """How one backend runs the score queries, for :func:`read_frame` and :func:`read_cells`.
+
+    Attributes:
+        dialect: Its SQL.
+        rows: Runs a query and returns its rows.
+        columns: Runs a ``columns`` query and returns its rows, or ``None``
+            when one aggregated column outgrew the database's limit on one
+            value (then the frame is read row by row).
+        json_text: Whether the row path sends context values as JSON text
+            (:attr:`Dialect.transfer`).
+    """
+
+    dialect: Dialect
+    rows: Callable[[str, list[Any]], Awaitable[Rows]]
+    columns: Callable[[str, list[Any]], Awaitable[Rows | None]]
+    json_text: bool = False
+
+
+async def read_frame(
+    reader: ScoreReader,
+    surveys: Sequence[Survey],
+    dimensions: Sequence[str],
+    filters: AnswerFilter,
+    *,
+    metrics: Sequence[str] | None,
+    registry: MetricRegistry | None,
+) -> ResponseFrame:
+    """The frame of the scored answers of *surveys* (versions of one survey), read by columns.
+
+    Raises:
+        StoreError: If no question of the survey feeds one of *metrics*.
+    """
+    survey_id = surveys[0].id
+    sql = compile_scores(surveys, registry=registry)
+    if metrics is not None:
+        sql = sql.only(metrics, survey_id)
+    dims = list(dimensions)
+    query, params = score_branches(
+        reader.dialect, survey_id, dims, sql.answers, filters, shape="columns"
+    )
+    columns = await reader.columns(query, params)
+    if columns is not None:
+        return frame_from_columns(columns, sql.metrics, dims)
+    log.info("frame of %r: too large to read by columns; reading it row by row", survey_id)
+    query, params = score_branches(
+        reader.dialect, survey_id, dims, sql.answers, filters, shape="rows"
+    )
+    return frame_from_rows(
+        await reader.rows(query, params), sql.metrics, dims, json_text=reader.json_text
+    )
+
+
+async def read_cells(
+    reader: ScoreReader,
+    surveys: Sequence[Survey],
+    metric: str,
+    by: Sequence[str],
+    filters: AnswerFilter,
+    *,
+    registry: MetricRegistry | None,
+    **options: Any,  # noqa: ANN401 - cell_from_levels' own options
+) -> list[Cell]:
+    """The cells of *metric* by *by*, counted in the database.
+
+    Raises:
+        StoreError: If no question of the survey feeds *metric*.
+    """
+    from cxcore.scoring import cell_from_levels  # noqa: PLC0415 - numpy-backed, loaded on first use
+
+    survey_id = surveys[0].id
+    sql = compile_scores(surveys, registry=registry).only([metric], survey_id)
+    query, params = score_branches(
+        reader.dialect, survey_id, by, sql.answers, filters, shape="counts"
+    )
+    rows = await reader.rows(query, params)
+    return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)
 
 
 def frame_from_rows(

@@ -94,15 +94,13 @@ from cxcore.ports.store import (
 )
 from cxcore.stores._analytics import (
     ANSWER_DIMENSIONS,
+    AnswerFilter,
     Dialect,
-    Shape,
-    cells_from_counts,
-    compile_scores,
+    ScoreReader,
     context_key,
-    frame_from_columns,
-    frame_from_rows,
+    read_cells,
+    read_frame,
     response_filter,
-    score_branches,
 )
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
@@ -356,6 +354,7 @@ class PostgresStore:
         self.timeout = timeout
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._surveys: dict[tuple[str, int], Survey] = {}
+        self._scores = ScoreReader(POSTGRES, self._scalar_rows, self._columns, json_text=True)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -898,6 +897,9 @@ class PostgresStore:
 
     # ------------------------------------------------------------ analytics
 
+    async def _columns(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]] | None:
+        return await self._read(lambda c: _fetch_columns(c, query, params))
+
     async def _versions(self, survey_id: str) -> list[Survey]:
         rows = await self._read(
             lambda c: _all(
@@ -952,32 +954,14 @@ class PostgresStore:
         Raises:
             StoreError: If no question of the survey feeds one of *metrics*.
         """
-        sql = compile_scores(await self._versions(survey_id), registry=registry)
-        if metrics is not None:
-            sql = sql.only(metrics, survey_id)
-
-        def branches(shape: Shape) -> tuple[str, list[Any]]:
-            return score_branches(
-                POSTGRES,
-                survey_id,
-                dimensions,
-                sql.answers,
-                since=since,
-                until=until,
-                where=where,
-                include_agents=include_agents,
-                complete_only=complete_only,
-                shape=shape,
-            )
-
-        query, params = branches("columns")
-        columns = await self._read(lambda c: _columns(c, query, params))
-        if columns is not None:
-            return frame_from_columns(columns, sql.metrics, list(dimensions))
-        log.info("frame of %r: too large to read by columns; reading it row by row", survey_id)
-        query, params = branches("rows")
-        rows = await self._scalar_rows(query, params)
-        return frame_from_rows(rows, sql.metrics, list(dimensions), json_text=True)
+        return await read_frame(
+            self._scores,
+            await self._versions(survey_id),
+            dimensions,
+            AnswerFilter(since, until, where, include_agents, complete_only),
+            metrics=metrics,
+            registry=registry,
+        )
 
     async def score(
         self,
@@ -1014,25 +998,15 @@ class PostgresStore:
         Raises:
             StoreError: If no question of the survey feeds *metric*.
         """
-        from cxcore.scoring import cell_from_levels  # noqa: PLC0415 - numpy-backed, loaded on first use
-
-        sql = compile_scores(await self._versions(survey_id), registry=registry).only(
-            [metric], survey_id
-        )
-        query, params = score_branches(
-            POSTGRES,
-            survey_id,
+        return await read_cells(
+            self._scores,
+            await self._versions(survey_id),
+            metric,
             by,
-            sql.answers,
-            since=since,
-            until=until,
-            where=where,
-            include_agents=include_agents,
-            complete_only=complete_only,
-            shape="counts",
+            AnswerFilter(since, until, where, include_agents, complete_only),
+            registry=registry,
+            **options,
         )
-        rows = await self._scalar_rows(query, params)
-        return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)
 
     # ------------------------------------------------------------ invitations
 
@@ -1894,7 +1868,9 @@ async def _all(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[tuple[A
     return await cur.fetchall()
 
 
-async def _columns(conn: Conn, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]] | None:
+async def _fetch_columns(
+    conn: Conn, sql: str, params: Sequence[Any]
+) -> list[tuple[Any, ...]] | None:
     """The rows of a ``columns`` score query, or ``None`` if a column outgrew its limit.
 
     PostgreSQL holds one value to 1 GB.

@@ -58,15 +58,13 @@ from cxcore.ports.store import (
 )
 from cxcore.stores._analytics import (
     ANSWER_DIMENSIONS,
+    AnswerFilter,
     Dialect,
-    Shape,
-    cells_from_counts,
-    compile_scores,
+    ScoreReader,
     context_key,
-    frame_from_columns,
-    frame_from_rows,
+    read_cells,
+    read_frame,
     response_filter,
-    score_branches,
 )
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
@@ -177,6 +175,7 @@ class SQLiteStore:
         self._reader: ThreadPoolExecutor | None = None
         self._reader_conn: sqlite3.Connection | None = None
         self._surveys: dict[tuple[str, int], Survey] = {}
+        self._scores = ScoreReader(SQLITE, self._rows, self._columns)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -701,6 +700,12 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ analytics
 
+    async def _rows(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return await self._read(lambda c: c.execute(query, params).fetchall())
+
+    async def _columns(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]] | None:
+        return await self._read(lambda c: _fetch_columns(c, query, params))
+
     async def _versions(self, survey_id: str) -> list[Survey]:
         rows = await self._read(
             lambda c: c.execute(
@@ -748,32 +753,14 @@ class SQLiteStore:
         Raises:
             StoreError: If no question of the survey feeds one of *metrics*.
         """
-        sql = compile_scores(await self._versions(survey_id), registry=registry)
-        if metrics is not None:
-            sql = sql.only(metrics, survey_id)
-
-        def branches(shape: Shape) -> tuple[str, list[Any]]:
-            return score_branches(
-                SQLITE,
-                survey_id,
-                dimensions,
-                sql.answers,
-                since=since,
-                until=until,
-                where=where,
-                include_agents=include_agents,
-                complete_only=complete_only,
-                shape=shape,
-            )
-
-        query, params = branches("columns")
-        columns = await self._read(lambda c: _columns(c, query, params))
-        if columns is not None:
-            return frame_from_columns(columns, sql.metrics, list(dimensions))
-        log.info("frame of %r: too large to read by columns; reading it row by row", survey_id)
-        query, params = branches("rows")
-        rows = await self._read(lambda c: c.execute(query, params).fetchall())
-        return frame_from_rows(rows, sql.metrics, list(dimensions))
+        return await read_frame(
+            self._scores,
+            await self._versions(survey_id),
+            dimensions,
+            AnswerFilter(since, until, where, include_agents, complete_only),
+            metrics=metrics,
+            registry=registry,
+        )
 
     async def score(
         self,
@@ -808,25 +795,15 @@ class SQLiteStore:
             options: Passed on to :func:`cxcore.scoring.cell_from_levels`
                 (``method``, ``confidence``, ``min_n``...).
         """
-        from cxcore.scoring import cell_from_levels  # noqa: PLC0415 - numpy-backed, loaded on first use
-
-        sql = compile_scores(await self._versions(survey_id), registry=registry).only(
-            [metric], survey_id
-        )
-        query, params = score_branches(
-            SQLITE,
-            survey_id,
+        return await read_cells(
+            self._scores,
+            await self._versions(survey_id),
+            metric,
             by,
-            sql.answers,
-            since=since,
-            until=until,
-            where=where,
-            include_agents=include_agents,
-            complete_only=complete_only,
-            shape="counts",
+            AnswerFilter(since, until, where, include_agents, complete_only),
+            registry=registry,
+            **options,
         )
-        rows = await self._read(lambda c: c.execute(query, params).fetchall())
-        return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)
 
     # ------------------------------------------------------------ invitations
 
@@ -1858,7 +1835,7 @@ def _too_new(version: int) -> StoreError:
     )
 
 
-def _columns(
+def _fetch_columns(
     c: sqlite3.Connection, query: str, params: Sequence[Any]
 ) -> list[tuple[Any, ...]] | None:
     """The rows of a ``columns`` score query, or ``None`` if a column outgrew its limit.
