@@ -638,6 +638,55 @@ class TestBatches:
         assert channel.deliveries == []
         assert channel._failures == []  # the channel was called once, for the first
 
+    def test_a_send_stopped_by_its_recheck_gives_its_rate_slot_back(self, tmp_path):
+        """A send stopped after taking its rate-limit token returns it: the next send need not wait."""
+
+        class RefusesC0(CountingChannel):
+            async def send(self, message: OutboundMessage) -> SendResult:
+                if message.to == "c0@example.com":
+                    self.times.append(self.clock.now())
+                    raise SendError("550 no such user", suppress=True, code="550")
+                return await super().send(message)
+
+        async def go():
+            async with world(tmp_path) as w:
+                people = [(f"P{i}", "c0") for i in range(4)] + [("Q1", "c1"), ("Q2", "c2")]
+                for customer_id, email in people:
+                    customer = Customer(
+                        id=customer_id, email=f"{email}@example.com", timezone="UTC"
+                    )
+                    visit = Interaction(
+                        id=f"I-{customer_id}",
+                        touchpoint="visit",
+                        customer_id=customer_id,
+                        occurred_at=w.clock.now(),
+                    )
+                    decision = decide(RULES, visit, customer, w.state, w.clock)
+                    await w.outbox.schedule(decision, customer=customer)
+
+                async def sleep(seconds: float) -> None:
+                    w.clock.advance(seconds=seconds)
+                    await asyncio.sleep(0)
+
+                channel = RefusesC0(w.clock, name="email")
+                dispatcher = w.dispatcher(
+                    channel,
+                    limits={"email": ChannelLimits(concurrency=1, rate=1.0, burst=1)},
+                    sleep=sleep,
+                )
+                return await dispatcher.run_once(), channel
+
+        report, channel = run(go)
+        states = [(o.state, o.detail or "") for o in report.outcomes]
+        stopped = [i for i, (_, why) in enumerate(states) if "refused earlier in this pass" in why]
+        sent = [i for i, (state, _) in enumerate(states) if state is OutboxState.SENT]
+        assert (len(stopped), len(sent)) == (3, 2)
+        assert min(stopped) < max(sent)  # a stopped send came before a send that went
+        # One refused send to c0 and two others, a second apart: the three sends
+        # stopped by their recheck (c0 was refused earlier in the pass) gave their
+        # tokens back rather than holding the others up.
+        assert [(t - T0).total_seconds() for t in channel.times] == [0, 1, 2]
+
     def test_a_claim_lost_mid_pass_is_reported_and_the_other_ends_recorded(self, tmp_path):
         """An operator's decision during a send stands; the dispatcher reports it, and records the rest."""
 
@@ -790,6 +839,28 @@ class TestCaps:
             return waits
 
         assert run(go) == [pytest.approx(0.5)]
+
+    def test_a_token_given_back_is_there_for_the_next_send_but_never_above_burst(self):
+        """give_back returns one token; a full bucket stays at its burst."""
+
+        async def go():
+            clock = ManualClock(T0)
+            waits: list[float] = []
+
+            async def sleep(seconds: float) -> None:
+                waits.append(seconds)
+                clock.advance(seconds=seconds)
+
+            bucket = TokenBucket(1.0, 2, clock=clock, sleep=sleep)
+            bucket.give_back()  # full: stays at 2
+            for _ in range(2):
+                await bucket.acquire()
+            bucket.give_back()
+            await bucket.acquire()  # no wait: the token given back
+            await bucket.acquire()  # waits a second
+            return waits
+
+        assert run(go) == [pytest.approx(1.0)]
 
 
 class TestSchedule:

@@ -507,6 +507,8 @@ class Dispatcher:
                 await bucket.acquire()
             blocked = await recheck()
             if blocked is not None:
+                if bucket is not None:  # nothing went: the slot is the next send's
+                    bucket.give_back()
                 return blocked
             if self.send_timeout is None:
                 return await channel.send(message)

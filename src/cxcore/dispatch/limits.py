@@ -100,3 +100,11 @@ class TokenBucket:
                 await self._sleep((1.0 - self._tokens) / self.rate)
                 self._refill()
             self._tokens -= 1.0
+
+    def give_back(self) -> None:
+        """Return a token taken for a send that did not go after all (never above *burst*).
+
+        .. versionadded:: 0.1.0
+        """
+        self._refill()
+        self._tokens = min(float(self.burst), self._tokens + 1.0)
