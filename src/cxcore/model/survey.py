@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import operator
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, TypeAlias, cast
@@ -753,6 +754,14 @@ class Survey:
             result[qid] = value
         return result
 
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions}
+
+    @functools.cached_property
+    def _has_logic(self) -> bool:
+        return any(q.show_if for q in self.questions)
+
     def visible(self, answers: Mapping[str, AnswerValue]) -> tuple[Question, ...]:
         """The questions shown, given the answers so far."""
         return tuple(q for q in self.questions if all(c.holds(answers) for c in q.show_if))
@@ -770,7 +779,7 @@ class Survey:
                 before it is merged with answers given earlier.
         """
         problems: list[Problem] = []
-        by_id = {q.id: q for q in self.questions}
+        by_id = self._by_id
         for qid, value in answers.items():
             q = by_id.get(qid)
             if q is None:
@@ -785,7 +794,11 @@ class Survey:
                 problems.append(Problem(f"answers.{qid}", message))
         if problems or not logic:
             return problems
-        shown = self.visible(cast("Mapping[str, AnswerValue]", answers))  # checked just above
+        shown = (
+            self.visible(cast("Mapping[str, AnswerValue]", answers))  # checked just above
+            if self._has_logic
+            else self.questions
+        )
         shown_ids = {q.id for q in shown}
         problems.extend(
             Problem(f"answers.{qid}", "answers a question the display logic hides")
