@@ -78,9 +78,13 @@ def maybe_datetime(value: int | None) -> datetime | None:
     return None if value is None else from_micros(value)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def to_json(value: Any) -> str:  # noqa: ANN401 - plain data of any shape
     """Compact, stable JSON."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    # One encoder for every call: json.dumps with options builds a new one each time.
+    return _ENCODER.encode(value)
 
 
 def response_row(r: Response) -> tuple[Any, ...]:
