@@ -18,6 +18,7 @@ import pytest
 
 from cxcore import (
     CesQuestion,
+    ConflictError,
     CsatQuestion,
     Direction,
     Disposition,
@@ -603,6 +604,68 @@ class TestSameAnswersAsSQLite:
         pg, lite = on_both(both, ask)
         assert pg == lite
         assert pg[3] == ["A", "B", "Z", "_", "a", "a1", "b", "é"]
+
+
+class TestOneStatementSubmit:
+    def test_a_new_response_is_one_statement_and_a_repeat_goes_the_general_way(self, dsn, caplog):
+        """Without an invitation, a new response is one statement; a used key still repeats or conflicts."""
+        survey = Survey(
+            id="visit",
+            title={"en": "Visit"},
+            questions=[
+                NpsQuestion(id="ltr", text={"en": "Recommend?"}),
+                CsatQuestion(id="sat", text={"en": "Satisfied?"}),
+            ],
+        )
+
+        def visit(key: str, answers: dict[str, Any], **context: Any) -> Submission:
+            return Submission(
+                idempotency_key=key,
+                survey_id="visit",
+                survey_version=1,
+                answers=answers,
+                complete=True,
+                channel="kiosk",
+                respondent="anonymous",
+                received_at=T0,
+                context=context,
+            )
+
+        async def scenario() -> tuple[list[str], list[Any], list[Any]]:
+            async with PostgresStore(dsn) as store:
+                await store.put_survey(survey)
+                transactions: list[str] = []
+                general = store._write
+
+                async def counted(fn: Any, **kw: Any) -> Any:
+                    transactions.append(getattr(fn, "__qualname__", "?"))
+                    return await general(fn, **kw)
+
+                store._write = counted  # type: ignore[method-assign]
+                outcomes = [
+                    (await store.submit(visit("a", {"ltr": 9, "sat": 4}, store="S'1"))).outcome,
+                    (await store.submit(visit("b", {"ltr": 3}, store=7, vip=True))).outcome,
+                    (await store.submit(visit("c", {}))).outcome,
+                ]
+                new = list(transactions)
+                outcomes.append(
+                    (await store.submit(visit("a", {"ltr": 9, "sat": 4}, store="S'1"))).outcome
+                )
+                with pytest.raises(ConflictError, match="used before with a different payload"):
+                    await store.submit(visit("a", {"ltr": 1}))
+                cells = await store.score("nps", survey_id="visit", by=("store",))
+                return new, outcomes, [(c.key, c.n) for c in cells]
+
+        with caplog.at_level("DEBUG", logger="cxcore.store"):
+            new, outcomes, cells = asyncio.run(scenario())
+        assert new == []  # no transaction: each new response was one statement
+        assert "one statement failed" not in caplog.text
+        assert [o.value for o in outcomes] == ["created", "created", "created", "repeated"]
+        assert cells == [((7,), 1), (("S'1",), 1)]
+        rows = query(dsn, "SELECT count(*) FROM audit WHERE action = 'created'")
+        keys = query(dsn, "SELECT idempotency_key, outcome FROM submissions ORDER BY 1")
+        assert rows == [(3,)]
+        assert keys == [("a", "created"), ("b", "created"), ("c", "created")]
 
 
 class TestErrors:

@@ -50,6 +50,7 @@ in a schema of its own.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -69,6 +70,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cxcore.definitions import structure, unstructure
+from cxcore.errors import ValidationError
 from cxcore.ingest import plan_submission, submission_fingerprint
 from cxcore.metrics import MetricRegistry
 from cxcore.model.case import Case, CaseStatus
@@ -172,6 +174,55 @@ _INSERT_SCORES = (
     + ")"
 )
 _COPY_SCORES = f"COPY answer_scores ({', '.join(SCORE_COLUMNS)}) FROM STDIN"
+_INSERT_AUDIT = (
+    "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (%s, %s, %s, %s, %s)"
+)
+_NOT_TEXT = {
+    "survey_version": "int",
+    "value": "bigint",
+    "answered_at": "bigint",
+    "started_at": "bigint",
+    "updated_at": "bigint",
+    "completed_at": "bigint",
+}
+
+
+def _typed(columns: Sequence[str]) -> str:
+    """``%s`` placeholders cast to each column's type, for INSERT ... SELECT."""
+    return ", ".join(
+        f"%s::{'jsonb' if c.startswith('d_') else _NOT_TEXT.get(c, 'text')}" for c in columns
+    )
+
+
+@functools.cache
+def _insert_new_response(scores: int) -> str:
+    """One statement storing a new response: its key, row, *scores* scored answers and audit entry.
+
+    Its data-modifying CTEs run as one atomic statement, so in autocommit mode
+    a new response costs one round trip. Everything but the key is written
+    only if the key was claimed; the statement returns how many were (1 or 0).
+    """
+    claimed = "WHERE EXISTS (SELECT FROM claim)"
+    parts = [
+        f"claim AS ({_INSERT_SUBMISSION} ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1)",
+        (
+            f"response AS (INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
+            f"SELECT {_typed(RESPONSE_COLUMNS)} {claimed})"
+        ),
+        (
+            "audit AS (INSERT INTO audit (at, entity, entity_id, action, detail) "
+            f"SELECT %s::bigint, %s::text, %s::text, %s::text, %s::text {claimed})"
+        ),
+    ]
+    if scores:
+        rows = ", ".join([f"({_typed(SCORE_COLUMNS)})"] * scores)
+        parts.append(
+            f"scores AS (INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) "
+            f"SELECT * FROM (VALUES {rows}) AS v {claimed})"
+        )
+    return f"WITH {', '.join(parts)} SELECT count(*) FROM claim"
+
+
 _ATTEMPTS = 3
 _CHUNK = 5000
 # Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): "cx" and a number.
@@ -533,15 +584,17 @@ class PostgresStore:
     async def _audit(
         self, conn: Conn, entity: str, entity_id: str, action: str, **detail: Scalar | None
     ) -> None:
-        await conn.execute(
-            "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (%s, %s, %s, %s, %s)",
-            (
-                micros(self.clock.now()),
-                entity,
-                entity_id,
-                action,
-                to_json({k: v for k, v in detail.items() if v is not None}),
-            ),
+        await conn.execute(_INSERT_AUDIT, self._audit_row(entity, entity_id, action, **detail))
+
+    def _audit_row(
+        self, entity: str, entity_id: str, action: str, **detail: Scalar | None
+    ) -> tuple[Any, ...]:
+        return (
+            micros(self.clock.now()),
+            entity,
+            entity_id,
+            action,
+            to_json({k: v for k, v in detail.items() if v is not None}),
         )
 
     async def audit(self, entity: str | None = None) -> list[AuditEntry]:
@@ -657,6 +710,10 @@ class PostgresStore:
         fingerprint = submission_fingerprint(submission)
         new_id = uuid.uuid4().hex
         key = submission.idempotency_key
+        if submission.invitation_id is None:
+            created = await self._submit_new(survey, submission, fingerprint, new_id)
+            if created is not None:
+                return created
 
         async def write(c: Conn) -> SubmitResult:
             # Claim the key: a concurrent claim of the same key waits here for this transaction.
@@ -720,15 +777,58 @@ class PostgresStore:
         # Two round trips: claiming the key (and reading the invitation's response),
         # then the writes and COMMIT together.
         result = await self._write(write, pipeline=True)
+        self._log_submission(submission, result.outcome)
+        return result
+
+    async def _submit_new(
+        self, survey: Survey, submission: Submission, fingerprint: str, new_id: str
+    ) -> SubmitResult | None:
+        """Store a submission that starts a new response, in one statement; ``None`` if it did not.
+
+        A submission without an invitation starts a new response, unless its
+        key was used before. Key, response, scored answers and audit entry then
+        go in one statement: one round trip, where the general way takes a
+        transaction of seven statements. If the key is taken, or the statement
+        fails for any reason, nothing of it was written (or it was, and the key
+        says so): the caller goes the general way, which sorts out each case.
+        """
+        try:
+            plan = plan_submission(survey, submission, None, new_id=new_id)
+        except ValidationError:
+            return None  # the general way reports it, after the key
+        response = plan.response
+        scores = score_rows(response, scored_questions(survey), to_json)
+        values = (
+            *(submission.idempotency_key, fingerprint, response.id, plan.outcome.value),
+            micros(submission.received_at),
+            *response_row(response),
+            *self._audit_row(
+                "response", response.id, plan.outcome.value, status=response.status.value
+            ),
+            *(v for row in scores for v in row),
+        )
+        try:
+            async with self._open_pool().connection() as conn:
+                row = await _one(conn, _insert_new_response(len(scores)), values)
+        except psycopg.Error as exc:
+            log.debug("store: a new response's one statement failed (%r); the general way", exc)
+            return None
+        except PoolTimeout as exc:
+            raise self._busy(exc) from exc
+        if row is None or row[0] != 1:
+            return None  # the key was taken: a repeat, or a conflict
+        self._log_submission(submission, plan.outcome)
+        return SubmitResult(response, plan.outcome)
+
+    def _log_submission(self, submission: Submission, outcome: SubmitOutcome) -> None:
         log.debug(
             "submission %s for survey %s v%s by %s: %s",
             mask(submission.idempotency_key),
             submission.survey_id,
             submission.survey_version,
             mask(submission.customer_id),
-            result.outcome.value,
+            outcome.value,
         )
-        return result
 
     async def append(self, responses: Iterable[Response]) -> list[SubmitResult]:
         """Store complete response records as they are (imports, migrations), in one transaction.
