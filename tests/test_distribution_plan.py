@@ -185,6 +185,9 @@ def _same(rules: RuleSet, it: Interaction, who: Customer | None, state: FatigueS
     reference = explain(rules, it, who, state, clock).decision
     assert fast == reference, (fast, reference)
     assert repr(fast) == repr(reference)
+    # The fast path fills a decision's fields itself: every one is there, as __init__ sets it.
+    assert vars(fast) == vars(reference)
+    assert type(fast) is Decision
     return fast
 
 
