@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -256,3 +256,36 @@ class TestCornersTheRandomSearchRarelyHits:
         decision = _same(rules, it, asha, state, ManualClock(at))
         assert decision.deferred_by == "recontact window"
         assert decision.due_at == datetime(2026, 11, 22, 3, 30, tzinfo=UTC)  # 09:00 in Kolkata
+
+    @pytest.mark.parametrize(
+        ("send_from", "send_until", "local", "sent_at"),
+        [
+            ("09:00", "21:00", "08:59:59.999999", "09:00"),
+            ("09:00", "21:00", "09:00:00", "09:00"),
+            ("09:00", "21:00", "20:59:59.999999", "20:59:59.999999"),
+            ("09:00", "21:00", "21:00:00", "09:00+1"),
+            ("22:00", "06:00", "05:59:59.999999", "05:59:59.999999"),
+            ("22:00", "06:00", "06:00:00", "22:00"),
+            ("22:00", "06:00", "21:59:59.999999", "22:00"),
+            ("22:00", "06:00", "22:00:00", "22:00"),
+        ],
+    )
+    def test_the_bounds_of_a_window_at_plus_0545(self, send_from, send_until, local, sent_at):
+        """Opening and closing instants, to the microsecond, in Kathmandu: both paths agree."""
+        kathmandu = timezone(timedelta(hours=5, minutes=45))
+        day = datetime(2026, 11, 20, tzinfo=kathmandu)
+        at = datetime.combine(day.date(), time.fromisoformat(local), tzinfo=kathmandu)
+        hhmm, _, next_day = sent_at.partition("+")
+        expected = datetime.combine(
+            day.date() + timedelta(days=int(next_day or 0)),
+            time.fromisoformat(hhmm),
+            tzinfo=kathmandu,
+        )
+        rules = RuleSet(
+            rules=[TriggerRule(id="csat", touchpoint="billing", survey="csat")],
+            quiet_hours=[QuietHours(country="NP", send_from=send_from, send_until=send_until)],
+        )
+        ram = Customer(id="C-1", email="ram@example.np", timezone="Asia/Kathmandu", country="NP")
+        it = Interaction(id="I-1", touchpoint="billing", customer_id="C-1", occurred_at=at)
+        decision = _same(rules, it, ram, FatigueState(), ManualClock(at))
+        assert decision.due_at == expected

@@ -167,12 +167,26 @@ class WindowPlan:
     start, so they are worked out once per day and zone (as :func:`next_allowed` does).
     """
 
-    __slots__ = ("_openings", "deferred_by", "end", "exempt_channels", "start", "window", "wraps")
+    __slots__ = (
+        "_openings",
+        "deferred_by",
+        "end",
+        "end_second",
+        "exempt_channels",
+        "start",
+        "start_second",
+        "window",
+        "wraps",
+    )
 
     def __init__(self, window: QuietHours) -> None:
         self.window = window
         self.start: time = window._start  # noqa: SLF001 - our own class
         self.end: time = window._end  # noqa: SLF001 - our own class
+        # The bounds as seconds of the local day, for decide(): whole minutes, so a local
+        # time compares with them as its whole seconds do.
+        self.start_second = self.start.hour * 3600 + self.start.minute * 60
+        self.end_second = self.end.hour * 3600 + self.end.minute * 60
         self.wraps = not self.start < self.end
         self.exempt_channels = frozenset(window.exempt_channels)
         self.deferred_by = f"quiet hours {window.describe()}"
