@@ -23,6 +23,8 @@ from cxcore.distribution import (
     explain,
     record,
 )
+from cxcore.distribution._plan import WindowPlan
+from cxcore.distribution.quiet_hours import next_allowed, zone
 
 # Around the spring and autumn DST changes of London and New York, and an ordinary day.
 MOMENTS = (
@@ -289,3 +291,35 @@ class TestCornersTheRandomSearchRarelyHits:
         it = Interaction(id="I-1", touchpoint="billing", customer_id="C-1", occurred_at=at)
         decision = _same(rules, it, ram, FatigueState(), ManualClock(at))
         assert decision.due_at == expected
+
+
+class TestWindowPlan:
+    def test_openings_within_a_microsecond_are_compared_as_next_allowed_compares_them(self):
+        """Timestamps a fraction of a microsecond from the opening give next_allowed's answer."""
+        window = QuietHours(country="NP", send_from="09:00", send_until="21:00")
+        plan = WindowPlan(window)
+        kathmandu = zone("Asia/Kathmandu")
+        opening = datetime(2026, 11, 20, 9, 0, tzinfo=kathmandu).timestamp()
+        for tenths in range(-40, 1):
+            due = opening + tenths * 1e-7
+            local = datetime.fromtimestamp(due, kathmandu)
+            if window.allows(local.time()):  # rounded to the opening: no deferral
+                continue
+            expected = next_allowed(local, "Asia/Kathmandu", window).timestamp()
+            assert plan.opens(local, due, "Asia/Kathmandu") == expected, tenths
+
+    def test_an_opening_in_a_dst_gap_a_fraction_of_a_microsecond_ago(self):
+        """02:30 does not exist in New York on 8 March 2026: the window opens at the instant
+        02:30 EST names, 03:30 EDT, already past the 03:00 close. A time a fraction of a
+        microsecond after it rounds to it, and next_allowed sends at that opening, not a
+        day later."""
+        window = QuietHours(country="US", send_from="02:30", send_until="03:00")
+        plan = WindowPlan(window)
+        new_york = zone("America/New_York")
+        opening = datetime(2026, 3, 8, 2, 30, tzinfo=new_york).timestamp()
+        due = opening + 3e-7
+        local = datetime.fromtimestamp(due, new_york)
+        assert not window.allows(local.time())
+        expected = next_allowed(local, "America/New_York", window).timestamp()
+        assert expected == opening
+        assert plan.opens(local, due, "America/New_York") == expected

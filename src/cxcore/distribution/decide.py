@@ -697,7 +697,7 @@ def _fast_schedule(  # noqa: PLR0917 - hot: passes what the caller looked up
                 if window.wraps
                 else window.start_second <= second < window.end_second
             ):
-                due = window.opens(local, tz_name)
+                due = window.opens(local, due, tz_name)
                 deferred_by = deferred_by or window.deferred_by
         # The cap that blocks longest; on a tie, the first in _Run.blocks' order.
         reason: Reason | None = None
