@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +23,8 @@ from cxcore.distribution import (
     explain,
     record,
 )
+from cxcore.distribution._plan import WindowPlan
+from cxcore.distribution.quiet_hours import next_allowed, zone
 
 # Around the spring and autumn DST changes of London and New York, and an ordinary day.
 MOMENTS = (
@@ -185,6 +187,9 @@ def _same(rules: RuleSet, it: Interaction, who: Customer | None, state: FatigueS
     reference = explain(rules, it, who, state, clock).decision
     assert fast == reference, (fast, reference)
     assert repr(fast) == repr(reference)
+    # The fast path fills a decision's fields itself: every one is there, as __init__ sets it.
+    assert vars(fast) == vars(reference)
+    assert type(fast) is Decision
     return fast
 
 
@@ -253,3 +258,68 @@ class TestCornersTheRandomSearchRarelyHits:
         decision = _same(rules, it, asha, state, ManualClock(at))
         assert decision.deferred_by == "recontact window"
         assert decision.due_at == datetime(2026, 11, 22, 3, 30, tzinfo=UTC)  # 09:00 in Kolkata
+
+    @pytest.mark.parametrize(
+        ("send_from", "send_until", "local", "sent_at"),
+        [
+            ("09:00", "21:00", "08:59:59.999999", "09:00"),
+            ("09:00", "21:00", "09:00:00", "09:00"),
+            ("09:00", "21:00", "20:59:59.999999", "20:59:59.999999"),
+            ("09:00", "21:00", "21:00:00", "09:00+1"),
+            ("22:00", "06:00", "05:59:59.999999", "05:59:59.999999"),
+            ("22:00", "06:00", "06:00:00", "22:00"),
+            ("22:00", "06:00", "21:59:59.999999", "22:00"),
+            ("22:00", "06:00", "22:00:00", "22:00"),
+        ],
+    )
+    def test_the_bounds_of_a_window_at_plus_0545(self, send_from, send_until, local, sent_at):
+        """Opening and closing instants, to the microsecond, in Kathmandu: both paths agree."""
+        kathmandu = timezone(timedelta(hours=5, minutes=45))
+        day = datetime(2026, 11, 20, tzinfo=kathmandu)
+        at = datetime.combine(day.date(), time.fromisoformat(local), tzinfo=kathmandu)
+        hhmm, _, next_day = sent_at.partition("+")
+        expected = datetime.combine(
+            day.date() + timedelta(days=int(next_day or 0)),
+            time.fromisoformat(hhmm),
+            tzinfo=kathmandu,
+        )
+        rules = RuleSet(
+            rules=[TriggerRule(id="csat", touchpoint="billing", survey="csat")],
+            quiet_hours=[QuietHours(country="NP", send_from=send_from, send_until=send_until)],
+        )
+        ram = Customer(id="C-1", email="ram@example.np", timezone="Asia/Kathmandu", country="NP")
+        it = Interaction(id="I-1", touchpoint="billing", customer_id="C-1", occurred_at=at)
+        decision = _same(rules, it, ram, FatigueState(), ManualClock(at))
+        assert decision.due_at == expected
+
+
+class TestWindowPlan:
+    def test_openings_within_a_microsecond_are_compared_as_next_allowed_compares_them(self):
+        """Timestamps a fraction of a microsecond from the opening give next_allowed's answer."""
+        window = QuietHours(country="NP", send_from="09:00", send_until="21:00")
+        plan = WindowPlan(window)
+        kathmandu = zone("Asia/Kathmandu")
+        opening = datetime(2026, 11, 20, 9, 0, tzinfo=kathmandu).timestamp()
+        for tenths in range(-40, 1):
+            due = opening + tenths * 1e-7
+            local = datetime.fromtimestamp(due, kathmandu)
+            if window.allows(local.time()):  # rounded to the opening: no deferral
+                continue
+            expected = next_allowed(local, "Asia/Kathmandu", window).timestamp()
+            assert plan.opens(local, due, "Asia/Kathmandu") == expected, tenths
+
+    def test_an_opening_in_a_dst_gap_a_fraction_of_a_microsecond_ago(self):
+        """02:30 does not exist in New York on 8 March 2026: the window opens at the instant
+        02:30 EST names, 03:30 EDT, already past the 03:00 close. A time a fraction of a
+        microsecond after it rounds to it, and next_allowed sends at that opening, not a
+        day later."""
+        window = QuietHours(country="US", send_from="02:30", send_until="03:00")
+        plan = WindowPlan(window)
+        new_york = zone("America/New_York")
+        opening = datetime(2026, 3, 8, 2, 30, tzinfo=new_york).timestamp()
+        due = opening + 3e-7
+        local = datetime.fromtimestamp(due, new_york)
+        assert not window.allows(local.time())
+        expected = next_allowed(local, "America/New_York", window).timestamp()
+        assert expected == opening
+        assert plan.opens(local, due, "America/New_York") == expected

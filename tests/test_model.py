@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -55,6 +56,20 @@ class TestFrozenDict:
         assert list(d) == ["a", "b"]
         with pytest.raises(TypeError):
             d["c"] = 3  # type: ignore[index]
+
+    def test_get_and_in_answer_like_a_dict(self):
+        """get() and `in` give what a dict gives, for keys that are there and keys that are not."""
+        d: FrozenDict[str, int | None] = FrozenDict(a=1, n=None)
+        plain = {"a": 1, "n": None}
+        for key in ("a", "n", "missing"):
+            assert d.get(key) == plain.get(key)
+            assert d.get(key, 7) == plain.get(key, 7)
+            assert (key in d) is (key in plain)
+        unhashable: Any = []
+        with pytest.raises(TypeError):
+            d.get(unhashable)
+        with pytest.raises(TypeError):
+            _ = unhashable in d
 
     def test_set_returns_a_copy(self):
         """set() leaves the original alone."""

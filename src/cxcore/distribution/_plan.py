@@ -167,16 +167,30 @@ class WindowPlan:
     start, so they are worked out once per day and zone (as :func:`next_allowed` does).
     """
 
-    __slots__ = ("_openings", "deferred_by", "end", "exempt_channels", "start", "window", "wraps")
+    __slots__ = (
+        "_openings",
+        "deferred_by",
+        "end",
+        "end_second",
+        "exempt_channels",
+        "start",
+        "start_second",
+        "window",
+        "wraps",
+    )
 
     def __init__(self, window: QuietHours) -> None:
         self.window = window
         self.start: time = window._start  # noqa: SLF001 - our own class
         self.end: time = window._end  # noqa: SLF001 - our own class
+        # The bounds as seconds of the local day, for decide(): whole minutes, so a local
+        # time compares with them as its whole seconds do.
+        self.start_second = self.start.hour * 3600 + self.start.minute * 60
+        self.end_second = self.end.hour * 3600 + self.end.minute * 60
         self.wraps = not self.start < self.end
         self.exempt_channels = frozenset(window.exempt_channels)
         self.deferred_by = f"quiet hours {window.describe()}"
-        self._openings: dict[tuple[str, int], tuple[datetime, ...]] = {}
+        self._openings: dict[tuple[str, int], tuple[float, ...]] = {}
 
     def allows(self, local: time) -> bool:
         """:meth:`QuietHours.allows`."""
@@ -184,24 +198,30 @@ class WindowPlan:
             return local >= self.start or local < self.end
         return self.start <= local < self.end
 
-    def opens(self, local: datetime, tz_name: str) -> float:
-        """When the window next opens after *local* (outside it): :func:`next_allowed`."""
-        due = local.astimezone(UTC)
-        day = local.date()
-        key = (tz_name, day.toordinal())
+    def opens(self, local: datetime, due: float, tz_name: str) -> float:
+        """When the window next opens at or after *due* (outside it): :func:`next_allowed`.
+
+        *local* is ``datetime.fromtimestamp(due, zone(tz_name))``. The openings are
+        compared as timestamps; one within a microsecond of *due* is compared as
+        :func:`next_allowed` compares it, with *due* rounded to the microsecond.
+        """
+        key = (tz_name, local.toordinal())
         try:
             candidates = self._openings[key]
         except KeyError:
             tz: ZoneInfo = zone(tz_name)
+            day = local.date()
             candidates = tuple(
-                datetime.combine(day + timedelta(days=step), self.start, tzinfo=tz).astimezone(UTC)
+                datetime.combine(day + timedelta(days=step), self.start, tzinfo=tz).timestamp()
                 for step in range(3)
             )
             if len(self._openings) >= _MAX_CACHED:
                 self._openings.clear()
             self._openings[key] = candidates
         for opens in candidates:
-            if opens >= due:
-                return opens.timestamp()
-        msg = f"no sending window after {due.isoformat()} in {tz_name}"  # pragma: no cover
+            if opens - due > 1e-6 or (
+                opens - due > -1e-6 and datetime.fromtimestamp(opens, UTC) >= local
+            ):
+                return opens
+        msg = f"no sending window after {local.isoformat()} in {tz_name}"  # pragma: no cover
         raise AssertionError(msg)  # pragma: no cover

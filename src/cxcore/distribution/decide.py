@@ -8,10 +8,11 @@ import math
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import attrs
 
-from cxcore.distribution._plan import ChannelStep, WindowPlan
+from cxcore.distribution._plan import WindowPlan
 from cxcore.distribution.channels import Rejection, choose_channel
 from cxcore.distribution.fatigue import DAY, FatiguePolicy, FatigueState, OpenInvitation
 from cxcore.distribution.quiet_hours import QuietHours, customer_zone, next_allowed, zone
@@ -89,7 +90,10 @@ class Reason(enum.StrEnum):
     quiet hours cannot be kept: cxcore does not guess."""
 
 
-@attrs.frozen(kw_only=True, repr=False)
+# Not slotted: decide() builds one decision per interaction, and _decision() fills an
+# instance's __dict__ in one step. A slotted frozen class sets each of its 21 fields through
+# object.__setattr__ in __init__, which took 1.5 µs a decision, as long as the rules took.
+@attrs.frozen(kw_only=True, repr=False, slots=False)
 class Decision:
     """What to do about one interaction (or one reminder).
 
@@ -140,6 +144,41 @@ class Decision:
             )
         eligible = self.eligible_at.isoformat() if self.eligible_at else None
         return f"Decision(skip, reason={self.reason}, rule={self.rule!r}, eligible_at={eligible!r})"
+
+
+_DEFAULTS = {f.name: f.default for f in attrs.fields(Decision) if f.default is not attrs.NOTHING}
+_SKIP_FIELDS: dict[str, object] = {"outcome": Outcome.SKIP, **_DEFAULTS}
+_INVITE_FIELDS: dict[str, object] = {"outcome": Outcome.INVITE, **_DEFAULTS}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _decision(fields: dict[str, object]) -> Decision:
+    """The decision with *fields*: every field, from a copy of a template above.
+
+    What ``Decision(**fields)`` makes, since Decision has no converters or validators;
+    for the fast path, which builds one per interaction.
+    """
+    decision: Decision = _new(Decision)
+    _set(decision, "__dict__", fields)
+    return decision
+
+
+def _skipped(
+    reason: Reason,
+    interaction_id: str,
+    customer_id: str | None,
+    rule: str | None = None,
+    eligible_at: datetime | None = None,
+) -> Decision:
+    """A skip, as :func:`_decision` builds it."""
+    fields = _SKIP_FIELDS.copy()
+    fields["reason"] = reason
+    fields["interaction_id"] = interaction_id
+    fields["customer_id"] = customer_id
+    fields["rule"] = rule
+    fields["eligible_at"] = eligible_at
+    return _decision(fields)
 
 
 @attrs.frozen
@@ -451,38 +490,6 @@ def _evaluate(  # noqa: PLR0912 - one branch per traced step, in order
     return first_skip
 
 
-def decide(
-    rules: RuleSet,
-    interaction: Interaction,
-    customer: Customer | None,
-    state: FatigueState,
-    clock: Clock,
-) -> Decision:
-    """Decide whether, what, where and when to survey after *interaction*.
-
-    Pure: it reads *state* and the clock, and changes nothing. Once the
-    invitation is committed to the outbox, pass the decision to :func:`record`.
-    At most one invitation comes out of one interaction: when several rules
-    match, the highest priority that may send wins.
-
-    Args:
-        rules: The rule set.
-        interaction: What happened.
-        customer: The interaction's customer (``None`` for an anonymous visitor).
-        state: Who was invited when, and who is suppressed.
-        clock: Tells the time.
-
-    Returns:
-        An invitation with its due time, or a skip with its reason.
-
-    Raises:
-        ValueError: If *customer* is not the interaction's customer.
-
-    .. versionadded:: 0.1.0
-    """
-    return _decide(rules, interaction, customer, state, clock.now())
-
-
 def explain(
     rules: RuleSet,
     interaction: Interaction,
@@ -649,46 +656,26 @@ def record(state: FatigueState, decision: Decision) -> None:
 # decide() runs here, on the rule set's compiled plans; explain() runs _evaluate above, the
 # reference, which notes every step. Both make the same decision (tests compare them over random
 # rule sets, people, states and times): the fast path only leaves the trace out, looks what
-# belongs to the person up once per interaction instead of once per rule, and builds one
-# Decision at the end instead of one per rule tried.
-
-
-def _fast_channel(
-    order: tuple[ChannelStep, ...], customer: Customer, state: FatigueState
-) -> tuple[str, str | None] | None:
-    """:func:`choose_channel` for a known customer who is not suppressed, in a planned order."""
-    consents = customer.consents
-    for step in order:
-        kind = step.kind
-        if kind is None or kind is AddressKind.NONE:
-            continue
-        address = customer.address(kind)
-        if address is None:
-            continue
-        consent = customer.consent(step.channel, Purpose.SURVEY) if consents else None
-        if consent is not None:
-            if not consent.granted:
-                continue
-        elif step.opt_in_required:
-            continue
-        if state.suppression(address) is None:
-            return step.channel, address
-    return None
+# belongs to the person up once per interaction instead of once per rule, reads the state's
+# tables directly, and builds one Decision at the end instead of one per rule tried.
 
 
 def _fast_schedule(  # noqa: PLR0917 - hot: passes what the caller looked up
     due: float,
     window: WindowPlan | None,
+    tz: ZoneInfo | None,
     tz_name: str,
     caps: tuple[int | None, int | None, int | None],
     max_wait: int | None,
     store: str | None,
     policy: FatiguePolicy,
-    state: FatigueState,
+    store_days: dict[tuple[str, int], int],
 ) -> tuple[Reason | None, float, str | None, int | None]:
     """:meth:`_Run.schedule` and :meth:`_Run.blocks` in one frame.
 
-    *caps* are the ends of the person's recontact, survey and account windows.
+    *caps* are the ends of the person's recontact, survey and account windows;
+    *tz* is the zone called *tz_name*, given when *window* is; *store_days* is the
+    state's count of invitations per store and day.
 
     Returns:
         ``(None, due, deferred_by, store_day)`` when it may be sent, else
@@ -697,14 +684,20 @@ def _fast_schedule(  # noqa: PLR0917 - hot: passes what the caller looked up
     person_until, survey_until, account_until = caps
     limit = policy.store_daily_limit if store is not None else None
     day_timezone = policy.day_timezone
-    tz = zone(tz_name) if window is not None else None
     deferred_by: str | None = None
     asked = due
     for _ in range(8):
         if window is not None:
+            # WindowPlan.allows on the local time of day in whole seconds: the window's
+            # bounds are whole minutes, so the fraction of a second never changes the answer.
             local = datetime.fromtimestamp(due, tz)
-            if not window.allows(local.time()):
-                due = window.opens(local, tz_name)
+            second = local.hour * 3600 + local.minute * 60 + local.second
+            if not (
+                (second >= window.start_second or second < window.end_second)
+                if window.wraps
+                else window.start_second <= second < window.end_second
+            ):
+                due = window.opens(local, due, tz_name)
                 deferred_by = deferred_by or window.deferred_by
         # The cap that blocks longest; on a tie, the first in _Run.blocks' order.
         reason: Reason | None = None
@@ -730,7 +723,7 @@ def _fast_schedule(  # noqa: PLR0917 - hot: passes what the caller looked up
                 if day_timezone == "UTC"
                 else _day(due, day_timezone)
             )
-            if state.store_count(store, day) >= limit:  # type: ignore[arg-type]  # store is set
+            if store_days.get((store, day), 0) >= limit:  # type: ignore[arg-type]  # store is set
                 opens = _next_day_start(due, day_timezone)
                 if reason is None or opens > until:
                     reason, until = Reason.STORE_LIMIT, opens
@@ -743,42 +736,60 @@ def _fast_schedule(  # noqa: PLR0917 - hot: passes what the caller looked up
     return Reason.STORE_LIMIT, due, None, None  # pragma: no cover - caps that never clear
 
 
-def _decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved is time saved
+def decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved is time saved
     rules: RuleSet,
     interaction: Interaction,
     customer: Customer | None,
     state: FatigueState,
-    now: datetime,
+    clock: Clock,
 ) -> Decision:
-    """What :func:`decide` returns: :func:`_evaluate` without a trace, on compiled plans."""
-    plans = rules._plans_for(interaction.touchpoint)  # noqa: SLF001 - our own class
+    """Decide whether, what, where and when to survey after *interaction*.
+
+    Pure: it reads *state* and the clock, and changes nothing. Once the
+    invitation is committed to the outbox, pass the decision to :func:`record`.
+    At most one invitation comes out of one interaction: when several rules
+    match, the highest priority that may send wins.
+
+    Args:
+        rules: The rule set.
+        interaction: What happened.
+        customer: The interaction's customer (``None`` for an anonymous visitor).
+        state: Who was invited when, and who is suppressed.
+        clock: Tells the time.
+
+    Returns:
+        An invitation with its due time, or a skip with its reason.
+
+    Raises:
+        ValueError: If *customer* is not the interaction's customer.
+
+    .. versionadded:: 0.1.0
+    """
+    now = clock.now()
+    plans = rules._plans.get(interaction.touchpoint, ())  # noqa: SLF001 - our own class
     iid = interaction.id
     cid = interaction.customer_id
     if not plans:
-        return Decision(
-            outcome=Outcome.SKIP, reason=Reason.NO_RULE, interaction_id=iid, customer_id=cid
-        )
+        return _skipped(Reason.NO_RULE, iid, cid)
     if cid is None:
         customer = None
     elif customer is None:
-        return Decision(
-            outcome=Outcome.SKIP,
-            reason=Reason.UNKNOWN_CUSTOMER,
-            interaction_id=iid,
-            customer_id=cid,
-        )
+        return _skipped(Reason.UNKNOWN_CUSTOMER, iid, cid)
     elif customer.id != cid:
         msg = f"customer: {customer.id!r} is not the interaction's customer {cid!r}"
         raise ValueError(msg)
     policy = rules.fatigue
+    # The state's tables, read as its methods read them (our own class, in this package).
+    suppressed = state._suppressed  # noqa: SLF001
     occurred = interaction.occurred_at.timestamp()
-    now_ts = now.timestamp()
     # What belongs to the interaction or the person is looked up once, when a rule needs it.
+    now_ts: float | None = None
     encoded: bytes | None = None
     sday: int | None = None
     known = False
     reachable = True
     tz_name: str | None = "UTC"
+    tz: ZoneInfo | None = None
     person_window: WindowPlan | None = None
     person_until: int | None = None
     account_until: int | None = None
@@ -793,7 +804,7 @@ def _decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved i
         if rate < 1.0 and not (
             stratum is not None
             and sday is not None
-            and state.stratum_count(plan.id, stratum, sday) < plan.min_per_day
+            and state._strata.get((plan.id, stratum, sday), 0) < plan.min_per_day  # noqa: SLF001
         ):
             if encoded is None:
                 encoded = iid.encode()
@@ -805,49 +816,74 @@ def _decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved i
             if customer is None:
                 person_window = rules._window_plan(None)  # noqa: SLF001 - our own class
             else:
-                reachable = state.suppression(customer.id) is None
-                tz_name = customer_zone(customer)
+                reachable = suppressed.get(cid.lower()) is None  # type: ignore[union-attr]
+                tz_name = customer.timezone
+                if tz_name is None:
+                    tz_name = customer_zone(customer)
                 person_window = rules._window_plan(customer.country)  # noqa: SLF001 - ours
-                last = state.last_invited(customer.id)
+                last = state._person.get(cid)  # type: ignore[arg-type]  # noqa: SLF001
                 if last is not None and policy.recontact_days:
                     person_until = last + policy.recontact_days * DAY
                 account = customer.account_id
                 if account is not None and policy.account_days is not None:
-                    last = state.account_last_invited(account)
+                    last = state._account.get(account)  # noqa: SLF001
                     if last is not None:
                         account_until = last + policy.account_days * DAY
-        chosen: tuple[str, str | None] | None
+        channel: str | None = None
+        address: str | None = None
         if customer is None:
             channel = plan.anonymous_channel
-            chosen = None if channel is None else (channel, None)
         elif reachable:
-            chosen = _fast_channel(plan.order(customer.preferred_channels), customer, state)
-        else:
-            chosen = None
-        if chosen is None:
+            # choose_channel, for a known customer who is not suppressed, in a planned order.
+            consents = customer.consents
+            for step in plan.order(customer.preferred_channels):
+                kind = step.kind
+                if kind is None or kind is AddressKind.NONE:
+                    continue
+                address = customer.address(kind)
+                if address is None:
+                    continue
+                consent = customer.consent(step.channel, Purpose.SURVEY) if consents else None
+                if consent is not None:
+                    if not consent.granted:
+                        continue
+                elif step.opt_in_required:
+                    continue
+                if suppressed.get(address.lower()) is None:
+                    channel = step.channel
+                    break
+            else:
+                address = None
+        if channel is None:
             skip = skip or (Reason.NO_CHANNEL, plan.id, None)
             continue
         if tz_name is None:
             skip = skip or (Reason.NO_TIME_ZONE, plan.id, None)
             continue
-        channel, address = chosen
         window = person_window
-        if window is not None and channel in window.exempt_channels:
-            window = None
+        if window is not None:
+            if channel in window.exempt_channels:
+                window = None
+            elif tz is None:
+                tz = zone(tz_name)
         survey_until: int | None = None
         if customer is not None and plan.recontact_days is not None:
-            last = state.survey_last_invited(plan.survey, customer.id)
+            last = state._survey.get((plan.survey, cid))  # type: ignore[arg-type]  # noqa: SLF001
             if last is not None:
                 survey_until = last + plan.recontact_days * DAY
+        if now_ts is None:
+            now_ts = now.timestamp()
+        due = occurred + plan.delay_seconds
         reason, due_ts, deferred_by, store_day = _fast_schedule(
-            max(now_ts, occurred + plan.delay_seconds),
+            max(now_ts, due),
             window,
+            tz,
             tz_name,
             (person_until, survey_until, account_until),
             plan.max_wait_seconds,
             interaction.store,
             policy,
-            state,
+            state._store_day,  # noqa: SLF001
         )
         if reason is not None:
             skip = skip or (reason, plan.id, due_ts)
@@ -855,36 +891,32 @@ def _decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved i
         due_at = datetime.fromtimestamp(due_ts, UTC)
         if encoded is None:
             encoded = iid.encode()
-        return Decision(
-            outcome=Outcome.INVITE,
-            interaction_id=iid,
-            customer_id=cid,
-            account_id=customer.account_id if customer is not None else None,
-            store=interaction.store,
-            rule=plan.id,
-            survey=plan.survey,
-            channel=channel,
-            address=address,
-            invitation_id=hashlib.blake2b(encoded + plan.id_suffix, digest_size=16).hexdigest(),
-            due_at=due_at,
-            expires_at=due_at + plan.expires,
-            deferred_by=deferred_by,
-            stratum=stratum,
-            stratum_day=sday if stratum is not None else None,
-            store_day=store_day,
-            survey_window=plan.recontact_days is not None,
-            remindable=plan.remindable,
-        )
+        fields = _INVITE_FIELDS.copy()
+        fields["interaction_id"] = iid
+        fields["customer_id"] = cid
+        if customer is not None:
+            fields["account_id"] = customer.account_id
+        fields["store"] = interaction.store
+        fields["rule"] = plan.id
+        fields["survey"] = plan.survey
+        fields["channel"] = channel
+        fields["address"] = address
+        fields["invitation_id"] = hashlib.blake2b(
+            encoded + plan.id_suffix, digest_size=16
+        ).hexdigest()
+        fields["due_at"] = due_at
+        fields["expires_at"] = due_at + plan.expires
+        fields["deferred_by"] = deferred_by
+        if stratum is not None:
+            fields["stratum"] = stratum
+            fields["stratum_day"] = sday
+        fields["store_day"] = store_day
+        fields["survey_window"] = plan.recontact_days is not None
+        fields["remindable"] = plan.remindable
+        return _decision(fields)
     if skip is None:  # every rule's filter failed
-        return Decision(
-            outcome=Outcome.SKIP, reason=Reason.FILTERED, interaction_id=iid, customer_id=cid
-        )
+        return _skipped(Reason.FILTERED, iid, cid)
     reason, rule_id, until = skip
-    return Decision(
-        outcome=Outcome.SKIP,
-        reason=reason,
-        interaction_id=iid,
-        customer_id=cid,
-        rule=rule_id,
-        eligible_at=None if until is None else datetime.fromtimestamp(until, UTC),
+    return _skipped(
+        reason, iid, cid, rule_id, None if until is None else datetime.fromtimestamp(until, UTC)
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 __all__ = ["FrozenDict"]
 
@@ -38,6 +39,22 @@ class FrozenDict(Mapping[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    # Mapping's get() and `in` call __getitem__ and catch its KeyError: asking for a key
+    # that is not there (a rule filtering on an attribute few interactions have) costs an
+    # exception each time. The dict answers both directly, with the same results.
+    @overload
+    def get(self, key: K, /) -> V | None: ...
+    @overload
+    def get(self, key: K, default: V, /) -> V: ...
+    @overload
+    def get(self, key: K, default: T, /) -> V | T: ...
+    def get(self, key: K, default: object = None, /) -> object:
+        """The value of *key*, else *default*, as :meth:`dict.get`."""
+        return self._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
 
     def __hash__(self) -> int:
         if self._hash is None:

@@ -57,8 +57,9 @@ class ManualClock:
 
     def now(self) -> datetime:
         """The clock's current time, in UTC."""
-        with self._lock:
-            return self._now
+        # No lock: reading one reference is atomic, and advance() stores a whole new
+        # datetime, so a reader sees the time before or after a move, never half of one.
+        return self._now
 
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
         """Move forward by *delta*, or by ``timedelta(**kwargs)``; return the new time."""
