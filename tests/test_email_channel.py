@@ -46,13 +46,29 @@ class Sink:
         rcpt_replies: Mapping[str, str] | None = None,
         data_reply: str | None = None,
         hold_data: asyncio.Event | None = None,
+        hold_mail: asyncio.Event | None = None,
+        delays: Mapping[str, float] | None = None,
     ) -> None:
         self.envelopes: list[Envelope] = []
         self.rcpt_replies = dict(rcpt_replies or {})
         self.data_reply = data_reply
         self.hold_data = hold_data
+        self.hold_mail = hold_mail
+        self.delays = dict(delays or {})  # seconds before answering MAIL, RCPT or DATA
+        self.mail_commands = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802 - aiosmtpd hook
+        self.mail_commands += 1
+        if self.hold_mail is not None:
+            await self.hold_mail.wait()
+        await asyncio.sleep(self.delays.get("MAIL", 0.0))
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+        await asyncio.sleep(self.delays.get("RCPT", 0.0))
+        envelope.rcpt_options.extend(rcpt_options)
         reply = self.rcpt_replies.get(address)
         if reply is not None:
             return reply
@@ -62,6 +78,7 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
         if self.hold_data is not None:
             await self.hold_data.wait()
+        await asyncio.sleep(self.delays.get("DATA", 0.0))
         if self.data_reply is not None:
             return self.data_reply
         self.envelopes.append(envelope)
@@ -96,14 +113,18 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def smtp_server(
-    handler: Any, *, tls: ssl.SSLContext | None = None, **kwargs: Any
+    handler: Any,
+    *,
+    tls: ssl.SSLContext | None = None,
+    server_class: type[SMTP] = SMTP,
+    **kwargs: Any,
 ) -> AsyncIterator[Server]:
     """Serve *handler* with aiosmtpd on 127.0.0.1, on the running loop."""
     loop = asyncio.get_running_loop()
     sessions: list[SMTP] = []
 
     def factory() -> SMTP:
-        smtp = SMTP(handler, hostname="mx.test", **kwargs)
+        smtp = server_class(handler, hostname="mx.test", **kwargs)
         sessions.append(smtp)
         return smtp
 
@@ -481,6 +502,73 @@ class TestPool:
 
         asyncio.run(check())
 
+    def test_a_server_without_ehlo_is_greeted_with_helo(self):
+        """A server that refuses EHLO gets HELO, then the message."""
+
+        class HeloOnly(SMTP):
+            async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802 - aiosmtpd's name
+                await self.push("502 5.5.2 EHLO not implemented")
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink, server_class=HeloOnly) as server:
+                channel = make_channel(server.port)
+                invitation, survey = invitation_for(0)
+                await channel.send(channel.render(invitation, survey))
+                await channel.aclose()
+                (smtp,) = server.sessions
+                session = smtp.session
+                assert session is not None
+                assert (session.extended_smtp, session.host_name) == (False, "bazaar.example.in")
+            assert len(sink.envelopes) == 1
+
+        asyncio.run(check())
+
+    def test_addresses_that_are_not_plain_go_through_aiosmtplib(self):
+        """Other forms are parsed and checked by aiosmtplib: nothing but the address goes out."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                data = b"From: surveys@bazaar.example.in\r\nSubject: hi\r\n\r\nhello\r\n"
+                forms = [
+                    "Asha <asha@example.in>",
+                    "asha@example.in> NOTIFY=NEVER",
+                    "asha@example.in\r\nRSET",
+                ]
+                for form in forms:
+                    await channel.pool.send(form.replace("asha", "bounces"), [form], data)
+                for bad in ("a b@example.in", "a\tb@example.in"):
+                    with pytest.raises(ValueError, match="not permitted"):
+                        await channel.pool.send(BOUNCES, [bad], data)
+                    with pytest.raises(ValueError, match="not permitted"):
+                        await channel.pool.send(bad, ["asha@example.in"], data)
+                await channel.aclose()
+            assert len(sink.envelopes) == len(forms)
+            for envelope in sink.envelopes:
+                assert envelope.mail_from == "bounces@example.in"
+                assert envelope.rcpt_tos == ["asha@example.in"]
+                assert (envelope.mail_options, envelope.rcpt_options) == ([], [])
+
+        asyncio.run(check())
+
+    def test_the_timeout_is_per_step_not_per_message(self):
+        """Steps each shorter than the timeout go through, though together they are longer."""
+
+        async def check() -> None:
+            sink = Sink(delays={"MAIL": 0.2, "RCPT": 0.2, "DATA": 0.2})
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, timeout=0.35)
+                data = b"From: surveys@bazaar.example.in\r\nSubject: hi\r\n\r\nhello\r\n"
+                recipients = ["asha@example.in", "ravi@example.in"]
+                delivery = await channel.pool.send(BOUNCES, recipients, data)
+                await channel.aclose()
+            assert delivery.accepted == tuple(recipients)
+            assert len(sink.envelopes) == 1
+
+        asyncio.run(check())
+
     def test_send_after_aclose(self):
         """aclose closes the idle sessions; later sends are refused."""
 
@@ -576,6 +664,51 @@ class TestErrors:
                 await channel.aclose()
             assert caught.value.ambiguous
             assert not caught.value.retryable
+
+        asyncio.run(check())
+
+    def test_timeout_before_data_is_retryable(self):
+        """A server that does not answer RCPT in time: nothing was sent, so it is retryable."""
+
+        async def check() -> None:
+            sink = Sink(delays={"RCPT": 1.0})
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, timeout=0.3)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)
+                with pytest.raises(SendError) as caught:
+                    await channel.send(message)
+                # The session that timed out is not used again: the next send opens another.
+                sink.delays.clear()
+                await channel.send(message)
+                await channel.aclose()
+                assert channel.pool.opened == 2
+            error = caught.value
+            assert (error.retryable, error.ambiguous) == (True, False)
+            assert "before DATA" in str(error)
+            assert "0.3 s" in str(error)
+            assert len(sink.envelopes) == 1
+
+        asyncio.run(check())
+
+    def test_timeout_on_mail_reopens_once(self):
+        """No answer to MAIL: the session is replaced once, then the send fails, retryable."""
+
+        async def check() -> None:
+            release = asyncio.Event()
+            sink = Sink(hold_mail=release)
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, timeout=0.2)
+                invitation, survey = invitation_for(0)
+                with pytest.raises(SendError) as caught:
+                    await channel.send(channel.render(invitation, survey))
+                release.set()
+                await channel.aclose()
+                assert channel.pool.opened == 2
+            assert sink.mail_commands == 2
+            assert (caught.value.retryable, caught.value.ambiguous) == (True, False)
+            assert "before MAIL" in str(caught.value)
+            assert sink.envelopes == []
 
         asyncio.run(check())
 

@@ -28,10 +28,11 @@ import attrs
 
 from cxcore import ChannelClosedError, SendError
 from cxcore_channels.email.errors import EmailConfigError
-from cxcore_channels.email.mime import mask_address
+from cxcore_channels.email.mime import is_plain_address, mask_address
 
 if TYPE_CHECKING:
     import aiosmtplib
+    from aiosmtplib import SMTPResponse
 
 __all__ = ["PoolDelivery", "SmtpPool", "TlsMode"]
 
@@ -84,7 +85,8 @@ class SmtpPool:
         password: For AUTH.
         size: The most sessions open at once.
         max_messages: Messages per session before it is closed and replaced.
-        timeout: Seconds to wait for the server at each step.
+        timeout: Seconds to wait for the server at each step: connecting,
+            ``MAIL``, each ``RCPT``, then ``DATA`` with the message.
         local_hostname: The name given in EHLO.
 
     .. versionadded:: 0.1.0
@@ -164,6 +166,7 @@ class SmtpPool:
         where = f"SMTP server {self.host}:{self.port}"
         try:
             await smtp.connect()
+            await self._greet(smtp)
         except aiosmtplib.SMTPAuthenticationError as exc:
             smtp.close()
             msg = f"{where} refused the credentials: {_reply(exc.code, exc.message)}"
@@ -180,6 +183,19 @@ class SmtpPool:
             raise SendError(msg, retryable=retryable) from exc
         self.opened += 1
         return _Session(smtp)
+
+    async def _greet(self, smtp: aiosmtplib.SMTP) -> None:
+        """EHLO (or HELO, if EHLO is refused), once a session: MAIL needs it first."""
+        import aiosmtplib  # noqa: PLC0415
+
+        if not smtp.is_ehlo_or_helo_needed:
+            return  # done on connect (STARTTLS, AUTH)
+        try:
+            await smtp.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            if not smtp.is_connected:
+                raise
+            await smtp.helo()
 
     async def _close(self, session: _Session) -> None:
         smtp = session.smtp
@@ -239,22 +255,30 @@ class SmtpPool:
             if session is None or fresh:
                 session = await self._open()
             try:
-                await session.smtp.mail(sender)
-            except aiosmtplib.SMTPSenderRefused as exc:
-                await self._close(session)
-                msg = f"the server refused the sender: {_reply(exc.code, exc.message)}"
-                raise SendError(msg, retryable=exc.code < 500, code=str(exc.code)) from exc
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+                async with asyncio.timeout(self.timeout):
+                    response = await _envelope(session.smtp, b"MAIL", sender)
+            except (aiosmtplib.SMTPServerDisconnected, TimeoutError) as exc:
                 # Nothing was sent: reopen once, then give up (retryable).
+                session.smtp.close()  # after a timeout it is out of step with the server
                 await self._close(session)
                 session = None
                 if attempt == 1:
-                    msg = f"the SMTP server dropped the session before MAIL: {exc}"
+                    msg = f"the SMTP server dropped the session before MAIL: {self._lost(exc)}"
                     raise SendError(msg, retryable=True) from exc
                 log.info("SMTP session to %s:%s was dropped; reopening", self.host, self.port)
                 continue
+            if response.code != _OK:
+                await self._close(session)
+                msg = f"the server refused the sender: {_reply(*response)}"
+                code = response.code
+                raise SendError(msg, retryable=code < 500, code=str(code))
             return session
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _lost(self, exc: BaseException) -> str:
+        if isinstance(exc, TimeoutError) and not str(exc):
+            return f"no reply within {self.timeout} s"
+        return str(exc) or type(exc).__name__
 
     async def _reset(self, session: _Session) -> None:
         with contextlib.suppress(Exception):
@@ -263,37 +287,47 @@ class SmtpPool:
     async def _transaction(
         self, session: _Session, recipients: Sequence[str], data: bytes
     ) -> PoolDelivery | SendError:
-        """Send RCPT and DATA; a refusal the session survives is returned, not raised."""
+        """Send RCPT and DATA; a refusal the session survives is returned, not raised.
+
+        One timeout scope covers the transaction, moved on after each step
+        (each RCPT; DATA with the message), rather than one timer per reply.
+        """
         import aiosmtplib  # noqa: PLC0415
 
         smtp = session.smtp
         accepted: list[str] = []
         refused: dict[str, tuple[int, str]] = {}
+        loop = asyncio.get_running_loop()
+        data_sent = False
         try:
-            for rcpt in recipients:
-                try:
-                    await smtp.rcpt(rcpt)
-                    accepted.append(rcpt)
-                except aiosmtplib.SMTPRecipientRefused as exc:
-                    refused[rcpt] = (exc.code, exc.message)
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-            msg = f"the SMTP server dropped the session before DATA: {exc}"
-            raise SendError(msg, retryable=True) from exc
-        if not accepted:
-            await self._reset(session)
-            return _refusal(refused)
-        try:
-            response = await smtp.data(data)
+            async with asyncio.timeout(self.timeout) as deadline:
+                for rcpt in recipients:
+                    reply = await _envelope(smtp, b"RCPT", rcpt)
+                    if reply.code in _RCPT_OK:
+                        accepted.append(rcpt)
+                    else:
+                        refused[rcpt] = (reply.code, reply.message)
+                    deadline.reschedule(loop.time() + self.timeout)
+                if accepted:
+                    data_sent = True
+                    response = await smtp.data(data, timeout=None)
         except aiosmtplib.SMTPDataError as exc:
             await self._reset(session)
             msg = f"the SMTP server refused the message: {_reply(exc.code, exc.message)}"
             return SendError(msg, retryable=exc.code < 500, code=str(exc.code))
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+        except (aiosmtplib.SMTPServerDisconnected, TimeoutError) as exc:
+            smtp.close()  # after a timeout it is out of step with the server
+            if not data_sent:
+                msg = f"the SMTP server dropped the session before DATA: {self._lost(exc)}"
+                raise SendError(msg, retryable=True) from exc
             msg = (
                 "the SMTP session was lost after the message was sent, before the server's "
                 f"reply: it may have been accepted ({type(exc).__name__})"
             )
             raise SendError(msg, ambiguous=True) from exc
+        if not accepted:
+            await self._reset(session)
+            return _refusal(refused)
         session.sent += 1
         return PoolDelivery(
             accepted=tuple(accepted), refused=refused, reply=_reply(response.code, response.message)
@@ -304,6 +338,31 @@ class SmtpPool:
         self._closed = True
         idle, self._idle = self._idle, []
         await asyncio.gather(*(self._close(s) for s in idle))
+
+
+_OK: Final = 250
+_RCPT_OK: Final = frozenset({250, 251})
+
+
+async def _envelope(smtp: aiosmtplib.SMTP, verb: bytes, address: str) -> SMTPResponse:
+    """Send ``MAIL FROM`` or ``RCPT TO`` for *address*; return the reply, whatever its code.
+
+    A plain address goes on the line as it is (it holds nothing to quote or
+    to inject); any other is quoted and checked by aiosmtplib. No timeout of
+    its own: the caller's scope has one.
+    """
+    import aiosmtplib  # noqa: PLC0415
+
+    if is_plain_address(address):
+        keyword = b"FROM:<" if verb == b"MAIL" else b"TO:<"
+        argument = keyword + address.encode("ascii") + b">"
+        return await smtp.execute_command(verb, argument, timeout=None)
+    try:
+        if verb == b"MAIL":
+            return await smtp.mail(address, timeout=None)
+        return await smtp.rcpt(address, timeout=None)
+    except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPRecipientRefused) as exc:
+        return aiosmtplib.SMTPResponse(exc.code, exc.message)
 
 
 def _refusal(refused: dict[str, tuple[int, str]]) -> SendError:
