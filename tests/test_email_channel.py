@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cxcore import (
     AnswersReceived,
@@ -28,6 +30,7 @@ from cxcore import (
 )
 from cxcore.testing import ChannelConformance, ChannelHarness, sample_invitation, sample_surveys
 from cxcore_channels.email import EmailChannel, verp_decode
+from cxcore_channels.email.pool import transparent_data
 
 BASE = "https://cx.example.in/r"
 SENDER = "surveys@bazaar.example.in"
@@ -568,6 +571,58 @@ class TestPool:
             assert len(sink.envelopes) == 1
 
         asyncio.run(check())
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            b"Subject: dots\r\n\r\n.\r\n..\r\n.hidden\r\nend .\r\n",
+            b".starts with a dot\r\n\r\nbody\r\n",
+            # Bare LF and CR: aiosmtplib rewrites them; nothing is cut off after "\n.\r\n".
+            b"Subject: smuggle\r\n\r\nbare\n.\r\nMAIL FROM:<x@example.com>\r\nlone\rcr\n",
+        ],
+        ids=["leading-dots", "first-line-dot", "bare-lf-and-cr"],
+    )
+    def test_the_message_arrives_as_sent(self, data):
+        """Leading dots are doubled on the wire and undone by the server; line endings become CRLF."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                await channel.pool.send(BOUNCES, ["asha@example.in"], data)
+                await channel.aclose()
+            (envelope,) = sink.envelopes
+            expected = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+            if not expected.endswith(b"\r\n"):
+                expected += b"\r\n"
+            assert raw(envelope) == expected
+            assert envelope.rcpt_tos == ["asha@example.in"]
+
+        asyncio.run(check())
+
+    @pytest.mark.parametrize("locale", ["en", "hi"])
+    def test_built_messages_are_canonical(self, locale):
+        """What the channel builds needs no rewriting of line endings before DATA."""
+        channel = make_channel(25)
+        for survey in sample_surveys():
+            invitation = sample_invitation(
+                survey, channel="email", locale=locale, name="Asha\r\n.\nX: y\r"
+            )
+            data = channel.message_bytes(channel.render(invitation, survey))
+            assert transparent_data(data) is not None
+
+    @given(st.lists(st.sampled_from([b".", b"..", b"a", b"\r", b"\n", b"\r\n", b" "]), max_size=40))
+    def test_transparent_data_doubles_leading_dots_of_canonical_data_only(self, pieces):
+        """Canonical data: each line that starts with a dot gets one more; any other: None."""
+        data = b"".join(pieces)
+        wire = transparent_data(data)
+        lines = data.split(b"\r\n")
+        canonical = data.endswith(b"\r\n") and not any(b"\r" in x or b"\n" in x for x in lines)
+        if not canonical:
+            assert wire is None
+            return
+        stuffed = [b"." + line if line.startswith(b".") else line for line in lines[:-1]]
+        assert wire == b"".join(line + b"\r\n" for line in stuffed) + b".\r\n"
 
     def test_send_after_aclose(self):
         """aclose closes the idle sessions; later sends are refused."""

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import aiosmtplib
     from aiosmtplib import SMTPResponse
 
-__all__ = ["PoolDelivery", "SmtpPool", "TlsMode"]
+__all__ = ["PoolDelivery", "SmtpPool", "TlsMode", "transparent_data"]
 
 log = logging.getLogger("cxcore.channels.email")
 
@@ -310,7 +310,7 @@ class SmtpPool:
                     deadline.reschedule(loop.time() + self.timeout)
                 if accepted:
                     data_sent = True
-                    response = await smtp.data(data, timeout=None)
+                    response = await _data(smtp, data)
         except aiosmtplib.SMTPDataError as exc:
             await self._reset(session)
             msg = f"the SMTP server refused the message: {_reply(exc.code, exc.message)}"
@@ -341,6 +341,7 @@ class SmtpPool:
 
 
 _OK: Final = 250
+_START_INPUT: Final = 354
 _RCPT_OK: Final = frozenset({250, 251})
 
 
@@ -363,6 +364,68 @@ async def _envelope(smtp: aiosmtplib.SMTP, verb: bytes, address: str) -> SMTPRes
         return await smtp.rcpt(address, timeout=None)
     except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPRecipientRefused) as exc:
         return aiosmtplib.SMTPResponse(exc.code, exc.message)
+
+
+def transparent_data(data: bytes) -> bytes | None:
+    r"""*data* as it goes after ``DATA``, if it is already canonical, else None.
+
+    Canonical: every line ends in CRLF, and there is no other CR or LF (what
+    :func:`~cxcore_channels.email.mime.build_message` writes). Then only the
+    dots that start a line are doubled, and the ending ``.\r\n`` added
+    (RFC 5321 4.5.2). A bare CR or LF, which servers read in different ways
+    (the trick behind SMTP smuggling), gives None: such data is sent through
+    aiosmtplib, which rewrites every line ending first.
+
+    >>> transparent_data(b"Subject: x\r\n\r\n.hidden\r\n")
+    b'Subject: x\r\n\r\n..hidden\r\n.\r\n'
+    >>> transparent_data(b"Subject: x\r\n\r\nbare\n.\r\n") is None
+    True
+    """
+    crlf = data.count(b"\r\n")
+    if not data.endswith(b"\r\n") or data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        return None
+    body = data.replace(b"\r\n.", b"\r\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    return body + b".\r\n"
+
+
+async def _data(smtp: aiosmtplib.SMTP, data: bytes) -> SMTPResponse:
+    """Send ``DATA`` and the message; return the server's reply to the message.
+
+    ``SMTP.data`` rewrites every line ending with one regular expression, then
+    doubles leading dots with another: together about as much as building the
+    message (some 70 us for 10 KB). Canonical data, as the channel builds it,
+    needs neither: :func:`transparent_data` checks it and doubles its leading
+    dots with three counts and one replace (some 20 us), and it is written to
+    the session's protocol with the same checks of the replies as
+    ``SMTP.data``. Other data goes through ``SMTP.data``. No timeout
+    of its own: the caller's scope has one.
+
+    ``SMTP.protocol`` with its ``write`` and ``read_response`` is aiosmtplib's
+    own layer under ``SMTP.data``, not documented API: the tests send through
+    it to a real aiosmtpd (dots, bare line endings, refusals, timeouts).
+
+    Raises:
+        aiosmtplib.SMTPDataError: If the server does not answer 354 to DATA
+            or 250 to the message.
+        aiosmtplib.SMTPServerDisconnected: If the session is lost.
+    """
+    import aiosmtplib  # noqa: PLC0415
+
+    protocol = smtp.protocol
+    body = transparent_data(data)
+    if protocol is None or body is None:
+        return await smtp.data(data, timeout=None)
+    protocol.write(b"DATA\r\n")
+    start = await protocol.read_response(timeout=None)
+    if start.code != _START_INPUT:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    protocol.write(body)
+    response = await protocol.read_response(timeout=None)
+    if response.code != _OK:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
 
 
 def _refusal(refused: dict[str, tuple[int, str]]) -> SendError:
