@@ -9,9 +9,11 @@ import email.policy
 import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+import attrs
 import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -28,7 +30,13 @@ from cxcore import (
     SendError,
     Survey,
 )
-from cxcore.testing import ChannelConformance, ChannelHarness, sample_invitation, sample_surveys
+from cxcore.testing import (
+    SAMPLE_TIME,
+    ChannelConformance,
+    ChannelHarness,
+    sample_invitation,
+    sample_surveys,
+)
 from cxcore_channels.email import EmailChannel, verp_decode
 from cxcore_channels.email.pool import transparent_data
 
@@ -623,6 +631,71 @@ class TestPool:
             return
         stuffed = [b"." + line if line.startswith(b".") else line for line in lines[:-1]]
         assert wire == b"".join(line + b"\r\n" for line in stuffed) + b".\r\n"
+
+    def test_messages_are_built_once_a_session_is_free(self):
+        """Concurrent sends build each message when its turn comes, not all before the first goes."""
+
+        class CountingClock:
+            def __init__(self) -> None:
+                self.calls = 0
+
+            def now(self) -> datetime:
+                self.calls += 1
+                return SAMPLE_TIME
+
+        async def check() -> None:
+            clock = CountingClock()
+            built_before: list[int] = []
+
+            class Watching(Sink):
+                async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
+                    built_before.append(clock.calls)
+                    self.envelopes.append(envelope)
+                    return "250 2.0.0 OK: queued"
+
+            sink = Watching()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, pool_size=1, clock=clock)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)
+                await asyncio.gather(*(channel.send(message) for _ in range(5)))
+                await channel.aclose()
+            # Eager building would have built all five before the first DATA.
+            assert built_before == [1, 2, 3, 4, 5]
+            assert len(sink.envelopes) == 5
+
+        asyncio.run(check())
+
+    def test_a_message_that_cannot_be_built_frees_its_session(self):
+        """A build error is a SendError; the pool's only session goes on to the next send."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, pool_size=1)
+                invitation, survey = invitation_for(0)
+                good = channel.render(invitation, survey)
+                bad = attrs.evolve(good, headers={**good.headers, "Bcc": "x@example.com"})
+                nobody = attrs.evolve(good, to=None)
+                results = await asyncio.gather(
+                    channel.send(bad),
+                    channel.send(nobody),
+                    channel.send(good),
+                    return_exceptions=True,
+                )
+                await channel.aclose()
+                assert channel.pool.opened == 1
+            built, missing, sent = results
+            assert isinstance(built, SendError)
+            assert "cannot be built" in str(built)
+            assert (built.retryable, built.suppress) == (False, False)
+            assert isinstance(missing, SendError)
+            assert "no recipient" in str(missing)
+            assert not missing.suppress
+            assert not isinstance(sent, BaseException)
+            assert len(sink.envelopes) == 1
+
+        asyncio.run(check())
 
     def test_send_after_aclose(self):
         """aclose closes the idle sessions; later sends are refused."""

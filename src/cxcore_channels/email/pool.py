@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
@@ -204,8 +204,19 @@ class SmtpPool:
                 await asyncio.wait_for(smtp.quit(), timeout=min(self.timeout, 5.0))
         smtp.close()
 
-    async def send(self, sender: str, recipients: Sequence[str], data: bytes) -> PoolDelivery:
+    async def send(
+        self, sender: str, recipients: Sequence[str], data: bytes | Callable[[], bytes]
+    ) -> PoolDelivery:
         """Send *data* from the envelope *sender* to *recipients*.
+
+        Args:
+            sender: The envelope sender (``MAIL FROM``).
+            recipients: The envelope recipients (``RCPT TO``).
+            data: The message, or a function that builds it. The function is
+                called once a session is free, so that many concurrent sends
+                build their messages while others are on the wire, rather
+                than all before the first goes out; what it raises, ``send``
+                raises.
 
         Returns:
             Which recipients were accepted and which refused, when at least one was accepted.
@@ -220,6 +231,8 @@ class SmtpPool:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
         async with self._slots:
+            if callable(data):
+                data = data()
             session = self._idle.pop() if self._idle else None
             try:
                 session = await self._mail(session, sender)
