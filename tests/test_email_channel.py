@@ -9,12 +9,16 @@ import email.policy
 import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+import attrs
 import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cxcore import (
     AnswersReceived,
@@ -26,8 +30,15 @@ from cxcore import (
     SendError,
     Survey,
 )
-from cxcore.testing import ChannelConformance, ChannelHarness, sample_invitation, sample_surveys
+from cxcore.testing import (
+    SAMPLE_TIME,
+    ChannelConformance,
+    ChannelHarness,
+    sample_invitation,
+    sample_surveys,
+)
 from cxcore_channels.email import EmailChannel, verp_decode
+from cxcore_channels.email.pool import transparent_data
 
 BASE = "https://cx.example.in/r"
 SENDER = "surveys@bazaar.example.in"
@@ -46,13 +57,29 @@ class Sink:
         rcpt_replies: Mapping[str, str] | None = None,
         data_reply: str | None = None,
         hold_data: asyncio.Event | None = None,
+        hold_mail: asyncio.Event | None = None,
+        delays: Mapping[str, float] | None = None,
     ) -> None:
         self.envelopes: list[Envelope] = []
         self.rcpt_replies = dict(rcpt_replies or {})
         self.data_reply = data_reply
         self.hold_data = hold_data
+        self.hold_mail = hold_mail
+        self.delays = dict(delays or {})  # seconds before answering MAIL, RCPT or DATA
+        self.mail_commands = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802 - aiosmtpd hook
+        self.mail_commands += 1
+        if self.hold_mail is not None:
+            await self.hold_mail.wait()
+        await asyncio.sleep(self.delays.get("MAIL", 0.0))
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+        await asyncio.sleep(self.delays.get("RCPT", 0.0))
+        envelope.rcpt_options.extend(rcpt_options)
         reply = self.rcpt_replies.get(address)
         if reply is not None:
             return reply
@@ -62,6 +89,7 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
         if self.hold_data is not None:
             await self.hold_data.wait()
+        await asyncio.sleep(self.delays.get("DATA", 0.0))
         if self.data_reply is not None:
             return self.data_reply
         self.envelopes.append(envelope)
@@ -96,14 +124,18 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def smtp_server(
-    handler: Any, *, tls: ssl.SSLContext | None = None, **kwargs: Any
+    handler: Any,
+    *,
+    tls: ssl.SSLContext | None = None,
+    server_class: type[SMTP] = SMTP,
+    **kwargs: Any,
 ) -> AsyncIterator[Server]:
     """Serve *handler* with aiosmtpd on 127.0.0.1, on the running loop."""
     loop = asyncio.get_running_loop()
     sessions: list[SMTP] = []
 
     def factory() -> SMTP:
-        smtp = SMTP(handler, hostname="mx.test", **kwargs)
+        smtp = server_class(handler, hostname="mx.test", **kwargs)
         sessions.append(smtp)
         return smtp
 
@@ -481,6 +513,190 @@ class TestPool:
 
         asyncio.run(check())
 
+    def test_a_server_without_ehlo_is_greeted_with_helo(self):
+        """A server that refuses EHLO gets HELO, then the message."""
+
+        class HeloOnly(SMTP):
+            async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802 - aiosmtpd's name
+                await self.push("502 5.5.2 EHLO not implemented")
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink, server_class=HeloOnly) as server:
+                channel = make_channel(server.port)
+                invitation, survey = invitation_for(0)
+                await channel.send(channel.render(invitation, survey))
+                await channel.aclose()
+                (smtp,) = server.sessions
+                session = smtp.session
+                assert session is not None
+                assert (session.extended_smtp, session.host_name) == (False, "bazaar.example.in")
+            assert len(sink.envelopes) == 1
+
+        asyncio.run(check())
+
+    def test_addresses_that_are_not_plain_go_through_aiosmtplib(self):
+        """Other forms are parsed and checked by aiosmtplib: nothing but the address goes out."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                data = b"From: surveys@bazaar.example.in\r\nSubject: hi\r\n\r\nhello\r\n"
+                forms = [
+                    "Asha <asha@example.in>",
+                    "asha@example.in> NOTIFY=NEVER",
+                    "asha@example.in\r\nRSET",
+                ]
+                for form in forms:
+                    await channel.pool.send(form.replace("asha", "bounces"), [form], data)
+                for bad in ("a b@example.in", "a\tb@example.in"):
+                    with pytest.raises(ValueError, match="not permitted"):
+                        await channel.pool.send(BOUNCES, [bad], data)
+                    with pytest.raises(ValueError, match="not permitted"):
+                        await channel.pool.send(bad, ["asha@example.in"], data)
+                await channel.aclose()
+            assert len(sink.envelopes) == len(forms)
+            for envelope in sink.envelopes:
+                assert envelope.mail_from == "bounces@example.in"
+                assert envelope.rcpt_tos == ["asha@example.in"]
+                assert (envelope.mail_options, envelope.rcpt_options) == ([], [])
+
+        asyncio.run(check())
+
+    def test_the_timeout_is_per_step_not_per_message(self):
+        """Steps each shorter than the timeout go through, though together they are longer."""
+
+        async def check() -> None:
+            sink = Sink(delays={"MAIL": 0.2, "RCPT": 0.2, "DATA": 0.2})
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, timeout=0.35)
+                data = b"From: surveys@bazaar.example.in\r\nSubject: hi\r\n\r\nhello\r\n"
+                recipients = ["asha@example.in", "ravi@example.in"]
+                delivery = await channel.pool.send(BOUNCES, recipients, data)
+                await channel.aclose()
+            assert delivery.accepted == tuple(recipients)
+            assert len(sink.envelopes) == 1
+
+        asyncio.run(check())
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            b"Subject: dots\r\n\r\n.\r\n..\r\n.hidden\r\nend .\r\n",
+            b".starts with a dot\r\n\r\nbody\r\n",
+            # Bare LF and CR: aiosmtplib rewrites them; nothing is cut off after "\n.\r\n".
+            b"Subject: smuggle\r\n\r\nbare\n.\r\nMAIL FROM:<x@example.com>\r\nlone\rcr\n",
+        ],
+        ids=["leading-dots", "first-line-dot", "bare-lf-and-cr"],
+    )
+    def test_the_message_arrives_as_sent(self, data):
+        """Leading dots are doubled on the wire and undone by the server; line endings become CRLF."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port)
+                await channel.pool.send(BOUNCES, ["asha@example.in"], data)
+                await channel.aclose()
+            (envelope,) = sink.envelopes
+            expected = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+            if not expected.endswith(b"\r\n"):
+                expected += b"\r\n"
+            assert raw(envelope) == expected
+            assert envelope.rcpt_tos == ["asha@example.in"]
+
+        asyncio.run(check())
+
+    @pytest.mark.parametrize("locale", ["en", "hi"])
+    def test_built_messages_are_canonical(self, locale):
+        """What the channel builds needs no rewriting of line endings before DATA."""
+        channel = make_channel(25)
+        for survey in sample_surveys():
+            invitation = sample_invitation(
+                survey, channel="email", locale=locale, name="Asha\r\n.\nX: y\r"
+            )
+            data = channel.message_bytes(channel.render(invitation, survey))
+            assert transparent_data(data) is not None
+
+    @given(st.lists(st.sampled_from([b".", b"..", b"a", b"\r", b"\n", b"\r\n", b" "]), max_size=40))
+    def test_transparent_data_doubles_leading_dots_of_canonical_data_only(self, pieces):
+        """Canonical data: each line that starts with a dot gets one more; any other: None."""
+        data = b"".join(pieces)
+        wire = transparent_data(data)
+        lines = data.split(b"\r\n")
+        canonical = data.endswith(b"\r\n") and not any(b"\r" in x or b"\n" in x for x in lines)
+        if not canonical:
+            assert wire is None
+            return
+        stuffed = [b"." + line if line.startswith(b".") else line for line in lines[:-1]]
+        assert wire == b"".join(line + b"\r\n" for line in stuffed) + b".\r\n"
+
+    def test_messages_are_built_once_a_session_is_free(self):
+        """Concurrent sends build each message when its turn comes, not all before the first goes."""
+
+        class CountingClock:
+            def __init__(self) -> None:
+                self.calls = 0
+
+            def now(self) -> datetime:
+                self.calls += 1
+                return SAMPLE_TIME
+
+        async def check() -> None:
+            clock = CountingClock()
+            built_before: list[int] = []
+
+            class Watching(Sink):
+                async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
+                    built_before.append(clock.calls)
+                    self.envelopes.append(envelope)
+                    return "250 2.0.0 OK: queued"
+
+            sink = Watching()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, pool_size=1, clock=clock)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)
+                await asyncio.gather(*(channel.send(message) for _ in range(5)))
+                await channel.aclose()
+            # Eager building would have built all five before the first DATA.
+            assert built_before == [1, 2, 3, 4, 5]
+            assert len(sink.envelopes) == 5
+
+        asyncio.run(check())
+
+    def test_a_message_that_cannot_be_built_frees_its_session(self):
+        """A build error is a SendError; the pool's only session goes on to the next send."""
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, pool_size=1)
+                invitation, survey = invitation_for(0)
+                good = channel.render(invitation, survey)
+                bad = attrs.evolve(good, headers={**good.headers, "Bcc": "x@example.com"})
+                nobody = attrs.evolve(good, to=None)
+                results = await asyncio.gather(
+                    channel.send(bad),
+                    channel.send(nobody),
+                    channel.send(good),
+                    return_exceptions=True,
+                )
+                await channel.aclose()
+                assert channel.pool.opened == 1
+            built, missing, sent = results
+            assert isinstance(built, SendError)
+            assert "cannot be built" in str(built)
+            assert (built.retryable, built.suppress) == (False, False)
+            assert isinstance(missing, SendError)
+            assert "no recipient" in str(missing)
+            assert not missing.suppress
+            assert not isinstance(sent, BaseException)
+            assert len(sink.envelopes) == 1
+
+        asyncio.run(check())
+
     def test_send_after_aclose(self):
         """aclose closes the idle sessions; later sends are refused."""
 
@@ -576,6 +792,51 @@ class TestErrors:
                 await channel.aclose()
             assert caught.value.ambiguous
             assert not caught.value.retryable
+
+        asyncio.run(check())
+
+    def test_timeout_before_data_is_retryable(self):
+        """A server that does not answer RCPT in time: nothing was sent, so it is retryable."""
+
+        async def check() -> None:
+            sink = Sink(delays={"RCPT": 1.0})
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, timeout=0.3)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)
+                with pytest.raises(SendError) as caught:
+                    await channel.send(message)
+                # The session that timed out is not used again: the next send opens another.
+                sink.delays.clear()
+                await channel.send(message)
+                await channel.aclose()
+                assert channel.pool.opened == 2
+            error = caught.value
+            assert (error.retryable, error.ambiguous) == (True, False)
+            assert "before DATA" in str(error)
+            assert "0.3 s" in str(error)
+            assert len(sink.envelopes) == 1
+
+        asyncio.run(check())
+
+    def test_timeout_on_mail_reopens_once(self):
+        """No answer to MAIL: the session is replaced once, then the send fails, retryable."""
+
+        async def check() -> None:
+            release = asyncio.Event()
+            sink = Sink(hold_mail=release)
+            async with smtp_server(sink) as server:
+                channel = make_channel(server.port, timeout=0.2)
+                invitation, survey = invitation_for(0)
+                with pytest.raises(SendError) as caught:
+                    await channel.send(channel.render(invitation, survey))
+                release.set()
+                await channel.aclose()
+                assert channel.pool.opened == 2
+            assert sink.mail_commands == 2
+            assert (caught.value.retryable, caught.value.ambiguous) == (True, False)
+            assert "before MAIL" in str(caught.value)
+            assert sink.envelopes == []
 
         asyncio.run(check())
 

@@ -207,19 +207,26 @@ class EmailChannel:
         extra = {}
         if "Message-ID" not in message.headers:
             extra["Message-ID"] = f"<{tag}@{self.message_id_domain}>"
+        if message.to is None:
+            msg = f"message {message.invitation_id!r} has no recipient (to is None)"
+            raise SendError(msg)
+
+        def build() -> bytes:
+            # Called by the pool once a session is free: a batch of sends
+            # builds each message while others are on the wire.
+            try:
+                data = build_message(
+                    message, sender=self.sender, date=self.clock.now(), extra_headers=extra
+                )
+            except EmailAddressError as exc:
+                raise SendError(str(exc), suppress=True) from exc
+            except ValueError as exc:
+                msg = f"message {message.invitation_id!r} cannot be built: {exc}"
+                raise SendError(msg) from exc
+            return self.dkim.sign(data) if self.dkim is not None else data
+
         try:
-            data = build_message(
-                message, sender=self.sender, date=self.clock.now(), extra_headers=extra
-            )
-        except EmailAddressError as exc:
-            raise SendError(str(exc), suppress=message.to is not None) from exc
-        except ValueError as exc:
-            raise SendError(f"message {message.invitation_id!r} cannot be built: {exc}") from exc
-        if self.dkim is not None:
-            data = self.dkim.sign(data)
-        assert message.to is not None  # noqa: S101 - build_message refuses a missing recipient
-        try:
-            delivery = await self.pool.send(self.verp.address(tag), [message.to], data)
+            delivery = await self.pool.send(self.verp.address(tag), [message.to], build)
         except SendError as exc:
             log.info(
                 "invitation %s to %s not sent: %s",

@@ -39,6 +39,7 @@ __all__ = [
     "build_message",
     "check_address",
     "encode_header",
+    "is_plain_address",
     "mask_address",
 ]
 
@@ -86,13 +87,25 @@ def mask_address(address: str | None) -> str:
     return f"{local[0]}***@{domain}"
 
 
+def is_plain_address(address: str) -> bool:
+    """Whether *address* is a plain ASCII ``local@domain.tld`` of at most 254 characters.
+
+    Such an address holds no space, angle bracket, quote or control
+    character, so it can go on an SMTP ``MAIL`` or ``RCPT`` line as it is.
+
+    >>> is_plain_address("asha@example.in"), is_plain_address("Asha <asha@example.in>")
+    (True, False)
+    """
+    return len(address) <= 254 and _ADDRESS.fullmatch(address) is not None
+
+
 def check_address(address: str, field: str) -> str:
     """Return *address* if it is a plain ASCII ``local@domain``, else raise.
 
     Raises:
         EmailAddressError: Naming *field* and the masked address.
     """
-    if len(address) > 254 or not _ADDRESS.fullmatch(address):
+    if not is_plain_address(address):
         msg = (
             f"{field}: {mask_address(address)!r} is not an ASCII address of the form "
             "local@domain.tld (internationalised addresses are not supported)"
