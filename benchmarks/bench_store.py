@@ -331,49 +331,61 @@ async def postgres_cases(dsn: str, args: argparse.Namespace) -> None:
         def fresh() -> str:
             return schemas.enter_context(postgres_schema(dsn, prefix="bench"))
 
-        await postgres_ingest(fresh(), fresh(), args.ingest, args.batch)
+        await postgres_ingest(fresh, args.ingest, args.batch)
         await postgres_writes(fresh, 50, args.per_writer)
         await postgres_read(fresh(), args.responses)
 
 
-async def postgres_ingest(ours_dsn: str, raw_dsn: str, n: int, batch: int) -> None:
-    """append (COPY inside, after its checks) vs bare COPY of the same rows, batch by batch."""
+async def postgres_ingest(fresh: Callable[[], str], n: int, batch: int) -> None:
+    """append (COPY inside, after its checks) vs bare COPY of the same rows, batch by batch.
+
+    Each run writes into a fresh schema; each side keeps its best of the rounds.
+    """
     import psycopg  # noqa: PLC0415
 
     from cxcore.stores import PostgresStore  # noqa: PLC0415
 
     data = responses(n)
-    async with PostgresStore(ours_dsn) as store:
-        await store.put_survey(SURVEY)
-        start = time.perf_counter()
-        for at in range(0, n, batch):
-            await store.append(data[at : at + batch])
-        ours = time.perf_counter() - start
-    async with PostgresStore(raw_dsn):  # the same schema, empty
-        pass
-    async with await psycopg.AsyncConnection.connect(raw_dsn) as conn:
-        start = time.perf_counter()
-        for at in range(0, n, batch):
-            rows = [raw_rows(r, postgres=True) for r in data[at : at + batch]]
-            async with conn.transaction(), conn.cursor() as cur:
-                for table, columns, values in (
-                    ("responses", RESPONSE_COLUMNS, [row for row, _, _ in rows]),
-                    ("submissions", None, [key for _, key, _ in rows]),
-                    ("answer_scores", SCORE_COLUMNS, [s for _, _, sc in rows for s in sc]),
-                ):
-                    names = f" ({', '.join(columns)})" if columns else ""
-                    async with cur.copy(f"COPY {table}{names} FROM STDIN") as copy:
-                        for value in values:
-                            await copy.write_row(value)
-        raw = time.perf_counter() - start
+
+    async def ours(dsn: str) -> float:
+        async with PostgresStore(dsn) as store:
+            await store.put_survey(SURVEY)
+            start = time.perf_counter()
+            for at in range(0, n, batch):
+                await store.append(data[at : at + batch])
+            return time.perf_counter() - start
+
+    async def raw(dsn: str) -> float:
+        async with PostgresStore(dsn):  # the same schema, empty
+            pass
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            start = time.perf_counter()
+            for at in range(0, n, batch):
+                rows = [raw_rows(r, postgres=True) for r in data[at : at + batch]]
+                async with conn.transaction(), conn.cursor() as cur:
+                    for table, columns, values in (
+                        ("responses", RESPONSE_COLUMNS, [row for row, _, _ in rows]),
+                        ("submissions", None, [key for _, key, _ in rows]),
+                        ("answer_scores", SCORE_COLUMNS, [s for _, _, sc in rows for s in sc]),
+                    ):
+                        names = f" ({', '.join(columns)})" if columns else ""
+                        async with cur.copy(f"COPY {table}{names} FROM STDIN") as copy:
+                            for value in values:
+                                await copy.write_row(value)
+            return time.perf_counter() - start
+
+    best: dict[str, float] = {}
+    for _ in range(ROUNDS):
+        keep_best(best, ours=await ours(fresh()), raw=await raw(fresh()))
+    ours_s, raw_s = best["ours"], best["raw"]
     emit(
         case="postgres batch ingest (append)",
         rows=n,
         batch=batch,
-        rows_per_s=round(n / ours),
+        rows_per_s=round(n / ours_s),
         baseline="bare COPY of the same rows (responses, keys, scored answers)",
-        baseline_rows_per_s=round(n / raw),
-        ratio_to_baseline=round(ours / raw, 2),
+        baseline_rows_per_s=round(n / raw_s),
+        ratio_to_baseline=round(ours_s / raw_s, 2),
         target="<= 1.5",
     )
 
