@@ -606,6 +606,25 @@ class TestSameAnswersAsSQLite:
         assert pg[3] == ["A", "B", "Z", "_", "a", "a1", "b", "é"]
 
 
+class TestFrameColumns:
+    def test_a_column_over_postgres_limit_on_one_value_reads_as_none(self, dsn):
+        """The error PostgreSQL raises for a value over 1 GB tells frame() to read rows instead."""
+        from cxcore.stores.postgres import _fetch_columns  # noqa: PLC0415 - the backend's own reader
+
+        async def fetch(sql: str) -> list[tuple[Any, ...]] | None:
+            async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                return await _fetch_columns(conn, sql, [])
+
+        # repeat() refuses a result over 1 GB up front, with the same error an
+        # aggregate that grows past it raises: no gigabyte is allocated.
+        assert asyncio.run(fetch("SELECT repeat('x', 1100000000)")) is None
+        assert asyncio.run(
+            fetch("SELECT string_agg(x::text, ',') FROM generate_series(1, 3) x")
+        ) == [("1,2,3",)]
+        with pytest.raises(psycopg.errors.DivisionByZero):  # other errors are not swallowed
+            asyncio.run(fetch("SELECT 1 / 0"))
+
+
 class TestOneStatementSubmit:
     def test_a_new_response_is_one_statement_and_a_repeat_goes_the_general_way(self, dsn, caplog):
         """Without an invitation, a new response is one statement; a used key still repeats or conflicts."""
