@@ -1034,22 +1034,10 @@ class PostgresStore:
     ) -> ResponseFrame:
         """Every scored answer of a survey (all its versions) as a columnar frame for scoring.
 
-        The same as :meth:`SQLiteStore.frame <cxcore.stores.SQLiteStore.frame>`:
-        rows are built in the database, and the frame scores exactly as one
+        The same as :meth:`SQLiteStore.frame <cxcore.stores.SQLiteStore.frame>`,
+        arguments and all: the columns are aggregated in the database
+        (``string_agg``, ``json_agg``), and the frame scores exactly as one
         built from the same responses.
-
-        Args:
-            survey_id: The survey.
-            dimensions: Context keys to carry (``"store"``, ``"touchpoint"``...),
-                and any of ``question``, ``answer_channel``, ``respondent``.
-            since: Only answers given at or after this time.
-            until: Only answers given before this time.
-            where: Context values that must match.
-            include_agents: Count agent-reported feedback too.
-            complete_only: Count only completed responses.
-            metrics: Only the answers feeding these metrics (by default, every
-                scored answer).
-            registry: Where metrics are looked up (the process-wide registry by default).
 
         Raises:
             StoreError: If no question of the survey feeds one of *metrics*.
@@ -1079,21 +1067,8 @@ class PostgresStore:
     ) -> list[Cell]:
         """Score *metric* by the *by* dimensions, counting in the database.
 
-        The same as :meth:`SQLiteStore.score <cxcore.stores.SQLiteStore.score>`:
-        only a count per level and group leaves the database.
-
-        Args:
-            metric: The metric to score (``"nps"``...).
-            survey_id: The survey.
-            by: Dimensions to group by (as for :meth:`frame`).
-            since: Only answers given at or after this time.
-            until: Only answers given before this time.
-            where: Context values that must match.
-            include_agents: Count agent-reported feedback too.
-            complete_only: Count only completed responses.
-            registry: Where metrics are looked up.
-            options: Passed on to :func:`cxcore.scoring.cell_from_levels`
-                (``method``, ``confidence``, ``min_n``...).
+        The same as :meth:`SQLiteStore.score <cxcore.stores.SQLiteStore.score>`,
+        arguments and all: only a count per level and group leaves the database.
 
         Raises:
             StoreError: If no question of the survey feeds *metric*.

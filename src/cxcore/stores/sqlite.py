@@ -731,9 +731,11 @@ class SQLiteStore:
     ) -> ResponseFrame:
         """Every scored answer of a survey (all its versions) as a columnar frame for scoring.
 
-        Rows are built in the database, without a Python object per
-        response: metrics and inverted scales are resolved in SQL. The frame
-        scores exactly as one built with
+        Metrics and inverted scales are resolved in SQL, and each column
+        comes out of the database as one text (``group_concat``,
+        ``json_group_array``), parsed at C speed: no Python object per answer.
+        A column over SQLite's limit on one value (1 GB) makes it read row by
+        row instead. The frame scores exactly as one built with
         :meth:`ResponseFrame.from_responses <cxcore.scoring.ResponseFrame.from_responses>`
         from the same responses.
 
@@ -794,6 +796,9 @@ class SQLiteStore:
             registry: Where metrics are looked up.
             options: Passed on to :func:`cxcore.scoring.cell_from_levels`
                 (``method``, ``confidence``, ``min_n``...).
+
+        Raises:
+            StoreError: If no question of the survey feeds *metric*.
         """
         return await read_cells(
             self._scores,
