@@ -687,6 +687,143 @@ class TestOneStatementSubmit:
         assert keys == [("a", "created"), ("b", "created"), ("c", "created")]
 
 
+def kiosk_visit(key: str, score: int, **context: Any) -> Submission:
+    return Submission(
+        idempotency_key=key,
+        survey_id="nps",
+        survey_version=1,
+        answers={"ltr": score},
+        complete=True,
+        channel="kiosk",
+        respondent="anonymous",
+        received_at=T0,
+        context=context,
+    )
+
+
+class TestGroupCommit:
+    """New responses submitted together are stored together: one statement, one commit."""
+
+    @staticmethod
+    async def grouped(
+        store: PostgresStore, submissions: list[Submission]
+    ) -> tuple[list[int], list[Any]]:
+        """Submit all at once; the size of each statement the store wrote, and each outcome."""
+        sizes: list[int] = []
+        write = store._store_new
+
+        async def counted(batch: Any) -> set[str]:
+            sizes.append(len(batch))
+            return await write(batch)
+
+        store._store_new = counted  # type: ignore[method-assign]
+        store._group = type(store._group)(counted, store.group_commit)
+        results = await asyncio.gather(
+            *(store.submit(s) for s in submissions), return_exceptions=True
+        )
+        return sizes, [r if isinstance(r, BaseException) else r.outcome.value for r in results]
+
+    def test_concurrent_new_responses_share_statements_and_all_are_stored(self, dsn):
+        """40 submits at once go in fewer statements than 40, and every row of each is written."""
+
+        async def scenario() -> tuple[list[int], list[Any], list[Any]]:
+            async with PostgresStore(dsn) as store:
+                await store.put_survey(NPS)
+                sizes, outcomes = await self.grouped(
+                    store, [kiosk_visit(f"k{i}", i % 11, store=f"S{i % 3}") for i in range(40)]
+                )
+                cells = await store.score("nps", survey_id="nps", by=("store",))
+                return sizes, outcomes, [(c.key, c.n, c.score) for c in cells]
+
+        sizes, outcomes, cells = asyncio.run(scenario())
+        assert sum(sizes) == 40
+        assert max(sizes) > 1, sizes
+        assert outcomes == ["created"] * 40
+        assert query(dsn, "SELECT count(*) FROM submissions WHERE outcome = 'created'") == [(40,)]
+        assert query(dsn, "SELECT count(*) FROM responses") == [(40,)]
+        assert query(dsn, "SELECT count(*) FROM answer_scores") == [(40,)]
+        assert query(dsn, "SELECT count(*) FROM audit WHERE action = 'created'") == [(40,)]
+        assert query(
+            dsn,
+            "SELECT count(*) FROM submissions s JOIN responses r ON r.id = s.response_id "
+            "JOIN answer_scores a ON a.response_id = r.id",
+        ) == [(40,)]
+        expected = []
+        for shop in ("S0", "S1", "S2"):
+            scores = [i % 11 for i in range(40) if f"S{i % 3}" == shop]
+            promoters = sum(x >= 9 for x in scores)
+            detractors = sum(x <= 6 for x in scores)
+            expected.append(((shop,), len(scores), 100 * (promoters - detractors) / len(scores)))
+        assert [(k, n) for k, n, _ in cells] == [(k, n) for k, n, _ in expected]
+        assert [v for *_, v in cells] == pytest.approx([v for *_, v in expected])
+
+    def test_one_bad_response_fails_alone(self, dsn, caplog):
+        """A response the server refuses fails its group's statement; the others are still stored."""
+
+        async def scenario() -> tuple[list[int], list[Any]]:
+            async with PostgresStore(dsn) as store:
+                await store.put_survey(NPS)
+                return await self.grouped(
+                    store,
+                    [
+                        kiosk_visit("good-1", 9, store="A"),
+                        kiosk_visit("bad", 9, store="nul \x00 in jsonb"),  # jsonb refuses \u0000
+                        kiosk_visit("good-2", 3, store="B"),
+                    ],
+                )
+
+        with caplog.at_level("DEBUG", logger="cxcore.store"):
+            sizes, outcomes = asyncio.run(scenario())
+        assert sizes == [3]
+        assert "3 new responses' one statement failed" in caplog.text
+        assert outcomes[0] == outcomes[2] == "created"
+        assert isinstance(outcomes[1], StoreError)
+        assert "nothing was written" in str(outcomes[1])
+        assert query(dsn, "SELECT idempotency_key FROM submissions ORDER BY 1") == [
+            ("good-1",),
+            ("good-2",),
+        ]
+        assert query(dsn, "SELECT count(*) FROM responses") == [(2,)]
+
+    def test_the_same_key_twice_in_one_group(self, dsn):
+        """In one group, a key's first use is stored; its repeat repeats, its reuse conflicts."""
+
+        async def scenario() -> tuple[list[int], list[Any]]:
+            async with PostgresStore(dsn) as store:
+                await store.put_survey(NPS)
+                return await self.grouped(
+                    store,
+                    [
+                        kiosk_visit("same", 9, store="A"),
+                        kiosk_visit("same", 9, store="A"),
+                        kiosk_visit("same", 2, store="A"),
+                    ],
+                )
+
+        sizes, outcomes = asyncio.run(scenario())
+        assert sizes == [3]
+        assert outcomes[:2] == ["created", "repeated"]
+        assert isinstance(outcomes[2], ConflictError)
+        assert query(dsn, "SELECT count(*) FROM responses") == [(1,)]
+        assert query(dsn, "SELECT count(*) FROM answer_scores") == [(1,)]
+
+    def test_group_commit_of_one_stores_each_on_its_own(self, dsn):
+        """With group_commit=1 every new response is its own statement, however many come at once."""
+
+        async def scenario() -> tuple[list[int], list[Any]]:
+            async with PostgresStore(dsn, group_commit=1) as store:
+                await store.put_survey(NPS)
+                return await self.grouped(store, [kiosk_visit(f"k{i}", 7) for i in range(10)])
+
+        sizes, outcomes = asyncio.run(scenario())
+        assert sizes == [1] * 10
+        assert outcomes == ["created"] * 10
+
+    def test_group_commit_must_be_one_or_more(self):
+        with pytest.raises(ValueError, match="group_commit: 0 is not 1 or more"):
+            PostgresStore("postgresql://u@127.0.0.1/cx", group_commit=0)
+
+
 class TestErrors:
     def test_closed_store_says_how_to_open_it(self):
         """Using a store before opening it is a clear error."""

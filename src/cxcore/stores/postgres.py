@@ -49,8 +49,8 @@ in a schema of its own.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import functools
 import json
 import logging
 import math
@@ -187,40 +187,130 @@ _NOT_TEXT = {
 }
 
 
-def _typed(columns: Sequence[str]) -> str:
-    """``%s`` placeholders cast to each column's type, for INSERT ... SELECT."""
-    return ", ".join(
-        f"%s::{'jsonb' if c.startswith('d_') else _NOT_TEXT.get(c, 'text')}" for c in columns
-    )
+_AUDIT_TYPES = {
+    "at": "bigint",
+    "entity": "text",
+    "entity_id": "text",
+    "action": "text",
+    "detail": "text",
+}
 
 
-@functools.cache
-def _insert_new_response(scores: int) -> str:
-    """One statement storing a new response: its key, row, *scores* scored answers and audit entry.
+def _unnest(columns: Mapping[str, str], alias: str) -> str:
+    """Rows from one array parameter per column (``%s::type[]``), named like the columns."""
+    arrays = ", ".join(f"%b::{kind}[]" for kind in columns.values())
+    return f"unnest({arrays}) AS {alias}({', '.join(columns)})"
 
-    Its data-modifying CTEs run as one atomic statement, so in autocommit mode
-    a new response costs one round trip. Everything but the key is written
-    only if the key was claimed; the statement returns how many were (1 or 0).
+
+def _column_types(columns: Sequence[str]) -> dict[str, str]:
+    return {c: "jsonb" if c.startswith("d_") else _NOT_TEXT.get(c, "text") for c in columns}
+
+
+_SUBMISSION_TYPES = {
+    "idempotency_key": "text",
+    "fingerprint": "text",
+    "response_id": "text",
+    "outcome": "text",
+    "received_at": "bigint",
+}
+_CLAIMED = "IN (SELECT response_id FROM claim)"
+_INSERT_NEW_RESPONSES = (
+    "WITH claim AS (INSERT INTO submissions (idempotency_key, fingerprint, response_id, "
+    f"outcome, received_at) SELECT * FROM {_unnest(_SUBMISSION_TYPES, 'k')} "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING response_id), "
+    f"response AS (INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) SELECT * FROM "
+    f"{_unnest(_column_types(RESPONSE_COLUMNS), 'r')} WHERE r.id {_CLAIMED}), "
+    "audit AS (INSERT INTO audit (at, entity, entity_id, action, detail) SELECT * FROM "
+    f"{_unnest(_AUDIT_TYPES, 'a')} WHERE a.entity_id {_CLAIMED}), "
+    f"scores AS (INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) SELECT * FROM "
+    f"{_unnest(_column_types(SCORE_COLUMNS), 's')} WHERE s.response_id {_CLAIMED}) "
+    "SELECT response_id FROM claim"
+)
+"""One statement storing new responses: their keys, rows, scored answers and audit entries.
+
+Its data-modifying CTEs run as one atomic statement, so in autocommit mode
+any number of new responses cost one round trip and one commit. Each table's
+rows come from one array per column, so the statement's text never changes
+(the server plans it once per connection). A response's rows are written only
+if its key was claimed; the statement returns the ids of those that were.
+"""
+
+
+@attrs.frozen
+class _NewResponse:
+    """The rows of one new response, as :data:`_INSERT_NEW_RESPONSES` stores them."""
+
+    key: tuple[Any, ...]
+    response: tuple[Any, ...]
+    audit: tuple[Any, ...]
+    scores: tuple[tuple[Any, ...], ...]
+
+
+def _new_response_params(batch: Sequence[_NewResponse]) -> list[list[Any]]:
+    """The array parameters of :data:`_INSERT_NEW_RESPONSES` for *batch*."""
+    scores = [row for entry in batch for row in entry.scores]
+    params: list[list[Any]] = []
+    for rows, width in (
+        ([e.key for e in batch], len(_SUBMISSION_TYPES)),
+        ([e.response for e in batch], len(RESPONSE_COLUMNS)),
+        ([e.audit for e in batch], len(_AUDIT_TYPES)),
+        (scores, len(SCORE_COLUMNS)),
+    ):
+        params.extend([row[i] for row in rows] for i in range(width))
+    return params
+
+
+class _GroupCommit:
+    """Stores new responses from concurrent submits together: one statement and one commit.
+
+    The first response waiting starts a write at once; those that come while
+    it is under way go together in the next, up to *limit* a write. A response
+    is stored when its :meth:`store` returns, as when it is written alone.
     """
-    claimed = "WHERE EXISTS (SELECT FROM claim)"
-    parts = [
-        f"claim AS ({_INSERT_SUBMISSION} ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1)",
-        (
-            f"response AS (INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
-            f"SELECT {_typed(RESPONSE_COLUMNS)} {claimed})"
-        ),
-        (
-            "audit AS (INSERT INTO audit (at, entity, entity_id, action, detail) "
-            f"SELECT %s::bigint, %s::text, %s::text, %s::text, %s::text {claimed})"
-        ),
-    ]
-    if scores:
-        rows = ", ".join([f"({_typed(SCORE_COLUMNS)})"] * scores)
-        parts.append(
-            f"scores AS (INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) "
-            f"SELECT * FROM (VALUES {rows}) AS v {claimed})"
-        )
-    return f"WITH {', '.join(parts)} SELECT count(*) FROM claim"
+
+    def __init__(
+        self, write: Callable[[Sequence[_NewResponse]], Awaitable[set[str]]], limit: int
+    ) -> None:
+        self._write = write
+        self._limit = limit
+        self._waiting: list[tuple[_NewResponse, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def store(self, entry: _NewResponse) -> bool:
+        """Store *entry* with whatever else is waiting: whether its key was claimed (and it is stored).
+
+        Raises:
+            StoreError: If no connection was free in time (nothing was written).
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[_NewResponse, asyncio.Future[bool]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self._limit], self._waiting[self._limit :]
+                try:
+                    stored = await self._write([entry for entry, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - each waiter gets the error
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for entry, future in batch:
+                        if not future.done():  # a cancelled waiter's response is stored anyway
+                            future.set_result(entry.response[0] in stored)
+                batch = []
+        except BaseException:  # cancelled: nobody is left to write the rest
+            for _, future in [*batch, *self._waiting]:
+                future.cancel()
+            self._waiting = []
+            raise
+        finally:
+            self._writer = None
 
 
 _ATTEMPTS = 3
@@ -370,6 +460,11 @@ class PostgresStore:
         clock: Where the store reads the time (audit entries, retention).
         timeout: Seconds to wait for a connection, when opening or when every
             connection of the pool is busy.
+        group_commit: The most new responses stored together. Submits that
+            start a new response (no invitation) while another such write is
+            under way wait for it to end, then go together, in one statement
+            and one commit; 1 stores each on its own, as soon as a connection
+            is free.
 
     Raises:
         ValueError: If the sizes or the DSN are not usable.
@@ -386,7 +481,11 @@ class PostgresStore:
         max_submission_bytes: int = 64 * 1024,
         clock: Clock | None = None,
         timeout: float = 30.0,
+        group_commit: int = 256,
     ) -> None:
+        if group_commit < 1:
+            msg = f"group_commit: {group_commit} is not 1 or more"
+            raise ValueError(msg)
         if max_size < 1:
             msg = f"max_size: {max_size} is not 1 or more"
             raise ValueError(msg)
@@ -403,6 +502,8 @@ class PostgresStore:
         self.max_submission_bytes = max_submission_bytes
         self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
+        self.group_commit = group_commit
+        self._group = _GroupCommit(self._store_new, group_commit)
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._surveys: dict[tuple[str, int], Survey] = {}
         self._scores = ScoreReader(POSTGRES, self._scalar_rows, self._columns, json_text=True)
@@ -787,38 +888,60 @@ class PostgresStore:
 
         A submission without an invitation starts a new response, unless its
         key was used before. Key, response, scored answers and audit entry then
-        go in one statement: one round trip, where the general way takes a
-        transaction of seven statements. If the key is taken, or the statement
-        fails for any reason, nothing of it was written (or it was, and the key
-        says so): the caller goes the general way, which sorts out each case.
+        go in one statement (:data:`_INSERT_NEW_RESPONSES`), with those of the
+        other new responses waiting (:attr:`group_commit`): one round trip and
+        one commit, where the general way takes a transaction of seven
+        statements. If the key is taken, or the statement fails for any
+        reason, nothing of it was written (or it was, and the key says so):
+        the caller goes the general way, which sorts out each case.
         """
         try:
             plan = plan_submission(survey, submission, None, new_id=new_id)
         except ValidationError:
             return None  # the general way reports it, after the key
         response = plan.response
-        scores = score_rows(response, scored_questions(survey), to_json)
-        values = (
-            *(submission.idempotency_key, fingerprint, response.id, plan.outcome.value),
-            micros(submission.received_at),
-            *response_row(response),
-            *self._audit_row(
+        entry = _NewResponse(
+            key=(
+                submission.idempotency_key,
+                fingerprint,
+                response.id,
+                plan.outcome.value,
+                micros(submission.received_at),
+            ),
+            response=response_row(response),
+            audit=self._audit_row(
                 "response", response.id, plan.outcome.value, status=response.status.value
             ),
-            *(v for row in scores for v in row),
+            scores=tuple(score_rows(response, scored_questions(survey), to_json)),
         )
-        try:
-            async with self._open_pool().connection() as conn:
-                row = await _one(conn, _insert_new_response(len(scores)), values)
-        except psycopg.Error as exc:
-            log.debug("store: a new response's one statement failed (%r); the general way", exc)
-            return None
-        except PoolTimeout as exc:
-            raise self._busy(exc) from exc
-        if row is None or row[0] != 1:
-            return None  # the key was taken: a repeat, or a conflict
+        if self.group_commit == 1:
+            stored = response.id in await self._store_new([entry])
+        else:
+            stored = await self._group.store(entry)
+        if not stored:
+            return None  # the key was taken (a repeat, or a conflict), or the statement failed
         self._log_submission(submission, plan.outcome)
         return SubmitResult(response, plan.outcome)
+
+    async def _store_new(self, batch: Sequence[_NewResponse]) -> set[str]:
+        """Store *batch* in one statement: the ids of the responses stored (none if it failed).
+
+        Raises:
+            StoreError: If no connection was free in time.
+        """
+        try:
+            async with self._open_pool().connection() as conn:
+                rows = await _all(conn, _INSERT_NEW_RESPONSES, _new_response_params(batch))
+        except psycopg.Error as exc:
+            log.debug(
+                "store: %d new responses' one statement failed (%r); the general way",
+                len(batch),
+                exc,
+            )
+            return set()
+        except PoolTimeout as exc:
+            raise self._busy(exc) from exc
+        return {row[0] for row in rows}
 
     def _log_submission(self, submission: Submission, outcome: SubmitOutcome) -> None:
         log.debug(
