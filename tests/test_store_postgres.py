@@ -625,6 +625,82 @@ class TestFrameColumns:
             asyncio.run(fetch("SELECT 1 / 0"))
 
 
+def frame_rows(frame: Any) -> list[tuple[Any, ...]]:
+    """Every row of a frame as plain values, sorted: frames read in parts come in another order."""
+    dims = [d.decoded().tolist() for d in frame.dimensions.values()]
+    rows = zip(
+        frame.metric_codes.tolist(), frame.scores.tolist(), frame.time.tolist(), *dims, strict=True
+    )
+    return sorted(rows, key=repr)
+
+
+class TestFrameParts:
+    @pytest.mark.parametrize(
+        "window",
+        [
+            {},
+            {"since": T0 + timedelta(hours=31), "until": T0 + timedelta(hours=32)},  # one visit
+            {"since": T0 + timedelta(hours=17), "until": T0 + timedelta(hours=120)},
+            {"where": {"store": "BLR-01"}, "include_agents": True},
+            {"since": T0 + timedelta(days=400)},  # nothing: read whole, and empty
+        ],
+    )
+    def test_a_frame_read_in_parts_is_the_frame_read_whole(self, both, window):
+        """Split by time into 1, 2, 3 or 7 parts, each its own query, a frame holds the same rows."""
+        dsn = both[0]
+
+        async def read(parts: int) -> tuple[int, list[tuple[Any, ...]]]:
+            async with PostgresStore(dsn, frame_parts=parts) as store:
+                queries = 0
+                columns = store._columns
+
+                async def counted(query: str, params: Any) -> Any:
+                    nonlocal queries
+                    queries += 1
+                    return await columns(query, params)
+
+                store._scores = attrs.evolve(store._scores, columns=counted)
+                frame = await store.frame(
+                    survey_id="visit", dimensions=("store", "flag", "question"), **window
+                )
+                return queries, frame_rows(frame)
+
+        whole = asyncio.run(read(1))
+        assert whole[0] == 1
+        for parts in (2, 3, 7):
+            queries, rows = asyncio.run(read(parts))
+            assert rows == whole[1], parts
+            if len({row[2] for row in rows}) > 1:  # answers at more than one moment
+                assert queries == parts
+        assert bool(whole[1]) == (window.get("since") != T0 + timedelta(days=400))
+
+    def test_answers_all_given_at_one_moment_are_read_in_one_part(self, dsn):
+        """No span to split: one query, whatever frame_parts says."""
+
+        async def read() -> tuple[int, int]:
+            async with PostgresStore(dsn, frame_parts=4) as store:
+                await store.put_survey(NPS)
+                for i in range(9):  # all received (so answered) at T0
+                    await store.submit(kiosk_visit(f"k{i}", i % 11))
+                calls = 0
+                columns = store._columns
+
+                async def counted(query: str, params: Any) -> Any:
+                    nonlocal calls
+                    calls += 1
+                    return await columns(query, params)
+
+                store._scores = attrs.evolve(store._scores, columns=counted)
+                frame = await store.frame(survey_id="nps")
+                return calls, len(frame)
+
+        assert asyncio.run(read()) == (1, 9)
+
+    def test_frame_parts_must_be_one_or_more(self):
+        with pytest.raises(ValueError, match="frame_parts: 0 is not 1 or more"):
+            PostgresStore("postgresql://u@127.0.0.1/cx", frame_parts=0)
+
+
 class TestOneStatementSubmit:
     def test_a_new_response_is_one_statement_and_a_repeat_goes_the_general_way(self, dsn, caplog):
         """Without an invitation, a new response is one statement; a used key still repeats or conflicts."""

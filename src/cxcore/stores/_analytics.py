@@ -9,6 +9,8 @@ without Python touching each answer or parsing any JSON.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -253,8 +255,11 @@ def score_branches(
     filters: AnswerFilter,
     *,
     shape: Shape,
+    span: tuple[int, int] | None = None,
 ) -> tuple[str, list[Any]]:
     """One SELECT per scored answer, joined by UNION ALL.
+
+    With *span* (microseconds, from and until), only answers given in it are read.
 
     Each branch gives, by *shape*:
 
@@ -293,6 +298,9 @@ def score_branches(
     if filters.until is not None:
         clauses.append(f"r.answered_at < {mark}")
         shared.append(micros(filters.until))
+    if span is not None:
+        clauses.append(f"r.answered_at >= {mark} AND r.answered_at < {mark}")
+        shared.extend(span)
     if not filters.include_agents:
         clauses.append("r.respondent != 'agent'")
     if filters.complete_only:
@@ -342,12 +350,15 @@ class ScoreReader:
             value (then the frame is read row by row).
         json_text: Whether the row path sends context values as JSON text
             (:attr:`Dialect.transfer`).
+        parts: How many parts a frame is read in at once, each by its own
+            query (on its own connection), split by when the answers were given.
     """
 
     dialect: Dialect
     rows: Callable[[str, list[Any]], Awaitable[Rows]]
     columns: Callable[[str, list[Any]], Awaitable[Rows | None]]
     json_text: bool = False
+    parts: int = 1
 
 
 async def read_frame(
@@ -369,12 +380,25 @@ async def read_frame(
     if metrics is not None:
         sql = sql.only(metrics, survey_id)
     dims = list(dimensions)
-    query, params = score_branches(
-        reader.dialect, survey_id, dims, sql.answers, filters, shape="columns"
+    spans = await _spans(reader, survey_id, sql.answers, filters) if reader.parts > 1 else [None]
+    parts = await asyncio.gather(
+        *(
+            reader.columns(
+                *score_branches(
+                    reader.dialect,
+                    survey_id,
+                    dims,
+                    sql.answers,
+                    filters,
+                    shape="columns",
+                    span=span,
+                )
+            )
+            for span in spans
+        )
     )
-    columns = await reader.columns(query, params)
-    if columns is not None:
-        return frame_from_columns(columns, sql.metrics, dims)
+    if all(part is not None for part in parts):
+        return frame_from_columns([row for part in parts for row in part or ()], sql.metrics, dims)
     log.info("frame of %r: too large to read by columns; reading it row by row", survey_id)
     query, params = score_branches(
         reader.dialect, survey_id, dims, sql.answers, filters, shape="rows"
@@ -382,6 +406,41 @@ async def read_frame(
     return frame_from_rows(
         await reader.rows(query, params), sql.metrics, dims, json_text=reader.json_text
     )
+
+
+async def _spans(
+    reader: ScoreReader, survey_id: str, answers: Sequence[ScoredAnswer], filters: AnswerFilter
+) -> list[tuple[int, int] | None]:
+    """When the answers *filters* keeps were given, in :attr:`ScoreReader.parts` equal spans.
+
+    The first and last answer of each scored question are looked up in the
+    primary key of ``answer_scores`` (survey, version, question, time): one
+    index probe each, whatever the filters. A single moment, or no answers,
+    is one part.
+    """
+    if not answers:
+        return [None]
+    mark = reader.dialect.mark
+    clauses = [f"survey_id = {mark}", f"survey_version = {mark}", f"question = {mark}"]
+    window: list[Any] = []
+    if filters.since is not None:
+        clauses.append(f"answered_at >= {mark}")
+        window.append(micros(filters.since))
+    if filters.until is not None:
+        clauses.append(f"answered_at < {mark}")
+        window.append(micros(filters.until))
+    branch = "SELECT min(answered_at), max(answered_at) FROM answer_scores WHERE " + " AND ".join(
+        clauses
+    )
+    params = [v for a in answers for v in (survey_id, a.version, a.question, *window)]
+    bounds = await reader.rows(" UNION ALL ".join([branch] * len(answers)), params)
+    firsts = [int(low) for low, _ in bounds if low is not None]
+    lasts = [int(high) for _, high in bounds if high is not None]
+    if not firsts or min(firsts) == max(lasts):
+        return [None]
+    first, end = min(firsts), max(lasts) + 1
+    edges = [first + (end - first) * i // reader.parts for i in range(reader.parts + 1)]
+    return [(low, high) for low, high in itertools.pairwise(edges) if low < high]
 
 
 async def read_cells(

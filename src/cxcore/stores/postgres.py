@@ -465,6 +465,10 @@ class PostgresStore:
             under way wait for it to end, then go together, in one statement
             and one commit; 1 stores each on its own, as soon as a connection
             is free.
+        frame_parts: How many parts :meth:`frame` reads at once, each over
+            its own connection, split by when the answers were given.
+            PostgreSQL 15 aggregates a query's columns on one core, so two
+            parts use two of the server's cores; 1 reads a frame in one query.
 
     Raises:
         ValueError: If the sizes or the DSN are not usable.
@@ -482,9 +486,13 @@ class PostgresStore:
         clock: Clock | None = None,
         timeout: float = 30.0,
         group_commit: int = 256,
+        frame_parts: int = 2,
     ) -> None:
         if group_commit < 1:
             msg = f"group_commit: {group_commit} is not 1 or more"
+            raise ValueError(msg)
+        if frame_parts < 1:
+            msg = f"frame_parts: {frame_parts} is not 1 or more"
             raise ValueError(msg)
         if max_size < 1:
             msg = f"max_size: {max_size} is not 1 or more"
@@ -503,10 +511,13 @@ class PostgresStore:
         self.clock: Clock = clock or SystemClock()
         self.timeout = timeout
         self.group_commit = group_commit
+        self.frame_parts = frame_parts
         self._group = _GroupCommit(self._store_new, group_commit)
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._surveys: dict[tuple[str, int], Survey] = {}
-        self._scores = ScoreReader(POSTGRES, self._scalar_rows, self._columns, json_text=True)
+        self._scores = ScoreReader(
+            POSTGRES, self._scalar_rows, self._columns, json_text=True, parts=frame_parts
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -1159,8 +1170,9 @@ class PostgresStore:
 
         The same as :meth:`SQLiteStore.frame <cxcore.stores.SQLiteStore.frame>`,
         arguments and all: the columns are aggregated in the database
-        (``string_agg``, ``json_agg``), and the frame scores exactly as one
-        built from the same responses.
+        (``string_agg``, ``json_agg``), in ``frame_parts`` spans of time
+        read at once, and the frame scores exactly as one built from the same
+        responses.
 
         Raises:
             StoreError: If no question of the survey feeds one of *metrics*.
