@@ -238,6 +238,25 @@ class TestInteraction:
         with pytest.raises(ValidationError, match="no time zone"):
             Interaction(id="I-1", touchpoint="t", occurred_at=datetime(2026, 1, 1))  # noqa: DTZ001
 
+    def test_values_no_store_can_keep_are_rejected(self):
+        """Infinity (not JSON) and NUL (not in PostgreSQL's JSON) are refused, each by name."""
+        with pytest.raises(ValidationError) as exc:
+            Interaction(
+                id="I-1",
+                touchpoint="billing",
+                occurred_at=NOW,
+                attributes={"big": float("inf"), "small": -float("inf"), "note": "a\x00b"},
+            )
+        assert problems_of(exc) == {
+            "attributes.big": "inf is not a finite number",
+            "attributes.small": "-inf is not a finite number",
+            "attributes.note": "'a\\x00b' contains a NUL character (\\x00)",
+        }
+        ok = Interaction(
+            id="I-2", touchpoint="billing", occurred_at=NOW, attributes={"x": 1e308, "y": "a\tb"}
+        )
+        assert ok.attributes["x"] == 1e308
+
 
 class TestQuestions:
     def test_fixed_scales_are_enforced(self):
@@ -529,6 +548,13 @@ class TestResponse:
         assert set(problems_of(exc)) == {"customer_id", "agent_id"}
         with pytest.raises(ValidationError, match="use respondent 'agent'"):
             response(agent_id="A-7")
+
+    def test_idempotency_keys_are_at_most_255_characters(self):
+        """A key any store can index: 255 characters pass, 256 are refused with the length."""
+        assert len(response(idempotency_key="k" * 255).idempotency_key) == 255
+        with pytest.raises(ValidationError) as exc:
+            response(idempotency_key="k" * 256)
+        assert problems_of(exc) == {"idempotency_key": "is 256 characters long (at most 255)"}
 
     def test_bad_answers_and_times(self):
         """Odd answer values and time order are reported."""

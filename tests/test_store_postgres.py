@@ -839,11 +839,17 @@ class TestGroupCommit:
         async def scenario() -> tuple[list[int], list[Any]]:
             async with PostgresStore(dsn) as store:
                 await store.put_survey(NPS)
+                # A rule a DBA added, which the store knows nothing of.
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(
+                        "ALTER TABLE answer_scores ADD CONSTRAINT no_closed_stores "
+                        "CHECK (d_store IS DISTINCT FROM '\"closed\"'::jsonb)"
+                    )
                 return await self.grouped(
                     store,
                     [
                         kiosk_visit("good-1", 9, store="A"),
-                        kiosk_visit("bad", 9, store="nul \x00 in jsonb"),  # jsonb refuses \u0000
+                        kiosk_visit("bad", 9, store="closed"),
                         kiosk_visit("good-2", 3, store="B"),
                     ],
                 )
@@ -854,6 +860,7 @@ class TestGroupCommit:
         assert "3 new responses' one statement failed" in caplog.text
         assert outcomes[0] == outcomes[2] == "created"
         assert isinstance(outcomes[1], StoreError)
+        assert "no_closed_stores" in str(outcomes[1])
         assert "nothing was written" in str(outcomes[1])
         assert query(dsn, "SELECT idempotency_key FROM submissions ORDER BY 1") == [
             ("good-1",),

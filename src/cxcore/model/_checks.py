@@ -103,13 +103,18 @@ class Checks:
             return False
         return True
 
-    def text(self, path: str, value: object, *, single_line: bool = False) -> bool:
+    def text(
+        self, path: str, value: object, *, single_line: bool = False, max_length: int | None = None
+    ) -> bool:
         """Check a non-empty string; *single_line* also forbids control characters."""
         if not isinstance(value, str) or not value.strip():
             self.add(path, f"{value!r} is not a non-empty string")
             return False
         if single_line and _CONTROL.search(value):
             self.add(path, f"{value!r} contains a line break or control character")
+            return False
+        if max_length is not None and len(value) > max_length:
+            self.add(path, f"is {len(value)} characters long (at most {max_length})")
             return False
         return True
 

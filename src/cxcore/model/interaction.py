@@ -56,6 +56,12 @@ def check_scalars(
             isinstance(item, float) and math.isnan(item)
         ):
             checks.add(f"{path}.{key}", f"{item!r} is not text, a number or true/false")
+        # JSON has no infinities and PostgreSQL's JSON no NUL: refused everywhere,
+        # so that every store keeps what any store keeps.
+        elif isinstance(item, float) and math.isinf(item):
+            checks.add(f"{path}.{key}", f"{item!r} is not a finite number")
+        elif isinstance(item, str) and "\x00" in item:
+            checks.add(f"{path}.{key}", f"{item!r} contains a NUL character (\\x00)")
 
 
 @attrs.frozen(kw_only=True)

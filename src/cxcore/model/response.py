@@ -14,7 +14,7 @@ from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import Scalar, check_scalars, frozen_scalars
 from cxcore.model.survey import AnswerValue
 
-__all__ = ["RespondentKind", "Response", "ResponseStatus"]
+__all__ = ["MAX_KEY_LENGTH", "RespondentKind", "Response", "ResponseStatus"]
 
 
 class ResponseStatus(enum.StrEnum):
@@ -60,6 +60,11 @@ def _status(value: ResponseStatus | str) -> ResponseStatus:
 
 def _respondent(value: RespondentKind | str) -> RespondentKind:
     return member_or_value(RespondentKind, value)
+
+
+MAX_KEY_LENGTH = 255
+"""The longest idempotency key accepted, in characters (keys are UUIDs or hashes;
+PostgreSQL cannot index a key much longer than 2,700 bytes)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -126,7 +131,9 @@ class Response:
         checks.member("status", self.status, ResponseStatus, "a response status")
         checks.member("respondent", self.respondent, RespondentKind, "a respondent kind")
         checks.identifier("channel", self.channel)
-        checks.text("idempotency_key", self.idempotency_key, single_line=True)
+        checks.text(
+            "idempotency_key", self.idempotency_key, single_line=True, max_length=MAX_KEY_LENGTH
+        )
         times_ok = all(
             [
                 checks.aware("started_at", self.started_at),

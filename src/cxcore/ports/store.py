@@ -22,7 +22,7 @@ from cxcore.model.customer import Consent, Purpose
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import Scalar, check_scalars, frozen_scalars
 from cxcore.model.invitation import Disposition, Invitation
-from cxcore.model.response import RespondentKind, Response
+from cxcore.model.response import MAX_KEY_LENGTH, RespondentKind, Response
 from cxcore.model.survey import AnswerValue, Survey
 
 if TYPE_CHECKING:
@@ -138,7 +138,9 @@ class Submission:
 
     def __attrs_post_init__(self) -> None:
         checks = Checks()
-        checks.text("idempotency_key", self.idempotency_key, single_line=True)
+        checks.text(
+            "idempotency_key", self.idempotency_key, single_line=True, max_length=MAX_KEY_LENGTH
+        )
         checks.identifier("survey_id", self.survey_id)
         checks.is_a("survey_version", self.survey_version, int, "a whole number")
         checks.is_a("answers", self.answers, Mapping, "a mapping of question id to answer")
