@@ -177,6 +177,14 @@ _COPY_SCORES = f"COPY answer_scores ({', '.join(SCORE_COLUMNS)}) FROM STDIN"
 _INSERT_AUDIT = (
     "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (%s, %s, %s, %s, %s)"
 )
+_PICK_DUE = (
+    "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
+    "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
+    'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED'
+)
+"""Due pending sends, locked in the order claims take them: parameters now, the channels
+(or NULL for all) twice, the limit. Read off ``outbox_by_state_due``, which is in that
+order, so it stops at the limit however many are due: nothing is sorted."""
 _NOT_TEXT = {
     "survey_version": "int",
     "value": "bigint",
@@ -1380,9 +1388,7 @@ class PostgresStore:
         async def write(c: Conn) -> list[OutboxItem]:
             rows = await _all(
                 c,
-                "WITH picked AS (SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
-                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
-                'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED) '
+                f"WITH picked AS ({_PICK_DUE}) "
                 "UPDATE outbox o SET state = 'sending', claimed_by = %s, claimed_until = %s, "
                 "attempts = o.attempts + 1, updated_at = %s FROM picked WHERE o.id = picked.id "
                 f"RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}",
@@ -1468,9 +1474,7 @@ class PostgresStore:
         async def write(c: Conn) -> tuple[list[Any], list[Any], list[Any]]:
             rows = await _all(
                 c,
-                "WITH picked AS (SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
-                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
-                'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED), '
+                f"WITH picked AS ({_PICK_DUE}), "
                 "claimed AS (UPDATE outbox o SET state = 'sending', claimed_by = %s, "
                 "claimed_until = %s, attempts = o.attempts + 1, updated_at = %s FROM picked "
                 f"WHERE o.id = picked.id RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}) "
