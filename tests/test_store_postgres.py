@@ -677,10 +677,16 @@ class TestSameAnswersAsSQLite:
 
 
 class TestClaimPlan:
+    @pytest.mark.parametrize("statement", ["_CLAIM_DUE", "_CLAIM_SENDS"])
     @pytest.mark.parametrize("channels", [None, ["email"]])
-    def test_a_claim_reads_due_sends_off_the_index_in_order_and_sorts_nothing(self, dsn, channels):
-        """However many sends are due at once, a claim locks its first off outbox_by_state_due: no Sort node."""
-        from cxcore.stores.postgres import _PICK_DUE  # noqa: PLC0415 - the claims' own query
+    def test_a_claim_handles_no_more_sends_than_it_claims(self, dsn, statement, channels):
+        """However many sends are due at once, no step of a claim's plan sorts or reads them all.
+
+        The claim runs (EXPLAIN ANALYZE, rolled back) over 20,000 sends due at
+        one instant, with fresh statistics: every plan node yields at most the
+        200 it claims, and the pick scans outbox_by_state_due.
+        """
+        from cxcore.stores import postgres  # noqa: PLC0415 - the claims' own statements
 
         async def fill() -> None:
             async with PostgresStore(dsn) as store:
@@ -696,19 +702,21 @@ class TestClaimPlan:
                 )
 
         asyncio.run(fill())
+        now = int(T0.timestamp() * 1_000_000)
         with psycopg.connect(dsn) as conn:
             conn.execute("ANALYZE outbox")
             ((plan,),) = conn.execute(
-                f"EXPLAIN (FORMAT JSON) {_PICK_DUE}", (10**18, channels, channels, 200)
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {getattr(postgres, statement)}",
+                ("w", now + 1, now, now, channels, channels, 200),
             ).fetchall()
+            conn.rollback()
         nodes = plan_nodes(plan[0]["Plan"])
-        kinds = [n["Node Type"] for n in nodes]
-        assert "Sort" not in kinds, kinds
-        assert "Incremental Sort" not in kinds, kinds
-        scans = [n for n in nodes if n.get("Relation Name") == "outbox"]
-        assert [(n["Node Type"], n.get("Index Name")) for n in scans] == [
-            ("Index Scan", "outbox_by_state_due")
-        ], kinds
+        assert nodes[0]["Actual Rows"] == 200
+        handled = [(n["Node Type"], n.get("Relation Name"), n["Actual Rows"]) for n in nodes]
+        assert max(rows for _, _, rows in handled) == 200, handled
+        assert "Incremental Sort" not in [kind for kind, _, _ in handled], handled
+        picks = [n for n in nodes if n.get("Index Name") == "outbox_by_state_due"]
+        assert [n["Node Type"] for n in picks] == ["Index Scan"], handled
 
 
 class TestFrameColumns:
