@@ -27,7 +27,8 @@ With a PostgreSQL server named by ``CXCORE_BENCH_POSTGRES`` (or
 :class:`~cxcore.stores.PostgresStore` in a schema of its own (dropped after),
 every commit durable (``synchronous_commit`` on); without one, their lines say
 they were skipped. Before its claims, ``postgres_bulk_claim`` runs ``ANALYZE
-outbox``, as autovacuum does within a minute of a bulk send being scheduled.
+outbox`` on its new schemas, as autovacuum does a minute or so after a new
+database's first sends.
 
 Prints one JSON line per case. Usage:
 python benchmarks/bench_dispatch.py [N] [--bulk SENDS] [--case NAME ...]
@@ -303,9 +304,9 @@ def main(n: int, bulk: int, cases: Sequence[str]) -> None:
         ):
 
             def analyze() -> None:
-                # What autovacuum does within a minute of a bulk send being
-                # scheduled; until then the planner's statistics say the
-                # outbox holds next to nothing pending.
+                # What autovacuum does a minute or so after a new database's
+                # first sends; with no statistics at all, the planner may
+                # sort every due send.
                 import psycopg  # noqa: PLC0415 - only with a server
 
                 for dsn in (small, big):
