@@ -11,26 +11,39 @@ FULL, group commit). Two cases, each with its own baseline in the same run:
   the baseline loop sends one at a time, the dispatcher too (concurrency 1),
   so the ratio is the outbox's overhead on a realistic send.
 
+One more, ``bulk_claim``, looks at the outbox rather than the channel: a bulk
+send (``cxcore send`` to a whole audience) schedules every send due at one
+instant, and each dispatcher pass claims the first 200 of them. It times one
+``claim_sends`` of 200 (the best of a few, each claim handed back untimed) at
+the start of an outbox of ``--bulk`` sends all due at once, against the same
+claim of an outbox holding only those 200. A claim that reads its sends off an
+index in claim order costs the same whatever the outbox holds (ratio near 1);
+one that sorts every due send costs more the bigger the send, which makes a
+bulk send quadratic.
+
 With a PostgreSQL server named by ``CXCORE_BENCH_POSTGRES`` (or
 ``CXCORE_TEST_POSTGRES``, what ``.ci/postgres start`` prints), the
-``postgres_zero_latency`` case runs the zero-latency dispatcher against a
+``postgres_zero_latency`` and ``postgres_bulk_claim`` cases run the same against a
 :class:`~cxcore.stores.PostgresStore` in a schema of its own (dropped after),
-every commit durable (``synchronous_commit`` on); without one, its line says
-it was skipped.
+every commit durable (``synchronous_commit`` on); without one, their lines say
+they were skipped. Before its claims, ``postgres_bulk_claim`` runs ``ANALYZE
+outbox`` on its new schemas, as autovacuum does a minute or so after a new
+database's first sends.
 
-Prints one JSON line per case. Usage: python benchmarks/bench_dispatch.py [N]
+Prints one JSON line per case. Usage:
+python benchmarks/bench_dispatch.py [N] [--bulk SENDS] [--case NAME ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +58,7 @@ from cxcore.distribution import (
     decide,
 )
 from cxcore.model.invitation import Invitation
-from cxcore.ports.store import Store
+from cxcore.ports.store import OutboxState, Store
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel, postgres_schema, sample_surveys
 
@@ -172,22 +185,146 @@ def measure(
     )
 
 
-def main(n: int) -> None:
-    cases = [("zero_latency", 0.0, 1, n), ("zero_latency_concurrent", 0.0, 16, n)]
-    cases.append(("provider_5ms", 0.005, 1, max(n // 20, 50)))
-    for case, latency, concurrency, count in cases:
+CLAIM = 200
+"""Sends a dispatcher pass claims (its ``batch``)."""
+CLAIM_ROUNDS = 5
+"""Claims timed on each outbox; the best counts."""
+
+
+async def schedule_bulk(open_store: OpenStore, n: int, clock: ManualClock) -> None:
+    """Schedule *n* invitations, all due now, as a bulk send does (500 at a time: group commit)."""
+    state = FatigueState()
+    async with open_store(clock) as store:
+        await store.put_survey(SURVEY)
+        outbox = Outbox(store, TokenService(["k" * 32], clock=clock), clock=clock)
+
+        async def one(i: int) -> None:
+            customer = Customer(id=f"C-{i}", email=f"c{i}@example.com", timezone="UTC")
+            visit = Interaction(
+                id=f"I-{i}", touchpoint="visit", customer_id=customer.id, occurred_at=T0
+            )
+            decision = decide(RULES, visit, customer, state, clock)
+            assert decision.due_at == clock.now(), "every send of a bulk send is due at once"
+            await outbox.schedule(decision, customer=customer)
+
+        for start in range(0, n, 500):
+            await asyncio.gather(*(one(i) for i in range(start, min(start + 500, n))))
+
+
+async def best_claim(open_store: OpenStore, clock: ManualClock) -> float:
+    """The best time of one claim_sends of CLAIM sends; each claim is handed back, untimed."""
+    best = float("inf")
+    async with open_store(clock) as store:
+        for _ in range(CLAIM_ROUNDS):
+            start = time.perf_counter()
+            claimed = await store.claim_sends(
+                "bench", now=clock.now(), limit=CLAIM, lease=timedelta(minutes=5)
+            )
+            best = min(best, time.perf_counter() - start)
+            assert len(claimed) == CLAIM, f"claimed {len(claimed)} sends, expected {CLAIM}"
+            assert not any(c.problem for c in claimed), "every claimed send must be readable"
+            await store.release_claims("bench", now=clock.now(), to=OutboxState.PENDING)
+    return best
+
+
+def measure_bulk_claim(
+    case: str,
+    open_stores: list[OpenStore],
+    n: int,
+    settle: Callable[[], None] = lambda: None,
+    **extra: str,
+) -> None:
+    """Time the first claim of a bulk send of *n*, against the same claim of one of CLAIM sends.
+
+    *settle* runs once both outboxes are filled, before any claim.
+    """
+    small, big = open_stores
+    clock = ManualClock(T0)
+    asyncio.run(schedule_bulk(small, CLAIM, clock))
+    asyncio.run(schedule_bulk(big, n, clock))
+    settle()
+    base = asyncio.run(best_claim(small, clock))
+    spent = asyncio.run(best_claim(big, clock))
+    print(
+        json.dumps(
+            {
+                "bench": "dispatch",
+                "case": case,
+                **extra,
+                "sends": n,
+                "due_at_once": n,
+                "claim": CLAIM,
+                "baseline_sends": CLAIM,
+                "baseline_claim_ms": round(base * 1e3, 2),
+                "claim_ms": round(spent * 1e3, 2),
+                "ratio": round(spent / base, 2),
+                "target_ratio": 1.5,
+            }
+        )
+    )
+
+
+CASES = (
+    "zero_latency",
+    "zero_latency_concurrent",
+    "provider_5ms",
+    "bulk_claim",
+    "postgres_zero_latency",
+    "postgres_bulk_claim",
+)
+
+
+def main(n: int, bulk: int, cases: Sequence[str]) -> None:
+    dispatch = [("zero_latency", 0.0, 1, n), ("zero_latency_concurrent", 0.0, 16, n)]
+    dispatch.append(("provider_5ms", 0.005, 1, max(n // 20, 50)))
+    for case, latency, concurrency, count in dispatch:
+        if case in cases:
+            with tempfile.TemporaryDirectory() as d:
+                measure(case, sqlite_at(Path(d) / "bench.db"), latency, concurrency, count)
+    if "bulk_claim" in cases:
         with tempfile.TemporaryDirectory() as d:
-            measure(case, sqlite_at(Path(d) / "bench.db"), latency, concurrency, count)
+            stores = [sqlite_at(Path(d) / "small.db"), sqlite_at(Path(d) / "big.db")]
+            measure_bulk_claim("bulk_claim", stores, bulk)
+    on_postgres = [c for c in cases if c.startswith("postgres_")]
+    if not on_postgres:
+        return
     server = os.environ.get("CXCORE_BENCH_POSTGRES") or os.environ.get("CXCORE_TEST_POSTGRES")
     if not server:
         skipped = "no server: set CXCORE_BENCH_POSTGRES to a DSN (.ci/postgres start prints one)"
-        print(
-            json.dumps({"bench": "dispatch", "case": "postgres_zero_latency", "skipped": skipped})
-        )
+        for case in on_postgres:
+            print(json.dumps({"bench": "dispatch", "case": case, "skipped": skipped}))
         return
-    with postgres_schema(server, prefix="bench") as dsn:
-        measure("postgres_zero_latency", postgres_at(dsn), 0.0, 1, n, store="postgres")
+    if "postgres_zero_latency" in cases:
+        with postgres_schema(server, prefix="bench") as dsn:
+            measure("postgres_zero_latency", postgres_at(dsn), 0.0, 1, n, store="postgres")
+    if "postgres_bulk_claim" in cases:
+        with (
+            postgres_schema(server, prefix="bench") as small,
+            postgres_schema(server, prefix="bench") as big,
+        ):
+
+            def analyze() -> None:
+                # What autovacuum does a minute or so after a new database's
+                # first sends; with no statistics at all, the planner may
+                # sort every due send.
+                import psycopg  # noqa: PLC0415 - only with a server
+
+                for dsn in (small, big):
+                    with psycopg.connect(dsn, autocommit=True) as conn:
+                        conn.execute("ANALYZE outbox")
+
+            stores = [postgres_at(small), postgres_at(big)]
+            measure_bulk_claim("postgres_bulk_claim", stores, bulk, analyze, store="postgres")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", type=int, nargs="?", default=2000, help="sends per dispatch case")
+    parser.add_argument(
+        "--bulk", type=int, default=50_000, help="sends due at once in the bulk_claim cases"
+    )
+    parser.add_argument(
+        "--case", action="append", choices=CASES, help="run only this case (repeatable)"
+    )
+    args = parser.parse_args()
+    main(args.n, args.bulk, args.case or CASES)

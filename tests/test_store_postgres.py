@@ -91,6 +91,23 @@ def query(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
+def outbox_indexes(dsn: str) -> dict[str, str]:
+    """The outbox's own indexes (not the primary key's), each with its columns as PostgreSQL writes them."""
+    return {
+        name: definition[definition.index("(") :]
+        for name, definition in query(
+            dsn,
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = 'outbox' AND indexname <> 'outbox_pkey' ORDER BY indexname",
+        )
+    }
+
+
+def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan, the root first."""
+    return [plan, *(n for child in plan.get("Plans", ()) for n in plan_nodes(child))]
+
+
 @pytest.fixture
 def dsn(postgres_dsn: str) -> str:
     return postgres_dsn
@@ -308,6 +325,59 @@ class TestSchema:
         assert [(c.key, c.n, c.score) for c in cells] == [
             (c.key, c.n, c.score) for c in score(frame, "nps", by=("store",))
         ]
+
+    def test_a_version_2_database_gets_the_claim_order_index_and_keeps_its_outbox(self, dsn):
+        """Schema 3 replaces the outbox's (state, due_at) index with (state, due_at, id in byte order)."""
+        from cxcore.stores._schema import migrations  # noqa: PLC0415
+
+        with psycopg.connect(dsn) as conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+            for migration in migrations("postgres")[:2]:
+                for statement in migration:
+                    conn.execute(statement)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO outbox (id, invitation_id, channel, state, due_at, updated_at) "
+                    "VALUES (%s, %s, 'sms', 'pending', 0, 0)",
+                    [(i, f"inv-{i}") for i in ("b", "B", "a", "é")],
+                )
+        assert list(outbox_indexes(dsn)) == ["outbox_by_invitation", "outbox_by_state"]
+
+        async def upgrade() -> tuple[int, list[str]]:
+            async with PostgresStore(dsn) as store:
+                claimed = await store.claim("w", now=T0, limit=3, lease=timedelta(minutes=5))
+                return await store.schema_version(), [i.id for i in claimed]
+
+        assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["B", "a", "b"])
+        assert outbox_indexes(dsn) == {
+            "outbox_by_invitation": "(invitation_id)",
+            "outbox_by_state_due": '(state, due_at, id COLLATE "C")',
+        }
+
+    def test_indexes_are_those_of_sqlite(self, dsn, tmp_path):
+        """Both dialects of the schema have the same indexes, on the same tables."""
+
+        async def make() -> None:
+            async with PostgresStore(dsn), SQLiteStore(tmp_path / "cx.db"):
+                pass
+
+        asyncio.run(make())
+        pg = query(
+            dsn,
+            "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND indexname NOT LIKE '%%_pkey' ORDER BY indexname",
+        )
+        conn = sqlite3.connect(tmp_path / "cx.db")
+        try:
+            lite = conn.execute(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                "ORDER BY name"
+            ).fetchall()
+        finally:
+            conn.close()
+        assert pg == lite
+        assert ("outbox_by_state_due", "outbox") in pg
 
     def test_a_newer_schema_is_refused_clearly(self, dsn):
         """A database from a newer cxcore is not touched; the error says to upgrade."""
@@ -604,6 +674,69 @@ class TestSameAnswersAsSQLite:
         pg, lite = on_both(both, ask)
         assert pg == lite
         assert pg[3] == ["A", "B", "Z", "_", "a", "a1", "b", "é"]
+
+
+class TestClaimPlan:
+    @pytest.mark.parametrize("statistics", ["fresh", "from before the send"])
+    @pytest.mark.parametrize("statement", ["_CLAIM_DUE", "_CLAIM_SENDS"])
+    @pytest.mark.parametrize("channels", [None, ["email"]])
+    def test_a_claim_handles_no_more_sends_than_it_claims(
+        self, dsn, statement, channels, statistics
+    ):
+        """However many sends are due at once, no step of a claim's plan sorts or reads them all.
+
+        The claim runs (EXPLAIN ANALYZE, rolled back) over 20,000 sends due at
+        one instant, with statistics gathered after they were scheduled, or
+        before, when the outbox held only 1,000 sends already sent: every plan
+        node yields at most the 200 it claims, and the pick scans
+        outbox_by_state_due.
+        """
+        from cxcore.stores import postgres  # noqa: PLC0415 - the claims' own statements
+
+        async def fill() -> None:
+            async with PostgresStore(dsn) as store:
+                await store.enqueue(
+                    OutboxItem(
+                        id=f"o{n:05}",
+                        invitation_id=f"inv-{n}",
+                        channel="email",
+                        state=OutboxState.PENDING,
+                        due_at=T0,
+                    )
+                    for n in range(20_000)
+                )
+
+        async def make_schema() -> None:
+            async with PostgresStore(dsn):
+                pass
+
+        if statistics == "from before the send":
+            asyncio.run(make_schema())
+            with psycopg.connect(dsn) as conn:
+                conn.execute(
+                    "INSERT INTO outbox (id, invitation_id, channel, state, due_at, updated_at) "
+                    "SELECT 's' || g, 'inv-s' || g, 'email', 'sent', g, g "
+                    "FROM generate_series(1, 1000) g"
+                )
+                conn.commit()
+                conn.execute("ANALYZE outbox")
+        asyncio.run(fill())
+        now = int(T0.timestamp() * 1_000_000)
+        with psycopg.connect(dsn) as conn:
+            if statistics == "fresh":
+                conn.execute("ANALYZE outbox")
+            ((plan,),) = conn.execute(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {getattr(postgres, statement)}",
+                ("w", now + 1, now, now, channels, channels, 200),
+            ).fetchall()
+            conn.rollback()
+        nodes = plan_nodes(plan[0]["Plan"])
+        assert nodes[0]["Actual Rows"] == 200
+        handled = [(n["Node Type"], n.get("Relation Name"), n["Actual Rows"]) for n in nodes]
+        assert max(rows for _, _, rows in handled) == 200, handled
+        assert "Incremental Sort" not in [kind for kind, _, _ in handled], handled
+        picks = [n for n in nodes if n.get("Index Name") == "outbox_by_state_due"]
+        assert [n["Node Type"] for n in picks] == ["Index Scan"], handled
 
 
 class TestFrameColumns:

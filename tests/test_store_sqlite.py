@@ -9,15 +9,20 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from cxcore import StoreError
+from cxcore.ports.store import OutboxItem, OutboxState
 from cxcore.stores import SQLiteStore
+from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
+from cxcore.stores.sqlite import _due_ids_sql
 
 CHILD = Path(__file__).with_name("store_child.py")
 V1_FIXTURE = Path(__file__).parent / "data" / "store-v1.sqlite"
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def child(db: Path, prefix: str, count: int) -> subprocess.Popen[str]:
@@ -27,6 +32,22 @@ def child(db: Path, prefix: str, count: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def outbox_indexes(db: Path) -> dict[str, list[str]]:
+    """The outbox's own indexes (not the primary key's), each with its columns."""
+    conn = sqlite3.connect(db)
+    try:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' "
+                "AND sql IS NOT NULL ORDER BY name"
+            )
+        ]
+        return {n: [r[2] for r in conn.execute(f"PRAGMA index_info({n})")] for n in names}
+    finally:
+        conn.close()
 
 
 def stored_keys(db: Path) -> set[str]:
@@ -110,9 +131,42 @@ class TestMigrations:
                 return await store.schema_version(), len(responses), survey.title.get("en")
 
         version, count, title = asyncio.run(read())
-        assert version >= 1
+        assert version == SCHEMA_VERSION
         assert count == 24
         assert title == "NPS"
+        assert outbox_indexes(db) == {
+            "outbox_by_invitation": ["invitation_id"],
+            "outbox_by_state_due": ["state", "due_at", "id"],
+        }
+
+    def test_a_version_2_store_gets_the_claim_order_index_and_keeps_its_outbox(self, tmp_path):
+        """Schema 3 replaces the outbox's (state, due_at) index with (state, due_at, id); the sends stay."""
+        db = tmp_path / "v2.sqlite"
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+            for migration in MIGRATIONS[:2]:
+                for statement in migration:
+                    conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO outbox (id, invitation_id, channel, state, due_at, updated_at) "
+                "VALUES (?, ?, 'sms', 'pending', 0, 0)",
+                [(f"o{n}", f"inv-{n}") for n in (3, 1, 2)],
+            )
+        conn.close()
+        assert list(outbox_indexes(db)) == ["outbox_by_invitation", "outbox_by_state"]
+
+        async def upgrade() -> tuple[int, list[str]]:
+            async with SQLiteStore(db) as store:
+                claimed = await store.claim("w", now=T0, limit=2, lease=timedelta(minutes=5))
+                return await store.schema_version(), [i.id for i in claimed]
+
+        assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["o1", "o2"])
+        assert outbox_indexes(db) == {
+            "outbox_by_invitation": ["invitation_id"],
+            "outbox_by_state_due": ["state", "due_at", "id"],
+        }
 
     def test_upgrading_from_the_first_version_fills_the_score_columns(self, tmp_path):
         """Schema 2's answer_scores is filled from the old responses: SQL scores equal in-memory ones."""
@@ -151,3 +205,46 @@ class TestMigrations:
 
         with pytest.raises(StoreError, match="schema version 99, newer than this cxcore knows"):
             asyncio.run(open_it())
+
+
+class TestClaimPlan:
+    @pytest.mark.parametrize("analysed", [False, True])
+    @pytest.mark.parametrize("only", [None, ["email"], ["email", "sms"], []])
+    def test_a_claim_reads_due_sends_off_the_index_in_order_and_sorts_nothing(
+        self, tmp_path, only, analysed
+    ):
+        """However many sends are due at once, a claim's query searches outbox_by_state_due and needs no temporary B-tree.
+
+        With and without the statistics ANALYZE gathers (the store never runs it).
+        """
+        db = tmp_path / "cx.db"
+
+        async def fill() -> None:
+            async with SQLiteStore(db) as store:
+                await store.enqueue(
+                    OutboxItem(
+                        id=f"o{n:04}",
+                        invitation_id=f"inv-{n}",
+                        channel="email",
+                        state=OutboxState.PENDING,
+                        due_at=T0,
+                    )
+                    for n in range(2000)
+                )
+
+        asyncio.run(fill())
+        conn = sqlite3.connect(db)
+        try:
+            if analysed:
+                conn.execute("ANALYZE")
+            plan = [
+                r[3]
+                for r in conn.execute(
+                    "EXPLAIN QUERY PLAN " + _due_ids_sql(only), (10**18, *(only or ()), 200)
+                )
+            ]
+        finally:
+            conn.close()
+        assert len(plan) == 1, plan
+        assert plan[0].startswith("SEARCH outbox USING "), plan
+        assert plan[0].endswith("INDEX outbox_by_state_due (state=? AND due_at<?)"), plan

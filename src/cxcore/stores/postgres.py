@@ -177,6 +177,31 @@ _COPY_SCORES = f"COPY answer_scores ({', '.join(SCORE_COLUMNS)}) FROM STDIN"
 _INSERT_AUDIT = (
     "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (%s, %s, %s, %s, %s)"
 )
+_CLAIM_DUE = (
+    "UPDATE outbox o SET state = 'sending', claimed_by = %s, claimed_until = %s, "
+    "attempts = o.attempts + 1, updated_at = %s WHERE o.id = ANY(ARRAY("
+    "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
+    "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
+    'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED)) '
+    f"RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}"
+)
+"""Claim due pending sends; parameters: the worker, the claim's end, now; then now, the
+channels (or NULL for all) twice, and the limit.
+
+The sends are picked and locked (``FOR UPDATE SKIP LOCKED``) in claim order off
+``outbox_by_state_due``, which is in that order, so the pick stops at the limit however
+many are due. The picked ids are then updated through the primary key: as an array, not a
+join, which the planner would hash over a scan of the whole outbox when it thinks the
+table small."""
+_CLAIM_SENDS = (
+    f"WITH claimed AS ({_CLAIM_DUE}) "
+    f"SELECT {', '.join(f'claimed.{c}' for c in _OUTBOX_COLUMNS.split(', '))}, "
+    "i.customer_id, i.address, i.body FROM claimed "
+    "LEFT JOIN invitations i ON i.id = claimed.invitation_id "
+    'ORDER BY claimed.due_at, claimed.id COLLATE "C"'
+)
+"""Claim due pending sends as ``_CLAIM_DUE`` does (same parameters), each with its
+invitation's customer, address and body, in claim order."""
 _NOT_TEXT = {
     "survey_version": "int",
     "value": "bigint",
@@ -1515,13 +1540,8 @@ class PostgresStore:
         async def write(c: Conn) -> list[OutboxItem]:
             rows = await _all(
                 c,
-                "WITH picked AS (SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
-                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
-                'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED) '
-                "UPDATE outbox o SET state = 'sending', claimed_by = %s, claimed_until = %s, "
-                "attempts = o.attempts + 1, updated_at = %s FROM picked WHERE o.id = picked.id "
-                f"RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}",
-                (micros(now), only, only, limit, worker, micros(now + lease), micros(now)),
+                _CLAIM_DUE,
+                (worker, micros(now + lease), micros(now), micros(now), only, only, limit),
             )
             return sorted(map(_outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
 
@@ -1598,20 +1618,12 @@ class PostgresStore:
         _check_limit(limit)
         only = None if channels is None else list(channels)
         purpose = Purpose(purpose)
-        claimed = ", ".join(f"claimed.{c}" for c in _OUTBOX_COLUMNS.split(", "))
 
         async def write(c: Conn) -> tuple[list[Any], list[Any], list[Any]]:
             rows = await _all(
                 c,
-                "WITH picked AS (SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
-                "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
-                'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED), '
-                "claimed AS (UPDATE outbox o SET state = 'sending', claimed_by = %s, "
-                "claimed_until = %s, attempts = o.attempts + 1, updated_at = %s FROM picked "
-                f"WHERE o.id = picked.id RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}) "
-                f"SELECT {claimed}, i.customer_id, i.address, i.body FROM claimed "
-                'LEFT JOIN invitations i ON i.id = claimed.invitation_id ORDER BY claimed.due_at, claimed.id COLLATE "C"',
-                (micros(now), only, only, limit, worker, micros(now + lease), micros(now)),
+                _CLAIM_SENDS,
+                (worker, micros(now + lease), micros(now), micros(now), only, only, limit),
             )
             if not rows:
                 return [], [], []

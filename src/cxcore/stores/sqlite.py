@@ -132,7 +132,7 @@ class SQLiteStore:
     ...         return await store.schema_version()
     >>> with tempfile.TemporaryDirectory() as d:
     ...     asyncio.run(demo(os.path.join(d, "cx.db")))
-    2
+    3
 
     Args:
         path: The database file; created if missing.
@@ -1603,6 +1603,20 @@ def _check_limit(limit: int) -> None:
         raise ValueError(msg)
 
 
+def _due_ids_sql(only: Sequence[str] | None) -> str:
+    """The query of the ids of due pending sends, in the order claims take them.
+
+    Its parameters are the time now, each channel of *only* (when given, only
+    sends on those channels are due), then the limit. It reads the sends off
+    ``outbox_by_state_due`` in that order and stops at the limit, however many
+    are due: nothing is sorted.
+    """
+    sql = "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= ?"
+    if only is not None:
+        sql += f" AND channel IN ({', '.join('?' * len(only)) or 'NULL'})"
+    return sql + " ORDER BY due_at, id LIMIT ?"
+
+
 def _claim_ids(
     c: sqlite3.Connection,
     worker: str,
@@ -1613,12 +1627,7 @@ def _claim_ids(
     only: Sequence[str] | None,
 ) -> list[str]:
     """Claim up to *limit* due pending sends for *worker*; their ids, oldest due first."""
-    sql = "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= ?"
-    params: list[Any] = [micros(now)]
-    if only is not None:
-        sql += f" AND channel IN ({', '.join('?' * len(only)) or 'NULL'})"
-        params.extend(only)
-    rows = c.execute(sql + " ORDER BY due_at, id LIMIT ?", (*params, limit)).fetchall()
+    rows = c.execute(_due_ids_sql(only), (micros(now), *(only or ()), limit)).fetchall()
     ids = [r[0] for r in rows]
     until = micros(now + lease)
     c.executemany(
