@@ -8,6 +8,7 @@ import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -134,8 +135,11 @@ class TestFrame:
             async with SQLiteStore(filled) as store:
                 by_columns = await store.frame(survey_id="visit")
                 # The columns of 400 responses are some kilobytes: allow less than that.
-                assert store._reader_conn is not None
-                store._reader_conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+                conns = store._reader_conns
+                assert conns is not None
+                for conn in [conns.get() for _ in range(store.frame_parts)]:
+                    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+                    conns.put(conn)
                 with caplog.at_level(logging.INFO, logger="cxcore.store"):
                     return by_columns, await store.frame(survey_id="visit")
 
@@ -163,6 +167,72 @@ class TestFrame:
         early = asyncio.run(read(until=T0 + timedelta(hours=100), where={"store": "BLR-01"}))
         expected = score(in_memory(filled), "nps", by=("store",))
         assert 0 < len(early) < expected.get(("BLR-01",)).n * 3  # type: ignore[union-attr]
+
+
+def frame_rows(frame: Any) -> list[tuple[Any, ...]]:
+    """Every row of a frame as plain values, sorted: frames read in parts come in another order."""
+    dims = [d.decoded().tolist() for d in frame.dimensions.values()]
+    rows = zip(
+        frame.metric_codes.tolist(), frame.scores.tolist(), frame.time.tolist(), *dims, strict=True
+    )
+    return sorted(rows, key=repr)
+
+
+class TestParts:
+    WINDOWS: tuple[dict[str, Any], ...] = (
+        {},
+        {"since": T0 + timedelta(hours=100), "until": T0 + timedelta(hours=101)},  # one visit
+        {"since": T0 + timedelta(hours=37), "until": T0 + timedelta(hours=250)},
+        {"where": {"store": "BLR-01"}, "include_agents": True, "complete_only": True},
+        {"since": T0 + timedelta(days=400)},  # nothing
+    )
+
+    @pytest.mark.parametrize("window", WINDOWS)
+    def test_frames_and_counts_read_in_parts_are_those_read_whole(self, filled, window):
+        """Split by time into 2, 3 or 7 parts, read at once, frames and counts are as in one."""
+
+        async def read(parts: int) -> tuple[list[tuple[Any, ...]], dict[Any, Any]]:
+            async with SQLiteStore(filled, frame_parts=parts) as store:
+                frame = await store.frame(
+                    survey_id="visit", dimensions=("store", "touchpoint", "question"), **window
+                )
+                cells = await store.score("nps", survey_id="visit", by=("store",), **window)
+                return frame_rows(frame), summary(cells)
+
+        whole = asyncio.run(read(1))
+        for parts in (2, 3, 7):
+            assert asyncio.run(read(parts)) == whole, parts
+        assert bool(whole[0]) == (window.get("since") != T0 + timedelta(days=400))
+
+    def test_parts_are_read_on_connections_of_their_own_at_once(self, filled):
+        """Each part of a frame is its own query; two run on two reader threads at once."""
+        import threading  # noqa: PLC0415
+
+        async def read() -> tuple[int, set[str]]:
+            async with SQLiteStore(filled, frame_parts=2) as store:
+                threads: set[str] = set()
+                both_running = threading.Barrier(2, timeout=10)
+                columns = store._columns
+
+                async def counted(query: str, params: list[Any]) -> Any:
+                    def meet(_conn: sqlite3.Connection) -> None:
+                        threads.add(threading.current_thread().name)
+                        both_running.wait()  # would time out if the parts ran one by one
+
+                    await store._read(meet)
+                    return await columns(query, params)
+
+                store._scores = attrs.evolve(store._scores, columns=counted)
+                frame = await store.frame(survey_id="visit")
+                return len(frame), threads
+
+        rows, threads = asyncio.run(read())
+        assert rows == len(in_memory(filled))
+        assert len(threads) == 2
+
+    def test_frame_parts_must_be_one_or_more(self, tmp_path):
+        with pytest.raises(ValueError, match="frame_parts: 0 is not 1 or more"):
+            SQLiteStore(tmp_path / "cx.db", frame_parts=0)
 
 
 class TestPushdown:

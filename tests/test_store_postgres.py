@@ -33,6 +33,7 @@ from cxcore.definitions import unstructure
 from cxcore.ports.store import OutboxItem, OutboxState, Store
 from cxcore.stores import SQLiteStore
 from cxcore.stores._schema import SCHEMA_VERSION
+from tests.test_store_analytics import frame_rows
 
 try:
     import psycopg
@@ -756,15 +757,6 @@ class TestFrameColumns:
         ) == [("1,2,3",)]
         with pytest.raises(psycopg.errors.DivisionByZero):  # other errors are not swallowed
             asyncio.run(fetch("SELECT 1 / 0"))
-
-
-def frame_rows(frame: Any) -> list[tuple[Any, ...]]:
-    """Every row of a frame as plain values, sorted: frames read in parts come in another order."""
-    dims = [d.decoded().tolist() for d in frame.dimensions.values()]
-    rows = zip(
-        frame.metric_codes.tolist(), frame.scores.tolist(), frame.time.tolist(), *dims, strict=True
-    )
-    return sorted(rows, key=repr)
 
 
 class TestFrameParts:

@@ -352,6 +352,8 @@ class ScoreReader:
             (:attr:`Dialect.transfer`).
         parts: How many parts a frame is read in at once, each by its own
             query (on its own connection), split by when the answers were given.
+        count_parts: The same for counts (a database that runs one count on
+            several cores by itself needs 1).
     """
 
     dialect: Dialect
@@ -359,6 +361,7 @@ class ScoreReader:
     columns: Callable[[str, list[Any]], Awaitable[Rows | None]]
     json_text: bool = False
     parts: int = 1
+    count_parts: int = 1
 
 
 async def read_frame(
@@ -380,7 +383,7 @@ async def read_frame(
     if metrics is not None:
         sql = sql.only(metrics, survey_id)
     dims = list(dimensions)
-    spans = await _spans(reader, survey_id, sql.answers, filters) if reader.parts > 1 else [None]
+    spans = await _spans(reader, survey_id, sql.answers, filters, reader.parts)
     parts = await asyncio.gather(
         *(
             reader.columns(
@@ -409,16 +412,20 @@ async def read_frame(
 
 
 async def _spans(
-    reader: ScoreReader, survey_id: str, answers: Sequence[ScoredAnswer], filters: AnswerFilter
+    reader: ScoreReader,
+    survey_id: str,
+    answers: Sequence[ScoredAnswer],
+    filters: AnswerFilter,
+    parts: int,
 ) -> list[tuple[int, int] | None]:
-    """When the answers *filters* keeps were given, in :attr:`ScoreReader.parts` equal spans.
+    """When the answers *filters* keeps were given, in *parts* equal spans.
 
     The first and last answer of each scored question are looked up in the
     primary key of ``answer_scores`` (survey, version, question, time): one
     index probe each, whatever the filters. A single moment, or no answers,
     is one part.
     """
-    if not answers:
+    if parts < 2 or not answers:
         return [None]
     mark = reader.dialect.mark
     clauses = [f"survey_id = {mark}", f"survey_version = {mark}", f"question = {mark}"]
@@ -429,17 +436,18 @@ async def _spans(
     if filters.until is not None:
         clauses.append(f"answered_at < {mark}")
         window.append(micros(filters.until))
-    branch = "SELECT min(answered_at), max(answered_at) FROM answer_scores WHERE " + " AND ".join(
-        clauses
-    )
-    params = [v for a in answers for v in (survey_id, a.version, a.question, *window)]
+    # One subquery each: SQLite probes the index for a lone min() or max(),
+    # but scans the whole range for both in one SELECT.
+    where = "FROM answer_scores WHERE " + " AND ".join(clauses)
+    branch = f"SELECT (SELECT min(answered_at) {where}), (SELECT max(answered_at) {where})"
+    params = [v for a in answers for v in (survey_id, a.version, a.question, *window) * 2]
     bounds = await reader.rows(" UNION ALL ".join([branch] * len(answers)), params)
     firsts = [int(low) for low, _ in bounds if low is not None]
     lasts = [int(high) for _, high in bounds if high is not None]
     if not firsts or min(firsts) == max(lasts):
         return [None]
     first, end = min(firsts), max(lasts) + 1
-    edges = [first + (end - first) * i // reader.parts for i in range(reader.parts + 1)]
+    edges = [first + (end - first) * i // parts for i in range(parts + 1)]
     return [(low, high) for low, high in itertools.pairwise(edges) if low < high]
 
 
@@ -455,6 +463,9 @@ async def read_cells(
 ) -> list[Cell]:
     """The cells of *metric* by *by*, counted in the database.
 
+    Like a frame, the counts are taken in :attr:`ScoreReader.count_parts`
+    spans of time at once; each part's counts of a level and group add up.
+
     Raises:
         StoreError: If no question of the survey feeds *metric*.
     """
@@ -462,10 +473,18 @@ async def read_cells(
 
     survey_id = surveys[0].id
     sql = compile_scores(surveys, registry=registry).only([metric], survey_id)
-    query, params = score_branches(
-        reader.dialect, survey_id, by, sql.answers, filters, shape="counts"
+    spans = await _spans(reader, survey_id, sql.answers, filters, reader.count_parts)
+    parts = await asyncio.gather(
+        *(
+            reader.rows(
+                *score_branches(
+                    reader.dialect, survey_id, by, sql.answers, filters, shape="counts", span=span
+                )
+            )
+            for span in spans
+        )
     )
-    rows = await reader.rows(query, params)
+    rows = [row for part in parts for row in part]
     return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)
 
 

@@ -144,6 +144,10 @@ class SQLiteStore:
         clock: Where the store reads the time (audit entries, retention).
         group_commit: The most writes committed together (each still in a
             savepoint of its own); 1 commits every write on its own.
+        frame_parts: How many parts :meth:`frame` and :meth:`score` read at
+            once, each on a reader connection and thread of its own, split by
+            when the answers were given (SQLite runs a query on one core);
+            1 reads with one connection.
 
     .. versionadded:: 0.1.0
     """
@@ -157,9 +161,13 @@ class SQLiteStore:
         max_submission_bytes: int = 64 * 1024,
         clock: Clock | None = None,
         group_commit: int = 256,
+        frame_parts: int = 2,
     ) -> None:
         if group_commit < 1:
             msg = f"group_commit: {group_commit} is not 1 or more"
+            raise ValueError(msg)
+        if frame_parts < 1:
+            msg = f"frame_parts: {frame_parts} is not 1 or more"
             raise ValueError(msg)
         if synchronous not in ("FULL", "NORMAL"):
             msg = f"synchronous: {synchronous!r} is not 'FULL' or 'NORMAL'"
@@ -170,12 +178,15 @@ class SQLiteStore:
         self.max_submission_bytes = max_submission_bytes
         self.clock: Clock = clock or SystemClock()
         self.group_commit = group_commit
+        self.frame_parts = frame_parts
         self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._reader: ThreadPoolExecutor | None = None
-        self._reader_conn: sqlite3.Connection | None = None
+        self._reader_conns: queue.SimpleQueue[sqlite3.Connection] | None = None
         self._surveys: dict[tuple[str, int], Survey] = {}
-        self._scores = ScoreReader(SQLITE, self._rows, self._columns)
+        self._scores = ScoreReader(
+            SQLITE, self._rows, self._columns, parts=frame_parts, count_parts=frame_parts
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -202,10 +213,14 @@ class SQLiteStore:
         )
         self._writer.start()
         await asyncio.wrap_future(ready)
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="cxcore-sqlite-reader")
-        self._reader_conn = await asyncio.get_running_loop().run_in_executor(
-            self._reader, self._connect
+        # One connection per reader thread; each read takes whichever is free.
+        self._reader = ThreadPoolExecutor(
+            self.frame_parts, thread_name_prefix="cxcore-sqlite-reader"
         )
+        self._reader_conns = queue.SimpleQueue()
+        for _ in range(self.frame_parts):
+            conn = await asyncio.get_running_loop().run_in_executor(self._reader, self._connect)
+            self._reader_conns.put(conn)
 
     async def aclose(self) -> None:
         """Finish every pending write, then close. Calling it again does nothing."""
@@ -215,10 +230,10 @@ class SQLiteStore:
             await asyncio.get_running_loop().run_in_executor(None, writer.join)
         reader, self._reader = self._reader, None
         if reader is not None:
-            conn, self._reader_conn = self._reader_conn, None
-            if conn is not None:
-                await asyncio.get_running_loop().run_in_executor(reader, conn.close)
-            reader.shutdown(wait=True)
+            await asyncio.get_running_loop().run_in_executor(None, reader.shutdown)
+            conns, self._reader_conns = self._reader_conns, None
+            while conns is not None and not conns.empty():
+                conns.get().close()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -303,11 +318,19 @@ class SQLiteStore:
         return await asyncio.wrap_future(op.future)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._reader is None or self._reader_conn is None:
+        reader, conns = self._reader, self._reader_conns
+        if reader is None or conns is None:
             msg = "the store is not open (use `async with store:` or `await store.open()`)"
             raise StoreError(msg)
-        conn = self._reader_conn
-        return await asyncio.get_running_loop().run_in_executor(self._reader, fn, conn)
+
+        def read() -> T:
+            conn = conns.get()  # as many connections as threads: one is free
+            try:
+                return fn(conn)
+            finally:
+                conns.put(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(reader, read)
 
     # ------------------------------------------------------------ schema
 
@@ -734,8 +757,9 @@ class SQLiteStore:
         Metrics and inverted scales are resolved in SQL, and each column
         comes out of the database as one text (``group_concat``,
         ``json_group_array``), parsed at C speed: no Python object per answer.
-        A column over SQLite's limit on one value (1 GB) makes it read row by
-        row instead. The frame scores exactly as one built with
+        The answers are read in ``frame_parts`` spans of time at once, each on
+        a reader connection of its own. A column over SQLite's limit on one
+        value (1 GB) makes it read row by row instead. The frame scores exactly as one built with
         :meth:`ResponseFrame.from_responses <cxcore.scoring.ResponseFrame.from_responses>`
         from the same responses.
 
