@@ -451,23 +451,32 @@ async def postgres_read(dsn: str, n: int) -> None:
         await store.put_survey(SURVEY)
         for at in range(0, n, 20_000):
             await store.append(responses(min(20_000, n - at), offset=at))
-        # What autovacuum does on a live server: without statistics the planner
-        # expects one row and sorts instead of hashing.
+        # What autovacuum does on a live server, where a million answers came in
+        # over months: without statistics the planner expects one row and sorts
+        # instead of hashing, and the first reads of just-written rows would
+        # write their pages again to set their hint bits.
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as admin:
-            await admin.execute("ANALYZE")
+            await admin.execute("VACUUM (ANALYZE)")
+    # Each side keeps its connections open across the rounds, as a service
+    # does: a new server process pays to grow its memory on its first large
+    # aggregate (0.1 s here), which only its first round shows.
     best: dict[str, float] = {}
-    for _ in range(ROUNDS):
-        async with PostgresStore(dsn) as store:
-            framed, pushdown, groups = await store_nps(store)
+    async with PostgresStore(dsn) as store:
         with psycopg.connect(dsn) as conn:
-            from_json, groups_json = pandas_nps(conn, JSON_SQL["postgres"])
-            from_columns, groups_columns = pandas_nps(
-                conn, COLUMNS_SQL.replace("d_store AS store", "d_store #>> '{}' AS store")
-            )
-        assert groups == groups_json == groups_columns
-        keep_best(
-            best, framed=framed, pushdown=pushdown, from_json=from_json, from_columns=from_columns
-        )
+            for _ in range(ROUNDS):
+                framed, pushdown, groups = await store_nps(store)
+                from_json, groups_json = pandas_nps(conn, JSON_SQL["postgres"])
+                from_columns, groups_columns = pandas_nps(
+                    conn, COLUMNS_SQL.replace("d_store AS store", "d_store #>> '{}' AS store")
+                )
+                assert groups == groups_json == groups_columns
+                keep_best(
+                    best,
+                    framed=framed,
+                    pushdown=pushdown,
+                    from_json=from_json,
+                    from_columns=from_columns,
+                )
     emit_reads("postgres", n, **best)
 
 
