@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,48 @@ class TestSend:
         assert "  sent       0\n" in summaries[1]  # the same campaign: nothing sent twice
         assert len(sent) == 2
         assert outbox_states(files / "cx.db") == {"sent": 2, "suppressed": 1}
+
+    @pytest.mark.parametrize("window", [1, 2, 3])
+    def test_rows_stored_in_windows_sum_up_the_same(self, files, capsys, monkeypatch, window):
+        """However many invitations are stored at once, the same rows are sent, skipped, failed."""
+        monkeypatch.setattr(cli, "_WINDOW", window)
+        with fake_channels(["email"]) as sent:
+            status = cli.run(args_for(files))
+        out, _ = capsys.readouterr()
+        assert status == 1
+        assert sorted(str(d.message.to) for d in sent) == [
+            "asha@example.in",
+            "bounce@example.com",
+            "eli@example.com",
+        ]
+        assert "  sent       3\n" in out
+        assert "      1 x recontact_window" in out  # Asha, listed twice, is asked once
+        assert outbox_states(files / "cx.db") == {"sent": 3}
+
+    def test_a_row_the_store_refuses_fails_alone(self, files, capsys):
+        """An invitation the store will not keep fails its row, by number; the others go."""
+
+        async def create() -> None:
+            async with SQLiteStore(files / "cx.db"):
+                pass
+
+        asyncio.run(create())
+        with sqlite3.connect(files / "cx.db") as db:  # a rule a DBA added
+            db.execute(
+                "CREATE TRIGGER no_bounces BEFORE INSERT ON invitations "
+                "WHEN NEW.address = 'bounce@example.com' "
+                "BEGIN SELECT RAISE(ABORT, 'no mail to bounce@example.com'); END"
+            )
+        with fake_channels(["email"]) as sent:
+            status = cli.run(args_for(files))
+        out, err = capsys.readouterr()
+        assert status == 1
+        assert sorted(str(d.message.to) for d in sent) == ["asha@example.in", "eli@example.com"]
+        refused = [line for line in err.splitlines() if "row 7" in line]
+        assert len(refused) == 1
+        assert "no mail to bounce@example.com" in refused[0]
+        assert "  failed     4\n" in out
+        assert outbox_states(files / "cx.db") == {"sent": 2}
 
     def test_dry_run_stores_and_sends_nothing(self, files, capsys):
         with fake_channels(["email"]) as sent:

@@ -248,3 +248,38 @@ class TestClaimPlan:
         assert len(plan) == 1, plan
         assert plan[0].startswith("SEARCH outbox USING "), plan
         assert plan[0].endswith("INDEX outbox_by_state_due (state=? AND due_at<?)"), plan
+
+
+class TestErrors:
+    def test_sqlite_errors_become_the_ports_errors(self, tmp_path):
+        """A row SQLite refuses is a StoreError saying nothing was written; a failed read says so."""
+        db = tmp_path / "cx.db"
+
+        def item(name: str) -> OutboxItem:
+            return OutboxItem(
+                id=name, invitation_id="inv-1", channel="sms", state=OutboxState.PENDING, due_at=T0
+            )
+
+        async def scenario() -> list[str]:
+            async with SQLiteStore(db) as store:
+                with sqlite3.connect(db) as conn:  # a rule a DBA added
+                    conn.execute(
+                        "CREATE TRIGGER no_x BEFORE INSERT ON outbox WHEN NEW.id = 'x' "
+                        "BEGIN SELECT RAISE(ABORT, 'x is not allowed'); END"
+                    )
+                errors = []
+                with pytest.raises(StoreError) as refused:
+                    await store.enqueue([item("a"), item("x")])
+                errors.append(str(refused.value))
+                await store.enqueue([item("b")])
+                assert [i.id for i in await store.outbox()] == ["b"]  # not "a" either
+                with sqlite3.connect(db) as conn:
+                    conn.execute("DROP TABLE outbox")
+                with pytest.raises(StoreError) as unreadable:
+                    await store.outbox()
+                errors.append(str(unreadable.value))
+                return errors
+
+        refused, unreadable = asyncio.run(scenario())
+        assert refused == "SQLite failed; nothing was written: x is not allowed"
+        assert unreadable.startswith("SQLite failed to read: no such table: outbox")

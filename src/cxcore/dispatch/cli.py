@@ -21,7 +21,7 @@ import io
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Self, TextIO
@@ -31,7 +31,7 @@ import attrs
 from cxcore.definitions import load_definitions
 from cxcore.dispatch.audience import AudienceError, AudienceRow, read_audience
 from cxcore.dispatch.dispatcher import Dispatcher, DispatchOutcome
-from cxcore.dispatch.outbox import Outbox
+from cxcore.dispatch.outbox import Outbox, Scheduled
 from cxcore.distribution.channels import ChannelPolicy
 from cxcore.distribution.decide import Decision, decide, record
 from cxcore.distribution.fatigue import FatigueState
@@ -50,6 +50,9 @@ __all__ = ["KEYS_VARIABLE", "register", "run"]
 
 KEYS_VARIABLE = "CXCORE_TOKEN_KEYS"
 """The environment variable holding the token keys: newest first, separated by commas."""
+
+_WINDOW = 256
+"""How many invitations `cxcore send` stores at once (the store commits them together)."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -323,6 +326,34 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
         tokens = None if keys is None else TokenService(keys, clock=clock)
         outbox = None if tokens is None else Outbox(store, tokens, clock=clock)
         due: dict[str, int] = {}  # outbox item id -> row, for what is due now
+        # Invitations being stored, up to _WINDOW at once, so that the store
+        # commits them in groups rather than one fsync each.
+        storing: list[tuple[AudienceRow, Decision, Coroutine[Any, Any, Scheduled]]] = []
+
+        def counted(decision: Decision) -> None:
+            if decision.due_at is not None and decision.due_at > clock.now():
+                when = decision.due_at.isoformat()
+                tally.deferred[f"{decision.deferred_by or 'due later'}, until {when}"] += 1
+            else:
+                tally.sent += 1  # a dry run: would be sent now
+            progress.advance()
+
+        async def stored() -> None:
+            results = await asyncio.gather(*(job for *_, job in storing), return_exceptions=True)
+            for (row, decision, _), result in zip(storing, results, strict=True):
+                if isinstance(result, CxError):  # nothing of the row was stored
+                    failure = f"row {row.row}: {result}"
+                    err.write(f"{args.audience}: {failure}\n")
+                    tally.failed.append(failure)
+                    progress.advance()
+                elif isinstance(result, BaseException):
+                    raise result
+                elif decision.due_at is not None and decision.due_at <= clock.now():
+                    due[result.item.id] = row.row  # counted when dispatched
+                else:
+                    counted(decision)
+            storing.clear()
+
         with _Progress(len(rows), enabled=not args.no_progress, err=err) as progress:
             for row in rows:
                 if row.customer is None:
@@ -342,25 +373,19 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
                     tally.skipped[_skip_reason(decision)] += 1
                     progress.advance()
                     continue
+                # Recorded now, so the rows after it see it (a person listed twice is
+                # asked once) while it is being stored.
+                record(state, decision)
                 if outbox is None:
-                    record(state, decision)
-                else:
-                    scheduled = await outbox.schedule(
-                        decision,
-                        customer=row.customer,
-                        interaction=interaction,
-                        state=state,
-                        name=row.name,
-                    )
-                    if decision.due_at <= clock.now():
-                        due[scheduled.item.id] = row.row
-                        continue
-                if decision.due_at > clock.now():
-                    when = decision.due_at.isoformat()
-                    tally.deferred[f"{decision.deferred_by or 'due later'}, until {when}"] += 1
-                else:
-                    tally.sent += 1  # a dry run: would be sent now
-                progress.advance()
+                    counted(decision)
+                    continue
+                job = outbox.schedule(
+                    decision, customer=row.customer, interaction=interaction, name=row.name
+                )
+                storing.append((row, decision, job))
+                if len(storing) >= _WINDOW:
+                    await stored()
+            await stored()
             if due:
                 await _dispatch(
                     store,

@@ -292,7 +292,7 @@ class SQLiteStore:
             except BaseException as exc:  # noqa: BLE001 - this op fails alone
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
-                results.append((op, None, exc))
+                results.append((op, None, _store_error(exc, writing=True)))
             else:
                 conn.execute("RELEASE op")
                 results.append((op, value, None))
@@ -327,6 +327,8 @@ class SQLiteStore:
             conn = conns.get()  # as many connections as threads: one is free
             try:
                 return fn(conn)
+            except sqlite3.Error as exc:
+                raise _store_error(exc, writing=False) from exc
             finally:
                 conns.put(conn)
 
@@ -1619,6 +1621,27 @@ def _refuse_invalid(
     if errors:
         msg = f"{len(errors)} of {len(batch)} responses were refused; nothing was written"
         raise ExceptionGroup(msg, errors)
+
+
+def _store_error(exc: BaseException, *, writing: bool) -> BaseException:
+    """What to raise for *exc*, raised by a read or a write: SQLite's own errors become the port's.
+
+    A unique key taken is a :class:`~cxcore.ConflictError`; any other SQLite
+    error (a trigger or a CHECK refusing a row, a full disk) a
+    :class:`~cxcore.StoreError` saying that nothing was written, as
+    PostgreSQL's errors are. Anything else is raised as it is.
+    """
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code in (sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
+        error: StoreError = ConflictError(str(exc))
+    elif writing:
+        error = StoreError(f"SQLite failed; nothing was written: {exc}")
+    else:
+        error = StoreError(f"SQLite failed to read: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _check_limit(limit: int) -> None:
