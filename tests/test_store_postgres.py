@@ -759,6 +759,19 @@ class TestFrameColumns:
             asyncio.run(fetch("SELECT 1 / 0"))
 
 
+def count_column_queries(store: PostgresStore) -> list[str]:
+    """From now on, the columns queries *store* runs (one per part of a frame)."""
+    queries: list[str] = []
+    columns = store._columns
+
+    async def counted(query: str, params: Any) -> Any:
+        queries.append(query)
+        return await columns(query, params)
+
+    store._scores = attrs.evolve(store._scores, columns=counted)
+    return queries
+
+
 class TestFrameParts:
     @pytest.mark.parametrize(
         "window",
@@ -776,19 +789,11 @@ class TestFrameParts:
 
         async def read(parts: int) -> tuple[int, list[tuple[Any, ...]]]:
             async with PostgresStore(dsn, frame_parts=parts) as store:
-                queries = 0
-                columns = store._columns
-
-                async def counted(query: str, params: Any) -> Any:
-                    nonlocal queries
-                    queries += 1
-                    return await columns(query, params)
-
-                store._scores = attrs.evolve(store._scores, columns=counted)
+                queries = count_column_queries(store)
                 frame = await store.frame(
                     survey_id="visit", dimensions=("store", "flag", "question"), **window
                 )
-                return queries, frame_rows(frame)
+                return len(queries), frame_rows(frame)
 
         whole = asyncio.run(read(1))
         assert whole[0] == 1
@@ -807,17 +812,9 @@ class TestFrameParts:
                 await store.put_survey(NPS)
                 for i in range(9):  # all received (so answered) at T0
                     await store.submit(kiosk_visit(f"k{i}", i % 11))
-                calls = 0
-                columns = store._columns
-
-                async def counted(query: str, params: Any) -> Any:
-                    nonlocal calls
-                    calls += 1
-                    return await columns(query, params)
-
-                store._scores = attrs.evolve(store._scores, columns=counted)
+                queries = count_column_queries(store)
                 frame = await store.frame(survey_id="nps")
-                return calls, len(frame)
+                return len(queries), len(frame)
 
         assert asyncio.run(read()) == (1, 9)
 
@@ -918,7 +915,6 @@ class TestGroupCommit:
             return await write(batch)
 
         store._store_new = counted  # type: ignore[method-assign]
-        store._group = type(store._group)(counted, store.group_commit)
         results = await asyncio.gather(
             *(store.submit(s) for s in submissions), return_exceptions=True
         )

@@ -10,12 +10,13 @@ import random
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import attrs
 
+from cxcore._batching import Batcher
 from cxcore.dispatch.limits import ChannelLimits, Sleep, TokenBucket
 from cxcore.dispatch.outbox import reminder_of
 from cxcore.dispatch.retry import RetryPolicy
@@ -187,10 +188,10 @@ class _Finisher:
     """
 
     def __init__(self, store: Store, worker: str) -> None:
-        self._store = store
-        self._worker = worker
-        self._waiting: list[tuple[Finish, asyncio.Future[OutboxItem]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        async def write(batch: Sequence[Finish]) -> list[OutboxItem | StoreError]:
+            return await store.finish_many(batch, worker=worker)
+
+        self._batcher: Batcher[Finish, OutboxItem] = Batcher(write, failed=_not_recorded)
 
     async def finish(self, finish: Finish) -> OutboxItem:
         """Record *finish* while this worker holds the claim; the stored item.
@@ -199,46 +200,15 @@ class _Finisher:
             ClaimLostError: If the claim was lost (nothing recorded).
             StoreError: If the store failed (nothing recorded).
         """
-        future: asyncio.Future[OutboxItem] = asyncio.get_running_loop().create_future()
-        self._waiting.append((finish, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
-        return await future
+        return await self._batcher.submit(finish)
 
-    async def _write(self) -> None:
-        batch: list[tuple[Finish, asyncio.Future[OutboxItem]]] = []
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    results = await self._store.finish_many(
-                        [f for f, _ in batch], worker=self._worker
-                    )
-                except Exception as exc:  # noqa: BLE001 - each waiter gets its own error
-                    for f, future in batch:
-                        if not future.done():
-                            error = StoreError(
-                                f"outbox item {f.item_id!r}: its end ({f.state.value}) "
-                                f"was not recorded: {exc}"
-                            )
-                            error.__cause__ = exc
-                            future.set_exception(error)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():  # its waiter was cancelled; the end is recorded anyway
-                        continue
-                    if isinstance(result, StoreError):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-                batch = []
-        except BaseException:  # cancelled: nobody is left to record the ends
-            for _, future in [*batch, *self._waiting]:
-                future.cancel()
-            self._waiting = []
-            raise
-        finally:
-            self._writer = None
+
+def _not_recorded(finish: Finish, exc: Exception) -> StoreError:
+    error = StoreError(
+        f"outbox item {finish.item_id!r}: its end ({finish.state.value}) was not recorded: {exc}"
+    )
+    error.__cause__ = exc
+    return error
 
 
 @attrs.define

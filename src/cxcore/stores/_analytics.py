@@ -247,6 +247,24 @@ class AnswerFilter:
     complete_only: bool = False
 
 
+def _question_in_time(mark: str, filters: AnswerFilter, table: str) -> tuple[list[str], list[Any]]:
+    """WHERE clauses keeping one scored question's answers given in the filters' time.
+
+    They follow the primary key of ``answer_scores`` (survey, version,
+    question, time). The parameters returned are the times'; the survey, its
+    version and the question come before them, in each query's own.
+    """
+    clauses = [f"{table}{c} = {mark}" for c in ("survey_id", "survey_version", "question")]
+    times: list[Any] = []
+    if filters.since is not None:
+        clauses.append(f"{table}answered_at >= {mark}")
+        times.append(micros(filters.since))
+    if filters.until is not None:
+        clauses.append(f"{table}answered_at < {mark}")
+        times.append(micros(filters.until))
+    return clauses, times
+
+
 def score_branches(
     dialect: Dialect,
     survey_id: str,
@@ -290,14 +308,7 @@ def score_branches(
             e if d in ANSWER_COLUMNS else dialect.transfer(e)
             for d, e in zip(select, dims, strict=True)
         ]
-    clauses = [f"r.survey_id = {mark}", f"r.survey_version = {mark}", f"r.question = {mark}"]
-    shared: list[Any] = []
-    if filters.since is not None:
-        clauses.append(f"r.answered_at >= {mark}")
-        shared.append(micros(filters.since))
-    if filters.until is not None:
-        clauses.append(f"r.answered_at < {mark}")
-        shared.append(micros(filters.until))
+    clauses, shared = _question_in_time(mark, filters, "r.")
     if span is not None:
         clauses.append(f"r.answered_at >= {mark} AND r.answered_at < {mark}")
         shared.extend(span)
@@ -427,15 +438,7 @@ async def _spans(
     """
     if parts < 2 or not answers:
         return [None]
-    mark = reader.dialect.mark
-    clauses = [f"survey_id = {mark}", f"survey_version = {mark}", f"question = {mark}"]
-    window: list[Any] = []
-    if filters.since is not None:
-        clauses.append(f"answered_at >= {mark}")
-        window.append(micros(filters.since))
-    if filters.until is not None:
-        clauses.append(f"answered_at < {mark}")
-        window.append(micros(filters.until))
+    clauses, window = _question_in_time(reader.dialect.mark, filters, "")
     # One subquery each: SQLite probes the index for a lone min() or max(),
     # but scans the whole range for both in one SELECT.
     where = "FROM answer_scores WHERE " + " AND ".join(clauses)

@@ -49,7 +49,6 @@ in a schema of its own.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -69,6 +68,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cxcore._batching import Batcher
 from cxcore.definitions import structure, unstructure
 from cxcore.errors import ValidationError
 from cxcore.ingest import plan_submission, submission_fingerprint
@@ -132,6 +132,7 @@ from cxcore.stores.sqlite import (
     _OUTBOX_COLUMNS,
     _case_from_row,
     _check_claim,
+    _check_counts,
     _check_finishes,
     _check_limit,
     _detail,
@@ -283,59 +284,6 @@ def _new_response_params(batch: Sequence[_NewResponse]) -> list[list[Any]]:
     ):
         params.extend([row[i] for row in rows] for i in range(width))
     return params
-
-
-class _GroupCommit:
-    """Stores new responses from concurrent submits together: one statement and one commit.
-
-    The first response waiting starts a write at once; those that come while
-    it is under way go together in the next, up to *limit* a write. A response
-    is stored when its :meth:`store` returns, as when it is written alone.
-    """
-
-    def __init__(
-        self, write: Callable[[Sequence[_NewResponse]], Awaitable[set[str]]], limit: int
-    ) -> None:
-        self._write = write
-        self._limit = limit
-        self._waiting: list[tuple[_NewResponse, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def store(self, entry: _NewResponse) -> bool:
-        """Store *entry* with whatever else is waiting: whether its key was claimed (and it is stored).
-
-        Raises:
-            StoreError: If no connection was free in time (nothing was written).
-        """
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((entry, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        batch: list[tuple[_NewResponse, asyncio.Future[bool]]] = []
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[: self._limit], self._waiting[self._limit :]
-                try:
-                    stored = await self._write([entry for entry, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - each waiter gets the error
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                else:
-                    for entry, future in batch:
-                        if not future.done():  # a cancelled waiter's response is stored anyway
-                            future.set_result(entry.response[0] in stored)
-                batch = []
-        except BaseException:  # cancelled: nobody is left to write the rest
-            for _, future in [*batch, *self._waiting]:
-                future.cancel()
-            self._waiting = []
-            raise
-        finally:
-            self._writer = None
 
 
 _ATTEMPTS = 3
@@ -513,15 +461,7 @@ class PostgresStore:
         group_commit: int = 256,
         frame_parts: int = 2,
     ) -> None:
-        if group_commit < 1:
-            msg = f"group_commit: {group_commit} is not 1 or more"
-            raise ValueError(msg)
-        if frame_parts < 1:
-            msg = f"frame_parts: {frame_parts} is not 1 or more"
-            raise ValueError(msg)
-        if max_size < 1:
-            msg = f"max_size: {max_size} is not 1 or more"
-            raise ValueError(msg)
+        _check_counts(max_size=max_size, group_commit=group_commit, frame_parts=frame_parts)
         if not 0 <= min_size <= max_size:
             msg = f"min_size: {min_size} is not between 0 and max_size ({max_size})"
             raise ValueError(msg)
@@ -537,7 +477,9 @@ class PostgresStore:
         self.timeout = timeout
         self.group_commit = group_commit
         self.frame_parts = frame_parts
-        self._group = _GroupCommit(self._store_new, group_commit)
+        self._group: Batcher[_NewResponse, bool] = Batcher(
+            self._stored_in_group, limit=group_commit
+        )
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._surveys: dict[tuple[str, int], Survey] = {}
         self._scores = ScoreReader(
@@ -953,11 +895,16 @@ class PostgresStore:
         if self.group_commit == 1:
             stored = response.id in await self._store_new([entry])
         else:
-            stored = await self._group.store(entry)
+            stored = await self._group.submit(entry)
         if not stored:
             return None  # the key was taken (a repeat, or a conflict), or the statement failed
         self._log_submission(submission, plan.outcome)
         return SubmitResult(response, plan.outcome)
+
+    async def _stored_in_group(self, batch: Sequence[_NewResponse]) -> list[bool]:
+        """Store *batch* in one statement: for each, whether it was (its key was claimed)."""
+        stored = await self._store_new(batch)
+        return [entry.response[0] in stored for entry in batch]
 
     async def _store_new(self, batch: Sequence[_NewResponse]) -> set[str]:
         """Store *batch* in one statement: the ids of the responses stored (none if it failed).

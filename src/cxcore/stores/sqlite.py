@@ -163,12 +163,7 @@ class SQLiteStore:
         group_commit: int = 256,
         frame_parts: int = 2,
     ) -> None:
-        if group_commit < 1:
-            msg = f"group_commit: {group_commit} is not 1 or more"
-            raise ValueError(msg)
-        if frame_parts < 1:
-            msg = f"frame_parts: {frame_parts} is not 1 or more"
-            raise ValueError(msg)
+        _check_counts(group_commit=group_commit, frame_parts=frame_parts)
         if synchronous not in ("FULL", "NORMAL"):
             msg = f"synchronous: {synchronous!r} is not 'FULL' or 'NORMAL'"
             raise ValueError(msg)
@@ -1642,6 +1637,14 @@ def _store_error(exc: BaseException, *, writing: bool) -> BaseException:
         error = StoreError(f"SQLite failed to read: {exc}")
     error.__cause__ = exc
     return error
+
+
+def _check_counts(**counts: int) -> None:
+    """Refuse a setting that counts something (writes, parts, connections) and is below 1."""
+    for name, value in counts.items():
+        if value < 1:
+            msg = f"{name}: {value} is not 1 or more"
+            raise ValueError(msg)
 
 
 def _check_limit(limit: int) -> None:
