@@ -252,8 +252,19 @@ class TestInteraction:
             "attributes.small": "-inf is not a finite number",
             "attributes.note": "'a\\x00b' contains a NUL character (\\x00)",
         }
+        with pytest.raises(ValidationError) as exc:
+            Interaction(
+                id="I-\ud83d", touchpoint="billing", occurred_at=NOW, attributes={"n": "\udc80"}
+            )
+        assert problems_of(exc) == {
+            "id": "contains a lone surrogate ('\\ud83d'), which is not UTF-8 text",
+            "attributes.n": "contains a lone surrogate ('\\udc80'), which is not UTF-8 text",
+        }
         ok = Interaction(
-            id="I-2", touchpoint="billing", occurred_at=NOW, attributes={"x": 1e308, "y": "a\tb"}
+            id="I-2",
+            touchpoint="billing",
+            occurred_at=NOW,
+            attributes={"x": 1e308, "y": "a\tb", "z": "नमस्ते 🙏"},
         )
         assert ok.attributes["x"] == 1e308
 

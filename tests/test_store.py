@@ -283,6 +283,11 @@ class TestSubmit:
                 PayloadTooLargeError,
                 "at most 65536 accepted",
             ),
+            (  # what json.loads makes of "\\udc80": not text any store can keep
+                {"answers": {"ltr": 2, "why": "bad \udc80 text"}},
+                ValidationError,
+                r"answers.why: contains a lone surrogate \('\\udc80'\)",
+            ),
         ],
     )
     def test_bad_input_is_refused_and_writes_nothing(self, backend, bad, error, message):

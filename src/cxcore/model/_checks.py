@@ -18,6 +18,21 @@ _LOCALE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def not_utf8(value: str) -> str | None:
+    r"""Why *value* cannot be stored as UTF-8 text (it holds a lone surrogate), or ``None``.
+
+    JSON's ``\ud800`` escapes decode to such strings; no store, file or
+    channel can encode them.
+    """
+    if value.isascii():
+        return None
+    found = _SURROGATE.search(value)
+    if found is None:
+        return None
+    return f"contains a lone surrogate ({found.group()!r}), which is not UTF-8 text"
 
 
 class Invalid:
@@ -112,6 +127,10 @@ class Checks:
             return False
         if single_line and _CONTROL.search(value):
             self.add(path, f"{value!r} contains a line break or control character")
+            return False
+        problem = not_utf8(value)
+        if problem is not None:
+            self.add(path, problem)
             return False
         if max_length is not None and len(value) > max_length:
             self.add(path, f"is {len(value)} characters long (at most {max_length})")

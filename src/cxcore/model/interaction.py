@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from cxcore.model._checks import Checks
+from cxcore.model._checks import Checks, not_utf8
 from cxcore.model.frozendict import FrozenDict
 
 __all__ = ["DIMENSIONS", "Interaction", "Scalar", "frozen_scalars"]
@@ -62,6 +62,8 @@ def check_scalars(
             checks.add(f"{path}.{key}", f"{item!r} is not a finite number")
         elif isinstance(item, str) and "\x00" in item:
             checks.add(f"{path}.{key}", f"{item!r} contains a NUL character (\\x00)")
+        elif isinstance(item, str) and (problem := not_utf8(item)) is not None:
+            checks.add(f"{path}.{key}", problem)
 
 
 @attrs.frozen(kw_only=True)

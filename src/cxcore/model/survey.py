@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeAlias, cast
 import attrs
 
 from cxcore.errors import Problem, ValidationError
-from cxcore.model._checks import Checks, as_tuple, building, member_or_value
+from cxcore.model._checks import Checks, as_tuple, building, member_or_value, not_utf8
 from cxcore.model.text import LocalizedText
 
 __all__ = [
@@ -566,7 +566,7 @@ class TextQuestion(_QuestionBase):
             return f"{value!r} is not text"
         if len(value) > self.max_length:
             return f"is {len(value)} characters long (at most {self.max_length} allowed)"
-        return None
+        return not_utf8(value)
 
 
 Question: TypeAlias = (

@@ -87,7 +87,6 @@ from cxcore.ports.store import (
     Finish,
     OutboxItem,
     OutboxState,
-    PayloadTooLargeError,
     StoreError,
     Submission,
     SubmitOutcome,
@@ -138,6 +137,7 @@ from cxcore.stores.sqlite import (
     _detail,
     _outbox_from_row,
     _refuse_invalid,
+    _refuse_too_large,
     _row_fingerprint,
     _too_new,
     claimed_sends,
@@ -776,10 +776,7 @@ class PostgresStore:
             StoreError: The database failed; the message says whether the
                 write may have been stored.
         """
-        size = len(to_json(unstructure(submission)).encode())
-        if size > self.max_submission_bytes:
-            msg = f"submission is {size} bytes (at most {self.max_submission_bytes} accepted)"
-            raise PayloadTooLargeError(msg)
+        _refuse_too_large(submission, self.max_submission_bytes)
         survey = await self.survey(submission.survey_id, submission.survey_version)
         normal = survey.normalize_answers(submission.answers)
         if normal != submission.answers:

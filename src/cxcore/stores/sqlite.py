@@ -488,10 +488,7 @@ class SQLiteStore:
             ConflictError: The key was used before with a different payload.
             PayloadTooLargeError: The submission is larger than allowed.
         """
-        size = len(to_json(unstructure(submission)).encode())
-        if size > self.max_submission_bytes:
-            msg = f"submission is {size} bytes (at most {self.max_submission_bytes} accepted)"
-            raise PayloadTooLargeError(msg)
+        _refuse_too_large(submission, self.max_submission_bytes)
         survey = await self.survey(submission.survey_id, submission.survey_version)
         normal = survey.normalize_answers(submission.answers)
         if normal != submission.answers:
@@ -1637,6 +1634,21 @@ def _store_error(exc: BaseException, *, writing: bool) -> BaseException:
         error = StoreError(f"SQLite failed to read: {exc}")
     error.__cause__ = exc
     return error
+
+
+def _refuse_too_large(submission: Submission, limit: int) -> None:
+    """Refuse *submission* if its JSON is over *limit* bytes.
+
+    Lone surrogates count as UTF-8 would spell them: the survey's checks,
+    which come next, name the answer holding one.
+
+    Raises:
+        PayloadTooLargeError: If it is larger.
+    """
+    size = len(to_json(unstructure(submission)).encode("utf-8", "surrogatepass"))
+    if size > limit:
+        msg = f"submission is {size} bytes (at most {limit} accepted)"
+        raise PayloadTooLargeError(msg)
 
 
 def _check_counts(**counts: int) -> None:
