@@ -899,7 +899,14 @@ class TestSchedule:
                 decision = decide(RULES, visit, customer, w.state, w.clock)
                 # What a crashed process left: the invitation with other tokens, no item.
                 other = Outbox(w.store, TokenService(["z" * 32], clock=w.clock), clock=w.clock)
-                crashed = other._invitation(decision, customer, None, None, None)
+                crashed = other._invitation(
+                    decision,
+                    customer=customer,
+                    interaction=None,
+                    name=None,
+                    context=None,
+                    survey_version=1,
+                )
                 await w.store.add_invitation(crashed)
                 before = await w.store.outbox()
                 scheduled = await w.outbox.schedule(decision, customer=customer)

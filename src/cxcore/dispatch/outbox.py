@@ -166,9 +166,14 @@ class Outbox:
                 )
                 raise ScheduleError(msg)
         elif invitation is None:
-            invitation = self._invitation(decision, customer, interaction, name, context)
-            invitation = attrs.evolve(
-                invitation, survey_version=await self._version(decision.survey)
+            version = await self._version(decision.survey)
+            invitation = self._invitation(
+                decision,
+                customer=customer,
+                interaction=interaction,
+                name=name,
+                context=context,
+                survey_version=version,
             )
             item = _item(invitation, decision)
             try:  # the invitation and its first send, in one transaction
@@ -177,7 +182,8 @@ class Outbox:
             except ConflictError:  # another writer got there first: theirs stands
                 invitation = await self.store.invitation(decision.invitation_id)
         item = _item(invitation, decision)
-        await self.store.enqueue([item])  # a reminder, a repeat, or the winner's: idempotent
+        if not created:  # a reminder, a repeat, or the winner's: idempotent
+            await self.store.enqueue([item])
         if state is not None and (created or decision.reminder):
             record(state, decision)
         return Scheduled(invitation, item, created)
@@ -185,10 +191,12 @@ class Outbox:
     def _invitation(
         self,
         decision: Decision,
+        *,
         customer: Customer | None,
         interaction: Interaction | None,
         name: str | None,
         context: Mapping[str, Scalar] | None,
+        survey_version: int,
     ) -> Invitation:
         assert decision.invitation_id is not None  # noqa: S101 - checked by schedule
         assert decision.survey is not None  # noqa: S101
@@ -200,7 +208,7 @@ class Outbox:
         return Invitation(
             id=decision.invitation_id,
             survey_id=decision.survey,
-            survey_version=1,
+            survey_version=survey_version,
             channel=decision.channel,
             address=decision.address,
             token=tokens.token,
