@@ -1547,15 +1547,11 @@ class PostgresStore:
         channels: Collection[str] | None = None,
         purpose: Purpose = Purpose.SURVEY,
     ) -> list[ClaimedSend]:
-        """Claim due pending sends as :meth:`claim` does, each with what sending it needs.
+        """As :meth:`Store.claim_sends <cxcore.Store.claim_sends>`.
 
-        In the claim's transaction, one statement claims the items (``FOR
-        UPDATE SKIP LOCKED``) and returns them with their invitations, one
-        reads the suppressions of their addresses, and one the consent
-        entries of their customers and addresses for *purpose*; each send's
-        facts are judged as :meth:`suppression` and :meth:`consent` judge
-        them. A send whose invitation cannot be read is claimed all the same,
-        with the ``problem``.
+        Here one statement claims the items (``FOR UPDATE SKIP LOCKED``, off the
+        claim-order index) with their invitations, and two more, in the same
+        transaction, read the suppressions and consent entries they need.
 
         .. versionadded:: 0.1.0
         """
@@ -1592,23 +1588,10 @@ class PostgresStore:
     async def finish_many(
         self, finishes: Sequence[Finish], *, worker: str | None = None
     ) -> list[OutboxItem | StoreError]:
-        """Record the ends of many attempts, and their dispositions, in one transaction.
+        """As :meth:`Store.finish_many <cxcore.Store.finish_many>`, in one ``COMMIT``.
 
-        Each item is compared and set on its own, exactly as :meth:`finish`
-        does it (its row locked ``FOR UPDATE``), and its disposition recorded
-        as :meth:`record_disposition` does it: with *worker*, only while that
-        worker still holds the claim. An item that cannot be finished is left
-        as it is, and reported; the others are recorded all the same, in one
-        ``COMMIT``.
-
-        Returns:
-            For each finish, in order, the stored item, or the
-            :class:`~cxcore.ClaimLostError` (the claim was lost) or
-            :class:`~cxcore.StoreError` (the item, or the invitation a
-            disposition is for, is not stored) that left it unchanged.
-
-        Raises:
-            StoreError: If one item is finished twice in the call (nothing is written).
+        The items' rows are locked ``FOR UPDATE`` in one order, so two batches
+        never deadlock on each other.
 
         .. versionadded:: 0.1.0
         """

@@ -1123,14 +1123,10 @@ class SQLiteStore:
         channels: Collection[str] | None = None,
         purpose: Purpose = Purpose.SURVEY,
     ) -> list[ClaimedSend]:
-        """Claim due pending sends as :meth:`claim` does, each with what sending it needs.
+        """As :meth:`Store.claim_sends <cxcore.Store.claim_sends>`.
 
-        In the claim's transaction, one query reads the claimed items with
-        their invitations, one the suppressions of their addresses, and one
-        the consent entries of their customers and addresses for *purpose*;
-        each send's facts are judged as :meth:`suppression` and
-        :meth:`consent` judge them. A send whose invitation cannot be read is
-        claimed all the same, with the ``problem``.
+        Here three queries in the claim's transaction read the claimed items
+        with their invitations, the suppressions, and the consent entries.
 
         .. versionadded:: 0.1.0
         """
@@ -1171,22 +1167,7 @@ class SQLiteStore:
     async def finish_many(
         self, finishes: Sequence[Finish], *, worker: str | None = None
     ) -> list[OutboxItem | StoreError]:
-        """Record the ends of many attempts, and their dispositions, in one transaction.
-
-        Each item is compared and set on its own, exactly as :meth:`finish`
-        does it, and its disposition recorded as :meth:`record_disposition`
-        does it: with *worker*, only while that worker still holds the claim.
-        An item that cannot be finished is left as it is, and reported; the
-        others are recorded all the same, with one ``fsync`` for them all.
-
-        Returns:
-            For each finish, in order, the stored item, or the
-            :class:`~cxcore.ClaimLostError` (the claim was lost) or
-            :class:`~cxcore.StoreError` (the item, or the invitation a
-            disposition is for, is not stored) that left it unchanged.
-
-        Raises:
-            StoreError: If one item is finished twice in the call (nothing is written).
+        """As :meth:`Store.finish_many <cxcore.Store.finish_many>`, with one ``fsync`` for them all.
 
         .. versionadded:: 0.1.0
         """
