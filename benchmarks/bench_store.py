@@ -191,20 +191,25 @@ async def batch_ingest(root: Path, n: int, batch: int) -> None:
     )
 
 
+async def timed_writers(store: SQLiteStore | PostgresStore, writers: int, per_writer: int) -> float:
+    """Seconds for *writers* concurrent writers to submit *per_writer* each, one after another."""
+    await store.put_survey(SURVEY)
+
+    async def writer(w: int) -> None:
+        for i in range(per_writer):
+            await store.submit(submission(w, i))  # acknowledged (durable) before the next
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    return time.perf_counter() - start
+
+
 async def concurrent_writes(root: Path, writers: int, per_writer: int) -> None:
     total = writers * per_writer
 
     async def run(path: Path, group_commit: int) -> float:
         async with SQLiteStore(path, group_commit=group_commit) as store:
-            await store.put_survey(SURVEY)
-
-            async def writer(w: int) -> None:
-                for i in range(per_writer):
-                    await store.submit(submission(w, i))  # acknowledged (durable) before the next
-
-            start = time.perf_counter()
-            await asyncio.gather(*(writer(w) for w in range(writers)))
-            return time.perf_counter() - start
+            return await timed_writers(store, writers, per_writer)
 
     best: dict[str, float] = {}
     for round_ in range(ROUNDS):
@@ -405,15 +410,7 @@ async def postgres_writes(fresh: Callable[[], str], writers: int, per_writer: in
         async with PostgresStore(
             dsn, min_size=max_size, max_size=max_size, group_commit=group_commit
         ) as store:
-            await store.put_survey(SURVEY)
-
-            async def writer(w: int) -> None:
-                for i in range(per_writer):
-                    await store.submit(submission(w, i))  # acknowledged (durable) before the next
-
-            start = time.perf_counter()
-            await asyncio.gather(*(writer(w) for w in range(writers)))
-            return time.perf_counter() - start
+            return await timed_writers(store, writers, per_writer)
 
     best: dict[str, float] = {}
     for _ in range(ROUNDS):
