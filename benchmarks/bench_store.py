@@ -229,7 +229,7 @@ async def concurrent_writes(root: Path, writers: int, per_writer: int) -> None:
     raw = time.perf_counter() - start
     conn.close()
     emit(
-        case="sqlite acknowledged writes, 50 concurrent writers (group commit)",
+        case=f"sqlite acknowledged writes, {writers} concurrent writers (group commit)",
         writes=total,
         writes_per_s=round(total / ours),
         baseline="the same store, one commit per write",
