@@ -102,6 +102,18 @@ class World:
         return found
 
 
+def manual_bucket(rate: float, burst: int) -> tuple[ManualClock, TokenBucket, list[float]]:
+    """A token bucket on a manual clock whose sleeps move the clock, and the waits it asked for."""
+    clock = ManualClock(T0)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds=seconds)
+
+    return clock, TokenBucket(rate, burst, clock=clock, sleep=sleep), waits
+
+
 @asynccontextmanager
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = ManualClock(T0)
@@ -823,14 +835,7 @@ class TestCaps:
         """A bucket left alone refills up to its burst, no more."""
 
         async def go():
-            clock = ManualClock(T0)
-            waits: list[float] = []
-
-            async def sleep(seconds: float) -> None:
-                waits.append(seconds)
-                clock.advance(seconds=seconds)
-
-            bucket = TokenBucket(2.0, 3, clock=clock, sleep=sleep)
+            clock, bucket, waits = manual_bucket(2.0, 3)
             for _ in range(3):
                 await bucket.acquire()
             clock.advance(seconds=60)
@@ -844,14 +849,7 @@ class TestCaps:
         """give_back returns one token; a full bucket stays at its burst."""
 
         async def go():
-            clock = ManualClock(T0)
-            waits: list[float] = []
-
-            async def sleep(seconds: float) -> None:
-                waits.append(seconds)
-                clock.advance(seconds=seconds)
-
-            bucket = TokenBucket(1.0, 2, clock=clock, sleep=sleep)
+            _, bucket, waits = manual_bucket(1.0, 2)
             bucket.give_back()  # full: stays at 2
             for _ in range(2):
                 await bucket.acquire()
