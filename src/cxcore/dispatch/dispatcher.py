@@ -538,6 +538,16 @@ class Dispatcher:
             retry_at=retry_at,
         )
 
+    async def _suppressed(self, item: OutboxItem, why: str, this_pass: _Pass) -> DispatchOutcome:
+        """End *item* as ``suppressed`` (its invitation ``failed``), for *why*."""
+        return await self._finish(
+            item,
+            OutboxState.SUPPRESSED,
+            detail=why,
+            disposition=Disposition.FAILED,
+            this_pass=this_pass,
+        )
+
     async def _retry(self, item: OutboxItem, why: str, this_pass: _Pass) -> DispatchOutcome:
         if self.retry.gives_up(item.attempts):
             return await self._finish(
@@ -582,13 +592,7 @@ class Dispatcher:
             item.channel, send.suppression, (send.customer_consent, send.address_consent)
         )
         if blocked is not None:
-            return await self._finish(
-                item,
-                OutboxState.SUPPRESSED,
-                detail=blocked,
-                disposition=Disposition.FAILED,
-                this_pass=this_pass,
-            )
+            return await self._suppressed(item, blocked, this_pass)
         try:
             survey = await self._survey(invitation)
             message = channel.render(invitation, survey)
@@ -622,13 +626,7 @@ class Dispatcher:
                 if invitation.address is not None:
                     this_pass.refused.add((invitation.address, item.channel))
                     await self.store.suppress(invitation.address, item.channel, _SUPPRESS_REASON)
-                return await self._finish(
-                    item,
-                    OutboxState.SUPPRESSED,
-                    detail=why,
-                    disposition=Disposition.FAILED,
-                    this_pass=this_pass,
-                )
+                return await self._suppressed(item, why, this_pass)
             if exc.retryable:
                 return await self._retry(item, why, this_pass)
             return await self._finish(
@@ -649,13 +647,7 @@ class Dispatcher:
             why = f"{type(exc).__name__}: {exc} (the provider may have accepted it)"
             return await self._finish(item, OutboxState.UNKNOWN, detail=why, this_pass=this_pass)
         if isinstance(result, str):  # suppressed, or consent withdrawn, since the claim
-            return await self._finish(
-                item,
-                OutboxState.SUPPRESSED,
-                detail=result,
-                disposition=Disposition.FAILED,
-                this_pass=this_pass,
-            )
+            return await self._suppressed(item, result, this_pass)
         return await self._finish(
             item,
             OutboxState.SENT,
