@@ -109,10 +109,6 @@ class RuleSet:
             found = self._windows[country] = for_country(self.quiet_hours, country)
             return found
 
-    def _plans_for(self, touchpoint: str) -> tuple[RulePlan, ...]:
-        """The compiled :meth:`matching` rules, for :func:`decide`."""
-        return self._plans.get(touchpoint, ())
-
     def _window_plan(self, country: str | None) -> WindowPlan | None:
         """The compiled :meth:`window`, for :func:`decide`."""
         try:
