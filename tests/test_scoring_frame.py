@@ -13,7 +13,8 @@ import pytest
 
 from cxcore.errors import CxError
 from cxcore.model import CesQuestion, NpsQuestion, RatingQuestion, Response, Survey, TextQuestion
-from cxcore.scoring import ResponseFrame, ScoreInputError, score
+from cxcore.scoring import Dimension, ResponseFrame, ScoreInputError, score
+from cxcore.scoring.cells import GroupValue
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -161,6 +162,24 @@ class TestFromColumns:
         assert frame.weight.tolist() == [1.0, 3.0]
         with pytest.raises(ScoreInputError, match="not a finite weight"):
             ResponseFrame.from_columns({"metric": ["nps"], "score": [9], "w": [-1.0]}, weight="w")
+
+
+class TestDimension:
+    def test_concat_keeps_every_row_in_order_with_values_merged_and_sorted(self):
+        parts: list[list[GroupValue]] = [["B", None, 3], [], ["A", "B"], [None], [2.5, "A"]]
+        joined = Dimension.concat("d", [Dimension.encode("d", p) for p in parts])
+        whole = Dimension.encode("d", [v for p in parts for v in p])
+        assert joined.values == whole.values == (2.5, 3, "A", "B", None)
+        assert joined.codes.tolist() == whole.codes.tolist()
+        assert joined.decoded().tolist() == [v for p in parts for v in p]
+        assert joined.codes.dtype == np.int32
+
+    def test_concat_of_one_part_is_that_part_and_of_none_is_empty(self):
+        one = Dimension.encode("store", ["x", "y"])
+        assert Dimension.concat("store", [one]) is one
+        assert Dimension.concat("shop", [one]).name == "shop"
+        empty = Dimension.concat("store", [])
+        assert (len(empty), empty.codes.tolist()) == (0, [])
 
 
 class TestFromResponses:

@@ -26,6 +26,7 @@ from cxcore import (
 )
 from cxcore.scoring import ResponseFrame, score
 from cxcore.stores import SQLiteStore
+from cxcore.stores._analytics import SPANS_PER_PART
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 V1 = Survey(
@@ -134,11 +135,11 @@ class TestFrame:
         async def read() -> tuple[ResponseFrame, ResponseFrame]:
             async with SQLiteStore(filled) as store:
                 by_columns = await store.frame(survey_id="visit")
-                # The columns of 400 responses are some kilobytes: allow less than that.
+                # A span's columns of 400 responses are hundreds of bytes: allow less than that.
                 conns = store._reader_conns
                 assert conns is not None
                 for conn in [conns.get() for _ in range(store.frame_parts)]:
-                    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+                    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100)
                     conns.put(conn)
                 with caplog.at_level(logging.INFO, logger="cxcore.store"):
                     return by_columns, await store.frame(survey_id="visit")
@@ -205,30 +206,42 @@ class TestParts:
         assert bool(whole[0]) == (window.get("since") != T0 + timedelta(days=400))
 
     def test_parts_are_read_on_connections_of_their_own_at_once(self, filled):
-        """Each part of a frame is its own query; two run on two reader threads at once."""
+        """A frame is read in spans, two queries at once on two reader threads, never more."""
         import threading  # noqa: PLC0415
 
-        async def read() -> tuple[int, set[str]]:
+        async def read() -> tuple[int, set[str], int, int]:
             async with SQLiteStore(filled, frame_parts=2) as store:
                 threads: set[str] = set()
                 both_running = threading.Barrier(2, timeout=10)
                 columns = store._columns
+                calls = running = most = 0
 
                 async def counted(query: str, params: list[Any]) -> Any:
+                    nonlocal calls, running, most
+                    calls += 1
+                    running += 1
+                    most = max(most, running)
+
                     def meet(_conn: sqlite3.Connection) -> None:
                         threads.add(threading.current_thread().name)
-                        both_running.wait()  # would time out if the parts ran one by one
+                        both_running.wait()  # would time out if the first two ran one by one
 
-                    await store._read(meet)
-                    return await columns(query, params)
+                    try:
+                        if calls <= 2:
+                            await store._read(meet)
+                        return await columns(query, params)
+                    finally:
+                        running -= 1
 
                 store._scores = attrs.evolve(store._scores, columns=counted)
                 frame = await store.frame(survey_id="visit")
-                return len(frame), threads
+                return len(frame), threads, calls, most
 
-        rows, threads = asyncio.run(read())
+        rows, threads, calls, most = asyncio.run(read())
         assert rows == len(in_memory(filled))
         assert len(threads) == 2
+        assert calls == 2 * SPANS_PER_PART
+        assert most == 2
 
     def test_frame_parts_must_be_one_or_more(self, tmp_path):
         with pytest.raises(ValueError, match="frame_parts: 0 is not 1 or more"):

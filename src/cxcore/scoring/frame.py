@@ -85,6 +85,34 @@ class Dimension:
         ordered, sorted_values = _sorted_encoding(codes, seen)
         return cls(name, ordered, sorted_values)
 
+    @classmethod
+    def concat(cls, name: str, parts: Sequence[Dimension]) -> Dimension:
+        """One dimension of the rows of *parts*, in order: their values merged and sorted.
+
+        >>> a = Dimension.encode("store", ["B", "A"])
+        >>> b = Dimension.encode("store", [None, "C", "A"])
+        >>> both = Dimension.concat("store", [a, b])
+        >>> both.values, both.codes.tolist()
+        (('A', 'B', 'C', None), [1, 0, 3, 2, 0])
+
+        .. versionadded:: 0.1.0
+        """
+        if len(parts) == 1:
+            return parts[0] if parts[0].name == name else attrs.evolve(parts[0], name=name)
+        values = sorted(dict.fromkeys(v for part in parts for v in part.values), key=_sort_key)
+        position = {v: i for i, v in enumerate(values)}
+        codes = [
+            np.array([position[v] for v in part.values], dtype=np.int32)[part.codes]
+            if part.values
+            else part.codes
+            for part in parts
+        ]
+        return cls(
+            name,
+            np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32),
+            tuple(values),
+        )
+
     def decoded(self) -> NDArray[np.object_]:
         """The value of every row, as an object array."""
         table = np.empty(len(self.values), dtype=object)

@@ -49,6 +49,13 @@ log = logging.getLogger("cxcore.store")
 ANSWER_DIMENSIONS = SCORE_DIMENSIONS
 """The context keys a store frame carries by default: those kept in columns of their own."""
 
+SPANS_PER_PART = 4
+"""How many spans of time :func:`read_frame` cuts per query it runs at once.
+
+Each span is parsed as it arrives, while the database reads the next, so
+only the last span's parsing is left when the database is done.
+"""
+
 
 @attrs.frozen
 class ScoredAnswer:
@@ -394,25 +401,24 @@ async def read_frame(
     if metrics is not None:
         sql = sql.only(metrics, survey_id)
     dims = list(dimensions)
-    spans = await _spans(reader, survey_id, sql.answers, filters, reader.parts)
-    parts = await asyncio.gather(
-        *(
-            reader.columns(
-                *score_branches(
-                    reader.dialect,
-                    survey_id,
-                    dims,
-                    sql.answers,
-                    filters,
-                    shape="columns",
-                    span=span,
-                )
-            )
-            for span in spans
+    spans = await _spans(reader, survey_id, sql.answers, filters, reader.parts * SPANS_PER_PART)
+    # At most reader.parts queries run at once; each part is parsed in a
+    # thread as it arrives, while the database goes on with the next one.
+    gate = asyncio.Semaphore(reader.parts)
+
+    async def part(span: tuple[int, int] | None) -> _Columns | None:
+        query, params = score_branches(
+            reader.dialect, survey_id, dims, sql.answers, filters, shape="columns", span=span
         )
-    )
-    if all(part is not None for part in parts):
-        return frame_from_columns([row for part in parts for row in part or ()], sql.metrics, dims)
+        async with gate:
+            rows = await reader.columns(query, params)
+        if rows is None:
+            return None
+        return await asyncio.to_thread(_parsed_columns, rows, sql.metrics, dims)
+
+    parts = await asyncio.gather(*map(part, spans))
+    if all(p is not None for p in parts):
+        return _joined([p for p in parts if p is not None], sql.metrics, dims)
     log.info("frame of %r: too large to read by columns; reading it row by row", survey_id)
     query, params = score_branches(
         reader.dialect, survey_id, dims, sql.answers, filters, shape="rows"
@@ -543,9 +549,26 @@ def frame_from_columns(
     Raises:
         StoreError: If a column does not hold as many values as the branch counted.
     """
+    return _joined([_parsed_columns(rows, metrics, dimensions)], metrics, dimensions)
+
+
+@attrs.frozen
+class _Columns:
+    """The parsed columns of one part of a frame."""
+
+    metric_codes: Any
+    scores: Any
+    times: Any
+    dimensions: list[Any]
+
+
+def _parsed_columns(
+    rows: Iterable[Sequence[Any]], metrics: Sequence[Metric], dimensions: Sequence[str]
+) -> _Columns:
+    """Parse the rows of one ``columns`` query (see :func:`frame_from_columns`)."""
     import numpy as np  # noqa: PLC0415 - numpy is loaded on first use
 
-    from cxcore.scoring import Dimension, ResponseFrame  # noqa: PLC0415 - numpy-backed
+    from cxcore.scoring import Dimension  # noqa: PLC0415 - numpy-backed
 
     codes: list[Any] = []
     levels: list[Any] = []
@@ -565,14 +588,32 @@ def frame_from_columns(
         times.append(time)
         for column, more in zip(values, parsed, strict=True):
             column.extend(more)
-    return ResponseFrame(
-        metrics=list(metrics),
+    return _Columns(
         metric_codes=np.concatenate(codes) if codes else np.zeros(0, dtype=np.int16),
         scores=np.concatenate(levels) if levels else np.zeros(0, dtype=np.int32),
-        time=np.concatenate(times) if times else np.zeros(0, dtype=np.int64),
+        times=np.concatenate(times) if times else np.zeros(0, dtype=np.int64),
+        dimensions=[
+            Dimension.encode(name, column) for name, column in zip(dimensions, values, strict=True)
+        ],
+    )
+
+
+def _joined(
+    parts: Sequence[_Columns], metrics: Sequence[Metric], dimensions: Sequence[str]
+) -> ResponseFrame:
+    """One frame of the rows of *parts*, in order."""
+    import numpy as np  # noqa: PLC0415 - numpy is loaded on first use
+
+    from cxcore.scoring import Dimension, ResponseFrame  # noqa: PLC0415 - numpy-backed
+
+    return ResponseFrame(
+        metrics=list(metrics),
+        metric_codes=np.concatenate([p.metric_codes for p in parts]),
+        scores=np.concatenate([p.scores for p in parts]),
+        time=np.concatenate([p.times for p in parts]),
         dimensions={
-            name: Dimension.encode(name, column)
-            for name, column in zip(dimensions, values, strict=True)
+            name: Dimension.concat(name, [p.dimensions[i] for p in parts])
+            for i, name in enumerate(dimensions)
         },
     )
 

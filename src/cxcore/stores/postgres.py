@@ -438,10 +438,10 @@ class PostgresStore:
             under way wait for it to end, then go together, in one statement
             and one commit; 1 stores each on its own, as soon as a connection
             is free.
-        frame_parts: How many parts :meth:`frame` reads at once, each over
-            its own connection, split by when the answers were given.
+        frame_parts: How many queries :meth:`frame` runs at once, each over
+            its own connection, on spans of the time the answers were given.
             PostgreSQL 15 aggregates a query's columns on one core, so two
-            parts use two of the server's cores; 1 reads a frame in one query.
+            use two of the server's cores; 1 reads one span at a time.
 
     Raises:
         ValueError: If the sizes or the DSN are not usable.
@@ -1139,9 +1139,9 @@ class PostgresStore:
 
         The same as :meth:`SQLiteStore.frame <cxcore.stores.SQLiteStore.frame>`,
         arguments and all: the columns are aggregated in the database
-        (``string_agg``, ``json_agg``), in ``frame_parts`` spans of time
-        read at once, and the frame scores exactly as one built from the same
-        responses.
+        (``string_agg``, ``json_agg``), in spans of time read
+        ``frame_parts`` at once, and the frame scores exactly as one built
+        from the same responses.
 
         Raises:
             StoreError: If no question of the survey feeds one of *metrics*.

@@ -144,10 +144,10 @@ class SQLiteStore:
         clock: Where the store reads the time (audit entries, retention).
         group_commit: The most writes committed together (each still in a
             savepoint of its own); 1 commits every write on its own.
-        frame_parts: How many parts :meth:`frame` and :meth:`score` read at
-            once, each on a reader connection and thread of its own, split by
-            when the answers were given (SQLite runs a query on one core);
-            1 reads with one connection.
+        frame_parts: How many queries :meth:`frame` and :meth:`score` run at
+            once, each on a reader connection and thread of its own, on spans
+            of the time the answers were given (SQLite runs a query on one
+            core); 1 reads with one connection.
 
     .. versionadded:: 0.1.0
     """
@@ -751,8 +751,8 @@ class SQLiteStore:
         Metrics and inverted scales are resolved in SQL, and each column
         comes out of the database as one text (``group_concat``,
         ``json_group_array``), parsed at C speed: no Python object per answer.
-        The answers are read in ``frame_parts`` spans of time at once, each on
-        a reader connection of its own. A column over SQLite's limit on one
+        The answers are read in spans of time, ``frame_parts`` at once, each
+        on a reader connection of its own; each span is parsed as it arrives. A column over SQLite's limit on one
         value (1 GB) makes it read row by row instead. The frame scores exactly as one built with
         :meth:`ResponseFrame.from_responses <cxcore.scoring.ResponseFrame.from_responses>`
         from the same responses.
