@@ -357,6 +357,77 @@ class TestSchema:
             "outbox_by_state_due": '(state, due_at, id COLLATE "C")',
         }
 
+    def test_a_version_3_database_keeps_its_dimensions_as_json_text(self, dsn):
+        """Schema 4 turns the JSONB d_ columns into JSON text: groups and filters read the same."""
+        from cxcore.scoring import score  # noqa: PLC0415 - numpy-backed
+
+        stores: list[Any] = [5, 5.0, 1e20, 1.5e-7, 'Zü "Nord"\n', True, None]
+
+        async def read() -> dict[str, Any]:
+            async with PostgresStore(dsn) as store:
+                frame = await store.frame(survey_id="nps", dimensions=("store",))
+                matched = {
+                    repr(value): [
+                        c.n
+                        for c in await store.score("nps", survey_id="nps", where={"store": value})
+                    ]
+                    for value in stores
+                    if value is not None
+                }
+                return {
+                    "counted": {
+                        c.key: c.n for c in await store.score("nps", survey_id="nps", by=("store",))
+                    },
+                    "framed": {c.key: c.n for c in score(frame, "nps", by=("store",))},
+                    "matched": matched,
+                    "version": await store.schema_version(),
+                }
+
+        async def fill() -> None:
+            async with PostgresStore(dsn) as store:
+                await store.put_survey(NPS)
+                for i, value in enumerate(stores):
+                    context = {} if value is None else {"store": value}
+                    await store.submit(kiosk_visit(f"k{i}", 9, **context))
+
+        asyncio.run(fill())
+        written = asyncio.run(read())
+        assert (
+            written["counted"]
+            == written["framed"]
+            == {
+                (5,): 2,
+                (1e20,): 1,
+                (1.5e-7,): 1,
+                ('Zü "Nord"\n',): 1,
+                (1,): 1,
+                (None,): 1,
+            }
+        )
+        assert written["matched"] == {
+            "5": [2],
+            "5.0": [2],
+            "1e+20": [1],
+            "1.5e-07": [1],
+            "'Zü \"Nord\"\\n'": [1],
+            "True": [1],
+        }
+        # Back to schema 3, where the columns were JSONB, then upgraded again.
+        dims = ("touchpoint", "journey", "store", "agent", "product", "channel")
+        with psycopg.connect(dsn) as conn:
+            conn.execute(
+                "ALTER TABLE answer_scores "
+                + ", ".join(f"ALTER COLUMN d_{d} TYPE JSONB USING d_{d}::jsonb" for d in dims)
+            )
+            conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        upgraded = asyncio.run(read())
+        assert upgraded == {**written, "version": SCHEMA_VERSION}
+        spelled = query(dsn, "SELECT d_store FROM answer_scores WHERE d_store LIKE '1%%'")
+        assert sorted(spelled) == [("1",), ("100000000000000000000",)]  # as JSONB spells them
+        assert query(dsn, "SELECT count(*) FROM answer_scores WHERE d_store = '0.00000015'") == [
+            (1,)
+        ]
+
     def test_indexes_are_those_of_sqlite(self, dsn, tmp_path):
         """Both dialects of the schema have the same indexes, on the same tables."""
 
@@ -502,6 +573,7 @@ CONTEXTS: list[dict[str, Any]] = [
     {"store": "5", "flag": 1, "n": 2.5},
     {"store": 5, "flag": 0, "n": 0},
     {"store": "BLR-01", "touchpoint": "store_exit"},
+    {"store": 5.0, "touchpoint": 'Zü "Nord"\n', "n": 1.5e-7},
 ]
 
 
@@ -622,6 +694,29 @@ class TestSameAnswersAsSQLite:
         pg, lite = on_both(both, ask)
         assert without_ids(pg) == without_ids(lite)
         if "missing" not in where:
+            assert pg
+
+    @pytest.mark.parametrize(
+        "where",
+        [
+            {"store": "5"},
+            {"store": 5},
+            {"store": 5.0},
+            {"store": True},
+            {"touchpoint": 'Zü "Nord"\n'},
+            {"touchpoint": "store_exit", "store": "BLR-01"},
+            {"n": 1.5e-7},
+        ],
+    )
+    def test_scores_where(self, both, where):
+        """Scores filtered on a dimension's column, or on the context, are the same cells in both."""
+
+        async def ask(store: PostgresStore | SQLiteStore) -> list[Any]:
+            return await store.score("nps", survey_id="visit", by=("store",), where=where)
+
+        pg, lite = on_both(both, ask)
+        assert cells(pg) == cells(lite)
+        if where != {"store": True}:
             assert pg
 
     def test_whole_responses_and_outcomes(self, both):
@@ -964,7 +1059,7 @@ class TestGroupCommit:
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute(
                         "ALTER TABLE answer_scores ADD CONSTRAINT no_closed_stores "
-                        "CHECK (d_store IS DISTINCT FROM '\"closed\"'::jsonb)"
+                        "CHECK (d_store IS DISTINCT FROM '\"closed\"')"
                     )
                 return await self.grouped(
                     store,

@@ -163,6 +163,13 @@ class Dialect:
             driver that would otherwise parse every value on its own
             (:func:`frame_from_rows` then parses each distinct one once);
             ``None`` sends values as they are.
+        json_columns: For a backend whose ``d_`` columns hold each value's
+            JSON text rather than the value (PostgreSQL), SQL aggregating
+            such a column into one JSON array text; ``None`` when they hold
+            the values, which :attr:`values` aggregates. Groups by such a
+            column are parsed by the client.
+        match_json: The WHERE clause and parameter matching such a column
+            with a value, by every JSON spelling of it.
     """
 
     mark: str
@@ -175,6 +182,16 @@ class Dialect:
     numbers: Callable[[str], str]
     values: Callable[[str], str]
     transfer: Callable[[str], str] | None = None
+    json_columns: Callable[[str], str] | None = None
+    match_json: Callable[[str, Scalar], tuple[str, Any]] | None = None
+
+    def column_holds_json(self, name: str) -> bool:
+        """Whether dimension *name* is read from a ``d_`` column holding JSON text."""
+        return (
+            self.json_columns is not None
+            and name not in ANSWER_COLUMNS
+            and name in ANSWER_DIMENSIONS
+        )
 
     def context(self, key: str) -> str:
         """SQL of a context value without a ``d_`` column, read from the answer's response."""
@@ -302,8 +319,12 @@ def score_branches(
     check_dimensions(where)
     mark = dialect.mark
 
-    def stored(key: str) -> str:
-        return f"r.d_{key}" if key in ANSWER_DIMENSIONS else dialect.context(key)
+    def matched(key: str, value: Scalar) -> tuple[str, Any]:
+        if key not in ANSWER_DIMENSIONS:
+            return dialect.match(dialect.context(key), value)
+        if dialect.match_json is not None:
+            return dialect.match_json(f"r.d_{key}", value)
+        return dialect.match(f"r.d_{key}", value)
 
     dims = [
         ANSWER_COLUMNS.get(d)
@@ -324,7 +345,7 @@ def score_branches(
     if filters.complete_only:
         clauses.append("r.status = 'complete'")
     for key, value in where.items():
-        clause, param = dialect.match(stored(key), value)
+        clause, param = matched(key, value)
         clauses.append(clause)
         shared.append(param)
     condition = " WHERE " + " AND ".join(clauses)
@@ -340,7 +361,12 @@ def score_branches(
                 "count(*)",
                 dialect.numbers(level),
                 dialect.numbers("r.answered_at"),
-                *map(dialect.values, dims),
+                *(
+                    dialect.json_columns(e)
+                    if dialect.json_columns is not None and dialect.column_holds_json(d)
+                    else dialect.values(e)
+                    for d, e in zip(select, dims, strict=True)
+                ),
             ]
         else:
             columns = [str(answer.metric), f"{level} AS lvl", *dims, "count(*)"]
@@ -493,8 +519,21 @@ async def read_cells(
             for span in spans
         )
     )
-    rows = [row for part in parts for row in part]
+    rows: Rows = [row for part in parts for row in part]
+    texts = [2 + i for i, name in enumerate(by) if reader.dialect.column_holds_json(name)]
+    if texts:
+        rows = _with_parsed(rows, texts)
     return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)
+
+
+def _with_parsed(rows: Rows, positions: Sequence[int]) -> list[list[Any]]:
+    """*rows* with the JSON texts (or ``None``) at *positions* parsed."""
+    parsed = [list(row) for row in rows]
+    for row in parsed:
+        for i in positions:
+            if row[i] is not None:
+                row[i] = json.loads(row[i])
+    return parsed
 
 
 def frame_from_rows(

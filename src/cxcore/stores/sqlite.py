@@ -132,7 +132,7 @@ class SQLiteStore:
     ...         return await store.schema_version()
     >>> with tempfile.TemporaryDirectory() as d:
     ...     asyncio.run(demo(os.path.join(d, "cx.db")))
-    3
+    4
 
     Args:
         path: The database file; created if missing.
