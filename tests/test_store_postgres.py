@@ -899,6 +899,26 @@ class TestFrameParts:
             assert queries == (parts * SPANS_PER_PART if moments > 1 else 1)
         assert bool(whole[1]) == (window.get("since") != T0 + timedelta(days=400))
 
+    def test_a_frame_read_row_by_row_is_the_frame_read_by_columns(self, both):
+        """The row path (for columns over 1 GB) reads JSON-text dimensions as the columns do."""
+        dims = ("store", "touchpoint", "flag", "n", "question")
+
+        async def read() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+            async with PostgresStore(both[0]) as store:
+                by_columns = await store.frame(survey_id="visit", dimensions=dims)
+
+                async def too_large(_query: str, _params: Any) -> None:
+                    return None  # what _fetch_columns gives for a value over 1 GB
+
+                store._scores = attrs.evolve(store._scores, columns=too_large)
+                by_rows = await store.frame(survey_id="visit", dimensions=dims)
+                return frame_rows(by_columns), frame_rows(by_rows)
+
+        by_columns, by_rows = asyncio.run(read())
+        assert by_rows == by_columns
+        assert {row[3] for row in by_rows} == {"BLR-01", "DEL-02", "5", 5}  # 5.0 is 5
+        assert {row[4] for row in by_rows} == {None, "store_exit", 'Zü "Nord"\n'}
+
     def test_answers_all_given_at_one_moment_are_read_in_one_part(self, dsn):
         """No span to split: one query, whatever frame_parts says."""
 
