@@ -243,6 +243,37 @@ class TestParts:
         assert calls == 2 * SPANS_PER_PART
         assert most == 2
 
+    def test_a_failed_span_fails_the_frame_once_every_span_has_ended(self, filled):
+        """One span's error is raised, but only after the other spans' queries have ended."""
+
+        async def read() -> tuple[str, int, int]:
+            async with SQLiteStore(filled, frame_parts=2) as store:
+                columns = store._columns
+                calls = running = 0
+
+                async def third_fails(query: str, params: list[Any]) -> Any:
+                    nonlocal calls, running
+                    calls += 1
+                    running += 1
+                    try:
+                        if calls == 3:
+                            raise StoreError("SQLite failed to read: disk I/O error")
+                        await asyncio.sleep(0.01)
+                        return await columns(query, params)
+                    finally:
+                        running -= 1
+
+                store._scores = attrs.evolve(store._scores, columns=third_fails)
+                try:
+                    await store.frame(survey_id="visit")
+                except StoreError as exc:
+                    return str(exc), calls, running
+                raise AssertionError("the frame did not fail")
+
+        message, calls, running = asyncio.run(read())
+        assert message == "SQLite failed to read: disk I/O error"
+        assert (calls, running) == (2 * SPANS_PER_PART, 0)
+
     def test_frame_parts_must_be_one_or_more(self, tmp_path):
         with pytest.raises(ValueError, match="frame_parts: 0 is not 1 or more"):
             SQLiteStore(tmp_path / "cx.db", frame_parts=0)

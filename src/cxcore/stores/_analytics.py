@@ -442,9 +442,13 @@ async def read_frame(
             return None
         return await asyncio.to_thread(_parsed_columns, rows, sql.metrics, dims)
 
-    parts = await asyncio.gather(*map(part, spans))
-    if all(p is not None for p in parts):
-        return _joined([p for p in parts if p is not None], sql.metrics, dims)
+    # Every part ends before the first failure is raised: none is left running.
+    parts = await asyncio.gather(*map(part, spans), return_exceptions=True)
+    for failed in parts:
+        if isinstance(failed, BaseException):
+            raise failed
+    if all(isinstance(p, _Columns) for p in parts):
+        return _joined([p for p in parts if isinstance(p, _Columns)], sql.metrics, dims)
     log.info("frame of %r: too large to read by columns; reading it row by row", survey_id)
     query, params = score_branches(
         reader.dialect, survey_id, dims, sql.answers, filters, shape="rows"
