@@ -357,8 +357,9 @@ class TestSchema:
             "outbox_by_state_due": '(state, due_at, id COLLATE "C")',
         }
 
-    def test_a_version_3_database_keeps_its_dimensions_as_json_text(self, dsn):
-        """Schema 4 turns the JSONB d_ columns into JSON text: groups and filters read the same."""
+    def test_a_version_3_database_gets_json_text_columns_and_reads_the_same(self, dsn):
+        """Schema 4 adds generated t_ columns; groups, frames and filters read as before, and an
+        older cxcore's writes (JSONB into the d_ columns) still work and are read."""
         from cxcore.scoring import score  # noqa: PLC0415 - numpy-backed
 
         stores: list[Any] = [5, 5.0, 1e20, 1.5e-7, 'Zü "Nord"\n', True, None]
@@ -366,6 +367,7 @@ class TestSchema:
         async def read() -> dict[str, Any]:
             async with PostgresStore(dsn) as store:
                 frame = await store.frame(survey_id="nps", dimensions=("store",))
+                counted = await store.score("nps", survey_id="nps", by=("store",))
                 matched = {
                     repr(value): [
                         c.n
@@ -375,9 +377,7 @@ class TestSchema:
                     if value is not None
                 }
                 return {
-                    "counted": {
-                        c.key: c.n for c in await store.score("nps", survey_id="nps", by=("store",))
-                    },
+                    "counted": {c.key: c.n for c in counted},
                     "framed": {c.key: c.n for c in score(frame, "nps", by=("store",))},
                     "matched": matched,
                     "version": await store.schema_version(),
@@ -412,21 +412,31 @@ class TestSchema:
             "'Zü \"Nord\"\\n'": [1],
             "True": [1],
         }
-        # Back to schema 3, where the columns were JSONB, then upgraded again.
+        assert query(
+            dsn,
+            "SELECT data_type, is_generated FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND column_name IN ('d_store', 't_store') "
+            "ORDER BY column_name",
+        ) == [("jsonb", "NEVER"), ("text", "ALWAYS")]
+        # Back to schema 3, without the t_ columns; an older cxcore writes as it did.
         dims = ("touchpoint", "journey", "store", "agent", "product", "channel")
         with psycopg.connect(dsn) as conn:
             conn.execute(
-                "ALTER TABLE answer_scores "
-                + ", ".join(f"ALTER COLUMN d_{d} TYPE JSONB USING d_{d}::jsonb" for d in dims)
+                "ALTER TABLE answer_scores " + ", ".join(f"DROP COLUMN t_{d}" for d in dims)
             )
             conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
         upgraded = asyncio.run(read())
         assert upgraded == {**written, "version": SCHEMA_VERSION}
-        spelled = query(dsn, "SELECT d_store FROM answer_scores WHERE d_store LIKE '1%%'")
-        assert sorted(spelled) == [("1",), ("100000000000000000000",)]  # as JSONB spells them
-        assert query(dsn, "SELECT count(*) FROM answer_scores WHERE d_store = '0.00000015'") == [
-            (1,)
-        ]
+        with psycopg.connect(dsn) as conn:  # schema 3's statement, from a process still running it
+            conn.execute(
+                "INSERT INTO answer_scores (response_id, question, survey_id, survey_version, "
+                "value, answered_at, status, respondent, channel, d_store) VALUES ('old-1', 'ltr', "
+                "'nps', 1, 0, 1, 'complete', 'anonymous', 'kiosk', %s::jsonb)",
+                ('"BLR-01"',),
+            )
+        after = asyncio.run(read())
+        assert after["counted"] == {**written["counted"], ("BLR-01",): 1}
+        assert after["framed"] == after["counted"]
 
     def test_indexes_are_those_of_sqlite(self, dsn, tmp_path):
         """Both dialects of the schema have the same indexes, on the same tables."""
@@ -466,7 +476,11 @@ class TestSchema:
             asyncio.run(open_once())
 
     def test_tables_and_columns_are_those_of_sqlite(self, dsn, tmp_path):
-        """Both dialects of the schema have the same tables and columns (PostgreSQL adds rowid where SQLite has one implicitly)."""
+        """Both dialects of the schema have the same tables and columns.
+
+        PostgreSQL adds rowid where SQLite has one implicitly, and the generated
+        JSON-text t_ columns of answer_scores (schema 4).
+        """
 
         async def make() -> None:
             async with PostgresStore(dsn), SQLiteStore(tmp_path / "cx.db"):
@@ -490,6 +504,8 @@ class TestSchema:
             conn.close()
         for table in ("responses", "consent"):
             lite[table] = [*lite[table], "rowid"]
+        dims = [c[2:] for c in lite["answer_scores"] if c.startswith("d_")]
+        lite["answer_scores"] = [*lite["answer_scores"], *(f"t_{d}" for d in dims)]
         assert pg == lite
 
 
@@ -1079,7 +1095,7 @@ class TestGroupCommit:
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute(
                         "ALTER TABLE answer_scores ADD CONSTRAINT no_closed_stores "
-                        "CHECK (d_store IS DISTINCT FROM '\"closed\"')"
+                        "CHECK (d_store IS DISTINCT FROM '\"closed\"'::jsonb)"
                     )
                 return await self.grouped(
                     store,

@@ -163,13 +163,12 @@ class Dialect:
             driver that would otherwise parse every value on its own
             (:func:`frame_from_rows` then parses each distinct one once);
             ``None`` sends values as they are.
-        json_columns: For a backend whose ``d_`` columns hold each value's
-            JSON text rather than the value (PostgreSQL), SQL aggregating
-            such a column into one JSON array text; ``None`` when they hold
-            the values, which :attr:`values` aggregates. Groups by such a
-            column are parsed by the client.
-        match_json: The WHERE clause and parameter matching such a column
-            with a value, by every JSON spelling of it.
+        join_json: For a backend that keeps, beside each ``d_`` column, a
+            ``t_`` column holding its value's JSON text (PostgreSQL), SQL
+            joining such texts into one JSON array text. Dimensions are then
+            read from the ``t_`` columns: frames join them as they are, and
+            counts group by them, parsed by the client. ``None``: dimensions
+            are read from the ``d_`` columns. Filters always match ``d_``.
     """
 
     mark: str
@@ -182,15 +181,12 @@ class Dialect:
     numbers: Callable[[str], str]
     values: Callable[[str], str]
     transfer: Callable[[str], str] | None = None
-    json_columns: Callable[[str], str] | None = None
-    match_json: Callable[[str, Scalar], tuple[str, Any]] | None = None
+    join_json: Callable[[str], str] | None = None
 
-    def column_holds_json(self, name: str) -> bool:
-        """Whether dimension *name* is read from a ``d_`` column holding JSON text."""
+    def reads_json_text(self, name: str) -> bool:
+        """Whether dimension *name* is read from a ``t_`` column, as JSON text."""
         return (
-            self.json_columns is not None
-            and name not in ANSWER_COLUMNS
-            and name in ANSWER_DIMENSIONS
+            self.join_json is not None and name not in ANSWER_COLUMNS and name in ANSWER_DIMENSIONS
         )
 
     def context(self, key: str) -> str:
@@ -319,21 +315,22 @@ def score_branches(
     check_dimensions(where)
     mark = dialect.mark
 
-    def matched(key: str, value: Scalar) -> tuple[str, Any]:
-        if key not in ANSWER_DIMENSIONS:
-            return dialect.match(dialect.context(key), value)
-        if dialect.match_json is not None:
-            return dialect.match_json(f"r.d_{key}", value)
-        return dialect.match(f"r.d_{key}", value)
+    def stored(key: str) -> str:
+        return f"r.d_{key}" if key in ANSWER_DIMENSIONS else dialect.context(key)
 
-    dims = [
-        ANSWER_COLUMNS.get(d)
-        or (f"r.d_{d}" if d in ANSWER_DIMENSIONS else dialect.read(dialect.context(d)))
-        for d in select
-    ]
+    def read(name: str) -> str:
+        if name in ANSWER_COLUMNS:
+            return ANSWER_COLUMNS[name]
+        if dialect.reads_json_text(name):
+            return f"r.t_{name}"
+        if name in ANSWER_DIMENSIONS:
+            return f"r.d_{name}"
+        return dialect.read(dialect.context(name))
+
+    dims = [read(d) for d in select]
     if shape == "rows" and dialect.transfer is not None:
         dims = [
-            e if d in ANSWER_COLUMNS else dialect.transfer(e)
+            e if d in ANSWER_COLUMNS or dialect.reads_json_text(d) else dialect.transfer(e)
             for d, e in zip(select, dims, strict=True)
         ]
     clauses, shared = _question_in_time(mark, filters, "r.")
@@ -345,7 +342,7 @@ def score_branches(
     if filters.complete_only:
         clauses.append("r.status = 'complete'")
     for key, value in where.items():
-        clause, param = matched(key, value)
+        clause, param = dialect.match(stored(key), value)
         clauses.append(clause)
         shared.append(param)
     condition = " WHERE " + " AND ".join(clauses)
@@ -362,8 +359,8 @@ def score_branches(
                 dialect.numbers(level),
                 dialect.numbers("r.answered_at"),
                 *(
-                    dialect.json_columns(e)
-                    if dialect.json_columns is not None and dialect.column_holds_json(d)
+                    dialect.join_json(e)
+                    if dialect.join_json is not None and dialect.reads_json_text(d)
                     else dialect.values(e)
                     for d, e in zip(select, dims, strict=True)
                 ),
@@ -524,7 +521,7 @@ async def read_cells(
         )
     )
     rows: Rows = [row for part in parts for row in part]
-    texts = [2 + i for i, name in enumerate(by) if reader.dialect.column_holds_json(name)]
+    texts = [2 + i for i, name in enumerate(by) if reader.dialect.reads_json_text(name)]
     if texts:
         rows = _with_parsed(rows, texts)
     return cells_from_counts(rows, sql.metrics[0], 0, list(by), cell_from_levels, **options)

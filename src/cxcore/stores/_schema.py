@@ -19,8 +19,7 @@ placeholders that :func:`migrations` fills in:
     the same in both dialects.
 ``{scalar}``
     A column holding one context value as written: no type in SQLite (so a
-    number stays a number and text stays text), ``JSONB`` in PostgreSQL
-    until version 4 makes it ``TEXT`` holding the value's JSON.
+    number stays a number and text stays text), ``JSONB`` in PostgreSQL.
 ``{clustered}``
     ``WITHOUT ROWID`` in SQLite, where the rows then live in their primary
     key's tree; nothing in PostgreSQL.
@@ -58,14 +57,16 @@ Upgrading builds the index inside the migration's transaction, which holds
 writes to the outbox for as long as that takes (one to two seconds a
 million sends).
 
-Version 4 changes nothing in SQLite. In PostgreSQL, the ``d_`` columns of
-``answer_scores`` become ``TEXT`` holding each value's JSON (``"BLR-01"``,
-``5``), where they were ``JSONB``. A frame sends every answer's dimension
-values to the client; from JSONB the server spent about 0.2 s per million
-answers turning them into text, from TEXT it spends 0.03 s joining them into
-one JSON array. Filters on a ``d_`` column compare its text with every JSON
-spelling of the value (``5`` and ``5.0``), and groups by one are parsed by
-the client, so ``5`` and ``5.0`` still count as one group. Upgrading
+Version 4 changes nothing in SQLite. In PostgreSQL it adds to
+``answer_scores``, beside each JSONB ``d_`` column, a ``t_`` column the server
+generates on every write: the value's JSON as ``TEXT`` (``"BLR-01"``, ``5``).
+A frame sends every answer's dimension values to the client; from JSONB the
+server spent about 0.2 s per million answers turning them into text, from
+the ``t_`` columns it spends 0.03 s joining them into one JSON array. Counts
+group by the ``t_`` columns too, and the client parses each group's text,
+so ``5`` and ``5.0`` still count as one group; filters still match the
+``d_`` columns. The ``d_`` columns are unchanged, so a process of an older
+cxcore still open on the store reads and writes them as before. Upgrading
 rewrites ``answer_scores`` inside the migration's transaction.
 """
 
@@ -96,7 +97,7 @@ _WORDS: Mapping[Dialect, Mapping[str, str]] = {
         "{byte_order}": ' COLLATE "C"',
         "{json_text_dimensions}": "ALTER TABLE answer_scores "
         + ", ".join(
-            f"ALTER COLUMN d_{name} TYPE TEXT USING d_{name}::text"
+            f"ADD COLUMN t_{name} TEXT GENERATED ALWAYS AS (d_{name}::text) STORED"
             for name in ("touchpoint", "journey", "store", "agent", "product", "channel")
         ),
     },

@@ -58,7 +58,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self, TextIO, TypeVar
 
 import attrs
@@ -172,7 +171,7 @@ _UPDATE_RESPONSE = (
 )
 _INSERT_SCORES = (
     f"INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) VALUES ("
-    + ", ".join(["%s"] * len(SCORE_COLUMNS))
+    + ", ".join("%s::jsonb" if c.startswith("d_") else "%s" for c in SCORE_COLUMNS)
     + ")"
 )
 _COPY_SCORES = f"COPY answer_scores ({', '.join(SCORE_COLUMNS)}) FROM STDIN"
@@ -230,7 +229,7 @@ def _unnest(columns: Mapping[str, str], alias: str) -> str:
 
 
 def _column_types(columns: Sequence[str]) -> dict[str, str]:
-    return {c: _NOT_TEXT.get(c, "text") for c in columns}
+    return {c: "jsonb" if c.startswith("d_") else _NOT_TEXT.get(c, "text") for c in columns}
 
 
 _SUBMISSION_TYPES = {
@@ -335,30 +334,6 @@ def _json_matches(value: Scalar) -> list[str]:
     elif number == 0:
         matches.append("false")
     return matches
-
-
-def _json_spellings(value: Scalar) -> list[str]:
-    """Every JSON text a ``d_`` column may hold for a value equal to *value*, as SQLite compares.
-
-    The columns hold what :func:`~cxcore.stores._rows.to_json` wrote, or, in
-    a store upgraded to schema 4, what PostgreSQL spelled for the JSONB value
-    (numbers without exponents). A whole number may have been written as an
-    integer or a float; true and false were written as 1 and 0.
-    """
-    if isinstance(value, str):
-        return [to_json(value)]
-    if isinstance(value, float) and not math.isfinite(value):
-        return []
-    number = int(value) if isinstance(value, bool) else value
-    numbers: list[int | float] = [number]
-    if number == 0:
-        numbers = [0, 0.0, -0.0]
-    elif isinstance(number, float) and number.is_integer():
-        numbers = [int(number), number]
-    elif isinstance(number, int) and float(number) == number:
-        numbers = [number, float(number)]
-    texts = [to_json(n) for n in numbers]
-    return list(dict.fromkeys([*texts, *(format(Decimal(t), "f") for t in texts)]))
 
 
 async def _replace_scores(
@@ -2126,9 +2101,9 @@ POSTGRES = Dialect(
     # Context values read and match as json_extract reads them in SQLite.
     read=_jsonb_scalar,
     match=lambda stored, value: (f"{stored} = ANY(%s::jsonb[])", _json_matches(value)),
-    match_json=lambda stored, value: (f"{stored} = ANY(%s::text[])", _json_spellings(value)),
-    # The d_ columns hold JSON texts: joined as they are, not converted row by row.
-    json_columns=lambda expr: f"'[' || string_agg(coalesce({expr}, 'null'), ',') || ']'",
+    # The t_ columns hold the d_ columns' JSON texts: joined as they are, not
+    # converted row by row as json_agg(d_...) would.
+    join_json=lambda expr: f"'[' || string_agg(coalesce({expr}, 'null'), ',') || ']'",
     one_of=lambda column, values: (f"{column} = ANY(%s::text[])", list(values)),
     text=lambda value: f"'{value}'::text",
     nothing="SELECT 0 WHERE false",
