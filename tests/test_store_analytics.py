@@ -25,7 +25,7 @@ from cxcore import (
     TextQuestion,
 )
 from cxcore.scoring import ResponseFrame, score
-from cxcore.stores import SQLiteStore
+from cxcore.stores import SQLiteStore, _analytics
 from cxcore.stores._analytics import SPANS_PER_PART
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -179,6 +179,13 @@ def frame_rows(frame: Any) -> list[tuple[Any, ...]]:
     return sorted(rows, key=repr)
 
 
+@pytest.fixture
+def split_small_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read even a test's few hundred answers in spans (below SMALL, a read is one query)."""
+    monkeypatch.setattr(_analytics, "SMALL", 0)
+
+
+@pytest.mark.usefixtures("split_small_reads")
 class TestParts:
     WINDOWS: tuple[dict[str, Any], ...] = (
         {},
@@ -277,6 +284,42 @@ class TestParts:
     def test_frame_parts_must_be_one_or_more(self, tmp_path):
         with pytest.raises(ValueError, match="frame_parts: 0 is not 1 or more"):
             SQLiteStore(tmp_path / "cx.db", frame_parts=0)
+
+
+class TestSmallReads:
+    @pytest.mark.parametrize(
+        ("small", "window", "queries"),
+        [
+            (None, {}, 1),  # the default: 400 responses are one query
+            (100, {}, 2 * SPANS_PER_PART),
+            # Fewer than 100 answers in the window: one query.
+            (100, {"since": T0 + timedelta(hours=37), "until": T0 + timedelta(hours=50)}, 1),
+        ],
+    )
+    def test_fewer_answers_than_small_are_read_in_one_query(
+        self, filled, monkeypatch, small, window, queries
+    ):
+        """Below SMALL answers (counted in the window), a frame is one query: spans cost more."""
+        if small is not None:
+            monkeypatch.setattr(_analytics, "SMALL", small)
+
+        async def read() -> tuple[int, int]:
+            async with SQLiteStore(filled, frame_parts=2) as store:
+                columns = store._columns
+                calls = 0
+
+                async def counted(query: str, params: list[Any]) -> Any:
+                    nonlocal calls
+                    calls += 1
+                    return await columns(query, params)
+
+                store._scores = attrs.evolve(store._scores, columns=counted)
+                frame = await store.frame(survey_id="visit", **window)
+                return len(frame), calls
+
+        rows, calls = asyncio.run(read())
+        assert calls == queries
+        assert 0 < rows < 100 if window else rows == len(in_memory(filled))
 
 
 class TestPushdown:

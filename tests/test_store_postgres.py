@@ -34,7 +34,7 @@ from cxcore.ports.store import OutboxItem, OutboxState, Store
 from cxcore.stores import SQLiteStore
 from cxcore.stores._analytics import SPANS_PER_PART
 from cxcore.stores._schema import SCHEMA_VERSION
-from tests.test_store_analytics import frame_rows
+from tests.test_store_analytics import frame_rows, split_small_reads  # noqa: F401 - a fixture
 
 try:
     import psycopg
@@ -884,6 +884,7 @@ def count_column_queries(store: PostgresStore) -> list[str]:
     return queries
 
 
+@pytest.mark.usefixtures("split_small_reads")
 class TestFrameParts:
     @pytest.mark.parametrize(
         "window",
