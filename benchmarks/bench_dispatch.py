@@ -7,6 +7,11 @@ FULL, group commit). Two cases, each with its own baseline in the same run:
 
 * ``zero_latency``: the fake channel answers at once, so the ratio is the
   whole cost of the durable outbox against a bare in-memory call;
+* ``provider_5ms_x16`` and ``provider_5ms_x16_one_pass``: 5 ms sends, 16 at
+  once, through :meth:`Dispatcher.run` with two passes under way (the
+  default) or one, against the same sends made directly, 16 at once. With
+  one pass, the channel's slots idle at every pass's end while it records its
+  ends and the next pass claims.
 * ``provider_5ms`` and ``provider_1ms``: each send takes 5 ms (1 ms), like
   a provider on the network; the baseline loop sends one at a time, the
   dispatcher too (concurrency 1), so the ratio is the outbox's overhead on a
@@ -50,6 +55,7 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,13 +88,26 @@ class Provider(FakeChannel):
     def __init__(self, latency: float) -> None:
         super().__init__(name="email")
         self.latency = latency
+        # A thread per send in flight: the default executor's few threads would
+        # cap the sends at once below the dispatcher's concurrency.
+        self._waits = ThreadPoolExecutor(max_workers=64, thread_name_prefix="provider")
+        self.sent = 0
+        self.expected: int | None = None
+        self.all_sent = asyncio.Event()
 
     async def send(self, message: OutboundMessage) -> SendResult:
         if self.latency:  # a thread's sleep: see the module's docstring
-            await asyncio.to_thread(time.sleep, self.latency)
+            await asyncio.get_running_loop().run_in_executor(self._waits, time.sleep, self.latency)
         result = await super().send(message)
         self.deliveries.clear()  # keep memory flat
+        self.sent += 1
+        if self.sent == self.expected:
+            self.all_sent.set()
         return result
+
+    async def aclose(self) -> None:
+        self._waits.shutdown()
+        await super().aclose()
 
 
 OpenStore = Callable[[ManualClock], contextlib.AbstractAsyncContextManager[Store]]
@@ -131,19 +150,34 @@ async def prepare(open_store: OpenStore, n: int, clock: ManualClock) -> list[Inv
     return invitations
 
 
-async def direct(invitations: list[Invitation], latency: float) -> float:
+async def direct(invitations: list[Invitation], latency: float, concurrency: int = 1) -> float:
+    """Render and send each invitation straight through the channel, *concurrency* at once."""
     channel = Provider(latency)
     start = time.perf_counter()
-    for invitation in invitations:
-        await channel.send(channel.render(invitation, SURVEY))
+    if concurrency == 1:
+        for invitation in invitations:
+            await channel.send(channel.render(invitation, SURVEY))
+    else:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(invitation: Invitation) -> None:
+            async with slots:
+                await channel.send(channel.render(invitation, SURVEY))
+
+        await asyncio.gather(*map(one, invitations))
     spent = time.perf_counter() - start
     await channel.aclose()
     return spent
 
 
 async def dispatched(
-    open_store: OpenStore, clock: ManualClock, latency: float, concurrency: int
+    open_store: OpenStore,
+    clock: ManualClock,
+    latency: float,
+    concurrency: int,
+    passes: int | None = None,
 ) -> float:
+    """Dispatch every due send: pass after pass with ``run_once``, or with ``run(passes=...)``."""
     async with open_store(clock) as store:
         channel = Provider(latency)
         dispatcher = Dispatcher(
@@ -156,8 +190,16 @@ async def dispatched(
             surveys=[SURVEY],
         )
         start = time.perf_counter()
-        while len(await dispatcher.run_once()):
-            pass
+        if passes is None:
+            while len(await dispatcher.run_once()):
+                pass
+        else:
+            channel.expected = len(await store.outbox())
+            stop = asyncio.Event()
+            loop = asyncio.create_task(dispatcher.run(stop, interval=0.005, passes=passes))
+            await channel.all_sent.wait()
+            stop.set()
+            await loop  # the passes under way record their ends
         spent = time.perf_counter() - start
         await channel.aclose()
         items = await store.outbox()
@@ -166,13 +208,22 @@ async def dispatched(
 
 
 def measure(
-    case: str, open_store: OpenStore, latency: float, concurrency: int, count: int, **extra: str
+    case: str,
+    open_store: OpenStore,
+    latency: float,
+    concurrency: int,
+    count: int,
+    *,
+    passes: int | None = None,
+    **extra: str,
 ) -> None:
+    """Time one case against the direct loop (with *passes*, as concurrent as the dispatcher)."""
     clock = ManualClock(T0)
     invitations = asyncio.run(prepare(open_store, count, clock))
     clock.advance(timedelta(minutes=1))
-    base = min(asyncio.run(direct(invitations, latency)) for _ in range(3))
-    spent = asyncio.run(dispatched(open_store, clock, latency, concurrency))
+    at_once = 1 if passes is None else concurrency
+    base = min(asyncio.run(direct(invitations, latency, at_once)) for _ in range(3))
+    spent = asyncio.run(dispatched(open_store, clock, latency, concurrency, passes))
     print(
         json.dumps(
             {
@@ -181,6 +232,8 @@ def measure(
                 **extra,
                 "sends": count,
                 "concurrency": concurrency,
+                **({} if passes is None else {"loop": f"run(passes={passes})"}),
+                "direct_concurrency": at_once,
                 "direct_per_send_us": round(base / count * 1e6, 1),
                 "dispatch_per_send_us": round(spent / count * 1e6, 1),
                 "overhead_per_send_us": round((spent - base) / count * 1e6, 1),
@@ -275,6 +328,8 @@ CASES = (
     "zero_latency_concurrent",
     "provider_5ms",
     "provider_1ms",
+    "provider_5ms_x16",
+    "provider_5ms_x16_one_pass",
     "bulk_claim",
     "postgres_zero_latency",
     "postgres_bulk_claim",
@@ -289,6 +344,10 @@ def main(n: int, bulk: int, cases: Sequence[str]) -> None:
         if case in cases:
             with tempfile.TemporaryDirectory() as d:
                 measure(case, sqlite_at(Path(d) / "bench.db"), latency, concurrency, count)
+    for case, passes in (("provider_5ms_x16", 2), ("provider_5ms_x16_one_pass", 1)):
+        if case in cases:
+            with tempfile.TemporaryDirectory() as d:
+                measure(case, sqlite_at(Path(d) / "bench.db"), 0.005, 16, n, passes=passes)
     if "bulk_claim" in cases:
         with tempfile.TemporaryDirectory() as d:
             stores = [sqlite_at(Path(d) / "small.db"), sqlite_at(Path(d) / "big.db")]

@@ -940,3 +940,122 @@ class TestSchedule:
         assert item.id == "abc.r2"
         assert reminder_of(item) == 2
         assert reminder_of(attrs.evolve(item, id="abc")) == 0
+
+
+class HeldChannel(FakeChannel):
+    """Holds every send until released; counts the sends in flight."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.release = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.release.wait()
+            return await super().send(message)
+        finally:
+            self.in_flight -= 1
+
+
+class TestRun:
+    async def held(
+        self, w: World, *, due: int, passes: int, **kw: Any
+    ) -> tuple[HeldChannel, asyncio.Task[None], asyncio.Event]:
+        """Start run() on *due* sends through a held channel; wait until its sends stop growing."""
+        await w.invite(due)
+        channel = HeldChannel(name="email")
+        dispatcher = w.dispatcher(channel, batch=2, **kw)
+        stop = asyncio.Event()
+        loop = asyncio.create_task(dispatcher.run(stop, interval=0.01, passes=passes))
+        seen = -1
+        for _ in range(50):  # until the sends in flight stop growing
+            await asyncio.sleep(0.02)
+            if channel.in_flight == seen:
+                break
+            seen = channel.in_flight
+        return channel, loop, stop
+
+    @pytest.mark.parametrize(("passes", "in_flight"), [(1, 2), (2, 4), (3, 6)])
+    def test_a_full_pass_is_followed_at_once_by_the_next(self, tmp_path, passes, in_flight):
+        """With full batches of 2, up to *passes* passes send at once: their sends overlap."""
+
+        async def go() -> tuple[int, int, list[OutboxState]]:
+            async with world(tmp_path) as w:
+                channel, loop, stop = await self.held(
+                    w, due=8, passes=passes, limits={"email": ChannelLimits(concurrency=10)}
+                )
+                held = channel.in_flight
+                stop.set()
+                channel.release.set()
+                await asyncio.wait_for(loop, 5)
+                states = [i.state for i in await w.store.outbox()]
+                return held, channel.most_in_flight, states
+
+        held, most, states = run(go)
+        assert held == most == in_flight
+        # Stopped: the passes under way ended, and nothing else was claimed.
+        assert Counter(states) == {OutboxState.SENT: in_flight, OutboxState.PENDING: 8 - in_flight}
+
+    def test_the_channel_cap_holds_across_passes(self, tmp_path):
+        """Three passes of 2 claimed at once still send at most the channel's 3 at a time."""
+
+        async def go() -> tuple[int, int, list[OutboxState]]:
+            async with world(tmp_path) as w:
+                channel, loop, stop = await self.held(
+                    w, due=6, passes=3, limits={"email": ChannelLimits(concurrency=3)}
+                )
+                held = channel.in_flight
+                channel.release.set()
+                for _ in range(100):
+                    if {i.state for i in await w.store.outbox()} == {OutboxState.SENT}:
+                        break
+                    await asyncio.sleep(0.01)
+                stop.set()
+                await asyncio.wait_for(loop, 5)
+                return held, channel.most_in_flight, [i.state for i in await w.store.outbox()]
+
+        held, most, states = run(go)
+        assert held == most == 3
+        assert states == [OutboxState.SENT] * 6
+
+    def test_stop_lets_the_passes_under_way_end(self, tmp_path):
+        """run() returns only once the sends it started have ended and been recorded."""
+
+        async def go() -> tuple[bool, list[OutboxState]]:
+            async with world(tmp_path) as w:
+                channel, loop, stop = await self.held(w, due=4, passes=2)
+                stop.set()
+                await asyncio.sleep(0.05)
+                returned_while_held = loop.done()
+                channel.release.set()
+                await asyncio.wait_for(loop, 5)
+                return returned_while_held, [i.state for i in await w.store.outbox()]
+
+        returned_while_held, states = run(go)
+        assert not returned_while_held
+        assert states == [OutboxState.SENT] * 4
+
+    def test_cancelling_run_cancels_its_passes(self, tmp_path):
+        """Cancelled, run() cancels the sends under way: they stay claimed, for recovery."""
+
+        async def go() -> list[OutboxState]:
+            async with world(tmp_path) as w:
+                _channel, loop, _stop = await self.held(w, due=4, passes=2)
+                loop.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(loop, 5)
+                return [i.state for i in await w.store.outbox()]
+
+        assert run(go) == [OutboxState.SENDING] * 4
+
+    def test_passes_must_be_one_or_more(self, tmp_path):
+        async def go() -> None:
+            async with world(tmp_path) as w:
+                await w.dispatcher(FakeChannel(name="email")).run(asyncio.Event(), passes=0)
+
+        with pytest.raises(ValueError, match="passes: 0 is not 1 or more"):
+            run(go)

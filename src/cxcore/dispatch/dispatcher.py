@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -364,15 +363,21 @@ class Dispatcher:
                 every other item was finished); those items stay ``sending``
                 and are recovered as ``unknown`` when their lease runs out.
         """
-        now = self.clock.now() if now is None else now
-        claimed = await self.store.claim_sends(
+        return await self._dispatch(await self._claim(now))
+
+    async def _claim(self, now: datetime | None) -> list[ClaimedSend]:
+        """Claim up to a batch of the sends due at *now* (default: the clock's time)."""
+        return await self.store.claim_sends(
             self.worker_id,
-            now=now,
+            now=self.clock.now() if now is None else now,
             limit=self.batch,
             lease=self.lease,
             channels=list(self.channels),
             purpose=Purpose.SURVEY,
         )
+
+    async def _dispatch(self, claimed: Sequence[ClaimedSend]) -> DispatchReport:
+        """Send what a pass claimed and record each end (see :meth:`run_once`)."""
         if not claimed:
             return DispatchReport()
         this_pass = _Pass(_Finisher(self.store, self.worker_id), self.clock.now())
@@ -393,25 +398,73 @@ class Dispatcher:
             raise ExceptionGroup(msg, errors)
         return DispatchReport(tuple(outcomes))
 
-    async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
+    async def run(self, stop: asyncio.Event, *, interval: float = 1.0, passes: int = 2) -> None:
         """Send until *stop* is set: recover, reconcile, then pass after pass.
 
-        Between passes that found less than a full batch it waits *interval*
-        seconds (or until *stop*). Unknown sends are reconciled on every pass
-        for channels that implement :class:`DeliveryLookup`.
+        A pass that claims a full batch is followed at once by the next, up
+        to *passes* under way together: the next pass's sends queue behind
+        the first's for the channels' slots and take them as the first's last
+        sends end, instead of the slots idling while a pass records its ends
+        and the next one claims. The caps hold across passes. Between passes
+        that found less than a full batch it waits *interval* seconds (or
+        until *stop*). Unknown sends are reconciled before every claim, for
+        channels that implement :class:`DeliveryLookup`. Once *stop* is set,
+        the passes under way end before it returns. Keep the lease longer
+        than *passes* batches take.
+
+        Raises:
+            ValueError: If *passes* is less than 1.
         """
+        if passes < 1:
+            msg = f"passes: {passes} is not 1 or more"
+            raise ValueError(msg)
         await self.recover(own=True)
-        while not stop.is_set():
-            await self.recover()
-            await self.reconcile()  # one read of the unknown sends; nothing more if there are none
-            try:
-                report = await self.run_once()
-            except ExceptionGroup:
-                log.exception("a dispatch pass could not record every outcome")
-                report = DispatchReport()
-            if len(report) < self.batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+        running: set[asyncio.Task[DispatchReport]] = set()
+        try:
+            while not stop.is_set():
+                await self.recover()
+                await self.reconcile()  # one read of the unknown sends; nothing more if none
+                claimed = await self._claim(None)
+                if claimed:
+                    running.add(asyncio.create_task(self._dispatch(claimed)))
+                full = len(claimed) == self.batch
+                if full and len(running) < passes:
+                    continue
+                stopped = asyncio.ensure_future(stop.wait())
+                # A full batch waits for a pass to end; otherwise, for the interval.
+                waited = {stopped, *running} if full else {stopped}
+                try:
+                    await asyncio.wait(
+                        waited,
+                        timeout=None if full else interval,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    stopped.cancel()
+                running = self._ended(running)
+        except BaseException:
+            for task in running:
+                task.cancel()
+            raise
+        finally:
+            if running:
+                await asyncio.wait(running)
+                self._ended(running)
+
+    @staticmethod
+    def _ended(running: set[asyncio.Task[DispatchReport]]) -> set[asyncio.Task[DispatchReport]]:
+        """The passes still under way. One that could not record every outcome is logged.
+
+        Raises:
+            BaseException: What else a pass that ended raised (it is not ours to swallow).
+        """
+        for task in [t for t in running if t.done() and not t.cancelled()]:
+            error = task.exception()
+            if isinstance(error, ExceptionGroup):
+                log.error("a dispatch pass could not record every outcome", exc_info=error)
+            elif error is not None:
+                raise error
+        return {t for t in running if not t.done()}
 
     # ------------------------------------------------------------ one item
 
