@@ -645,7 +645,7 @@ class TestBatches:
         report, channel = run(go)
         assert sorted(o.detail or "" for o in report.by_state(OutboxState.SUPPRESSED)) == [
             "550 no such user (code 550)",
-            "the address is suppressed on 'email' (hard_bounce, refused earlier in this pass)",
+            "the address is suppressed on 'email' (hard_bounce, refused earlier in a pass under way)",
         ]
         assert channel.deliveries == []
         assert channel._failures == []  # the channel was called once, for the first
@@ -690,7 +690,9 @@ class TestBatches:
 
         report, channel = run(go)
         states = [(o.state, o.detail or "") for o in report.outcomes]
-        stopped = [i for i, (_, why) in enumerate(states) if "refused earlier in this pass" in why]
+        stopped = [
+            i for i, (_, why) in enumerate(states) if "refused earlier in a pass under way" in why
+        ]
         sent = [i for i, (state, _) in enumerate(states) if state is OutboxState.SENT]
         assert (len(stopped), len(sent)) == (3, 2)
         assert min(stopped) < max(sent)  # a stopped send came before a send that went
@@ -1059,3 +1061,46 @@ class TestRun:
 
         with pytest.raises(ValueError, match="passes: 0 is not 1 or more"):
             run(go)
+
+    def test_an_address_refused_in_one_pass_is_not_tried_in_the_next_under_way(self, tmp_path):
+        """Two passes under way share refusals: the second claimed before the store knew."""
+
+        async def go() -> tuple[list[str], list[Any]]:
+            async with world(tmp_path) as w:
+                for customer_id in ("A", "B"):  # two sends to one address, one per pass
+                    customer = Customer(id=customer_id, email="c0@example.com", timezone="UTC")
+                    visit = Interaction(
+                        id=f"I-{customer_id}",
+                        touchpoint="visit",
+                        customer_id=customer_id,
+                        occurred_at=w.clock.now(),
+                    )
+                    decision = decide(RULES, visit, customer, w.state, w.clock)
+                    await w.outbox.schedule(decision, customer=customer)
+                channel = HeldChannel(name="email")
+                channel.fail_next(SendError("550 no such user", suppress=True, code="550"))
+                dispatcher = w.dispatcher(
+                    channel, batch=1, limits={"email": ChannelLimits(concurrency=1)}
+                )
+                stop = asyncio.Event()
+                loop = asyncio.create_task(dispatcher.run(stop, interval=0.01, passes=2))
+                for _ in range(200):  # both claimed, the first send held: then refuse it
+                    if {i.state for i in await w.store.outbox()} == {OutboxState.SENDING}:
+                        break
+                    await asyncio.sleep(0.01)
+                channel.release.set()
+                for _ in range(200):
+                    items = await w.store.outbox()
+                    if all(i.state is OutboxState.SUPPRESSED for i in items):
+                        break
+                    await asyncio.sleep(0.01)
+                stop.set()
+                await asyncio.wait_for(loop, 5)
+                return sorted(i.last_error or "" for i in items), channel.deliveries
+
+        errors, deliveries = run(go)
+        assert errors == [
+            "550 no such user (code 550)",
+            "the address is suppressed on 'email' (hard_bounce, refused earlier in a pass under way)",
+        ]
+        assert deliveries == []

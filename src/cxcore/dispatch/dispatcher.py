@@ -216,8 +216,12 @@ class _Pass:
 
     finisher: _Finisher
     claimed_at: datetime
-    refused: set[tuple[str, str]] = attrs.Factory(set)
-    """(address, channel) pairs a provider refused in this pass (now suppressed)."""
+    refused: set[tuple[str, str]]
+    """(address, channel) pairs a provider refused in the passes under way (now suppressed).
+
+    Shared by the passes under way together (see :meth:`Dispatcher.run`): the
+    others claimed their sends before the store knew of the refusal.
+    """
 
 
 class Dispatcher:
@@ -250,8 +254,8 @@ class Dispatcher:
     compare-and-set on this dispatcher's claim, and durable before the pass
     moves on from it). A send that waits for its channel's slot longer than
     *recheck_after* since the claim reads its suppression and consent again
-    just before it goes; one to an address a provider refused earlier in the
-    pass is ``suppressed`` without calling the channel.
+    just before it goes; one to an address a provider refused earlier in a
+    pass under way is ``suppressed`` without calling the channel.
 
     Args:
         store: The store holding the outbox (:class:`~cxcore.stores.SQLiteStore`...).
@@ -320,6 +324,8 @@ class Dispatcher:
         self._surveys: dict[tuple[str, int], Survey] = {(s.id, s.version): s for s in surveys}
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._buckets: dict[str, TokenBucket | None] = {}
+        self._passes = 0
+        self._refused: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"Dispatcher(worker_id={self.worker_id!r}, channels={sorted(self.channels)!r})"
@@ -380,10 +386,16 @@ class Dispatcher:
         """Send what a pass claimed and record each end (see :meth:`run_once`)."""
         if not claimed:
             return DispatchReport()
-        this_pass = _Pass(_Finisher(self.store, self.worker_id), self.clock.now())
-        results = await asyncio.gather(
-            *(self._process(send, this_pass) for send in claimed), return_exceptions=True
-        )
+        this_pass = _Pass(_Finisher(self.store, self.worker_id), self.clock.now(), self._refused)
+        self._passes += 1
+        try:
+            results = await asyncio.gather(
+                *(self._process(send, this_pass) for send in claimed), return_exceptions=True
+            )
+        finally:
+            self._passes -= 1
+            if not self._passes:  # the next claim reads the refusals from the store
+                self._refused.clear()
         outcomes: list[DispatchOutcome] = []
         errors: list[Exception] = []
         for result in results:
@@ -511,7 +523,7 @@ class Dispatcher:
         """Why a send that got its slot must not go now after all, or ``None``."""
         address = invitation.address
         if address is not None and (address, channel) in this_pass.refused:
-            return _refusal(channel, f"{_SUPPRESS_REASON}, refused earlier in this pass", ())
+            return _refusal(channel, f"{_SUPPRESS_REASON}, refused earlier in a pass under way", ())
         if self.clock.now() - this_pass.claimed_at > self.recheck_after:
             return await self._blocked(invitation, channel)
         return None
