@@ -1104,3 +1104,36 @@ class TestRun:
             "the address is suppressed on 'email' (hard_bounce, refused earlier in a pass under way)",
         ]
         assert deliveries == []
+
+    def test_the_next_pass_waits_until_half_the_first_has_taken_slots(self, tmp_path):
+        """A full pass of 8 with one slot: the next claims only once 4 or fewer of its sends wait."""
+
+        async def go() -> list[int]:
+            async with world(tmp_path) as w:
+                await w.invite(20)
+                channel = HeldChannel(name="email")
+                dispatcher = w.dispatcher(
+                    channel, batch=8, limits={"email": ChannelLimits(concurrency=1)}
+                )
+                stop = asyncio.Event()
+                loop = asyncio.create_task(dispatcher.run(stop, interval=0.01))
+                claimed = []
+                for _ in range(5):  # each round: note what is claimed, then let one send through
+                    await asyncio.sleep(0.05)
+                    items = await w.store.outbox()
+                    claimed.append(sum(i.state is not OutboxState.PENDING for i in items))
+                    went = len(channel.deliveries)
+                    channel.release.set()
+                    for _ in range(100):  # until that one send has gone, and no other
+                        if len(channel.deliveries) > went:
+                            break
+                        await asyncio.sleep(0)
+                    channel.release.clear()
+                stop.set()
+                channel.release.set()
+                await asyncio.wait_for(loop, 5)
+                return claimed
+
+        # 8 claimed; one send goes at a time. Once 3 have gone and one is in flight,
+        # 4 wait: the next pass claims its 8.
+        assert run(go) == [8, 8, 8, 16, 16]

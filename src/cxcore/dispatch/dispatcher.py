@@ -202,6 +202,24 @@ class _Finisher:
         return await self._batcher.submit(finish)
 
 
+async def _first(*waits: Awaitable[object], at_most: float | None = None) -> None:
+    """Wait until the first of *waits* ends (or *at_most* seconds pass); leave the others be.
+
+    Coroutines among *waits* are wrapped in tasks, which are cancelled after.
+    """
+    own = [asyncio.ensure_future(w) for w in waits if asyncio.iscoroutine(w)]
+    others = [w for w in waits if not asyncio.iscoroutine(w)]
+    try:
+        await asyncio.wait(
+            [*own, *map(asyncio.ensure_future, others)],
+            timeout=at_most,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        for task in own:
+            task.cancel()
+
+
 def _not_recorded(finish: Finish, exc: Exception) -> StoreError:
     error = StoreError(
         f"outbox item {finish.item_id!r}: its end ({finish.state.value}) was not recorded: {exc}"
@@ -222,6 +240,17 @@ class _Pass:
     Shared by the passes under way together (see :meth:`Dispatcher.run`): the
     others claimed their sends before the store knew of the refusal.
     """
+    waiting: set[str] = attrs.Factory(set)
+    """The items whose send has not yet taken its channel's slot, nor ended."""
+    tail: asyncio.Event | None = None
+    """Set once no more than *tail_at* items are waiting: the next pass may claim."""
+    tail_at: int = 0
+
+    def started(self, item_id: str) -> None:
+        """*item_id* took its slot, or ended without one."""
+        self.waiting.discard(item_id)
+        if self.tail is not None and len(self.waiting) <= self.tail_at:
+            self.tail.set()
 
 
 class Dispatcher:
@@ -382,11 +411,29 @@ class Dispatcher:
             purpose=Purpose.SURVEY,
         )
 
-    async def _dispatch(self, claimed: Sequence[ClaimedSend]) -> DispatchReport:
-        """Send what a pass claimed and record each end (see :meth:`run_once`)."""
+    async def _dispatch(
+        self, claimed: Sequence[ClaimedSend], tail: asyncio.Event | None = None
+    ) -> DispatchReport:
+        """Send what a pass claimed and record each end (see :meth:`run_once`).
+
+        *tail* is set once no more of the pass's sends wait for a slot than
+        half of them, or than its channels have slots if more (or when the
+        pass ends).
+        """
         if not claimed:
             return DispatchReport()
-        this_pass = _Pass(_Finisher(self.store, self.worker_id), self.clock.now(), self._refused)
+        this_pass = _Pass(
+            _Finisher(self.store, self.worker_id),
+            self.clock.now(),
+            self._refused,
+            waiting={send.item.id for send in claimed},
+            tail=tail,
+            tail_at=max(
+                len(claimed) // 2, sum(self._limits(name).concurrency for name in self.channels)
+            ),
+        )
+        if tail is not None and len(this_pass.waiting) <= this_pass.tail_at:
+            tail.set()
         self._passes += 1
         try:
             results = await asyncio.gather(
@@ -396,6 +443,8 @@ class Dispatcher:
             self._passes -= 1
             if not self._passes:  # the next claim reads the refusals from the store
                 self._refused.clear()
+            if tail is not None:
+                tail.set()
         outcomes: list[DispatchOutcome] = []
         errors: list[Exception] = []
         for result in results:
@@ -413,16 +462,19 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0, passes: int = 2) -> None:
         """Send until *stop* is set: recover, reconcile, then pass after pass.
 
-        A pass that claims a full batch is followed at once by the next, up
-        to *passes* under way together: the next pass's sends queue behind
-        the first's for the channels' slots and take them as the first's last
-        sends end, instead of the slots idling while a pass records its ends
-        and the next one claims. The caps hold across passes. Between passes
-        that found less than a full batch it waits *interval* seconds (or
-        until *stop*). Unknown sends are reconciled before every claim, for
-        channels that implement :class:`DeliveryLookup`. Once *stop* is set,
-        the passes under way end before it returns. Keep the lease longer
-        than *passes* batches take.
+        After a pass that claimed a full batch, the next pass claims as soon
+        as no more of the first's sends wait for a slot than half a batch (or
+        than its channels have slots, if more), up to *passes* under way
+        together. The next pass's sends then take the slots as the first's
+        last sends end, instead of the slots idling while a pass records its
+        last ends and the next one claims; and a claimed send waits behind
+        at most half a batch of another pass's, so keep the lease longer
+        than one and a half batches take. The caps hold across passes. After a pass that found less than a full batch it
+        waits *interval* seconds (or until *stop*). Unknown sends are
+        reconciled before every claim, for channels that implement
+        :class:`DeliveryLookup`. Once *stop* is set, the passes under way end
+        before it returns; if it is cancelled, so are they (their sends stay
+        claimed, and are recovered as ``unknown``).
 
         Raises:
             ValueError: If *passes* is less than 1.
@@ -437,22 +489,17 @@ class Dispatcher:
                 await self.recover()
                 await self.reconcile()  # one read of the unknown sends; nothing more if none
                 claimed = await self._claim(None)
+                tail = asyncio.Event()
                 if claimed:
-                    running.add(asyncio.create_task(self._dispatch(claimed)))
-                full = len(claimed) == self.batch
-                if full and len(running) < passes:
-                    continue
-                stopped = asyncio.ensure_future(stop.wait())
-                # A full batch waits for a pass to end; otherwise, for the interval.
-                waited = {stopped, *running} if full else {stopped}
-                try:
-                    await asyncio.wait(
-                        waited,
-                        timeout=None if full else interval,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    stopped.cancel()
+                    running.add(asyncio.create_task(self._dispatch(claimed, tail)))
+                if len(claimed) < self.batch:
+                    await _first(stop.wait(), at_most=interval)
+                else:  # more may be due: claim again once this pass's tail begins
+                    await _first(stop.wait(), tail.wait())
+                    running = self._ended(running)
+                    while len(running) >= passes and not stop.is_set():
+                        await _first(stop.wait(), *running)
+                        running = self._ended(running)
                 running = self._ended(running)
         except BaseException:
             for task in running:
@@ -519,8 +566,11 @@ class Dispatcher:
         ]
         return _refusal(channel, None, consents)
 
-    async def _recheck(self, invitation: Invitation, channel: str, this_pass: _Pass) -> str | None:
+    async def _recheck(
+        self, invitation: Invitation, channel: str, this_pass: _Pass, item_id: str
+    ) -> str | None:
         """Why a send that got its slot must not go now after all, or ``None``."""
+        this_pass.started(item_id)
         address = invitation.address
         if address is not None and (address, channel) in this_pass.refused:
             return _refusal(channel, f"{_SUPPRESS_REASON}, refused earlier in a pass under way", ())
@@ -669,6 +719,12 @@ class Dispatcher:
         return channel, invitation, message
 
     async def _process(self, send: ClaimedSend, this_pass: _Pass) -> DispatchOutcome:
+        try:
+            return await self._send_one(send, this_pass)
+        finally:
+            this_pass.started(send.item.id)  # if it ended before taking a slot
+
+    async def _send_one(self, send: ClaimedSend, this_pass: _Pass) -> DispatchOutcome:
         prepared = await self._prepare(send, this_pass)
         if isinstance(prepared, DispatchOutcome):
             return prepared
@@ -679,7 +735,7 @@ class Dispatcher:
                 item.channel,
                 channel,
                 message,
-                lambda: self._recheck(invitation, item.channel, this_pass),
+                lambda: self._recheck(invitation, item.channel, this_pass, item.id),
             )
         except SendError as exc:
             why = _describe(exc)
