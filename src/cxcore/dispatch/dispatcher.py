@@ -469,12 +469,14 @@ class Dispatcher:
         last sends end, instead of the slots idling while a pass records its
         last ends and the next one claims; and a claimed send waits behind
         at most half a batch of another pass's, so keep the lease longer
-        than one and a half batches take. The caps hold across passes. After a pass that found less than a full batch it
-        waits *interval* seconds (or until *stop*). Unknown sends are
-        reconciled before every claim, for channels that implement
-        :class:`DeliveryLookup`. Once *stop* is set, the passes under way end
-        before it returns; if it is cancelled, so are they (their sends stay
-        claimed, and are recovered as ``unknown``).
+        than one and a half batches take. The caps hold across passes.
+
+        After a pass that found less than a full batch it waits *interval*
+        seconds (or until *stop*). Unknown sends are reconciled before every
+        claim, for channels that implement :class:`DeliveryLookup`. Once
+        *stop* is set, the passes under way end before it returns; if it is
+        cancelled, so are they (their sends stay claimed, and are recovered
+        as ``unknown``).
 
         Raises:
             ValueError: If *passes* is less than 1.
