@@ -93,6 +93,19 @@ class World:
             ids.append(scheduled.item.id)
         return ids
 
+    async def invite_people(self, *people: tuple[str, str]) -> None:
+        """Schedule an invitation, due now, for each (customer id, email): emails may repeat."""
+        for customer_id, email in people:
+            customer = Customer(id=customer_id, email=email, timezone="UTC")
+            visit = Interaction(
+                id=f"I-{customer_id}",
+                touchpoint="visit",
+                customer_id=customer_id,
+                occurred_at=self.clock.now(),
+            )
+            decision = decide(RULES, visit, customer, self.state, self.clock)
+            await self.outbox.schedule(decision, customer=customer)
+
     def dispatcher(self, channel: object, **kw: Any) -> Dispatcher:
         kw.setdefault("rng", random.Random(5))
         return Dispatcher(self.store, {"email": channel}, clock=self.clock, worker_id="w1", **kw)  # type: ignore[dict-item]
@@ -627,16 +640,7 @@ class TestBatches:
 
         async def go():
             async with world(tmp_path) as w:
-                for customer_id in ("A", "B"):
-                    customer = Customer(id=customer_id, email="c0@example.com", timezone="UTC")
-                    visit = Interaction(
-                        id=f"I-{customer_id}",
-                        touchpoint="visit",
-                        customer_id=customer_id,
-                        occurred_at=w.clock.now(),
-                    )
-                    decision = decide(RULES, visit, customer, w.state, w.clock)
-                    await w.outbox.schedule(decision, customer=customer)
+                await w.invite_people(("A", "c0@example.com"), ("B", "c0@example.com"))
                 channel = FakeChannel(name="email")
                 channel.fail_next(SendError("550 no such user", suppress=True, code="550"))
                 dispatcher = w.dispatcher(channel, limits={"email": ChannelLimits(concurrency=1)})
@@ -663,18 +667,7 @@ class TestBatches:
         async def go():
             async with world(tmp_path) as w:
                 people = [(f"P{i}", "c0") for i in range(4)] + [("Q1", "c1"), ("Q2", "c2")]
-                for customer_id, email in people:
-                    customer = Customer(
-                        id=customer_id, email=f"{email}@example.com", timezone="UTC"
-                    )
-                    visit = Interaction(
-                        id=f"I-{customer_id}",
-                        touchpoint="visit",
-                        customer_id=customer_id,
-                        occurred_at=w.clock.now(),
-                    )
-                    decision = decide(RULES, visit, customer, w.state, w.clock)
-                    await w.outbox.schedule(decision, customer=customer)
+                await w.invite_people(*((c, f"{email}@example.com") for c, email in people))
 
                 async def sleep(seconds: float) -> None:
                     w.clock.advance(seconds=seconds)
@@ -1067,16 +1060,8 @@ class TestRun:
 
         async def go() -> tuple[list[str], list[Any]]:
             async with world(tmp_path) as w:
-                for customer_id in ("A", "B"):  # two sends to one address, one per pass
-                    customer = Customer(id=customer_id, email="c0@example.com", timezone="UTC")
-                    visit = Interaction(
-                        id=f"I-{customer_id}",
-                        touchpoint="visit",
-                        customer_id=customer_id,
-                        occurred_at=w.clock.now(),
-                    )
-                    decision = decide(RULES, visit, customer, w.state, w.clock)
-                    await w.outbox.schedule(decision, customer=customer)
+                # Two sends to one address, one per pass.
+                await w.invite_people(("A", "c0@example.com"), ("B", "c0@example.com"))
                 channel = HeldChannel(name="email")
                 channel.fail_next(SendError("550 no such user", suppress=True, code="550"))
                 dispatcher = w.dispatcher(
