@@ -4,7 +4,9 @@ Every invitation must end up sent exactly once, or unknown and then reconciled.
 The "provider" is a file: each accepted message is appended and fsynced before
 ``send`` returns, so what the provider has survives the kill.
 
-Run as a script, this file is the child: ``python test_dispatch_crash.py DB SINK HANG_AFTER``.
+Run as a script, this file is the child: ``python test_dispatch_crash.py DB SINK HANG_AFTER
+LOOP``, where LOOP is ``run_once`` (pass after pass) or ``run`` (the long-running loop,
+with two passes under way).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from cxcore import Customer, Interaction, ManualClock, OutboundMessage, OutboxState, SendResult
 from cxcore.dispatch import ChannelLimits, Dispatcher, Outbox
@@ -80,12 +84,14 @@ class SinkChannel(FakeChannel):
         return None
 
 
-async def child(db: Path, sink: Path, hang_after: int) -> None:
+async def child(db: Path, sink: Path, hang_after: int, loop: str) -> None:
     async with SQLiteStore(db) as store:
         channel = SinkChannel(sink, hang_after=hang_after)
         dispatcher = Dispatcher(
             store, {"email": channel}, worker_id="child", limits=LIMITS, batch=10
         )
+        if loop == "run":
+            await dispatcher.run(asyncio.Event(), interval=0.05)  # until killed
         while len(await dispatcher.run_once()):
             pass
 
@@ -124,13 +130,14 @@ async def restart(db: Path, sink: Path, now: datetime):
         return recovered, reconciled, passes, await store.outbox()
 
 
-def test_sigkill_mid_batch_then_restart(tmp_path):
+@pytest.mark.parametrize("loop", ["run_once", "run"])
+def test_sigkill_mid_batch_then_restart(tmp_path, loop):
     """Killed mid-batch and restarted: every invitation is sent exactly once; unknowns are reconciled."""
     db, sink = tmp_path / "cx.db", tmp_path / "provider.log"
     start = datetime.now(UTC)
     invitation_ids = asyncio.run(prepare(db, start - timedelta(seconds=1)))
     proc = subprocess.Popen(
-        [sys.executable, __file__, str(db), str(sink), str(HANG_AFTER)],
+        [sys.executable, __file__, str(db), str(sink), str(HANG_AFTER), loop],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -172,4 +179,4 @@ def test_sigkill_mid_batch_then_restart(tmp_path):
 
 
 if __name__ == "__main__":
-    asyncio.run(child(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(child(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))
