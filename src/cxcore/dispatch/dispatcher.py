@@ -665,14 +665,22 @@ class Dispatcher:
             this_pass=this_pass,
         )
 
+    async def _failed(
+        self, item: OutboxItem, why: str, this_pass: _Pass | None = None
+    ) -> DispatchOutcome:
+        """End *item* as ``failed`` (its invitation too), for *why*."""
+        return await self._finish(
+            item,
+            OutboxState.FAILED,
+            detail=why,
+            disposition=Disposition.FAILED,
+            this_pass=this_pass,
+        )
+
     async def _retry(self, item: OutboxItem, why: str, this_pass: _Pass) -> DispatchOutcome:
         if self.retry.gives_up(item.attempts):
-            return await self._finish(
-                item,
-                OutboxState.FAILED,
-                detail=f"gave up after {item.attempts} attempts: {why}",
-                disposition=Disposition.FAILED,
-                this_pass=this_pass,
+            return await self._failed(
+                item, f"gave up after {item.attempts} attempts: {why}", this_pass
             )
         retry_at = self.clock.now() + self.retry.delay(item.attempts, self._rng)
         return await self._finish(
@@ -714,10 +722,7 @@ class Dispatcher:
             survey = await self._survey(invitation)
             message = channel.render(invitation, survey)
         except Exception as exc:  # noqa: BLE001 - rendering is pure: a retry gives the same error
-            why = f"cannot render: {_describe(exc)}"
-            return await self._finish(
-                item, failed, detail=why, disposition=Disposition.FAILED, this_pass=this_pass
-            )
+            return await self._failed(item, f"cannot render: {_describe(exc)}", this_pass)
         return channel, invitation, message
 
     async def _process(self, send: ClaimedSend, this_pass: _Pass) -> DispatchOutcome:
@@ -752,13 +757,7 @@ class Dispatcher:
                 return await self._suppressed(item, why, this_pass)
             if exc.retryable:
                 return await self._retry(item, why, this_pass)
-            return await self._finish(
-                item,
-                OutboxState.FAILED,
-                detail=why,
-                disposition=Disposition.FAILED,
-                this_pass=this_pass,
-            )
+            return await self._failed(item, why, this_pass)
         except ChannelClosedError as exc:  # refused before reaching the provider
             return await self._retry(item, _describe(exc), this_pass)
         except TimeoutError:
@@ -891,7 +890,4 @@ class Dispatcher:
         Raises:
             DispatchError: If there is no such item, or it is not ``unknown``.
         """
-        item = await self._unknown(item_id)
-        return await self._finish(
-            item, OutboxState.FAILED, detail=reason, disposition=Disposition.FAILED
-        )
+        return await self._failed(await self._unknown(item_id), reason)
