@@ -490,14 +490,7 @@ class TestOutbox:
 
         async def scenario(store: Store) -> None:
             await store.enqueue(
-                OutboxItem(
-                    id=f"o{i}",
-                    invitation_id=f"inv-{i}",
-                    channel="email",
-                    state=OutboxState.PENDING,
-                    due_at=T0 + timedelta(minutes=i),
-                )
-                for i in range(10)
+                pending(f"o{i}", f"inv-{i}", at=T0 + timedelta(minutes=i)) for i in range(10)
             )
             now = T0 + timedelta(minutes=5)
             a, b = await asyncio.gather(
@@ -563,13 +556,7 @@ class TestOutbox:
 
         async def scenario(store: Store) -> None:
             await store.enqueue(
-                OutboxItem(
-                    id=f"o{i}",
-                    invitation_id=f"inv-{i}",
-                    channel=ch,
-                    state=OutboxState.PENDING,
-                    due_at=T0,
-                )
+                pending(f"o{i}", f"inv-{i}", channel=ch)
                 for i, ch in enumerate(["email", "sms", "email", "sms"])
             )
             with pytest.raises(ValueError, match="limit: -1 is not 0 or more"):

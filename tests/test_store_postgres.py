@@ -30,10 +30,11 @@ from cxcore import (
     TextQuestion,
 )
 from cxcore.definitions import unstructure
-from cxcore.ports.store import OutboxItem, OutboxState, Store
+from cxcore.ports.store import Store
 from cxcore.stores import SQLiteStore
 from cxcore.stores._analytics import SPANS_PER_PART
 from cxcore.stores._schema import SCHEMA_VERSION
+from tests.test_store import pending
 from tests.test_store_analytics import frame_rows, split_small_reads  # noqa: F401 - a fixture
 
 try:
@@ -123,13 +124,7 @@ class TestSeveralProcesses:
         async def fill() -> None:
             async with PostgresStore(dsn) as store:
                 await store.enqueue(
-                    OutboxItem(
-                        id=f"o{i:03}",
-                        invitation_id=f"inv-{i}",
-                        channel="sms",
-                        state=OutboxState.PENDING,
-                        due_at=T0 + timedelta(seconds=i),
-                    )
+                    pending(f"o{i:03}", f"inv-{i}", channel="sms", at=T0 + timedelta(seconds=i))
                     for i in range(count)
                 )
 
@@ -647,13 +642,7 @@ def both(dsn: str, tmp_path: Path) -> tuple[str, Path]:
             if i % 2:
                 await store.record_disposition(f"inv-{i}", Disposition.OPENED, T0)
         await store.enqueue(
-            OutboxItem(
-                id=name,
-                invitation_id="inv-0",
-                channel="sms",
-                state=OutboxState.PENDING,
-                due_at=T0,
-            )
+            pending(name, "inv-0", channel="sms")
             for name in ["b", "B", "a", "_", "Z", "é", "a1", "A"]
         )
 
@@ -808,16 +797,7 @@ class TestClaimPlan:
 
         async def fill() -> None:
             async with PostgresStore(dsn) as store:
-                await store.enqueue(
-                    OutboxItem(
-                        id=f"o{n:05}",
-                        invitation_id=f"inv-{n}",
-                        channel="email",
-                        state=OutboxState.PENDING,
-                        due_at=T0,
-                    )
-                    for n in range(20_000)
-                )
+                await store.enqueue(pending(f"o{n:05}", f"inv-{n}") for n in range(20_000))
 
         async def make_schema() -> None:
             async with PostgresStore(dsn):

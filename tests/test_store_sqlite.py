@@ -19,6 +19,7 @@ from cxcore.ports.store import OutboxItem, OutboxState
 from cxcore.stores import SQLiteStore
 from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
 from cxcore.stores.sqlite import _due_ids_sql
+from tests.test_store import pending
 
 CHILD = Path(__file__).with_name("store_child.py")
 V1_FIXTURE = Path(__file__).parent / "data" / "store-v1.sqlite"
@@ -221,16 +222,7 @@ class TestClaimPlan:
 
         async def fill() -> None:
             async with SQLiteStore(db) as store:
-                await store.enqueue(
-                    OutboxItem(
-                        id=f"o{n:04}",
-                        invitation_id=f"inv-{n}",
-                        channel="email",
-                        state=OutboxState.PENDING,
-                        due_at=T0,
-                    )
-                    for n in range(2000)
-                )
+                await store.enqueue(pending(f"o{n:04}", f"inv-{n}") for n in range(2000))
 
         asyncio.run(fill())
         conn = sqlite3.connect(db)
