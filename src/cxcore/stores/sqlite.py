@@ -752,8 +752,9 @@ class SQLiteStore:
         comes out of the database as one text (``group_concat``,
         ``json_group_array``), parsed at C speed: no Python object per answer.
         The answers are read in spans of time, ``frame_parts`` at once, each
-        on a reader connection of its own; each span is parsed as it arrives. A column over SQLite's limit on one
-        value (1 GB) makes it read row by row instead. The frame scores exactly as one built with
+        on a reader connection of its own; each span is parsed as it
+        arrives. A column over SQLite's limit on one value (1 GB) makes it
+        read row by row instead. The frame scores exactly as one built with
         :meth:`ResponseFrame.from_responses <cxcore.scoring.ResponseFrame.from_responses>`
         from the same responses.
 
