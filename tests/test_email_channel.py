@@ -37,7 +37,7 @@ from cxcore.testing import (
     sample_invitation,
     sample_surveys,
 )
-from cxcore_channels.email import EmailChannel, verp_decode
+from cxcore_channels.email import EmailChannel, EmailConfigError, verp_decode
 from cxcore_channels.email.pool import transparent_data
 
 BASE = "https://cx.example.in/r"
@@ -339,14 +339,16 @@ class TestWhatArrives:
 # -- TLS and AUTH ------------------------------------------------------------------------
 
 
+TLS_CA = trustme.CA()
+
+
 @pytest.fixture(scope="module")
 def tls_pair():
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert = TLS_CA.issue_cert("127.0.0.1", "localhost")
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(server)
     client = ssl.create_default_context()
-    ca.configure_trust(client)
+    TLS_CA.configure_trust(client)
     return server, client
 
 
@@ -392,6 +394,40 @@ class TestTlsAndAuth:
             assert await sink.recipients() == ["asha@example.in", "asha@example.in"]
 
         asyncio.run(check())
+
+    def test_starttls_trusting_a_ca_file(self, tls_pair, tmp_path):
+        """tls_ca_file, a PEM file of the private CA, is trusted as tls_context would be."""
+        server_ctx, _ = tls_pair
+        ca_file = tmp_path / "ca.pem"
+        TLS_CA.cert_pem.write_to_path(str(ca_file))
+
+        async def check() -> None:
+            sink = Sink()
+            async with smtp_server(sink, tls_context=server_ctx, require_starttls=True) as server:
+                channel = make_channel(server.port, tls="starttls", tls_ca_file=str(ca_file))
+                invitation, survey = invitation_for(0)
+                await channel.send(channel.render(invitation, survey))
+                await channel.aclose()
+            assert await sink.recipients() == ["asha@example.in"]
+
+        asyncio.run(check())
+
+    def test_ca_file_and_context_together_are_refused(self, tls_pair, tmp_path):
+        """tls_ca_file and tls_context both given is a configuration error naming both."""
+        _, client_ctx = tls_pair
+        ca_file = tmp_path / "ca.pem"
+        TLS_CA.cert_pem.write_to_path(str(ca_file))
+        with pytest.raises(EmailConfigError, match="tls_ca_file and tls_context"):
+            make_channel(25, tls_ca_file=str(ca_file), tls_context=client_ctx)
+
+    @pytest.mark.parametrize("content", [None, "not a certificate"], ids=["missing", "not-pem"])
+    def test_unreadable_ca_file_is_refused(self, tmp_path, content):
+        """A CA file that is missing or holds no certificate is refused at construction, naming it."""
+        ca_file = tmp_path / "ca.pem"
+        if content is not None:
+            ca_file.write_text(content)
+        with pytest.raises(EmailConfigError, match=r"tls_ca_file: '.*ca\.pem' cannot be read"):
+            make_channel(25, tls_ca_file=str(ca_file))
 
     def test_wrong_password_is_not_retryable(self, tls_pair):
         """An AUTH refusal is a configuration problem: not retryable, address not suppressed."""
