@@ -388,7 +388,9 @@ class Dispatcher:
         """Claim the sends due at *now* (default: the clock's time), send them, record each end.
 
         Sends run concurrently, within each channel's concurrency cap and rate
-        limit. One item's failure never stops the others.
+        limit. One item's failure never stops the others. A pass that claimed
+        anything logs how many items it left in each state, at ``INFO`` on the
+        ``cxcore.dispatch`` logger.
 
         Returns:
             The outcome of every item claimed.
@@ -457,7 +459,9 @@ class Dispatcher:
         if errors:
             msg = f"{len(errors)} of {len(claimed)} outbox items could not be finished"
             raise ExceptionGroup(msg, errors)
-        return DispatchReport(tuple(outcomes))
+        report = DispatchReport(tuple(outcomes))
+        log.info("dispatch pass: %s", report)  # counts per state: no personal data
+        return report
 
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0, passes: int = 2) -> None:
         """Send until *stop* is set: recover, reconcile, then pass after pass.
