@@ -277,9 +277,10 @@ def _register_previews(sub: Subparsers[argparse.ArgumentParser], *, load: bool) 
 def _registrars() -> list[Registrar]:
     from cxcore.deployment import cli as config  # noqa: PLC0415
     from cxcore.dispatch import cli as dispatch  # noqa: PLC0415 - only the command line needs them
+    from cxcore.dispatch import service  # noqa: PLC0415
     from cxcore.scoring import cli as scoring  # noqa: PLC0415
 
-    return [_register_core, scoring.register, dispatch.register, config.register]
+    return [_register_core, scoring.register, dispatch.register, config.register, service.register]
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
