@@ -76,6 +76,8 @@ nitpick_ignore = [
     ("py:class", "date"),  # datetime.date, as some hints spell it
     ("py:class", "datetime.date"),
     ("py:func", "asyncio.sleep"),
+    ("py:class", "asyncio.Event"),
+    ("py:class", "asyncio.locks.Event"),  # asyncio.Event, as autodoc spells it
     ("py:class", "Sleep"),  # cxcore.dispatch's alias for an async sleep function
     ("py:class", "importlib.metadata.EntryPoint"),
     ("py:class", "contextlib.AbstractAsyncContextManager"),
@@ -122,7 +124,14 @@ def _attribute_docstrings_are_prose(  # noqa: PLR0917 - the signature of Sphinx'
 # Docstrings name cxcore's public names briefly ("Raises: ConflictError"), as
 # users import them: from the top of the package. Where Sphinx finds no such
 # target in the module at hand, try the public namespaces the name lives in.
-_PUBLIC = ("cxcore", "cxcore.scoring", "cxcore.distribution", "cxcore.dispatch", "cxcore.stores")
+_PUBLIC = (
+    "cxcore",
+    "cxcore.scoring",
+    "cxcore.distribution",
+    "cxcore.dispatch",
+    "cxcore.stores",
+    "cxcore.deployment",
+)
 
 
 def _public_name(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:  # noqa: ANN401 - Sphinx's nodes

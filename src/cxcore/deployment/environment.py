@@ -45,10 +45,11 @@ def looks_secret(name: str) -> bool:
     """Whether an option called *name* is likely to hold a secret.
 
     Its words (split at ``_``, ``-`` and case changes) are compared with
-    :data:`SECRET_WORDS`, plurals too: ``smtp_password``, ``apiKey`` and
-    ``auth_tokens`` look secret; ``keyword`` and ``monkey`` do not. A name
-    that ends in one of :data:`PATH_WORDS` names a file, which is not secret
-    itself (``dkim_key_file``).
+    ``password``, ``passwd``, ``pwd``, ``passphrase``, ``secret``, ``token``,
+    ``key``, ``apikey``, ``auth``, ``dsn`` and ``credential``, plurals too:
+    ``smtp_password``, ``apiKey`` and ``auth_tokens`` look secret; ``keyword``
+    and ``monkey`` do not. A name that ends in ``file``, ``path`` or ``dir``
+    names a file, which is not secret itself (``dkim_key_file``).
 
     >>> names = ("password", "api_key", "authToken", "keywords", "sender", "dkim_key_file")
     >>> [looks_secret(n) for n in names]

@@ -32,7 +32,7 @@ def find_deployment(
         environ: Where ``CXCORE_CONFIG`` is read (default: ``os.environ``).
 
     Returns:
-        The path, which may not exist: :func:`load_deployment` says so.
+        The path (it may not exist; :func:`load_deployment` says so).
 
     .. versionadded:: 0.1.0
     """

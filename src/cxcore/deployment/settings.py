@@ -189,7 +189,7 @@ class Deployment:
     def token_service(
         self, clock: Clock | None = None, *, environ: Mapping[str, str] | None = None
     ) -> TokenService:
-        """The token service, with the keys from the environment variable :attr:`tokens` names.
+        """The token service, with its keys from the variable ``tokens.keys_env`` names.
 
         Args:
             clock: Tells the time for expiry checks (default: the system's).
@@ -212,7 +212,7 @@ class Deployment:
 
         Options named ``<name>_env`` are read from the environment. A plugin
         whose constructor takes ``base_url`` or ``inbound_url``, and whose
-        table sets neither, is given :attr:`CollectorSettings.public_url` and
+        table sets neither, is given ``collector.public_url`` and
         :meth:`inbound_url`. Creating a channel does not connect it.
 
         Args:
