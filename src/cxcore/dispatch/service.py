@@ -63,15 +63,21 @@ def run(args: argparse.Namespace) -> int:
 
     .. versionadded:: 0.1.0
     """
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     deployment = read_config(args.config, sys.stderr)
     if deployment is None:
         return 1
-    return asyncio.run(_until_signalled(deployment))
+    # cxcore's own loggers, on standard error, for this command only.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("cxcore")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(args.log_level)
+    try:
+        return asyncio.run(_until_signalled(deployment))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 async def _until_signalled(deployment: Deployment) -> int:
