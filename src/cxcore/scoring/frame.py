@@ -287,6 +287,20 @@ def _scores_from_column(
     return scores, valid, skipped
 
 
+def _check_respondent_kinds(values: Sequence[GroupValue], column: str, source: str) -> None:
+    """Refuse a respondent column that holds anything but respondent kinds (ids, say)."""
+    kinds = [k.value for k in RespondentKind]
+    strange = [v for v in values if v is not None and v not in kinds]
+    if strange:
+        msg = (
+            f"{source}: column {column!r} holds {strange[0]!r}, which is not a respondent kind: "
+            f"a column of that name says who answered ({', '.join(map(repr, kinds))}), and "
+            "agent-reported rows are left out by it. If it holds respondent ids, rename it "
+            "(to 'respondent_id', say), or pass respondent=None"
+        )
+        raise CxError(msg)
+
+
 def _constant(message: str) -> Callable[[int], str]:
     """A row describer that says the same thing of every row."""
 
@@ -786,6 +800,7 @@ class ResponseFrame:
         excluded_agents = 0
         if respondent is not None and respondent in columns:
             rcodes, rvalues = _encode(columns[respondent])
+            _check_respondent_kinds(rvalues, respondent, source)
             if not include_agents:
                 agent_codes = [i for i, v in enumerate(rvalues) if v == RespondentKind.AGENT.value]
                 agents = np.isin(rcodes, agent_codes)
