@@ -140,8 +140,10 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks; each prints one JSON line per case."""
-    _install(session, "test")
-    session.install("pandas", "polars", "duckdb", "pyarrow")
+    """Run the benchmarks; each prints one JSON line per case.
+
+    Installs every peer they compare against (the ``bench`` dependency group).
+    """
+    _install(session, "bench")
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
