@@ -108,7 +108,7 @@ class Difference:
 
     @property
     def alpha(self) -> float:
-        """The significance level: ``1 - confidence``."""
+        """The significance level, ``1 - confidence``."""
         return round(1.0 - self.confidence, 12)
 
 
