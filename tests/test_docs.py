@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -50,3 +52,29 @@ class TestWholePageSkips:
         pages = [p for p in (ROOT / "docs").rglob("*.md") if ">>> " in p.read_text("utf-8")]
         assert len(pages) >= 8
         assert all(ROOT in p.parents for p in pages)  # below the root conftest.py
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\[<>=;~ ]", requirement, maxsplit=1)[0].lower()
+
+
+class TestInstallAdvice:
+    def test_getting_started_names_every_core_dependency(self):
+        """The Install section lists every dependency pyproject.toml declares."""
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        page = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+        install = page.split("## Install", 1)[1].split("\n## ", 1)[0].lower()
+        missing = [r for r in project["dependencies"] if _name(r) not in install]
+        assert not missing
+
+    def test_the_testing_extra_installs_what_the_testing_page_imports(self):
+        """docs/testing.md names `cxcore[testing]`, which holds every library its examples import."""
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        extra = {_name(r) for r in project["optional-dependencies"]["testing"]}
+        page = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+        assert "cxcore[testing]" in page
+        imported = set(re.findall(r">>> (?:from|import) (\w+)", page)) - {"cxcore", "asyncio"}
+        imported -= set(sys.stdlib_module_names)
+        assert imported
+        assert imported <= extra
+        assert {"pytest", "hypothesis"} <= extra
