@@ -14,7 +14,9 @@ ROOT = Path(__file__).parent.parent
 BENCH = ROOT / "benchmarks"
 
 
-def run_without(script: str, missing: list[str], *args: str, path: str) -> tuple[int, list[dict[str, Any]]]:
+def run_without(
+    script: str, missing: list[str], *args: str, path: str
+) -> tuple[int, list[dict[str, Any]]]:
     """Run a benchmark as `python benchmarks/SCRIPT` would, with *missing* modules unimportable."""
     code = (
         "import runpy, sys\n"

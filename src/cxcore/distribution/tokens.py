@@ -106,8 +106,11 @@ class InvitationTokens:
     >>> from cxcore.ports.clock import ManualClock
     >>> clock = ManualClock(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
     >>> service = TokenService(["k" * 32], clock=clock)
-    >>> service.issue_all("inv-1", clock.now() + timedelta(days=14))
-    InvitationTokens(invitation_id='inv-1', expires_at='2026-12-04T12:00:00+00:00', token='inv-1.6b12ab40...', unsubscribe_token='inv-1.6b12ab40...', amp_token='inv-1.6b12ab40...')
+    >>> expires = clock.now() + timedelta(days=14)
+    >>> service.issue_all("inv-1", expires)  # doctest: +NORMALIZE_WHITESPACE
+    InvitationTokens(invitation_id='inv-1', expires_at='2026-12-04T12:00:00+00:00',
+        token='inv-1.6b12ab40...', unsubscribe_token='inv-1.6b12ab40...',
+        amp_token='inv-1.6b12ab40...')
 
     Attributes:
         token: The survey token: the survey link, and one-click scores in the message.

@@ -342,9 +342,10 @@ class DeliveryLookup(Protocol):
 
     Channels may implement it (it is not part of :class:`Channel`); the
     dispatcher uses it to reconcile ``unknown`` sends, and
-    :class:`cxcore.testing.ChannelConformance` checks it when a channel has it. The message passed is
-    rendered again from the same invitation, so it is the one sent: a channel
-    finds it by whatever it derived from it (a Message-ID, an idempotency key).
+    :class:`cxcore.testing.ChannelConformance` checks it when a channel has it.
+    The message passed is rendered again from the same invitation, so it is the
+    one sent: a channel finds it by whatever it derived from it (a Message-ID,
+    an idempotency key).
 
     .. versionadded:: 0.1.0
     """
