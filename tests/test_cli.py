@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from cxcore.cli import main
+from cxcore.dispatch.cli import KEYS_VARIABLE
+from cxcore.testing import fake_channels
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "retail"
 FILES = [str(p) for p in sorted(EXAMPLES.glob("*.toml"))]
@@ -143,3 +146,264 @@ class TestEntryPoint:
             check=True,
         )
         assert run.stdout.startswith("cxcore ")
+
+
+SURVEYS = str(EXAMPLES / "surveys.toml")
+KEY = "k" * 32
+
+# (name, argv, environment, exit status, what the message says). Files: "missing" does
+# not exist, "dir" is a directory (cannot be opened as a file), "empty" is empty,
+# "binary" holds bytes that are not text. {x} is the bad file, {ok} a good audience.
+BAD_INPUTS = [
+    (
+        "validate: missing file",
+        ["validate", "{missing}.toml"],
+        {},
+        2,
+        "cannot open: No such file or directory",
+    ),
+    ("validate: unreadable file", ["validate", "{dir}.toml"], {}, 2, "cannot open: Is a directory"),
+    ("validate: empty file", ["validate", "{empty}.toml"], {}, 1, "defines nothing"),
+    (
+        "validate: binary file",
+        ["validate", "{binary}.toml"],
+        {},
+        1,
+        "is not UTF-8 text (a binary file?)",
+    ),
+    ("validate: no arguments", ["validate"], {}, 2, "the following arguments are required: FILE"),
+    (
+        "show: missing file",
+        ["show", "{missing}.json"],
+        {},
+        2,
+        "cannot open: No such file or directory",
+    ),
+    ("show: unreadable file", ["show", "{dir}.toml"], {}, 2, "cannot open: Is a directory"),
+    ("show: empty file", ["show", "{empty}.toml"], {}, 1, "defines nothing"),
+    ("show: binary file", ["show", "{binary}.json"], {}, 1, "is not UTF-8 text"),
+    (
+        "channels: bad option",
+        ["channels", "--strict=yes"],
+        {},
+        2,
+        "ignored explicit argument 'yes'",
+    ),
+    (
+        "score: missing file",
+        ["score", "{missing}.csv", "--metric", "nps"],
+        {},
+        2,
+        "cannot open: No such file or directory",
+    ),
+    ("score: unreadable file", ["score", "{dir}.csv", "--metric", "nps"], {}, 2, "is a directory"),
+    ("score: empty file", ["score", "{empty}.csv", "--metric", "nps"], {}, 1, "Empty CSV file"),
+    (
+        "score: binary file",
+        ["score", "{binary}.csv", "--metric", "nps"],
+        {},
+        1,
+        "is not UTF-8 text",
+    ),
+    (
+        "score: bad confidence",
+        ["score", "{ok}", "--metric", "nps", "--confidence", "1.5"],
+        {},
+        2,
+        "argument --confidence: '1.5' is not a confidence level",
+    ),
+    (
+        "score: bad period",
+        ["score", "{ok}", "--metric", "nps", "--every", "year"],
+        {},
+        2,
+        "argument --every: invalid choice: 'year'",
+    ),
+    (
+        "score: unknown metric",
+        ["score", "{ok}", "--metric", "nsp"],
+        {},
+        2,
+        "--metric: unknown metric 'nsp'",
+    ),
+    (
+        "send: missing audience",
+        ["send", "--survey", "after_billing", "--audience", "{missing}.csv"],
+        {},
+        2,
+        "cannot open: No such file or directory",
+    ),
+    (
+        "send: unreadable audience",
+        ["send", "--survey", "after_billing", "--audience", "{dir}.csv"],
+        {},
+        2,
+        "cannot open: Is a directory",
+    ),
+    (
+        "send: empty audience",
+        ["send", "--survey", "after_billing", "--audience", "{empty}.csv"],
+        {},
+        1,
+        "the file is empty (expected a header row",
+    ),
+    (
+        "send: binary audience",
+        ["send", "--survey", "after_billing", "--audience", "{binary}.csv"],
+        {},
+        1,
+        "is not UTF-8 text",
+    ),
+    (
+        "send: binary definitions",
+        [
+            "send",
+            "--survey",
+            "after_billing",
+            "--audience",
+            "{ok}",
+            "--definitions",
+            "{binary}.toml",
+        ],
+        {},
+        1,
+        "is not UTF-8 text",
+    ),
+    (
+        "send: keys unset",
+        ["send", "--survey", "after_billing", "--audience", "{ok}"],
+        {KEYS_VARIABLE: ""},
+        2,
+        "$CXCORE_TOKEN_KEYS is not set",
+    ),
+    (
+        "send: key too short",
+        ["send", "--survey", "after_billing", "--audience", "{ok}"],
+        {KEYS_VARIABLE: "abc"},
+        2,
+        "$CXCORE_TOKEN_KEYS: keys[0]: is 3 bytes long (expected at least 32)",
+    ),
+    (
+        "send: bad expiry",
+        ["send", "--survey", "after_billing", "--audience", "{ok}", "--expires-days", "0"],
+        {},
+        2,
+        "argument --expires-days: '0' is not a whole number of days",
+    ),
+    (
+        "send: unknown channel",
+        ["send", "--survey", "after_billing", "--audience", "{ok}", "--channel", "fax"],
+        {},
+        2,
+        "--channel: no channel 'fax' is installed",
+    ),
+    (
+        "send: unusable store",
+        ["send", "--survey", "after_billing", "--audience", "{ok}", "--store", "{dir}.db"],
+        {},
+        2,
+        "--store: cannot open",
+    ),
+    (
+        "preview: missing file",
+        ["preview", "email", "--survey", "{missing}.toml"],
+        {},
+        2,
+        "cannot open: No such file or directory",
+    ),
+    (
+        "preview: empty file",
+        ["preview", "email", "--survey", "{empty}.toml"],
+        {},
+        1,
+        "has no survey",
+    ),
+    (
+        "preview: binary file",
+        ["preview", "email", "--survey", "{binary}.toml"],
+        {},
+        1,
+        "is not UTF-8 text",
+    ),
+    (
+        "preview: bad recipient",
+        ["preview", "email", "--survey", SURVEYS, "--survey-id", "after_billing", "--to", "nobody"],
+        {},
+        2,
+        "is not an ASCII address",
+    ),
+    ("preview: unknown channel", ["preview", "fax"], {}, 2, "cxcore.previews"),
+]
+
+
+class TestBadInputEverywhere:
+    """Every subcommand, given every kind of bad input: a clear message, a documented status."""
+
+    @pytest.mark.parametrize(
+        ("argv", "env", "status", "message"),
+        [pytest.param(*case[1:], id=case[0]) for case in BAD_INPUTS],
+    )
+    def test_a_clear_error_and_no_traceback(
+        self, argv, env, status, message, tmp_path, capsys, monkeypatch
+    ):
+        """The message says what is wrong, the status is 1 (input) or 2 (usage), no traceback."""
+        monkeypatch.chdir(tmp_path)  # `cxcore send`'s default store, if any, lands here
+        monkeypatch.setenv(KEYS_VARIABLE, KEY)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        (tmp_path / "dir.toml").mkdir()
+        for name in ("dir.csv", "dir.json", "dir.db"):
+            (tmp_path / name).mkdir()
+        for suffix in (".toml", ".json", ".csv"):
+            (tmp_path / f"empty{suffix}").write_bytes(b"")
+            (tmp_path / f"binary{suffix}").write_bytes(bytes(range(256)) * 4)
+        ok = tmp_path / "ok.csv"
+        ok.write_text("metric,score,id,email,timezone\nnps,9,C-1,a@example.in,Asia/Kolkata\n")
+        files = {k: str(tmp_path / k) for k in ("missing", "dir", "empty", "binary")}
+        args = [a.format(ok=ok, **files) for a in argv]
+        if args[0] == "send":
+            args += ["--definitions", SURVEYS] if "--definitions" not in args else []
+        with fake_channels(["email"]):
+            try:
+                got = main(args)
+            except SystemExit as exit_:  # argparse's usage errors
+                got = exit_.code
+        err = capsys.readouterr().err
+        assert (got, message in err) == (status, True), err
+        assert "Traceback" not in err
+
+    def test_exit_statuses_are_documented(self):
+        """docs/cli.md gives each status one meaning; the table uses only those."""
+        page = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+        for status in ("`0`", "`1`", "`2`"):
+            assert f"| {status} |" in page
+        assert {case[3] for case in BAD_INPUTS} == {1, 2}
+
+    def test_no_traceback_from_the_installed_command(self, tmp_path):
+        """The real `cxcore` process, given a short key, prints one error line."""
+        (tmp_path / "a.csv").write_text("id,email,timezone\nC-1,a@example.in,Asia/Kolkata\n")
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cxcore",
+                "send",
+                "--survey",
+                "after_billing",
+                "--audience",
+                str(tmp_path / "a.csv"),
+                "--definitions",
+                SURVEYS,
+                "--store",
+                str(tmp_path / "cx.db"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, KEYS_VARIABLE: "abc"},
+        )
+        assert run.returncode == 2
+        assert run.stderr == (
+            "cxcore send: error: $CXCORE_TOKEN_KEYS: keys[0]: is 3 bytes long (expected at least 32)\n"
+        )
+        assert not (tmp_path / "cx.db").exists()

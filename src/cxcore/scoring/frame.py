@@ -1100,6 +1100,17 @@ class ResponseFrame:
         path = Path(path)
         options.setdefault("source", str(path))
         options.setdefault("first_row", 2)  # the header is line 1, as an editor shows it
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 3:  # not a character cut at the end of the sample
+                msg = (
+                    f"{path} is not UTF-8 text (a binary file?): byte {head[exc.start]:#04x} "
+                    f"at offset {exc.start}"
+                )
+                raise CxError(msg) from None
         try:
             pacsv = optional_module("pyarrow.csv", "reading CSV quickly")
         except ImportError:
