@@ -343,7 +343,7 @@ class TestBadInputEverywhere:
         ("argv", "env", "status", "message"),
         [pytest.param(*case[1:], id=case[0]) for case in BAD_INPUTS],
     )
-    def test_a_clear_error_and_no_traceback(
+    def test_a_clear_error_and_no_traceback(  # noqa: PLR0917 - pytest passes the table's columns
         self, argv, env, status, message, tmp_path, capsys, monkeypatch
     ):
         """The message says what is wrong, the status is 1 (input) or 2 (usage), no traceback."""
@@ -364,6 +364,7 @@ class TestBadInputEverywhere:
         if args[0] == "send":
             args += ["--definitions", SURVEYS] if "--definitions" not in args else []
         with fake_channels(["email"]):
+            got: int | str | None
             try:
                 got = main(args)
             except SystemExit as exit_:  # argparse's usage errors
