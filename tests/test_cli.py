@@ -150,6 +150,7 @@ class TestEntryPoint:
 
 SURVEYS = str(EXAMPLES / "surveys.toml")
 KEY = "k" * 32
+SEND = ["send", "--survey", "after_billing", "--audience"]
 
 # (name, argv, environment, exit status, what the message says). Files: "missing" does
 # not exist, "dir" is a directory (cannot be opened as a file), "empty" is empty,
@@ -228,28 +229,28 @@ BAD_INPUTS = [
     ),
     (
         "send: missing audience",
-        ["send", "--survey", "after_billing", "--audience", "{missing}.csv"],
+        [*SEND, "{missing}.csv"],
         {},
         2,
         "cannot open: No such file or directory",
     ),
     (
         "send: unreadable audience",
-        ["send", "--survey", "after_billing", "--audience", "{dir}.csv"],
+        [*SEND, "{dir}.csv"],
         {},
         2,
         "cannot open: Is a directory",
     ),
     (
         "send: empty audience",
-        ["send", "--survey", "after_billing", "--audience", "{empty}.csv"],
+        [*SEND, "{empty}.csv"],
         {},
         1,
         "the file is empty (expected a header row",
     ),
     (
         "send: binary audience",
-        ["send", "--survey", "after_billing", "--audience", "{binary}.csv"],
+        [*SEND, "{binary}.csv"],
         {},
         1,
         "is not UTF-8 text",
@@ -257,10 +258,7 @@ BAD_INPUTS = [
     (
         "send: binary definitions",
         [
-            "send",
-            "--survey",
-            "after_billing",
-            "--audience",
+            *SEND,
             "{ok}",
             "--definitions",
             "{binary}.toml",
@@ -271,35 +269,35 @@ BAD_INPUTS = [
     ),
     (
         "send: keys unset",
-        ["send", "--survey", "after_billing", "--audience", "{ok}"],
+        [*SEND, "{ok}"],
         {KEYS_VARIABLE: ""},
         2,
         "$CXCORE_TOKEN_KEYS is not set",
     ),
     (
         "send: key too short",
-        ["send", "--survey", "after_billing", "--audience", "{ok}"],
+        [*SEND, "{ok}"],
         {KEYS_VARIABLE: "abc"},
         2,
         "$CXCORE_TOKEN_KEYS: keys[0]: is 3 bytes long (expected at least 32)",
     ),
     (
         "send: bad expiry",
-        ["send", "--survey", "after_billing", "--audience", "{ok}", "--expires-days", "0"],
+        [*SEND, "{ok}", "--expires-days", "0"],
         {},
         2,
         "argument --expires-days: '0' is not a whole number of days",
     ),
     (
         "send: unknown channel",
-        ["send", "--survey", "after_billing", "--audience", "{ok}", "--channel", "fax"],
+        [*SEND, "{ok}", "--channel", "fax"],
         {},
         2,
         "--channel: no channel 'fax' is installed",
     ),
     (
         "send: unusable store",
-        ["send", "--survey", "after_billing", "--audience", "{ok}", "--store", "{dir}.db"],
+        [*SEND, "{ok}", "--store", "{dir}.db"],
         {},
         2,
         "--store: cannot open",
