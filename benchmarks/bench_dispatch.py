@@ -59,6 +59,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _peers import peer, skipped
+
 from cxcore import Customer, Interaction, ManualClock, OutboundMessage, SendResult
 from cxcore.dispatch import ChannelLimits, Dispatcher, Outbox
 from cxcore.distribution import (
@@ -357,9 +359,11 @@ def main(n: int, bulk: int, cases: Sequence[str]) -> None:
         return
     server = os.environ.get("CXCORE_BENCH_POSTGRES") or os.environ.get("CXCORE_TEST_POSTGRES")
     if not server:
-        skipped = "no server: set CXCORE_BENCH_POSTGRES to a DSN (.ci/postgres start prints one)"
+        why = "no server: set CXCORE_BENCH_POSTGRES to a DSN (.ci/postgres start prints one)"
         for case in on_postgres:
-            print(json.dumps({"bench": "dispatch", "case": case, "skipped": skipped}))
+            skipped("dispatch", case, why)
+        return
+    if peer("psycopg", bench="dispatch", case=", ".join(on_postgres)) is None:
         return
     if "postgres_zero_latency" in cases:
         with postgres_schema(server, prefix="bench") as dsn:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cxcore import OutboxState, SendError
+from cxcore.cli import main
 from cxcore.dispatch import cli
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel, fake_channels
@@ -63,8 +64,9 @@ def files(tmp_path, monkeypatch):
     return tmp_path
 
 
-def args_for(tmp_path: Path, *extra: str) -> argparse.Namespace:
-    return parse(
+def argv_for(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        "send",
         "--survey",
         "nps_relationship",
         "--audience",
@@ -78,7 +80,11 @@ def args_for(tmp_path: Path, *extra: str) -> argparse.Namespace:
         "--campaign",
         "2026-q4",
         *extra,
-    )
+    ]
+
+
+def args_for(tmp_path: Path, *extra: str) -> argparse.Namespace:
+    return parse(*argv_for(tmp_path, *extra)[1:])
 
 
 def outbox_states(db: Path) -> dict[str, int]:
@@ -198,6 +204,7 @@ class TestSend:
         assert outbox_states(files / "cx.db") == {"sent": 2}
 
     def test_dry_run_stores_and_sends_nothing(self, files, capsys):
+        """A dry run decides every row, but creates no store and stores and sends nothing."""
         with fake_channels(["email"]) as sent:
             status = cli.run(args_for(files, "--dry-run"))
         out, _ = capsys.readouterr()
@@ -205,45 +212,90 @@ class TestSend:
         assert sent == []
         assert "7 rows (dry run: nothing stored or sent)" in out
         assert "  would send 3\n" in out
+        assert sorted(p.name for p in files.iterdir()) == ["customers.csv", "surveys.toml"]
+
+    def test_dry_run_reads_an_existing_store_and_writes_nothing_to_it(self, files, capsys):
+        """With a store already there, a dry run reads its surveys and stores nothing in it."""
+        asyncio.run(self._create(files / "cx.db"))
+        with fake_channels(["email"]) as sent:
+            status = cli.run(args_for(files, "--dry-run"))
+        assert status == 1
+        assert sent == []
         assert outbox_states(files / "cx.db") == {}
 
-    def test_unknown_survey_option(self, files, capsys):
-        with fake_channels(["email"]):
-            status = cli.run(
-                parse(
-                    "--survey",
-                    "nps_q5",
-                    "--audience",
-                    str(files / "customers.csv"),
-                    "--definitions",
-                    str(files / "surveys.toml"),
-                    "--store",
-                    str(files / "cx.db"),
-                )
+    @staticmethod
+    async def _create(db: Path) -> None:
+        async with SQLiteStore(db):
+            pass
+
+    def test_failures_are_listed_by_row_in_ascending_order(self, files, capsys):
+        """A row the store refuses comes in row order among the invalid rows, on stderr and in the summary."""
+        (files / "customers.csv").write_text(
+            "id,email,timezone\n"
+            "C-1,bounce@example.com,Asia/Kolkata\n"
+            "C-2,bad,Asia/Kolkata\n"
+            "C-3,ok@example.com,Asia/Kolkata\n"
+        )
+        asyncio.run(self._create(files / "cx.db"))
+        with sqlite3.connect(files / "cx.db") as db:
+            db.execute(
+                "CREATE TRIGGER no_bounces BEFORE INSERT ON invitations "
+                "WHEN NEW.address = 'bounce@example.com' "
+                "BEGIN SELECT RAISE(ABORT, 'no mail to bounce@example.com'); END"
             )
+        with fake_channels(["email"]):
+            status = cli.run(args_for(files))
+        out, err = capsys.readouterr()
+        assert status == 1
+        rows = [line.split(": row ", 1)[1].split(",")[0].split(":")[0] for line in err.splitlines()]
+        assert rows == ["2", "3"]
+        failed = out.split("  failed     2\n", 1)[1].splitlines()
+        assert failed[0].startswith("      row 2: ")
+        assert failed[1] == "      row 3, column 'email': 'bad' is not an email address"
+
+    def test_unknown_survey_option(self, files, capsys):
+        """A --survey neither the definitions nor the store know: exit 1, the known ones listed."""
+        with fake_channels(["email"]):
+            argv = argv_for(files)
+            argv[argv.index("nps_relationship")] = "nps_q5"
+            status = main(argv)
         _, err = capsys.readouterr()
         assert status == 1
         assert err == (
-            "error: --survey: 'nps_q5' is not a known survey (known: csat_quarterly, "
-            "nps_relationship; pass --definitions FILE)\n"
+            "cxcore send: error: --survey: 'nps_q5' is not a known survey (known: "
+            "csat_quarterly, nps_relationship; pass --definitions FILE)\n"
         )
 
     def test_missing_keys(self, files, capsys, monkeypatch):
+        """No $CXCORE_TOKEN_KEYS: a usage error, exit 2, no traceback."""
         monkeypatch.delenv(cli.KEYS_VARIABLE)
         with fake_channels(["email"]):
-            status = cli.run(args_for(files))
+            status = main(argv_for(files))
         _, err = capsys.readouterr()
         assert status == 2
-        assert err.startswith("error: $CXCORE_TOKEN_KEYS is not set")
+        assert err.startswith("cxcore send: error: $CXCORE_TOKEN_KEYS is not set")
+
+    def test_short_key(self, files, capsys, monkeypatch):
+        """A key too short to sign with: the variable named, exit 2, nothing stored."""
+        monkeypatch.setenv(cli.KEYS_VARIABLE, "abc")
+        with fake_channels(["email"]):
+            status = main(argv_for(files))
+        _, err = capsys.readouterr()
+        assert status == 2
+        assert err == (
+            "cxcore send: error: $CXCORE_TOKEN_KEYS: keys[0]: is 3 bytes long (expected at least 32)\n"
+        )
+        assert not (files / "cx.db").exists()
 
     def test_header_without_timezone(self, files, capsys):
+        """An audience without a required column: exit 1, the columns it has listed."""
         (files / "customers.csv").write_text("id,email\nC-1,a@example.com\n")
         with fake_channels(["email"]):
-            status = cli.run(args_for(files))
+            status = main(argv_for(files))
         _, err = capsys.readouterr()
         assert status == 1
         assert err == (
-            f"error: {files / 'customers.csv'}: the header has no 'timezone' column "
+            f"cxcore send: error: {files / 'customers.csv'}: the header has no 'timezone' column "
             "(it has 'id', 'email')\n"
         )
 

@@ -56,7 +56,17 @@ class TestRoundTrip:
         assert len({tokens.token, tokens.unsubscribe_token, tokens.amp_token}) == 3
         assert service.verify(tokens.unsubscribe_token, TokenPurpose.UNSUBSCRIBE) == "inv1"
         assert service.verify(tokens.amp_token, TokenPurpose.AMP) == "inv1"
-        assert "inv1" not in repr(tokens)
+
+    def test_invitation_tokens_repr_names_what_they_are_for_never_the_signatures(self, service):
+        """The repr shows the invitation and expiry; no token or signature is in it."""
+        tokens = service.issue_all("inv1", START + timedelta(days=7))
+        shown = repr(tokens)
+        assert shown.startswith(
+            f"InvitationTokens(invitation_id='inv1', expires_at='{(START + timedelta(days=7)).isoformat()}', "
+        )
+        for token in (tokens.token, tokens.unsubscribe_token, tokens.amp_token):
+            assert token not in shown
+            assert token.rpartition(".")[2] not in shown
 
     @pytest.mark.parametrize("bad", ["asha@example.in", "+919812345678", "919812345678", "", "a b"])
     def test_personal_data_is_refused(self, service, bad):

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import email
 import email.policy
 from pathlib import Path
 
+from cxcore.cli import build_parser, main
 from cxcore_channels.email import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "retail" / "surveys.toml"
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="cxcore preview")
-    cli.register(parser.add_subparsers(required=True))
-    args = parser.parse_args(["email", *argv])
-    assert args.handler is cli.run
-    return args.handler(args)
+    """``cxcore preview email ARGV``, as the command runs it."""
+    parser = build_parser(["preview"])
+    assert parser.parse_args(["preview", "email", *argv]).handler is cli.run
+    return main(["preview", "email", *argv])
 
 
 class TestPreview:
@@ -60,12 +59,16 @@ class TestPreview:
         assert "after_billing" in err
 
     def test_unreadable_and_invalid_files(self, tmp_path, capsys):
+        """A file with problems exits 1; a missing file or another suffix exits 2."""
         bad = tmp_path / "bad.toml"
         bad.write_text("[[surveys]]\nid = 3\n", encoding="utf-8")
-        assert run("--survey", str(bad)) == 2
+        assert run("--survey", str(bad)) == 1
         assert run("--survey", str(tmp_path / "missing.toml")) == 2
         assert run("--survey", str(tmp_path / "survey.yaml")) == 2
-        err = capsys.readouterr().err
-        assert "error:" in err
-        assert "cannot read" in err
-        assert "expected .toml or .json" in err
+        err = capsys.readouterr().err.splitlines()
+        assert err[0] == f"cxcore preview email: error: {bad}: 3 problems:"
+        assert (
+            f"cxcore preview email: error: {tmp_path / 'missing.toml'}: cannot open: No such file or directory"
+            in err
+        )
+        assert err[-1].endswith("has suffix '.yaml' (expected .toml or .json)")

@@ -171,6 +171,26 @@ class TestScore:
         assert list(df["n_promoter"]) == [1, 0]
         assert table.to_polars()["score"].to_list() == [100.0, -100.0]
 
+    def test_period_exports_as_dates(self) -> None:
+        """`period` is datetime64 in pandas and Date in polars; a row without a time is NaT/null."""
+        pd = pytest.importorskip("pandas")
+        pl = pytest.importorskip("polars")
+        frame = ResponseFrame.from_columns(
+            {
+                "metric": ["nps"] * 3,
+                "score": [10, 0, 9],
+                "answered_at": ["2026-03-04T10:00:00Z", "2026-03-11T10:00:00Z", None],
+            }
+        )
+        table = score(frame, "nps", every="week")
+        df = table.to_pandas()
+        assert pd.api.types.is_datetime64_dtype(df["period"])
+        assert df["period"].tolist()[:2] == [pd.Timestamp("2026-03-02"), pd.Timestamp("2026-03-09")]
+        assert df["period"].isna().tolist() == [False, False, True]
+        polars = table.to_polars()
+        assert polars.schema["period"] == pl.Date
+        assert polars["period"].to_list() == [date(2026, 3, 2), date(2026, 3, 9), None]
+
     def test_bootstrap_interval(self) -> None:
         """Bootstrap intervals are reproducible and straddle the score."""
         frame = ResponseFrame.from_columns(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from cxcore.scoring.cli import register
+from cxcore.cli import main
 
 CSV = (
     "metric,score,store,touchpoint,answered_at\n"
@@ -19,13 +18,6 @@ CSV = (
     + "csat,5,B,app,2026-03-09T10:00:00Z\n"
     + "nps,,B,app,2026-03-09T10:00:00Z\n"
 )
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cxcore")
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return int(args.handler(args))
 
 
 @pytest.fixture
@@ -117,16 +109,20 @@ class TestScoreCommand:
 
 
 class TestBadInput:
-    def test_invalid_rows_exit_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """Off-scale scores and unknown metrics: a clear error naming row and column, exit code 2."""
+    def test_invalid_rows_exit_1_numbered_as_lines_in_order(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Bad rows: exit 1, each named by its line as an editor shows it, in ascending order."""
         path = tmp_path / "bad.csv"
-        path.write_text("metric,score\nnps,11\nnsp,5\nnps,x\n", encoding="utf-8")
-        assert main(["score", str(path), "--metric", "nps"]) == 2
-        err = capsys.readouterr().err
-        assert "row 1, column 'score': 11 is not on the nps scale" in err
-        assert "row 2, column 'metric': unknown metric 'nsp'" in err
-        assert "row 3, column 'score': 'x' is not a whole number" in err
-        assert "Traceback" not in err
+        path.write_text("metric,score\nnps,x\nnsp,5\nnps,11\ncsat,zz\n", encoding="utf-8")
+        assert main(["score", str(path), "--metric", "nps"]) == 1
+        assert capsys.readouterr().err == (
+            f"cxcore score: error: {path} is invalid (4 problems):\n"
+            "  row 2, column 'score': 'x' is not a whole number\n"
+            "  row 3, column 'metric': unknown metric 'nsp'; registered metrics are: ces, csat, nps, rating, rating3\n"
+            "  row 4, column 'score': 11 is not on the nps scale (expected a whole number from 0 to 10)\n"
+            "  row 5, column 'score': 'zz' is not a whole number\n"
+        )
 
     def test_drop_invalid_reports(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """--drop-invalid scores the rest and reports how many rows were dropped and why."""
@@ -148,7 +144,6 @@ class TestBadInput:
             (["--metric", "nps", "--by", "agent"], "no dimension 'agent'"),
             (["--metric", "wow"], "unknown metric 'wow'"),
             (["--metric", "nps", "--interval", "t"], "does not apply"),
-            (["--metric", "nps", "--utc-offset", "IST"], "is not an offset"),
         ],
     )
     def test_errors(
@@ -157,6 +152,20 @@ class TestBadInput:
         """Bad options give exit code 2 and a one-line reason."""
         assert main(["score", str(answers), *argv]) == 2
         assert message in capsys.readouterr().err
+
+    def test_option_values_are_checked_by_the_parser(
+        self, answers: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An offset, confidence or count that is not one: usage error, exit 2, the option named."""
+        for option, value, message in [
+            ("--utc-offset", "IST", "'IST' is not an offset"),
+            ("--confidence", "95", "'95' is not a confidence level between 0 and 1"),
+            ("--min-n", "-3", "'-3' is not a whole number of 0 or more"),
+        ]:
+            with pytest.raises(SystemExit) as exited:
+                main(["score", str(answers), "--metric", "nps", option, value])
+            assert exited.value.code == 2
+            assert f"argument {option}: {message}" in capsys.readouterr().err
 
     def test_missing_and_unknown_files(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -167,8 +176,8 @@ class TestBadInput:
         other.write_text("x", encoding="utf-8")
         assert main(["score", str(other), "--metric", "nps"]) == 2
         err = capsys.readouterr().err
-        assert "does not exist" in err
-        assert "neither .csv nor .parquet" in err
+        assert "none.csv: cannot open: No such file or directory" in err
+        assert "has suffix '.txt' (expected .csv or .parquet)" in err
 
     def test_utc_offset(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """--utc-offset moves an answer at 20:00 UTC into the next IST day."""

@@ -43,7 +43,7 @@ class TestCompare:
         result = compare(a, b)
         assert result.difference == pytest.approx((a.mean or 0) - (b.mean or 0))
         assert result.method == "welch t-test"
-        assert result.significant()
+        assert result.significant is True
 
     def test_weighted_cells(self) -> None:
         """Weighted cells are compared with their effective n."""

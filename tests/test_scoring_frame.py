@@ -120,6 +120,24 @@ class TestFromColumns:
         assert len(both) == 3
         assert both.dimensions["respondent"].values == ("agent", "customer")
 
+    def test_a_respondent_column_of_ids_is_refused(self) -> None:
+        """A 'respondent' column holding ids is refused, saying what the name means and how to rename."""
+        columns: dict[str, list[Any]] = {
+            "metric": ["nps"] * 2,
+            "score": [10, 0],
+            "respondent": ["C-1001", "C-1002"],
+        }
+        with pytest.raises(CxError) as caught:
+            ResponseFrame.from_columns(columns, source="answers.csv")
+        assert str(caught.value) == (
+            "answers.csv: column 'respondent' holds 'C-1001', which is not a respondent kind: "
+            "a column of that name says who answered ('customer', 'anonymous', 'agent'), and "
+            "agent-reported rows are left out by it. If it holds respondent ids, rename it "
+            "(to 'respondent_id', say), or pass respondent=None"
+        )
+        kept = ResponseFrame.from_columns(columns, respondent=None)
+        assert kept.dimensions["respondent"].values == ("C-1001", "C-1002")
+
     def test_missing_columns(self) -> None:
         """A missing metric or score column is named, with the columns that exist."""
         with pytest.raises(CxError, match="has no column 'score'"):

@@ -234,7 +234,7 @@ class TestDifferences:
         assert round(result.statistic, 2) == 2.5
         assert round(result.p_value, 4) == 0.0124
         assert result.low < 20.0 < result.high
-        assert result.significant()
+        assert result.significant is True
 
     def test_means_match_scipy(self) -> None:
         """Welch's t-test from summaries agrees with scipy."""
@@ -249,7 +249,27 @@ class TestDifferences:
         result = nps_difference_test((10, 5, 30), (10, 5, 30))
         assert result.difference == 0.0
         assert result.p_value == pytest.approx(1.0)
-        assert not result.significant()
+        assert result.significant is False
+
+    @pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+    def test_significant_is_a_plain_bool_at_the_chosen_level(self, confidence: float) -> None:
+        """`significant` is a bool that agrees with p < alpha, on both sides of alpha."""
+        seen = set()
+        for successes in range(40, 71):
+            result = proportion_difference_test((successes, 100), (50, 100), confidence=confidence)
+            assert type(result.significant) is bool
+            assert result.alpha == pytest.approx(1 - confidence)
+            assert result.significant is (result.p_value < result.alpha)
+            assert bool(result.significant) is (result.p_value < 1 - confidence)
+            seen.add(result.significant)
+        assert seen == {True, False}  # both sides of alpha were met
+
+    def test_p_0085_is_not_significant_at_95(self) -> None:
+        """p = 0.085 at 95% confidence: `if d.significant:` does not pass."""
+        result = proportion_difference_test((62, 100), (50, 100))
+        assert 0.05 < result.p_value < 0.1
+        assert not result.significant
+        assert proportion_difference_test((62, 100), (50, 100), confidence=0.9).significant
 
     def test_empty_group(self) -> None:
         """A group without answers cannot be compared."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import unittest
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 from urllib.parse import urlencode
 
+import attrs
 import pytest
 
 from cxcore import (
@@ -19,12 +21,14 @@ from cxcore import (
     ChannelError,
     ChannelRegistry,
     InboundError,
+    InboundEvent,
     InboundRequest,
     Invitation,
     ManualClock,
     OptOutReceived,
     OutboundMessage,
     SendError,
+    SendResult,
     Survey,
     SystemClock,
     ValidationError,
@@ -91,48 +95,174 @@ class LeakyChannel(FakeChannel):
         """Forgets to refuse later sends."""
 
 
+class ImpureChannel(FakeChannel):
+    """Stamps each render with a counter: the same invitation renders differently."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renders = 0
+
+    def render(self, invitation: Invitation, survey: Survey) -> OutboundMessage:
+        message = super().render(invitation, survey)
+        self.renders += 1
+        text = message.parts["text/plain"] + f"\nref {self.renders}"
+        return attrs.evolve(message, parts={"text/plain": text})
+
+
+class MisaddressedChannel(FakeChannel):
+    """Sends Hindi invitations to a fixed address instead of the invitation's."""
+
+    def render(self, invitation: Invitation, survey: Survey) -> OutboundMessage:
+        message = super().render(invitation, survey)
+        if invitation.locale == "hi":
+            return attrs.evolve(message, to="support@bazaar.example")
+        return message
+
+
+class CrashingParser(FakeChannel):
+    """Reads the token without checking it is there: garbage crashes it."""
+
+    def parse_inbound(self, request: InboundRequest) -> list[InboundEvent]:
+        token = request.form()["token"][0]
+        return [AnswersReceived(token=token, answers={"ltr": 9}, complete=True)]
+
+
+class ForgetfulLookup(FakeChannel):
+    """Claims the provider has every message, sent or not."""
+
+    async def lookup(self, message: OutboundMessage) -> SendResult | None:
+        return SendResult(invitation_id=message.invitation_id, provider_id="fake-1")
+
+
+class FakeWithLookup(FakeChannel):
+    """Looks a message up among what it delivered, as a provider's API would."""
+
+    async def lookup(self, message: OutboundMessage) -> SendResult | None:
+        for delivery in self.deliveries:
+            if delivery.message.invitation_id == message.invitation_id:
+                return delivery.result
+        return None
+
+
+def suite_for(channel_class: type[FakeChannel], *, answers: bool = True) -> ChannelConformance:
+    """The conformance suite run against a fresh *channel_class* each time."""
+
+    class Suite(ChannelConformance):
+        @contextlib.asynccontextmanager
+        async def open_channel(self) -> AsyncIterator[ChannelHarness]:
+            channel = channel_class()
+
+            async def delivered() -> list[str | None]:
+                return [d.message.to for d in channel.deliveries]
+
+            yield ChannelHarness(channel, delivered)
+
+        def answer_request(
+            self, message: OutboundMessage, given: Mapping[str, AnswerValue]
+        ) -> InboundRequest | None:
+            if not answers:
+                return super().answer_request(message, given)
+            return TestFakeChannelConformance.answer_request(self, message, given)  # type: ignore[arg-type]
+
+    return Suite()
+
+
 class TestTheSuiteCatchesBugs:
-    """The conformance suite fails channels that misbehave."""
+    """The conformance suite fails channels that misbehave, naming the check, survey and locale."""
 
-    @contextlib.asynccontextmanager
-    async def leaky(self) -> AsyncIterator[ChannelHarness]:
-        channel = LeakyChannel()
+    def failure(self, channel_class: type[FakeChannel], test: str, **options: bool) -> str:
+        with pytest.raises(AssertionError) as caught:
+            getattr(suite_for(channel_class, **options), test)()
+        return str(caught.value)
 
-        async def delivered() -> list[str | None]:
-            return [d.message.to for d in channel.deliveries]
-
-        yield ChannelHarness(channel, delivered)
-
-    def suite(self) -> ChannelConformance:
-        outer = self
-
-        class Suite(ChannelConformance):
-            def open_channel(self) -> contextlib.AbstractAsyncContextManager[ChannelHarness]:
-                return outer.leaky()
-
-        return Suite()
-
-    def test_header_injection_and_markup_are_caught(self):
-        """A raw name in a subject or HTML fails the hostile-name test."""
-        with pytest.raises(AssertionError, match="carriage return"):
-            self.suite().test_hostile_names_cannot_inject()
+    def test_header_injection_is_caught(self):
+        """A raw name in a subject fails the hostile-name test, saying where the line break went."""
+        assert self.failure(LeakyChannel, "test_hostile_names_cannot_inject") == (
+            "test_hostile_names_cannot_inject [survey 'sample_nps', locale 'en']: a carriage "
+            "return from the respondent's name is in subject: "
+            """'Hello Asha <script>alert("x")</script>\\r\\nBcc: victim@example.com'"""
+        )
 
     def test_overlong_parts_are_caught(self):
-        """A part longer than max_length fails the rendering test."""
-        with pytest.raises(AssertionError, match="max 40"):
-            self.suite().test_renders_every_question_kind_in_every_locale()
+        """A part longer than max_length fails the rendering test, with its length."""
+        message = self.failure(LeakyChannel, "test_renders_every_question_kind_in_every_locale")
+        assert message == (
+            "test_renders_every_question_kind_in_every_locale [survey 'sample_nps', locale 'en']: "
+            "the text/html part has 48 characters (max 40)"
+        )
 
     def test_sending_after_close_is_caught(self):
         """A channel that keeps sending after aclose fails."""
-        with pytest.raises(AssertionError, match="did not raise ChannelClosedError"):
-            self.suite().test_send_after_aclose_is_refused()
+        assert self.failure(LeakyChannel, "test_send_after_aclose_is_refused") == (
+            "test_send_after_aclose_is_refused [survey 'sample_nps', locale 'en']: "
+            "send after aclose did not raise ChannelClosedError"
+        )
+
+    def test_impure_render_is_caught_with_the_difference(self):
+        """Two renders that differ fail the purity test, showing where they differ."""
+        assert self.failure(ImpureChannel, "test_render_is_pure") == (
+            "test_render_is_pure [survey 'sample_nps', locale 'en']: rendering twice gave "
+            "different messages (render must be pure: no clock, no randomness, no I/O): "
+            "parts['text/plain'] differs at character 865: "
+            "...'?token=tok.sample_nps.en\\n\\nref 1' then ...'?token=tok.sample_nps.en\\n\\nref 2'"
+        )
+
+    def test_wrong_recipient_is_caught_in_its_locale(self):
+        """A message to someone else fails, naming the survey and the locale it happened in."""
+        assert self.failure(
+            MisaddressedChannel, "test_renders_every_question_kind_in_every_locale"
+        ) == (
+            "test_renders_every_question_kind_in_every_locale [survey 'sample_nps', locale 'hi']: "
+            "message.to is 'support@bazaar.example' (expected the invitation's address "
+            "'asha@example.in')"
+        )
+
+    def test_a_crash_in_parse_inbound_names_the_request(self):
+        """An exception other than InboundError fails, naming the request that caused it."""
+        message = self.failure(CrashingParser, "test_parse_inbound_rejects_garbage_cleanly")
+        assert message == (
+            "test_parse_inbound_rejects_garbage_cleanly: parse_inbound raised KeyError: 'token' "
+            "on the request POST https://cx.example.com/in (no headers; body b'') (expected "
+            "events, or InboundError for a request it cannot use)"
+        )
+
+    def test_a_two_way_channel_without_answer_request_fails(self):
+        """answer_request left returning None fails the round trip of a two-way channel."""
+        message = self.failure(FakeChannel, "test_answers_round_trip", answers=False)
+        assert message.startswith(
+            "test_answers_round_trip [survey 'sample_nps', locale 'en']: the channel is two-way, "
+            "but answer_request returned None (override it"
+        )
+
+    def test_a_lookup_that_finds_what_was_never_sent_fails(self):
+        """A DeliveryLookup that claims a never-sent message fails, naming that message's locale."""
+        message = self.failure(ForgetfulLookup, "test_delivery_lookup_finds_what_was_sent")
+        assert message.startswith(
+            "test_delivery_lookup_finds_what_was_sent [survey 'sample_nps', locale 'hi']: "
+            "lookup of a message never sent returned SendResult("
+        )
+        assert message.endswith("(expected None)")
 
     def test_wrong_entry_point_is_caught(self):
-        """A channel_name that does not resolve to the class fails."""
-        suite = self.suite()
+        """A channel_name that does not resolve to the class fails, naming it."""
+        suite = suite_for(FakeChannel)
         type(suite).channel_name = "not-installed-anywhere"
-        with pytest.raises(ChannelError):
+        with pytest.raises(
+            AssertionError, match="channel_name 'not-installed-anywhere' is not found"
+        ):
             suite.test_entry_point_resolves_to_the_channel()
+
+    def test_checks_that_do_not_apply_are_skipped_with_a_reason(self):
+        """No channel_name, no lookup: those tests raise unittest.SkipTest, saying why."""
+        suite = suite_for(FakeChannel)
+        with pytest.raises(unittest.SkipTest, match="channel_name is not set"):
+            suite.test_entry_point_resolves_to_the_channel()
+        with pytest.raises(unittest.SkipTest, match="does not implement DeliveryLookup"):
+            suite.test_delivery_lookup_finds_what_was_sent()
+
+    def test_a_good_lookup_passes(self):
+        """A channel whose lookup finds what it sent, and only that, passes the lookup test."""
+        suite_for(FakeWithLookup).test_delivery_lookup_finds_what_was_sent()
 
 
 class TestFakeChannel:

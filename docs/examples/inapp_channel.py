@@ -119,6 +119,25 @@ class InAppChannel:
         prompt_id = reply.decode("utf-8", "replace").strip() or None
         return SendResult(invitation_id=message.invitation_id, provider_id=prompt_id)
 
+    async def lookup(self, message: OutboundMessage) -> SendResult | None:
+        """Ask the backend whether it has the prompt of *message* (DeliveryLookup).
+
+        The dispatcher calls it to settle a send that timed out: the backend
+        keys prompts by their token, which rendering the invitation again gives.
+
+        Raises:
+            SendError: If the backend cannot tell; the send stays unknown.
+        """
+        token = json.loads(message.parts["application/json"])["token"]
+        status, reply = await self._transport(f"{self._push_url}/lookup", token.encode())
+        if status == 404:
+            return None  # the backend certainly never accepted it
+        if not 200 <= status < 300:
+            msg = f"the app backend answered {status} to a lookup"
+            raise SendError(msg, code=str(status))
+        prompt_id = reply.decode("utf-8", "replace").strip() or None
+        return SendResult(invitation_id=message.invitation_id, provider_id=prompt_id)
+
     def parse_inbound(self, request: InboundRequest) -> Sequence[InboundEvent]:
         """Read the answers the app posted. Pure.
 

@@ -30,8 +30,12 @@ class AppBackend:
         self.prompts: list[dict[str, object]] = []
 
     async def post(self, url: str, body: bytes) -> tuple[int, bytes]:
-        """Receive a prompt, as the backend's HTTP endpoint would."""
-        del url
+        """Receive a prompt, or a lookup by token, as the backend's HTTP endpoints would."""
+        if url.endswith("/lookup"):
+            tokens = [p["token"] for p in self.prompts]
+            if body.decode() not in tokens:
+                return 404, b""
+            return 200, f"prompt-{tokens.index(body.decode()) + 1}".encode()
         if self.status >= 300:
             return self.status, b""
         self.prompts.append(json.loads(body))

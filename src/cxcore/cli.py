@@ -2,9 +2,23 @@
 
 Each subcommand lives beside the code it drives and adds itself with a
 ``register(subparsers)`` function that sets ``handler`` on its parser. A handler
-takes the parsed arguments and returns the exit status: 0 for success, 1 when
-the input has problems (including files that cannot be read), 2 for a command
-line that cannot be used.
+takes the parsed arguments and returns the exit status, or raises; :func:`main`
+turns what it raises into one ``error:`` line and the status, never a traceback.
+
+One meaning per exit status, for every subcommand:
+
+* 0: done, and nothing was wrong;
+* 1: the input has problems: a definition or rules file with problems, a file
+  that is empty or not text, invalid rows, sends that failed, plugins that
+  failed to load (``channels --strict``). A :class:`~cxcore.CxError` raised by
+  a handler means this;
+* 2: the command cannot run as given: a command line that does not parse, an
+  option or environment variable with a value it cannot use
+  (:class:`UsageError`), a file named on the command line that does not exist
+  or cannot be opened (:class:`OSError`).
+
+Line numbers in messages are those an editor shows (a CSV header is line 1),
+in ascending order.
 """
 
 from __future__ import annotations
@@ -12,64 +26,141 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
-from cxcore.definitions import Definitions, loads
-from cxcore.errors import CxError, DefinitionError
+from cxcore.definitions import Definitions, _read_document, _suggest, structure
+from cxcore.errors import CxError, DefinitionError, Problem
 from cxcore.metrics import MetricRegistry, metric_registry
 from cxcore.model import ChoiceQuestion, Journey, ScoredQuestion, Survey, TextQuestion
 from cxcore.model.survey import Condition
 from cxcore.ports.registry import ChannelRegistry, channel_registry
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from cxcore.distribution.rules import RuleSet
+
+__all__ = ["PREVIEW_GROUP", "UsageError", "build_parser", "main"]
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
+
+
+class UsageError(CxError):
+    """A command was given a value it cannot use: an option, or an environment variable.
+
+    Raise it from a subcommand's handler (a preview plugin's too): ``cxcore``
+    prints ``<command>: error: <message>`` and exits with status 2. Name the
+    option or variable, the value, and what was expected.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 # ---------------------------------------------------------------- validate
 
 
-def _read_all(paths: Sequence[str], err: TextIO) -> tuple[Definitions | None, int]:
-    """Load every file, report each file's problems, then the problems across files."""
-    merged = Definitions()
-    failures = 0
-    for name in paths:
-        path = Path(name)
-        fmt = path.suffix.lower().lstrip(".")
-        if fmt not in ("toml", "json"):
-            failures += 1
-            print(f"{name}: has suffix {path.suffix!r} (expected .toml or .json)", file=err)
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-            defs = loads(text, Definitions, format="toml" if fmt == "toml" else "json", source=name)
-            merged = merged.merge(defs)
-        except CxError as exc:  # DefinitionError, or ValidationError from merging
-            failures += 1
-            print(exc if isinstance(exc, DefinitionError) else f"{name}: {exc}", file=err)
-        except (OSError, UnicodeDecodeError) as exc:
-            failures += 1
-            print(f"{name}: cannot read: {exc}", file=err)
-    if failures:
-        return None, failures
-    problems = merged.check(metric_registry())
-    if problems:
-        print(DefinitionError(", ".join(paths), problems), file=err)
-        return None, 1
-    return merged, 0
+_KINDS: Mapping[str, tuple[str, ...]] = {
+    "definitions": ("journeys", "surveys", "metrics"),
+    "rules": ("rules", "fatigue", "quiet_hours", "channels"),
+}
+"""The kinds of file cxcore reads, each known by its top-level keys."""
+
+
+def _known_kinds() -> str:
+    return "; ".join(f"{kind} ({', '.join(keys)})" for kind, keys in _KINDS.items())
+
+
+def _kind_of(data: object, source: str) -> str:
+    """Which kind of file *data* is, from its top-level keys.
+
+    Raises:
+        DefinitionError: If it is empty, of no kind cxcore knows, or mixes two.
+    """
+    if not isinstance(data, dict):
+        what = f"is {type(data).__name__} data, not a table (expected the keys of {_known_kinds()})"
+        raise DefinitionError(source, [Problem("", what)])
+    if not data:
+        what = f"defines nothing (expected the keys of one kind of file: {_known_kinds()})"
+        raise DefinitionError(source, [Problem("", what)])
+    found = {kind: sorted(set(keys) & set(data)) for kind, keys in _KINDS.items()}
+    kinds = [kind for kind, keys in found.items() if keys]
+    if len(kinds) > 1:
+        mixed = " and ".join(f"{kind} ({', '.join(found[kind])})" for kind in kinds)
+        what = f"mixes the keys of {mixed}: put each kind in a file of its own"
+        raise DefinitionError(source, [Problem("", what)])
+    if not kinds:
+        every = [key for keys in _KINDS.values() for key in keys]
+        problems = [
+            Problem(key, f"is not a key of any kind of file cxcore reads{_suggest(key, every)}")
+            for key in sorted(data)
+        ]
+        problems.append(Problem("", f"is not a kind of file cxcore reads: {_known_kinds()}"))
+        raise DefinitionError(source, problems)
+    return kinds[0]
+
+
+def _rules_from(data: object, source: str) -> RuleSet:
+    from cxcore.distribution.rules import RuleSet  # noqa: PLC0415 - rules files are rarer
+
+    return structure(data, RuleSet, source=source)
+
+
+class _Files:
+    """Every file of a command line, each read as its kind; problems printed as found."""
+
+    def __init__(self, paths: Sequence[str], err: TextIO) -> None:
+        self.definitions = Definitions()
+        self.rules: list[tuple[str, RuleSet]] = []
+        self.failed = 0
+        self.unopened = 0
+        for name in paths:
+            try:
+                data = _read_document(Path(name))
+                if _kind_of(data, name) == "rules":
+                    self.rules.append((name, _rules_from(data, name)))
+                else:
+                    self.definitions = self.definitions.merge(
+                        structure(data, Definitions, source=name)
+                    )
+            except CxError as exc:  # DefinitionError, or ValidationError from merging
+                self.failed += 1
+                print(exc if isinstance(exc, DefinitionError) else f"{name}: {exc}", file=err)
+            except OSError as exc:
+                self.unopened += 1
+                print(f"{name}: cannot open: {exc.strerror or exc}", file=err)
+        if self.failed or self.unopened:
+            return
+        problems = self.definitions.check(metric_registry())
+        if problems:
+            self.failed += 1
+            print(DefinitionError(", ".join(paths), problems), file=err)
+        if self.definitions.surveys or self.definitions.journeys:
+            for name, rules in self.rules:
+                found = rules.check(self.definitions)
+                if found:
+                    self.failed += 1
+                    print(DefinitionError(name, found), file=err)
+
+    def status(self, err: TextIO) -> int:
+        """0 if every file is good, else 2 if one could not be opened, else 1 (after a count)."""
+        if self.failed or self.unopened:
+            print(f"{self.failed + self.unopened} file(s) with problems", file=err)
+        return 2 if self.unopened else 1 if self.failed else 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    defs, failures = _read_all(args.files, sys.stderr)
-    if defs is None:
-        print(f"{failures} file(s) with problems", file=sys.stderr)
-        return 1
-    print(
-        f"ok: {len(args.files)} file(s): {_count(len(defs.journeys), 'journey')}, "
-        f"{_count(len(defs.surveys), 'survey')}, {_count(len(defs.metrics), 'custom metric')}"
-    )
+    files = _Files(args.files, sys.stderr)
+    if status := files.status(sys.stderr):
+        return status
+    defs = files.definitions
+    counts = [
+        _count(len(defs.journeys), "journey"),
+        _count(len(defs.surveys), "survey"),
+        _count(len(defs.metrics), "custom metric"),
+    ]
+    if files.rules:
+        counts.append(_count(sum(len(r.rules) for _, r in files.rules), "trigger rule"))
+    print(f"ok: {len(args.files)} file(s): {', '.join(counts)}")
     return 0
 
 
@@ -144,9 +235,10 @@ def _show_survey(survey: Survey, locale: str, out: TextIO, registry: MetricRegis
 
 
 def _show(args: argparse.Namespace) -> int:
-    defs, _ = _read_all(args.files, sys.stderr)
-    if defs is None:
-        return 1
+    files = _Files(args.files, sys.stderr)
+    if status := files.status(sys.stderr):
+        return status
+    defs = files.definitions
     out = sys.stdout
     for journey in defs.journeys:
         _show_journey(journey, out)
@@ -160,6 +252,14 @@ def _show(args: argparse.Namespace) -> int:
         buckets = ", ".join(f"{b.name} {b.low}-{b.high}" for b in metric.buckets)
         print(
             f"Metric {metric.name}: {metric.title} ({metric.low}-{metric.high}; {buckets})",
+            file=out,
+        )
+    for name, rules in files.rules:
+        ids = ", ".join(r.id for r in rules.rules) or "none"
+        countries = ", ".join(w.country for w in rules.quiet_hours) or "none"
+        print(
+            f"Rules {name}: {_count(len(rules.rules), 'trigger rule')} ({ids}); "
+            f"recontact after {rules.fatigue.recontact_days} days; quiet hours: {countries}",
             file=out,
         )
     return 0
@@ -215,9 +315,12 @@ Registrar = Callable[["Subparsers[argparse.ArgumentParser]"], None]
 def _register_core(sub: Subparsers[argparse.ArgumentParser]) -> None:
     validate = sub.add_parser(
         "validate",
-        help="check definition files and print every problem",
-        description="Check journey, survey and metric definition files (.toml or .json). "
-        "Every problem is printed with its path; the exit status is 1 if there is any.",
+        help="check definition and rules files and print every problem",
+        description="Check definition files (journeys, surveys, metrics) and rules files "
+        "(trigger rules, fatigue, quiet hours, channel choice), .toml or .json, each known by "
+        "its keys. Files given together are checked together: a rule's survey, touchpoint "
+        "and channels must exist. Every problem is printed with its path; the exit status "
+        "is 1 if there is any, 2 if a file cannot be opened.",
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(handler=_validate)
@@ -251,13 +354,28 @@ Each names a ``register(subparsers)`` function that adds its parser and sets
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors may end with a hint."""
+
+    hint: str | None = None
+
+    def error(self, message: str) -> NoReturn:
+        super().error(f"{message}\n{self.hint}" if self.hint else message)
+
+
 def _register_previews(sub: Subparsers[argparse.ArgumentParser], *, load: bool) -> None:
     preview = sub.add_parser(
         "preview",
         help="render a survey as a channel would send it",
         description="Render a survey invitation exactly as a channel sends it, to check it "
-        "before sending. Channel plugins add their own preview commands.",
+        "before sending. Channel plugins add their own preview commands, through the "
+        f"entry-point group {PREVIEW_GROUP!r}.",
     )
+    if isinstance(preview, _Parser):
+        preview.hint = (
+            f"(channel plugins add preview commands through the entry-point group "
+            f"{PREVIEW_GROUP!r}: see 'Adding a preview command' in the docs' Writing a channel)"
+        )
     channels = preview.add_subparsers(title="channels", metavar="CHANNEL", required=True)
     if not load:  # only `cxcore preview ...` pays for discovering the plugins
         return
@@ -288,16 +406,28 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     Preview plugins are discovered only when *argv* asks for ``preview``.
     """
-    parser = argparse.ArgumentParser(
-        prog="cxcore", description="cxcore: journeys, surveys, channels and scores."
-    )
+    parser = _Parser(prog="cxcore", description="cxcore: journeys, surveys, channels and scores.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    # Every command's parser is a _Parser too; registrars see plain ArgumentParsers.
+    sub = cast(
+        "Subparsers[argparse.ArgumentParser]",
+        parser.add_subparsers(title="commands", metavar="COMMAND", required=True),
+    )
     for register in _registrars():
         register(sub)
     wanted = sys.argv[1:] if argv is None else argv
     _register_previews(sub, load="preview" in wanted)
+    _name_commands(sub)
     return parser
+
+
+def _name_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    """Let each command's parser say its name (``cxcore preview email``) in error messages."""
+    for parser in dict.fromkeys(sub.choices.values()):
+        parser.set_defaults(command=parser.prog)
+        for action in parser._actions:  # noqa: SLF001 - argparse lists its sub-commands only here
+            if isinstance(action, Subparsers):
+                _name_commands(action)
 
 
 def _version() -> str:
@@ -310,16 +440,34 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``cxcore`` command with *argv* (default: the process's arguments)."""
+    """Run the ``cxcore`` command with *argv* (default: the process's arguments).
+
+    Returns:
+        The exit status: 0 when all is well, 1 when the input has problems, 2
+        when the command cannot run as given (see the module's docstring).
+    """
     args = build_parser(argv).parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    command: str = getattr(args, "command", "cxcore")
     try:
         return handler(args)
-    except CxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # pragma: no cover - `cxcore show ... | head`
         return 0
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except UsageError as exc:
+        return _error(command, str(exc), 2)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error(command, f"{where}cannot open: {exc.strerror or exc}", 2)
+    except CxError as exc:
+        return _error(command, str(exc), 1)
+
+
+def _error(command: str, message: str, status: int) -> int:
+    print(f"{command}: error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -734,8 +734,8 @@ def load_definitions(*paths: str | Path, registry: MetricRegistry | None = None)
     """
     result = Definitions()
     for path in map(Path, paths):
-        fmt = _format_of(path)
-        defs = loads(path.read_text(encoding="utf-8"), Definitions, format=fmt, source=str(path))
+        data = _read_document(path)
+        defs = structure(data, Definitions, source=str(path))
         try:
             result = result.merge(defs)
         except ValidationError as exc:
@@ -758,3 +758,23 @@ def _format_of(path: Path) -> Format:
             str(path), [Problem("", f"has suffix {path.suffix!r} (expected .toml or .json)")]
         )
     return suffix  # type: ignore[return-value]
+
+
+def _read_document(path: Path) -> Any:  # noqa: ANN401 - parsed JSON or TOML of any shape
+    """Read a ``.toml`` or ``.json`` file as plain data: the one way cxcore reads its files.
+
+    Raises:
+        DefinitionError: If the suffix is neither, the file is not UTF-8 text
+            (a binary file), or it does not parse.
+        OSError: If the file cannot be opened.
+    """
+    fmt = _format_of(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        what = (
+            f"is not UTF-8 text (a binary file?): byte {raw[exc.start]:#04x} at offset {exc.start}"
+        )
+        raise DefinitionError(str(path), [Problem("", what)]) from None
+    return _parse(text, fmt, str(path))

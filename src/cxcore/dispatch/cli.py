@@ -19,15 +19,17 @@ import contextlib
 import csv
 import io
 import os
+import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Self, TextIO
+from typing import Any, NoReturn, Self, TextIO
 
 import attrs
 
+from cxcore.cli import UsageError
 from cxcore.definitions import load_definitions
 from cxcore.dispatch.audience import AudienceError, AudienceRow, read_audience
 from cxcore.dispatch.dispatcher import Dispatcher, DispatchOutcome
@@ -38,7 +40,7 @@ from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet, load_rules
 from cxcore.distribution.tokens import TokenService
 from cxcore.distribution.triggers import TriggerRule
-from cxcore.errors import CxError
+from cxcore.errors import ChannelNotFoundError, CxError
 from cxcore.model.customer import AddressKind
 from cxcore.model.interaction import Interaction
 from cxcore.ports.channel import Channel
@@ -95,17 +97,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(default: today's date)",
     )
     parser.add_argument(
-        "--expires-days", type=int, default=14, help="answers are accepted this long (default 14)"
+        "--expires-days",
+        type=_days,
+        default=14,
+        help="answers are accepted this long (default 14)",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="check and decide, but store and send nothing"
+        "--dry-run",
+        action="store_true",
+        help="check and decide, but write nothing: no store is created, nothing is stored or sent",
     )
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.set_defaults(handler=run)
 
 
+def _days(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        msg = f"{text!r} is not a whole number of days of 1 or more"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``cxcore send``; return 0, or 1 if any row or send failed (2 for unusable arguments).
+    """Run ``cxcore send``; return 0, or 1 if any row or send failed.
+
+    Raises:
+        UsageError: For an option or ``$CXCORE_TOKEN_KEYS`` it cannot use, or a
+            store it cannot open (exit status 2).
+        OSError: If a file cannot be opened (exit status 2).
+        CxError: If a file has problems, or the audience lacks a column (exit status 1).
 
     .. versionadded:: 0.1.0
     """
@@ -120,8 +140,16 @@ class _Tally:
     suppressed: Counter[str] = attrs.field(factory=Counter)
     deferred: Counter[str] = attrs.field(factory=Counter)
     skipped: Counter[str] = attrs.field(factory=Counter)
-    failed: list[str] = attrs.field(factory=list)
+    failures: list[tuple[int, str]] = attrs.field(factory=list)
     unknown: Counter[str] = attrs.field(factory=Counter)
+
+    def fail(self, row: int, message: str) -> None:
+        self.failures.append((row, message))
+
+    @property
+    def failed(self) -> list[str]:
+        """The failures, each naming its row, in the order of the rows."""
+        return [message for _, message in sorted(self.failures, key=lambda f: f[0])]
 
     def outcome(self, row: int, outcome: DispatchOutcome) -> None:
         detail = outcome.detail or outcome.state.value
@@ -136,7 +164,7 @@ class _Tally:
             case OutboxState.UNKNOWN:
                 self.unknown[detail] += 1
             case _:
-                self.failed.append(f"row {row}: {detail}")
+                self.fail(row, f"row {row}: {detail}")
 
     def print(self, out: TextIO, *, dry_run: bool) -> None:
         def section(label: str, count: int, reasons: Counter[str] | list[str]) -> None:
@@ -192,16 +220,19 @@ class _Progress:
             self._bar.advance(self._task, n)
 
 
-def _keys() -> list[str]:
+def _tokens(clock: Clock) -> TokenService:
+    """The token service of the keys in ``$CXCORE_TOKEN_KEYS``."""
     raw = os.environ.get(KEYS_VARIABLE, "")
     keys = [k.strip() for k in raw.split(",") if k.strip()]
+    expected = "one or more secret keys of at least 32 bytes, newest first, separated by commas"
     if not keys:
-        msg = (
-            f"${KEYS_VARIABLE} is not set (expected one or more secret keys of at least 32 "
-            "bytes, newest first, separated by commas)"
-        )
-        raise CxError(msg)
-    return keys
+        msg = f"${KEYS_VARIABLE} is not set (expected {expected})"
+        raise UsageError(msg)
+    try:
+        return TokenService(keys, clock=clock)
+    except ValueError as exc:  # "keys[0]: is 3 bytes long (expected at least 32)"
+        msg = f"${KEYS_VARIABLE}: {exc}"
+        raise UsageError(msg) from None
 
 
 def _channels(
@@ -210,12 +241,18 @@ def _channels(
     names = [wanted] if wanted else registry.names()
     addresses: dict[str, AddressKind] = {}
     for name in names:
-        kind = registry.capabilities(name).address  # raises, naming the channel, if missing
+        try:
+            kind = registry.capabilities(name).address
+        except ChannelNotFoundError as exc:
+            raise UsageError(f"--channel: {exc}") from None
         if kind is not AddressKind.NONE:
             addresses[name] = kind
     if wanted and wanted not in addresses:
         msg = f"--channel: {wanted!r} reaches no address (it is for anonymous visitors)"
-        raise CxError(msg)
+        raise UsageError(msg)
+    if not addresses:
+        msg = "no channel is installed that reaches an address (see cxcore channels)"
+        raise UsageError(msg)
     return list(addresses), addresses
 
 
@@ -282,25 +319,20 @@ def _survey_cells(text: str) -> set[str]:
 async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bottom
     args: argparse.Namespace, out: TextIO, err: TextIO, clock: Clock, registry: ChannelRegistry
 ) -> int:
-    from cxcore.stores import SQLiteStore  # noqa: PLC0415 - only the command needs the store
-
+    defined = {s.id: s for s in load_definitions(*args.definitions).surveys}
+    _, addresses = _channels(registry, args.channel)
+    base = load_rules(args.rules) if args.rules else RuleSet()
+    tokens = None if args.dry_run else _tokens(clock)
+    raw: bytes = args.audience.read_bytes()
     try:
-        defined = {s.id: s for s in load_definitions(*args.definitions).surveys}
-        _, addresses = _channels(registry, args.channel)
-        base = load_rules(args.rules) if args.rules else RuleSet()
-        keys = None if args.dry_run else _keys()
-        text = args.audience.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        err.write(f"error: {exc}\n")
-        return 1
-    except CxError as exc:
-        err.write(f"error: {exc}\n")
-        return 2
-    if not addresses:
-        err.write("error: no channel is installed that reaches an address\n")
-        return 2
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        msg = f"{args.audience}: is not UTF-8 text (a binary file?): byte at offset {exc.start}"
+        raise CxError(msg) from None
     campaign = args.campaign or clock.now().date().isoformat()
-    async with SQLiteStore(args.store, clock=clock) as store:
+    # A dry run writes nothing: it reads the store only if there is one already.
+    store_exists = args.store.exists()
+    async with _open_store(args.store, clock, read=args.dry_run and not store_exists) as store:
         surveys = dict(defined)
         if not args.dry_run:
             for survey in defined.values():
@@ -309,21 +341,20 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
             with contextlib.suppress(UnknownSurveyError):
                 surveys[survey_id] = await store.survey(survey_id)
         if args.survey not in surveys:
-            err.write(
-                f"error: --survey: {args.survey!r} is not a known survey (known: "
-                f"{', '.join(sorted(surveys)) or 'none'}; pass --definitions FILE)\n"
+            msg = (
+                f"--survey: {args.survey!r} is not a known survey (known: "
+                f"{', '.join(sorted(surveys)) or 'none'}; pass --definitions FILE)"
             )
-            return 1
+            raise CxError(msg)
         try:
             rows = list(read_audience(io.StringIO(text), surveys=surveys))
         except AudienceError as exc:
-            err.write(f"error: {args.audience}: {exc}\n")
-            return 1
+            msg = f"{args.audience}: {exc}"
+            raise CxError(msg) from None
         used = sorted({r.survey or args.survey for r in rows if r.customer is not None})
         rules = _rule_set(base, used, addresses, args)
         state = FatigueState()
         tally = _Tally()
-        tokens = None if keys is None else TokenService(keys, clock=clock)
         outbox = None if tokens is None else Outbox(store, tokens, clock=clock)
         due: dict[str, int] = {}  # outbox item id -> row, for what is due now
         # Invitations being stored, up to _WINDOW at once, so that the store
@@ -342,9 +373,7 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
             results = await asyncio.gather(*(job for *_, job in storing), return_exceptions=True)
             for (row, decision, _), result in zip(storing, results, strict=True):
                 if isinstance(result, CxError):  # nothing of the row was stored
-                    failure = f"row {row.row}: {result}"
-                    err.write(f"{args.audience}: {failure}\n")
-                    tally.failed.append(failure)
+                    tally.fail(row.row, f"row {row.row}: {result}")
                     progress.advance()
                 elif isinstance(result, BaseException):
                     raise result
@@ -357,8 +386,8 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
         with _Progress(len(rows), enabled=not args.no_progress, err=err) as progress:
             for row in rows:
                 if row.customer is None:
-                    err.writelines(f"{args.audience}: {e}\n" for e in row.errors)
-                    tally.failed.extend(str(e) for e in row.errors)
+                    for error in row.errors:
+                        tally.fail(row.row, str(error))
                     progress.advance()
                     continue
                 interaction, decision = _decide(
@@ -396,12 +425,41 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
                     tally=tally,
                     progress=progress,
                 )
+    err.writelines(f"{args.audience}: {failure}\n" for failure in tally.failed)
     mode = " (dry run: nothing stored or sent)" if args.dry_run else ""
     out.write(
         f"cxcore send: survey {args.survey!r}, campaign {campaign!r}, {len(rows)} rows{mode}\n"
     )
     tally.print(out, dry_run=args.dry_run)
     return 1 if tally.failed or tally.unknown else 0
+
+
+class _NoStore:
+    """The store of a dry run where there is none: knows no survey, and is never written."""
+
+    async def survey(self, survey_id: str) -> NoReturn:
+        raise UnknownSurveyError(survey_id)
+
+
+@contextlib.asynccontextmanager
+async def _open_store(path: Path, clock: Clock, *, read: bool) -> AsyncIterator[Any]:
+    """The SQLite store at *path*; with *read* and no file there, a stand-in that creates none."""
+    if read:
+        yield _NoStore()
+        return
+    from cxcore.stores import SQLiteStore  # noqa: PLC0415 - only the command needs the store
+
+    store = SQLiteStore(path, clock=clock)
+    try:
+        await store.open()
+    except sqlite3.Error as exc:
+        await store.aclose()
+        msg = f"--store: cannot open {str(path)!r} as a SQLite store: {exc}"
+        raise UsageError(msg) from None
+    try:
+        yield store
+    finally:
+        await store.aclose()
 
 
 async def _dispatch(

@@ -11,7 +11,6 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -23,7 +22,7 @@ from cxcore.errors import ChannelClosedError, CxError, SendError
 from cxcore.model.customer import Consent, Purpose
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.survey import Survey
-from cxcore.ports.channel import Channel, OutboundMessage, SendResult
+from cxcore.ports.channel import Channel, DeliveryLookup, OutboundMessage, SendResult
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import (
     ClaimedSend,
@@ -55,27 +54,6 @@ class DispatchError(CxError):
 
     .. versionadded:: 0.1.0
     """
-
-
-@runtime_checkable
-class DeliveryLookup(Protocol):
-    """A channel that can ask its provider whether it accepted a message.
-
-    Channels may implement it (it is not part of :class:`~cxcore.Channel`); the
-    dispatcher uses it to reconcile ``unknown`` sends. The message passed is
-    rendered again from the same invitation, so it is the one sent: a channel
-    finds it by whatever it derived from it (a Message-ID, an idempotency key).
-
-    .. versionadded:: 0.1.0
-    """
-
-    async def lookup(self, message: OutboundMessage) -> SendResult | None:
-        """The provider's record of *message*, or ``None`` if it certainly never accepted it.
-
-        Raises:
-            Exception: If the provider cannot tell; the send stays ``unknown``.
-        """
-        ...
 
 
 @attrs.frozen(kw_only=True)

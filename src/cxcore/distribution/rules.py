@@ -133,6 +133,10 @@ class RuleSet:
     def check(self, definitions: Definitions) -> list[Problem]:
         """Problems that need the definitions to see: unknown surveys, touchpoints, channels.
 
+        Surveys are checked when *definitions* has any, touchpoints when it has
+        journeys. Every channel a rule may use (its own, or else its
+        touchpoint's) must have an address kind in ``channels.addresses``.
+
         Returns:
             Every problem, with its path (``rules[2].survey: ...``); empty when fine.
         """
@@ -143,7 +147,7 @@ class RuleSet:
         }
         known_channels = self.channels.addresses
         for i, rule in enumerate(self.rules):
-            if rule.survey not in surveys:
+            if definitions.surveys and rule.survey not in surveys:
                 problems.append(
                     Problem(
                         f"rules[{i}].survey",
@@ -168,6 +172,17 @@ class RuleSet:
                             f"(known: {', '.join(sorted(known_channels))})",
                         )
                     )
+            inherited = () if rule.channels else touchpoints.get(rule.touchpoint, ())
+            problems.extend(
+                Problem(
+                    f"rules[{i}].touchpoint",
+                    f"touchpoint {rule.touchpoint!r} lists channel {channel!r}, which has no "
+                    "address kind in channels.addresses "
+                    f"(known: {', '.join(sorted(known_channels))})",
+                )
+                for channel in inherited
+                if channel not in known_channels
+            )
         return problems
 
     def with_touchpoint_channels(self, definitions: Definitions) -> RuleSet:
@@ -198,12 +213,7 @@ def loads_rules(
     from cxcore.definitions import loads  # noqa: PLC0415 - the converter is built on first use
 
     rules = loads(text, RuleSet, format=format, source=source)
-    if definitions is not None:
-        problems = rules.check(definitions)
-        if problems:
-            raise DefinitionError(source, problems)
-        rules = rules.with_touchpoint_channels(definitions)
-    return rules
+    return rules if definitions is None else _checked(rules, definitions, source)
 
 
 def load_rules(path: str | Path, *, definitions: Definitions | None = None) -> RuleSet:
@@ -221,15 +231,16 @@ def load_rules(path: str | Path, *, definitions: Definitions | None = None) -> R
 
     .. versionadded:: 0.1.0
     """
+    from cxcore.definitions import _read_document, structure  # noqa: PLC0415 - built on first use
+
     path = Path(path)
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in ("json", "toml"):
-        raise DefinitionError(
-            str(path), [Problem("", f"has suffix {path.suffix!r} (expected .toml or .json)")]
-        )
-    return loads_rules(
-        path.read_text(encoding="utf-8"),
-        format=suffix,  # type: ignore[arg-type]  # checked just above
-        source=str(path),
-        definitions=definitions,
-    )
+    rules = structure(_read_document(path), RuleSet, source=str(path))
+    return rules if definitions is None else _checked(rules, definitions, str(path))
+
+
+def _checked(rules: RuleSet, definitions: Definitions, source: str) -> RuleSet:
+    """*rules*, checked against *definitions*, with touchpoints' channels filled in."""
+    problems = rules.check(definitions)
+    if problems:
+        raise DefinitionError(source, problems)
+    return rules.with_touchpoint_channels(definitions)

@@ -97,6 +97,26 @@ class WrongPurposeError(TokenError):
 class InvitationTokens:
     """The three tokens of one invitation, ready for :class:`~cxcore.Invitation`.
 
+    Each is ``<invitation id>.<expiry, hex seconds>.<signature>``, signed for its
+    own purpose (:class:`TokenPurpose`). They are bearer credentials: whoever
+    holds one may answer, unsubscribe or post the AMP form as the invitation, so
+    the repr shows what each is for and until when, never the signatures.
+
+    >>> from datetime import timedelta
+    >>> from cxcore.ports.clock import ManualClock
+    >>> clock = ManualClock(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    >>> service = TokenService(["k" * 32], clock=clock)
+    >>> expires = clock.now() + timedelta(days=14)
+    >>> service.issue_all("inv-1", expires)  # doctest: +NORMALIZE_WHITESPACE
+    InvitationTokens(invitation_id='inv-1', expires_at='2026-12-04T12:00:00+00:00',
+        token='inv-1.6b12ab40...', unsubscribe_token='inv-1.6b12ab40...',
+        amp_token='inv-1.6b12ab40...')
+
+    Attributes:
+        token: The survey token: the survey link, and one-click scores in the message.
+        unsubscribe_token: The token of the one-click unsubscribe link.
+        amp_token: The token of the form inside an AMP for Email message.
+
     .. versionadded:: 0.1.0
     """
 
@@ -105,7 +125,21 @@ class InvitationTokens:
     amp_token: str
 
     def __repr__(self) -> str:
-        return "InvitationTokens(...)"
+        # The signatures are secrets (bearer credentials): show the signed payloads only.
+        def shown(token: str) -> str:
+            payload, dot, _signature = token.rpartition(".")
+            return repr(f"{payload}..." if dot else "...")
+
+        opaque_id, _, expiry = self.token.rpartition(".")[0].rpartition(".")
+        try:
+            until = repr(datetime.fromtimestamp(int(expiry, 16), UTC).isoformat())
+        except ValueError:
+            until = "None"
+        return (
+            f"InvitationTokens(invitation_id={opaque_id!r}, expires_at={until}, "
+            f"token={shown(self.token)}, unsubscribe_token={shown(self.unsubscribe_token)}, "
+            f"amp_token={shown(self.amp_token)})"
+        )
 
 
 def _as_bytes(key: str | bytes) -> bytes:

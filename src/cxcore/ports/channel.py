@@ -32,6 +32,7 @@ __all__ = [
     "AnswersReceived",
     "Capabilities",
     "Channel",
+    "DeliveryLookup",
     "InboundEvent",
     "InboundMode",
     "InboundRequest",
@@ -332,4 +333,27 @@ class Channel(Protocol):
 
     async def aclose(self) -> None:
         """Release connections. Calling it again does nothing."""
+        ...
+
+
+@runtime_checkable
+class DeliveryLookup(Protocol):
+    """A channel that can ask its provider whether it accepted a message.
+
+    Channels may implement it (it is not part of :class:`Channel`); the
+    dispatcher uses it to reconcile ``unknown`` sends, and
+    :class:`cxcore.testing.ChannelConformance` checks it when a channel has it.
+    The message passed is rendered again from the same invitation, so it is the
+    one sent: a channel finds it by whatever it derived from it (a Message-ID,
+    an idempotency key).
+
+    .. versionadded:: 0.1.0
+    """
+
+    async def lookup(self, message: OutboundMessage) -> SendResult | None:
+        """The provider's record of *message*, or ``None`` if it certainly never accepted it.
+
+        Raises:
+            Exception: If the provider cannot tell; the send stays ``unknown``.
+        """
         ...

@@ -196,7 +196,12 @@ class ScoreTable:
             table[:] = list(values)
             data[name] = table[codes] if len(values) else np.empty(0, dtype=object)
         if self.every is not None:
-            data["period"] = [self.period(i) for i in range(len(self))]
+            assert self._periods is not None  # noqa: S101 - periods exist when grouped by time
+            # Day numbers since 1970 are what datetime64[D] holds; -1 (no time) is NaT.
+            days = self._periods.astype(np.int64)
+            data["period"] = np.where(days == -1, np.iinfo(np.int64).min, days).view(
+                "datetime64[D]"
+            )
         data["metric"] = [self.metric.name] * len(self)
         data.update(self.columns)
         for j, b in enumerate(self.metric.buckets):
@@ -204,16 +209,26 @@ class ScoreTable:
         return data
 
     def to_pandas(self) -> Any:  # noqa: ANN401 - a pandas.DataFrame
-        """The table as a pandas DataFrame, one row per cell."""
+        """The table as a pandas DataFrame, one row per cell.
+
+        ``period`` (when grouped by time) is a ``datetime64`` column of each
+        period's first day; cells without a time have ``NaT``.
+        """
         pd = optional_module("pandas", "exporting scores to pandas")
         return pd.DataFrame(self._export_columns())
 
     def to_polars(self) -> Any:  # noqa: ANN401 - a polars.DataFrame
-        """The table as a polars DataFrame, one row per cell."""
+        """The table as a polars DataFrame, one row per cell.
+
+        ``period`` (when grouped by time) is a ``Date`` column of each period's
+        first day; cells without a time have null.
+        """
         pl = optional_module("polars", "exporting scores to polars")
         data = self._export_columns()
         for name in self.by:
             data[name] = pl.Series(name, list(data[name]), strict=False)
+        if "period" in data:
+            data["period"] = pl.Series("period", data["period"]).cast(pl.Date)
         return pl.DataFrame(data)
 
 

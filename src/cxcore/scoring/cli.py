@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
 import math
+import os
 import re
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cxcore.errors import CxError
+from cxcore.cli import UsageError
+from cxcore.errors import CxError, UnknownMetricError
+from cxcore.metrics import metric_registry
 from cxcore.scoring.cells import Period
 from cxcore.scoring.stats import IntervalMethod
+
+if TYPE_CHECKING:
+    from cxcore.scoring.frame import ResponseFrame
 
 __all__ = ["register", "run"]
 
@@ -53,10 +60,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the headline interval (auto: adjusted-wald for NPS, wilson for shares, t for means)",
     )
     parser.add_argument(
-        "--confidence", type=float, default=0.95, help="confidence level (default 0.95)"
+        "--confidence", type=_confidence, default=0.95, help="confidence level (default 0.95)"
     )
     parser.add_argument(
-        "--min-n", type=int, default=30, help="flag cells with fewer answers (default 30)"
+        "--min-n", type=_count, default=30, help="flag cells with fewer answers (default 30)"
     )
     parser.add_argument(
         "--format", choices=["table", "json", "csv"], default="table", help="output format"
@@ -68,7 +75,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--weight-column", default=None, help="a column of weights: score weighted")
     parser.add_argument(
-        "--utc-offset", default="+00:00", help="offset in which days begin, e.g. +05:30"
+        "--utc-offset",
+        type=_offset,
+        default=timedelta(0),
+        help="offset in which days begin, e.g. +05:30 (default +00:00)",
     )
     parser.add_argument(
         "--include-agents", action="store_true", help="count agent-reported answers"
@@ -84,11 +94,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _offset(text: str) -> timedelta:
     match = _OFFSET.fullmatch(text.strip())
     if not match:
-        msg = f"--utc-offset {text!r} is not an offset such as +05:30 or -0400"
-        raise CxError(msg)
+        msg = f"{text!r} is not an offset such as +05:30 or -0400"
+        raise argparse.ArgumentTypeError(msg)
     sign, hours, minutes = match.groups()
     value = timedelta(hours=int(hours), minutes=int(minutes))
     return -value if sign == "-" else value
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < 1.0:
+        msg = f"{text!r} is not a confidence level between 0 and 1 (e.g. 0.95)"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        msg = f"{text!r} is not a whole number of 0 or more"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
 
 
 def _clean(value: Any) -> Any:  # noqa: ANN401 - JSON-ready scalars
@@ -97,26 +125,16 @@ def _clean(value: Any) -> Any:  # noqa: ANN401 - JSON-ready scalars
     return value
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``cxcore score``: print the scores, or a clear error and return 2.
-
-    .. versionadded:: 0.1.0
-    """
-    try:
-        return _run(args)
-    except (CxError, OSError) as exc:
-        sys.stderr.write(f"cxcore score: error: {exc}\n")
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
-    from cxcore.scoring.batch import score  # noqa: PLC0415 - numpy is loaded only to score
-    from cxcore.scoring.frame import ResponseFrame  # noqa: PLC0415
+def _read_frame(args: argparse.Namespace) -> ResponseFrame:
+    """The answers of the file the command line names, read with its column options."""
+    from cxcore.scoring.frame import ResponseFrame  # noqa: PLC0415 - numpy is loaded only to score
 
     path: Path = args.file
-    if not path.is_file():
-        msg = f"{path} does not exist or is not a file"
-        raise CxError(msg)
+    if not path.exists():  # said here: pyarrow's own error does not name the file
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+    if path.is_dir():
+        msg = f"{path}: is a directory (expected a .csv or .parquet file)"
+        raise UsageError(msg)
     options: dict[str, Any] = {
         "metric": args.metric_column,
         "score": args.score_column,
@@ -127,27 +145,50 @@ def _run(args: argparse.Namespace) -> int:
     }
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        frame = ResponseFrame.from_csv(path, **options)
-    elif suffix in (".parquet", ".pq"):
-        frame = ResponseFrame.from_parquet(path, **options)
-    else:
-        msg = f"{path} is neither .csv nor .parquet"
-        raise CxError(msg)
+        return ResponseFrame.from_csv(path, **options)
+    if suffix in (".parquet", ".pq"):
+        return ResponseFrame.from_parquet(path, **options)
+    msg = f"{path}: has suffix {path.suffix!r} (expected .csv or .parquet)"
+    raise UsageError(msg)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cxcore score``: print the scores and return 0.
+
+    Raises:
+        UsageError: For an unknown metric, a file of another kind, or options
+            that do not fit the file (exit status 2).
+        OSError: If the file cannot be opened (exit status 2).
+        CxError: If the file has invalid rows or lacks a column (exit status 1).
+
+    .. versionadded:: 0.1.0
+    """
+    from cxcore.scoring.batch import score  # noqa: PLC0415 - numpy is loaded only to score
+
+    try:
+        metric_registry().get(args.metric)
+    except UnknownMetricError as exc:
+        msg = f"--metric: {exc}"
+        raise UsageError(msg) from None
+    frame = _read_frame(args)
     if frame.dropped:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(frame.dropped.items()))
         dropped = sum(frame.dropped.values())
         sys.stderr.write(f"cxcore score: dropped {dropped} invalid rows: {reasons}\n")
-    table = score(
-        frame,
-        args.metric,
-        by=args.by,
-        every=args.every,
-        interval=args.interval,
-        confidence=args.confidence,
-        weighted=args.weight_column is not None,
-        min_n=args.min_n,
-        utc_offset=_offset(args.utc_offset),
-    )
+    try:
+        table = score(
+            frame,
+            args.metric,
+            by=args.by,
+            every=args.every,
+            interval=args.interval,
+            confidence=args.confidence,
+            weighted=args.weight_column is not None,
+            min_n=args.min_n,
+            utc_offset=args.utc_offset,
+        )
+    except CxError as exc:  # the options do not fit the file (--by a column it lacks...)
+        raise UsageError(str(exc)) from None
     records = []
     for cell in table:
         record: dict[str, Any] = dict(zip(cell.by, cell.key, strict=True))

@@ -215,10 +215,12 @@ def _encode(column: Column) -> tuple[NDArray[np.int32], tuple[GroupValue, ...]]:
 class _Problems:
     """Problems with rows, listing the first few and counting all, per reason."""
 
-    def __init__(self, source: str, *, drop: bool) -> None:
+    def __init__(self, source: str, *, drop: bool, first_row: int = 1) -> None:
         self.source = source
         self.drop = drop
-        self.listed: list[Problem] = []
+        self.first_row = first_row
+        # (row, order found, problem): the first rows of each check, listed in row order.
+        self.found: list[tuple[int, int, Problem]] = []
         self.total = 0
         self.reasons: Counter[str] = Counter()
 
@@ -230,12 +232,15 @@ class _Problems:
             return
         self.total += count
         self.reasons[reason] += count
-        for row in rows[: max(0, _MAX_LISTED - len(self.listed))].tolist():
-            self.listed.append(Problem(f"row {row + 1}, column {column!r}", describe(row)))
+        # Rows come in ascending order: the first few of each check hold the first overall.
+        for row in rows[:_MAX_LISTED].tolist():
+            number = row + self.first_row
+            problem = Problem(f"row {number}, column {column!r}", describe(row))
+            self.found.append((row, len(self.found), problem))
 
     def raise_if_any(self) -> None:
         if self.total and not self.drop:
-            listed = list(self.listed)
+            listed = [problem for *_, problem in sorted(self.found)[:_MAX_LISTED]]
             if self.total > len(listed):
                 listed.append(Problem("", f"... and {self.total - len(listed)} more"))
             raise ScoreInputError(self.source, listed)
@@ -285,6 +290,20 @@ def _scores_from_column(
         "score is not a whole number",
     )
     return scores, valid, skipped
+
+
+def _check_respondent_kinds(values: Sequence[GroupValue], column: str, source: str) -> None:
+    """Refuse a respondent column that holds anything but respondent kinds (ids, say)."""
+    kinds = [k.value for k in RespondentKind]
+    strange = [v for v in values if v is not None and v not in kinds]
+    if strange:
+        msg = (
+            f"{source}: column {column!r} holds {strange[0]!r}, which is not a respondent kind: "
+            f"a column of that name says who answered ({', '.join(map(repr, kinds))}), and "
+            "agent-reported rows are left out by it. If it holds respondent ids, rename it "
+            "(to 'respondent_id', say), or pass respondent=None"
+        )
+        raise CxError(msg)
 
 
 def _constant(message: str) -> Callable[[int], str]:
@@ -737,6 +756,7 @@ class ResponseFrame:
         invalid: InvalidPolicy = "raise",
         include_agents: bool = False,
         source: str = "score table",
+        first_row: int = 1,
     ) -> ResponseFrame:
         """Build a frame from a long table: one row per answer.
 
@@ -754,10 +774,14 @@ class ResponseFrame:
             invalid: ``raise`` (the default) or ``drop`` invalid rows.
             include_agents: Keep agent-reported rows.
             source: How to name the input in error messages.
+            first_row: The number the first row has in error messages:
+                :meth:`from_csv` passes 2, so that rows are numbered as an
+                editor numbers the file's lines (the header is line 1).
 
         Raises:
             ScoreInputError: Naming the row, column and value of every problem
-                (the first 20 are listed), unless *invalid* is ``drop``.
+                (the first 20 rows are listed, in ascending order), unless
+                *invalid* is ``drop``.
             CxError: If the metric or score column is missing.
 
         .. versionadded:: 0.1.0
@@ -779,13 +803,14 @@ class ResponseFrame:
             if unknown:
                 msg = f"{source} has no column(s) {', '.join(map(repr, unknown))} to group by"
                 raise CxError(msg)
-        problems = _Problems(source, drop=invalid == "drop")
+        problems = _Problems(source, drop=invalid == "drop", first_row=first_row)
         metric_codes, metric_values = _encode(columns[metric])
         n = len(metric_codes)
         keep = np.ones(n, dtype=bool)
         excluded_agents = 0
         if respondent is not None and respondent in columns:
             rcodes, rvalues = _encode(columns[respondent])
+            _check_respondent_kinds(rvalues, respondent, source)
             if not include_agents:
                 agent_codes = [i for i, v in enumerate(rvalues) if v == RespondentKind.AGENT.value]
                 agents = np.isin(rcodes, agent_codes)
@@ -1067,12 +1092,25 @@ class ResponseFrame:
     def from_csv(cls, path: str | Path, **options: Any) -> ResponseFrame:  # noqa: ANN401
         """Read a long CSV table (with a header row) with pyarrow if installed, else the csv module.
 
-        Options are those of :meth:`from_columns`.
+        Options are those of :meth:`from_columns`. Rows in error messages are
+        numbered as an editor numbers the lines: the first data row is row 2.
 
         .. versionadded:: 0.1.0
         """
         path = Path(path)
         options.setdefault("source", str(path))
+        options.setdefault("first_row", 2)  # the header is line 1, as an editor shows it
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 3:  # not a character cut at the end of the sample
+                msg = (
+                    f"{path} is not UTF-8 text (a binary file?): byte {head[exc.start]:#04x} "
+                    f"at offset {exc.start}"
+                )
+                raise CxError(msg) from None
         try:
             pacsv = optional_module("pyarrow.csv", "reading CSV quickly")
         except ImportError:

@@ -12,7 +12,9 @@ __all__ = ["ScoreInputError", "response_dimensions"]
 class ScoreInputError(ValidationError):
     """Rows of a score table are invalid: each problem names the row, the column and the value.
 
-    Rows are numbered from 1, the first data row (a CSV header is not counted).
+    Rows are listed in ascending order. Rows read from a CSV file are numbered as
+    an editor numbers its lines (the header is line 1); rows of columns given in
+    memory are numbered from 1.
 
     .. versionadded:: 0.1.0
     """

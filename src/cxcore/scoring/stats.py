@@ -81,6 +81,14 @@ class Difference:
         p_value: The two-sided p-value for "no difference".
         method: How it was computed.
         confidence: The confidence level of the interval.
+        significant: Whether the p-value is below ``alpha``, a plain boolean:
+            ``if d.significant:`` reads as it should.
+        alpha: The significance level, ``1 - confidence``: the level chosen
+            when comparing.
+
+    >>> d = proportion_difference_test((60, 100), (45, 100), confidence=0.9)
+    >>> round(d.p_value, 3), d.alpha, d.significant
+    (0.034, 0.1, True)
 
     .. versionadded:: 0.1.0
     """
@@ -92,10 +100,16 @@ class Difference:
     p_value: float
     method: str
     confidence: float = 0.95
+    significant: bool = attrs.field(init=False)
 
-    def significant(self, alpha: float | None = None) -> bool:
-        """Whether the p-value is below *alpha* (``1 - confidence`` by default)."""
-        return self.p_value < (1.0 - self.confidence if alpha is None else alpha)
+    @significant.default
+    def _significant(self) -> bool:
+        return bool(self.p_value < self.alpha)
+
+    @property
+    def alpha(self) -> float:
+        """The significance level, ``1 - confidence``."""
+        return round(1.0 - self.confidence, 12)
 
 
 def _check_confidence(confidence: float) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cxcore import CxError, Definitions, Invitation, SystemClock, loads
+from cxcore.cli import UsageError
 from cxcore_channels.email.channel import EmailChannel
 
 __all__ = ["register", "run"]
@@ -48,32 +49,41 @@ def register(subparsers: Any) -> argparse.ArgumentParser:  # noqa: ANN401 - argp
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the preview; return 0, or 2 for unusable input (with the reason on stderr).
+    """Write the preview and return 0.
+
+    Raises:
+        UsageError: For a file that is neither .toml nor .json, several surveys
+            without ``--survey-id``, or an option the invitation or channel
+            cannot use (exit status 2).
+        OSError: If the file cannot be opened or the output written (exit status 2).
+        CxError: If the file has problems or lacks the survey (exit status 1).
 
     .. versionadded:: 0.1.0
     """
     path = Path(args.survey)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("toml", "json"):
-        _say(f"{path}: has suffix {path.suffix!r} (expected .toml or .json)")
-        return 2
+        msg = f"--survey: {str(path)!r} has suffix {path.suffix!r} (expected .toml or .json)"
+        raise UsageError(msg)
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        _say(f"{path}: cannot read: {exc}")
-        return 2
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        msg = f"{path}: is not UTF-8 text (a binary file?)"
+        raise CxError(msg) from None
+    defs = loads(text, Definitions, format="toml" if fmt == "toml" else "json", source=str(path))
+    ids = sorted({s.id for s in defs.surveys})
+    if args.survey_id is None and len(ids) > 1:
+        msg = f"{path} has several surveys: pass --survey-id, one of: {', '.join(ids)}"
+        raise UsageError(msg)
+    surveys = [s for s in defs.surveys if args.survey_id in (None, s.id)]
+    if not surveys:
+        wanted = f"no survey {args.survey_id!r}" if args.survey_id else "no survey"
+        msg = f"{path}: has {wanted} (it has: {', '.join(ids) or 'none'})"
+        raise CxError(msg)
+    survey = max(surveys, key=lambda s: s.version)
+    now = SystemClock().now()
     try:
-        defs = loads(
-            text, Definitions, format="toml" if fmt == "toml" else "json", source=str(path)
-        )
-        surveys = [s for s in defs.surveys if args.survey_id in (None, s.id)]
-        ids = sorted({s.id for s in defs.surveys})
-        if not surveys or len({s.id for s in surveys}) > 1:
-            wanted = f"no survey {args.survey_id!r}" if args.survey_id else "several surveys"
-            _say(f"{path}: has {wanted}; pass --survey-id, one of: {', '.join(ids) or 'none'}")
-            return 2
-        survey = max(surveys, key=lambda s: s.version)
-        now = SystemClock().now()
         invitation = Invitation(
             id=f"preview-{survey.id}-{args.locale}",
             survey_id=survey.id,
@@ -95,9 +105,8 @@ def run(args: argparse.Namespace) -> int:
             amp=args.base_url.startswith("https://"),
         )
         data = channel.message_bytes(channel.render(invitation, survey))
-    except CxError as exc:
-        _say(f"error: {exc}")
-        return 2
+    except (CxError, ValueError) as exc:  # --to, --name, --locale, --sender, --base-url
+        raise UsageError(str(exc)) from None
     if args.locale not in survey.locales:
         _say(
             f"note: survey {survey.id!r} has no {args.locale!r} texts; "

@@ -1,0 +1,101 @@
+"""The benchmarks run where an optional peer is missing, and nox installs every peer."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).parent.parent
+BENCH = ROOT / "benchmarks"
+
+
+def run_without(
+    script: str, missing: list[str], *args: str, path: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """Run a benchmark as `python benchmarks/SCRIPT` would, with *missing* modules unimportable."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.modules.update(dict.fromkeys({missing!r}))\n"  # None: the import fails
+        f"sys.path.insert(0, {str(BENCH)!r})\n"
+        f"sys.argv = [{script!r}, *{list(args)!r}]\n"
+        f"runpy.run_path({str(BENCH / script)!r}, run_name='__main__')\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=ROOT,
+        env={"PATH": path, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+    return run.returncode, [json.loads(line) for line in run.stdout.splitlines()]
+
+
+class TestMissingPeers:
+    def test_scoring_reports_each_missing_peer_and_runs_the_rest(self, tmp_path):
+        """Without pandas, polars, duckdb and gcc, bench_scoring says so per case, and scores."""
+        status, lines = run_without(
+            "bench_scoring.py",
+            ["pandas", "polars", "duckdb"],
+            "--rows=5000",
+            "--repeat=1",
+            "--live-events=500",
+            path=str(tmp_path),  # no gcc here
+        )
+        assert status == 0
+        skipped = {line["case"]: line["skipped"] for line in lines if "skipped" in line}
+        assert set(skipped) == {
+            "C loop (gcc -O3)",
+            "pandas groupby",
+            "polars lazy group_by",
+            "duckdb over arrow",
+        }
+        assert skipped["C loop (gcc -O3)"].startswith("gcc is not on PATH")
+        assert skipped["duckdb over arrow"].startswith("duckdb is not installed")
+        assert "python -m nox -s bench installs every peer" in skipped["pandas groupby"]
+        ran = [line["case"] for line in lines if "seconds" in line]
+        assert "cxcore score_many nps+csat+ces by store x touchpoint (cached key)" in ran
+        assert "live add (checked, with datetime)" in ran
+
+    def test_email_without_an_smtp_server_is_skipped(self, tmp_path):
+        """Without aiosmtpd (the sink), bench_email prints one skipped line and exits 0."""
+        status, lines = run_without("bench_email.py", ["aiosmtpd"], path=str(tmp_path))
+        assert status == 0
+        ((bench, case, why),) = [(line["bench"], line["case"], line["skipped"]) for line in lines]
+        assert (bench, case) == ("email", "all cases")
+        assert why.startswith("aiosmtpd is not installed")
+
+
+class TestNoxInstallsEveryPeer:
+    def test_the_bench_group_holds_every_optional_peer(self):
+        """Every module a benchmark treats as an optional peer is installed by `nox -s bench`."""
+        pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+        groups = pyproject["dependency-groups"]
+
+        def names(group: str) -> set[str]:
+            found: set[str] = set()
+            for item in groups[group]:
+                if isinstance(item, dict):
+                    found |= names(item["include-group"])
+                else:
+                    found.add(re.split(r"[\[<>=;]", item, maxsplit=1)[0].strip())
+            return found
+
+        installed = names("bench") | {"aiosmtplib"}  # aiosmtplib: the email extra, in .[all]
+        peers = {
+            match
+            for script in BENCH.glob("bench_*.py")
+            for match in re.findall(r'peer\(\s*"([\w.]+)"', script.read_text(encoding="utf-8"))
+        }
+        peers |= {"aiosmtpd", "aiosmtplib"}  # bench_email's, imported at the top
+        assert {"pandas", "polars", "duckdb", "pyarrow", "psycopg"} <= peers
+        assert peers <= installed
+        noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
+        assert '_install(session, "bench")' in noxfile
