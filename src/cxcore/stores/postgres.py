@@ -103,11 +103,17 @@ from cxcore.stores._analytics import (
     read_frame,
     response_filter,
 )
+from cxcore.stores._case_rows import CASE_COLUMNS, case_from_row
+from cxcore.stores._checks import check_counts, check_limit, refuse_invalid, refuse_too_large
+from cxcore.stores._finishes import check_claim, check_finishes, judge_finishes
+from cxcore.stores._outbox_rows import OUTBOX_COLUMNS, claimed_sends, outbox_from_row
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
+    RESPONSE_SELECT,
     SCORE_COLUMNS,
     address_hash,
     anonymised,
+    audit_detail,
     batch_scores,
     from_micros,
     mask,
@@ -116,33 +122,19 @@ from cxcore.stores._rows import (
     response_from_row,
     response_row,
     retention_cutoffs,
+    row_fingerprint,
     score_keys,
     score_rows,
     scored_questions,
     to_json,
 )
-from cxcore.stores._schema import SCHEMA_VERSION, SCORES_BACKFILLED_AT, migrations
-from cxcore.stores.export import export_csv, export_parquet
-
-# The pure helpers of the reference backend, shared so both backends judge,
-# fingerprint, order and escape alike.
-from cxcore.stores.sqlite import (
-    _CASE_COLUMNS,
-    _OUTBOX_COLUMNS,
-    _case_from_row,
-    _check_claim,
-    _check_counts,
-    _check_finishes,
-    _check_limit,
-    _detail,
-    _outbox_from_row,
-    _refuse_invalid,
-    _refuse_too_large,
-    _row_fingerprint,
-    _too_new,
-    claimed_sends,
-    judge_finishes,
+from cxcore.stores._schema import (
+    SCHEMA_VERSION,
+    SCORES_BACKFILLED_AT,
+    migrations,
+    schema_too_new,
 )
+from cxcore.stores.export import export_csv, export_parquet
 
 if TYPE_CHECKING:
     from psycopg.abc import Buffer
@@ -155,7 +147,6 @@ T = TypeVar("T")
 Conn = psycopg.AsyncConnection[TupleRow]
 log = logging.getLogger("cxcore.store")
 
-_RESPONSE_SELECT = f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses"
 _INSERT_SUBMISSION = (
     "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
     "VALUES (%s, %s, %s, %s, %s)"
@@ -184,7 +175,7 @@ _CLAIM_DUE = (
     "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
     "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
     'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED)) '
-    f"RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}"
+    f"RETURNING {', '.join(f'o.{c}' for c in OUTBOX_COLUMNS.split(', '))}"
 )
 """Claim due pending sends; parameters: the worker, the claim's end, now; then now, the
 channels (or NULL for all) twice, and the limit.
@@ -196,7 +187,7 @@ join, which the planner would hash over a scan of the whole outbox when it think
 table small."""
 _CLAIM_SENDS = (
     f"WITH claimed AS ({_CLAIM_DUE}) "
-    f"SELECT {', '.join(f'claimed.{c}' for c in _OUTBOX_COLUMNS.split(', '))}, "
+    f"SELECT {', '.join(f'claimed.{c}' for c in OUTBOX_COLUMNS.split(', '))}, "
     "i.customer_id, i.address, i.body FROM claimed "
     "LEFT JOIN invitations i ON i.id = claimed.invitation_id "
     'ORDER BY claimed.due_at, claimed.id COLLATE "C"'
@@ -387,7 +378,7 @@ async def _backfill_scores(conn: Conn) -> None:
         for sid, version, body in await _all(conn, "SELECT id, version, body FROM surveys")
     }
     async with conn.cursor(name="cxcore_backfill") as responses:
-        await responses.execute(_RESPONSE_SELECT)
+        await responses.execute(RESPONSE_SELECT)
         while rows := await responses.fetchmany(10_000):
             await _copy(
                 conn,
@@ -461,7 +452,7 @@ class PostgresStore:
         group_commit: int = 256,
         frame_parts: int = 2,
     ) -> None:
-        _check_counts(max_size=max_size, group_commit=group_commit, frame_parts=frame_parts)
+        check_counts(max_size=max_size, group_commit=group_commit, frame_parts=frame_parts)
         if not 0 <= min_size <= max_size:
             msg = f"min_size: {min_size} is not between 0 and max_size ({max_size})"
             raise ValueError(msg)
@@ -633,7 +624,7 @@ class PostgresStore:
                 row = await _one(conn, "SELECT value FROM meta WHERE key = 'schema_version'")
                 current = int(row[0]) if row else 0
                 if current > SCHEMA_VERSION:
-                    raise _too_new(current)
+                    raise schema_too_new(current)
                 steps = migrations("postgres")
                 for version in range(current + 1, SCHEMA_VERSION + 1):
                     for statement in steps[version - 1]:
@@ -776,7 +767,7 @@ class PostgresStore:
             StoreError: The database failed; the message says whether the
                 write may have been stored.
         """
-        _refuse_too_large(submission, self.max_submission_bytes)
+        refuse_too_large(submission, self.max_submission_bytes)
         survey = await self.survey(submission.survey_id, submission.survey_version)
         normal = survey.normalize_answers(submission.answers)
         if normal != submission.answers:
@@ -821,7 +812,7 @@ class PostgresStore:
                 )
                 row = await _one(
                     c,
-                    _RESPONSE_SELECT + " WHERE invitation_id = %s "
+                    RESPONSE_SELECT + " WHERE invitation_id = %s "
                     "ORDER BY updated_at DESC, rowid DESC LIMIT 1 FOR UPDATE",
                     (submission.invitation_id,),
                 )
@@ -953,9 +944,9 @@ class PostgresStore:
                 surveys[pair] = await self.survey(*pair)
             except UnknownSurveyError as exc:
                 surveys[pair] = exc
-        _refuse_invalid(batch, surveys)
+        refuse_invalid(batch, surveys)
         rows = [response_row(r) for r in batch]
-        prints = [_row_fingerprint(row) for row in rows]
+        prints = [row_fingerprint(row) for row in rows]
         scores = batch_scores(batch, surveys, to_json)
 
         async def write(c: Conn) -> list[SubmitResult]:
@@ -1081,7 +1072,7 @@ class PostgresStore:
             where=where,
             respondents=respondents,
         )
-        sql = _RESPONSE_SELECT + where_sql
+        sql = RESPONSE_SELECT + where_sql
         sql += " ORDER BY updated_at, rowid"
         rows = await self._read(lambda c: _all(c, sql, params))
         return [response_from_row(r) for r in rows]
@@ -1478,7 +1469,7 @@ class PostgresStore:
         wait for each other. With *channels*, only sends on those channels
         are claimed (a dispatcher claims what it can send).
         """
-        _check_limit(limit)
+        check_limit(limit)
         only = None if channels is None else list(channels)
 
         async def write(c: Conn) -> list[OutboxItem]:
@@ -1487,7 +1478,7 @@ class PostgresStore:
                 _CLAIM_DUE,
                 (worker, micros(now + lease), micros(now), micros(now), only, only, limit),
             )
-            return sorted(map(_outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
+            return sorted(map(outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
 
         return await self._write(write)
 
@@ -1521,19 +1512,19 @@ class PostgresStore:
         async def write(c: Conn) -> OutboxItem:
             current = await _fetch_outbox(c, item_id, lock=True)
             if worker is not None:
-                _check_claim(current, worker)
+                check_claim(current, worker)
             row = await _one(
                 c,
                 "UPDATE outbox SET state = %s, claimed_by = NULL, claimed_until = NULL, provider_id = "
                 "coalesce(%s, provider_id), last_error = %s, due_at = coalesce(%s, due_at), updated_at = %s "
-                f"WHERE id = %s RETURNING {_OUTBOX_COLUMNS}",
+                f"WHERE id = %s RETURNING {OUTBOX_COLUMNS}",
                 (state.value, provider_id, error, maybe_micros(retry_at), micros(at), item_id),
             )
             assert row is not None  # noqa: S101 - the row is locked above
             await self._audit(
                 c, "outbox", item_id, state.value, attempts=current.attempts, error=error
             )
-            return _outbox_from_row(row)
+            return outbox_from_row(row)
 
         return await self._write(write)
 
@@ -1555,7 +1546,7 @@ class PostgresStore:
 
         .. versionadded:: 0.1.0
         """
-        _check_limit(limit)
+        check_limit(limit)
         only = None if channels is None else list(channels)
         purpose = Purpose(purpose)
 
@@ -1595,18 +1586,18 @@ class PostgresStore:
 
         .. versionadded:: 0.1.0
         """
-        batch = _check_finishes(finishes)
+        batch = check_finishes(finishes)
         if not batch:
             return []
-        columns = ", ".join(f"o.{c}" for c in _OUTBOX_COLUMNS.split(", "))
+        columns = ", ".join(f"o.{c}" for c in OUTBOX_COLUMNS.split(", "))
 
         async def write(c: Conn) -> list[OutboxItem | StoreError]:
             # Rows locked in one order, so two batches never deadlock on each other.
             current = {
-                row[0]: _outbox_from_row(row)
+                row[0]: outbox_from_row(row)
                 for row in await _all(
                     c,
-                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ANY(%s::text[]) "
+                    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ANY(%s::text[]) "
                     'ORDER BY id COLLATE "C" FOR UPDATE',
                     ([f.item_id for f in batch],),
                 )
@@ -1638,7 +1629,7 @@ class PostgresStore:
                 refused: list[OutboxItem | StoreError] = [v for v in verdicts if v is not None]
                 return refused
             after = {
-                row[0]: _outbox_from_row(row)
+                row[0]: outbox_from_row(row)
                 for row in await _all(
                     c,
                     "UPDATE outbox o SET state = v.state, claimed_by = NULL, claimed_until = NULL, "
@@ -1683,11 +1674,11 @@ class PostgresStore:
             audit: list[tuple[Any, ...]] = []
             for f in done:
                 detail = {"attempts": current[f.item_id].attempts, "error": f.error}
-                audit.append((audit_at, "outbox", f.item_id, f.state.value, _detail(detail)))
+                audit.append((audit_at, "outbox", f.item_id, f.state.value, audit_detail(detail)))
                 key = (invitation_of[f.item_id], f.disposition.value if f.disposition else None)
                 if key in inserted:
                     inserted.discard(key)  # audited once, for its first finish
-                    audit.append((audit_at, "invitation", key[0], key[1], _detail({})))
+                    audit.append((audit_at, "invitation", key[0], key[1], audit_detail({})))
             async with c.cursor() as cur:
                 await cur.executemany(
                     "INSERT INTO audit (at, entity, entity_id, action, detail) "
@@ -1738,10 +1729,10 @@ class PostgresStore:
                 "FOR UPDATE SKIP LOCKED) "
                 "UPDATE outbox o SET state = %s, claimed_by = NULL, claimed_until = NULL, updated_at = %s "
                 "FROM released WHERE o.id = released.id "
-                f"RETURNING {', '.join(f'o.{c}' for c in _OUTBOX_COLUMNS.split(', '))}",
+                f"RETURNING {', '.join(f'o.{c}' for c in OUTBOX_COLUMNS.split(', '))}",
                 (value, target.value, micros(now)),
             )
-            items = sorted(map(_outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
+            items = sorted(map(outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
             for item in items:
                 await self._audit(c, "outbox", item.id, f"released:{target.value}")
             return items
@@ -1750,12 +1741,12 @@ class PostgresStore:
 
     async def outbox(self, state: OutboxState | None = None) -> list[OutboxItem]:
         """The outbox, by due time (only one state's sends, if given)."""
-        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+        sql = f"SELECT {OUTBOX_COLUMNS} FROM outbox"
         order = ' ORDER BY due_at, id COLLATE "C"'
         params: tuple[str, ...] = () if state is None else (OutboxState(state).value,)
         query = sql + ("" if state is None else " WHERE state = %s") + order
         rows = await self._read(lambda c: _all(c, query, params))
-        return [_outbox_from_row(r) for r in rows]
+        return [outbox_from_row(r) for r in rows]
 
     # ------------------------------------------------------------ cases
 
@@ -1807,25 +1798,25 @@ class PostgresStore:
             row = await _one(
                 c,
                 "UPDATE cases SET status = %s, owner = coalesce(%s, owner), updated_at = %s "
-                f"WHERE id = %s RETURNING {_CASE_COLUMNS}",
+                f"WHERE id = %s RETURNING {CASE_COLUMNS}",
                 (status.value, owner, micros(at), case_id),
             )
             if row is None:
                 msg = f"no case {case_id!r} is stored"
                 raise StoreError(msg)
             await self._audit(c, "case", case_id, status.value, owner=owner)
-            return _case_from_row(row)
+            return case_from_row(row)
 
         return await self._write(write)
 
     async def cases(self, status: CaseStatus | None = None) -> list[Case]:
         """Cases by due time, then opening time (only those in *status*, if given)."""
-        sql = f"SELECT {_CASE_COLUMNS} FROM cases"
+        sql = f"SELECT {CASE_COLUMNS} FROM cases"
         order = " ORDER BY due_at IS NULL, due_at, opened_at"
         params: tuple[str, ...] = () if status is None else (CaseStatus(status).value,)
         query = sql + ("" if status is None else " WHERE status = %s") + order
         rows = await self._read(lambda c: _all(c, query, params))
-        return [_case_from_row(r) for r in rows]
+        return [case_from_row(r) for r in rows]
 
     # ------------------------------------------------------------ privacy
 
@@ -1868,7 +1859,7 @@ class PostgresStore:
                 response_from_row(r)
                 for r in await _all(
                     c,
-                    _RESPONSE_SELECT + " WHERE customer_id = ANY(%s::text[]) "
+                    RESPONSE_SELECT + " WHERE customer_id = ANY(%s::text[]) "
                     "OR invitation_id = ANY(%s::text[]) FOR UPDATE",
                     (people, invitation_ids),
                 )
@@ -1937,7 +1928,7 @@ class PostgresStore:
             for survey, cutoff in policies:
                 rows = await _all(
                     c,
-                    _RESPONSE_SELECT
+                    RESPONSE_SELECT
                     + " WHERE survey_id = %s AND survey_version = %s AND updated_at < %s "
                     "AND anonymised_at IS NULL FOR UPDATE",
                     (survey.id, survey.version, cutoff),
@@ -2031,7 +2022,7 @@ async def _fetch_columns(
 
 
 async def _fetch_response(c: Conn, response_id: str) -> Response:
-    row = await _one(c, _RESPONSE_SELECT + " WHERE id = %s", (response_id,))
+    row = await _one(c, RESPONSE_SELECT + " WHERE id = %s", (response_id,))
     if row is None:
         msg = f"no response {response_id!r} is stored"
         raise StoreError(msg)
@@ -2043,7 +2034,7 @@ async def _fetch_responses(c: Conn, response_ids: Sequence[str]) -> dict[str, Re
     unique = list(dict.fromkeys(response_ids))
     for at in range(0, len(unique), _CHUNK):
         for row in await _all(
-            c, _RESPONSE_SELECT + " WHERE id = ANY(%s::text[])", (unique[at : at + _CHUNK],)
+            c, RESPONSE_SELECT + " WHERE id = ANY(%s::text[])", (unique[at : at + _CHUNK],)
         ):
             found[row[0]] = response_from_row(row)
     missing = [i for i in unique if i not in found]
@@ -2056,13 +2047,13 @@ async def _fetch_responses(c: Conn, response_ids: Sequence[str]) -> dict[str, Re
 async def _fetch_outbox(c: Conn, item_id: str, *, lock: bool = False) -> OutboxItem:
     row = await _one(
         c,
-        f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+        f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = %s" + (" FOR UPDATE" if lock else ""),
         (item_id,),
     )
     if row is None:
         msg = f"no outbox item {item_id!r} is stored"
         raise StoreError(msg)
-    return _outbox_from_row(row)
+    return outbox_from_row(row)
 
 
 def _may_retry(exc: BaseException, conn: Conn, *, committing: bool, retry_unique: bool) -> bool:

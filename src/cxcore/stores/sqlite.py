@@ -14,7 +14,6 @@ with ``BEGIN IMMEDIATE`` and wait for it up to ``busy_timeout`` seconds.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -31,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TextIO, TypeVar
 import attrs
 
 from cxcore.definitions import structure, unstructure
-from cxcore.errors import CxError, ValidationError
 from cxcore.ingest import plan_submission, submission_fingerprint
 from cxcore.metrics import MetricRegistry
 from cxcore.model.case import Case, CaseStatus
@@ -44,12 +42,10 @@ from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import (
     AuditEntry,
     ClaimedSend,
-    ClaimLostError,
     ConflictError,
     Finish,
     OutboxItem,
     OutboxState,
-    PayloadTooLargeError,
     StoreError,
     Submission,
     SubmitOutcome,
@@ -66,26 +62,42 @@ from cxcore.stores._analytics import (
     read_frame,
     response_filter,
 )
+from cxcore.stores._case_rows import CASE_COLUMNS, case_from_row
+from cxcore.stores._checks import check_counts, check_limit, refuse_invalid, refuse_too_large
+from cxcore.stores._finishes import check_claim, check_finishes, judge_finishes
+from cxcore.stores._outbox_rows import (
+    OUTBOX_COLUMNS,
+    ClaimedRows,
+    claimed_sends,
+    outbox_from_row,
+)
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
+    RESPONSE_SELECT,
     SCORE_COLUMNS,
     address_hash,
     anonymised,
+    audit_detail,
     batch_scores,
     from_micros,
     mask,
-    maybe_datetime,
     maybe_micros,
     micros,
     response_from_row,
     response_row,
     retention_cutoffs,
+    row_fingerprint,
     score_keys,
     score_rows,
     scored_questions,
     to_json,
 )
-from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION, SCORES_BACKFILLED_AT
+from cxcore.stores._schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SCORES_BACKFILLED_AT,
+    schema_too_new,
+)
 from cxcore.stores.export import export_csv, export_parquet
 
 if TYPE_CHECKING:
@@ -96,7 +108,6 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 log = logging.getLogger("cxcore.store")
 
-_RESPONSE_SELECT = f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses"
 _INSERT_RESPONSE = (
     f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(RESPONSE_COLUMNS))})"
@@ -163,7 +174,7 @@ class SQLiteStore:
         group_commit: int = 256,
         frame_parts: int = 2,
     ) -> None:
-        _check_counts(group_commit=group_commit, frame_parts=frame_parts)
+        check_counts(group_commit=group_commit, frame_parts=frame_parts)
         if synchronous not in ("FULL", "NORMAL"):
             msg = f"synchronous: {synchronous!r} is not 'FULL' or 'NORMAL'"
             raise ValueError(msg)
@@ -341,7 +352,7 @@ class SQLiteStore:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             current = int(row[0]) if row else 0
             if current > SCHEMA_VERSION:
-                raise _too_new(current)  # noqa: TRY301 - rolled back below, then re-raised
+                raise schema_too_new(current)  # noqa: TRY301 - rolled back below, then re-raised
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[version - 1]:
                     conn.execute(statement)
@@ -488,7 +499,7 @@ class SQLiteStore:
             ConflictError: The key was used before with a different payload.
             PayloadTooLargeError: The submission is larger than allowed.
         """
-        _refuse_too_large(submission, self.max_submission_bytes)
+        refuse_too_large(submission, self.max_submission_bytes)
         survey = await self.survey(submission.survey_id, submission.survey_version)
         normal = survey.normalize_answers(submission.answers)
         if normal != submission.answers:
@@ -514,7 +525,7 @@ class SQLiteStore:
             existing = None
             if submission.invitation_id is not None:
                 row = c.execute(
-                    _RESPONSE_SELECT
+                    RESPONSE_SELECT
                     + " WHERE invitation_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1",
                     (submission.invitation_id,),
                 ).fetchone()
@@ -579,9 +590,9 @@ class SQLiteStore:
                 surveys[key] = await self.survey(*key)
             except UnknownSurveyError as exc:
                 surveys[key] = exc
-        _refuse_invalid(batch, surveys)
+        refuse_invalid(batch, surveys)
         rows = [response_row(r) for r in batch]
-        prints = [_row_fingerprint(row) for row in rows]
+        prints = [row_fingerprint(row) for row in rows]
 
         scores = batch_scores(batch, surveys)
 
@@ -699,7 +710,7 @@ class SQLiteStore:
             where=where,
             respondents=respondents,
         )
-        sql = _RESPONSE_SELECT + where_sql
+        sql = RESPONSE_SELECT + where_sql
         sql += " ORDER BY updated_at, rowid"
         return await self._read(lambda c: [response_from_row(r) for r in c.execute(sql, params)])
 
@@ -1103,7 +1114,7 @@ class SQLiteStore:
         only sends on those channels are claimed (a dispatcher claims what it
         can send).
         """
-        _check_limit(limit)
+        check_limit(limit)
         only = list(channels) if channels is not None else None
 
         def write(c: sqlite3.Connection) -> list[OutboxItem]:
@@ -1131,11 +1142,11 @@ class SQLiteStore:
 
         .. versionadded:: 0.1.0
         """
-        _check_limit(limit)
+        check_limit(limit)
         only = list(channels) if channels is not None else None
         purpose = Purpose(purpose)
 
-        def write(c: sqlite3.Connection) -> _ClaimedRows:
+        def write(c: sqlite3.Connection) -> ClaimedRows:
             ids = _claim_ids(c, worker, now=now, limit=limit, lease=lease, only=only)
             if not ids:
                 return [], [], []
@@ -1172,15 +1183,15 @@ class SQLiteStore:
 
         .. versionadded:: 0.1.0
         """
-        batch = _check_finishes(finishes)
+        batch = check_finishes(finishes)
         if not batch:
             return []
 
         def write(c: sqlite3.Connection) -> list[OutboxItem | StoreError]:
             current = {
-                row[0]: _outbox_from_row(row)
+                row[0]: outbox_from_row(row)
                 for row in c.execute(
-                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
+                    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
                     (json.dumps([f.item_id for f in batch]),),
                 )
             }
@@ -1221,7 +1232,7 @@ class SQLiteStore:
             audit: list[tuple[Any, ...]] = []
             for f, item in done:
                 detail = {"attempts": item.attempts, "error": f.error}
-                audit.append((audit_at, "outbox", f.item_id, f.state.value, _detail(detail)))
+                audit.append((audit_at, "outbox", f.item_id, f.state.value, audit_detail(detail)))
                 if (
                     f.disposition is not None
                     and c.execute(
@@ -1241,7 +1252,7 @@ class SQLiteStore:
                             "invitation",
                             item.invitation_id,
                             f.disposition.value,
-                            _detail({}),
+                            audit_detail({}),
                         )
                     )
             c.executemany(
@@ -1249,9 +1260,9 @@ class SQLiteStore:
                 audit,
             )
             after = {
-                row[0]: _outbox_from_row(row)
+                row[0]: outbox_from_row(row)
                 for row in c.execute(
-                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
+                    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
                     (json.dumps([f.item_id for f, _ in done]),),
                 )
             }
@@ -1291,7 +1302,7 @@ class SQLiteStore:
         def write(c: sqlite3.Connection) -> OutboxItem:
             current = _fetch_outbox(c, item_id)
             if worker is not None:
-                _check_claim(current, worker)
+                check_claim(current, worker)
             c.execute(
                 "UPDATE outbox SET state = ?, claimed_by = NULL, claimed_until = NULL, provider_id = "
                 "coalesce(?, provider_id), last_error = ?, due_at = coalesce(?, due_at), updated_at = ? WHERE id = ?",
@@ -1348,13 +1359,13 @@ class SQLiteStore:
         """The outbox, by due time (only one state's sends, if given)."""
 
         def read(c: sqlite3.Connection) -> list[OutboxItem]:
-            sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+            sql = f"SELECT {OUTBOX_COLUMNS} FROM outbox"
             rows = (
                 c.execute(sql + " WHERE state = ? ORDER BY due_at, id", (OutboxState(state).value,))
                 if state is not None
                 else c.execute(sql + " ORDER BY due_at, id")
             )
-            return [_outbox_from_row(r) for r in rows]
+            return [outbox_from_row(r) for r in rows]
 
         return await self._read(read)
 
@@ -1416,14 +1427,14 @@ class SQLiteStore:
         """Cases by due time, then opening time (only those in *status*, if given)."""
 
         def read(c: sqlite3.Connection) -> list[Case]:
-            sql = f"SELECT {_CASE_COLUMNS} FROM cases"
+            sql = f"SELECT {CASE_COLUMNS} FROM cases"
             order = " ORDER BY due_at IS NULL, due_at, opened_at"
             rows = (
                 c.execute(sql + " WHERE status = ?" + order, (CaseStatus(status).value,))
                 if status is not None
                 else c.execute(sql + order)
             )
-            return [_case_from_row(r) for r in rows]
+            return [case_from_row(r) for r in rows]
 
         return await self._read(read)
 
@@ -1459,7 +1470,7 @@ class SQLiteStore:
             erased = [
                 response_from_row(r)
                 for r in c.execute(
-                    _RESPONSE_SELECT
+                    RESPONSE_SELECT
                     + f" WHERE customer_id IN ({marks}) OR invitation_id IN ({inv_marks})",
                     (*people, *invitation_ids),
                 )
@@ -1530,7 +1541,7 @@ class SQLiteStore:
             purged = 0
             for survey, cutoff in policies:
                 rows = c.execute(
-                    _RESPONSE_SELECT
+                    RESPONSE_SELECT
                     + " WHERE survey_id = ? AND survey_version = ? AND updated_at < ? "
                     "AND anonymised_at IS NULL",
                     (survey.id, survey.version, cutoff),
@@ -1573,30 +1584,6 @@ class SQLiteStore:
         return await export_parquet(self, path, survey_id=survey_id)
 
 
-def _refuse_invalid(
-    batch: Sequence[Response], surveys: Mapping[tuple[str, int], Survey | UnknownSurveyError]
-) -> None:
-    """Raise one ExceptionGroup naming every response of *batch* that cannot be stored."""
-    errors: list[Exception] = []
-    for i, r in enumerate(batch):
-        survey = surveys[(r.survey_id, r.survey_version)]
-        error: Exception | None = None
-        if isinstance(survey, UnknownSurveyError):
-            error = UnknownSurveyError(str(survey))
-        else:
-            problems = survey.check_answers(r.answers, complete=r.is_complete)
-            if problems:
-                error = ValidationError(
-                    f"Answers to survey {r.survey_id!r} v{r.survey_version}", problems
-                )
-        if error is not None:
-            error.add_note(f"response {i} ({r.id!r})")
-            errors.append(error)
-    if errors:
-        msg = f"{len(errors)} of {len(batch)} responses were refused; nothing was written"
-        raise ExceptionGroup(msg, errors)
-
-
 def _store_error(exc: BaseException, *, writing: bool) -> BaseException:
     """What to raise for *exc*, raised by a read or a write: SQLite's own errors become the port's.
 
@@ -1616,35 +1603,6 @@ def _store_error(exc: BaseException, *, writing: bool) -> BaseException:
         error = StoreError(f"SQLite failed to read: {exc}")
     error.__cause__ = exc
     return error
-
-
-def _refuse_too_large(submission: Submission, limit: int) -> None:
-    """Refuse *submission* if its JSON is over *limit* bytes.
-
-    Lone surrogates count as UTF-8 would spell them: the survey's checks,
-    which come next, name the answer holding one.
-
-    Raises:
-        PayloadTooLargeError: If it is larger.
-    """
-    size = len(to_json(unstructure(submission)).encode("utf-8", "surrogatepass"))
-    if size > limit:
-        msg = f"submission is {size} bytes (at most {limit} accepted)"
-        raise PayloadTooLargeError(msg)
-
-
-def _check_counts(**counts: int) -> None:
-    """Refuse a setting that counts something (writes, parts, connections) and is below 1."""
-    for name, value in counts.items():
-        if value < 1:
-            msg = f"{name}: {value} is not 1 or more"
-            raise ValueError(msg)
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 0:
-        msg = f"limit: {limit} is not 0 or more"
-        raise ValueError(msg)
 
 
 def _due_ids_sql(only: Sequence[str] | None) -> str:
@@ -1680,134 +1638,6 @@ def _claim_ids(
         [(worker, until, micros(now), i) for i in ids],
     )
     return ids
-
-
-_ClaimedRows = tuple[list[Any], list[Any], list[Any]]
-"""What a claim of sends reads: (outbox columns, customer_id, address, body) rows,
-(address_hash, channel, reason) rows, (person, channel, purpose, granted, source,
-recorded_at, rowid) rows."""
-
-
-def claimed_sends(
-    rows: Sequence[Sequence[Any]],
-    suppressions: Iterable[Sequence[Any]],
-    consents: Iterable[Sequence[Any]],
-) -> list[ClaimedSend]:
-    """Judge what a claim of sends read, for each send, as the one-at-a-time reads judge it.
-
-    The suppression of the address on the item's channel wins over one on
-    every channel (``"*"``), as :meth:`SQLiteStore.suppression` orders them;
-    the latest consent entry for the item's channel or ``"*"`` wins, by
-    ``recorded_at`` and then insertion order, as :meth:`SQLiteStore.consent`.
-    Shared by both backends.
-    """
-    reasons = {(digest, channel): str(reason) for digest, channel, reason in suppressions}
-    latest: dict[tuple[str, str], tuple[int, int, Consent]] = {}
-    for person, channel, purpose, granted, source, at, seq in consents:
-        key = (person, channel)
-        if key not in latest or (at, seq) > latest[key][:2]:
-            consent = Consent(
-                channel, purpose, granted=bool(granted), source=source, recorded_at=from_micros(at)
-            )
-            latest[key] = (at, seq, consent)
-
-    def consent_of(person: str | None, channel: str) -> Consent | None:
-        if person is None:
-            return None
-        found = [latest[k] for k in ((person, channel), (person, "*")) if k in latest]
-        return max(found, key=lambda e: e[:2])[2] if found else None
-
-    sends: list[ClaimedSend] = []
-    for row in rows:
-        item = _outbox_from_row(row[:-3])
-        customer_id, address, body = row[-3:]
-        invitation: Invitation | None = None
-        problem: str | None = None
-        if body is None:
-            problem = f"no invitation {item.invitation_id!r} is stored"
-        else:
-            try:
-                invitation = structure(
-                    json.loads(body), Invitation, source=f"stored invitation {item.invitation_id}"
-                )
-            except (CxError, ValueError) as exc:
-                problem = str(exc)
-        suppression = None
-        if address is not None:
-            digest = address_hash(address)
-            suppression = reasons.get((digest, item.channel), reasons.get((digest, "*")))
-        sends.append(
-            ClaimedSend(
-                item=item,
-                invitation=invitation,
-                problem=problem,
-                suppression=suppression,
-                customer_consent=consent_of(customer_id, item.channel),
-                address_consent=consent_of(address, item.channel),
-            )
-        )
-    return sends
-
-
-def _check_finishes(finishes: Iterable[Finish]) -> list[Finish]:
-    batch = list(finishes)
-    seen: set[str] = set()
-    for f in batch:
-        if f.item_id in seen:
-            msg = f"finishes: outbox item {f.item_id!r} is finished twice; nothing was written"
-            raise StoreError(msg)
-        seen.add(f.item_id)
-    return batch
-
-
-def judge_finishes(
-    batch: Sequence[Finish],
-    current: Mapping[str, OutboxItem],
-    invitations: Collection[str],
-    worker: str | None,
-) -> list[StoreError | None]:
-    """Which finishes may be recorded (``None``), and why each other may not.
-
-    *current* holds the items as stored (locked, where the backend locks),
-    *invitations* the ids of the stored invitations that dispositions are for.
-    Shared by both backends.
-    """
-    verdicts: list[StoreError | None] = []
-    for f in batch:
-        item = current.get(f.item_id)
-        if item is None:
-            verdicts.append(StoreError(f"no outbox item {f.item_id!r} is stored"))
-            continue
-        if worker is not None:
-            try:
-                _check_claim(item, worker)
-            except ClaimLostError as exc:
-                verdicts.append(exc)
-                continue
-        if f.disposition is not None and item.invitation_id not in invitations:
-            verdicts.append(
-                StoreError(
-                    f"no invitation {item.invitation_id!r} is stored for the "
-                    f"{f.disposition.value} disposition of outbox item {f.item_id!r}; "
-                    "the outcome was not recorded"
-                )
-            )
-            continue
-        verdicts.append(None)
-    return verdicts
-
-
-def _detail(detail: Mapping[str, Scalar | None]) -> str:
-    return to_json({k: v for k, v in detail.items() if v is not None})
-
-
-def _check_claim(current: OutboxItem, worker: str) -> None:
-    if current.state is not OutboxState.SENDING or current.claimed_by != worker:
-        msg = (
-            f"outbox item {current.id!r} is no longer claimed by {worker!r} (it is "
-            f"{current.state.value}, claimed by {current.claimed_by!r}); the outcome was not recorded"
-        )
-        raise ClaimLostError(msg)
 
 
 SQLITE = Dialect(
@@ -1874,7 +1704,7 @@ def _backfill_scores(c: sqlite3.Connection) -> None:
         (sid, version): scored_questions(structure(json.loads(body), Survey))
         for sid, version, body in c.execute("SELECT id, version, body FROM surveys")
     }
-    cursor = c.execute(_RESPONSE_SELECT)
+    cursor = c.execute(RESPONSE_SELECT)
     while rows := cursor.fetchmany(10_000):
         c.executemany(
             _INSERT_SCORES,
@@ -1884,13 +1714,6 @@ def _backfill_scores(c: sqlite3.Connection) -> None:
                 for row in score_rows(r, surveys.get((r.survey_id, r.survey_version), ()))
             ],
         )
-
-
-def _too_new(version: int) -> StoreError:
-    return StoreError(
-        f"the store has schema version {version}, newer than this cxcore knows "
-        f"({SCHEMA_VERSION}); upgrade cxcore"
-    )
 
 
 def _fetch_columns(
@@ -1909,63 +1732,24 @@ def _fetch_columns(
 
 
 def _fetch_response(c: sqlite3.Connection, response_id: str) -> Response:
-    row = c.execute(_RESPONSE_SELECT + " WHERE id = ?", (response_id,)).fetchone()
+    row = c.execute(RESPONSE_SELECT + " WHERE id = ?", (response_id,)).fetchone()
     if row is None:
         msg = f"no response {response_id!r} is stored"
         raise StoreError(msg)
     return response_from_row(row)
 
 
-def _row_fingerprint(row: Sequence[Any]) -> str:
-    return hashlib.sha256("\x1f".join(map(str, row)).encode()).hexdigest()
-
-
-_OUTBOX_COLUMNS = "id, invitation_id, channel, state, due_at, attempts, claimed_by, claimed_until, provider_id, last_error"
-_OUTBOX_COLUMNS_OF_O = ", ".join(f"o.{c}" for c in _OUTBOX_COLUMNS.split(", "))
-
-
-def _outbox_from_row(row: Sequence[Any]) -> OutboxItem:
-    id_, inv, channel, state, due, attempts, by, until, provider, error = row
-    return OutboxItem(
-        id=id_,
-        invitation_id=inv,
-        channel=channel,
-        state=OutboxState(state),
-        due_at=from_micros(due),
-        attempts=attempts,
-        claimed_by=by,
-        claimed_until=maybe_datetime(until),
-        provider_id=provider,
-        last_error=error,
-    )
+_OUTBOX_COLUMNS_OF_O = ", ".join(f"o.{c}" for c in OUTBOX_COLUMNS.split(", "))
 
 
 def _fetch_outbox(c: sqlite3.Connection, item_id: str) -> OutboxItem:
-    row = c.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (item_id,)).fetchone()
+    row = c.execute(f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (item_id,)).fetchone()
     if row is None:
         msg = f"no outbox item {item_id!r} is stored"
         raise StoreError(msg)
-    return _outbox_from_row(row)
-
-
-_CASE_COLUMNS = "id, owner, status, reason, opened_at, updated_at, due_at, response_id, customer_id"
-
-
-def _case_from_row(row: Sequence[Any]) -> Case:
-    id_, owner, status, reason, opened, updated, due, response_id, customer_id = row
-    return Case(
-        id=id_,
-        owner=owner,
-        status=status,
-        reason=reason,
-        opened_at=from_micros(opened),
-        updated_at=from_micros(updated),
-        due_at=maybe_datetime(due),
-        response_id=response_id,
-        customer_id=customer_id,
-    )
+    return outbox_from_row(row)
 
 
 def _fetch_case(c: sqlite3.Connection, case_id: str) -> Case:
-    row = c.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)).fetchone()
-    return _case_from_row(row)
+    row = c.execute(f"SELECT {CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)).fetchone()
+    return case_from_row(row)
