@@ -793,7 +793,7 @@ class TestClaimPlan:
         node yields at most the 200 it claims, and the pick scans
         outbox_by_state_due.
         """
-        from cxcore.stores import postgres  # noqa: PLC0415 - the claims' own statements
+        from cxcore.stores.postgres import outbox  # noqa: PLC0415 - the claims' own statements
 
         async def fill() -> None:
             async with PostgresStore(dsn) as store:
@@ -819,7 +819,7 @@ class TestClaimPlan:
             if statistics == "fresh":
                 conn.execute("ANALYZE outbox")
             ((plan,),) = conn.execute(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) {getattr(postgres, statement)}",
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {getattr(outbox, statement)}",
                 ("w", now + 1, now, now, channels, channels, 200),
             ).fetchall()
             conn.rollback()
@@ -835,7 +835,7 @@ class TestClaimPlan:
 class TestFrameColumns:
     def test_a_column_over_postgres_limit_on_one_value_reads_as_none(self, dsn):
         """The error PostgreSQL raises for a value over 1 GB tells frame() to read rows instead."""
-        from cxcore.stores.postgres import _fetch_columns  # noqa: PLC0415 - the backend's own reader
+        from cxcore.stores.postgres.responses import _fetch_columns  # noqa: PLC0415 - the backend's own reader
 
         async def fetch(sql: str) -> list[tuple[Any, ...]] | None:
             async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:

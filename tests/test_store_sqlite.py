@@ -18,7 +18,7 @@ from cxcore import StoreError
 from cxcore.ports.store import OutboxItem, OutboxState
 from cxcore.stores import SQLiteStore
 from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
-from cxcore.stores.sqlite import _due_ids_sql
+from cxcore.stores.sqlite.outbox import _due_ids_sql
 from tests.test_store import pending
 
 CHILD = Path(__file__).with_name("store_child.py")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cxcore.model.frozendict import FrozenDict
-from cxcore.model.interaction import DIMENSIONS
+from cxcore.model.interaction import DIMENSIONS, Scalar
 from cxcore.model.response import RespondentKind, Response
 from cxcore.model.survey import Survey, TextQuestion
 
@@ -34,6 +34,9 @@ RESPONSE_COLUMNS = (
     "answers",
     "context",
 )
+
+RESPONSE_SELECT = f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses"
+"""The query of every response row (:data:`RESPONSE_COLUMNS`), for a ``WHERE`` to follow."""
 
 
 SCORE_DIMENSIONS = ("touchpoint", "journey", "store", "agent", "product", "channel")
@@ -109,6 +112,16 @@ def response_row(r: Response) -> tuple[Any, ...]:
         to_json(answers),
         to_json(dict(r.context)),
     )
+
+
+def row_fingerprint(row: Sequence[Any]) -> str:
+    """A digest of a response's row: two rows with the same one hold the same response."""
+    return hashlib.sha256("\x1f".join(map(str, row)).encode()).hexdigest()
+
+
+def audit_detail(detail: Mapping[str, Scalar | None]) -> str:
+    """The JSON text of an audit entry's *detail*, without the values that are ``None``."""
+    return to_json({k: v for k, v in detail.items() if v is not None})
 
 
 def _as_stored(value: object) -> object:

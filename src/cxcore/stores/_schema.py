@@ -75,7 +75,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SCORES_BACKFILLED_AT", "Dialect", "migrations"]
+from cxcore.ports.store import StoreError
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SCORES_BACKFILLED_AT",
+    "Dialect",
+    "migrations",
+    "schema_too_new",
+]
 
 Dialect = Literal["sqlite", "postgres"]
 """The SQL dialects the store schema is written for."""
@@ -281,3 +290,11 @@ MIGRATIONS: Sequence[Sequence[str]] = migrations("sqlite")
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 """The schema version this cxcore writes."""
+
+
+def schema_too_new(version: int) -> StoreError:
+    """The error for a store at schema *version*, newer than this cxcore knows."""
+    return StoreError(
+        f"the store has schema version {version}, newer than this cxcore knows "
+        f"({SCHEMA_VERSION}); upgrade cxcore"
+    )

@@ -1,0 +1,549 @@
+"""Invitations and the outbox in the PostgreSQL store: dispositions, and sends enqueued, claimed, finished, released."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from cxcore.definitions import structure, unstructure
+from cxcore.model.customer import Purpose
+from cxcore.model.invitation import Disposition, Invitation
+from cxcore.ports.store import (
+    ClaimedSend,
+    ConflictError,
+    Finish,
+    OutboxItem,
+    OutboxState,
+    StoreError,
+)
+from cxcore.stores._analytics import context_key
+from cxcore.stores._checks import check_limit
+from cxcore.stores._finishes import check_claim, check_finishes, judge_finishes
+from cxcore.stores._outbox_rows import OUTBOX_COLUMNS, claimed_sends, outbox_from_row
+from cxcore.stores._rows import (
+    address_hash,
+    audit_detail,
+    from_micros,
+    maybe_micros,
+    micros,
+    to_json,
+)
+from cxcore.stores.postgres._base import _Base, _Retry
+from cxcore.stores.postgres._connection import Conn, _all, _one
+from cxcore.stores.postgres._dialect import _jsonb_scalar
+
+_CLAIM_DUE = (
+    "UPDATE outbox o SET state = 'sending', claimed_by = %s, claimed_until = %s, "
+    "attempts = o.attempts + 1, updated_at = %s WHERE o.id = ANY(ARRAY("
+    "SELECT id FROM outbox WHERE state = 'pending' AND due_at <= %s "
+    "AND (%s::text[] IS NULL OR channel = ANY(%s::text[])) "
+    'ORDER BY due_at, id COLLATE "C" LIMIT %s FOR UPDATE SKIP LOCKED)) '
+    f"RETURNING {', '.join(f'o.{c}' for c in OUTBOX_COLUMNS.split(', '))}"
+)
+"""Claim due pending sends; parameters: the worker, the claim's end, now; then now, the
+channels (or NULL for all) twice, and the limit.
+
+The sends are picked and locked (``FOR UPDATE SKIP LOCKED``) in claim order off
+``outbox_by_state_due``, which is in that order, so the pick stops at the limit however
+many are due. The picked ids are then updated through the primary key: as an array, not a
+join, which the planner would hash over a scan of the whole outbox when it thinks the
+table small."""
+_CLAIM_SENDS = (
+    f"WITH claimed AS ({_CLAIM_DUE}) "
+    f"SELECT {', '.join(f'claimed.{c}' for c in OUTBOX_COLUMNS.split(', '))}, "
+    "i.customer_id, i.address, i.body FROM claimed "
+    "LEFT JOIN invitations i ON i.id = claimed.invitation_id "
+    'ORDER BY claimed.due_at, claimed.id COLLATE "C"'
+)
+"""Claim due pending sends as ``_CLAIM_DUE`` does (same parameters), each with its
+invitation's customer, address and body, in claim order."""
+
+
+class _Outbox(_Base):
+    """Invitations, their dispositions, and the outbox of their sends."""
+
+    # ------------------------------------------------------------ invitations
+
+    async def add_invitation(
+        self, invitation: Invitation, *, outbox: Iterable[OutboxItem] = ()
+    ) -> None:
+        """Store an invitation, and the sends it needs, in one transaction.
+
+        Adding the same again does nothing; sends already queued are kept as
+        they are, so a crash between deciding and queueing never loses a send
+        and a repeat never doubles one.
+
+        Raises:
+            ConflictError: If another invitation has this id.
+        """
+        body = to_json(unstructure(invitation))
+        items = list(outbox)
+
+        async def write(c: Conn) -> None:
+            inserted = await _one(
+                c,
+                "INSERT INTO invitations (id, survey_id, survey_version, channel, customer_id, address, "
+                "created_at, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING RETURNING 1",
+                (
+                    invitation.id,
+                    invitation.survey_id,
+                    invitation.survey_version,
+                    invitation.channel,
+                    invitation.customer_id,
+                    invitation.address,
+                    micros(invitation.created_at),
+                    body,
+                ),
+            )
+            if inserted is None:
+                row = await _one(c, "SELECT body FROM invitations WHERE id = %s", (invitation.id,))
+                if row is None:
+                    raise _Retry
+                if row[0] != body:
+                    msg = f"invitation {invitation.id!r} is already stored with other content"
+                    raise ConflictError(msg)
+                await self._enqueue(c, items)
+                return
+            await self._audit(c, "invitation", invitation.id, "created", channel=invitation.channel)
+            await self._enqueue(c, items)
+
+        await self._write(write)
+
+    async def invitation(self, invitation_id: str) -> Invitation:
+        """Return one invitation.
+
+        Raises:
+            StoreError: If there is none with that id.
+        """
+        row = await self._read(
+            lambda c: _one(c, "SELECT body FROM invitations WHERE id = %s", (invitation_id,))
+        )
+        if row is None:
+            msg = f"no invitation {invitation_id!r} is stored"
+            raise StoreError(msg)
+        return structure(
+            json.loads(row[0]), Invitation, source=f"stored invitation {invitation_id}"
+        )
+
+    async def record_disposition(
+        self, invitation_id: str, disposition: Disposition, at: datetime, detail: str | None = None
+    ) -> None:
+        """Record what became of an invitation; the first time of each disposition is kept.
+
+        Raises:
+            StoreError: If the invitation is not stored.
+        """
+        disposition = Disposition(disposition)
+
+        async def write(c: Conn) -> None:
+            # FOR SHARE: an erasure of the invitation waits for this, or this sees it gone.
+            if (
+                await _one(c, "SELECT 1 FROM invitations WHERE id = %s FOR SHARE", (invitation_id,))
+                is None
+            ):
+                msg = f"no invitation {invitation_id!r} is stored"
+                raise StoreError(msg)
+            inserted = await _one(
+                c,
+                "INSERT INTO dispositions (invitation_id, disposition, at, detail) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (invitation_id, disposition) DO NOTHING RETURNING 1",
+                (invitation_id, disposition.value, micros(at), detail),
+            )
+            if inserted is not None:
+                await self._audit(c, "invitation", invitation_id, disposition.value)
+
+        await self._write(write)
+
+    async def dispositions(self, invitation_id: str) -> list[tuple[Disposition, datetime]]:
+        """Every disposition of an invitation, oldest first."""
+        rows = await self._read(
+            lambda c: _all(
+                c,
+                'SELECT disposition, at FROM dispositions WHERE invitation_id = %s ORDER BY at, disposition COLLATE "C"',
+                (invitation_id,),
+            )
+        )
+        return [(Disposition(d), from_micros(at)) for d, at in rows]
+
+    async def disposition_counts(
+        self, *, survey_id: str | None = None, by: Sequence[str] = ("channel",)
+    ) -> dict[tuple[str | None, ...], dict[Disposition, int]]:
+        """How many invitations reached each disposition, per segment.
+
+        Args:
+            survey_id: Only this survey's invitations.
+            by: ``"channel"``, ``"survey_id"``, or any key of the invitations'
+                context (``"store"``, ``"touchpoint"``).
+
+        Returns:
+            Segment (a tuple of values in *by* order) to disposition to count.
+        """
+        exprs: list[str] = []
+        params: list[Any] = []
+        for key in by:
+            if key in ("channel", "survey_id"):
+                exprs.append(f"i.{key}")
+            else:
+                exprs.append(_jsonb_scalar("(i.body::jsonb -> 'context' -> %s::text)"))
+                params.extend([context_key(key)] * 3)  # the expression names it three times
+        select = ", ".join(exprs) if exprs else "NULL"
+        sql = (
+            f"SELECT {select}, d.disposition, count(*) FROM dispositions d "
+            "JOIN invitations i ON i.id = d.invitation_id"
+        )
+        if survey_id is not None:
+            sql += " WHERE i.survey_id = %s"
+            params.append(survey_id)
+        sql += (
+            f" GROUP BY {', '.join(str(n) for n in range(1, len(exprs) + 2)) if exprs else '1, 2'}"
+        )
+        rows = await self._scalar_rows(sql, params)
+        result: dict[tuple[str | None, ...], dict[Disposition, int]] = {}
+        width = max(len(exprs), 1)
+        for row in rows:
+            segment = tuple(row[:width]) if exprs else ()
+            result.setdefault(segment, {})[Disposition(row[width])] = int(row[width + 1])
+        return result
+
+    # ------------------------------------------------------------ outbox
+
+    async def enqueue(self, items: Iterable[OutboxItem]) -> None:
+        """Add pending sends (idempotent by id), in one transaction."""
+        batch = list(items)
+
+        async def write(c: Conn) -> None:
+            await self._enqueue(c, batch)
+
+        await self._write(write)
+
+    async def _enqueue(self, c: Conn, batch: Sequence[OutboxItem]) -> None:
+        if batch:
+            now = micros(self.clock.now())
+            async with c.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO outbox (id, invitation_id, channel, state, due_at, attempts, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                    [
+                        (
+                            i.id,
+                            i.invitation_id,
+                            i.channel,
+                            i.state.value,
+                            micros(i.due_at),
+                            i.attempts,
+                            now,
+                        )
+                        for i in batch
+                    ],
+                )
+
+    async def claim(
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[str] | None = None,
+    ) -> list[OutboxItem]:
+        """Claim up to *limit* due pending sends for *worker*, oldest due first.
+
+        A claim lasts *lease*; :meth:`release_expired` hands back claims whose
+        worker died. Two workers never claim the same send, in any process:
+        rows are picked with ``FOR UPDATE SKIP LOCKED``, so dispatchers never
+        wait for each other. With *channels*, only sends on those channels
+        are claimed (a dispatcher claims what it can send).
+        """
+        check_limit(limit)
+        only = None if channels is None else list(channels)
+
+        async def write(c: Conn) -> list[OutboxItem]:
+            rows = await _all(
+                c,
+                _CLAIM_DUE,
+                (worker, micros(now + lease), micros(now), micros(now), only, only, limit),
+            )
+            return sorted(map(outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
+
+        return await self._write(write)
+
+    async def finish(
+        self,
+        item_id: str,
+        state: OutboxState,
+        *,
+        at: datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        worker: str | None = None,
+    ) -> OutboxItem:
+        """Record the end of an attempt: sent, failed, unknown, suppressed, or pending again at *retry_at*.
+
+        A dispatcher passes its *worker* id: the outcome is recorded only while
+        the send is still claimed by it, so a late finish never overwrites what
+        happened since. Without *worker* (an operator), it is recorded whatever
+        the state.
+
+        Raises:
+            ClaimLostError: If *worker* no longer holds the claim.
+            StoreError: If the send is not stored, or *retry_at* is missing for pending.
+        """
+        state = OutboxState(state)
+        if state is OutboxState.PENDING and retry_at is None:
+            msg = "retry_at is required to put a send back to pending"
+            raise StoreError(msg)
+
+        async def write(c: Conn) -> OutboxItem:
+            current = await _fetch_outbox(c, item_id, lock=True)
+            if worker is not None:
+                check_claim(current, worker)
+            row = await _one(
+                c,
+                "UPDATE outbox SET state = %s, claimed_by = NULL, claimed_until = NULL, provider_id = "
+                "coalesce(%s, provider_id), last_error = %s, due_at = coalesce(%s, due_at), updated_at = %s "
+                f"WHERE id = %s RETURNING {OUTBOX_COLUMNS}",
+                (state.value, provider_id, error, maybe_micros(retry_at), micros(at), item_id),
+            )
+            assert row is not None  # noqa: S101 - the row is locked above
+            await self._audit(
+                c, "outbox", item_id, state.value, attempts=current.attempts, error=error
+            )
+            return outbox_from_row(row)
+
+        return await self._write(write)
+
+    async def claim_sends(
+        self,
+        worker: str,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[str] | None = None,
+        purpose: Purpose = Purpose.SURVEY,
+    ) -> list[ClaimedSend]:
+        """As :meth:`Store.claim_sends <cxcore.Store.claim_sends>`.
+
+        Here one statement claims the items (``FOR UPDATE SKIP LOCKED``, off the
+        claim-order index) with their invitations, and two more, in the same
+        transaction, read the suppressions and consent entries they need.
+
+        .. versionadded:: 0.1.0
+        """
+        check_limit(limit)
+        only = None if channels is None else list(channels)
+        purpose = Purpose(purpose)
+
+        async def write(c: Conn) -> tuple[list[Any], list[Any], list[Any]]:
+            rows = await _all(
+                c,
+                _CLAIM_SENDS,
+                (worker, micros(now + lease), micros(now), micros(now), only, only, limit),
+            )
+            if not rows:
+                return [], [], []
+            hashes = sorted({address_hash(r[-2]) for r in rows if r[-2] is not None})
+            people = sorted({p for r in rows for p in r[-3:-1] if p is not None})
+            suppressions = await _all(
+                c,
+                "SELECT address_hash, channel, reason FROM suppressions "
+                "WHERE address_hash = ANY(%s::text[])",
+                (hashes,),
+            )
+            consents = await _all(
+                c,
+                "SELECT person, channel, purpose, granted, source, recorded_at, rowid FROM consent "
+                "WHERE person = ANY(%s::text[]) AND purpose = %s",
+                (people, purpose.value),
+            )
+            return rows, suppressions, consents
+
+        return claimed_sends(*await self._write(write))
+
+    async def finish_many(
+        self, finishes: Sequence[Finish], *, worker: str | None = None
+    ) -> list[OutboxItem | StoreError]:
+        """As :meth:`Store.finish_many <cxcore.Store.finish_many>`, in one ``COMMIT``.
+
+        The items' rows are locked ``FOR UPDATE`` in one order, so two batches
+        never deadlock on each other.
+
+        .. versionadded:: 0.1.0
+        """
+        batch = check_finishes(finishes)
+        if not batch:
+            return []
+        columns = ", ".join(f"o.{c}" for c in OUTBOX_COLUMNS.split(", "))
+
+        async def write(c: Conn) -> list[OutboxItem | StoreError]:
+            # Rows locked in one order, so two batches never deadlock on each other.
+            current = {
+                row[0]: outbox_from_row(row)
+                for row in await _all(
+                    c,
+                    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ANY(%s::text[]) "
+                    'ORDER BY id COLLATE "C" FOR UPDATE',
+                    ([f.item_id for f in batch],),
+                )
+            }
+            wanted = sorted(
+                {
+                    current[f.item_id].invitation_id
+                    for f in batch
+                    if f.disposition is not None and f.item_id in current
+                }
+            )
+            # FOR SHARE: an erasure of the invitation waits for this, or this sees it gone.
+            stored = (
+                {
+                    r[0]
+                    for r in await _all(
+                        c,
+                        "SELECT id FROM invitations WHERE id = ANY(%s::text[]) "
+                        'ORDER BY id COLLATE "C" FOR SHARE',
+                        (wanted,),
+                    )
+                }
+                if wanted
+                else set()
+            )
+            verdicts = judge_finishes(batch, current, stored, worker)
+            done = [f for f, v in zip(batch, verdicts, strict=True) if v is None]
+            if not done:
+                refused: list[OutboxItem | StoreError] = [v for v in verdicts if v is not None]
+                return refused
+            after = {
+                row[0]: outbox_from_row(row)
+                for row in await _all(
+                    c,
+                    "UPDATE outbox o SET state = v.state, claimed_by = NULL, claimed_until = NULL, "
+                    "provider_id = coalesce(v.provider_id, o.provider_id), last_error = v.error, "
+                    "due_at = coalesce(v.retry_at, o.due_at), updated_at = v.at "
+                    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
+                    "%s::bigint[]) AS v(id, state, provider_id, error, retry_at, at) "
+                    f"WHERE o.id = v.id RETURNING {columns}",
+                    (
+                        [f.item_id for f in done],
+                        [f.state.value for f in done],
+                        [f.provider_id for f in done],
+                        [f.error for f in done],
+                        [maybe_micros(f.retry_at) for f in done],
+                        [micros(f.at) for f in done],
+                    ),
+                )
+            }
+            marked = [f for f in done if f.disposition is not None]
+            invitation_of = {f.item_id: current[f.item_id].invitation_id for f in done}
+            inserted = (
+                {
+                    (r[0], r[1])
+                    for r in await _all(
+                        c,
+                        "INSERT INTO dispositions (invitation_id, disposition, at, detail) "
+                        "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) "
+                        "ON CONFLICT (invitation_id, disposition) DO NOTHING "
+                        "RETURNING invitation_id, disposition",
+                        (
+                            [invitation_of[f.item_id] for f in marked],
+                            [f.disposition.value for f in marked if f.disposition is not None],
+                            [micros(f.at) for f in marked],
+                            [f.disposition_detail for f in marked],
+                        ),
+                    )
+                }
+                if marked
+                else set()
+            )
+            audit_at = micros(self.clock.now())
+            audit: list[tuple[Any, ...]] = []
+            for f in done:
+                detail = {"attempts": current[f.item_id].attempts, "error": f.error}
+                audit.append((audit_at, "outbox", f.item_id, f.state.value, audit_detail(detail)))
+                key = (invitation_of[f.item_id], f.disposition.value if f.disposition else None)
+                if key in inserted:
+                    inserted.discard(key)  # audited once, for its first finish
+                    audit.append((audit_at, "invitation", key[0], key[1], audit_detail({})))
+            async with c.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO audit (at, entity, entity_id, action, detail) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    audit,
+                )
+            return [
+                after[f.item_id] if v is None else v for f, v in zip(batch, verdicts, strict=True)
+            ]
+
+        return await self._write(write)
+
+    async def release_expired(
+        self, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
+    ) -> list[OutboxItem]:
+        """Hand back claims whose lease ran out (their worker died), as *to*.
+
+        The default, ``unknown``, is the safe one: the worker may have reached
+        the provider before dying, so the send is reconciled, not repeated.
+        A send being finished at the same moment is left to its worker.
+        """
+        return await self._release("claimed_until < %s", micros(now), now=now, to=to)
+
+    async def release_claims(
+        self, worker: str, *, now: datetime, to: OutboxState = OutboxState.UNKNOWN
+    ) -> list[OutboxItem]:
+        """Hand back every claim *worker* holds, as *to*, without waiting for leases to run out.
+
+        A dispatcher that restarts under the same worker id calls this first:
+        its earlier process is gone, so its claims are known to be orphaned.
+        """
+        return await self._release("claimed_by = %s", worker, now=now, to=to)
+
+    async def _release(
+        self,
+        condition: str,
+        value: str | int,
+        *,
+        now: datetime,
+        to: OutboxState,
+    ) -> list[OutboxItem]:
+        target = OutboxState(to)
+
+        async def write(c: Conn) -> list[OutboxItem]:
+            rows = await _all(
+                c,
+                f"WITH released AS (SELECT id FROM outbox WHERE state = 'sending' AND {condition} "
+                "FOR UPDATE SKIP LOCKED) "
+                "UPDATE outbox o SET state = %s, claimed_by = NULL, claimed_until = NULL, updated_at = %s "
+                "FROM released WHERE o.id = released.id "
+                f"RETURNING {', '.join(f'o.{c}' for c in OUTBOX_COLUMNS.split(', '))}",
+                (value, target.value, micros(now)),
+            )
+            items = sorted(map(outbox_from_row, rows), key=lambda i: (i.due_at, i.id))
+            for item in items:
+                await self._audit(c, "outbox", item.id, f"released:{target.value}")
+            return items
+
+        return await self._write(write)
+
+    async def outbox(self, state: OutboxState | None = None) -> list[OutboxItem]:
+        """The outbox, by due time (only one state's sends, if given)."""
+        sql = f"SELECT {OUTBOX_COLUMNS} FROM outbox"
+        order = ' ORDER BY due_at, id COLLATE "C"'
+        params: tuple[str, ...] = () if state is None else (OutboxState(state).value,)
+        query = sql + ("" if state is None else " WHERE state = %s") + order
+        rows = await self._read(lambda c: _all(c, query, params))
+        return [outbox_from_row(r) for r in rows]
+
+
+async def _fetch_outbox(c: Conn, item_id: str, *, lock: bool = False) -> OutboxItem:
+    row = await _one(
+        c,
+        f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+        (item_id,),
+    )
+    if row is None:
+        msg = f"no outbox item {item_id!r} is stored"
+        raise StoreError(msg)
+    return outbox_from_row(row)

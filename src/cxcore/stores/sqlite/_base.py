@@ -1,0 +1,298 @@
+"""What every part of the SQLite store stands on: connections, the writer, the schema and the audit log.
+
+How the writer commits in groups, and when a write is durable, is told in
+:mod:`cxcore.stores.sqlite`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
+
+from cxcore.model.interaction import Scalar
+from cxcore.ports.clock import Clock
+from cxcore.ports.store import AuditEntry, ConflictError, StoreError
+from cxcore.stores._rows import from_micros, micros, to_json
+from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION, SCORES_BACKFILLED_AT, schema_too_new
+from cxcore.stores.sqlite._scores import _backfill_scores
+
+T = TypeVar("T")
+
+_STOP = object()
+
+
+class _Op:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+class _Base:
+    """Settings, connections, the writer thread, the schema and the audit log.
+
+    :class:`~cxcore.stores.SQLiteStore` sets the attributes declared here.
+    """
+
+    if TYPE_CHECKING:  # set by SQLiteStore.__init__; declared for type checkers only
+        path: Path
+        synchronous: Literal["FULL", "NORMAL"]
+        busy_timeout: float
+        max_submission_bytes: int
+        clock: Clock
+        group_commit: int
+        frame_parts: int
+        _queue: queue.SimpleQueue[_Op | object]
+        _writer: threading.Thread | None
+        _reader: ThreadPoolExecutor | None
+        _reader_conns: queue.SimpleQueue[sqlite3.Connection] | None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=self.busy_timeout, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        return conn
+
+    async def open(self) -> None:
+        """Create or open the file, and migrate it to the current schema."""
+        if self._writer is not None:
+            return
+        ready: Future[None] = Future()
+        self._writer = threading.Thread(
+            target=self._write_loop,
+            args=(ready,),
+            name=f"cxcore-sqlite-writer:{self.path.name}",
+            daemon=True,
+        )
+        self._writer.start()
+        await asyncio.wrap_future(ready)
+        # One connection per reader thread; each read takes whichever is free.
+        self._reader = ThreadPoolExecutor(
+            self.frame_parts, thread_name_prefix="cxcore-sqlite-reader"
+        )
+        self._reader_conns = queue.SimpleQueue()
+        for _ in range(self.frame_parts):
+            conn = await asyncio.get_running_loop().run_in_executor(self._reader, self._connect)
+            self._reader_conns.put(conn)
+
+    async def aclose(self) -> None:
+        """Finish every pending write, then close. Calling it again does nothing."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.get_running_loop().run_in_executor(None, writer.join)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await asyncio.get_running_loop().run_in_executor(None, reader.shutdown)
+            conns, self._reader_conns = self._reader_conns, None
+            while conns is not None and not conns.empty():
+                conns.get().close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
+
+    # ------------------------------------------------------------ the writer
+
+    def _write_loop(self, ready: Future[None]) -> None:
+        try:
+            conn = self._connect()
+            self._migrate(conn)
+        except BaseException as exc:  # noqa: BLE001 - handed to the opener
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                group: list[_Op] = [first]  # type: ignore[list-item]
+                stop = False
+                while len(group) < self.group_commit:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    group.append(nxt)  # type: ignore[arg-type]
+                self._run_group(conn, group)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_group(self, conn: sqlite3.Connection, group: list[_Op]) -> None:
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for op in group:
+                op.future.set_exception(StoreError(f"cannot start a transaction: {exc}"))
+            return
+        for op in group:
+            conn.execute("SAVEPOINT op")
+            try:
+                value = op.fn(conn)
+            except BaseException as exc:  # noqa: BLE001 - this op fails alone
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                results.append((op, None, _store_error(exc, writing=True)))
+            else:
+                conn.execute("RELEASE op")
+                results.append((op, value, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            for op, _, _ in results:
+                op.future.set_exception(StoreError(f"commit failed, nothing was written: {exc}"))
+            return
+        for op, value, error in results:
+            if error is None:
+                op.future.set_result(value)
+            else:
+                op.future.set_exception(error)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            msg = "the store is not open (use `async with store:` or `await store.open()`)"
+            raise StoreError(msg)
+        op = _Op(fn)
+        self._queue.put(op)
+        return await asyncio.wrap_future(op.future)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        reader, conns = self._reader, self._reader_conns
+        if reader is None or conns is None:
+            msg = "the store is not open (use `async with store:` or `await store.open()`)"
+            raise StoreError(msg)
+
+        def read() -> T:
+            conn = conns.get()  # as many connections as threads: one is free
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise _store_error(exc, writing=False) from exc
+            finally:
+                conns.put(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(reader, read)
+
+    # ------------------------------------------------------------ schema
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise schema_too_new(current)  # noqa: TRY301 - rolled back below, then re-raised
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version - 1]:
+                    conn.execute(statement)
+                if version == SCORES_BACKFILLED_AT:
+                    _backfill_scores(conn)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(version),),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def schema_version(self) -> int:
+        """The schema version of the open file."""
+        row = await self._read(
+            lambda c: c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        )
+        return int(row[0])
+
+    # ------------------------------------------------------------ audit
+
+    def _audit(
+        self,
+        conn: sqlite3.Connection,
+        entity: str,
+        entity_id: str,
+        action: str,
+        **detail: Scalar | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?)",
+            (
+                micros(self.clock.now()),
+                entity,
+                entity_id,
+                action,
+                to_json({k: v for k, v in detail.items() if v is not None}),
+            ),
+        )
+
+    async def audit(self, entity: str | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first, optionally of one kind of entity."""
+
+        def read(c: sqlite3.Connection) -> list[AuditEntry]:
+            sql = "SELECT at, entity, entity_id, action, detail FROM audit"
+            rows = (
+                c.execute(sql + " WHERE entity = ? ORDER BY seq", (entity,))
+                if entity
+                else c.execute(sql + " ORDER BY seq")
+            )
+            return [
+                AuditEntry(
+                    at=from_micros(at), entity=e, entity_id=i, action=a, detail=json.loads(d)
+                )
+                for at, e, i, a, d in rows
+            ]
+
+        return await self._read(read)
+
+
+def _store_error(exc: BaseException, *, writing: bool) -> BaseException:
+    """What to raise for *exc*, raised by a read or a write: SQLite's own errors become the port's.
+
+    A unique key taken is a :class:`~cxcore.ConflictError`; any other SQLite
+    error (a trigger or a CHECK refusing a row, a full disk) a
+    :class:`~cxcore.StoreError` saying that nothing was written, as
+    PostgreSQL's errors are. Anything else is raised as it is.
+    """
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code in (sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
+        error: StoreError = ConflictError(str(exc))
+    elif writing:
+        error = StoreError(f"SQLite failed; nothing was written: {exc}")
+    else:
+        error = StoreError(f"SQLite failed to read: {exc}")
+    error.__cause__ = exc
+    return error
