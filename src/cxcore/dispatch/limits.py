@@ -101,6 +101,20 @@ class TokenBucket:
                 self._refill()
             self._tokens -= 1.0
 
+    def try_acquire(self) -> float:
+        """Take one token if there is one, without waiting.
+
+        Returns:
+            0.0 if a token was taken; otherwise how many seconds until one will be there.
+
+        .. versionadded:: 0.1.0
+        """
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
     def give_back(self) -> None:
         """Return a token taken for a send that did not go after all (never above *burst*).
 

@@ -68,13 +68,17 @@ class ExpiredTokenError(TokenError):
 
     Attributes:
         expired_at: When it expired.
+        opaque_id: The id it was issued for: genuine, since the signature
+            holds, so a "this survey has closed" page can still be shown in the
+            invitation's language.
 
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, message: str, expired_at: datetime) -> None:
+    def __init__(self, message: str, expired_at: datetime, opaque_id: str | None = None) -> None:
         super().__init__(message)
         self.expired_at = expired_at
+        self.opaque_id = opaque_id
 
 
 class WrongPurposeError(TokenError):
@@ -188,6 +192,7 @@ class TokenService:
         from itsdangerous import Signer  # noqa: PLC0415 - only needed when signing
 
         self._clock = clock
+        self._newest = _as_bytes(keys[0])
         # One signer per key and purpose, newest key first: the first signs, all verify.
         self._signers: dict[TokenPurpose, tuple[Signer, ...]] = {
             purpose: tuple(
@@ -204,6 +209,15 @@ class TokenService:
     def __repr__(self) -> str:
         # Never the keys.
         return f"TokenService(keys={len(self._signers[TokenPurpose.SURVEY])})"
+
+    def derive_key(self, label: str) -> bytes:
+        """A secret of its own for *label* (a session cookie's signer), derived from the newest key.
+
+        It changes when the newest key changes: rotating keys ends what it signed.
+
+        .. versionadded:: 0.1.0
+        """
+        return hmac.new(self._newest, f"cxcore.derived.{label}".encode(), hashlib.sha256).digest()
 
     def issue(self, opaque_id: str, purpose: TokenPurpose, expires_at: datetime) -> str:
         """Sign *opaque_id* for *purpose*, valid until *expires_at*.
@@ -261,7 +275,7 @@ class TokenService:
         expired_at = datetime.fromtimestamp(int(expiry_hex, 16), UTC)
         if self._clock.now() >= expired_at:
             msg = f"token: expired at {expired_at.isoformat()}"
-            raise ExpiredTokenError(msg, expired_at=expired_at)
+            raise ExpiredTokenError(msg, expired_at=expired_at, opaque_id=opaque_id)
         return opaque_id
 
     def _payload(self, token: object, purpose: TokenPurpose) -> str | None:

@@ -30,6 +30,36 @@ class Disposition(enum.StrEnum):
     FAILED = "failed"
     COMPLAINED = "complained"
 
+    @property
+    def rank(self) -> int | None:
+        """How far along the road to an answer this disposition is, or ``None`` if it is off it.
+
+        A delivery status never goes backwards: a provider's late "sent" after
+        "delivered", or a "delivered" after the customer answered, is stale
+        and not recorded. ``sent`` < ``delivered``, ``bounced``, ``failed``
+        (the provider's final word on delivery, so the first of them stands)
+        < ``opened`` < ``started`` < ``completed`` < ``complained``.
+        ``expired`` is not a delivery status.
+
+        >>> Disposition.DELIVERED.rank > Disposition.SENT.rank
+        True
+
+        .. versionadded:: 0.1.0
+        """
+        return _RANKS.get(self)
+
+
+_RANKS = {
+    Disposition.SENT: 1,
+    Disposition.DELIVERED: 2,
+    Disposition.BOUNCED: 2,
+    Disposition.FAILED: 2,
+    Disposition.OPENED: 3,
+    Disposition.STARTED: 4,
+    Disposition.COMPLETED: 5,
+    Disposition.COMPLAINED: 6,
+}
+
 
 @attrs.frozen(kw_only=True, repr=False)
 class Invitation:

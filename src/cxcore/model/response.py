@@ -14,7 +14,13 @@ from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import Scalar, check_scalars, frozen_scalars
 from cxcore.model.survey import AnswerValue
 
-__all__ = ["MAX_KEY_LENGTH", "RespondentKind", "Response", "ResponseStatus"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "RespondentKind",
+    "Response",
+    "ResponseStatus",
+    "check_respondent",
+]
 
 
 class ResponseStatus(enum.StrEnum):
@@ -158,7 +164,7 @@ class Response:
                 )
         elif self.completed_at is not None:
             checks.add("completed_at", "is set, but the response is partial")
-        self._check_respondent(checks)
+        check_respondent(checks, self.respondent, self.customer_id, self.agent_id)
         for name in ("interaction_id", "invitation_id"):
             value = getattr(self, name)
             if value is not None:
@@ -181,28 +187,6 @@ class Response:
                     f"answers.{qid}", f"{value!r} is not a number, text or list of option ids"
                 )
 
-    def _check_respondent(self, checks: Checks) -> None:
-        for name in ("customer_id", "agent_id"):
-            value = getattr(self, name)
-            if value is not None:
-                checks.text(name, value, single_line=True)
-        match self.respondent:
-            case RespondentKind.CUSTOMER:
-                if self.customer_id is None:
-                    checks.add("customer_id", "is missing (a customer response names the customer)")
-                if self.agent_id is not None:
-                    checks.add(
-                        "agent_id",
-                        "is set, but the customer answered themselves; use respondent 'agent'",
-                    )
-            case RespondentKind.ANONYMOUS:
-                for name in ("customer_id", "agent_id"):
-                    if getattr(self, name) is not None:
-                        checks.add(name, "is set, but the respondent is anonymous")
-            case RespondentKind.AGENT:
-                if self.agent_id is None:
-                    checks.add("agent_id", "is missing (agent-reported feedback names the agent)")
-
     @property
     def is_complete(self) -> bool:
         """Whether the respondent submitted the survey."""
@@ -212,3 +196,34 @@ class Response:
     def is_agent_reported(self) -> bool:
         """Whether an agent recorded these answers on a customer's behalf."""
         return self.respondent is RespondentKind.AGENT
+
+
+def check_respondent(
+    checks: Checks, respondent: object, customer_id: object, agent_id: object
+) -> None:
+    """Add to *checks* what is wrong with the respondent fields, given the respondent kind.
+
+    A customer response names the customer and no agent; an anonymous one names
+    neither; agent-reported feedback names the agent (and maybe the customer).
+    :class:`Response` and :class:`~cxcore.Submission` both judge by it, so a
+    submission the store would refuse is refused when it is built.
+    """
+    for name, value in (("customer_id", customer_id), ("agent_id", agent_id)):
+        if value is not None:
+            checks.text(name, value, single_line=True)
+    match respondent:
+        case RespondentKind.CUSTOMER:
+            if customer_id is None:
+                checks.add("customer_id", "is missing (a customer response names the customer)")
+            if agent_id is not None:
+                checks.add(
+                    "agent_id",
+                    "is set, but the customer answered themselves; use respondent 'agent'",
+                )
+        case RespondentKind.ANONYMOUS:
+            for name, value in (("customer_id", customer_id), ("agent_id", agent_id)):
+                if value is not None:
+                    checks.add(name, "is set, but the respondent is anonymous")
+        case RespondentKind.AGENT:
+            if agent_id is None:
+                checks.add("agent_id", "is missing (agent-reported feedback names the agent)")

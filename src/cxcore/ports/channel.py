@@ -197,7 +197,16 @@ class InboundRequest:
     body: bytes = b""
 
     def form(self) -> dict[str, list[str]]:
-        """The body parsed as ``application/x-www-form-urlencoded`` (repeated keys kept)."""
+        """The body's form fields (repeated keys kept).
+
+        ``multipart/form-data`` bodies (what AMP forms post by default) give
+        their text fields, and file fields are left out; any other body is read
+        as ``application/x-www-form-urlencoded``. A malformed body gives no
+        fields rather than an error, so the channel says what it missed.
+        """
+        ctype = self.headers.get("content-type", "")
+        if ctype.split(";", 1)[0].strip().lower() == "multipart/form-data":
+            return _multipart_fields(ctype, self.body)
         result: dict[str, list[str]] = {}
         for key, value in parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True):
             result.setdefault(key, []).append(value)
@@ -212,6 +221,34 @@ class InboundRequest:
 
     def __repr__(self) -> str:
         return f"InboundRequest({self.method} {urlsplit(self.url).path}, {len(self.body)} bytes)"
+
+
+def _multipart_fields(content_type: str, body: bytes) -> dict[str, list[str]]:
+    """The text fields of a ``multipart/form-data`` body, read with the standard library."""
+    from email.parser import BytesParser  # noqa: PLC0415 - only multipart bodies need it
+    from email.policy import HTTP  # noqa: PLC0415
+
+    if "\r" in content_type or "\n" in content_type:
+        return {}
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    result: dict[str, list[str]] = {}
+    if not message.is_multipart():
+        return result
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename() is not None:
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            text = payload.decode(charset, "replace")
+        except LookupError:  # an unknown charset name
+            text = payload.decode("utf-8", "replace")
+        result.setdefault(name, []).append(text)
+    return result
 
 
 def _answers(value: Mapping[str, AnswerValue]) -> FrozenDict[str, AnswerValue]:

@@ -22,22 +22,27 @@ from cxcore.model.customer import Consent, Purpose
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import Scalar, check_scalars, frozen_scalars
 from cxcore.model.invitation import Disposition, Invitation
-from cxcore.model.response import MAX_KEY_LENGTH, RespondentKind, Response
+from cxcore.model.response import MAX_KEY_LENGTH, RespondentKind, Response, check_respondent
 from cxcore.model.survey import AnswerValue, Survey
+from cxcore.ports.feed import FeedEvent
 
 if TYPE_CHECKING:
     from cxcore.metrics import MetricRegistry
     from cxcore.scoring import Cell, ResponseFrame
 
 __all__ = [
+    "ApiKey",
     "AuditEntry",
     "ClaimLostError",
     "ClaimedSend",
     "ConflictError",
     "Finish",
+    "OptOut",
     "OutboxItem",
     "OutboxState",
     "PayloadTooLargeError",
+    "StatusResult",
+    "StatusUpdate",
     "Store",
     "StoreError",
     "Submission",
@@ -88,6 +93,10 @@ class PayloadTooLargeError(StoreError):
 
 def _respondent(value: RespondentKind | str) -> RespondentKind:
     return member_or_value(RespondentKind, value)
+
+
+def _purpose(value: Purpose | str) -> Purpose:
+    return member_or_value(Purpose, value)
 
 
 def _answers(value: Mapping[str, object]) -> FrozenDict[str, AnswerValue]:
@@ -147,7 +156,13 @@ class Submission:
         checks.is_a("complete", self.complete, bool, "True or False")
         checks.identifier("channel", self.channel)
         checks.member("respondent", self.respondent, RespondentKind, "a respondent kind")
+        check_respondent(checks, self.respondent, self.customer_id, self.agent_id)
         checks.aware("received_at", self.received_at)
+        for name in ("invitation_id", "interaction_id"):
+            value = getattr(self, name)
+            if value is not None:
+                checks.text(name, value, single_line=True)
+        checks.locale("locale", self.locale)
         check_scalars(checks, "context", self.context)
         checks.raise_if_any("Submission")
 
@@ -256,6 +271,10 @@ def _state(value: OutboxState | str) -> OutboxState:
     return member_or_value(OutboxState, value)
 
 
+def _a_disposition(value: Disposition | str) -> Disposition:
+    return member_or_value(Disposition, value)
+
+
 def _disposition(value: Disposition | str | None) -> Disposition | None:
     return None if value is None else member_or_value(Disposition, value)
 
@@ -317,6 +336,175 @@ class AuditEntry:
     entity_id: str
     action: str
     detail: FrozenDict[str, Scalar] = attrs.field(factory=FrozenDict, converter=frozen_scalars)
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class OptOut:
+    """An address opting out of a channel (or back in), with where the request came from.
+
+    Args:
+        address: The address (an email address, an E.164 number). Kept as a
+            digest in the suppression list; recorded in the consent ledger of
+            the address, as every consent entry of an address is.
+        channel: The channel instance it applies to, or ``"*"`` for all.
+        at: When it was asked.
+        source: Where it came from, as an id: ``"sms_stop"``, ``"email_one_click"``.
+        opted_out: ``True`` to opt out; ``False`` to opt back in (an SMS START).
+        keyword: What the person said or did (``"STOP"``, ``"List-Unsubscribe=One-Click"``).
+        customer_id: The customer, when known (their ledger gets the entry too).
+        invitation_id: The invitation whose link or message carried the request.
+        purpose: What is opted out of.
+
+    .. versionadded:: 0.1.0
+    """
+
+    address: str
+    channel: str
+    at: datetime
+    source: str
+    opted_out: bool = True
+    keyword: str | None = None
+    customer_id: str | None = None
+    invitation_id: str | None = None
+    purpose: Purpose = attrs.field(default=Purpose.SURVEY, converter=_purpose)
+
+    def __attrs_post_init__(self) -> None:
+        checks = Checks()
+        checks.text("address", self.address, single_line=True)
+        if self.channel != "*":
+            checks.identifier("channel", self.channel)
+        checks.aware("at", self.at)
+        checks.identifier("source", self.source)
+        checks.is_a("opted_out", self.opted_out, bool, "True or False")
+        if self.keyword is not None:
+            checks.text("keyword", self.keyword, single_line=True, max_length=200)
+        for name in ("customer_id", "invitation_id"):
+            value = getattr(self, name)
+            if value is not None:
+                checks.text(name, value, single_line=True)
+        checks.member("purpose", self.purpose, Purpose, "a purpose")
+        checks.raise_if_any("OptOut")
+
+    def consent(self) -> Consent:
+        """The consent ledger entry this opt-out (or opt-in) makes."""
+        return Consent(
+            self.channel,
+            self.purpose,
+            granted=not self.opted_out,
+            source=self.source,
+            recorded_at=self.at,
+        )
+
+    def __repr__(self) -> str:
+        # The address is personal data: never in logs or tracebacks.
+        way = "out" if self.opted_out else "in"
+        return f"OptOut(opted {way} of {self.channel!r}, source={self.source!r})"
+
+
+@attrs.frozen(kw_only=True)
+class StatusUpdate:
+    """What a provider said became of a sent invitation.
+
+    Args:
+        invitation_id: The invitation.
+        disposition: Its new state (``delivered``, ``bounced``, ``failed``...).
+        at: When the provider said so.
+        detail: The provider's words or code.
+        suppress: Whether the failure is permanent for the address: the
+            address is then suppressed on the invitation's channel (a hard
+            bounce, a complaint).
+
+    .. versionadded:: 0.1.0
+    """
+
+    invitation_id: str
+    disposition: Disposition = attrs.field(converter=_a_disposition)
+    at: datetime
+    detail: str | None = None
+    suppress: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        checks = Checks()
+        checks.text("invitation_id", self.invitation_id, single_line=True)
+        if checks.member("disposition", self.disposition, Disposition, "a disposition") and (
+            self.disposition.rank is None
+        ):
+            checks.add("disposition", f"{self.disposition.value!r} is not a delivery status")
+        checks.aware("at", self.at)
+        checks.is_a("suppress", self.suppress, bool, "True or False")
+        checks.raise_if_any("StatusUpdate")
+
+
+@attrs.frozen
+class StatusResult:
+    """What :meth:`Store.record_status <cxcore.Store.record_status>` did.
+
+    Attributes:
+        applied: Whether the status was recorded; ``False`` when it was known
+            already, or is behind what is known (a status never goes backwards).
+        current: The furthest disposition the invitation has reached, after this.
+        suppressed: Whether this update suppressed the address.
+
+    .. versionadded:: 0.1.0
+    """
+
+    applied: bool
+    current: Disposition | None
+    suppressed: bool = False
+
+
+def _scopes(value: Iterable[str]) -> frozenset[str]:
+    return value if isinstance(value, frozenset) else frozenset(value)
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class ApiKey:
+    """A key that lets a system call the collector's APIs: a point of sale, a kiosk, a helpdesk.
+
+    Only a digest of the key's secret is kept. See :mod:`cxcore.api_keys` for
+    issuing and checking keys.
+
+    Args:
+        id: The key's public id (the part of the key before its secret).
+        name: What the key is for (``"pos-bazaar"``, ``"kiosk-BLR-01-exit"``).
+        digest: The SHA-256 digest of the secret, in hex.
+        scopes: What it may do: ``"interactions"``, ``"agent"``, ``"answers"``...
+        created_at: When it was issued.
+        revoked_at: When it was revoked; a revoked key opens nothing.
+
+    .. versionadded:: 0.1.0
+    """
+
+    id: str
+    name: str
+    digest: str
+    scopes: frozenset[str] = attrs.field(converter=_scopes)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        checks = Checks()
+        checks.identifier("id", self.id)
+        checks.text("name", self.name, single_line=True, max_length=200)
+        if checks.is_a("digest", self.digest, str, "a hex digest") and not (
+            len(self.digest) == 64 and all(ch in "0123456789abcdef" for ch in self.digest)
+        ):
+            checks.add("digest", "is not a SHA-256 hex digest (64 lower-case hex digits)")
+        for scope in sorted(map(str, self.scopes)):
+            checks.identifier(f"scopes[{scope!r}]", scope)
+        checks.aware("created_at", self.created_at)
+        if self.revoked_at is not None:
+            checks.aware("revoked_at", self.revoked_at)
+        checks.raise_if_any(f"ApiKey {self.id!r}")
+
+    @property
+    def active(self) -> bool:
+        """Whether the key is not revoked."""
+        return self.revoked_at is None
+
+    def __repr__(self) -> str:
+        state = "revoked" if self.revoked_at else "active"
+        return f"ApiKey(id={self.id!r}, name={self.name!r}, scopes={sorted(self.scopes)}, {state})"
 
 
 @runtime_checkable
@@ -436,6 +624,42 @@ class Store(Protocol):
         """Every disposition of an invitation, oldest first."""
         ...
 
+    async def open_invitation(
+        self, address: str, channel: str, *, now: datetime
+    ) -> Invitation | None:
+        """The newest invitation sent to *address* on *channel* that is open at *now*.
+
+        Open means: not expired, and its response (if any) not complete. This
+        is how a reply that names no invitation (an SMS "9") finds the one it
+        answers. Indexed by address and channel.
+        """
+        ...
+
+    async def invitation_by_provider_id(self, provider_id: str) -> Invitation | None:
+        """The invitation whose send the provider knows by *provider_id*, if any (indexed)."""
+        ...
+
+    async def recent_invitations(self, *, since: datetime) -> list[Invitation]:
+        """Every invitation created at *since* or later, oldest first (who was asked when)."""
+        ...
+
+    async def invitation_response(self, invitation_id: str) -> Response | None:
+        """The latest response to an invitation, if it has one."""
+        ...
+
+    async def record_status(self, update: StatusUpdate) -> StatusResult:
+        """Record a delivery status, never going backwards, in one transaction with the feed.
+
+        A status whose :attr:`~cxcore.Disposition.rank` is not beyond the
+        furthest the invitation reached is not recorded. A permanent failure
+        (``update.suppress``) also suppresses the invitation's address on its
+        channel.
+
+        Raises:
+            StoreError: If the invitation is not stored.
+        """
+        ...
+
     async def disposition_counts(
         self, *, survey_id: str | None = None, by: Sequence[str] = ("channel",)
     ) -> dict[tuple[str | None, ...], dict[Disposition, int]]:
@@ -461,6 +685,20 @@ class Store(Protocol):
 
     async def suppression(self, address: str, channel: str) -> str | None:
         """Why an address is suppressed on a channel, or ``None``."""
+        ...
+
+    async def record_opt_out(self, opt_out: OptOut) -> bool:
+        """Opt an address out of a channel (or back in), in one transaction with the feed.
+
+        Opting out suppresses the address (reason ``opt_out``) and withdraws
+        its consent in the ledger of the address and, if given, the
+        customer; opting in lifts an ``opt_out`` suppression and grants it.
+        Both are audited with their source.
+
+        Returns:
+            Whether anything changed: a repeat (the address already opted
+            out, or already in) writes nothing and returns ``False``.
+        """
         ...
 
     # -- the outbox
@@ -549,6 +787,61 @@ class Store(Protocol):
 
     async def outbox(self, state: OutboxState | None = None) -> list[OutboxItem]:
         """The outbox, by due time."""
+        ...
+
+    # -- the feed
+    async def feed(self, *, after: int = 0, limit: int = 500) -> list[FeedEvent]:
+        """The feed's events after position *after*, oldest first, at most *limit*."""
+        ...
+
+    async def feed_head(self) -> int:
+        """The position of the newest event in the feed (0 when it is empty)."""
+        ...
+
+    async def feed_position(self, consumer: str) -> int:
+        """The position a consumer saved last (0 if it never did)."""
+        ...
+
+    async def save_feed_position(self, consumer: str, seq: int) -> None:
+        """Save a consumer's position durably; it only moves forward.
+
+        Raises:
+            ConflictError: If *seq* is behind the saved position (another
+                process of the same consumer went further).
+        """
+        ...
+
+    async def wait_feed(self, after: int, at_most: float) -> bool:
+        """Wait until the feed may have an event after *after*, at most *at_most* seconds.
+
+        Returns at once if it has one. SQLite wakes waiters of the same process
+        as soon as a write commits, and checks every ``poll_interval`` for
+        writes of other processes; PostgreSQL wakes them by ``LISTEN/NOTIFY``.
+
+        Returns:
+            Whether the feed has an event after *after*.
+        """
+        ...
+
+    # -- API keys
+    async def add_api_key(self, key: ApiKey) -> None:
+        """Store an API key (its digest); the same id twice is refused."""
+        ...
+
+    async def api_key(self, key_id: str) -> ApiKey | None:
+        """The API key with this public id, revoked or not, or ``None``."""
+        ...
+
+    async def api_keys(self) -> list[ApiKey]:
+        """Every API key, oldest first."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, *, at: datetime) -> ApiKey:
+        """Revoke an API key (a repeat keeps the first time).
+
+        Raises:
+            StoreError: If there is no such key.
+        """
         ...
 
     # -- closed-loop cases
