@@ -39,14 +39,12 @@ from markupsafe import Markup, escape
 
 from cxcore import (
     ChoiceQuestion,
-    CxError,
-    Display,
     Invitation,
     ScoredQuestion,
     Survey,
     TextQuestion,
-    get_metric,
 )
+from cxcore.rendering import scale_view
 from cxcore_channels.email.errors import EmailTemplateError
 from cxcore_channels.email.links import SurveyLinks
 from cxcore_channels.email.strings import ui_strings
@@ -684,56 +682,23 @@ class _Outputs:
 # -- the context ------------------------------------------------------------------
 
 
-def _glyph(display: Display | None, level: int, low: int, symbols: Mapping[int, str]) -> str:
-    if display is Display.EMOJI and level in symbols:
-        return symbols[level]
-    if display is Display.STARS:
-        return "\u2605" * (level - low + 1)
-    return str(level)
-
-
-def _metric_parts(
-    q: ScoredQuestion,
-) -> tuple[Callable[[int, str], str | None], Mapping[int, str]]:
-    try:
-        metric = get_metric(q.metric_name)
-    except CxError:  # a custom metric not registered here: numbers without labels
-        return (lambda _level, _locale: None), {}
-    return metric.label, metric.symbols
-
-
 def _scored(q: ScoredQuestion, locale: str, fallback: str, prefix: str) -> dict[str, Any]:
-    low, high = q.bounds
-    label, symbols = _metric_parts(q)
-    display: Display | None = getattr(q, "display", None)
-    low_label = (
-        q.low_label.get(locale, fallback) if q.low_label else label(q.canonical(low), locale)
-    )
-    high_label = (
-        q.high_label.get(locale, fallback) if q.high_label else label(q.canonical(high), locale)
-    )
-    levels = []
-    for value in range(low, high + 1):
-        text = label(q.canonical(value), locale)
-        if value == low and q.low_label:
-            text = low_label
-        elif value == high and q.high_label:
-            text = high_label
-        levels.append(
-            SimpleNamespace(
-                value=value,
-                label=text,
-                glyph=_glyph(display, value, low, symbols),
-                url=f"{prefix}{value}",
-            )
-        )
+    view = scale_view(q, locale, fallback)
     return {
-        "display": (display or Display.NUMBERS).value,
-        "layout": "column" if q.kind == "ces" else "row",
-        "levels": levels,
-        "low_label": low_label,
-        "high_label": high_label,
-        "metric": q.metric_name,
+        "display": view.display,
+        "layout": view.layout,
+        "levels": [
+            SimpleNamespace(
+                value=level.value,
+                label=level.label,
+                glyph=level.glyph,
+                url=f"{prefix}{level.value}",
+            )
+            for level in view.levels
+        ],
+        "low_label": view.low_label,
+        "high_label": view.high_label,
+        "metric": view.metric,
     }
 
 
