@@ -6,6 +6,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -111,3 +112,20 @@ def copy_postgres_to_sqlite(dsn: str, path: Path) -> None:
 def postgres_snapshot() -> Callable[[str, Path], None]:
     """:func:`copy_postgres_to_sqlite`, for tests that inspect a PostgreSQL store's tables as a file."""
     return copy_postgres_to_sqlite
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    """Opens an empty store of each backend: ``async with any_store(clock=...) as store``.
+
+    The PostgreSQL one gets a fresh schema of the test server (skipped without
+    one, failed in CI), as the store contract's own fixture does.
+    """
+    if request.param == "postgres":
+        dsn: str = request.getfixturevalue("postgres_dsn")
+        from cxcore.stores import PostgresStore  # noqa: PLC0415 - psycopg only with a server
+
+        return lambda **kw: PostgresStore(dsn, **kw)
+    from cxcore.stores import SQLiteStore  # noqa: PLC0415
+
+    return lambda **kw: SQLiteStore(tmp_path / "cx.db", **kw)

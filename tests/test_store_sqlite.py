@@ -137,6 +137,7 @@ class TestMigrations:
         assert title == "NPS"
         assert outbox_indexes(db) == {
             "outbox_by_invitation": ["invitation_id"],
+            "outbox_by_provider": ["provider_id"],
             "outbox_by_state_due": ["state", "due_at", "id"],
         }
 
@@ -166,6 +167,7 @@ class TestMigrations:
         assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["o1", "o2"])
         assert outbox_indexes(db) == {
             "outbox_by_invitation": ["invitation_id"],
+            "outbox_by_provider": ["provider_id"],
             "outbox_by_state_due": ["state", "due_at", "id"],
         }
 

@@ -12,6 +12,11 @@ placeholders that :func:`migrations` fills in:
 ``{serial_key}``
     An auto-increment primary key: ``INTEGER PRIMARY KEY`` in SQLite,
     ``BIGSERIAL PRIMARY KEY`` in PostgreSQL.
+``{growing_key}``
+    A key that never gives a number twice, even after the newest row is
+    deleted: ``INTEGER PRIMARY KEY AUTOINCREMENT`` in SQLite (whose plain
+    ``rowid`` reuses the largest number once its row is gone),
+    ``BIGSERIAL PRIMARY KEY`` in PostgreSQL.
 ``{insertion_order}``
     Nothing in SQLite, whose implicit ``rowid`` already numbers rows in
     insertion order; in PostgreSQL an explicit ``rowid BIGSERIAL`` column, so
@@ -68,6 +73,16 @@ so ``5`` and ``5.0`` still count as one group; filters still match the
 ``d_`` columns. The ``d_`` columns are unchanged, so a process of an older
 cxcore still open on the store reads and writes them as before. Upgrading
 rewrites ``answer_scores`` inside the migration's transaction.
+
+Version 5 adds the way back in. ``feed`` is the ordered record of what the
+store took in (answers, opt-outs and opt-ins, delivery statuses), written in
+the same transaction as each write; its ``seq`` only grows, and
+``feed_positions`` keeps each consumer's durable position in it.
+``api_keys`` keeps the keys of systems that call the collector, as digests.
+Two lookups get their indexes: a reply's open invitation by address and
+channel (which replaces the index by address alone), and an invitation by the
+provider's id of its send. ``invitations_by_created`` serves the loading of
+recent invitations (who was asked when).
 """
 
 from __future__ import annotations
@@ -92,6 +107,7 @@ Dialect = Literal["sqlite", "postgres"]
 _WORDS: Mapping[Dialect, Mapping[str, str]] = {
     "sqlite": {
         "{serial_key}": "INTEGER PRIMARY KEY",
+        "{growing_key}": "INTEGER PRIMARY KEY AUTOINCREMENT",
         "{insertion_order}": "",
         "{scalar}": "",
         "{clustered}": " WITHOUT ROWID",
@@ -100,6 +116,7 @@ _WORDS: Mapping[Dialect, Mapping[str, str]] = {
     },
     "postgres": {
         "{serial_key}": "BIGSERIAL PRIMARY KEY",
+        "{growing_key}": "BIGSERIAL PRIMARY KEY",
         "{insertion_order}": ",\n        rowid BIGSERIAL NOT NULL",
         "{scalar}": " JSONB",
         "{clustered}": "",
@@ -251,7 +268,35 @@ _V3 = (
 
 _V4 = ("{json_text_dimensions}",)
 
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+_V5 = (
+    """CREATE TABLE feed (
+        seq {growing_key},
+        at BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        survey_id TEXT,
+        detail TEXT NOT NULL
+    )""",
+    """CREATE TABLE feed_positions (
+        consumer TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        saved_at BIGINT NOT NULL
+    )""",
+    """CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+    )""",
+    "CREATE INDEX invitations_by_address_channel ON invitations (address, channel, created_at)",
+    "DROP INDEX invitations_by_address",
+    "CREATE INDEX invitations_by_created ON invitations (created_at)",
+    "CREATE INDEX outbox_by_provider ON outbox (provider_id)",
+)
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 
 SCORES_BACKFILLED_AT = 2
 """The migration after which a store fills ``answer_scores`` from its stored responses."""

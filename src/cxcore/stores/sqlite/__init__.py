@@ -12,9 +12,12 @@ with ``BEGIN IMMEDIATE`` and wait for it up to ``busy_timeout`` seconds.
 
 :class:`SQLiteStore` is a thin face over one part per aggregate, each a
 module of this package: ``responses`` (surveys, responses, scores),
-``outbox`` (invitations, dispositions, sends), ``people`` (consent,
-suppression, erasure, retention) and ``cases``, all on ``_base`` (the
-connections, the writer, the schema, the audit log). A new aggregate is a
+``outbox`` (invitations, dispositions, sends, delivery statuses), ``people``
+(consent, suppression, opt-outs, erasure, retention), ``cases``, ``inbound`` (what
+answers, opt-outs and statuses coming back look up and write), ``feed``
+(reading the feed, consumers' positions) and ``keys`` (API keys), all on
+``_base`` (the connections, the writer, the schema, the audit log, and the
+feed's appends, which every write makes in its own transaction). A new aggregate is a
 module of its own, and its part one more base of :class:`SQLiteStore`.
 """
 
@@ -30,6 +33,9 @@ from cxcore.stores._analytics import ScoreReader
 from cxcore.stores._checks import check_counts
 from cxcore.stores.sqlite._base import _Base
 from cxcore.stores.sqlite.cases import _Cases
+from cxcore.stores.sqlite.feed import _Feed
+from cxcore.stores.sqlite.inbound import _Inbound
+from cxcore.stores.sqlite.keys import _Keys
 from cxcore.stores.sqlite.outbox import _Outbox
 from cxcore.stores.sqlite.people import _People
 from cxcore.stores.sqlite.responses import SQLITE, _Responses
@@ -37,7 +43,7 @@ from cxcore.stores.sqlite.responses import SQLITE, _Responses
 __all__ = ["SQLiteStore"]
 
 
-class SQLiteStore(_Responses, _Outbox, _People, _Cases, _Base):
+class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, _Base):
     """The SQLite store. Use it as an async context manager, or call :meth:`open` and :meth:`aclose`.
 
     >>> import asyncio, tempfile, os
@@ -46,7 +52,7 @@ class SQLiteStore(_Responses, _Outbox, _People, _Cases, _Base):
     ...         return await store.schema_version()
     >>> with tempfile.TemporaryDirectory() as d:
     ...     asyncio.run(demo(os.path.join(d, "cx.db")))
-    4
+    5
 
     Args:
         path: The database file; created if missing.
@@ -62,6 +68,8 @@ class SQLiteStore(_Responses, _Outbox, _People, _Cases, _Base):
             once, each on a reader connection and thread of its own, on spans
             of the time the answers were given (SQLite runs a query on one
             core); 1 reads with one connection.
+        feed_poll: How often, in seconds, :meth:`wait_feed` looks for events
+            other processes wrote to the file (this process's wake it at once).
 
     .. versionadded:: 0.1.0
     """
@@ -76,6 +84,7 @@ class SQLiteStore(_Responses, _Outbox, _People, _Cases, _Base):
         clock: Clock | None = None,
         group_commit: int = 256,
         frame_parts: int = 2,
+        feed_poll: float = 0.2,
     ) -> None:
         check_counts(group_commit=group_commit, frame_parts=frame_parts)
         if synchronous not in ("FULL", "NORMAL"):
@@ -88,6 +97,10 @@ class SQLiteStore(_Responses, _Outbox, _People, _Cases, _Base):
         self.clock = clock or SystemClock()
         self.group_commit = group_commit
         self.frame_parts = frame_parts
+        self.feed_poll = feed_poll
+        self._loop = None
+        self._feed_signal = None
+        self._feed_pending = False
         self._queue = queue.SimpleQueue()
         self._writer = None
         self._reader = None

@@ -11,7 +11,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 from cxcore.model.interaction import Scalar
 from cxcore.ports.clock import Clock
 from cxcore.ports.store import AuditEntry, ConflictError, StoreError
+from cxcore.stores._feed_rows import FeedRow
 from cxcore.stores._rows import from_micros, micros, to_json
 from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION, SCORES_BACKFILLED_AT, schema_too_new
 from cxcore.stores.sqlite._scores import _backfill_scores
@@ -54,6 +55,10 @@ class _Base:
         _writer: threading.Thread | None
         _reader: ThreadPoolExecutor | None
         _reader_conns: queue.SimpleQueue[sqlite3.Connection] | None
+        feed_poll: float
+        _loop: asyncio.AbstractEventLoop | None
+        _feed_signal: asyncio.Event | None
+        _feed_pending: bool
 
     # ------------------------------------------------------------ lifecycle
 
@@ -80,6 +85,8 @@ class _Base:
         )
         self._writer.start()
         await asyncio.wrap_future(ready)
+        self._loop = asyncio.get_running_loop()
+        self._feed_signal = asyncio.Event()
         # One connection per reader thread; each read takes whichever is free.
         self._reader = ThreadPoolExecutor(
             self.frame_parts, thread_name_prefix="cxcore-sqlite-reader"
@@ -175,6 +182,32 @@ class _Base:
                 op.future.set_result(value)
             else:
                 op.future.set_exception(error)
+        self._committed()
+
+    # ------------------------------------------------------------ the feed, written
+
+    def _append_feed(self, c: sqlite3.Connection, rows: Sequence[FeedRow]) -> None:
+        """Append *rows* to the feed, in the transaction of the write they report."""
+        if rows:
+            c.executemany(
+                "INSERT INTO feed (at, kind, subject, survey_id, detail) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._feed_pending = True
+
+    def _committed(self) -> None:
+        """On the writer thread, after a transaction commits: wake the feed's waiters."""
+        if not self._feed_pending:
+            return
+        self._feed_pending = False
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake_feed)
+
+    def _wake_feed(self) -> None:
+        signal, self._feed_signal = self._feed_signal, asyncio.Event()
+        if signal is not None:
+            signal.set()
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:

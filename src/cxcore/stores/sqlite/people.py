@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Sequence
 
 from cxcore.definitions import structure
+from cxcore.distribution.fatigue import SuppressionReason
 from cxcore.model.customer import Consent, Purpose
 from cxcore.model.survey import Survey
-from cxcore.ports.store import StoreError
+from cxcore.ports.store import OptOut, StoreError
+from cxcore.stores._feed_rows import opt_out_row
 from cxcore.stores._rows import (
     RESPONSE_SELECT,
     address_hash,
@@ -36,32 +38,31 @@ class _People(_Base):
 
         Entries are never overwritten: the latest per channel and purpose wins.
         """
+        await self._write(lambda c: self._add_consent(c, person, consent))
 
-        def write(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO consent (person, channel, purpose, granted, source, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    person,
-                    consent.channel,
-                    consent.purpose.value,
-                    int(consent.granted),
-                    consent.source,
-                    micros(consent.recorded_at),
-                ),
-            )
-            seq = c.execute("SELECT last_insert_rowid()").fetchone()[0]
-            self._audit(
-                c,
-                "consent",
-                str(seq),
-                "granted" if consent.granted else "withdrawn",
-                channel=consent.channel,
-                purpose=consent.purpose.value,
-                source=consent.source,
-            )
-
-        await self._write(write)
+    def _add_consent(self, c: sqlite3.Connection, person: str, consent: Consent) -> None:
+        c.execute(
+            "INSERT INTO consent (person, channel, purpose, granted, source, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                person,
+                consent.channel,
+                consent.purpose.value,
+                int(consent.granted),
+                consent.source,
+                micros(consent.recorded_at),
+            ),
+        )
+        seq = c.execute("SELECT last_insert_rowid()").fetchone()[0]
+        self._audit(
+            c,
+            "consent",
+            str(seq),
+            "granted" if consent.granted else "withdrawn",
+            channel=consent.channel,
+            purpose=consent.purpose.value,
+            source=consent.source,
+        )
 
     async def consent(self, person: str, channel: str, purpose: Purpose) -> Consent | None:
         """The latest consent entry of *person* for *channel* (or ``"*"``) and *purpose*."""
@@ -107,6 +108,68 @@ class _People(_Base):
                 self._audit(c, "suppression", digest[:16], "lifted", channel=channel)
 
         await self._write(write)
+
+    async def record_opt_out(self, opt_out: OptOut) -> bool:
+        """Opt an address out of a channel (or back in), with the feed, in one transaction.
+
+        Opting out suppresses the address (``opt_out``, unless it is suppressed
+        already) and withdraws consent in the ledgers of the address and the
+        customer; opting in lifts an ``opt_out`` suppression (never a bounce's)
+        and grants consent. Entries are written only where the ledger says
+        otherwise, so a repeat writes nothing.
+
+        Returns:
+            Whether anything changed.
+        """
+        consent = opt_out.consent()
+        reason = SuppressionReason.OPT_OUT.value
+
+        def write(c: sqlite3.Connection) -> bool:
+            digest = address_hash(opt_out.address)
+            since = micros(self.clock.now())
+            if opt_out.opted_out:
+                changed = bool(
+                    c.execute(
+                        "INSERT INTO suppressions (address_hash, channel, reason, since) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (address_hash, channel) DO NOTHING",
+                        (digest, opt_out.channel, reason, since),
+                    ).rowcount
+                )
+                action = "added"
+            else:
+                changed = bool(
+                    c.execute(
+                        "DELETE FROM suppressions WHERE address_hash = ? AND channel = ? AND reason = ?",
+                        (digest, opt_out.channel, reason),
+                    ).rowcount
+                )
+                action = "lifted"
+            if changed:
+                self._audit(
+                    c,
+                    "suppression",
+                    digest[:16],
+                    action,
+                    channel=opt_out.channel,
+                    source=opt_out.source,
+                )
+            for person in (opt_out.address, opt_out.customer_id):
+                if person is None:
+                    continue
+                latest = c.execute(
+                    "SELECT granted FROM consent WHERE person = ? AND channel = ? AND purpose = ? "
+                    "ORDER BY recorded_at DESC, rowid DESC LIMIT 1",
+                    (person, consent.channel, consent.purpose.value),
+                ).fetchone()
+                if latest is not None and bool(latest[0]) is consent.granted:
+                    continue
+                self._add_consent(c, person, consent)
+                changed = True
+            if changed:
+                self._append_feed(c, [opt_out_row(opt_out, self.clock.now())])
+            return changed
+
+        return await self._write(write)
 
     async def suppression(self, address: str, channel: str) -> str | None:
         """Why *address* is suppressed on *channel* (or on every channel), or ``None``."""

@@ -37,6 +37,7 @@ from cxcore.stores._analytics import (
     response_filter,
 )
 from cxcore.stores._checks import refuse_invalid, refuse_too_large
+from cxcore.stores._feed_rows import answer_row, import_rows, reached
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
@@ -206,6 +207,10 @@ class _Responses(_Base):
                     plan.outcome.value,
                     status=plan.response.status.value,
                 )
+                self._mark_invitation(c, plan.response, existing)
+                self._append_feed(
+                    c, [answer_row(plan.outcome, plan.response, existing, survey, self.clock.now())]
+                )
             c.execute(
                 "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -229,6 +234,33 @@ class _Responses(_Base):
             result.outcome.value,
         )
         return result
+
+    def _mark_invitation(
+        self, c: sqlite3.Connection, response: Response, existing: Response | None
+    ) -> None:
+        """Record that a response to an invitation was started, and completed, if it was stored."""
+        if response.invitation_id is None:
+            return
+        for disposition, at in reached(response, existing):
+            inserted = c.execute(
+                "INSERT INTO dispositions (invitation_id, disposition, at, detail) "
+                "SELECT ?, ?, ?, NULL WHERE EXISTS (SELECT 1 FROM invitations WHERE id = ?) "
+                "ON CONFLICT (invitation_id, disposition) DO NOTHING",
+                (response.invitation_id, disposition.value, micros(at), response.invitation_id),
+            ).rowcount
+            if inserted:
+                self._audit(c, "invitation", response.invitation_id, disposition.value)
+
+    async def invitation_response(self, invitation_id: str) -> Response | None:
+        """The latest response to an invitation, if it has one."""
+        row = await self._read(
+            lambda c: c.execute(
+                RESPONSE_SELECT
+                + " WHERE invitation_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1",
+                (invitation_id,),
+            ).fetchone()
+        )
+        return None if row is None else response_from_row(row)
 
     async def append(self, responses: Iterable[Response]) -> list[SubmitResult]:
         """Store complete response records as they are (imports, migrations), in one transaction.
@@ -324,6 +356,7 @@ class _Responses(_Base):
             )
             self._audit(c, "response", "batch", "appended", count=len(new_rows))
             by_id = {r.id: r for r in batch}
+            self._append_feed(c, import_rows([by_id[i] for i in new_ids], self.clock.now()))
             return [
                 SubmitResult(
                     by_id[rid] if outcome is SubmitOutcome.CREATED else _fetch_response(c, rid),
