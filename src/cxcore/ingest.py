@@ -5,7 +5,8 @@ so SQLite and PostgreSQL behave identically:
 
 * no response yet for the invitation: a new response;
 * a partial response: the new answers are merged in (a later answer to the
-  same invitation completes the same response);
+  same invitation completes the same response; an earlier answer to a question
+  the new answers hide is dropped, see :func:`merge_answers`);
 * a complete response: the survey's :class:`~cxcore.RepeatPolicy` decides:
   ``first_wins`` ignores the new answers, ``last_wins`` merges them over the old
   ones, ``keep_all`` stores a new response.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, cast
 
 import attrs
@@ -26,7 +28,7 @@ from cxcore.model.response import Response, ResponseStatus
 from cxcore.model.survey import AnswerValue, RepeatPolicy, Survey
 from cxcore.ports.store import StoreError, Submission, SubmitOutcome
 
-__all__ = ["Plan", "plan_submission", "submission_fingerprint"]
+__all__ = ["Plan", "merge_answers", "plan_submission", "submission_fingerprint"]
 
 
 @attrs.frozen
@@ -71,6 +73,35 @@ def submission_fingerprint(submission: Submission) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def merge_answers(
+    survey: Survey, earlier: Mapping[str, AnswerValue], new: Mapping[str, AnswerValue]
+) -> dict[str, AnswerValue]:
+    """*new* answers over *earlier* ones, without earlier answers the new ones hide.
+
+    A corrected score that hides a follow-up question ("what went wrong?"
+    after a 3 becomes a 9) drops the follow-up's earlier answer, as the
+    respondent would see it. New answers are kept as given: a new answer to a
+    hidden question is still an error for the survey's checks.
+
+    >>> from cxcore import Condition, NpsQuestion, Survey, TextQuestion
+    >>> survey = Survey(id="s", title={"en": "S"}, questions=[
+    ...     NpsQuestion(id="ltr", text={"en": "?"}),
+    ...     TextQuestion(id="why", text={"en": "Why?"}, show_if=[Condition("ltr", "le", 6)])])
+    >>> merge_answers(survey, {"ltr": 3, "why": "Slow"}, {"ltr": 9})
+    {'ltr': 9}
+
+    .. versionadded:: 0.1.0
+    """
+    merged: dict[str, AnswerValue] = {**earlier, **new}
+    while True:
+        shown = {q.id for q in survey.visible(merged)}
+        stale = [q for q in merged if q not in new and q not in shown and q in earlier]
+        if not stale:
+            return merged
+        for question in stale:
+            del merged[question]
+
+
 def plan_submission(
     survey: Survey, submission: Submission, existing: Response | None, *, new_id: str
 ) -> Plan:
@@ -100,7 +131,7 @@ def plan_submission(
         return Plan(SubmitOutcome.CREATED, _new_response(submission, new_id), write=True)
     if existing.is_complete and survey.on_repeat is RepeatPolicy.FIRST_WINS:
         return Plan(SubmitOutcome.IGNORED, existing, write=False)
-    merged: dict[str, AnswerValue] = {**existing.answers, **submission.answers}
+    merged = merge_answers(survey, existing.answers, submission.answers)
     complete = existing.is_complete or submission.complete
     survey.validate_answers(merged, complete=complete)
     at = max(existing.updated_at, submission.received_at)

@@ -1,0 +1,395 @@
+"""The collector's JSON APIs, each behind an API key with its scope.
+
+=================================  ==============  ================================================
+route                              scope           what
+=================================  ==============  ================================================
+``POST /api/answers``              ``answers``     answers from an app's own form: to a token, or
+                                                   anonymous (a kiosk) with the device's key
+``POST /api/agent-reports``        ``agent``       what a customer told a front-line employee
+``POST /api/interactions``         ``interactions`` an interaction (a sale, a delivery, a closed
+                                                   ticket): through the rules into the outbox
+``POST /api/interactions/batch``   ``interactions`` up to 1,000 of them, with a result per item
+=================================  ==============  ================================================
+
+Bad input gets a 4xx JSON error naming every problem, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cxcore.collector._http import error_json, json_object, read_body, results_response
+from cxcore.collector.context import Context
+from cxcore.definitions import structure
+from cxcore.dispatch.outbox import Outbox
+from cxcore.distribution.decide import Decision, Outcome, decide, record
+from cxcore.distribution.fatigue import FatigueState
+from cxcore.distribution.rules import RuleSet
+from cxcore.errors import CxError, DefinitionError, Problem
+from cxcore.intake import IntakeResult
+from cxcore.model._checks import Checks
+from cxcore.model.customer import Customer
+from cxcore.model.interaction import Interaction
+from cxcore.model.survey import AnswerValue
+
+__all__ = ["MAX_BATCH", "AgentReports", "Answers", "Interactions"]
+
+MAX_BATCH = 1000
+"""The most interactions one batch request may carry."""
+
+_ANSWER_FIELDS = frozenset(
+    {"token", "survey", "version", "answers", "complete", "key", "context", "locale", "channel",
+     "interaction_id"}
+)  # fmt: skip
+_AGENT_FIELDS = frozenset(
+    {"survey", "version", "answers", "complete", "key", "context", "locale", "agent_id",
+     "customer_id", "interaction_id"}
+)  # fmt: skip
+
+
+def _unknown(body: Mapping[str, Any], known: frozenset[str]) -> list[Problem]:
+    return [
+        Problem(name, f"is not a field (expected: {', '.join(sorted(known))})")
+        for name in sorted(set(body) - known)
+    ]
+
+
+def _answers(checks: Checks, body: Mapping[str, Any]) -> dict[str, AnswerValue]:
+    answers = body.get("answers")
+    if not isinstance(answers, dict) or not answers:
+        checks.add("answers", f"{answers!r} is not an object of question id to answer")
+        return {}
+    result: dict[str, AnswerValue] = {}
+    for qid, value in answers.items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            result[qid] = tuple(value)
+        elif isinstance(value, int | str) and not isinstance(value, bool):
+            result[qid] = value
+        else:
+            checks.add(f"answers.{qid}", f"{value!r} is not a number, text or list of option ids")
+    return result
+
+
+def _optional(checks: Checks, body: Mapping[str, Any], name: str, kind: type, what: str) -> Any:  # noqa: ANN401
+    value = body.get(name)
+    if value is not None and (
+        not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+    ):
+        checks.add(name, f"{value!r} is not {what}")
+        return None
+    return value
+
+
+def _key(
+    request: Request, body: Mapping[str, Any], checks: Checks, *, required: bool
+) -> str | None:
+    key = request.headers.get("idempotency-key") or body.get("key")
+    if key is None:
+        if required:
+            checks.add("key", "is missing (an idempotency key, or the Idempotency-Key header)")
+        return None
+    if not isinstance(key, str) or not key.strip():
+        checks.add("key", f"{key!r} is not a non-empty string")
+        return None
+    return key
+
+
+async def _body(context: Context, request: Request) -> dict[str, Any] | Response:
+    body = json_object(await read_body(request, context.max_body_bytes))
+    if isinstance(body, str):
+        return error_json(400, "bad_request", body)
+    return body
+
+
+def _problems(problems: list[Problem]) -> Response:
+    return error_json(
+        422,
+        "invalid_request",
+        f"{len(problems)} problem(s): " + "; ".join(map(str, problems)),
+        problems=problems,
+    )
+
+
+class Answers:
+    """``POST /api/answers``: answers from an app's own form, a widget or a kiosk.
+
+    With ``token``, they answer that invitation; without, they are anonymous
+    answers to ``survey`` (a kiosk), and need an idempotency ``key``.
+    """
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    async def __call__(self, request: Request) -> Response:
+        """Answer one request."""
+        context = self.context
+        key = await context.api_key(request, "answers")
+        if isinstance(key, Response):
+            return key
+        body = await _body(context, request)
+        if isinstance(body, Response):
+            return body
+        checks = Checks()
+        checks.problems.extend(_unknown(body, _ANSWER_FIELDS))
+        answers = _answers(checks, body)
+        token = _optional(checks, body, "token", str, "a token")
+        complete = _optional(checks, body, "complete", bool, "true or false")
+        locale = _optional(checks, body, "locale", str, "a locale")
+        idempotency = _key(request, body, checks, required=token is None)
+        result: IntakeResult
+        if token is not None:
+            if checks.problems:
+                return _problems(checks.problems)
+            result = await context.intake.submit(
+                token,
+                answers,
+                complete=True if complete is None else complete,
+                channel="api",
+                key=idempotency,
+                locale=locale,
+            )
+            return results_response([result])
+        survey = _optional(checks, body, "survey", str, "a survey id")
+        if survey is None:
+            checks.add("survey", "is missing (answers without a token name their survey)")
+        version = _optional(checks, body, "version", int, "a whole number")
+        channel = _optional(checks, body, "channel", str, "a channel name") or "api"
+        context_values = _optional(checks, body, "context", dict, "an object")
+        interaction = _optional(checks, body, "interaction_id", str, "an interaction id")
+        if checks.problems:
+            return _problems(checks.problems)
+        assert survey is not None  # noqa: S101 - checked above
+        assert idempotency is not None  # noqa: S101
+        result = await context.intake.anonymous(
+            survey,
+            answers,
+            channel=channel,
+            key=idempotency,
+            complete=True if complete is None else complete,
+            version=version,
+            context=context_values,
+            locale=locale or "en",
+            interaction_id=interaction,
+        )
+        return results_response([result])
+
+
+class AgentReports:
+    """``POST /api/agent-reports``: what a customer told a front-line employee."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    async def __call__(self, request: Request) -> Response:
+        """Answer one request."""
+        context = self.context
+        key = await context.api_key(request, "agent")
+        if isinstance(key, Response):
+            return key
+        body = await _body(context, request)
+        if isinstance(body, Response):
+            return body
+        checks = Checks()
+        checks.problems.extend(_unknown(body, _AGENT_FIELDS))
+        answers = _answers(checks, body)
+        survey = _optional(checks, body, "survey", str, "a survey id")
+        if survey is None:
+            checks.add("survey", "is missing")
+        agent_id = _optional(checks, body, "agent_id", str, "a staff id")
+        if agent_id is None:
+            checks.add("agent_id", "is missing (agent-reported feedback names the agent)")
+        idempotency = _key(request, body, checks, required=True)
+        customer = _optional(checks, body, "customer_id", str, "a customer id")
+        complete = _optional(checks, body, "complete", bool, "true or false")
+        version = _optional(checks, body, "version", int, "a whole number")
+        context_values = _optional(checks, body, "context", dict, "an object")
+        locale = _optional(checks, body, "locale", str, "a locale")
+        interaction = _optional(checks, body, "interaction_id", str, "an interaction id")
+        if checks.problems:
+            return _problems(checks.problems)
+        assert survey is not None  # noqa: S101 - checked above
+        assert agent_id is not None  # noqa: S101
+        assert idempotency is not None  # noqa: S101
+        result = await context.intake.agent_report(
+            survey,
+            answers,
+            agent_id=agent_id,
+            key=idempotency,
+            customer_id=customer,
+            complete=True if complete is None else complete,
+            version=version,
+            context=context_values,
+            locale=locale or "en",
+            interaction_id=interaction,
+        )
+        return results_response([result])
+
+
+class Interactions:
+    """``POST /api/interactions`` and ``/api/interactions/batch``: interactions into the outbox.
+
+    Each item is ``{"interaction": {...}, "customer": {...}, "name": "..."}``
+    (``customer`` and ``name`` optional). The rules decide (eligibility,
+    fatigue, quiet hours, sampling, channel); an invitation goes into the
+    outbox, where the dispatcher finds it. Who was asked when is remembered in
+    this process, loaded from the store's recent invitations at the first
+    request, and recorded as each decision is made, before its invitation is
+    stored: a failed write leaves a person counted as asked, never asked twice.
+    """
+
+    def __init__(self, context: Context, rules: RuleSet, outbox: Outbox) -> None:
+        self.context = context
+        self.rules = rules
+        self.outbox = outbox
+        self._state: FatigueState | None = None
+        self._recent: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+
+    async def one(self, request: Request) -> Response:
+        """``POST /api/interactions``."""
+        key = await self.context.api_key(request, "interactions")
+        if isinstance(key, Response):
+            return key
+        body = await _body(self.context, request)
+        if isinstance(body, Response):
+            return body
+        result = await self._item(body, "")
+        status = 200 if result.get("outcome") != "invalid" else 422
+        return JSONResponse(result, status_code=status)
+
+    async def batch(self, request: Request) -> Response:
+        """``POST /api/interactions/batch``: ``{"items": [...]}``, a result per item, in order."""
+        key = await self.context.api_key(request, "interactions")
+        if isinstance(key, Response):
+            return key
+        body = await _body(self.context, request)
+        if isinstance(body, Response):
+            return body
+        items = body.get("items")
+        if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+            return error_json(
+                422,
+                "invalid_request",
+                f"items: expected a list of 1 to {MAX_BATCH} interactions",
+            )
+        state = await self._fatigue()
+        decided = [self._decide(item, f"items[{i}]", state) for i, item in enumerate(items)]
+        results = [await self._schedule(d) for d in decided]
+        failed = sum(1 for r in results if r.get("outcome") in ("invalid", "failed"))
+        return JSONResponse({"ok": failed == 0, "failed": failed, "results": results})
+
+    async def _item(self, body: Mapping[str, Any], path: str) -> dict[str, Any]:
+        state = await self._fatigue()
+        return await self._schedule(self._decide(body, path, state))
+
+    async def _fatigue(self) -> FatigueState:
+        if self._state is None:
+            self._state = await load_fatigue(self.context, self.rules)
+        return self._state
+
+    def _decide(
+        self, body: object, path: str, state: FatigueState
+    ) -> dict[str, Any] | tuple[Decision, Interaction, Customer | None, str | None]:
+        """The decision for one item, recorded in *state*; or the item's problems."""
+        prefix = f"{path}." if path else ""
+        if not isinstance(body, dict):
+            return _invalid([Problem(path, f"{type(body).__name__} is not an object")])
+        problems = [
+            p.under(path) for p in _unknown(body, frozenset({"interaction", "customer", "name"}))
+        ]
+        interaction: Interaction | None = None
+        customer: Customer | None = None
+        try:
+            interaction = structure(
+                body.get("interaction"), Interaction, path=f"{prefix}interaction"
+            )
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+        if body.get("customer") is not None:
+            try:
+                customer = structure(body["customer"], Customer, path=f"{prefix}customer")
+            except DefinitionError as exc:
+                problems.extend(exc.problems)
+        name = body.get("name")
+        if name is not None and not isinstance(name, str):
+            problems.append(Problem(f"{prefix}name", f"{name!r} is not text"))
+        if problems or interaction is None:
+            return _invalid(problems)
+        repeat = self._recent.get(interaction.id)
+        if repeat is not None:
+            return repeat
+        try:
+            decision = decide(self.rules, interaction, customer, state, self.context.clock)
+        except (CxError, ValueError) as exc:
+            return _invalid([Problem(path, str(exc))])
+        if decision.outcome is Outcome.INVITE:
+            record(state, decision)
+        return decision, interaction, customer, name
+
+    async def _schedule(
+        self, decided: dict[str, Any] | tuple[Decision, Interaction, Customer | None, str | None]
+    ) -> dict[str, Any]:
+        if isinstance(decided, dict):
+            return decided
+        decision, interaction, customer, name = decided
+        if decision.outcome is not Outcome.INVITE:
+            result: dict[str, Any] = {
+                "outcome": "skip",
+                "reason": decision.reason.value if decision.reason else None,
+            }
+            if decision.eligible_at is not None:
+                result["eligible_at"] = decision.eligible_at.isoformat()
+            return self._remember(interaction.id, result)
+        try:
+            scheduled = await self.outbox.schedule(
+                decision, customer=customer, interaction=interaction, name=name
+            )
+        except CxError as exc:
+            return {"outcome": "failed", "message": str(exc)}
+        assert decision.due_at is not None  # noqa: S101 - an invitation has a due time
+        return self._remember(
+            interaction.id,
+            {
+                "outcome": "invite",
+                "invitation_id": scheduled.invitation.id,
+                "channel": scheduled.invitation.channel,
+                "survey": scheduled.invitation.survey_id,
+                "due_at": decision.due_at.isoformat(),
+            },
+        )
+
+    def _remember(self, interaction_id: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Keep what was decided, so that a client's retry gets the same answer."""
+        self._recent[interaction_id] = result
+        if len(self._recent) > 100_000:
+            self._recent.popitem(last=False)
+        return result
+
+
+def _invalid(problems: list[Problem]) -> dict[str, Any]:
+    return {
+        "outcome": "invalid",
+        "problems": [{"path": p.path, "message": p.message} for p in problems],
+    }
+
+
+async def load_fatigue(context: Context, rules: RuleSet) -> FatigueState:
+    """Who was asked when, from the store's invitations inside the longest window of *rules*."""
+    days = max(
+        [rules.fatigue.recontact_days, rules.fatigue.account_days or 0]
+        + [r.recontact_days or 0 for r in rules.rules],
+        default=0,
+    )
+    state = FatigueState()
+    since = context.clock.now() - timedelta(days=max(days, 1))
+    for invitation in await context.store.recent_invitations(since=since):
+        if invitation.customer_id is None:
+            continue
+        due = int(invitation.created_at.timestamp())
+        state.invited(invitation.customer_id, due, survey=invitation.survey_id)
+    return state

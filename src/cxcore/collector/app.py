@@ -1,0 +1,189 @@
+"""The collector: one ASGI app that takes every answer, opt-out and delivery event back in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from cxcore.collector.api import AgentReports, Answers, Interactions
+from cxcore.collector.channel_route import ChannelRoute
+from cxcore.collector.context import Context, Handler, guarded
+from cxcore.collector.links import AmpForm, SurveyPage, Unsubscribe
+from cxcore.collector.live import LiveRoutes, LiveScores
+from cxcore.collector.pages import Pages
+from cxcore.collector.security import RateLimiter, RateLimits, SecurityHeaders
+from cxcore.collector.staff import StaffPages
+from cxcore.dispatch.outbox import Outbox
+from cxcore.distribution.rules import RuleSet
+from cxcore.distribution.tokens import TokenService
+from cxcore.errors import CxError
+from cxcore.intake import Intake
+from cxcore.links import SurveyLinks
+from cxcore.ports.channel import Channel
+from cxcore.ports.clock import Clock, SystemClock
+from cxcore.ports.store import Store
+
+__all__ = ["Collector"]
+
+_ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class Collector:
+    """The collector, an ASGI app: survey pages, AMP forms, webhooks, APIs and live scores.
+
+    Mount it in your own Starlette or FastAPI app (``app.mount("/r", collector)``,
+    with ``public_url`` ending in ``/r``), or run it with ``cxcore serve``. The
+    store must be open while it serves; the app opens and closes nothing of
+    yours except its live-scores follower (:meth:`aclose`).
+
+    ============================  =========================================================
+    route                         what
+    ============================  =========================================================
+    ``/s/<token>``                the survey page; ``?q.<question>=<value>`` records a score first
+    ``/u/<token>``                one-click unsubscribe (RFC 8058 ``POST``), a page for ``GET``
+    ``/amp/<token>``              the AMP for Email form endpoint (CORS v1 and v2)
+    ``/c/<channel>/...``          each channel's generic route: webhooks, replies, bounces
+    ``/agent``                    the agent-reported feedback form (staff session)
+    ``/api/answers``              answers from apps and kiosks (API key, scope ``answers``)
+    ``/api/agent-reports``        agent-reported feedback (scope ``agent``)
+    ``/api/interactions[/batch]`` interactions into the rules and the outbox (``interactions``)
+    ``/live``, ``/live/scores``   live scores: a page, and its Server-Sent Events stream
+    ``/healthz``, ``/readyz``     liveness, and readiness (the store answers)
+    ============================  =========================================================
+
+    Args:
+        store: Where everything is written; open it before serving.
+        tokens: Verifies the tokens links carry (the same keys that signed them).
+        public_url: The collector's public URL, as customers and providers
+            reach it: links are built and webhook signatures checked against it,
+            never against the request's own ``Host``.
+        channels: The channel instances by name; each gets ``/c/<name>/...``.
+        amp_senders: The email senders (addresses, or domains) whose AMP forms may post.
+        rules: The distribution rules, to take interactions through (``/api/interactions``).
+        agent_surveys: The surveys staff may report on at ``/agent``.
+        clock: Tells the time.
+        max_body_bytes: The largest request body accepted.
+        limits: Rate limits per sender address and per API key.
+        live_interval: The shortest time between two live score updates of one view.
+
+    Raises:
+        LinkError: If *public_url* is not an absolute http(s) URL without query or fragment.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        tokens: TokenService,
+        public_url: str,
+        channels: Mapping[str, Channel] | None = None,
+        amp_senders: Sequence[str] = (),
+        rules: RuleSet | None = None,
+        agent_surveys: Sequence[str] = (),
+        clock: Clock | None = None,
+        max_body_bytes: int = 64 * 1024,
+        limits: RateLimits | None = None,
+        live_interval: float = 0.25,
+    ) -> None:
+        public_url = SurveyLinks(public_url).base_url  # checks it, strips the slash
+        clock = clock or SystemClock()
+        limits = limits or RateLimits()
+        self.store = store
+        self.public_url = public_url
+        self.context = Context(
+            store=store,
+            intake=Intake(store, tokens, clock=clock),
+            tokens=tokens,
+            pages=Pages(),
+            public_url=public_url,
+            channels=dict(channels or {}),
+            amp_senders=tuple(amp_senders),
+            clock=clock,
+            max_body_bytes=max_body_bytes,
+            by_address=RateLimiter(limits.per_address, limits.address_burst, clock=clock),
+            by_key=RateLimiter(limits.per_key, limits.key_burst, clock=clock),
+            secret=tokens.derive_key("collector"),
+        )
+        self.live = LiveScores(store, min_interval=live_interval)
+        self.rules = rules
+        self.app = Starlette(
+            routes=self._routes(rules, tokens, agent_surveys, clock),
+            middleware=[Middleware(SecurityHeaders)],
+        )
+
+    @property
+    def intake(self) -> Intake:
+        """The :class:`~cxcore.intake.Intake` every route hands its events to."""
+        return self.context.intake
+
+    def __repr__(self) -> str:
+        return f"Collector({self.public_url!r}, channels={sorted(self.context.channels)})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection."""
+        await self.app(scope, receive, send)
+
+    async def aclose(self) -> None:
+        """Stop the live-scores follower. Calling it again does nothing."""
+        await self.live.aclose()
+
+    def _routes(
+        self,
+        rules: RuleSet | None,
+        tokens: TokenService,
+        agent_surveys: Sequence[str],
+        clock: Clock,
+    ) -> list[BaseRoute]:
+        context = self.context
+        staff = StaffPages(context, agent_surveys)
+        live = LiveRoutes(context, self.live, staff)
+
+        def route(path: str, handler: Handler, methods: list[str], static: str = "static") -> Route:
+            return Route(path, guarded(context, handler, static=static), methods=methods)
+
+        page = ["GET", "HEAD", "POST"]
+        routes: list[BaseRoute] = [
+            Route("/healthz", self._health, methods=["GET", "HEAD"]),
+            Route("/readyz", self._ready, methods=["GET", "HEAD"]),
+            Mount("/static", StaticFiles(packages=[("cxcore.collector", "static")])),
+            route("/s/{token}", SurveyPage(context), page, "../static"),
+            route("/u/{token}", Unsubscribe(context), page, "../static"),
+            route("/amp/{token}", AmpForm(context), ["POST", "OPTIONS"], "../static"),
+            route("/c/{channel}", ChannelRoute(context), _ANY, "../static"),
+            route("/c/{channel}/{rest:path}", ChannelRoute(context), _ANY, "../../static"),
+            route("/agent", staff.form, page),
+            route("/staff/session", staff.session, ["POST"], "../static"),
+            route("/staff/sign-out", staff.sign_out, ["POST"], "../static"),
+            route("/api/answers", Answers(context), ["POST"]),
+            route("/api/agent-reports", AgentReports(context), ["POST"]),
+            route("/live", live.page, ["GET", "HEAD"]),
+            route("/live/scores", live.scores, ["GET"], "../static"),
+        ]
+        if rules is not None:
+            interactions = Interactions(context, rules, Outbox(self.store, tokens, clock=clock))
+            routes += [
+                route("/api/interactions", interactions.one, ["POST"]),
+                route("/api/interactions/batch", interactions.batch, ["POST"]),
+            ]
+        return routes
+
+    async def _health(self, request: Request) -> Response:
+        del request
+        return JSONResponse({"ok": True})
+
+    async def _ready(self, request: Request) -> Response:
+        del request
+        try:
+            head = await self.store.feed_head()
+        except CxError as exc:
+            return JSONResponse({"ok": False, "store": str(exc)}, status_code=503)
+        return JSONResponse({"ok": True, "feed": head})
