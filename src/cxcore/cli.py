@@ -398,7 +398,37 @@ def _registrars() -> list[Registrar]:
     from cxcore.dispatch import service  # noqa: PLC0415
     from cxcore.scoring import cli as scoring  # noqa: PLC0415
 
-    return [_register_core, scoring.register, dispatch.register, config.register, service.register]
+    return [
+        _register_core,
+        scoring.register,
+        dispatch.register,
+        config.register,
+        service.register,
+        _register_collector,
+    ]
+
+
+def _register_collector(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    """``cxcore serve`` and ``cxcore keys``, or a clear word that they need the server extra."""
+    try:
+        from cxcore.collector import cli as collector  # noqa: PLC0415 - Starlette, when installed
+    except ImportError as exc:
+        reason = f"{exc.name or exc} is not installed"
+        for name in ("serve", "keys"):
+            parser = sub.add_parser(name, help=f"(needs cxcore[server]: {reason})", add_help=False)
+            parser.add_argument("rest", nargs=argparse.REMAINDER)
+            parser.set_defaults(handler=lambda _args, name=name: _needs_server(name, reason))
+        return
+    collector.register(sub)
+
+
+def _needs_server(command: str, reason: str) -> int:
+    print(
+        f"error: cxcore {command} needs the server extra ({reason}): "
+        "python -m pip install 'cxcore[server]'",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -66,6 +66,8 @@ class Setting:
     expected: str = ""
 
 
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+
 # -- readers of one value ----------------------------------------------------------------
 
 
@@ -169,12 +171,53 @@ def _senders(problems: Problems, path: str, value: Any) -> Any:  # noqa: ANN401 
     return tuple(senders) if len(senders) == len(value) else BAD
 
 
+def _files(problems: Problems, path: str, value: Any) -> Any:  # noqa: ANN401 - a TOML value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.add(
+            path, f"{value!r} is not a list of file names (expected e.g. ['surveys.toml'])"
+        )
+        return BAD
+    return tuple(value)
+
+
+def _file(problems: Problems, path: str, value: Any) -> Any:  # noqa: ANN401 - a TOML value
+    if not isinstance(value, str) or not value.strip():
+        problems.add(path, f"{value!r} is not a file name (expected e.g. 'rules.toml')")
+        return BAD
+    return value
+
+
+def _ids(problems: Problems, path: str, value: Any) -> Any:  # noqa: ANN401 - a TOML value
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and _ID.fullmatch(v) for v in value
+    ):
+        problems.add(path, f"{value!r} is not a list of survey ids (expected e.g. ['store_exit'])")
+        return BAD
+    return tuple(value)
+
+
+def _rate(problems: Problems, path: str, value: Any) -> Any:  # noqa: ANN401 - a TOML value
+    if value is False:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        problems.add(path, f"{value!r} is not a number of requests a second above 0, or false")
+        return BAD
+    return float(value)
+
+
 COLLECTOR: Sequence[Setting] = (
     Setting("public_url", _public_url, expected="the collector's public http(s) URL"),
     Setting("host", _text, "127.0.0.1"),
     Setting("port", _whole(0, 65535), 8000),
     Setting("max_body_bytes", _whole(1), 65536),
     Setting("amp_senders", _senders, ()),
+    Setting("definitions", _files, ()),
+    Setting("rules", _file, None),
+    Setting("agent_surveys", _ids, ()),
+    Setting("rate_per_address", _rate, 20.0),
+    Setting("address_burst", _whole(1), 60),
+    Setting("rate_per_key", _rate, 500.0),
+    Setting("key_burst", _whole(1), 1000),
 )
 """The ``[collector]`` table."""
 

@@ -69,6 +69,16 @@ class CollectorSettings:
         max_body_bytes: The largest request body accepted.
         amp_senders: The email addresses, and domains, allowed to post AMP
             forms (lower case).
+        definitions: Definition files (journeys, surveys), as written in the
+            file: ``cxcore serve`` stores their surveys, so pages can show them.
+        rules: The rules file that interactions posted to the collector go
+            through, as written in the file; ``None`` turns the interactions API off.
+        agent_surveys: The surveys staff may report on, at ``/agent``.
+        rate_per_address: Requests a second one network address may make
+            (``None``: no limit).
+        address_burst: The most requests at once from one address.
+        rate_per_key: Requests a second one API key may make (``None``: no limit).
+        key_burst: The most requests at once with one API key.
 
     .. versionadded:: 0.1.0
     """
@@ -78,6 +88,13 @@ class CollectorSettings:
     port: int = 8000
     max_body_bytes: int = 65536
     amp_senders: tuple[str, ...] = ()
+    definitions: tuple[str, ...] = ()
+    rules: str | None = None
+    agent_surveys: tuple[str, ...] = ()
+    rate_per_address: float | None = 20.0
+    address_burst: int = 60
+    rate_per_key: float | None = 500.0
+    key_burst: int = 1000
 
 
 @attrs.frozen
@@ -162,6 +179,13 @@ class Deployment:
     channels: FrozenDict[str, ChannelSettings] = attrs.field(
         factory=FrozenDict, converter=FrozenDict
     )
+
+    def path(self, name: str) -> Path:
+        """A file the deployment names, relative to the deployment file's folder.
+
+        .. versionadded:: 0.1.0
+        """
+        return self.source.parent / name
 
     def inbound_url(self, instance: str) -> str:
         """Where channel *instance* receives answers and webhooks: ``<public_url>/c/<instance>``.

@@ -1,0 +1,339 @@
+"""``cxcore serve`` runs the collector under uvicorn; ``cxcore keys`` issues API keys.
+
+Both read the deployment file.
+
+.. code-block:: console
+
+    $ cxcore serve --config /srv/cx/cxcore.toml
+    $ cxcore keys add pos-bazaar --scope interactions
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TextIO
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cxcore.api_keys import issue_api_key
+from cxcore.collector.app import Collector
+from cxcore.collector.security import RateLimits
+from cxcore.definitions import load_definitions
+from cxcore.deployment import Deployment, DeploymentError
+from cxcore.deployment.cli import add_config_argument, read_config
+from cxcore.deployment.location import find_deployment
+from cxcore.dispatch.dispatcher import Dispatcher
+from cxcore.distribution.rules import RuleSet, load_rules
+from cxcore.errors import CxError
+from cxcore.model.survey import Survey
+from cxcore.ports.channel import Channel
+from cxcore.ports.clock import Clock, SystemClock
+from cxcore.ports.store import OutboxState, Store
+
+__all__ = ["AccessLog", "build_app", "register"]
+
+log = logging.getLogger("cxcore.collector")
+access = logging.getLogger("cxcore.collector.access")
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TOKEN_PATH = re.compile(r"/(s|u|amp)/[^/?]+")
+_SCOPES = ("answers", "agent", "interactions", "live")
+
+
+class AccessLog:
+    """ASGI middleware: one log line per request, with the tokens in survey links masked.
+
+    Paths such as ``/s/<token>`` are logged as ``/s/…``: a token opens a
+    person's survey. Query strings (one-click answers) are left out.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one connection and log its request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = _TOKEN_PATH.sub(lambda m: f"/{m.group(1)}/…", scope.get("path", ""))
+            access.info(
+                "%s %s %d %.1f ms",
+                scope.get("method", "-"),
+                path,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def _surveys(deployment: Deployment) -> tuple[list[Survey], RuleSet | None]:
+    files = [deployment.path(name) for name in deployment.collector.definitions]
+    definitions = load_definitions(*files) if files else None
+    rules = None
+    if deployment.collector.rules is not None:
+        rules = load_rules(deployment.path(deployment.collector.rules), definitions=definitions)
+    return list(definitions.surveys if definitions else ()), rules
+
+
+def build_app(
+    deployment: Deployment,
+    *,
+    dispatch: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+) -> Starlette:
+    """The app ``cxcore serve`` runs: the deployment's collector, its store and maybe a dispatcher.
+
+    The collector is mounted at the path of the public URL. On startup the
+    store is opened and the surveys of the deployment's definition files are
+    stored; unless *dispatch* is false (default: the deployment's
+    ``dispatch.in_serve``), a dispatcher runs in the same process. On shutdown
+    the dispatcher hands back what it holds, then channels and store close.
+
+    Raises:
+        DeploymentError: If a part cannot be built from the file and environment.
+        DefinitionError: If a definition or rules file has problems.
+
+    .. versionadded:: 0.1.0
+    """
+    clock = clock or SystemClock()
+    surveys, rules = _surveys(deployment)
+    store = deployment.open_store(clock, environ=environ)
+    tokens = deployment.token_service(clock, environ=environ)
+    channels = deployment.create_channels(environ=environ)
+    settings = deployment.collector
+    collector = Collector(
+        store=store,
+        tokens=tokens,
+        public_url=settings.public_url,
+        channels=channels,
+        amp_senders=settings.amp_senders,
+        rules=rules,
+        agent_surveys=settings.agent_surveys,
+        clock=clock,
+        max_body_bytes=settings.max_body_bytes,
+        limits=RateLimits(
+            per_address=settings.rate_per_address,
+            address_burst=settings.address_burst,
+            per_key=settings.rate_per_key,
+            key_burst=settings.key_burst,
+        ),
+    )
+    in_serve = deployment.dispatch.in_serve if dispatch is None else dispatch
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            for survey in surveys:
+                await store.put_survey(survey)
+            async with _dispatching(deployment, store, channels, clock, on=in_serve):
+                log.info(
+                    "collector at %s: %s store, channels %s, dispatcher %s",
+                    settings.public_url,
+                    deployment.store.kind,
+                    ", ".join(sorted(channels)) or "none",
+                    "in this process" if in_serve and channels else "apart",
+                )
+                yield
+        finally:
+            await collector.aclose()
+            for channel in channels.values():
+                with contextlib.suppress(Exception):
+                    await channel.aclose()
+            await store.aclose()
+
+    return Starlette(routes=[Mount(collector.context.base_path, collector)], lifespan=lifespan)
+
+
+@asynccontextmanager
+async def _dispatching(
+    deployment: Deployment, store: Store, channels: dict[str, Channel], clock: Clock, *, on: bool
+) -> AsyncIterator[None]:
+    if not on or not channels:
+        yield
+        return
+    dispatcher = Dispatcher(store, channels, clock=clock, batch=deployment.dispatch.batch)
+    await dispatcher.recover()
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop, interval=deployment.dispatch.interval))
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 30)
+        except TimeoutError:
+            log.warning("the dispatcher did not stop within 30 s; its sends are handed back")
+        await store.release_claims(dispatcher.worker_id, now=clock.now(), to=OutboxState.UNKNOWN)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``serve`` and ``keys`` commands.
+
+    .. versionadded:: 0.1.0
+    """
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the collector: survey pages, AMP forms, webhooks, APIs, live scores",
+        description="Run the collector of the deployment file under uvicorn (uvloop and "
+        "httptools when installed), with a dispatcher in the same process unless "
+        "--no-dispatch or [dispatch] in_serve = false. Stops cleanly on SIGTERM or SIGINT.",
+    )
+    add_config_argument(serve)
+    serve.add_argument("--host", help="listen on this interface (default: the file's)")
+    serve.add_argument("--port", type=int, help="listen on this port (default: the file's)")
+    serve.add_argument(
+        "--no-dispatch", action="store_true", help="run no dispatcher (run `cxcore dispatch` apart)"
+    )
+    serve.add_argument("--log-level", choices=_LEVELS, default="INFO", help="default: INFO")
+    serve.set_defaults(handler=run_serve)
+
+    keys = subparsers.add_parser(
+        "keys",
+        help="issue, list and revoke API keys (kiosks, points of sale, staff)",
+        description="API keys let systems call the collector. The store keeps only a digest: "
+        "a new key is shown once.",
+    )
+    commands = keys.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add = commands.add_parser("add", help="issue a key and print it once")
+    add.add_argument("name", help="what the key is for, e.g. 'kiosk-BLR-01-exit'")
+    add.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        choices=_SCOPES,
+        help="what it may do (repeat for several)",
+    )
+    listing = commands.add_parser("list", help="list keys: id, name, scopes, issued, revoked")
+    revoke = commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("id", help="the key's id (the part after 'cxk_')")
+    for parser in (add, listing, revoke):
+        add_config_argument(parser)
+    add.set_defaults(handler=lambda args: _keys(args, "add"))
+    listing.set_defaults(handler=lambda args: _keys(args, "list"))
+    revoke.set_defaults(handler=lambda args: _keys(args, "revoke"))
+
+
+def _deployment(config: str | None, err: TextIO) -> Deployment | int:
+    if not find_deployment(config).exists():
+        read_config(config, err)  # says where it looked
+        return 2
+    deployment = read_config(config, err)
+    return 1 if deployment is None else deployment
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run ``cxcore serve``: 0 once stopped; 1 if the deployment has problems; 2 if it is missing.
+
+    .. versionadded:: 0.1.0
+    """
+    import uvicorn  # noqa: PLC0415 - only the command needs the server
+
+    deployment = _deployment(args.config, sys.stderr)
+    if isinstance(deployment, int):
+        return deployment
+    try:
+        app = build_app(deployment, dispatch=False if args.no_dispatch else None)
+    except (DeploymentError, CxError) as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("cxcore")
+    logger.addHandler(handler)
+    logger.setLevel(args.log_level)
+    config = uvicorn.Config(
+        AccessLog(app),
+        host=args.host or deployment.collector.host,
+        port=deployment.collector.port if args.port is None else args.port,
+        loop=_installed("uvloop", "auto"),
+        http=_installed("httptools", "auto"),
+        lifespan="on",
+        access_log=False,  # AccessLog masks tokens; uvicorn's would not
+        log_level=args.log_level.lower(),
+        server_header=False,
+    )
+    try:
+        server = uvicorn.Server(config)
+        server.run()
+    finally:
+        logger.removeHandler(handler)
+    return 0 if server.started else 1
+
+
+def _installed(module: str, fallback: str) -> str:
+    try:
+        __import__(module)
+    except ImportError:
+        return fallback
+    return module
+
+
+def _keys(args: argparse.Namespace, what: str) -> int:
+    deployment = _deployment(args.config, sys.stderr)
+    if isinstance(deployment, int):
+        return deployment
+    try:
+        return asyncio.run(_run_keys(deployment, args, what, sys.stdout))
+    except (DeploymentError, CxError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+
+
+async def _run_keys(
+    deployment: Deployment, args: argparse.Namespace, what: str, out: TextIO
+) -> int:
+    clock = SystemClock()
+    store = deployment.open_store(clock)
+    await store.open()
+    try:
+        if what == "add":
+            issued = issue_api_key(args.name, sorted(set(args.scope)), at=clock.now())
+            await store.add_api_key(issued.key)
+            scopes = ", ".join(sorted(issued.key.scopes))
+            out.write(
+                f"{issued.secret}\n"
+                f"key {issued.key.id} ({args.name}; scopes: {scopes}). "
+                "It is shown this once: the store keeps only its digest.\n"
+            )
+        elif what == "list":
+            keys = await store.api_keys()
+            if not keys:
+                out.write("no API keys (issue one with `cxcore keys add NAME --scope SCOPE`)\n")
+            for key in keys:
+                state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+                out.write(
+                    f"{key.id}  {key.name}  [{', '.join(sorted(key.scopes))}]  "
+                    f"issued {key.created_at:%Y-%m-%d %H:%M}  {state}\n"
+                )
+        else:
+            if await store.api_key(args.id) is None:
+                sys.stderr.write(f"error: no API key {args.id!r} (see `cxcore keys list`)\n")
+                return 1
+            key = await store.revoke_api_key(args.id, at=clock.now())
+            out.write(f"key {key.id} ({key.name}) is revoked\n")
+    finally:
+        await store.aclose()
+    return 0
