@@ -682,7 +682,8 @@ async def _open_store(means: _Means) -> AsyncIterator[Any]:
     except (sqlite3.Error, StoreError) as exc:
         await store.aclose()
         what = " as a SQLite store" if isinstance(exc, sqlite3.Error) else ""
-        msg = redact(f"{means.unopened}{what}: {exc}", means.secrets)
+        why = " ".join(str(exc).split())  # one line: a driver's message may have several
+        msg = redact(f"{means.unopened}{what}: {why}", means.secrets)
         raise UsageError(msg) from None
     try:
         yield store
