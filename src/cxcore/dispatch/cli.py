@@ -322,6 +322,12 @@ def _deployment_file(config: str | None) -> Deployment | None:
     A file named by ``--config`` or ``$CXCORE_CONFIG`` must exist; ``./cxcore.toml``
     is read only if it is there.
 
+    Args:
+        config: The ``--config`` argument, if given.
+
+    Returns:
+        The deployment the file describes, or ``None`` when there is no file to read.
+
     Raises:
         UsageError: If the file named does not exist, or cannot be opened.
         DeploymentError: If the file has problems.
@@ -356,6 +362,12 @@ async def _from_deployment(
     deployment: Deployment, args: argparse.Namespace, clock: Clock, registry: ChannelRegistry
 ) -> _Means:
     """The store, keys and channels of *deployment*, checked as ``cxcore config check`` does.
+
+    Args:
+        deployment: The deployment file's content.
+        args: The command line: ``--store``, ``--channel`` and ``--dry-run`` matter here.
+        clock: Tells the time, to the store and the token service.
+        registry: Where the channels' plugins are found.
 
     Raises:
         DeploymentError: Listing every problem of the file's environment,
@@ -429,6 +441,15 @@ def _without_deployment(
     args: argparse.Namespace, clock: Clock, registry: ChannelRegistry
 ) -> _Means:
     """``--store`` (a SQLite file), ``$CXCORE_TOKEN_KEYS`` and the installed channels.
+
+    Each channel is created with no options: a plugin that needs some (the
+    email channel) is refused when it is created, with a usage error that
+    points to the deployment file.
+
+    Args:
+        args: The command line: ``--store``, ``--channel`` and ``--dry-run`` matter here.
+        clock: Tells the time, to the store and the token service.
+        registry: Where the channels' plugins are found.
 
     Raises:
         UsageError: If ``--channel`` names no installed channel that reaches an
