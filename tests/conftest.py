@@ -1,4 +1,4 @@
-"""Shared test configuration, and the PostgreSQL server the store tests use."""
+"""Shared test configuration, the PostgreSQL server the store tests use, and an SMTP server."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from cxcore.testing import postgres_schema
+
+if TYPE_CHECKING:
+    from tests.smtp_server import SmtpServer
 
 # CI machines are shared and noisy: never fail a property on timing.
 settings.register_profile(
@@ -129,3 +132,16 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., A
     from cxcore.stores import SQLiteStore  # noqa: PLC0415
 
     return lambda **kw: SQLiteStore(tmp_path / "cx.db", **kw)
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback requiring STARTTLS and AUTH (see ``tests/smtp_server.py``).
+
+    Its CA file is ``tmp_path / "ca.pem"``, where a deployment file in
+    ``tmp_path`` finds it as ``tls_ca_file = "ca.pem"``.
+    """
+    from tests.smtp_server import serve_smtp  # noqa: PLC0415 - aiosmtpd and trustme on use
+
+    with serve_smtp(tmp_path) as server:
+        yield server

@@ -11,6 +11,7 @@ import pytest
 
 from cxcore import OutboxState, SendError
 from cxcore.cli import main
+from cxcore.deployment import CONFIG_VARIABLE
 from cxcore.dispatch import cli
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel, fake_channels
@@ -58,6 +59,8 @@ def parse(*argv: str) -> argparse.Namespace:
 
 @pytest.fixture
 def files(tmp_path, monkeypatch):
+    """The files of a send with no deployment file: --store and $CXCORE_TOKEN_KEYS serve."""
+    monkeypatch.delenv(CONFIG_VARIABLE, raising=False)
     monkeypatch.setenv(cli.KEYS_VARIABLE, "k" * 32)
     (tmp_path / "surveys.toml").write_text(SURVEYS)
     (tmp_path / "customers.csv").write_text(AUDIENCE)
@@ -158,6 +161,8 @@ class TestSend:
         assert "  suppressed 1\n      1 x 550 5.1.1 no such user (code 550)\n" in summaries[0]
         assert "  sent       2\n" in summaries[0]
         assert "  sent       0\n" in summaries[1]  # the same campaign: nothing sent twice
+        assert "      3 x invited by an earlier run of campaign '2026-q4'\n" in summaries[1]
+        assert "claimed by another dispatcher" not in summaries[1]
         assert len(sent) == 2
         assert outbox_states(files / "cx.db") == {"sent": 2, "suppressed": 1}
 

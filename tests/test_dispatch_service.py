@@ -12,20 +12,13 @@ import email
 import email.policy
 import os
 import signal
-import socket
-import ssl
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import trustme
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
 from cxcore import (
     Customer,
@@ -50,6 +43,7 @@ from cxcore.distribution import (
 from cxcore.ports.registry import ChannelRegistry
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel, sample_surveys
+from tests.smtp_server import EMAIL_INSTANCE, PASSWORD, smtp_environment
 
 SURVEY = sample_surveys()[0]
 RULES = RuleSet(
@@ -57,7 +51,6 @@ RULES = RuleSet(
     fatigue=FatiguePolicy(recontact_days=0),
 )
 KEY = "k" * 32
-PASSWORD = "smtp-hunter2-secret"
 N = 12
 SRC = Path(__file__).parents[1] / "src"
 
@@ -102,78 +95,8 @@ def outbox_states(db: Path) -> dict[OutboxState, int]:
     return asyncio.run(read())
 
 
-# -- a real SMTP server with STARTTLS and AUTH, in a thread ------------------------------
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps every message (from the server's thread)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.envelopes: list[Envelope] = []
-        self.logins: list[bytes] = []
-        self.held = 0
-        self.release = threading.Event()
-        self.release.set()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
-        if not self.release.is_set():  # a provider that takes the message, then never answers
-            with self.lock:
-                self.held += 1
-            await asyncio.to_thread(self.release.wait)
-            return "451 4.3.0 try again later"
-        with self.lock:
-            self.envelopes.append(envelope)
-        return "250 2.0.0 OK: queued"
-
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
-        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-            b"surveys",
-            PASSWORD.encode(),
-        )
-        if ok:
-            with self.lock:
-                self.logins.append(auth_data.login)
-        return AuthResult(success=ok, handled=False)
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.envelopes)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp(tmp_path) -> Iterator[tuple[Mailbox, int, Path]]:
-    """A mailbox on loopback requiring STARTTLS and AUTH; its port; the CA file to trust."""
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=port,
-        tls_context=server_context,
-        require_starttls=True,
-        auth_required=True,
-        authenticator=mailbox.authenticate,
-    )
-    controller.start()
-    try:
-        yield mailbox, port, ca_file
-    finally:
-        controller.stop()
-
-
-DEPLOYMENT = """
+DEPLOYMENT = (
+    """
 [store]
 sqlite = "cx.db"
 
@@ -183,17 +106,9 @@ public_url = "https://cx.example.in/r/"
 [dispatch]
 batch = 5
 interval = 0.2
-
-[channels.email]
-sender = "surveys@bazaar.example.in"
-host = "127.0.0.1"
-port_env = "CX_SMTP_PORT"
-tls = "starttls"
-tls_ca_file = "ca.pem"
-username = "surveys"
-password_env = "CX_SMTP_PASSWORD"
-timeout = 5.0
 """
+    + EMAIL_INSTANCE
+)
 
 
 class TestDispatchCommand:
@@ -208,8 +123,7 @@ class TestDispatchCommand:
             **os.environ,
             "PYTHONPATH": str(SRC),
             "CXCORE_CONFIG": str(tmp_path / "cxcore.toml"),
-            "CX_SMTP_PORT": str(port),
-            "CX_SMTP_PASSWORD": PASSWORD,
+            **smtp_environment(port),
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "cxcore", "dispatch"],
@@ -267,8 +181,7 @@ class TestDispatchCommand:
         env = {
             **os.environ,
             "PYTHONPATH": str(SRC),
-            "CX_SMTP_PORT": str(port),
-            "CX_SMTP_PASSWORD": PASSWORD,
+            **smtp_environment(port),
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "cxcore", "dispatch", "--config", "cxcore.toml"],

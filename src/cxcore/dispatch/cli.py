@@ -9,6 +9,12 @@ and value, and the rest carry on); the rules decide for each customer (caps,
 quiet hours, channel choice); the invitations go through the outbox and the
 dispatcher; a summary says what was sent, suppressed, deferred, skipped and
 failed, and why.
+
+The store, the token keys and the channel instances come from the deployment
+file (``--config PATH``, else ``$CXCORE_CONFIG``, else ``./cxcore.toml`` when
+there is one) and the environment variables it names. With no deployment file,
+``--store PATH`` (a SQLite file) and ``$CXCORE_TOKEN_KEYS`` are used, with the
+installed channels that need no options.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ import asyncio
 import contextlib
 import csv
 import io
+import logging
 import os
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn, Self, TextIO
 
@@ -31,6 +38,11 @@ import attrs
 
 from cxcore.cli import UsageError
 from cxcore.definitions import load_definitions
+from cxcore.deployment import CONFIG_VARIABLE, Deployment, DeploymentError, find_deployment
+from cxcore.deployment.cli import add_config_argument
+from cxcore.deployment.environment import redact
+from cxcore.deployment.problems import shown
+from cxcore.deployment.reading import load_deployment
 from cxcore.dispatch.audience import AudienceError, AudienceRow, read_audience
 from cxcore.dispatch.dispatcher import Dispatcher, DispatchOutcome
 from cxcore.dispatch.outbox import Outbox, Scheduled
@@ -40,18 +52,21 @@ from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet, load_rules
 from cxcore.distribution.tokens import TokenService
 from cxcore.distribution.triggers import TriggerRule
-from cxcore.errors import ChannelNotFoundError, CxError
+from cxcore.errors import ChannelNotFoundError, CxError, Problem
 from cxcore.model.customer import AddressKind
 from cxcore.model.interaction import Interaction
 from cxcore.ports.channel import Channel
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.registry import ChannelRegistry, channel_registry
-from cxcore.ports.store import OutboxState, Store, UnknownSurveyError
+from cxcore.ports.store import OutboxState, Store, StoreError, UnknownSurveyError
 
-__all__ = ["KEYS_VARIABLE", "register", "run"]
+__all__ = ["DEFAULT_STORE", "KEYS_VARIABLE", "register", "run"]
 
 KEYS_VARIABLE = "CXCORE_TOKEN_KEYS"
 """The environment variable holding the token keys: newest first, separated by commas."""
+
+DEFAULT_STORE = Path("cxcore.db")
+"""The SQLite store of ``cxcore send`` when there is no deployment file and no ``--store``."""
 
 _WINDOW = 256
 """How many invitations `cxcore send` stores at once (the store commits them together)."""
@@ -69,9 +84,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Send a survey to every customer of a CSV file (columns: id, timezone, and email, "
             "phone or app_user_id; optionally locale, country, account_id, name, survey). "
             "Rows are checked one by one; the rules decide caps, quiet hours and channels; "
-            f"invitations go through the outbox. Token keys are read from ${KEYS_VARIABLE}."
+            "invitations go through the outbox. The store, token keys and channel instances "
+            f"come from the deployment file (--config, else ${CONFIG_VARIABLE}, else "
+            "./cxcore.toml) and the environment variables it names; with no deployment file, "
+            f"from --store, ${KEYS_VARIABLE} and the installed channels that need no options."
         ),
     )
+    add_config_argument(parser)
     parser.add_argument("--survey", required=True, help="the survey to send (its id)")
     parser.add_argument("--audience", required=True, type=Path, help="the customers, a .csv file")
     parser.add_argument(
@@ -87,10 +106,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--store",
         type=Path,
-        default=Path("cxcore.db"),
-        help="the SQLite store (default: cxcore.db)",
+        help=f"the SQLite store, when there is no deployment file (default: {DEFAULT_STORE}); "
+        "a deployment file names its own store",
     )
-    parser.add_argument("--channel", help="send on this channel only (default: the best one)")
+    parser.add_argument(
+        "--channel",
+        help="send on this channel (instance) only (default: the best one for each customer)",
+    )
     parser.add_argument(
         "--campaign",
         help="names this send; running the same campaign again sends nothing twice "
@@ -105,7 +127,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="check and decide, but write nothing: no store is created, nothing is stored or sent",
+        help="check and decide, but write nothing and connect to nothing: no store is created, "
+        "nothing is stored or sent",
     )
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.set_defaults(handler=run)
@@ -121,10 +144,20 @@ def _days(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``cxcore send``; return 0, or 1 if any row or send failed.
 
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The exit status: 0, or 1 if any row or send failed.
+
     Raises:
-        UsageError: For an option or ``$CXCORE_TOKEN_KEYS`` it cannot use, or a
-            store it cannot open (exit status 2).
+        UsageError: For an option or ``$CXCORE_TOKEN_KEYS`` it cannot use, a
+            deployment file it names that does not exist, ``--store`` beside a
+            deployment file, a channel that cannot be created without a
+            deployment file, or a store it cannot open (exit status 2).
         OSError: If a file cannot be opened (exit status 2).
+        DeploymentError: Listing every problem of the deployment file and the
+            environment variables it names (exit status 1).
         CxError: If a file has problems, or the audience lacks a column (exit status 1).
 
     .. versionadded:: 0.1.0
@@ -256,6 +289,203 @@ def _channels(
     return list(addresses), addresses
 
 
+@attrs.frozen
+class _Means:
+    """What ``cxcore send`` sends with: from a deployment file, or from options.
+
+    Attributes:
+        addresses: The channels to choose from (those that reach an address),
+            with the kind of address each reaches.
+        tokens: Signs the invitations' tokens; ``None`` on a dry run.
+        store: Builds the store, not yet opened; ``None`` on a dry run with no
+            store to read (none there yet, or one it would have to connect to).
+        unopened: What to say if the store cannot be opened: where it is set,
+            and which it is (``--store: cannot open 'cx.db'``).
+        channels: Creates the channels (without connecting them), one by one,
+            each with its name.
+        batch: The most sends a dispatch pass claims.
+        secrets: Values never to show (a PostgreSQL DSN and its password).
+    """
+
+    addresses: Mapping[str, AddressKind]
+    tokens: TokenService | None
+    store: Callable[[], Store] | None
+    unopened: str
+    channels: Callable[[], Iterator[tuple[str, Channel]]]
+    batch: int = 50
+    secrets: tuple[str, ...] = ()
+
+
+def _deployment_file(config: str | None) -> Deployment | None:
+    """The deployment file ``--config``, ``$CXCORE_CONFIG`` or ``./cxcore.toml`` is; else ``None``.
+
+    A file named by ``--config`` or ``$CXCORE_CONFIG`` must exist; ``./cxcore.toml``
+    is read only if it is there.
+
+    Args:
+        config: The ``--config`` argument, if given.
+
+    Returns:
+        The deployment the file describes, or ``None`` when there is no file to read.
+
+    Raises:
+        UsageError: If the file named does not exist, or cannot be opened.
+        DeploymentError: If the file has problems.
+    """
+    path = find_deployment(config)
+    named = "--config" if config else f"${CONFIG_VARIABLE}" if os.getenv(CONFIG_VARIABLE) else ""
+    if not path.exists():
+        if not named:
+            return None
+        msg = f"{named}: {str(path)!r}: no such deployment file"
+        raise UsageError(msg)
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        msg = f"{named or path}: {str(path)!r}: cannot open: {exc.strerror or exc}"
+        raise UsageError(msg) from None
+    return load_deployment(path)
+
+
+@contextlib.contextmanager
+def _quiet_plugins() -> Iterator[None]:
+    """The registry's own warnings off: a plugin that fails to load is a problem listed once."""
+    quiet = logging.getLogger("cxcore.channels")
+    previous, quiet.disabled = quiet.disabled, True
+    try:
+        yield
+    finally:
+        quiet.disabled = previous
+
+
+async def _from_deployment(
+    deployment: Deployment, args: argparse.Namespace, clock: Clock, registry: ChannelRegistry
+) -> _Means:
+    """The store, keys and channels of *deployment*, checked as ``cxcore config check`` does.
+
+    Args:
+        deployment: The deployment file's content.
+        args: The command line: ``--store``, ``--channel`` and ``--dry-run`` matter here.
+        clock: Tells the time, to the store and the token service.
+        registry: Where the channels' plugins are found.
+
+    Raises:
+        DeploymentError: Listing every problem of the file's environment,
+            store settings and channel instances; or if no instance reaches an
+            address.
+        UsageError: If ``--store`` is given too, or ``--channel`` is not an
+            instance that reaches an address.
+    """
+    source = shown(deployment.source)
+    if args.store is not None:
+        msg = (
+            f"--store: the deployment file {source} names the store ([store]); "
+            "drop --store, or send without a deployment file"
+        )
+        raise UsageError(msg)
+    with _quiet_plugins():
+        problems = await deployment.acheck(registry)
+    if problems:
+        raise DeploymentError(source, problems)
+    kinds = {
+        name: registry.capabilities(settings.plugin).address
+        for name, settings in deployment.channels.items()
+    }
+    addresses = {name: kind for name, kind in kinds.items() if kind is not AddressKind.NONE}
+    wanted = args.channel
+    if wanted and wanted not in kinds:
+        known = ", ".join(sorted(kinds)) or "none"
+        msg = f"--channel: {wanted!r} is not a channel instance of {source} (it has: {known})"
+        raise UsageError(msg)
+    if wanted and wanted not in addresses:
+        msg = f"--channel: {wanted!r} reaches no address (it is for anonymous visitors)"
+        raise UsageError(msg)
+    if not addresses:
+        what = "no channel instance" if not kinds else "no channel instance that reaches an address"
+        problem = Problem("channels", f"names {what}: there is nothing to send on")
+        raise DeploymentError(source, [problem])
+    store = deployment.store
+    secrets: tuple[str, ...] = ()
+    if store.sqlite is not None:
+        unopened = f"{source}: store.sqlite: cannot open {str(store.sqlite)!r}"
+        there = store.sqlite.exists()
+    else:
+        unopened = (
+            f"{source}: store.postgres_env: cannot open the PostgreSQL store "
+            f"(DSN from ${store.postgres_env})"
+        )
+        there = False  # a dry run connects to nothing
+        secrets = _dsn_secrets(os.environ.get(store.postgres_env or "", ""))
+    return _Means(
+        addresses={wanted: addresses[wanted]} if wanted else addresses,
+        tokens=None if args.dry_run else deployment.token_service(clock),
+        store=None if args.dry_run and not there else lambda: deployment.open_store(clock),
+        unopened=unopened,
+        channels=lambda: iter(deployment.create_channels(registry).items()),
+        batch=deployment.dispatch.batch,
+        secrets=secrets,
+    )
+
+
+def _dsn_secrets(dsn: str) -> tuple[str, ...]:
+    """A DSN, and the password in it: what a message about the store must never show."""
+    secrets = [dsn]
+    with contextlib.suppress(Exception):  # psycopg is optional; an unreadable DSN hides whole
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - PostgreSQL stores only
+
+        secrets.append(str(conninfo_to_dict(dsn).get("password") or ""))
+    return tuple(s for s in secrets if s)
+
+
+def _without_deployment(
+    args: argparse.Namespace, clock: Clock, registry: ChannelRegistry
+) -> _Means:
+    """``--store`` (a SQLite file), ``$CXCORE_TOKEN_KEYS`` and the installed channels.
+
+    Each channel is created with no options: a plugin that needs some (the
+    email channel) is refused when it is created, with a usage error that
+    points to the deployment file.
+
+    Args:
+        args: The command line: ``--store``, ``--channel`` and ``--dry-run`` matter here.
+        clock: Tells the time, to the store and the token service.
+        registry: Where the channels' plugins are found.
+
+    Raises:
+        UsageError: If ``--channel`` names no installed channel that reaches an
+            address, or none is installed, or the keys are unset or too short.
+    """
+    _, addresses = _channels(registry, args.channel)
+    path: Path = args.store or DEFAULT_STORE
+
+    def channels() -> Iterator[tuple[str, Channel]]:
+        for name in addresses:
+            try:
+                channel = registry.create(name)
+            except Exception as exc:  # noqa: BLE001 - a plugin's constructor may raise anything
+                msg = (
+                    f"channel {name!r} cannot be created without options ({type(exc).__name__}: "
+                    f"{exc}): describe its instance in a deployment file, cxcore.toml "
+                    f"(--config PATH, or ${CONFIG_VARIABLE}), or choose another with --channel"
+                )
+                raise UsageError(msg) from None
+            yield name, channel
+
+    return _Means(
+        addresses=addresses,
+        tokens=None if args.dry_run else _tokens(clock),
+        store=None if args.dry_run and not path.exists() else lambda: _sqlite(path, clock),
+        unopened=f"--store: cannot open {str(path)!r}",
+        channels=channels,
+    )
+
+
+def _sqlite(path: Path, clock: Clock) -> Store:
+    from cxcore.stores import SQLiteStore  # noqa: PLC0415 - only the command needs the store
+
+    return SQLiteStore(path, clock=clock)
+
+
 def _rule_set(
     base: RuleSet,
     surveys: Sequence[str],
@@ -320,9 +550,15 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
     args: argparse.Namespace, out: TextIO, err: TextIO, clock: Clock, registry: ChannelRegistry
 ) -> int:
     defined = {s.id: s for s in load_definitions(*args.definitions).surveys}
-    _, addresses = _channels(registry, args.channel)
+    deployment = _deployment_file(args.config)
+    means = (
+        _without_deployment(args, clock, registry)
+        if deployment is None
+        else await _from_deployment(deployment, args, clock, registry)
+    )
+    addresses = dict(means.addresses)
     base = load_rules(args.rules) if args.rules else RuleSet()
-    tokens = None if args.dry_run else _tokens(clock)
+    tokens = means.tokens
     raw: bytes = args.audience.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -330,9 +566,16 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
         msg = f"{args.audience}: is not UTF-8 text (a binary file?): byte at offset {exc.start}"
         raise CxError(msg) from None
     campaign = args.campaign or clock.now().date().isoformat()
-    # A dry run writes nothing: it reads the store only if there is one already.
-    store_exists = args.store.exists()
-    async with _open_store(args.store, clock, read=args.dry_run and not store_exists) as store:
+    async with AsyncExitStack() as stack:
+        # Every channel is created (none connected) before anything is stored,
+        # so a channel that cannot be leaves no invitation behind.
+        channels: dict[str, Channel] = {}
+        if not args.dry_run:
+            for name, channel in means.channels():
+                stack.push_async_callback(channel.aclose)
+                channels[name] = channel
+        # A dry run writes nothing: it reads the store only if there is one already.
+        store = await stack.enter_async_context(_open_store(means))
         surveys = dict(defined)
         if not args.dry_run:
             for survey in defined.values():
@@ -357,6 +600,7 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
         tally = _Tally()
         outbox = None if tokens is None else Outbox(store, tokens, clock=clock)
         due: dict[str, int] = {}  # outbox item id -> row, for what is due now
+        repeats: set[str] = set()  # those an earlier run of the campaign scheduled
         # Invitations being stored, up to _WINDOW at once, so that the store
         # commits them in groups rather than one fsync each.
         storing: list[tuple[AudienceRow, Decision, Coroutine[Any, Any, Scheduled]]] = []
@@ -379,6 +623,8 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
                     raise result
                 elif decision.due_at is not None and decision.due_at <= clock.now():
                     due[result.item.id] = row.row  # counted when dispatched
+                    if not result.created:
+                        repeats.add(result.item.id)
                 else:
                     counted(decision)
             storing.clear()
@@ -416,15 +662,14 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
                     await stored()
             await stored()
             if due:
-                await _dispatch(
-                    store,
-                    registry=registry,
-                    addresses=addresses,
-                    clock=clock,
-                    due=due,
-                    tally=tally,
-                    progress=progress,
-                )
+                dispatcher = Dispatcher(store, channels, clock=clock, batch=means.batch)
+                await _dispatch(dispatcher, due=due, tally=tally, progress=progress)
+            for item_id in due:  # not sent by this run
+                if item_id in repeats:
+                    tally.skipped[f"invited by an earlier run of campaign {campaign!r}"] += 1
+                else:  # claimed by another dispatcher sharing the store
+                    tally.deferred["claimed by another dispatcher"] += 1
+                progress.advance()
     err.writelines(f"{args.audience}: {failure}\n" for failure in tally.failed)
     mode = " (dry run: nothing stored or sent)" if args.dry_run else ""
     out.write(
@@ -442,19 +687,24 @@ class _NoStore:
 
 
 @contextlib.asynccontextmanager
-async def _open_store(path: Path, clock: Clock, *, read: bool) -> AsyncIterator[Any]:
-    """The SQLite store at *path*; with *read* and no file there, a stand-in that creates none."""
-    if read:
+async def _open_store(means: _Means) -> AsyncIterator[Any]:
+    """The store, opened; on a dry run with no store to read, a stand-in that creates none.
+
+    Raises:
+        UsageError: If the store cannot be opened (the message names where it
+            is set, and shows no DSN or password).
+    """
+    if means.store is None:
         yield _NoStore()
         return
-    from cxcore.stores import SQLiteStore  # noqa: PLC0415 - only the command needs the store
-
-    store = SQLiteStore(path, clock=clock)
+    store = means.store()
     try:
         await store.open()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, StoreError) as exc:
         await store.aclose()
-        msg = f"--store: cannot open {str(path)!r} as a SQLite store: {exc}"
+        what = " as a SQLite store" if isinstance(exc, sqlite3.Error) else ""
+        why = " ".join(str(exc).split())  # one line: a driver's message may have several
+        msg = redact(f"{means.unopened}{what}: {why}", means.secrets)
         raise UsageError(msg) from None
     try:
         yield store
@@ -463,30 +713,17 @@ async def _open_store(path: Path, clock: Clock, *, read: bool) -> AsyncIterator[
 
 
 async def _dispatch(
-    store: Store,
-    *,
-    registry: ChannelRegistry,
-    addresses: dict[str, AddressKind],
-    clock: Clock,
-    due: dict[str, int],
-    tally: _Tally,
-    progress: _Progress,
+    dispatcher: Dispatcher, *, due: dict[str, int], tally: _Tally, progress: _Progress
 ) -> None:
-    """Send what is due, through a dispatcher, until the outbox has nothing due."""
-    channels: dict[str, Channel] = {}
-    try:
-        for name in addresses:
-            channels[name] = registry.create(name)
-        dispatcher = Dispatcher(store, channels, clock=clock, batch=50)
-        await dispatcher.recover()
-        while len(report := await dispatcher.run_once()):
-            for outcome in report.outcomes:
-                row = due.pop(outcome.item_id, None)
-                if row is not None:  # not another run's leftover
-                    tally.outcome(row, outcome)
-                    progress.advance()
-    finally:
-        for channel in channels.values():
-            await channel.aclose()
-    for _ in due:  # claimed by another dispatcher sharing the store
-        tally.deferred["claimed by another dispatcher"] += 1
+    """Send what is due, pass after pass, until the outbox has nothing due; count this run's.
+
+    What this run scheduled and sent is taken out of *due*; what is left was
+    not sent by this run.
+    """
+    await dispatcher.recover()
+    while len(report := await dispatcher.run_once()):
+        for outcome in report.outcomes:
+            row = due.pop(outcome.item_id, None)
+            if row is not None:  # not another run's leftover
+                tally.outcome(row, outcome)
+                progress.advance()
