@@ -122,14 +122,14 @@ class TestConfigCheck:
         assert capsys.readouterr().out.startswith(f"ok: {folder / 'cxcore.toml'}\n")
 
     def test_no_file(self, tmp_path, capsys, monkeypatch):
-        """No file where one is looked for: exit 1, saying how to name one."""
+        """No file where one is looked for: exit 2 (the command cannot run), saying how to name one."""
         monkeypatch.delenv(CONFIG_VARIABLE, raising=False)
         monkeypatch.chdir(tmp_path)
-        assert main(["config", "check"]) == 1
+        assert main(["config", "check"]) == 2
         assert capsys.readouterr().err == (
             "cxcore.toml: no such deployment file (name it with --config PATH, or $CXCORE_CONFIG)\n"
         )
-        assert main(["config", "check", "--config", "elsewhere.toml"]) == 1
+        assert main(["config", "check", "--config", "elsewhere.toml"]) == 2
         assert capsys.readouterr().err == "elsewhere.toml: no such deployment file\n"
 
     @pytest.mark.parametrize(

@@ -31,7 +31,6 @@ from cxcore.collector.security import RateLimits
 from cxcore.definitions import load_definitions
 from cxcore.deployment import Deployment, DeploymentError
 from cxcore.deployment.cli import add_config_argument, read_config
-from cxcore.deployment.location import find_deployment
 from cxcore.dispatch.dispatcher import Dispatcher
 from cxcore.distribution.rules import RuleSet, load_rules
 from cxcore.errors import CxError
@@ -236,14 +235,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.set_defaults(handler=lambda args: _keys(args, "revoke"))
 
 
-def _deployment(config: str | None, err: TextIO) -> Deployment | int:
-    if not find_deployment(config).exists():
-        read_config(config, err)  # says where it looked
-        return 2
-    deployment = read_config(config, err)
-    return 1 if deployment is None else deployment
-
-
 def run_serve(args: argparse.Namespace) -> int:
     """Run ``cxcore serve``: 0 once stopped; 1 if the deployment has problems; 2 if it is missing.
 
@@ -251,7 +242,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """
     import uvicorn  # noqa: PLC0415 - only the command needs the server
 
-    deployment = _deployment(args.config, sys.stderr)
+    deployment = read_config(args.config, sys.stderr)
     if isinstance(deployment, int):
         return deployment
     try:
@@ -292,7 +283,7 @@ def _installed(module: str, fallback: str) -> str:
 
 
 def _keys(args: argparse.Namespace, what: str) -> int:
-    deployment = _deployment(args.config, sys.stderr)
+    deployment = read_config(args.config, sys.stderr)
     if isinstance(deployment, int):
         return deployment
     try:

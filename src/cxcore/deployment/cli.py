@@ -32,25 +32,33 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_config(config: str | None, err: TextIO) -> Deployment | None:
-    """The deployment the command line names; or ``None``, its problems printed to *err*.
+def read_config(config: str | None, err: TextIO) -> Deployment | int:
+    """The deployment the command line names; or, its problems printed to *err*, an exit status.
 
     Args:
         config: The ``--config`` argument, if given.
         err: Where problems are printed.
 
+    Returns:
+        The deployment; or 2 if its file is missing or cannot be read (the
+        command cannot run as given), 1 if the file has problems.
+
     .. versionadded:: 0.1.0
     """
     path = find_deployment(config)
-    if not path.exists():
+    if not path.is_file():
         how = "" if config else f" (name it with --config PATH, or ${CONFIG_VARIABLE})"
-        err.write(f"{path}: no such deployment file{how}\n")
-        return None
+        what = "is not a file" if path.exists() else "no such deployment file"
+        err.write(f"{path}: {what}{how}\n")
+        return 2
     try:
         return load_deployment(path)
     except DeploymentError as exc:
         err.write(f"{exc}\n")
-        return None
+        return 1
+    except OSError as exc:
+        err.write(f"{path}: cannot be read: {exc.strerror or exc}\n")
+        return 2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,13 +87,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Run ``cxcore config check``: 0 if the deployment is usable, else 1.
+    """Run ``cxcore config check``: 0 if usable, 1 if it has problems, 2 if the file is missing.
 
     .. versionadded:: 0.1.0
     """
     deployment = read_config(args.config, sys.stderr)
-    if deployment is None:
-        return 1
+    if isinstance(deployment, int):
+        return deployment
     quiet = logging.getLogger("cxcore.channels")
     previous, quiet.disabled = quiet.disabled, True  # a plugin that fails is a problem below
     try:

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     .. versionadded:: 0.1.0
     """
     deployment = read_config(args.config, sys.stderr)
-    if deployment is None:
-        return 1
+    if isinstance(deployment, int):
+        return deployment
     # cxcore's own loggers, on standard error, for this command only.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
