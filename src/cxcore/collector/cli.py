@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -266,10 +267,17 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level.lower(),
         server_header=False,
     )
+    server = uvicorn.Server(config)
+    # uvicorn stops on SIGTERM or SIGINT, then raises the signal again for the
+    # handler it found: ours notes it, so a clean stop exits 0.
+    signals = (signal.SIGTERM, signal.SIGINT)
+    stops: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: stops.append(signum)) for s in signals}
     try:
-        server = uvicorn.Server(config)
         server.run()
     finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
         logger.removeHandler(handler)
     return 0 if server.started else 1
 
