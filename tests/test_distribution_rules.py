@@ -278,3 +278,29 @@ class TestAgainstDefinitions:
             load_rules(path)
         with pytest.raises(KeyError, match="no trigger rule 'x'; defined: none"):
             RuleSet().rule("x")
+
+
+class TestOnChannels:
+    def test_only_the_channels_a_deployment_runs_are_chosen(self):
+        """A rule set kept to SMS never invites by email, even where email is the only address."""
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        from cxcore import AddressKind, Customer, Interaction, ManualClock  # noqa: PLC0415
+        from cxcore.distribution import FatigueState, Outcome, Reason, decide  # noqa: PLC0415
+
+        rules = load_rules(Path(__file__).parent.parent / "examples/retail/rules/bazaar.toml")
+        clock = ManualClock(datetime(2026, 12, 7, 5, 0, tzinfo=UTC))
+        visit = Interaction(
+            id="I-1", touchpoint="support_call", customer_id="C-1", occurred_at=clock.now()
+        )
+        email_only = Customer(id="C-1", email="c1@example.in", timezone="Asia/Kolkata")
+        both = Customer(
+            id="C-1", email="c1@example.in", phone="+919800000001", timezone="Asia/Kolkata"
+        )
+        assert decide(rules, visit, email_only, FatigueState(), clock).channel == "email"
+        kept = rules.on_channels({"sms": AddressKind.PHONE})
+        skipped = decide(kept, visit, email_only, FatigueState(), clock)
+        assert skipped.outcome is Outcome.SKIP
+        assert skipped.reason is Reason.NO_CHANNEL
+        assert decide(kept, visit, both, FatigueState(), clock).channel == "sms"
+        assert kept.channels.fallback == ("sms",)

@@ -122,6 +122,8 @@ def build_app(
     store = deployment.open_store(clock, environ=environ)
     tokens = deployment.token_service(clock, environ=environ)
     channels = deployment.create_channels(environ=environ)
+    if rules is not None:  # invite only on the channels this deployment runs
+        rules = rules.on_channels({n: type(c).capabilities.address for n, c in channels.items()})
     settings = deployment.collector
     collector = Collector(
         store=store,

@@ -15,6 +15,7 @@ from cxcore.distribution.quiet_hours import QuietHours, for_country
 from cxcore.distribution.triggers import TriggerRule
 from cxcore.errors import DefinitionError, Problem
 from cxcore.model._checks import Checks, as_tuple
+from cxcore.model.customer import AddressKind
 
 if TYPE_CHECKING:
     from cxcore.definitions import Definitions, Format
@@ -84,6 +85,32 @@ class RuleSet:
         }
         object.__setattr__(self, "_plans", plans)
         object.__setattr__(self, "_window_plans", {})
+
+    def on_channels(self, addresses: Mapping[str, AddressKind]) -> RuleSet:
+        """These rules, choosing only among the channels of *addresses* (name to address kind).
+
+        A deployment's rules may name channels it does not run: an invitation
+        on one of them would wait in the outbox for ever. The channel policy's
+        lists keep only these channels, and their address kinds are those given
+        (from the channels' capabilities).
+
+        .. versionadded:: 0.1.0
+        """
+        policy = self.channels
+
+        def kept(names: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(c for c in names if c in addresses)
+
+        return attrs.evolve(
+            self,
+            channels=attrs.evolve(
+                policy,
+                fallback=kept(policy.fallback),
+                anonymous=kept(policy.anonymous),
+                opt_in_required=kept(policy.opt_in_required),
+                addresses=dict(addresses),
+            ),
+        )
 
     def matching(self, touchpoint: str) -> tuple[TriggerRule, ...]:
         """The rules for *touchpoint*, highest priority first."""
