@@ -131,8 +131,11 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job: two weeks at an Indian retailer, from store visits to scores by store."""
-    session.install(".")
+    """The main job: two weeks at an Indian retailer, from store visits to scores by store.
+
+    Customers answer over HTTP, through the collector served on a loopback port.
+    """
+    session.install(".[server]", "httpx")
     session.run("cxcore", "validate", *EXAMPLES)
     session.run("cxcore", "show", str(ROOT / "examples" / "retail" / "journey.toml"))
     session.run("cxcore", "channels")

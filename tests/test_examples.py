@@ -23,6 +23,9 @@ def test_the_retail_demo_runs_end_to_end(tmp_path):
     out = run.stdout
     assert "Invitations sent:" in out
     assert "Responses stored:" in out
+    assert "One-click answers over HTTP to the collector:" in out
+    assert "HTTP 5" not in out
+    assert "Feed, read by consumer 'demo-report'" in out
     assert "-- CSAT after billing, % satisfied (4-5), by store" in out
     assert "=> skip: recontact_window; eligible again at" in out
     assert db.is_file()

@@ -1,49 +1,60 @@
-"""Two weeks at Bazaar, end to end: visits, rules, outbox, channels, answers, scores.
+"""Two weeks at Bazaar, end to end: visits, rules, outbox, channels, answers over HTTP, scores.
 
-Everything runs on this machine with real parts and no network: the journey and
-surveys from this folder, the rules in rules/bazaar.toml, a SQLite store, the
-dispatcher, and fake SMS and email channels that deliver into memory. Customers
-answer through the channel's own one-click links, read back by the channel's
-parse_inbound, exactly as a collector would.
+Everything runs on this machine with real parts and no network beyond
+loopback: the journey and surveys from this folder, the rules in
+rules/bazaar.toml, a SQLite store, the dispatcher, fake SMS and email channels
+that deliver into memory, and the collector (cxcore's ASGI app) served by
+uvicorn on a loopback port. Customers answer by clicking the one-click links in
+the messages they got: real HTTP requests to the collector's route for their
+channel, which hands them to the channel's parse_inbound and then to Intake.
+A few unsubscribe with the RFC 8058 one-click POST. A feed consumer reads
+everything that was taken in, from a position the store keeps.
 
     python examples/retail/demo.py [--customers 3000] [--days 14] [--db bazaar.db]
+
+It needs the server extra and httpx: pip install "cxcore[server]" httpx
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import random
+import socket
 import tempfile
 from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
+import uvicorn
+
 from cxcore import (
     AddressKind,
-    AnswersReceived,
     Capabilities,
     Customer,
     InboundMode,
-    InboundRequest,
     Interaction,
     ManualClock,
     OutboundMessage,
-    Submission,
     load_definitions,
 )
+from cxcore.collector import Collector, RateLimits
 from cxcore.dispatch import Dispatcher, Outbox
 from cxcore.distribution import (
     FatigueState,
     Outcome,
-    TokenPurpose,
     TokenService,
     decide,
     explain,
     load_rules,
 )
+from cxcore.feed import FeedConsumer
+from cxcore.ports.feed import FeedEvent, FeedKind
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel
 
@@ -87,8 +98,8 @@ def make_customers(n: int, rng: random.Random) -> list[Customer]:
     return customers
 
 
-def answer_for(message: OutboundMessage, quality: float, rng: random.Random) -> InboundRequest:
-    """The request a customer's click makes: one score, from how good the store is."""
+def answer_for(message: OutboundMessage, quality: float, rng: random.Random) -> str:
+    """The link a customer clicks: one score, from how good the store is."""
     links = [
         line.split(": ", 1) for line in message.parts["text/plain"].splitlines() if ": http" in line
     ]
@@ -98,33 +109,46 @@ def answer_for(message: OutboundMessage, quality: float, rng: random.Random) -> 
     low, high = levels[0], levels[-1]
     centre = low + (high - low) * (0.72 + 0.08 * quality)
     value = max(low, min(high, round(rng.gauss(centre, (high - low) * 0.18))))
-    url = next(url for label, url in scored if int(label) == value and f"&q.{question}=" in url)
-    return InboundRequest(method="GET", url=url)
+    return next(url for label, url in scored if int(label) == value and f"&q.{question}=" in url)
 
 
-async def collect(
-    store: SQLiteStore, tokens: TokenService, event: AnswersReceived, at: datetime
-) -> None:
-    """What a collector does with an answer: verify the token, find the invitation, store it."""
-    if event.token is None:
-        return  # a reply without a token: this demo's channels always send one
-    invitation = await store.invitation(tokens.verify(event.token, TokenPurpose.SURVEY))
-    await store.submit(
-        Submission(
-            idempotency_key=f"{invitation.id}:{','.join(sorted(event.answers))}",
-            survey_id=invitation.survey_id,
-            survey_version=invitation.survey_version,
-            answers=event.answers,
-            complete=event.complete,
-            channel=invitation.channel,
-            respondent="customer",
-            customer_id=invitation.customer_id,
-            invitation_id=invitation.id,
-            locale=invitation.locale,
-            received_at=at,
-            context=invitation.context,
-        )
+def free_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def served(collector: Collector, port: int) -> AsyncIterator[None]:
+    """Serve *collector* with uvicorn on a loopback port, in this event loop."""
+    config = uvicorn.Config(
+        collector, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn has no event to await for it
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+class FeedTally:
+    """A feed consumer: counts what the store took in, by kind, as another process would."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.last = 0
+
+    async def __call__(self, events: Sequence[FeedEvent]) -> None:
+        """Count a batch of events, in order."""
+        for event in events:
+            if event.seq > self.last:  # idempotent by seq: a repeat after a crash is skipped
+                self.kinds[event.kind.value] += 1
+                self.last = event.seq
 
 
 class Week:
@@ -141,7 +165,26 @@ class Week:
         self.quality = {s: q for s, _, q in self.stores}
         self.customers = make_customers(n_customers, self.rng)
         self.state = FatigueState()
-        self.channels = (FakeChannel(name="email"), Sms())
+        self.port = free_port()
+        self.public = f"http://127.0.0.1:{self.port}"
+        # The channels' links point at the collector's route for each channel.
+        self.channels = (
+            FakeChannel(name="email", base_url=f"{self.public}/c/email"),
+            Sms(name="sms", base_url=f"{self.public}/c/sms"),
+        )
+        self.collector = Collector(
+            store=store,
+            tokens=self.tokens,
+            public_url=self.public,
+            channels={c.name: c for c in self.channels},
+            clock=self.clock,
+            limits=RateLimits(per_address=None),  # every customer here clicks from 127.0.0.1
+        )
+        self.http = httpx.AsyncClient(timeout=30)
+        self.clicks: Counter[int] = Counter()
+        self.unsubscribed = 0
+        self.feed = FeedTally()
+        self.consumer = FeedConsumer(store, "demo-report", self.feed)
         self.outbox = Outbox(store, self.tokens, clock=self.clock)
         self.dispatcher = Dispatcher(
             store, {c.name: c for c in self.channels}, clock=self.clock, worker_id="demo"
@@ -151,6 +194,7 @@ class Week:
         self.seen: set[str] = set()  # invitations whose recipient decided whether to answer
         self.store_of: dict[str, str] = {}  # the store each invitation asks about
         self.count = 0
+        self.days = 0
 
     async def visit(self) -> None:
         """One visit, delivery or call: the rules decide, the outbox keeps the invitation."""
@@ -180,34 +224,52 @@ class Week:
             self.why_not = str(explain(self.rules, visit, customer, self.state, self.clock))
 
     async def answers(self) -> None:
-        """Some people answer what reached them, through the channel's one-click links."""
+        """Some people click a score in what reached them: an HTTP request to the collector."""
         for channel in self.channels:
             for delivery in channel.deliveries:
                 invitation_id = delivery.message.invitation_id
                 if invitation_id in self.seen:
                     continue
                 self.seen.add(invitation_id)
+                if self.rng.random() < 0.005:  # a few say: no more of these
+                    await self.unsubscribe(invitation_id)
+                    continue
                 if self.rng.random() > 0.3:  # most people never answer
                     continue
                 quality = self.quality[self.store_of[invitation_id]]
-                request = answer_for(delivery.message, quality, self.rng)
-                for event in channel.parse_inbound(request):
-                    if isinstance(event, AnswersReceived):
-                        await collect(self.store, self.tokens, event, self.clock.now())
+                reply = await self.http.get(answer_for(delivery.message, quality, self.rng))
+                self.clicks[reply.status_code] += 1
+
+    async def unsubscribe(self, invitation_id: str) -> None:
+        """The one-click unsubscribe a mail provider sends for its user (RFC 8058)."""
+        invitation = await self.store.invitation(invitation_id)
+        if invitation.unsubscribe_token is None:
+            return
+        reply = await self.http.post(
+            f"{self.public}/u/{invitation.unsubscribe_token}",
+            content="List-Unsubscribe=One-Click",
+        )
+        self.unsubscribed += reply.status_code == 200
 
     async def run(self, days: int) -> None:
         """Shop hours: visits, sends and answers every hour; nothing goes out at night."""
+        self.days = days
         for survey in self.defs.surveys:
             await self.store.put_survey(survey)
-        for _day in range(days):
-            for _hour in range(12):
-                for _ in range(self.rng.randint(20, 40)):
-                    await self.visit()
-                self.clock.advance(hours=1)
+        async with served(self.collector, self.port):
+            for _day in range(days):
+                for _hour in range(12):
+                    for _ in range(self.rng.randint(20, 40)):
+                        await self.visit()
+                    self.clock.advance(hours=1)
+                    await self.dispatcher.run_once()
+                    await self.answers()
+                    await self.consumer.run_once()
+                self.clock.advance(hours=12)  # quiet hours
                 await self.dispatcher.run_once()
-                await self.answers()
-            self.clock.advance(hours=12)  # quiet hours
-            await self.dispatcher.run_once()
+            while await self.consumer.run_once():
+                pass
+        await self.http.aclose()
 
     async def report(self) -> None:
         """What was sent, what came back, and the scores by store with their intervals."""
@@ -216,7 +278,7 @@ class Week:
         responses = await self.store.count_responses()
         stores, skipped = self.stores, self.skipped
         print(
-            f"== Two weeks at Bazaar: {self.count} interactions at {len(stores)} stores, "
+            f"== {self.days} days at Bazaar: {self.count} interactions at {len(stores)} stores, "
             f"{len(self.customers)} customers\n"
         )
         print(
@@ -227,7 +289,15 @@ class Week:
             f"({', '.join(f'{k}: {v}' for k, v in skipped.most_common())})"
         )
         rate = 100 * responses / max(1, total)
-        print(f"Responses stored: {responses} (response rate {rate:.0f}%)\n")
+        print(f"Responses stored: {responses} (response rate {rate:.0f}%)")
+        clicks = ", ".join(f"{n} x HTTP {code}" for code, n in sorted(self.clicks.items()))
+        print(f"One-click answers over HTTP to the collector: {clicks}")
+        print(f"Unsubscribed with one click (RFC 8058): {self.unsubscribed}")
+        kinds = self.feed.kinds
+        print(
+            f"Feed, read by consumer {self.consumer.name!r} from its saved position: "
+            f"{kinds[FeedKind.ANSWER.value]} answers, {kinds[FeedKind.OPT_OUT.value]} opt-outs\n"
+        )
         names = {s: f"{s} {city}" for s, city, _ in stores}
         for survey_id, metric, label in (
             ("after_billing", "csat", "CSAT after billing, % satisfied (4-5)"),
