@@ -261,6 +261,30 @@ class TestAnswersWithAToken:
 
         world(scenario)
 
+    def test_every_single_character_change_of_a_token_is_refused(self, world):
+        """Each position, changed to each other character a token may hold: refused, nothing written."""
+
+        async def scenario(w: World) -> None:
+            inv = await w.invite()
+            before = await w.rows()
+            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+            token = inv.token
+            tried = 0
+            for i, original in enumerate(token):
+                for ch in alphabet:
+                    if ch == original:
+                        continue
+                    result = await w.intake.submit(
+                        token[:i] + ch + token[i + 1 :], {"ltr": 9}, complete=True
+                    )
+                    assert isinstance(result, Rejected), (i, ch)
+                    assert result.reason is RejectReason.TAMPERED_TOKEN, (i, ch, result.reason)
+                    tried += 1
+            assert tried == len(token) * (len(alphabet) - 1)
+            assert await w.rows() == before
+
+        world(scenario)
+
     def test_answers_that_do_not_fit_name_every_problem_and_write_nothing(self, world):
         """Invalid answers come back with their problems; the store is unchanged."""
 
