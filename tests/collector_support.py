@@ -124,10 +124,11 @@ class Served:
         customer_id: str | None = "C-9",
         locale: str = "en",
         days: int = 7,
+        invitation_id: str | None = None,
     ) -> Invitation:
         """Store an invitation with real tokens, as the outbox would."""
         self.count += 1
-        inv_id = f"inv-{self.count}"
+        inv_id = invitation_id or f"inv-{self.count}"
         expires = self.clock.now() + timedelta(days=days)
         tokens = self.tokens.issue_all(inv_id, expires)
         invitation = Invitation(

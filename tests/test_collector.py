@@ -24,6 +24,7 @@ from cxcore.collector import CONTENT_SECURITY_POLICY, RateLimits
 from cxcore.distribution import load_rules
 from cxcore.intake import InboundReply, IntakeResult
 from cxcore.testing import FakeChannel
+from cxcore_channels.email import EmailChannel
 from tests.collector_support import EMAIL, Served, serve_collector
 
 HTML = {"Accept": "text/html"}
@@ -53,7 +54,17 @@ class Replying(FakeChannel):
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     rules = load_rules(Path(__file__).parent.parent / "examples/retail/rules/bazaar.toml")
-    channels = {"fake": FakeChannel(name="fake"), "replying": Replying(name="replying")}
+    channels = {
+        "fake": FakeChannel(name="fake"),
+        "replying": Replying(name="replying"),
+        "email": EmailChannel(
+            base_url="http://127.0.0.1/r",
+            sender="surveys@bazaar.example.in",
+            bounce_address="bounces@mail.bazaar.example.in",
+            tls="none",
+            amp=False,
+        ),
+    }
     with serve_collector(
         tmp_path,
         channels=channels,
@@ -330,6 +341,19 @@ class TestChannelRoutes:
         assert reply.status_code == 200
         assert reply.text == "<Response>thanks</Response>"
         assert reply.headers["content-type"].startswith("text/xml")
+
+    def test_a_bounce_posted_by_the_mail_server_suppresses_the_address(self, served):
+        """The email channel reads the DSN; Intake records the bounce and suppresses the address."""
+        served.invite(invitation_id="inv-0001", address="asha@example.in")
+        dsn = (Path(__file__).parent / "email_fixtures" / "hard.eml").read_bytes()
+        reply = post(
+            served, "/c/email/bounces", content=dsn, headers={"Content-Type": "message/rfc822"}
+        )
+        assert reply.status_code == 200, reply.text
+        (result,) = reply.json()["results"]
+        assert result["type"] == "status"
+        assert result["disposition"] == "bounced"
+        assert served.run(served.store.suppression("asha@example.in", "email")) == "hard_bounce"
 
     def test_unknown_channels_and_unreadable_requests_are_client_errors(self, served):
         """404 for a channel not configured; 400 naming the channel for what it cannot read."""
