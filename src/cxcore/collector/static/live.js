@@ -23,6 +23,6 @@
       return tr;
     });
     body.replaceChildren.apply(body, rows);
-    status.textContent = data.at;
+    status.textContent = table.dataset.updated + " " + data.at.replace("T", " ").slice(0, 19);
   });
 }());
