@@ -652,8 +652,8 @@ class TestLiveScores:
             customer = await chromium.context()
             try:
                 live = await staff.new_page()
-                await sign_in(live, served, "live", "live")
-                await live.goto(f"{served.url}/{LIVE_VIEW}")
+                await sign_in(live, served, LIVE_VIEW, "live")  # back to the view, signed in
+                assert live.url == f"{served.url}/{LIVE_VIEW}"
                 await live.wait_for_function(ROW_N_JS, arg="BLR-01")
                 before = await live.evaluate(ROW_N_JS, "BLR-01")
                 await live.evaluate("window.stillThisPage = true")

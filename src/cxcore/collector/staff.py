@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from itsdangerous import BadSignature, TimestampSigner
 from starlette.requests import Request
@@ -65,12 +66,13 @@ class StaffPages:
         if limited is not None:
             return limited
         fields = await self._fields(request)
-        wanted = first(fields, "next") or "agent"
-        target = wanted if wanted in ("agent", "live") else "agent"
+        target, query = _next(first(fields, "next") or "agent")
         key = await check_api_key(context.store, first(fields, "key") or "", _scope(target))
         if key is None:
-            return RedirectResponse(f"{context.base_path}/{target}?signin=failed", status_code=303)
-        response = RedirectResponse(f"{context.base_path}/{target}", status_code=303)
+            failed = urlencode([*query, ("signin", "failed")])
+            return RedirectResponse(f"{context.base_path}/{target}?{failed}", status_code=303)
+        back = f"?{urlencode(query)}" if query else ""
+        response = RedirectResponse(f"{context.base_path}/{target}{back}", status_code=303)
         response.set_cookie(
             COOKIE,
             self.signer.sign(key.id).decode(),
@@ -108,11 +110,19 @@ class StaffPages:
         return key
 
     def sign_in_page(self, request: Request, target: str) -> HTMLResponse:
-        """The sign-in form, shown at ``/agent`` or ``/live`` to someone without a session."""
-        wrong = request.query_params.get("signin") == "failed"
-        return self._sign_in(wrong=wrong, target=target, status=403 if wrong else 200)
+        """The sign-in form, shown at ``/agent`` or ``/live`` to someone without a session.
 
-    def _sign_in(self, *, wrong: bool, target: str, status: int = 200) -> HTMLResponse:
+        After signing in, the person comes back to the same page, with its query
+        (the live scores' survey, metric and segmentation).
+        """
+        wrong = request.query_params.get("signin") == "failed"
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "signin"]
+        back = f"{target}?{urlencode(kept)}" if kept else target
+        return self._sign_in(wrong=wrong, target=target, back=back, status=403 if wrong else 200)
+
+    def _sign_in(
+        self, *, wrong: bool, target: str, back: str | None = None, status: int = 200
+    ) -> HTMLResponse:
         t = words("en")
         html = self.context.pages.render(
             "sign_in.html.j2",
@@ -122,7 +132,7 @@ class StaffPages:
             static="static",
             t=t,
             wrong=wrong,
-            next=target,
+            next=back or target,
         )
         return HTMLResponse(html, status_code=status)
 
@@ -226,6 +236,13 @@ class StaffPages:
         return InboundRequest(
             method="POST", url=self.context.public_url, headers=dict(request.headers), body=body
         ).form()
+
+
+def _next(wanted: str) -> tuple[str, list[tuple[str, str]]]:
+    """Where to go after signing in: ``agent`` or ``live`` and its query, never anywhere else."""
+    parts = urlsplit(wanted)
+    target = parts.path if parts.path in ("agent", "live") and not parts.netloc else "agent"
+    return target, parse_qsl(parts.query) if target == parts.path else []
 
 
 def _scope(target: str) -> str:
