@@ -82,6 +82,7 @@ nitpick_ignore = [
     ("py:class", "importlib.metadata.EntryPoint"),
     ("py:class", "contextlib.AbstractAsyncContextManager"),
     ("py:class", "hypothesis.strategies.SearchStrategy"),
+    ("py:class", "starlette.applications.Starlette"),  # what build_app returns
 ]
 nitpick_ignore_regex = [
     # numpy in type hints: NDArray, np.int32, numpy.float64...

@@ -4,7 +4,7 @@ A key reads ``cxk_<id>_<secret>``. The *id* is public: it names the key in
 lists, logs and audit entries. The *secret* is 32 random bytes, shown once
 when the key is issued; the store keeps only its SHA-256 digest, so a copy of
 the database opens nothing. Checking a key looks it up by id and compares
-digests with :func:`hmac.compare_digest`.
+digests with ``hmac.compare_digest``.
 
 >>> from datetime import UTC, datetime
 >>> issued = issue_api_key("pos-bazaar", ["interactions"], at=datetime(2026, 12, 7, tzinfo=UTC))

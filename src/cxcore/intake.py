@@ -113,7 +113,7 @@ class RejectReason(enum.StrEnum):
     UNKNOWN_INVITATION = "unknown_invitation"
     """The token is genuine, but its invitation is not stored (erased, or another store's)."""
     INVALID_ANSWERS = "invalid_answers"
-    """The answers do not fit the survey; :attr:`Rejected.problems` says how."""
+    """The answers do not fit the survey; the result's ``problems`` say how."""
     CONFLICT = "conflict"
     """The request's idempotency key was used before with other answers."""
     TOO_LARGE = "too_large"
@@ -136,7 +136,7 @@ class RejectReason(enum.StrEnum):
 
 @attrs.frozen(kw_only=True)
 class Accepted:
-    """Answers were taken in (or were already: see :attr:`outcome`).
+    """Answers were taken in (or were already: see ``outcome``).
 
     Attributes:
         outcome: What the submission did: ``created``, ``updated``, ``repeated``

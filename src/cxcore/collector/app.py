@@ -51,9 +51,11 @@ class Collector:
     ``/amp/<token>``              the AMP for Email form endpoint (CORS v1 and v2)
     ``/c/<channel>/...``          each channel's generic route: webhooks, replies, bounces
     ``/agent``                    the agent-reported feedback form (staff session)
+    ``/staff/session``            staff sign in (``POST``); ``/staff/sign-out`` signs out
     ``/api/answers``              answers from apps and kiosks (API key, scope ``answers``)
     ``/api/agent-reports``        agent-reported feedback (scope ``agent``)
-    ``/api/interactions[/batch]`` interactions into the rules and the outbox (``interactions``)
+    ``/api/interactions``         interactions into the rules and the outbox (``interactions``)
+    ``/api/interactions/batch``   up to 1,000 interactions, with a result per item
     ``/live``, ``/live/scores``   live scores: a page, and its Server-Sent Events stream
     ``/healthz``, ``/readyz``     liveness, and readiness (the store answers)
     ============================  =========================================================

@@ -40,10 +40,11 @@ _HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 
 class SecurityHeaders:
-    """ASGI middleware: the security headers on every response, and ``no-store`` on dynamic ones.
+    """ASGI middleware: the security headers, and ``no-store``, on every response.
 
     Survey pages and API answers carry tokens and answers: no cache may keep
-    them. Static files keep their own cache headers.
+    them. ``no-store`` goes on every response that sets no ``Cache-Control``
+    of its own, static files included (Starlette's set none).
     """
 
     def __init__(self, app: ASGIApp) -> None:

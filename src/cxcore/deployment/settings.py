@@ -235,9 +235,9 @@ class Deployment:
         """Create every channel instance: its plugin, built with its options.
 
         Options named ``<name>_env`` are read from the environment. A plugin
-        whose constructor takes ``base_url`` or ``inbound_url``, and whose
-        table sets neither, is given ``collector.public_url`` and
-        :meth:`inbound_url`. Creating a channel does not connect it.
+        whose constructor takes ``base_url`` or ``inbound_url`` is given
+        ``collector.public_url`` and :meth:`inbound_url`, each unless its
+        table sets it. Creating a channel does not connect it.
 
         Args:
             registry: Where plugins are found (default: the installed ones).

@@ -70,8 +70,8 @@ class FeedEvent:
             response's dimensions), ``scores`` (scored question id to value)
             and ``replaced`` (the previous values of scored answers this
             submission changed). For ``status``: ``disposition`` and
-            ``channel``. For ``opt_out``/``opt_in``: ``channel``, ``keyword``
-            and ``source``.
+            ``channel``. For ``opt_out``/``opt_in``: ``channel``, ``keyword``,
+            ``source`` and ``purpose``.
 
     .. versionadded:: 0.1.0
     """

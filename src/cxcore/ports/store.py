@@ -348,7 +348,8 @@ class OptOut:
             the address, as every consent entry of an address is.
         channel: The channel instance it applies to, or ``"*"`` for all.
         at: When it was asked.
-        source: Where it came from, as an id: ``"sms_stop"``, ``"email_one_click"``.
+        source: Where it came from, as an id: :class:`~cxcore.intake.Intake`
+            writes ``"<channel>.unsubscribe_link"`` or ``"<channel>.keyword"``.
         opted_out: ``True`` to opt out; ``False`` to opt back in (an SMS START).
         keyword: What the person said or did (``"STOP"``, ``"List-Unsubscribe=One-Click"``).
         customer_id: The customer, when known (their ledger gets the entry too).
@@ -696,7 +697,7 @@ class Store(Protocol):
         Both are audited with their source.
 
         Returns:
-            Whether anything changed: a repeat (the address already opted
+            Whether anything changed. A repeat (the address already opted
             out, or already in) writes nothing and returns ``False``.
         """
         ...
@@ -815,7 +816,7 @@ class Store(Protocol):
         """Wait until the feed may have an event after *after*, at most *at_most* seconds.
 
         Returns at once if it has one. SQLite wakes waiters of the same process
-        as soon as a write commits, and checks every ``poll_interval`` for
+        as soon as a write commits, and checks every ``feed_poll`` seconds for
         writes of other processes; PostgreSQL wakes them by ``LISTEN/NOTIFY``.
 
         Returns:
