@@ -207,6 +207,48 @@ class TestAnswersWithAToken:
 
         world(scenario)
 
+    def test_the_last_click_counts_when_later_answers_win(self, world):
+        """9, then 6, then 9 again on one email: the response ends at 9 (last_wins)."""
+
+        async def scenario(w: World) -> None:
+            inv = await w.invite()
+            for score in (9, 6, 9):
+                result = await w.intake.submit(inv.token, {"ltr": score}, complete=False)
+                assert isinstance(result, Accepted)
+                assert result.response.answers["ltr"] == score
+
+        world(scenario, RepeatPolicy.LAST_WINS)
+
+    def test_a_providers_message_id_makes_its_retry_harmless(self, world):
+        """An event's own key (a MessageSid) is the idempotency key: the retry repeats."""
+
+        async def scenario(w: World) -> None:
+            await w.invite(channel="sms", address=PHONE)
+            event = AnswersReceived(token=None, address=PHONE, reply="9", key="SM-1")
+            first = await w.intake.take("sms", event)
+            assert isinstance(first, Accepted)
+            before = await w.rows()
+            again = await w.intake.take("sms", event)
+            assert isinstance(again, Accepted)
+            assert again.outcome is SubmitOutcome.REPEATED
+            assert dict(again.response.answers) == {"ltr": 9}
+            assert await w.rows() == before
+
+        world(scenario)
+
+    def test_the_amp_endpoint_takes_only_amp_tokens(self, world):
+        """With purposes limited to AMP, a survey token is the wrong purpose."""
+
+        async def scenario(w: World) -> None:
+            inv = await w.invite()
+            result = await w.intake.submit(
+                inv.token, {"ltr": 9}, complete=True, purposes=(TokenPurpose.AMP,)
+            )
+            assert isinstance(result, Rejected)
+            assert result.reason is RejectReason.WRONG_PURPOSE
+
+        world(scenario)
+
     def test_a_complete_response_keeps_its_first_answers(self, world):
         """first_wins: answers after completion are ignored, and say so."""
 
@@ -598,6 +640,11 @@ class TestStatuses:
             assert await w.store.suppression(EMAIL, "email") == "hard_bounce"
 
         world(scenario)
+
+    def test_a_status_given_as_text_is_read_as_a_disposition(self, world):
+        """StatusReceived converts "delivered" to Disposition.DELIVERED, as every model value does."""
+        event = StatusReceived(provider_id="SM9", disposition="delivered")  # type: ignore[arg-type]
+        assert event.disposition is Disposition.DELIVERED
 
     def test_an_unknown_message_is_unmatched(self, world):
         """A status for a message nobody sent writes nothing."""

@@ -388,10 +388,14 @@ class Intake:
         match event:
             case AnswersReceived(token=str() as token):
                 return await self.submit(
-                    token, event.answers, complete=event.complete, channel=channel, key=key
+                    token,
+                    event.answers,
+                    complete=event.complete,
+                    channel=channel,
+                    key=event.key or key,
                 )
             case AnswersReceived(address=str() as address, reply=str() as reply):
-                return await self.reply(address, reply, channel=channel, key=key)
+                return await self.reply(address, reply, channel=channel, key=event.key or key)
             case AnswersReceived():
                 return Rejected(
                     reason=RejectReason.INVALID_EVENT,
@@ -433,6 +437,7 @@ class Intake:
         channel: str | None = None,
         key: str | None = None,
         locale: str | None = None,
+        purposes: Sequence[TokenPurpose] = (TokenPurpose.SURVEY, TokenPurpose.AMP),
     ) -> IntakeResult:
         """Submit answers to the invitation a survey (or AMP) token belongs to.
 
@@ -444,8 +449,10 @@ class Intake:
                 derived idempotency key); the response keeps the invitation's channel.
             key: The request's own idempotency key, if any.
             locale: The language the page was shown in (default: the invitation's).
+            purposes: The token purposes accepted: links take survey tokens, and the
+                AMP endpoint only AMP tokens.
         """
-        found = await self.find_invitation(token, (TokenPurpose.SURVEY, TokenPurpose.AMP))
+        found = await self.find_invitation(token, purposes)
         if isinstance(found, Rejected):
             return found
         return await self._answer(
@@ -500,9 +507,28 @@ class Intake:
             answers[following.id] = reading.rest
             merged[following.id] = reading.rest
         complete = _next_question(survey, merged) is None
-        return await self._answer(
-            invitation, answers, complete=complete, channel=channel, key=key, reply=text
+        result = await self._answer(
+            invitation,
+            answers,
+            complete=complete,
+            channel=channel,
+            key=key,
+            reply=text,
+            current=response,
+            read=True,
         )
+        if isinstance(result, Rejected) and result.reason is RejectReason.CONFLICT and key:
+            # The provider sent this message again after it was taken in (its id
+            # is the key): read against the question now next, it says otherwise.
+            latest = await self.store.invitation_response(invitation.id)
+            if latest is not None:
+                return Accepted(
+                    outcome=SubmitOutcome.REPEATED,
+                    response=latest,
+                    survey=survey,
+                    invitation=invitation,
+                )
+        return result
 
     async def anonymous(
         self,
@@ -773,13 +799,32 @@ class Intake:
         key: str | None,
         locale: str | None = None,
         reply: str | None = None,
+        current: Response | None = None,
+        read: bool = False,
     ) -> IntakeResult:
         survey = await self._survey(invitation)
         if isinstance(survey, Rejected):
             return survey
-        scope = ["invitation", invitation.id]
-        payload: object = reply if reply is not None else [_jsonable(answers), complete]
-        idempotency_key = _request_key(channel or invitation.channel, key, [*scope, payload])
+        content: object = None
+        if key is None:
+            # Made from what the request says and from what is stored now: the
+            # same click twice stores once, while 9, then 6, then 9 again ends at 9.
+            if not read:
+                current = await self.store.invitation_response(invitation.id)
+            if current is not None and _says_nothing_new(
+                survey, current, answers, complete=complete
+            ):
+                # A link clicked again, a page sent twice: nothing to write.
+                return Accepted(
+                    outcome=SubmitOutcome.REPEATED,
+                    response=current,
+                    survey=survey,
+                    invitation=invitation,
+                )
+            state = None if current is None else [_jsonable(current.answers), current.status.value]
+            payload: object = reply if reply is not None else [_jsonable(answers), complete]
+            content = ["invitation", invitation.id, payload, state]
+        idempotency_key = _request_key(channel or invitation.channel, key, content)
         try:
             submission = Submission(
                 idempotency_key=idempotency_key,
@@ -871,6 +916,16 @@ class Intake:
         return Accepted(
             outcome=result.outcome, response=result.response, survey=survey, invitation=invitation
         )
+
+
+def _says_nothing_new(
+    survey: Survey, current: Response, answers: Mapping[str, AnswerValue], *, complete: bool
+) -> bool:
+    """Whether *answers* (and *complete*) would leave *current* as it is."""
+    if complete and not current.is_complete:
+        return False
+    given = survey.normalize_answers(answers)
+    return all(current.answers.get(q) == v for q, v in given.items())
 
 
 def _next_question(survey: Survey, answers: Mapping[str, AnswerValue]) -> Question | None:

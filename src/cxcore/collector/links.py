@@ -70,7 +70,7 @@ class SurveyPage:
             answers = answers_from_fields(_query(request), drop_empty=False)
         except InboundError:
             answers = {}
-        if answers:
+        if answers and request.method == "GET":  # a HEAD (a link checker) never writes
             return await self._one_click(token, answers)
         view = await context.intake.view(token)
         if isinstance(view, Rejected):
@@ -303,7 +303,9 @@ class AmpForm:
             return error_json(
                 400, "bad_request", "the form carries no answer (q.<question> fields)", headers=cors
             )
-        result = await context.intake.submit(request.path_params["token"], answers, complete=True)
+        result = await context.intake.submit(
+            request.path_params["token"], answers, complete=True, purposes=(TokenPurpose.AMP,)
+        )
         if isinstance(result, Rejected):
             return error_json(
                 rejection_status(result.reason),

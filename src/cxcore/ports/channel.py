@@ -65,6 +65,10 @@ def _frozenset(value: object) -> object:
     return value
 
 
+def _disposition(value: Disposition | str) -> Disposition:
+    return member_or_value(Disposition, value)
+
+
 def _address_kind(value: AddressKind | str) -> AddressKind:
     return member_or_value(AddressKind, value)
 
@@ -267,6 +271,9 @@ class AnswersReceived:
         reply: The raw text of a reply (an SMS "9"), from channels that cannot
             know which question it answers; the collector resolves it against
             the address's open invitation. ``answers`` is then empty.
+        key: The provider's own id of this message (Twilio's ``MessageSid``),
+            when it has one: it becomes the submission's idempotency key, so a
+            provider retrying its webhook stores the answer once.
 
     .. versionadded:: 0.1.0
     """
@@ -276,6 +283,7 @@ class AnswersReceived:
     complete: bool = False
     address: str | None = None
     reply: str | None = None
+    key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -321,7 +329,7 @@ class StatusReceived:
     """
 
     provider_id: str | None
-    disposition: Disposition
+    disposition: Disposition = attrs.field(converter=_disposition)
     invitation_id: str | None = None
     permanent: bool = False
     detail: str | None = None
