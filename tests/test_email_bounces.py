@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from cxcore_channels.email import EmailChannel, Mailbox, Verp, parse_dsn, verp_d
 
 FIXTURES = Path(__file__).parent / "email_fixtures"
 BASE = "https://cx.example.in/r"
+SECRET = "bounce-secret-from-the-environment"
 
 
 @pytest.fixture
@@ -28,15 +30,16 @@ def channel():
         base_url=BASE,
         sender="surveys@bazaar.example.in",
         bounce_address="bounces@mail.bazaar.example.in",
+        bounce_secret=SECRET,
         tls="none",
     )
 
 
-def bounce(name: str) -> InboundRequest:
+def bounce(name: str, authorization: str = f"Bearer {SECRET}") -> InboundRequest:
     return InboundRequest(
         method="POST",
         url=f"{BASE}/email/bounces",
-        headers={"Content-Type": "message/rfc822"},
+        headers={"Content-Type": "message/rfc822", "Authorization": authorization},
         body=(FIXTURES / name).read_bytes(),
     )
 
@@ -70,6 +73,27 @@ class TestVerp:
 
 
 class TestDsn:
+    @pytest.mark.parametrize(
+        "authorization",
+        ["", "Bearer wrong", f"Token {SECRET}", "Basic !!!", "Basic " + "dXNlcjp3cm9uZw=="],
+    )
+    def test_a_bounce_without_the_secret_is_refused(self, channel, authorization):
+        """A bounce suppresses an address: without the secret, it is not read."""
+        with pytest.raises(InboundError, match="bounce secret"):
+            channel.parse_inbound(bounce("hard.eml", authorization))
+
+    def test_basic_authentication_carries_the_secret_too(self, channel):
+        """Inbound-mail webhooks put credentials in the URL: HTTP Basic, the secret as password."""
+        basic = base64.b64encode(f"mta:{SECRET}".encode()).decode()
+        (event,) = channel.parse_inbound(bounce("hard.eml", f"Basic {basic}"))
+        assert isinstance(event, StatusReceived)
+
+    def test_no_secret_configured_takes_no_bounce(self):
+        """Without bounce_secret, bounces over HTTP are refused, saying how to turn them on."""
+        channel = EmailChannel(base_url=BASE, sender="surveys@bazaar.example.in", tls="none")
+        with pytest.raises(InboundError, match="set the email channel's bounce_secret"):
+            channel.parse_inbound(bounce("hard.eml"))
+
     def test_hard_bounce(self, channel):
         """A 5.x.x failure is a permanent bounce, mapped to the send through the VERP tag."""
         (event,) = channel.parse_inbound(bounce("hard.eml"))
@@ -127,7 +151,7 @@ class TestDsn:
         request = InboundRequest(
             method="POST",
             url=f"{BASE}/email/bounces",
-            headers={"content-type": "message/rfc822"},
+            headers={"content-type": "message/rfc822", "authorization": f"Bearer {SECRET}"},
             body=body,
         )
         with pytest.raises(InboundError, match=r"report|delivery-status"):

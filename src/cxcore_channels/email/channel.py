@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
 import logging
 import os
 import ssl
@@ -14,6 +16,7 @@ from cxcore import (
     ChannelClosedError,
     ChannelError,
     Clock,
+    InboundError,
     InboundEvent,
     InboundMode,
     InboundRequest,
@@ -82,6 +85,10 @@ class EmailChannel:
         password: SMTP AUTH password.
         bounce_address: The mailbox bounces go to; messages are sent from
             VERP-tagged forms of it. Default: *sender*.
+        bounce_secret: The secret a bounce posted to the collector must carry,
+            as ``Authorization: Bearer <secret>`` or as the password of HTTP
+            Basic authentication (what inbound-mail webhooks send). A bounce
+            suppresses an address, so without a secret none is taken over HTTP.
         pool_size: The most SMTP sessions open at once.
         max_messages_per_connection: Messages per session before it is replaced.
         timeout: Seconds to wait for the server at each step.
@@ -119,6 +126,7 @@ class EmailChannel:
         username: str | None = None,
         password: str | None = None,
         bounce_address: str | None = None,
+        bounce_secret: str | None = None,
         pool_size: int = 10,
         max_messages_per_connection: int = 100,
         timeout: float = 30.0,
@@ -155,6 +163,7 @@ class EmailChannel:
             timeout=timeout,
             local_hostname=self.sender.domain,
         )
+        self._bounce_secret = bounce_secret
         self._closed = False
 
     def __repr__(self) -> str:
@@ -280,6 +289,7 @@ class EmailChannel:
         """
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype in _BOUNCE_TYPES:
+            self._check_bounce_secret(request)
             report = parse_dsn(request.body, self.verp)
             provider_id = (
                 f"{report.verp_tag}@{self.message_id_domain}"
@@ -289,6 +299,27 @@ class EmailChannel:
             decoded = verp_decode(report.verp_tag) if report.verp_tag else None
             return report_events(report, provider_id, decoded[0] if decoded else None)
         return self.links.parse(request)
+
+    def _check_bounce_secret(self, request: InboundRequest) -> None:
+        """Refuse a bounce that does not carry the configured secret (constant-time)."""
+        if self._bounce_secret is None:
+            msg = (
+                "bounces are taken over HTTP only with a secret: set the email channel's "
+                "bounce_secret, and send it as Authorization: Bearer <secret>"
+            )
+            raise InboundError(msg)
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        given = value.strip()
+        if scheme.lower() == "basic":
+            try:
+                given = base64.b64decode(given, validate=True).decode().partition(":")[2]
+            except (ValueError, UnicodeDecodeError):
+                given = ""
+        elif scheme.lower() != "bearer":
+            given = ""
+        if not hmac.compare_digest(given.encode(), self._bounce_secret.encode()):
+            msg = "the bounce does not carry the bounce secret (Authorization: Bearer or Basic)"
+            raise InboundError(msg)
 
     async def aclose(self) -> None:
         """Close the SMTP sessions; later sends raise ChannelClosedError. Idempotent."""
