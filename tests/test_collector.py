@@ -61,6 +61,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
             base_url="http://127.0.0.1/r",
             sender="surveys@bazaar.example.in",
             bounce_address="bounces@mail.bazaar.example.in",
+            bounce_secret="bounce-secret",
             tls="none",
             amp=False,
         ),
@@ -210,6 +211,14 @@ class TestSurveyPages:
         assert css.status_code == 200
         assert "text/css" in css.headers["content-type"]
 
+    def test_a_head_request_never_writes(self, served):
+        """Link checkers that HEAD a one-click link record nothing."""
+        inv = served.invite()
+        before = served.counts()
+        reply = httpx.head(f"{served.url}/s/{quote(inv.token)}?q.ltr=2", timeout=10)
+        assert reply.status_code == 200
+        assert served.counts() == before
+
 
 class TestUnsubscribe:
     def test_a_get_asks_and_a_one_click_post_unsubscribes(self, served):
@@ -346,9 +355,13 @@ class TestChannelRoutes:
         """The email channel reads the DSN; Intake records the bounce and suppresses the address."""
         served.invite(invitation_id="inv-0001", address="asha@example.in")
         dsn = (Path(__file__).parent / "email_fixtures" / "hard.eml").read_bytes()
-        reply = post(
-            served, "/c/email/bounces", content=dsn, headers={"Content-Type": "message/rfc822"}
-        )
+        before = served.counts()
+        headers = {"Content-Type": "message/rfc822"}
+        forged = post(served, "/c/email/bounces", content=dsn, headers=headers)
+        assert forged.status_code == 400  # else anyone could suppress anyone: refused
+        assert served.counts() == before
+        headers["Authorization"] = "Bearer bounce-secret"
+        reply = post(served, "/c/email/bounces", content=dsn, headers=headers)
         assert reply.status_code == 200, reply.text
         (result,) = reply.json()["results"]
         assert result["type"] == "status"
@@ -502,7 +515,46 @@ class TestApis:
         assert {p["path"] for p in results[1]["problems"]} >= {"items[1].interaction.touchpoint"}
 
 
+class TestRefusals:
+    def test_guessing_keys_is_rate_limited_per_address(self, tmp_path):
+        """Requests refused for their key count against their address."""
+        limits = RateLimits(per_address=0.5, address_burst=3)
+        with serve_collector(tmp_path, limits=limits) as s:
+            statuses = [
+                post(s, "/api/answers", json={}, headers={"X-Api-Key": f"cxk_guess{i}"}).status_code
+                for i in range(5)
+            ]
+        assert statuses[:3] == [403, 403, 403]
+        assert statuses[3:] == [429, 429]
+
+    def test_agent_reports_only_on_the_staff_surveys(self, served):
+        """The agent API refuses a survey that is not among agent_surveys, and writes nothing."""
+        key = served.key("agent")
+        before = served.counts()
+        reply = post(
+            served,
+            "/api/agent-reports",
+            json={"survey": "after_support", "answers": {"ltr": 1}, "agent_id": "A-1", "key": "r"},
+            headers={"X-Api-Key": key},
+        )
+        assert reply.status_code == 422
+        assert "after_support" in reply.json()["error"]["message"]
+        assert served.counts() == before
+
+
 class TestStaffPages:
+    def test_a_form_posted_from_another_site_is_refused(self, served):
+        """An Origin other than the collector's is refused before the key is even looked at."""
+        key = served.key("agent")
+        reply = post(
+            served,
+            "/staff/session",
+            data={"key": key, "next": "agent"},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert reply.status_code == 403
+        assert "set-cookie" not in reply.headers
+
     def test_staff_sign_in_record_a_report_and_need_the_csrf_token(self, served):
         """A staff key opens a session; the form stores agent-reported feedback; CSRF is checked."""
         key = served.key("agent")

@@ -158,3 +158,20 @@ class TestConfigCheck:
         assert done.stderr.startswith("cxcore.toml: 3 problems:\n")
         assert "Traceback" not in done.stderr
         assert "hunter2" not in done.stderr
+
+
+class TestCollectorFiles:
+    def test_definition_and_rules_files_are_checked(self, tmp_path, capsys, monkeypatch):
+        """config check reads the files cxcore serve would, and lists their problems."""
+        monkeypatch.setenv("CXCORE_TOKEN_KEYS", "k" * 40)
+        (tmp_path / "surveys.toml").write_text("[[surveys]]\nid = 'bad id'\n", encoding="utf-8")
+        (tmp_path / "cxcore.toml").write_text(
+            '[store]\nsqlite = "cx.db"\n[collector]\npublic_url = "https://cx.example.in"\n'
+            'definitions = ["surveys.toml", "gone.toml"]\nrules = "rules.toml"\n',
+            encoding="utf-8",
+        )
+        assert main(["config", "check", "--config", str(tmp_path / "cxcore.toml")]) == 1
+        err = capsys.readouterr().err
+        assert "collector.definitions[1]:" in err
+        assert "gone.toml" in err
+        assert "collector.rules:" in err

@@ -8,6 +8,6 @@ speaks HTTP.
 
 from cxcore.collector.app import Collector
 from cxcore.collector.live import LiveScores
-from cxcore.collector.security import CONTENT_SECURITY_POLICY, RateLimits
+from cxcore.collector.security import CONTENT_SECURITY_POLICY, AccessLog, RateLimits
 
-__all__ = ["CONTENT_SECURITY_POLICY", "Collector", "LiveScores", "RateLimits"]
+__all__ = ["CONTENT_SECURITY_POLICY", "AccessLog", "Collector", "LiveScores", "RateLimits"]

@@ -17,7 +17,7 @@ Bad input gets a 4xx JSON error naming every problem, and writes nothing.
 from __future__ import annotations
 
 import collections
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -181,10 +181,15 @@ class Answers:
 
 
 class AgentReports:
-    """``POST /api/agent-reports``: what a customer told a front-line employee."""
+    """``POST /api/agent-reports``: what a customer told a front-line employee.
 
-    def __init__(self, context: Context) -> None:
+    Only the surveys staff may report on (the collector's ``agent_surveys``)
+    are accepted, as on the staff form.
+    """
+
+    def __init__(self, context: Context, surveys: Sequence[str]) -> None:
         self.context = context
+        self.surveys = tuple(surveys)
 
     async def __call__(self, request: Request) -> Response:
         """Answer one request."""
@@ -201,6 +206,9 @@ class AgentReports:
         survey = _optional(checks, body, "survey", str, "a survey id")
         if survey is None:
             checks.add("survey", "is missing")
+        elif survey not in self.surveys:
+            allowed = ", ".join(self.surveys) or "none: set agent_surveys"
+            checks.add("survey", f"{survey!r} is not a survey staff report on ({allowed})")
         agent_id = _optional(checks, body, "agent_id", str, "a staff id")
         if agent_id is None:
             checks.add("agent_id", "is missing (agent-reported feedback names the agent)")

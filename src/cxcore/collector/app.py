@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 from starlette.applications import Starlette
@@ -23,7 +24,6 @@ from cxcore.collector.staff import StaffPages
 from cxcore.dispatch.outbox import Outbox
 from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.tokens import TokenService
-from cxcore.errors import CxError
 from cxcore.intake import Intake
 from cxcore.links import SurveyLinks
 from cxcore.ports.channel import Channel
@@ -31,6 +31,8 @@ from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import Store
 
 __all__ = ["Collector"]
+
+log = logging.getLogger("cxcore.collector")
 
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -166,7 +168,7 @@ class Collector:
             route("/staff/session", staff.session, ["POST"], "../static"),
             route("/staff/sign-out", staff.sign_out, ["POST"], "../static"),
             route("/api/answers", Answers(context), ["POST"]),
-            route("/api/agent-reports", AgentReports(context), ["POST"]),
+            route("/api/agent-reports", AgentReports(context, agent_surveys), ["POST"]),
             route("/live", live.page, ["GET", "HEAD"]),
             route("/live/scores", live.scores, ["GET"], "../static"),
         ]
@@ -186,6 +188,7 @@ class Collector:
         del request
         try:
             head = await self.store.feed_head()
-        except CxError as exc:
-            return JSONResponse({"ok": False, "store": str(exc)}, status_code=503)
+        except Exception as exc:  # noqa: BLE001 - whatever the store says, it is not ready
+            log.warning("not ready: the store says %s", exc)
+            return JSONResponse({"ok": False, "store": "unavailable"}, status_code=503)
         return JSONResponse({"ok": True, "feed": head})

@@ -14,23 +14,22 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import re
 import signal
+import socket
 import sys
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TextIO
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxcore.api_keys import issue_api_key
+from cxcore.cli import UsageError
 from cxcore.collector.app import Collector
-from cxcore.collector.security import RateLimits
+from cxcore.collector.security import AccessLog, RateLimits
 from cxcore.definitions import load_definitions
-from cxcore.deployment import Deployment, DeploymentError
+from cxcore.deployment import Deployment
 from cxcore.deployment.cli import add_config_argument, read_config
 from cxcore.dispatch.dispatcher import Dispatcher
 from cxcore.distribution.rules import RuleSet, load_rules
@@ -38,53 +37,14 @@ from cxcore.errors import CxError
 from cxcore.model.survey import Survey
 from cxcore.ports.channel import Channel
 from cxcore.ports.clock import Clock, SystemClock
-from cxcore.ports.store import OutboxState, Store
+from cxcore.ports.store import OutboxState, Store, StoreError
 
-__all__ = ["AccessLog", "build_app", "register"]
+__all__ = ["build_app", "register"]
 
 log = logging.getLogger("cxcore.collector")
-access = logging.getLogger("cxcore.collector.access")
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_TOKEN_PATH = re.compile(r"/(s|u|amp)/[^/?]+")
 _SCOPES = ("answers", "agent", "interactions", "live")
-
-
-class AccessLog:
-    """ASGI middleware: one log line per request, with the tokens in survey links masked.
-
-    Paths such as ``/s/<token>`` are logged as ``/s/…``: a token opens a
-    person's survey. Query strings (one-click answers) are left out.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one connection and log its request."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            path = _TOKEN_PATH.sub(lambda m: f"/{m.group(1)}/…", scope.get("path", ""))
-            access.info(
-                "%s %s %d %.1f ms",
-                scope.get("method", "-"),
-                path,
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
 
 
 def _surveys(deployment: Deployment) -> tuple[list[Survey], RuleSet | None]:
@@ -230,7 +190,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     listing = commands.add_parser("list", help="list keys: id, name, scopes, issued, revoked")
     revoke = commands.add_parser("revoke", help="revoke a key by its id")
-    revoke.add_argument("id", help="the key's id (the part after 'cxk_')")
+    revoke.add_argument(
+        "id", help="the key's id: the 12 hex digits after 'cxk_', as `cxcore keys list` shows"
+    )
     for parser in (add, listing, revoke):
         add_config_argument(parser)
     add.set_defaults(handler=lambda args: _keys(args, "add"))
@@ -239,7 +201,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Run ``cxcore serve``: 0 once stopped; 1 if the deployment has problems; 2 if it is missing.
+    """Run ``cxcore serve``: 0 once stopped by a signal.
+
+    Everything that can be checked is checked before the server starts, and
+    refused as every command does (:func:`cxcore.cli.main`): 1 if the
+    deployment, its definition or rules files have problems; 2 if the file is
+    missing, the store cannot be opened or the port cannot be listened on.
 
     .. versionadded:: 0.1.0
     """
@@ -248,11 +215,11 @@ def run_serve(args: argparse.Namespace) -> int:
     deployment = read_config(args.config, sys.stderr)
     if isinstance(deployment, int):
         return deployment
-    try:
-        app = build_app(deployment, dispatch=False if args.no_dispatch else None)
-    except (DeploymentError, CxError) as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 1
+    host = args.host or deployment.collector.host
+    port = deployment.collector.port if args.port is None else args.port
+    app = build_app(deployment, dispatch=False if args.no_dispatch else None)
+    _can_listen(host, port)
+    asyncio.run(_prepare(deployment))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("cxcore")
@@ -260,8 +227,8 @@ def run_serve(args: argparse.Namespace) -> int:
     logger.setLevel(args.log_level)
     config = uvicorn.Config(
         AccessLog(app),
-        host=args.host or deployment.collector.host,
-        port=deployment.collector.port if args.port is None else args.port,
+        host=host,
+        port=port,
         loop=_installed("uvloop", "auto"),
         http=_installed("httptools", "auto"),
         lifespan="on",
@@ -284,6 +251,34 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
+def _can_listen(host: str, port: int) -> None:
+    """Refuse, before anything starts, a host and port nobody can listen on."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        msg = f"cannot listen on {host}:{port}: {exc.strerror or exc} (see --host, --port)"
+        raise UsageError(msg) from None
+
+
+async def _prepare(deployment: Deployment) -> None:
+    """Open the store and store the surveys once before serving, so startup cannot fail later."""
+    surveys, _ = _surveys(deployment)
+    store = deployment.open_store()
+    try:
+        await store.open()
+    except (StoreError, OSError) as exc:
+        where = "store.sqlite" if deployment.store.kind == "sqlite" else "store.postgres_env"
+        msg = f"the store cannot be opened ({where} in {deployment.source}): {exc}"
+        raise UsageError(msg) from None
+    try:
+        for survey in surveys:
+            await store.put_survey(survey)
+    finally:
+        await store.aclose()
+
+
 def _installed(module: str, fallback: str) -> str:
     try:
         __import__(module)
@@ -296,11 +291,7 @@ def _keys(args: argparse.Namespace, what: str) -> int:
     deployment = read_config(args.config, sys.stderr)
     if isinstance(deployment, int):
         return deployment
-    try:
-        return asyncio.run(_run_keys(deployment, args, what, sys.stdout))
-    except (DeploymentError, CxError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
+    return asyncio.run(_run_keys(deployment, args, what, sys.stdout))
 
 
 async def _run_keys(
@@ -308,7 +299,11 @@ async def _run_keys(
 ) -> int:
     clock = SystemClock()
     store = deployment.open_store(clock)
-    await store.open()
+    try:
+        await store.open()
+    except (StoreError, OSError) as exc:
+        msg = f"the store cannot be opened ({deployment.source}): {exc}"
+        raise UsageError(msg) from None
     try:
         if what == "add":
             issued = issue_api_key(args.name, sorted(set(args.scope)), at=clock.now())
@@ -331,8 +326,8 @@ async def _run_keys(
                 )
         else:
             if await store.api_key(args.id) is None:
-                sys.stderr.write(f"error: no API key {args.id!r} (see `cxcore keys list`)\n")
-                return 1
+                msg = f"no API key {args.id!r} (see `cxcore keys list`)"
+                raise CxError(msg)
             key = await store.revoke_api_key(args.id, at=clock.now())
             out.write(f"key {key.id} ({key.name}) is revoked\n")
     finally:

@@ -77,15 +77,24 @@ class Context:
     async def api_key(self, request: Request, scope: str) -> ApiKey | Response:
         """The request's API key, if it holds *scope* and is within its rate; else the refusal."""
         presented = presented_key(request)
-        if presented is None:
-            return error_json(
-                401,
-                "unauthorized",
-                "an API key is required (Authorization: Bearer <key>, or X-Api-Key)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        key = await self._checked(presented, scope)
+        key = None if presented is None else await self._checked(presented, scope)
         if key is None:
+            # Refusals count against the address: guessing keys is rate-limited.
+            wait = self.by_address.check(client_address(request))
+            if wait:
+                return error_json(
+                    429,
+                    "rate_limited",
+                    f"too many refused requests; retry after {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+            if presented is None:
+                return error_json(
+                    401,
+                    "unauthorized",
+                    "an API key is required (Authorization: Bearer <key>, or X-Api-Key)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             return error_json(
                 403,
                 "forbidden",

@@ -5,7 +5,10 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import logging
 import math
+import re
+import time
 from collections.abc import Mapping
 
 import attrs
@@ -18,6 +21,7 @@ from cxcore.ports.clock import Clock
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
+    "AccessLog",
     "RateLimiter",
     "RateLimits",
     "SecurityHeaders",
@@ -31,12 +35,56 @@ CONTENT_SECURITY_POLICY = (
 )
 """Every page's policy: nothing inline, nothing from elsewhere, never framed."""
 
+_TOKEN_PATH = re.compile(r"/(s|u|amp)/[^/?]+")
+access = logging.getLogger("cxcore.collector.access")
+
 _HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),  # survey URLs carry tokens
     (b"x-frame-options", b"DENY"),
 )
+
+
+class AccessLog:
+    """ASGI middleware: one log line per request, with the tokens in survey links masked.
+
+    ``cxcore serve`` wraps the collector in it. Wrap your own app in it when you
+    mount the collector yourself, and turn your server's own access log off
+    (uvicorn's ``access_log=False``): it would log the tokens.
+
+    Paths such as ``/s/<token>`` are logged as ``/s/…``: a token opens a
+    person's survey. Query strings (one-click answers) are left out.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one connection and log its request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = _TOKEN_PATH.sub(lambda m: f"/{m.group(1)}/…", scope.get("path", ""))
+            access.info(
+                "%s %s %d %.1f ms",
+                scope.get("method", "-"),
+                path,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
 
 
 class SecurityHeaders:

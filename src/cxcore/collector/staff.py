@@ -42,6 +42,11 @@ SESSION_SECONDS = 12 * 3600
 
 _CONTEXT_FIELDS = ("store", "touchpoint")
 
+_SAME_ORIGIN = {"Referrer-Policy": "same-origin"}
+"""Staff pages' forms post to the collector itself; with ``no-referrer`` (the survey
+pages' policy, whose URLs carry tokens) browsers would send ``Origin: null``, which
+the cross-site check cannot tell from a sandboxed frame of another site."""
+
 
 class StaffPages:
     """``/agent`` (the report form), ``/staff/session`` (sign in) and ``/staff/sign-out``.
@@ -56,13 +61,15 @@ class StaffPages:
         self.context = context
         self.surveys = tuple(surveys)
         self.signer = TimestampSigner(context.secret, salt="cxcore.staff-session")
+        public = urlsplit(context.public_url)
+        self.origin = f"{public.scheme}://{public.netloc}"
 
     # -- sessions -------------------------------------------------------------------
 
     async def session(self, request: Request) -> Response:
         """``POST /staff/session``: sign in with a staff key."""
         context = self.context
-        limited = context.limited(request, "../static")
+        limited = context.limited(request, "../static") or self._cross_site(request)
         if limited is not None:
             return limited
         fields = await self._fields(request)
@@ -87,6 +94,9 @@ class StaffPages:
     async def sign_out(self, request: Request) -> Response:
         """``POST /staff/sign-out``: end the session (with the form's CSRF token)."""
         context = self.context
+        refused = self._cross_site(request)
+        if refused is not None:
+            return refused
         fields = await self._fields(request)
         session = request.cookies.get(COOKIE, "")
         if session and not same_token(first(fields, "csrf"), csrf_token(context.secret, session)):
@@ -133,8 +143,9 @@ class StaffPages:
             t=t,
             wrong=wrong,
             next=back or target,
+            referrer="same-origin",
         )
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=status, headers=_SAME_ORIGIN)
 
     # -- the report form ----------------------------------------------------------------
 
@@ -154,6 +165,9 @@ class StaffPages:
                 self.surveys[0] if self.surveys else ""
             )
             return await self._page(survey_id, csrf, {}, {})
+        refused = self._cross_site(request)
+        if refused is not None:
+            return refused
         fields = await self._fields(request)
         if not same_token(first(fields, "csrf"), csrf):
             return HTMLResponse(context.pages.message("en", "invalid", static="static"), 403)
@@ -166,6 +180,8 @@ class StaffPages:
             answers = answers_from_fields(fields, drop_empty=True)
         except InboundError:
             answers = {}
+        if survey_id not in self.surveys:
+            return HTMLResponse(context.pages.message("en", "gone", static="static"), 404)
         if not values["agent_id"]:
             return await self._page(
                 survey_id, csrf, values, answers,
@@ -227,9 +243,22 @@ class StaffPages:
                 name: values.get(name, "") for name in ("agent_id", "customer_id", *_CONTEXT_FIELDS)
             },
             notice=notice,
+            referrer="same-origin",
             **form,
         )
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=status, headers=_SAME_ORIGIN)
+
+    def _cross_site(self, request: Request) -> Response | None:
+        """403 for a form posted from another site (its ``Origin`` says so), else ``None``.
+
+        The session cookie is ``SameSite=Strict`` and forms carry CSRF tokens;
+        this also stops another site from signing a staff browser in with a key
+        of its own.
+        """
+        origin = request.headers.get("origin")
+        if origin is None or origin == self.origin:
+            return None
+        return HTMLResponse(self.context.pages.message("en", "invalid", static="static"), 403)
 
     async def _fields(self, request: Request) -> dict[str, list[str]]:
         body = await read_body(request, self.context.max_body_bytes)

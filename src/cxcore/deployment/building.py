@@ -426,6 +426,37 @@ def create_channels(
 # -- everything ------------------------------------------------------------------------
 
 
+def _check_files(deployment: Deployment, problems: Problems) -> None:
+    """The definition and rules files ``cxcore serve`` reads: there, and without problems."""
+    from cxcore.definitions import load_definitions  # noqa: PLC0415 - only when checking
+    from cxcore.distribution.rules import load_rules  # noqa: PLC0415
+
+    collector = deployment.collector
+    definitions = None
+    files = [deployment.path(name) for name in collector.definitions]
+    for i, path in enumerate(files):
+        if not path.is_file():
+            problems.add(f"collector.definitions[{i}]", f"{str(path)!r} is not a file")
+    if files and all(path.is_file() for path in files):
+        try:
+            definitions = load_definitions(*files)
+        except CxError as exc:
+            problems.add("collector.definitions", _one_line(exc))
+    if collector.rules is not None:
+        path = deployment.path(collector.rules)
+        if not path.is_file():
+            problems.add("collector.rules", f"{str(path)!r} is not a file")
+            return
+        try:
+            load_rules(path, definitions=definitions)
+        except CxError as exc:
+            problems.add("collector.rules", _one_line(exc))
+
+
+def _one_line(exc: Exception) -> str:
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 async def check(
     deployment: Deployment, registry: ChannelRegistry, environ: Mapping[str, str]
 ) -> list[Problem]:
@@ -433,6 +464,7 @@ async def check(
     problems = Problems()
     _check_store(deployment, environ, problems)
     _token_service(deployment, None, environ, problems)
+    _check_files(deployment, problems)
     for plan in _plans(deployment, registry, environ, problems):
         channel = plan.create(problems)
         if channel is None:

@@ -84,7 +84,12 @@ class _Base:
             daemon=True,
         )
         self._writer.start()
-        await asyncio.wrap_future(ready)
+        try:
+            await asyncio.wrap_future(ready)
+        except sqlite3.Error as exc:
+            self._writer = None
+            msg = f"cannot open the SQLite store {str(self.path)!r}: {exc}"
+            raise StoreError(msg) from exc
         self._loop = asyncio.get_running_loop()
         self._feed_signal = asyncio.Event()
         # One connection per reader thread; each read takes whichever is free.

@@ -1,0 +1,105 @@
+"""``cxcore serve`` and ``cxcore keys``: refusals before anything starts, one line each, no traceback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cxcore.cli import main
+
+KEYS = "collector-cli-key-0123456789abcdefghijkl"
+
+
+def deployment(folder: Path, *, port: int = 8000, sqlite: str = "cx.db", extra: str = "") -> Path:
+    path = folder / "cxcore.toml"
+    path.write_text(
+        textwrap.dedent(f"""
+            [store]
+            sqlite = "{sqlite}"
+
+            [collector]
+            public_url = "http://127.0.0.1:{port}/cx"
+            port = {port}
+        """)
+        + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXCORE_TOKEN_KEYS", KEYS)
+
+
+class TestKeys:
+    def test_add_list_revoke(self, tmp_path, capsys):
+        """A key is printed once; the listing shows its id and scopes; revoking marks it."""
+        config = str(deployment(tmp_path))
+        assert main(["keys", "add", "kiosk-BLR-01", "--scope", "answers", "--config", config]) == 0
+        secret, about = capsys.readouterr().out.splitlines()
+        key_id = secret.split("_")[1]
+        assert about.startswith(f"key {key_id} (kiosk-BLR-01; scopes: answers)")
+        assert main(["keys", "list", "--config", config]) == 0
+        assert capsys.readouterr().out.startswith(f"{key_id}  kiosk-BLR-01  [answers]")
+        assert main(["keys", "revoke", key_id, "--config", config]) == 0
+        assert "is revoked" in capsys.readouterr().out
+        main(["keys", "list", "--config", config])
+        assert "revoked" in capsys.readouterr().out
+
+    def test_an_unknown_key_and_an_unopenable_store_are_one_line_each(self, tmp_path, capsys):
+        """1 for a key that is not there; 2 for a store that cannot be opened."""
+        config = str(deployment(tmp_path))
+        assert main(["keys", "revoke", "000000000000", "--config", config]) == 1
+        assert capsys.readouterr().err == (
+            "cxcore keys revoke: error: no API key '000000000000' (see `cxcore keys list`)\n"
+        )
+        (tmp_path / "folder").mkdir()
+        broken = str(deployment(tmp_path, sqlite="folder"))  # a directory, not a database
+        assert main(["keys", "list", "--config", broken]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("cxcore keys list: error: the store cannot be opened")
+        assert err.count("\n") == 1
+
+
+class TestServe:
+    def test_a_port_in_use_is_refused_before_starting(self, tmp_path, capsys):
+        """Exit 2, naming the host and port, with nothing started."""
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            config = str(deployment(tmp_path, port=port))
+            assert main(["serve", "--config", config]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"cxcore serve: error: cannot listen on 127.0.0.1:{port}")
+        assert not (tmp_path / "cx.db").exists()
+
+    def test_definitions_with_problems_are_refused(self, tmp_path, capsys):
+        """A definition file named in [collector] with problems: exit 1, every problem listed."""
+        (tmp_path / "surveys.toml").write_text("[[surveys]]\nid = 'bad id'\n", encoding="utf-8")
+        config = str(deployment(tmp_path, extra='definitions = ["surveys.toml"]\n'))
+        assert main(["serve", "--config", config]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("cxcore serve: error: ")
+        assert "surveys[0]" in err
+
+    def test_no_traceback_from_a_real_process(self, tmp_path):
+        """The same refusal from a process of its own: one line on stderr, status 2."""
+        (tmp_path / "folder").mkdir()
+        config = deployment(tmp_path, sqlite="folder", port=0)
+        run = subprocess.run(
+            [sys.executable, "-m", "cxcore", "serve", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert run.returncode == 2, run.stderr
+        assert "Traceback" not in run.stderr
+        assert run.stderr.startswith("cxcore serve: error: the store cannot be opened")
