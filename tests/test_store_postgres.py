@@ -324,7 +324,10 @@ class TestSchema:
         ]
 
     def test_a_version_2_database_gets_the_claim_order_index_and_keeps_its_outbox(self, dsn):
-        """Schema 3 replaces the outbox's (state, due_at) index with (state, due_at, id in byte order)."""
+        """Schema 3 replaces the outbox's (state, due_at) index with (state, due_at, id in byte order).
+
+        (Schema 5 adds the index by the provider's id.)
+        """
         from cxcore.stores._schema import migrations  # noqa: PLC0415
 
         with psycopg.connect(dsn) as conn:
@@ -349,6 +352,7 @@ class TestSchema:
         assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["B", "a", "b"])
         assert outbox_indexes(dsn) == {
             "outbox_by_invitation": "(invitation_id)",
+            "outbox_by_provider": "(provider_id)",
             "outbox_by_state_due": '(state, due_at, id COLLATE "C")',
         }
 
@@ -413,12 +417,19 @@ class TestSchema:
             "WHERE table_schema = current_schema() AND column_name IN ('d_store', 't_store') "
             "ORDER BY column_name",
         ) == [("jsonb", "NEVER"), ("text", "ALWAYS")]
-        # Back to schema 3, without the t_ columns; an older cxcore writes as it did.
+        # Back to schema 3, without the t_ columns (nor schema 5's tables and indexes); an
+        # older cxcore writes as it did.
         dims = ("touchpoint", "journey", "store", "agent", "product", "channel")
         with psycopg.connect(dsn) as conn:
             conn.execute(
                 "ALTER TABLE answer_scores " + ", ".join(f"DROP COLUMN t_{d}" for d in dims)
             )
+            conn.execute("DROP TABLE feed, feed_positions, api_keys")
+            conn.execute(
+                "DROP INDEX invitations_by_address_channel, invitations_by_created, "
+                "outbox_by_provider"
+            )
+            conn.execute("CREATE INDEX invitations_by_address ON invitations (address)")
             conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
         upgraded = asyncio.run(read())
         assert upgraded == {**written, "version": SCHEMA_VERSION}
@@ -474,7 +485,8 @@ class TestSchema:
         """Both dialects of the schema have the same tables and columns.
 
         PostgreSQL adds rowid where SQLite has one implicitly, and the generated
-        JSON-text t_ columns of answer_scores (schema 4).
+        JSON-text t_ columns of answer_scores (schema 4); SQLite adds sqlite_sequence,
+        where it keeps the feed's AUTOINCREMENT counter (schema 5).
         """
 
         async def make() -> None:
@@ -497,6 +509,7 @@ class TestSchema:
             lite = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
         finally:
             conn.close()
+        del lite["sqlite_sequence"]
         for table in ("responses", "consent"):
             lite[table] = [*lite[table], "rowid"]
         dims = [c[2:] for c in lite["answer_scores"] if c.startswith("d_")]
