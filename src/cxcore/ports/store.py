@@ -696,7 +696,7 @@ class Store(Protocol):
         Both are audited with their source.
 
         Returns:
-            Whether anything changed: a repeat (the address already opted
+            Whether anything changed. A repeat (the address already opted
             out, or already in) writes nothing and returns ``False``.
         """
         ...
