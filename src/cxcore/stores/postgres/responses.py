@@ -40,6 +40,7 @@ from cxcore.stores._analytics import (
     response_filter,
 )
 from cxcore.stores._checks import refuse_invalid, refuse_too_large
+from cxcore.stores._feed_rows import FeedRow, answer_row, import_rows, reached
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
@@ -55,7 +56,7 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores.export import export_csv, export_parquet
-from cxcore.stores.postgres._base import _LOCK_INVITATION, _Base, _Retry
+from cxcore.stores.postgres._base import _LOCK_INVITATION, INSERT_FEED, _Base, _Retry
 from cxcore.stores.postgres._connection import Conn, _all, _copy, _one
 from cxcore.stores.postgres._dialect import POSTGRES
 from cxcore.stores.postgres._scores import _COPY_SCORES, _replace_scores
@@ -139,6 +140,23 @@ rows come from one array per column, so the statement's text never changes
 if its key was claimed; the statement returns the ids of those that were.
 """
 
+_APPEND_STORED_ANSWERS = INSERT_FEED.format(
+    where="WHERE EXISTS (SELECT 1 FROM responses r WHERE r.id = f.subject) "
+)
+"""The feed rows of the new responses :data:`_INSERT_NEW_RESPONSES` stored, in the same
+transaction: their ids are new, so a response with one was stored by this statement."""
+
+_MARK_INVITATION = (
+    "WITH marked AS (INSERT INTO dispositions (invitation_id, disposition, at, detail) "
+    "SELECT i.id, d.disposition, d.at, NULL FROM invitations i, "
+    "unnest(%s::text[], %s::bigint[]) AS d(disposition, at) WHERE i.id = %s "
+    "ON CONFLICT (invitation_id, disposition) DO NOTHING RETURNING invitation_id, disposition) "
+    "INSERT INTO audit (at, entity, entity_id, action, detail) "
+    "SELECT %s, 'invitation', invitation_id, disposition, '{}' FROM marked"
+)
+"""Record that an invitation (if stored) was started, or completed, and audit what was new:
+one statement, whose result nobody reads, so it costs no round trip in a pipeline."""
+
 
 @attrs.frozen
 class _NewResponse:
@@ -148,6 +166,7 @@ class _NewResponse:
     response: tuple[Any, ...]
     audit: tuple[Any, ...]
     scores: tuple[tuple[Any, ...], ...]
+    feed: FeedRow
 
 
 def _new_response_params(batch: Sequence[_NewResponse]) -> list[list[Any]]:
@@ -304,6 +323,11 @@ class _Responses(_Base):
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
                     (_LOCK_INVITATION, submission.invitation_id),
                 )
+                # The invitation (if stored) before its response, as erase_person locks them.
+                await c.execute(
+                    "SELECT 1 FROM invitations WHERE id = %s FOR SHARE",
+                    (submission.invitation_id,),
+                )
                 row = await _one(
                     c,
                     RESPONSE_SELECT + " WHERE invitation_id = %s "
@@ -333,13 +357,48 @@ class _Responses(_Base):
                 "UPDATE submissions SET response_id = %s, outcome = %s WHERE idempotency_key = %s",
                 (plan.response.id, plan.outcome.value, key),
             )
+            if plan.write:
+                await self._mark_invitation(c, plan.response, existing)
+                # Last: the feed's lock is held from here to the end of COMMIT (see _append_feed).
+                feed = answer_row(plan.outcome, plan.response, existing, survey, self.clock.now())
+                await self._append_feed(c, [feed], pipelined=True)
             return SubmitResult(plan.response, plan.outcome)
 
-        # Two round trips: claiming the key (and reading the invitation's response),
-        # then the writes and COMMIT together.
+        # In a pipeline: the writes and the feed go together, after the replies to the
+        # claim and to the invitation's response; psycopg waits for their replies before
+        # COMMIT, so the feed's lock is held for that round trip and COMMIT's.
         result = await self._write(write, pipeline=True)
         self._log_submission(submission, result.outcome)
         return result
+
+    async def _mark_invitation(
+        self, c: Conn, response: Response, existing: Response | None
+    ) -> None:
+        """Record that a response to an invitation was started, and completed, if it was stored."""
+        if response.invitation_id is None:
+            return
+        marks = reached(response, existing)
+        await c.execute(
+            _MARK_INVITATION,
+            (
+                [d.value for d, _ in marks],
+                [micros(at) for _, at in marks],
+                response.invitation_id,
+                micros(self.clock.now()),
+            ),
+        )
+
+    async def invitation_response(self, invitation_id: str) -> Response | None:
+        """The latest response to an invitation, if it has one."""
+        row = await self._read(
+            lambda c: _one(
+                c,
+                RESPONSE_SELECT
+                + " WHERE invitation_id = %s ORDER BY updated_at DESC, rowid DESC LIMIT 1",
+                (invitation_id,),
+            )
+        )
+        return None if row is None else response_from_row(row)
 
     async def _submit_new(
         self, survey: Survey, submission: Submission, fingerprint: str, new_id: str
@@ -373,6 +432,7 @@ class _Responses(_Base):
                 "response", response.id, plan.outcome.value, status=response.status.value
             ),
             scores=tuple(score_rows(response, scored_questions(survey), to_json)),
+            feed=answer_row(plan.outcome, response, None, survey, self.clock.now()),
         )
         if self.group_commit == 1:
             stored = response.id in await self._store_new([entry])
@@ -391,12 +451,28 @@ class _Responses(_Base):
     async def _store_new(self, batch: Sequence[_NewResponse]) -> set[str]:
         """Store *batch* in one statement: the ids of the responses stored (none if it failed).
 
+        The statement, then the feed rows of the responses it stored (see
+        :meth:`_append_feed`), go in one pipeline on a connection in autocommit
+        mode, ended by one ``Sync``: PostgreSQL runs the statements before a
+        ``Sync`` in one implicit transaction, committed at the ``Sync`` (or
+        rolled back, if any failed). So one round trip, one commit, and every
+        response of the batch its event; an explicit ``BEGIN`` and ``COMMIT``
+        would cost a round trip each.
+
         Raises:
             StoreError: If no connection was free in time.
         """
         try:
             async with self._open_pool().connection() as conn:
-                rows = await _all(conn, _INSERT_NEW_RESPONSES, _new_response_params(batch))
+                async with conn.pipeline():
+                    cur = await conn.execute(_INSERT_NEW_RESPONSES, _new_response_params(batch))
+                    await self._append_feed(
+                        conn,
+                        [entry.feed for entry in batch],
+                        pipelined=True,
+                        insert=_APPEND_STORED_ANSWERS,
+                    )
+                rows = await cur.fetchall()
         except psycopg.Error as exc:
             log.debug(
                 "store: %d new responses' one statement failed (%r); the general way",
@@ -521,6 +597,9 @@ class _Responses(_Base):
             repeated = await _fetch_responses(
                 c, [rid for outcome, rid in outcomes if outcome is SubmitOutcome.REPEATED]
             )
+            # Last: the feed's lock is held from here to the end of COMMIT (see _append_feed).
+            new = [by_id[row[0]] for row in new_rows]
+            await self._append_feed(c, import_rows(new, self.clock.now()))
             return [
                 SubmitResult(
                     by_id[rid] if outcome is SubmitOutcome.CREATED else repeated[rid], outcome
