@@ -1193,6 +1193,102 @@ class TestErrors:
             PostgresStore("host=127.0.0.1 port")
 
 
+class TestFeedWakeUps:
+    """wait_feed is woken by LISTEN/NOTIFY: across stores (processes), and never wrongly."""
+
+    @staticmethod
+    async def waited(store: PostgresStore, after: int, at_most: float) -> tuple[bool, float]:
+        started = asyncio.get_running_loop().time()
+        woken = await store.wait_feed(after, at_most)
+        return woken, asyncio.get_running_loop().time() - started
+
+    def test_a_write_of_another_store_wakes_a_waiter_at_once(self, dsn):
+        """Another pool's commit wakes the wait by notification, long before any poll would."""
+
+        async def scenario() -> tuple[bool, float, bool]:
+            async with PostgresStore(dsn, feed_poll=60) as a, PostgresStore(dsn) as b:
+                await b.put_survey(NPS)
+
+                async def later() -> None:
+                    await asyncio.sleep(0.3)
+                    await b.submit(kiosk_visit("k1", 9))
+
+                writer = asyncio.create_task(later())
+                woken, took = await self.waited(a, 0, 30.0)
+                await writer
+                assert a._listener is not None
+                return woken, took, a._listener.up
+
+        woken, took, listening = asyncio.run(scenario())
+        assert woken
+        assert listening
+        assert took < 5.0
+
+    def test_notifications_for_other_schemas_do_not_end_a_wait(self, dsn, postgres_server):
+        """A notification that brings nothing new (another store's schema) only makes it look again."""
+
+        async def scenario() -> tuple[bool, float]:
+            async with PostgresStore(dsn) as store:
+
+                async def noise() -> None:
+                    async with await psycopg.AsyncConnection.connect(
+                        postgres_server, autocommit=True
+                    ) as conn:
+                        for _ in range(5):
+                            await asyncio.sleep(0.1)
+                            await conn.execute("SELECT pg_notify('cxcore_feed', '')")
+
+                other = asyncio.create_task(noise())
+                result = await self.waited(store, 0, 1.0)
+                await other
+                return result
+
+        woken, took = asyncio.run(scenario())
+        assert not woken
+        assert took >= 1.0
+
+    def test_a_lost_listening_connection_falls_back_on_polling_then_listens_again(
+        self, dsn, postgres_server
+    ):
+        """With its connection killed, a waiter still sees a write (by polling); the ear comes back."""
+
+        async def scenario() -> tuple[bool, bool, int | None, int | None]:
+            async with PostgresStore(dsn, feed_poll=0.2) as a, PostgresStore(dsn) as b:
+                await b.put_survey(NPS)
+                assert await a.wait_feed(0, 0.05) is False  # starts the listener
+                listener = a._listener
+                assert listener is not None
+                first = listener.backend_pid
+                assert first is not None
+                with psycopg.connect(postgres_server, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+                await b.submit(kiosk_visit("k1", 9))
+                woken = await a.wait_feed(0, 5.0)
+                for _ in range(100):  # it connects again after a pause
+                    if listener.up:
+                        break
+                    await asyncio.sleep(0.05)
+                return woken, listener.up, first, listener.backend_pid
+
+        woken, up, first, second = asyncio.run(scenario())
+        assert woken
+        assert up
+        assert second not in (None, first)
+
+    def test_closing_the_store_closes_its_listening_connection(self, dsn):
+        """aclose ends the LISTEN connection as well as the pool's."""
+
+        async def scenario() -> int | None:
+            async with PostgresStore(dsn) as store:
+                await store.wait_feed(0, 0.05)
+                assert store._listener is not None
+                return store._listener.backend_pid
+
+        pid = asyncio.run(scenario())
+        assert pid is not None
+        assert query(dsn, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid) == [(0,)]
+
+
 class TestImport:
     def test_psycopg_loads_only_when_postgres_store_is_used(self):
         """`import cxcore.stores` does not load psycopg; naming PostgresStore does."""
