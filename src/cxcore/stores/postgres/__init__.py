@@ -85,7 +85,8 @@ retention), ``cases``, ``inbound`` (what answers, opt-outs and statuses
 coming back look up and write), ``feed`` (reading the feed, consumers'
 positions, waiting for more) and ``keys`` (API keys), all on ``_base`` (the
 pool, transactions, the schema, the audit log, and the feed's appends under
-its lock) and ``_listener`` (the ``LISTEN`` connection). A new aggregate is a
+its lock), ``_listener`` (the ``LISTEN`` connection) and ``_new_responses``
+(the one statement that stores a group of new responses). A new aggregate is a
 module of its own, and its part one more base of :class:`PostgresStore`.
 """
 

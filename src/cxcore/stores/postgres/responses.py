@@ -40,11 +40,10 @@ from cxcore.stores._analytics import (
     response_filter,
 )
 from cxcore.stores._checks import refuse_invalid, refuse_too_large
-from cxcore.stores._feed_rows import FeedRow, answer_row, import_rows, reached
+from cxcore.stores._feed_rows import answer_row, import_rows, reached
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
-    SCORE_COLUMNS,
     batch_scores,
     mask,
     micros,
@@ -56,9 +55,15 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores.export import export_csv, export_parquet
-from cxcore.stores.postgres._base import _LOCK_INVITATION, INSERT_FEED, _Base, _Retry
+from cxcore.stores.postgres._base import _LOCK_INVITATION, _Base, _Retry
 from cxcore.stores.postgres._connection import Conn, _all, _copy, _one
 from cxcore.stores.postgres._dialect import POSTGRES
+from cxcore.stores.postgres._new_responses import (
+    _APPEND_STORED_ANSWERS,
+    _INSERT_NEW_RESPONSES,
+    _new_response_params,
+    _NewResponse,
+)
 from cxcore.stores.postgres._scores import _COPY_SCORES, _replace_scores
 
 if TYPE_CHECKING:
@@ -82,70 +87,6 @@ _UPDATE_RESPONSE = (
     + " WHERE id = %s"
 )
 
-_NOT_TEXT = {
-    "survey_version": "int",
-    "value": "bigint",
-    "answered_at": "bigint",
-    "started_at": "bigint",
-    "updated_at": "bigint",
-    "completed_at": "bigint",
-}
-
-
-_AUDIT_TYPES = {
-    "at": "bigint",
-    "entity": "text",
-    "entity_id": "text",
-    "action": "text",
-    "detail": "text",
-}
-
-
-def _unnest(columns: Mapping[str, str], alias: str) -> str:
-    """Rows from one array parameter per column (``%s::type[]``), named like the columns."""
-    arrays = ", ".join(f"%b::{kind}[]" for kind in columns.values())
-    return f"unnest({arrays}) AS {alias}({', '.join(columns)})"
-
-
-def _column_types(columns: Sequence[str]) -> dict[str, str]:
-    return {c: "jsonb" if c.startswith("d_") else _NOT_TEXT.get(c, "text") for c in columns}
-
-
-_SUBMISSION_TYPES = {
-    "idempotency_key": "text",
-    "fingerprint": "text",
-    "response_id": "text",
-    "outcome": "text",
-    "received_at": "bigint",
-}
-_CLAIMED = "IN (SELECT response_id FROM claim)"
-_INSERT_NEW_RESPONSES = (
-    "WITH claim AS (INSERT INTO submissions (idempotency_key, fingerprint, response_id, "
-    f"outcome, received_at) SELECT * FROM {_unnest(_SUBMISSION_TYPES, 'k')} "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING response_id), "
-    f"response AS (INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) SELECT * FROM "
-    f"{_unnest(_column_types(RESPONSE_COLUMNS), 'r')} WHERE r.id {_CLAIMED}), "
-    "audit AS (INSERT INTO audit (at, entity, entity_id, action, detail) SELECT * FROM "
-    f"{_unnest(_AUDIT_TYPES, 'a')} WHERE a.entity_id {_CLAIMED}), "
-    f"scores AS (INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) SELECT * FROM "
-    f"{_unnest(_column_types(SCORE_COLUMNS), 's')} WHERE s.response_id {_CLAIMED}) "
-    "SELECT response_id FROM claim"
-)
-"""One statement storing new responses: their keys, rows, scored answers and audit entries.
-
-Its data-modifying CTEs run as one atomic statement, so in autocommit mode
-any number of new responses cost one round trip and one commit. Each table's
-rows come from one array per column, so the statement's text never changes
-(the server plans it once per connection). A response's rows are written only
-if its key was claimed; the statement returns the ids of those that were.
-"""
-
-_APPEND_STORED_ANSWERS = INSERT_FEED.format(
-    where="WHERE EXISTS (SELECT 1 FROM responses r WHERE r.id = f.subject) "
-)
-"""The feed rows of the new responses :data:`_INSERT_NEW_RESPONSES` stored, in the same
-transaction: their ids are new, so a response with one was stored by this statement."""
-
 _MARK_INVITATION = (
     "WITH marked AS (INSERT INTO dispositions (invitation_id, disposition, at, detail) "
     "SELECT i.id, d.disposition, d.at, NULL FROM invitations i, "
@@ -156,31 +97,6 @@ _MARK_INVITATION = (
 )
 """Record that an invitation (if stored) was started, or completed, and audit what was new:
 one statement, whose result nobody reads, so it costs no round trip in a pipeline."""
-
-
-@attrs.frozen
-class _NewResponse:
-    """The rows of one new response, as :data:`_INSERT_NEW_RESPONSES` stores them."""
-
-    key: tuple[Any, ...]
-    response: tuple[Any, ...]
-    audit: tuple[Any, ...]
-    scores: tuple[tuple[Any, ...], ...]
-    feed: FeedRow
-
-
-def _new_response_params(batch: Sequence[_NewResponse]) -> list[list[Any]]:
-    """The array parameters of :data:`_INSERT_NEW_RESPONSES` for *batch*."""
-    scores = [row for entry in batch for row in entry.scores]
-    params: list[list[Any]] = []
-    for rows, width in (
-        ([e.key for e in batch], len(_SUBMISSION_TYPES)),
-        ([e.response for e in batch], len(RESPONSE_COLUMNS)),
-        ([e.audit for e in batch], len(_AUDIT_TYPES)),
-        (scores, len(SCORE_COLUMNS)),
-    ):
-        params.extend([row[i] for row in rows] for i in range(width))
-    return params
 
 
 class _Responses(_Base):
