@@ -76,6 +76,7 @@ nitpick_ignore = [
     ("py:class", "date"),  # datetime.date, as some hints spell it
     ("py:class", "datetime.date"),
     ("py:func", "asyncio.sleep"),
+    ("py:func", "hmac.compare_digest"),
     ("py:class", "asyncio.Event"),
     ("py:class", "asyncio.locks.Event"),  # asyncio.Event, as autodoc spells it
     ("py:class", "Sleep"),  # cxcore.dispatch's alias for an async sleep function

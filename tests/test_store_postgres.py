@@ -324,7 +324,10 @@ class TestSchema:
         ]
 
     def test_a_version_2_database_gets_the_claim_order_index_and_keeps_its_outbox(self, dsn):
-        """Schema 3 replaces the outbox's (state, due_at) index with (state, due_at, id in byte order)."""
+        """Schema 3 replaces the outbox's (state, due_at) index with (state, due_at, id in byte order).
+
+        (Schema 5 adds the index by the provider's id.)
+        """
         from cxcore.stores._schema import migrations  # noqa: PLC0415
 
         with psycopg.connect(dsn) as conn:
@@ -349,6 +352,7 @@ class TestSchema:
         assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["B", "a", "b"])
         assert outbox_indexes(dsn) == {
             "outbox_by_invitation": "(invitation_id)",
+            "outbox_by_provider": "(provider_id)",
             "outbox_by_state_due": '(state, due_at, id COLLATE "C")',
         }
 
@@ -413,12 +417,19 @@ class TestSchema:
             "WHERE table_schema = current_schema() AND column_name IN ('d_store', 't_store') "
             "ORDER BY column_name",
         ) == [("jsonb", "NEVER"), ("text", "ALWAYS")]
-        # Back to schema 3, without the t_ columns; an older cxcore writes as it did.
+        # Back to schema 3, without the t_ columns (nor schema 5's tables and indexes); an
+        # older cxcore writes as it did.
         dims = ("touchpoint", "journey", "store", "agent", "product", "channel")
         with psycopg.connect(dsn) as conn:
             conn.execute(
                 "ALTER TABLE answer_scores " + ", ".join(f"DROP COLUMN t_{d}" for d in dims)
             )
+            conn.execute("DROP TABLE feed, feed_positions, api_keys")
+            conn.execute(
+                "DROP INDEX invitations_by_address_channel, invitations_by_created, "
+                "outbox_by_provider"
+            )
+            conn.execute("CREATE INDEX invitations_by_address ON invitations (address)")
             conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
         upgraded = asyncio.run(read())
         assert upgraded == {**written, "version": SCHEMA_VERSION}
@@ -474,7 +485,8 @@ class TestSchema:
         """Both dialects of the schema have the same tables and columns.
 
         PostgreSQL adds rowid where SQLite has one implicitly, and the generated
-        JSON-text t_ columns of answer_scores (schema 4).
+        JSON-text t_ columns of answer_scores (schema 4); SQLite adds sqlite_sequence,
+        where it keeps the feed's AUTOINCREMENT counter (schema 5).
         """
 
         async def make() -> None:
@@ -497,6 +509,7 @@ class TestSchema:
             lite = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
         finally:
             conn.close()
+        del lite["sqlite_sequence"]
         for table in ("responses", "consent"):
             lite[table] = [*lite[table], "rowid"]
         dims = [c[2:] for c in lite["answer_scores"] if c.startswith("d_")]
@@ -1178,6 +1191,102 @@ class TestErrors:
         """A DSN libpq cannot parse is refused at once, by name."""
         with pytest.raises(ValueError, match="dsn: not a PostgreSQL connection string"):
             PostgresStore("host=127.0.0.1 port")
+
+
+class TestFeedWakeUps:
+    """wait_feed is woken by LISTEN/NOTIFY: across stores (processes), and never wrongly."""
+
+    @staticmethod
+    async def waited(store: PostgresStore, after: int, at_most: float) -> tuple[bool, float]:
+        started = asyncio.get_running_loop().time()
+        woken = await store.wait_feed(after, at_most)
+        return woken, asyncio.get_running_loop().time() - started
+
+    def test_a_write_of_another_store_wakes_a_waiter_at_once(self, dsn):
+        """Another pool's commit wakes the wait by notification, long before any poll would."""
+
+        async def scenario() -> tuple[bool, float, bool]:
+            async with PostgresStore(dsn, feed_poll=60) as a, PostgresStore(dsn) as b:
+                await b.put_survey(NPS)
+
+                async def later() -> None:
+                    await asyncio.sleep(0.3)
+                    await b.submit(kiosk_visit("k1", 9))
+
+                writer = asyncio.create_task(later())
+                woken, took = await self.waited(a, 0, 30.0)
+                await writer
+                assert a._listener is not None
+                return woken, took, a._listener.up
+
+        woken, took, listening = asyncio.run(scenario())
+        assert woken
+        assert listening
+        assert took < 5.0
+
+    def test_notifications_for_other_schemas_do_not_end_a_wait(self, dsn, postgres_server):
+        """A notification that brings nothing new (another store's schema) only makes it look again."""
+
+        async def scenario() -> tuple[bool, float]:
+            async with PostgresStore(dsn) as store:
+
+                async def noise() -> None:
+                    async with await psycopg.AsyncConnection.connect(
+                        postgres_server, autocommit=True
+                    ) as conn:
+                        for _ in range(5):
+                            await asyncio.sleep(0.1)
+                            await conn.execute("SELECT pg_notify('cxcore_feed', '')")
+
+                other = asyncio.create_task(noise())
+                result = await self.waited(store, 0, 1.0)
+                await other
+                return result
+
+        woken, took = asyncio.run(scenario())
+        assert not woken
+        assert took >= 1.0
+
+    def test_a_lost_listening_connection_falls_back_on_polling_then_listens_again(
+        self, dsn, postgres_server
+    ):
+        """With its connection killed, a waiter still sees a write (by polling); the ear comes back."""
+
+        async def scenario() -> tuple[bool, bool, int | None, int | None]:
+            async with PostgresStore(dsn, feed_poll=0.2) as a, PostgresStore(dsn) as b:
+                await b.put_survey(NPS)
+                assert await a.wait_feed(0, 0.05) is False  # starts the listener
+                listener = a._listener
+                assert listener is not None
+                first = listener.backend_pid
+                assert first is not None
+                with psycopg.connect(postgres_server, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+                await b.submit(kiosk_visit("k1", 9))
+                woken = await a.wait_feed(0, 5.0)
+                for _ in range(100):  # it connects again after a pause
+                    if listener.up:
+                        break
+                    await asyncio.sleep(0.05)
+                return woken, listener.up, first, listener.backend_pid
+
+        woken, up, first, second = asyncio.run(scenario())
+        assert woken
+        assert up
+        assert second not in (None, first)
+
+    def test_closing_the_store_closes_its_listening_connection(self, dsn):
+        """aclose ends the LISTEN connection as well as the pool's."""
+
+        async def scenario() -> int | None:
+            async with PostgresStore(dsn) as store:
+                await store.wait_feed(0, 0.05)
+                assert store._listener is not None
+                return store._listener.backend_pid
+
+        pid = asyncio.run(scenario())
+        assert pid is not None
+        assert query(dsn, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid) == [(0,)]
 
 
 class TestImport:

@@ -22,10 +22,41 @@ it is never retried for a serialization failure:
   overwritten.
 * *Outbox claims* use ``SELECT ... FOR UPDATE SKIP LOCKED``: dispatchers in
   several processes never wait for each other and never claim the same send.
+* *Delivery statuses* of one invitation lock its row, and *opt-outs* take an
+  advisory lock on the ledgers of the address and the customer, so a
+  provider's retries arriving at once still never go backwards or write twice.
 
 A transaction that PostgreSQL aborts for a deadlock, or that loses its
 connection before ``COMMIT``, is run again (up to three times in all); nothing
 of it had been written.
+
+**The feed.** Every write that takes something in appends its events to
+``feed`` in its own transaction, and a consumer reads them after the last
+position it saw. That only works if positions grow in the order transactions
+*commit*: a ``BIGSERIAL`` value is taken when the row is inserted, and
+transactions commit in any order, so without care a reader could see
+position 11 committed, move its cursor there, and never see position 10,
+committed a moment later. So a write appends its feed rows as its *last*
+statements, after taking a transaction-scoped advisory lock dedicated to the
+feed (``pg_advisory_xact_lock``). PostgreSQL releases it at the end of
+``COMMIT``, after the transaction became visible; the next appender takes its
+positions only then. Positions are thus handed out in commit order, and a
+position a reader has seen has no smaller one still to come (a rolled-back
+append leaves a gap, never a late arrival). The price is that appending
+transactions commit one at a time: the lock is held from the append to the
+end of ``COMMIT`` (its WAL flush included), which is why every other
+statement of a write comes before it, and why group commit matters more:
+fifty new responses take the lock once.
+
+The appending transaction also runs ``pg_notify('cxcore_feed', '')``, which
+PostgreSQL delivers at commit. :meth:`PostgresStore.wait_feed` returns at
+once if the feed has an event after the given position; otherwise it waits
+on the store's one listening connection (outside the pool, in autocommit
+mode, opened on the first wait and closed by :meth:`PostgresStore.aclose`),
+which wakes every waiter on each notification. A waiter then looks at the
+feed's head again: notifications are database-wide, so one sent for a store
+in another schema is one look for nothing. While the listening connection is
+down, waiters look every ``feed_poll`` seconds, until it is back.
 
 **Durability.** A write is acknowledged only after its ``COMMIT`` returns. The
 store runs its sessions with ``synchronous_commit`` at ``on`` (or stronger, if
@@ -47,11 +78,16 @@ Tables are created unqualified, in the first schema of the connection's
 in a schema of its own.
 
 :class:`PostgresStore` is a thin face over one part per aggregate, each a
-module of this package: ``responses`` (surveys, responses, scores),
-``outbox`` (invitations, dispositions, sends), ``people`` (consent,
-suppression, erasure, retention) and ``cases``, all on ``_base`` (the pool,
-transactions, the schema, the audit log). A new aggregate is a module of its
-own, and its part one more base of :class:`PostgresStore`.
+module of this package: ``responses`` (surveys, responses, scores, and the
+feed events and invitation marks of answers), ``outbox`` (invitations,
+dispositions, sends), ``people`` (consent, suppression, opt-outs, erasure,
+retention), ``cases``, ``inbound`` (what answers, opt-outs and statuses
+coming back look up and write), ``feed`` (reading the feed, consumers'
+positions, waiting for more) and ``keys`` (API keys), all on ``_base`` (the
+pool, transactions, the schema, the audit log, and the feed's appends under
+its lock), ``_listener`` (the ``LISTEN`` connection) and ``_new_responses``
+(the one statement that stores a group of new responses). A new aggregate is a
+module of its own, and its part one more base of :class:`PostgresStore`.
 """
 
 from __future__ import annotations
@@ -63,6 +99,9 @@ from cxcore.stores._checks import check_counts
 from cxcore.stores.postgres._base import _Base, _where_dsn
 from cxcore.stores.postgres._dialect import POSTGRES
 from cxcore.stores.postgres.cases import _Cases
+from cxcore.stores.postgres.feed import _Feed
+from cxcore.stores.postgres.inbound import _Inbound
+from cxcore.stores.postgres.keys import _Keys
 from cxcore.stores.postgres.outbox import _Outbox
 from cxcore.stores.postgres.people import _People
 from cxcore.stores.postgres.responses import _Responses
@@ -70,7 +109,7 @@ from cxcore.stores.postgres.responses import _Responses
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(_Responses, _Outbox, _People, _Cases, _Base):
+class PostgresStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, _Base):
     """The PostgreSQL store. Use it as an async context manager, or call :meth:`open` and :meth:`aclose`.
 
     .. code-block:: python
@@ -97,6 +136,9 @@ class PostgresStore(_Responses, _Outbox, _People, _Cases, _Base):
             its own connection, on spans of the time the answers were given.
             PostgreSQL 15 aggregates a query's columns on one core, so two
             use two of the server's cores; 1 reads one span at a time.
+        feed_poll: How often, in seconds, :meth:`wait_feed` looks at the feed
+            while its listening connection is down (``LISTEN/NOTIFY`` wakes it
+            otherwise).
 
     Raises:
         ValueError: If the sizes or the DSN are not usable.
@@ -115,8 +157,12 @@ class PostgresStore(_Responses, _Outbox, _People, _Cases, _Base):
         timeout: float = 30.0,
         group_commit: int = 256,
         frame_parts: int = 2,
+        feed_poll: float = 0.5,
     ) -> None:
         check_counts(max_size=max_size, group_commit=group_commit, frame_parts=frame_parts)
+        if feed_poll <= 0:
+            msg = f"feed_poll: {feed_poll} is not a positive number of seconds"
+            raise ValueError(msg)
         if not 0 <= min_size <= max_size:
             msg = f"min_size: {min_size} is not between 0 and max_size ({max_size})"
             raise ValueError(msg)
@@ -132,6 +178,8 @@ class PostgresStore(_Responses, _Outbox, _People, _Cases, _Base):
         self.timeout = timeout
         self.group_commit = group_commit
         self.frame_parts = frame_parts
+        self.feed_poll = feed_poll
+        self._listener = None
         self._group = Batcher(self._stored_in_group, limit=group_commit)
         self._pool = None
         self._surveys = {}

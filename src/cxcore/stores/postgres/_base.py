@@ -1,11 +1,13 @@
-"""What every part of the PostgreSQL store stands on: the pool, transactions, the schema and the audit log.
+"""What every part of the PostgreSQL store stands on: the pool, transactions, the schema, the audit log, and the feed's appends.
 
-How transactions stay correct under concurrency, and when a write is
-durable, is told in :mod:`cxcore.stores.postgres`.
+How transactions stay correct under concurrency, when a write is durable,
+and why the feed's positions follow the order of commits, is told in
+:mod:`cxcore.stores.postgres`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -22,10 +24,12 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from cxcore.model.interaction import Scalar
 from cxcore.ports.clock import Clock
 from cxcore.ports.store import AuditEntry, ConflictError, StoreError
+from cxcore.stores._feed_rows import FeedRow
 from cxcore.stores._rows import from_micros, micros, to_json
 from cxcore.stores._schema import SCHEMA_VERSION, SCORES_BACKFILLED_AT, migrations, schema_too_new
 from cxcore.stores.postgres._connection import Conn, _all, _one
 from cxcore.stores.postgres._dialect import _JsonScalarLoader
+from cxcore.stores.postgres._listener import NOTIFY, FeedListener
 from cxcore.stores.postgres._scores import _backfill_scores
 
 T = TypeVar("T")
@@ -41,6 +45,16 @@ _ATTEMPTS = 3
 # Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)): "cx" and a number.
 _LOCK_SCHEMA = 0x63780001
 _LOCK_INVITATION = 0x63780002
+_LOCK_FEED = 0x63780003
+_LOCK_LEDGER = 0x63780004
+
+INSERT_FEED = (
+    "INSERT INTO feed (at, kind, subject, survey_id, detail) SELECT f.at, f.kind, f.subject, "
+    "f.survey_id, f.detail FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[]) WITH ORDINALITY AS f(at, kind, subject, survey_id, detail, n) {where}ORDER BY f.n"
+)
+"""Feed rows from one array per column, in their order; ``{where}`` may keep only some."""
+_APPEND_FEED = INSERT_FEED.format(where="")
 _NOT_OPEN = "the store is not open (use `async with store:` or `await store.open()`)"
 
 
@@ -76,8 +90,10 @@ class _Base:
         timeout: float
         group_commit: int
         frame_parts: int
+        feed_poll: float
         _where: str
         _pool: AsyncConnectionPool[Conn] | None
+        _listener: FeedListener | None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -90,9 +106,7 @@ class _Base:
         """
         if self._pool is not None:
             return
-        extra: dict[str, Any] = {}
-        if "connect_timeout" not in conninfo_to_dict(self.dsn):
-            extra["connect_timeout"] = max(1, math.ceil(self.timeout))
+        extra = self._connect_options()
         try:
             conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, **extra)
         except psycopg.Error as exc:
@@ -121,11 +135,21 @@ class _Base:
             raise StoreError(msg) from exc
         self._pool = pool
 
+    def _connect_options(self) -> dict[str, Any]:
+        """What every connection of the store is opened with, besides the DSN."""
+        extra: dict[str, Any] = {}
+        if "connect_timeout" not in conninfo_to_dict(self.dsn):
+            extra["connect_timeout"] = max(1, math.ceil(self.timeout))
+        return extra
+
     async def aclose(self) -> None:
-        """Close every connection. Calling it again does nothing.
+        """Close every connection, the feed's listening one too. Calling it again does nothing.
 
         Writes already acknowledged are committed; there is nothing pending.
         """
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.aclose()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -223,6 +247,59 @@ class _Base:
             f"no connection to PostgreSQL at {self._where} within {self.timeout} s "
             f"(all {self.max_size} busy, or the server is down): {exc}"
         )
+
+    # ------------------------------------------------------------ the feed, written
+
+    async def _append_feed(
+        self,
+        conn: Conn,
+        rows: Sequence[FeedRow],
+        *,
+        pipelined: bool = False,
+        insert: str = _APPEND_FEED,
+    ) -> None:
+        """Append *rows* to the feed: the last statements of the transaction of the write they report.
+
+        Positions must grow in the order transactions *commit*, or a reader
+        that saw position N could later see a smaller one appear (a ``BIGSERIAL``
+        value is taken when the row is inserted, and transactions commit in
+        any order), and a consumer keeping a cursor would skip it forever. So
+        the rows are inserted only once this transaction holds the feed's
+        advisory lock, which PostgreSQL releases after ``COMMIT`` has made the
+        transaction visible: the next appender takes its positions after ours
+        are visible (or rolled back). The lock is held only from here to the
+        end of ``COMMIT``, which is why every other statement of a write comes
+        before this. ``pg_notify`` wakes listeners when the transaction commits.
+
+        With *pipelined*, *conn* is in pipeline mode already; otherwise the
+        three statements go in a pipeline of their own (one round trip).
+        *insert* is :data:`INSERT_FEED` with a condition, for a caller that
+        appends only some of *rows*.
+        """
+        if not rows:
+            return
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        if pipelined:
+            await self._append_feed_statements(conn, columns, insert)
+        else:
+            async with conn.pipeline():
+                await self._append_feed_statements(conn, columns, insert)
+
+    @staticmethod
+    async def _append_feed_statements(conn: Conn, columns: list[list[Any]], insert: str) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_FEED,))
+        await conn.execute(insert, columns)
+        await conn.execute(NOTIFY)
+
+    async def _feed_listener(self) -> FeedListener | None:
+        """The store's listening connection, started on first use; ``None`` on another event loop."""
+        listener = self._listener
+        if listener is None:
+            listener = self._listener = FeedListener(self.dsn, self._connect_options())
+        if listener.loop is not asyncio.get_running_loop():
+            return None
+        await listener.start()
+        return listener
 
     # ------------------------------------------------------------ schema
 

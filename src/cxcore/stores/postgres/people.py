@@ -1,4 +1,4 @@
-"""People in the PostgreSQL store: consent, suppressions, erasure, and the retention of personal data."""
+"""People in the PostgreSQL store: consent, suppressions, opt-outs, erasure, and the retention of personal data."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from cxcore.definitions import structure
+from cxcore.distribution.fatigue import SuppressionReason
 from cxcore.model.customer import Consent, Purpose
 from cxcore.model.response import Response
 from cxcore.model.survey import Survey
-from cxcore.ports.store import StoreError
+from cxcore.ports.store import OptOut, StoreError
+from cxcore.stores._feed_rows import opt_out_row
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
@@ -23,7 +25,7 @@ from cxcore.stores._rows import (
     response_row,
     retention_cutoffs,
 )
-from cxcore.stores.postgres._base import _Base
+from cxcore.stores.postgres._base import _LOCK_LEDGER, _Base
 from cxcore.stores.postgres._connection import Conn, _all, _one
 from cxcore.stores.postgres._scores import _replace_scores
 
@@ -40,31 +42,34 @@ class _People(_Base):
         """
 
         async def write(c: Conn) -> None:
-            row = await _one(
-                c,
-                "INSERT INTO consent (person, channel, purpose, granted, source, recorded_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING rowid",
-                (
-                    person,
-                    consent.channel,
-                    consent.purpose.value,
-                    int(consent.granted),
-                    consent.source,
-                    micros(consent.recorded_at),
-                ),
-            )
-            assert row is not None  # noqa: S101 - INSERT ... RETURNING returns the row
-            await self._audit(
-                c,
-                "consent",
-                str(row[0]),
-                "granted" if consent.granted else "withdrawn",
-                channel=consent.channel,
-                purpose=consent.purpose.value,
-                source=consent.source,
-            )
+            await self._add_consent(c, person, consent)
 
         await self._write(write)
+
+    async def _add_consent(self, c: Conn, person: str, consent: Consent) -> None:
+        row = await _one(
+            c,
+            "INSERT INTO consent (person, channel, purpose, granted, source, recorded_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING rowid",
+            (
+                person,
+                consent.channel,
+                consent.purpose.value,
+                int(consent.granted),
+                consent.source,
+                micros(consent.recorded_at),
+            ),
+        )
+        assert row is not None  # noqa: S101 - INSERT ... RETURNING returns the row
+        await self._audit(
+            c,
+            "consent",
+            str(row[0]),
+            "granted" if consent.granted else "withdrawn",
+            channel=consent.channel,
+            purpose=consent.purpose.value,
+            source=consent.source,
+        )
 
     async def consent(self, person: str, channel: str, purpose: Purpose) -> Consent | None:
         """The latest consent entry of *person* for *channel* (or ``"*"``) and *purpose*."""
@@ -116,6 +121,72 @@ class _People(_Base):
                 await self._audit(c, "suppression", digest[:16], "lifted", channel=channel)
 
         await self._write(write)
+
+    async def record_opt_out(self, opt_out: OptOut) -> bool:
+        """Opt an address out of a channel (or back in), with the feed, in one transaction.
+
+        Opting out suppresses the address (``opt_out``, unless it is suppressed
+        already) and withdraws consent in the ledgers of the address and the
+        customer; opting in lifts an ``opt_out`` suppression (never a bounce's)
+        and grants consent. Entries are written only where the ledger says
+        otherwise, so a repeat writes nothing, even one arriving at the same
+        time from another process: the ledgers of the address and the customer
+        are locked (advisory locks, in a fixed order) for the decision.
+
+        Returns:
+            Whether anything changed.
+        """
+        consent = opt_out.consent()
+        reason = SuppressionReason.OPT_OUT.value
+        digest = address_hash(opt_out.address)
+        people = [p for p in (opt_out.address, opt_out.customer_id) if p is not None]
+
+        async def write(c: Conn) -> bool:
+            for person in sorted(set(people)):
+                await c.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_LEDGER, person)
+                )
+            since = micros(self.clock.now())
+            if opt_out.opted_out:
+                cur = await c.execute(
+                    "INSERT INTO suppressions (address_hash, channel, reason, since) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (address_hash, channel) DO NOTHING",
+                    (digest, opt_out.channel, reason, since),
+                )
+                action = "added"
+            else:
+                cur = await c.execute(
+                    "DELETE FROM suppressions WHERE address_hash = %s AND channel = %s "
+                    "AND reason = %s",
+                    (digest, opt_out.channel, reason),
+                )
+                action = "lifted"
+            changed = cur.rowcount > 0
+            if changed:
+                await self._audit(
+                    c,
+                    "suppression",
+                    digest[:16],
+                    action,
+                    channel=opt_out.channel,
+                    source=opt_out.source,
+                )
+            for person in people:
+                latest = await _one(
+                    c,
+                    "SELECT granted FROM consent WHERE person = %s AND channel = %s "
+                    "AND purpose = %s ORDER BY recorded_at DESC, rowid DESC LIMIT 1",
+                    (person, consent.channel, consent.purpose.value),
+                )
+                if latest is not None and bool(latest[0]) is consent.granted:
+                    continue
+                await self._add_consent(c, person, consent)
+                changed = True
+            if changed:  # last: see _append_feed
+                await self._append_feed(c, [opt_out_row(opt_out, self.clock.now())])
+            return changed
+
+        return await self._write(write)
 
     async def suppression(self, address: str, channel: str) -> str | None:
         """Why *address* is suppressed on *channel* (or on every channel), or ``None``."""

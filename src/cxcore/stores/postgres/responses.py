@@ -40,10 +40,10 @@ from cxcore.stores._analytics import (
     response_filter,
 )
 from cxcore.stores._checks import refuse_invalid, refuse_too_large
+from cxcore.stores._feed_rows import answer_row, import_rows, reached
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
-    SCORE_COLUMNS,
     batch_scores,
     mask,
     micros,
@@ -58,6 +58,12 @@ from cxcore.stores.export import export_csv, export_parquet
 from cxcore.stores.postgres._base import _LOCK_INVITATION, _Base, _Retry
 from cxcore.stores.postgres._connection import Conn, _all, _copy, _one
 from cxcore.stores.postgres._dialect import POSTGRES
+from cxcore.stores.postgres._new_responses import (
+    _APPEND_STORED_ANSWERS,
+    _INSERT_NEW_RESPONSES,
+    _new_response_params,
+    _NewResponse,
+)
 from cxcore.stores.postgres._scores import _COPY_SCORES, _replace_scores
 
 if TYPE_CHECKING:
@@ -81,87 +87,16 @@ _UPDATE_RESPONSE = (
     + " WHERE id = %s"
 )
 
-_NOT_TEXT = {
-    "survey_version": "int",
-    "value": "bigint",
-    "answered_at": "bigint",
-    "started_at": "bigint",
-    "updated_at": "bigint",
-    "completed_at": "bigint",
-}
-
-
-_AUDIT_TYPES = {
-    "at": "bigint",
-    "entity": "text",
-    "entity_id": "text",
-    "action": "text",
-    "detail": "text",
-}
-
-
-def _unnest(columns: Mapping[str, str], alias: str) -> str:
-    """Rows from one array parameter per column (``%s::type[]``), named like the columns."""
-    arrays = ", ".join(f"%b::{kind}[]" for kind in columns.values())
-    return f"unnest({arrays}) AS {alias}({', '.join(columns)})"
-
-
-def _column_types(columns: Sequence[str]) -> dict[str, str]:
-    return {c: "jsonb" if c.startswith("d_") else _NOT_TEXT.get(c, "text") for c in columns}
-
-
-_SUBMISSION_TYPES = {
-    "idempotency_key": "text",
-    "fingerprint": "text",
-    "response_id": "text",
-    "outcome": "text",
-    "received_at": "bigint",
-}
-_CLAIMED = "IN (SELECT response_id FROM claim)"
-_INSERT_NEW_RESPONSES = (
-    "WITH claim AS (INSERT INTO submissions (idempotency_key, fingerprint, response_id, "
-    f"outcome, received_at) SELECT * FROM {_unnest(_SUBMISSION_TYPES, 'k')} "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING response_id), "
-    f"response AS (INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) SELECT * FROM "
-    f"{_unnest(_column_types(RESPONSE_COLUMNS), 'r')} WHERE r.id {_CLAIMED}), "
-    "audit AS (INSERT INTO audit (at, entity, entity_id, action, detail) SELECT * FROM "
-    f"{_unnest(_AUDIT_TYPES, 'a')} WHERE a.entity_id {_CLAIMED}), "
-    f"scores AS (INSERT INTO answer_scores ({', '.join(SCORE_COLUMNS)}) SELECT * FROM "
-    f"{_unnest(_column_types(SCORE_COLUMNS), 's')} WHERE s.response_id {_CLAIMED}) "
-    "SELECT response_id FROM claim"
+_MARK_INVITATION = (
+    "WITH marked AS (INSERT INTO dispositions (invitation_id, disposition, at, detail) "
+    "SELECT i.id, d.disposition, d.at, NULL FROM invitations i, "
+    "unnest(%s::text[], %s::bigint[]) AS d(disposition, at) WHERE i.id = %s "
+    "ON CONFLICT (invitation_id, disposition) DO NOTHING RETURNING invitation_id, disposition) "
+    "INSERT INTO audit (at, entity, entity_id, action, detail) "
+    "SELECT %s, 'invitation', invitation_id, disposition, '{}' FROM marked"
 )
-"""One statement storing new responses: their keys, rows, scored answers and audit entries.
-
-Its data-modifying CTEs run as one atomic statement, so in autocommit mode
-any number of new responses cost one round trip and one commit. Each table's
-rows come from one array per column, so the statement's text never changes
-(the server plans it once per connection). A response's rows are written only
-if its key was claimed; the statement returns the ids of those that were.
-"""
-
-
-@attrs.frozen
-class _NewResponse:
-    """The rows of one new response, as :data:`_INSERT_NEW_RESPONSES` stores them."""
-
-    key: tuple[Any, ...]
-    response: tuple[Any, ...]
-    audit: tuple[Any, ...]
-    scores: tuple[tuple[Any, ...], ...]
-
-
-def _new_response_params(batch: Sequence[_NewResponse]) -> list[list[Any]]:
-    """The array parameters of :data:`_INSERT_NEW_RESPONSES` for *batch*."""
-    scores = [row for entry in batch for row in entry.scores]
-    params: list[list[Any]] = []
-    for rows, width in (
-        ([e.key for e in batch], len(_SUBMISSION_TYPES)),
-        ([e.response for e in batch], len(RESPONSE_COLUMNS)),
-        ([e.audit for e in batch], len(_AUDIT_TYPES)),
-        (scores, len(SCORE_COLUMNS)),
-    ):
-        params.extend([row[i] for row in rows] for i in range(width))
-    return params
+"""Record that an invitation (if stored) was started, or completed, and audit what was new:
+one statement, whose result nobody reads, so it costs no round trip in a pipeline."""
 
 
 class _Responses(_Base):
@@ -304,6 +239,11 @@ class _Responses(_Base):
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
                     (_LOCK_INVITATION, submission.invitation_id),
                 )
+                # The invitation (if stored) before its response, as erase_person locks them.
+                await c.execute(
+                    "SELECT 1 FROM invitations WHERE id = %s FOR SHARE",
+                    (submission.invitation_id,),
+                )
                 row = await _one(
                     c,
                     RESPONSE_SELECT + " WHERE invitation_id = %s "
@@ -333,13 +273,48 @@ class _Responses(_Base):
                 "UPDATE submissions SET response_id = %s, outcome = %s WHERE idempotency_key = %s",
                 (plan.response.id, plan.outcome.value, key),
             )
+            if plan.write:
+                await self._mark_invitation(c, plan.response, existing)
+                # Last: the feed's lock is held from here to the end of COMMIT (see _append_feed).
+                feed = answer_row(plan.outcome, plan.response, existing, survey, self.clock.now())
+                await self._append_feed(c, [feed], pipelined=True)
             return SubmitResult(plan.response, plan.outcome)
 
-        # Two round trips: claiming the key (and reading the invitation's response),
-        # then the writes and COMMIT together.
+        # In a pipeline: the writes and the feed go together, after the replies to the
+        # claim and to the invitation's response; psycopg waits for their replies before
+        # COMMIT, so the feed's lock is held for that round trip and COMMIT's.
         result = await self._write(write, pipeline=True)
         self._log_submission(submission, result.outcome)
         return result
+
+    async def _mark_invitation(
+        self, c: Conn, response: Response, existing: Response | None
+    ) -> None:
+        """Record that a response to an invitation was started, and completed, if it was stored."""
+        if response.invitation_id is None:
+            return
+        marks = reached(response, existing)
+        await c.execute(
+            _MARK_INVITATION,
+            (
+                [d.value for d, _ in marks],
+                [micros(at) for _, at in marks],
+                response.invitation_id,
+                micros(self.clock.now()),
+            ),
+        )
+
+    async def invitation_response(self, invitation_id: str) -> Response | None:
+        """The latest response to an invitation, if it has one."""
+        row = await self._read(
+            lambda c: _one(
+                c,
+                RESPONSE_SELECT
+                + " WHERE invitation_id = %s ORDER BY updated_at DESC, rowid DESC LIMIT 1",
+                (invitation_id,),
+            )
+        )
+        return None if row is None else response_from_row(row)
 
     async def _submit_new(
         self, survey: Survey, submission: Submission, fingerprint: str, new_id: str
@@ -373,6 +348,7 @@ class _Responses(_Base):
                 "response", response.id, plan.outcome.value, status=response.status.value
             ),
             scores=tuple(score_rows(response, scored_questions(survey), to_json)),
+            feed=answer_row(plan.outcome, response, None, survey, self.clock.now()),
         )
         if self.group_commit == 1:
             stored = response.id in await self._store_new([entry])
@@ -391,12 +367,28 @@ class _Responses(_Base):
     async def _store_new(self, batch: Sequence[_NewResponse]) -> set[str]:
         """Store *batch* in one statement: the ids of the responses stored (none if it failed).
 
+        The statement, then the feed rows of the responses it stored (see
+        :meth:`_append_feed`), go in one pipeline on a connection in autocommit
+        mode, ended by one ``Sync``: PostgreSQL runs the statements before a
+        ``Sync`` in one implicit transaction, committed at the ``Sync`` (or
+        rolled back, if any failed). So one round trip, one commit, and every
+        response of the batch its event; an explicit ``BEGIN`` and ``COMMIT``
+        would cost a round trip each.
+
         Raises:
             StoreError: If no connection was free in time.
         """
         try:
             async with self._open_pool().connection() as conn:
-                rows = await _all(conn, _INSERT_NEW_RESPONSES, _new_response_params(batch))
+                async with conn.pipeline():
+                    cur = await conn.execute(_INSERT_NEW_RESPONSES, _new_response_params(batch))
+                    await self._append_feed(
+                        conn,
+                        [entry.feed for entry in batch],
+                        pipelined=True,
+                        insert=_APPEND_STORED_ANSWERS,
+                    )
+                rows = await cur.fetchall()
         except psycopg.Error as exc:
             log.debug(
                 "store: %d new responses' one statement failed (%r); the general way",
@@ -521,6 +513,9 @@ class _Responses(_Base):
             repeated = await _fetch_responses(
                 c, [rid for outcome, rid in outcomes if outcome is SubmitOutcome.REPEATED]
             )
+            # Last: the feed's lock is held from here to the end of COMMIT (see _append_feed).
+            new = [by_id[row[0]] for row in new_rows]
+            await self._append_feed(c, import_rows(new, self.clock.now()))
             return [
                 SubmitResult(
                     by_id[rid] if outcome is SubmitOutcome.CREATED else repeated[rid], outcome

@@ -1,0 +1,154 @@
+"""What the way back in reads and writes in the PostgreSQL store.
+
+Invitations found by address or by the provider's id, recent invitations, and
+delivery statuses that never go backwards.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from cxcore.definitions import structure
+from cxcore.distribution.fatigue import SuppressionReason
+from cxcore.model.invitation import Disposition, Invitation
+from cxcore.ports.store import StatusResult, StatusUpdate, StoreError
+from cxcore.stores._feed_rows import progress, status_row
+from cxcore.stores._rows import address_hash, micros
+from cxcore.stores.postgres._base import _Base
+from cxcore.stores.postgres._connection import Conn, _all, _one
+
+_OPEN_CANDIDATES = 20
+"""How many of an address's newest invitations on a channel a reply is matched against."""
+
+
+def _invitation(body: str, source: str) -> Invitation:
+    return structure(json.loads(body), Invitation, source=source)
+
+
+class _Inbound(_Base):
+    """The lookups and writes of answers, opt-outs and statuses coming back."""
+
+    async def open_invitation(
+        self, address: str, channel: str, *, now: datetime
+    ) -> Invitation | None:
+        """The newest invitation sent to *address* on *channel* that is open at *now*.
+
+        Open means: not expired, and no complete response to it.
+        """
+        rows = await self._read(
+            lambda c: _all(
+                c,
+                "SELECT i.id, i.body FROM invitations i WHERE i.address = %s AND i.channel = %s "
+                "AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.invitation_id = i.id "
+                "AND r.status = 'complete') "
+                'ORDER BY i.created_at DESC, i.id COLLATE "C" DESC LIMIT %s',
+                (address, channel, _OPEN_CANDIDATES),
+            )
+        )
+        for invitation_id, body in rows:
+            invitation = _invitation(body, f"stored invitation {invitation_id}")
+            if invitation.expires_at is None or invitation.expires_at > now:
+                return invitation
+        return None
+
+    async def invitation_by_provider_id(self, provider_id: str) -> Invitation | None:
+        """The invitation whose send the provider knows by *provider_id*, if any."""
+        row = await self._read(
+            lambda c: _one(
+                c,
+                "SELECT i.id, i.body FROM outbox o JOIN invitations i ON i.id = o.invitation_id "
+                "WHERE o.provider_id = %s LIMIT 1",
+                (provider_id,),
+            )
+        )
+        return None if row is None else _invitation(row[1], f"stored invitation {row[0]}")
+
+    async def recent_invitations(self, *, since: datetime) -> list[Invitation]:
+        """Every invitation created at *since* or later, oldest first."""
+        rows = await self._read(
+            lambda c: _all(
+                c,
+                "SELECT id, body FROM invitations WHERE created_at >= %s "
+                'ORDER BY created_at, id COLLATE "C"',
+                (micros(since),),
+            )
+        )
+        return [_invitation(body, f"stored invitation {i}") for i, body in rows]
+
+    async def record_status(self, update: StatusUpdate) -> StatusResult:
+        """Record a delivery status, never going backwards, in one transaction with the feed.
+
+        Statuses of one invitation are recorded one at a time (its row is
+        locked), so two providers' callbacks arriving at once still never
+        go backwards.
+
+        Raises:
+            StoreError: If the invitation is not stored.
+        """
+        at = self.clock.now()
+
+        async def write(c: Conn) -> StatusResult:
+            row = await _one(
+                c,
+                "SELECT channel, address, survey_id FROM invitations WHERE id = %s "
+                "FOR NO KEY UPDATE",
+                (update.invitation_id,),
+            )
+            if row is None:
+                msg = f"no invitation {update.invitation_id!r} is stored"
+                raise StoreError(msg)
+            channel, address, survey_id = row
+            reached = [
+                Disposition(d)
+                for (d,) in await _all(
+                    c,
+                    "SELECT disposition FROM dispositions WHERE invitation_id = %s",
+                    (update.invitation_id,),
+                )
+            ]
+            current = progress(reached)
+            applied = current is None or (update.disposition.rank or 0) > (current.rank or 0)
+            if applied:
+                await c.execute(
+                    "INSERT INTO dispositions (invitation_id, disposition, at, detail) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (invitation_id, disposition) DO NOTHING",
+                    (
+                        update.invitation_id,
+                        update.disposition.value,
+                        micros(update.at),
+                        update.detail,
+                    ),
+                )
+                await self._audit(c, "invitation", update.invitation_id, update.disposition.value)
+                current = update.disposition
+            suppressed = False
+            if update.suppress and address is not None:
+                reason = (
+                    SuppressionReason.COMPLAINT
+                    if update.disposition is Disposition.COMPLAINED
+                    else SuppressionReason.HARD_BOUNCE
+                )
+                digest = address_hash(address)
+                suppressed = (
+                    await _one(
+                        c,
+                        "INSERT INTO suppressions (address_hash, channel, reason, since) "
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT (address_hash, channel) DO NOTHING "
+                        "RETURNING 1",
+                        (digest, channel, reason.value, micros(at)),
+                    )
+                    is not None
+                )
+                if suppressed:
+                    await self._audit(
+                        c, "suppression", digest[:16], "added", channel=channel, reason=reason.value
+                    )
+            if applied:  # last: see _append_feed
+                await self._append_feed(
+                    c,
+                    [status_row(update.invitation_id, survey_id, channel, update.disposition, at)],
+                )
+            return StatusResult(applied=applied, current=current, suppressed=suppressed)
+
+        return await self._write(write)
