@@ -643,7 +643,7 @@ class TestStatuses:
 
     def test_a_status_given_as_text_is_read_as_a_disposition(self, world):
         """StatusReceived converts "delivered" to Disposition.DELIVERED, as every model value does."""
-        event = StatusReceived(provider_id="SM9", disposition="delivered")  # type: ignore[arg-type]
+        event = StatusReceived(provider_id="SM9", disposition="delivered")
         assert event.disposition is Disposition.DELIVERED
 
     def test_an_unknown_message_is_unmatched(self, world):
