@@ -1139,6 +1139,23 @@ class TestSurveys:
 
         run(backend, scenario)
 
+    def test_the_latest_is_read_from_the_file_each_time(self, tmp_path):
+        """A version another store on the same file publishes is the latest at once, parsed once."""
+
+        async def scenario() -> None:
+            async with (
+                SQLiteStore(tmp_path / "x.db") as ours,
+                SQLiteStore(tmp_path / "x.db") as other,
+            ):
+                await ours.put_survey(survey())
+                first = await ours.survey("nps")
+                assert await ours.survey("nps") is first  # known here: not parsed again
+                await other.put_survey(attrs.evolve(survey(), version=2))
+                assert (await ours.survey("nps")).version == 2
+                assert await ours.survey("nps", 1) is first
+
+        asyncio.run(scenario())
+
     def test_closed_store_says_how_to_open_it(self, tmp_path):
         """Using a store before opening it is a clear error."""
         with pytest.raises(StoreError, match="not open"):
