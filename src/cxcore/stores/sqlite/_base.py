@@ -7,12 +7,13 @@ How the writer commits in groups, and when a write is durable, is told in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
@@ -157,7 +158,7 @@ class _Base:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             for op in group:
-                op.future.set_exception(StoreError(f"cannot start a transaction: {exc}"))
+                _settle(op.future, None, StoreError(f"cannot start a transaction: {exc}"))
             return
         for op in group:
             conn.execute("SAVEPOINT op")
@@ -175,13 +176,10 @@ class _Base:
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
             for op, _, _ in results:
-                op.future.set_exception(StoreError(f"commit failed, nothing was written: {exc}"))
+                _settle(op.future, None, StoreError(f"commit failed, nothing was written: {exc}"))
             return
         for op, value, error in results:
-            if error is None:
-                op.future.set_result(value)
-            else:
-                op.future.set_exception(error)
+            _settle(op.future, value, error)
         self._committed()
 
     # ------------------------------------------------------------ the feed, written
@@ -308,6 +306,20 @@ class _Base:
             ]
 
         return await self._read(read)
+
+
+def _settle(future: Future[Any], value: object, error: BaseException | None) -> None:
+    """Hand a write's outcome to its caller, unless the caller gave up waiting.
+
+    A caller cancelled while its write was queued (a timeout) no longer waits:
+    the write stands, as it ran, and nobody is told. Setting the outcome of its
+    cancelled future would raise, and end the writer thread.
+    """
+    with contextlib.suppress(InvalidStateError):
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
 
 
 def _store_error(exc: BaseException, *, writing: bool) -> BaseException:
