@@ -3,7 +3,8 @@
 ``cxcore serve`` runs as a subprocess (uvicorn, uvloop, httptools), from a
 ``cxcore.toml`` written to a temporary folder: a SQLite store (WAL,
 ``synchronous=FULL``), the retail example's definitions and rules, rate limits
-off, no dispatcher. ``cxcore keys add`` issues its API key. ``wrk`` (Debian's
+off, no dispatcher, ``--log-level WARNING`` (no access log line a request;
+the bare endpoint writes none either). ``cxcore keys add`` issues its API key. ``wrk`` (Debian's
 package, ``apt-get install -y wrk``; 4.1.0 here) drives it from another
 process with ``collector.lua``, which gives every request its own idempotency
 key, interaction id and customer; one wrk thread (``-t1``), since the server
@@ -98,6 +99,7 @@ HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "examples" / "retail"
 LUA = HERE / "collector.lua"
 CASES = ("disk", "answers", "interactions", "feed")
+SERVE = "cxcore serve --no-dispatch --log-level WARNING (no access log, as the bare endpoint)"
 
 TOML = """\
 [store]
@@ -595,6 +597,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one flat script of cases
             "case": "answers",
             "route": "POST /api/answers (anonymous kiosk answer, API key, idempotency key)",
             "connections": c,
+            "server": SERVE,
             "load": load,
             **summary(ours),
             "slowdown_vs_bare_group_commit": slowdowns(ours, bare_g),
@@ -618,6 +621,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one flat script of cases
                 route="POST /api/interactions" + ("" if batch == 1 else "/batch"),
                 per_request=batch,
                 connections=10,
+                server=SERVE,
                 load=load,
                 **per_s,
                 bare_group_commit_per_s=summary(bare, per_request=batch)["per_s"],
