@@ -468,7 +468,8 @@ def stored_vs_2xx(run: dict[str, Any], per_request: int) -> str:
         text += f" of {per_request} items"
     extra = stored - answered * per_request
     if extra:
-        text += f" (+{extra} of the {run['in_flight_at_stop']} request(s) in flight at wrk's stop)"
+        what = f"{extra} items" if per_request > 1 else str(extra)
+        text += f" (+{what} of the {run['in_flight_at_stop']} request(s) in flight at wrk's stop)"
     return text
 
 
