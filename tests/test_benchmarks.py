@@ -72,6 +72,14 @@ class TestMissingPeers:
         assert (bench, case) == ("email", "all cases")
         assert why.startswith("aiosmtpd is not installed")
 
+    def test_collector_without_wrk_is_skipped(self, tmp_path):
+        """Without wrk on PATH, bench_collector prints one skipped line and exits 0."""
+        status, lines = run_without("bench_collector.py", [], path=str(tmp_path))
+        assert status == 0
+        ((bench, case, why),) = [(line["bench"], line["case"], line["skipped"]) for line in lines]
+        assert (bench, case) == ("collector", "all cases")
+        assert "apt-get install -y wrk" in why
+
 
 class TestNoxInstallsEveryPeer:
     def test_the_bench_group_holds_every_optional_peer(self):
@@ -88,7 +96,12 @@ class TestNoxInstallsEveryPeer:
                     found.add(re.split(r"[\[<>=;]", item, maxsplit=1)[0].strip())
             return found
 
-        installed = names("bench") | {"aiosmtplib"}  # aiosmtplib: the email extra, in .[all]
+        # nox installs .[all]: aiosmtplib (the email extra) and the server extra come with it.
+        server = {
+            re.split(r"[\[<>=;]", item, maxsplit=1)[0].strip()
+            for item in pyproject["project"]["optional-dependencies"]["server"]
+        }
+        installed = names("bench") | {"aiosmtplib"} | server
         peers = {
             match
             for script in BENCH.glob("bench_*.py")

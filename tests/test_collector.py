@@ -22,6 +22,7 @@ from cxcore import (
 )
 from cxcore.collector import CONTENT_SECURITY_POLICY, RateLimits
 from cxcore.distribution import load_rules
+from cxcore.distribution.decide import invitation_id
 from cxcore.intake import InboundReply, IntakeResult
 from cxcore.testing import FakeChannel
 from cxcore_channels.email import EmailChannel
@@ -513,6 +514,43 @@ class TestApis:
         assert results[0]["reason"] == "recontact_window"
         assert results[1]["outcome"] == "invalid"
         assert {p["path"] for p in results[1]["problems"]} >= {"items[1].interaction.touchpoint"}
+
+    def test_a_batch_answers_each_item_in_order_and_stores_each_once(self, served):
+        """Items are decided in order; each new customer's invitation is stored once."""
+        key = served.key("interactions")
+        items = [
+            {
+                "interaction": {
+                    "id": f"POS-{i}",
+                    "touchpoint": "support_call",
+                    "customer_id": f"C-{i % 20}",  # the last 20 repeat the first 20 customers
+                    "occurred_at": "2026-12-07T10:00:00+05:30",
+                },
+                "customer": {
+                    "id": f"C-{i % 20}",
+                    "email": f"c{i % 20}@example.in",
+                    "timezone": "Asia/Kolkata",
+                    "country": "IN",
+                },
+            }
+            for i in range(40)
+        ]
+        items[7] = {"interaction": {"id": "bad id"}}
+        reply = post(
+            served, "/api/interactions/batch", json={"items": items}, headers={"X-Api-Key": key}
+        )
+        assert reply.status_code == 200, reply.text
+        results = reply.json()["results"]
+        outcomes = [r["outcome"] for r in results]
+        # Items 20-39 are the same customers again: asked already, but for C-7 (item 7 was bad).
+        assert outcomes == ["invite"] * 7 + ["invalid"] + ["invite"] * 12 + (
+            ["skip"] * 7 + ["invite"] + ["skip"] * 12
+        )
+        assert invitation_id("POS-3", "support_ces") == results[3]["invitation_id"]
+        stored = served.run(served.store.outbox())
+        assert sorted(o.invitation_id for o in stored) == sorted(
+            r["invitation_id"] for r in results if r["outcome"] == "invite"
+        )
 
 
 class TestRefusals:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -1139,10 +1140,46 @@ class TestSurveys:
 
         run(backend, scenario)
 
+    def test_the_latest_is_read_from_the_file_each_time(self, tmp_path):
+        """A version another store on the same file publishes is the latest at once, parsed once."""
+
+        async def scenario() -> None:
+            async with (
+                SQLiteStore(tmp_path / "x.db") as ours,
+                SQLiteStore(tmp_path / "x.db") as other,
+            ):
+                await ours.put_survey(survey())
+                first = await ours.survey("nps")
+                assert await ours.survey("nps") is first  # known here: not parsed again
+                await other.put_survey(attrs.evolve(survey(), version=2))
+                assert (await ours.survey("nps")).version == 2
+                assert await ours.survey("nps", 1) is first
+
+        asyncio.run(scenario())
+
     def test_closed_store_says_how_to_open_it(self, tmp_path):
         """Using a store before opening it is a clear error."""
         with pytest.raises(StoreError, match="not open"):
             asyncio.run(SQLiteStore(tmp_path / "x.db").response("r"))
+
+
+class TestSQLiteWriter:
+    def test_a_write_whose_caller_gave_up_leaves_the_writer_running(self, tmp_path):
+        """A write cancelled while queued (a timeout) still stands, and later writes go on."""
+
+        async def scenario() -> None:
+            async with SQLiteStore(tmp_path / "x.db") as store:
+                await store.put_survey(survey())
+                busy = asyncio.ensure_future(store._write(lambda _c: time.sleep(0.3)))
+                await asyncio.sleep(0.05)  # the writer is busy: the next write waits in line
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(store.submit(submission("k1", {"ltr": 9})), 0.05)
+                await busy
+                later = await asyncio.wait_for(store.submit(submission("k2", {"ltr": 3})), 10)
+                assert later.outcome is SubmitOutcome.UPDATED  # the first write stood
+                assert await store.count_responses() == 1
+
+        asyncio.run(scenario())
 
 
 class TestScoresStayInStep:

@@ -16,6 +16,7 @@ Bad input gets a 4xx JSON error naming every problem, and writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -245,10 +246,12 @@ class Interactions:
     Each item is ``{"interaction": {...}, "customer": {...}, "name": "..."}``
     (``customer`` and ``name`` optional). The rules decide (eligibility,
     fatigue, quiet hours, sampling, channel); an invitation goes into the
-    outbox, where the dispatcher finds it. Who was asked when is remembered in
-    this process, loaded from the store's recent invitations at the first
-    request, and recorded as each decision is made, before its invitation is
-    stored: a failed write leaves a person counted as asked, never asked twice.
+    outbox, where the dispatcher finds it. A batch is decided item by item, in
+    order, then its invitations are written at once. Who was asked when is
+    remembered in this process, loaded from the store's recent invitations at
+    the first request, and recorded as each decision is made, before its
+    invitation is stored: a failed write leaves a person counted as asked,
+    never asked twice.
     """
 
     def __init__(self, context: Context, rules: RuleSet, outbox: Outbox) -> None:
@@ -287,7 +290,9 @@ class Interactions:
             )
         state = await self._fatigue()
         decided = [self._decide(item, f"items[{i}]", state) for i, item in enumerate(items)]
-        results = [await self._schedule(d) for d in decided]
+        # Decided in order, above; written all at once, so that the store can commit
+        # them together rather than wait for one commit per item.
+        results = await asyncio.gather(*(self._schedule(d) for d in decided))
         failed = sum(1 for r in results if r.get("outcome") in ("invalid", "failed"))
         return JSONResponse({"ok": failed == 0, "failed": failed, "results": results})
 

@@ -7,12 +7,13 @@ How the writer commits in groups, and when a write is durable, is told in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
@@ -30,11 +31,18 @@ _STOP = object()
 
 
 class _Op:
-    __slots__ = ("fn", "future")
+    """A write or a read on its way to a thread, and the future its caller awaits on its loop."""
+
+    __slots__ = ("fn", "future", "loop")
 
     def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         self.fn = fn
-        self.future: Future[Any] = Future()
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = self.loop.create_future()
+
+
+Outcome = tuple[_Op, Any, BaseException | None]
+"""What became of an op: its value, or the error its caller gets."""
 
 
 class _Base:
@@ -53,7 +61,8 @@ class _Base:
         frame_parts: int
         _queue: queue.SimpleQueue[_Op | object]
         _writer: threading.Thread | None
-        _reader: ThreadPoolExecutor | None
+        _reader: list[threading.Thread] | None
+        _reads: queue.SimpleQueue[_Op | object]
         _reader_conns: queue.SimpleQueue[sqlite3.Connection] | None
         feed_poll: float
         _loop: asyncio.AbstractEventLoop | None
@@ -92,14 +101,23 @@ class _Base:
             raise StoreError(msg) from exc
         self._loop = asyncio.get_running_loop()
         self._feed_signal = asyncio.Event()
-        # One connection per reader thread; each read takes whichever is free.
-        self._reader = ThreadPoolExecutor(
-            self.frame_parts, thread_name_prefix="cxcore-sqlite-reader"
-        )
-        self._reader_conns = queue.SimpleQueue()
+        # As many connections as reader threads; each read takes whichever is free.
+        conns: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         for _ in range(self.frame_parts):
-            conn = await asyncio.get_running_loop().run_in_executor(self._reader, self._connect)
-            self._reader_conns.put(conn)
+            conns.put(await asyncio.to_thread(self._connect))
+        self._reads = queue.SimpleQueue()
+        self._reader_conns = conns
+        self._reader = [
+            threading.Thread(
+                target=self._read_loop,
+                args=(self._reads, conns),
+                name=f"cxcore-sqlite-reader_{i}",
+                daemon=True,
+            )
+            for i in range(self.frame_parts)
+        ]
+        for thread in self._reader:
+            thread.start()
 
     async def aclose(self) -> None:
         """Finish every pending write, then close. Calling it again does nothing."""
@@ -109,7 +127,10 @@ class _Base:
             await asyncio.get_running_loop().run_in_executor(None, writer.join)
         reader, self._reader = self._reader, None
         if reader is not None:
-            await asyncio.get_running_loop().run_in_executor(None, reader.shutdown)
+            for _ in reader:  # after the reads under way
+                self._reads.put(_STOP)
+            for thread in reader:
+                await asyncio.get_running_loop().run_in_executor(None, thread.join)
             conns, self._reader_conns = self._reader_conns, None
             while conns is not None and not conns.empty():
                 conns.get().close()
@@ -157,12 +178,12 @@ class _Base:
             conn.close()
 
     def _run_group(self, conn: sqlite3.Connection, group: list[_Op]) -> None:
-        results: list[tuple[_Op, Any, BaseException | None]] = []
+        results: list[Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            for op in group:
-                op.future.set_exception(StoreError(f"cannot start a transaction: {exc}"))
+            error = StoreError(f"cannot start a transaction: {exc}")
+            _hand_back([(op, None, error) for op in group])
             return
         for op in group:
             conn.execute("SAVEPOINT op")
@@ -179,14 +200,10 @@ class _Base:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
-            for op, _, _ in results:
-                op.future.set_exception(StoreError(f"commit failed, nothing was written: {exc}"))
+            error = StoreError(f"commit failed, nothing was written: {exc}")
+            _hand_back([(op, None, error) for op, _, _ in results])
             return
-        for op, value, error in results:
-            if error is None:
-                op.future.set_result(value)
-            else:
-                op.future.set_exception(error)
+        _hand_back(results)
         self._committed()
 
     # ------------------------------------------------------------ the feed, written
@@ -220,24 +237,36 @@ class _Base:
             raise StoreError(msg)
         op = _Op(fn)
         self._queue.put(op)
-        return await asyncio.wrap_future(op.future)
+        return await op.future  # type: ignore[no-any-return]
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        reader, conns = self._reader, self._reader_conns
-        if reader is None or conns is None:
+        if self._reader is None:
             msg = "the store is not open (use `async with store:` or `await store.open()`)"
             raise StoreError(msg)
+        op = _Op(fn)
+        self._reads.put(op)
+        return await op.future  # type: ignore[no-any-return]
 
-        def read() -> T:
+    @staticmethod
+    def _read_loop(
+        reads: queue.SimpleQueue[_Op | object], conns: queue.SimpleQueue[sqlite3.Connection]
+    ) -> None:
+        """A reader thread: run reads, each on whichever connection is free, until told to stop."""
+        while True:
+            op = reads.get()
+            if op is _STOP:
+                return
+            assert isinstance(op, _Op)  # noqa: S101 - for the type checker
             conn = conns.get()  # as many connections as threads: one is free
             try:
-                return fn(conn)
+                outcome: Outcome = (op, op.fn(conn), None)
             except sqlite3.Error as exc:
-                raise _store_error(exc, writing=False) from exc
+                outcome = (op, None, _store_error(exc, writing=False))
+            except BaseException as exc:  # noqa: BLE001 - the caller gets it
+                outcome = (op, None, exc)
             finally:
                 conns.put(conn)
-
-        return await asyncio.get_running_loop().run_in_executor(reader, read)
+            _hand_back([outcome])
 
     # ------------------------------------------------------------ schema
 
@@ -313,6 +342,34 @@ class _Base:
             ]
 
         return await self._read(read)
+
+
+def _hand_back(outcomes: Sequence[Outcome]) -> None:
+    """On a store thread: give each op's outcome to its caller, waking each loop once.
+
+    A group of writes wakes its callers' loop once, not once a write.
+    """
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, some in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, some)
+
+
+def _settle(outcomes: Sequence[Outcome]) -> None:
+    """On the callers' loop: set each op's future, unless its caller gave up waiting.
+
+    A caller cancelled while its write was queued (a timeout) no longer waits:
+    the write stands, as it ran, and nobody is told.
+    """
+    for op, value, error in outcomes:
+        if op.future.done():
+            continue
+        if error is None:
+            op.future.set_result(value)
+        else:
+            op.future.set_exception(error)
 
 
 def _store_error(exc: BaseException, *, writing: bool) -> BaseException:

@@ -111,14 +111,24 @@ class _Responses(_Base):
         Raises:
             UnknownSurveyError: If it is not stored; the message lists what is.
         """
-        if version is not None and (survey_id, version) in self._surveys:
-            return self._surveys[(survey_id, version)]
+        cache = self._surveys
+        if version is not None and (survey_id, version) in cache:
+            return cache[(survey_id, version)]
 
-        def read(c: sqlite3.Connection) -> tuple[int, str] | None:
+        def read(c: sqlite3.Connection) -> tuple[int, str | None] | None:
             if version is None:
+                # A version once stored never changes: if the latest is known here, only
+                # its number is read, not its body, which would be parsed again.
+                latest = c.execute(
+                    "SELECT max(version) FROM surveys WHERE id = ?", (survey_id,)
+                ).fetchone()[0]
+                if latest is None:
+                    return None
+                if (survey_id, latest) in cache:
+                    return latest, None
                 return c.execute(  # type: ignore[no-any-return]
-                    "SELECT version, body FROM surveys WHERE id = ? ORDER BY version DESC LIMIT 1",
-                    (survey_id,),
+                    "SELECT version, body FROM surveys WHERE id = ? AND version = ?",
+                    (survey_id, latest),
                 ).fetchone()
             return c.execute(  # type: ignore[no-any-return]
                 "SELECT version, body FROM surveys WHERE id = ? AND version = ?",
@@ -136,9 +146,10 @@ class _Responses(_Base):
             wanted = survey_id if version is None else f"{survey_id} v{version}"
             msg = f"no survey {wanted} is stored (stored: {', '.join(known) or 'none'})"
             raise UnknownSurveyError(msg)
-        survey = structure(
-            json.loads(row[1]), Survey, source=f"stored survey {survey_id} v{row[0]}"
-        )
+        stored, body = row
+        if body is None:
+            return cache[(survey_id, stored)]
+        survey = structure(json.loads(body), Survey, source=f"stored survey {survey_id} v{stored}")
         self._surveys[(survey.id, survey.version)] = survey
         return survey
 
