@@ -49,7 +49,7 @@ which sends counted snapshots at most every 0.25 s, not events, so it cannot
 tell when one answer was seen. A process reading the feed of the same file is
 what the closed loop and any consumer beside ``cxcore serve`` is; the store
 wakes subscribers of its own process at once, but sees other processes'
-writes by looking every ``feed_poll`` seconds (0.2 by default), which bounds
+writes by looking every ``feed_poll`` seconds (0.02 by default), which bounds
 this case.
 
 After every run the rows stored (responses, invitations, or the bare table's
@@ -115,6 +115,14 @@ rate_per_key = false
 
 [dispatch]
 in_serve = false
+
+# The rules invite only on channels the deployment runs: an email channel,
+# created but never connected (no dispatcher runs here).
+[channels.email]
+sender = "surveys@bazaar.example.in"
+host = "127.0.0.1"
+tls = "none"
+amp = false
 """
 
 
@@ -636,7 +644,7 @@ def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one flat script of cases
             emit(
                 case="feed",
                 subscriber="another process, follow() on the same SQLite file",
-                feed_poll=poll if poll is not None else "default (0.2 s)",
+                feed_poll=poll if poll is not None else "default (0.02 s)",
                 load=f"answers at 10 connections; {load}",
                 probe_every_ms=args.probe_ms,
                 lag_p50_ms=spread([r["lag_p50_ms"] for r in feed]),

@@ -39,6 +39,7 @@ import enum
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeAlias, runtime_checkable
 
@@ -347,14 +348,26 @@ class Intake:
         store: Where answers, opt-outs and statuses are written.
         tokens: Verifies the tokens that answers and unsubscribe links carry.
         clock: Tells the time (when answers arrive, expiry).
+        latest_seconds: How long the latest version of a survey answered
+            without a token (a kiosk's) is taken as the latest, before the store
+            is asked again.
 
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, store: Store, tokens: TokenService, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tokens: TokenService,
+        *,
+        clock: Clock | None = None,
+        latest_seconds: float = 1.0,
+    ) -> None:
         self.store = store
         self.tokens = tokens
         self.clock: Clock = clock or SystemClock()
+        self.latest_seconds = latest_seconds
+        self._latest: dict[str, tuple[float, int]] = {}
 
     def __repr__(self) -> str:
         return f"Intake({self.store!r})"
@@ -866,7 +879,7 @@ class Intake:
         customer_id: str | None = None,
     ) -> IntakeResult:
         try:
-            survey = await self.store.survey(survey_id, version)
+            survey = await self._version(survey_id, version)
         except UnknownSurveyError as exc:
             return Rejected(reason=RejectReason.UNKNOWN_SURVEY, message=str(exc))
         try:
@@ -888,6 +901,23 @@ class Intake:
         except ValidationError as exc:
             return _invalid(exc, survey, None)
         return await self._store(submission, survey, None)
+
+    async def _version(self, survey_id: str, version: int | None) -> Survey:
+        """The survey version asked for, or the latest, whose number is kept ``latest_seconds``.
+
+        Answers without a token (a kiosk's) name their survey, not its version:
+        the latest is looked up once a second per survey, not once an answer. A
+        version published by another process is taken within that second.
+        """
+        if version is not None:
+            return await self.store.survey(survey_id, version)
+        now = time.monotonic()
+        known = self._latest.get(survey_id)
+        if known is not None and now - known[0] < self.latest_seconds:
+            return await self.store.survey(survey_id, known[1])
+        survey = await self.store.survey(survey_id)
+        self._latest[survey_id] = (now, survey.version)
+        return survey
 
     async def _store(
         self, submission: Submission, survey: Survey, invitation: Invitation | None

@@ -84,7 +84,7 @@ class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, 
         clock: Clock | None = None,
         group_commit: int = 256,
         frame_parts: int = 2,
-        feed_poll: float = 0.2,
+        feed_poll: float = 0.02,
     ) -> None:
         check_counts(group_commit=group_commit, frame_parts=frame_parts)
         if synchronous not in ("FULL", "NORMAL"):
