@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from cxcore.api_keys import issue_api_key
 from cxcore.collector import Collector
 from cxcore.distribution import TokenService
 from cxcore.stores import SQLiteStore
+from cxcore.testing import signed_invitation
 
 T = TypeVar("T")
 
@@ -128,23 +129,16 @@ class Served:
     ) -> Invitation:
         """Store an invitation with real tokens, as the outbox would."""
         self.count += 1
-        inv_id = invitation_id or f"inv-{self.count}"
-        expires = self.clock.now() + timedelta(days=days)
-        tokens = self.tokens.issue_all(inv_id, expires)
-        invitation = Invitation(
-            id=inv_id,
+        invitation = signed_invitation(
+            self.tokens,
+            invitation_id=invitation_id or f"inv-{self.count}",
             survey_id=survey_id,
-            survey_version=1,
+            created_at=self.clock.now(),
             channel=channel,
             address=address,
-            token=tokens.token,
-            unsubscribe_token=tokens.unsubscribe_token,
-            amp_token=tokens.amp_token,
-            created_at=self.clock.now(),
-            expires_at=expires,
             customer_id=customer_id,
             locale=locale,
-            context={"store": "BLR-01", "touchpoint": "support_call"},
+            days=days,
         )
         self.run(self.store.add_invitation(invitation))
         return invitation

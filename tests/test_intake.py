@@ -39,6 +39,7 @@ from cxcore.intake import (
 )
 from cxcore.ports.feed import FeedKind
 from cxcore.ports.store import SubmitOutcome
+from cxcore.testing import signed_invitation
 
 T0 = datetime(2026, 12, 7, 4, 30, tzinfo=UTC)
 KEYS = ["intake-test-key-0123456789abcdef-xyz"]
@@ -96,22 +97,16 @@ class World:
     ) -> Invitation:
         self.count += 1
         inv_id = f"inv-{self.count}"
-        expires = self.clock.now() + timedelta(days=days)
-        tokens = self.tokens.issue_all(inv_id, expires)
-        invitation = Invitation(
-            id=inv_id,
+        invitation = signed_invitation(
+            self.tokens,
+            invitation_id=inv_id,
             survey_id=survey_id,
-            survey_version=1,
+            created_at=self.clock.now(),
             channel=channel,
             address=address,
-            token=tokens.token,
-            unsubscribe_token=tokens.unsubscribe_token,
-            amp_token=tokens.amp_token,
-            created_at=self.clock.now(),
-            expires_at=expires,
             customer_id=customer_id,
             locale=locale,
-            context={"store": "BLR-01", "touchpoint": "support_call"},
+            days=days,
         )
         await self.store.add_invitation(invitation)
         if provider_id is not None:

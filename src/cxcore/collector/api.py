@@ -101,6 +101,19 @@ def _key(
     return key
 
 
+def _unsolicited(
+    checks: Checks, body: Mapping[str, Any], *, complete: bool | None, locale: str | None
+) -> dict[str, Any]:
+    """What answers without a token take besides their survey: Intake's keyword arguments."""
+    return {
+        "complete": True if complete is None else complete,
+        "version": _optional(checks, body, "version", int, "a whole number"),
+        "context": _optional(checks, body, "context", dict, "an object"),
+        "locale": locale or "en",
+        "interaction_id": _optional(checks, body, "interaction_id", str, "an interaction id"),
+    }
+
+
 async def _body(context: Context, request: Request) -> dict[str, Any] | Response:
     body = json_object(await read_body(request, context.max_body_bytes))
     if isinstance(body, str):
@@ -159,24 +172,14 @@ class Answers:
         survey = _optional(checks, body, "survey", str, "a survey id")
         if survey is None:
             checks.add("survey", "is missing (answers without a token name their survey)")
-        version = _optional(checks, body, "version", int, "a whole number")
         channel = _optional(checks, body, "channel", str, "a channel name") or "api"
-        context_values = _optional(checks, body, "context", dict, "an object")
-        interaction = _optional(checks, body, "interaction_id", str, "an interaction id")
+        given = _unsolicited(checks, body, complete=complete, locale=locale)
         if checks.problems:
             return _problems(checks.problems)
         assert survey is not None  # noqa: S101 - checked above
         assert idempotency is not None  # noqa: S101
         result = await context.intake.anonymous(
-            survey,
-            answers,
-            channel=channel,
-            key=idempotency,
-            complete=True if complete is None else complete,
-            version=version,
-            context=context_values,
-            locale=locale or "en",
-            interaction_id=interaction,
+            survey, answers, channel=channel, key=idempotency, **given
         )
         return results_response([result])
 
@@ -216,26 +219,15 @@ class AgentReports:
         idempotency = _key(request, body, checks, required=True)
         customer = _optional(checks, body, "customer_id", str, "a customer id")
         complete = _optional(checks, body, "complete", bool, "true or false")
-        version = _optional(checks, body, "version", int, "a whole number")
-        context_values = _optional(checks, body, "context", dict, "an object")
         locale = _optional(checks, body, "locale", str, "a locale")
-        interaction = _optional(checks, body, "interaction_id", str, "an interaction id")
+        given = _unsolicited(checks, body, complete=complete, locale=locale)
         if checks.problems:
             return _problems(checks.problems)
         assert survey is not None  # noqa: S101 - checked above
         assert agent_id is not None  # noqa: S101
         assert idempotency is not None  # noqa: S101
         result = await context.intake.agent_report(
-            survey,
-            answers,
-            agent_id=agent_id,
-            key=idempotency,
-            customer_id=customer,
-            complete=True if complete is None else complete,
-            version=version,
-            context=context_values,
-            locale=locale or "en",
-            interaction_id=interaction,
+            survey, answers, agent_id=agent_id, key=idempotency, customer_id=customer, **given
         )
         return results_response([result])
 

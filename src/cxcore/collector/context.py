@@ -70,9 +70,7 @@ class Context:
         if wants_html(request):
             page = self.pages.message(locale, "busy", static=static)
             return HTMLResponse(page, status_code=429, headers=headers)
-        return error_json(
-            429, "rate_limited", f"too many requests; retry after {wait} s", headers=headers
-        )
+        return _too_many(f"too many requests; retry after {wait} s", wait)
 
     async def api_key(self, request: Request, scope: str) -> ApiKey | Response:
         """The request's API key, if it holds *scope* and is within its rate; else the refusal."""
@@ -82,12 +80,7 @@ class Context:
             # Refusals count against the address: guessing keys is rate-limited.
             wait = self.by_address.check(client_address(request))
             if wait:
-                return error_json(
-                    429,
-                    "rate_limited",
-                    f"too many refused requests; retry after {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
+                return _too_many(f"too many refused requests; retry after {wait} s", wait)
             if presented is None:
                 return error_json(
                     401,
@@ -102,12 +95,7 @@ class Context:
             )
         wait = self.by_key.check(key.id)
         if wait:
-            return error_json(
-                429,
-                "rate_limited",
-                f"too many requests with key {key.id!r}; retry after {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
+            return _too_many(f"too many requests with key {key.id!r}; retry after {wait} s", wait)
         return key
 
     async def _checked(self, presented: str, scope: str) -> ApiKey | None:
@@ -126,6 +114,10 @@ class Context:
             self._keys.clear()
         self._keys[cache_key] = (now, key)
         return key
+
+
+def _too_many(message: str, wait: int) -> Response:
+    return error_json(429, "rate_limited", message, headers={"Retry-After": str(wait)})
 
 
 def guarded(context: Context, handler: Handler, *, static: str = "static") -> Handler:

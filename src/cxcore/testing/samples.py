@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from cxcore.distribution.tokens import TokenService
 from cxcore.model import (
     CesQuestion,
     ChoiceQuestion,
@@ -19,8 +21,9 @@ from cxcore.model import (
     SurveyKind,
     TextQuestion,
 )
+from cxcore.model.interaction import Scalar
 
-__all__ = ["SAMPLE_TIME", "sample_invitation", "sample_surveys"]
+__all__ = ["SAMPLE_TIME", "sample_invitation", "sample_surveys", "signed_invitation"]
 
 SAMPLE_TIME = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 """The creation time of sample invitations: fixed, so renders are repeatable."""
@@ -157,4 +160,47 @@ def sample_invitation(
         locale=locale,
         timezone="Asia/Kolkata",
         context={"touchpoint": "billing_counter", "store": "BLR-01"},
+    )
+
+
+def signed_invitation(
+    tokens: TokenService,
+    *,
+    invitation_id: str,
+    survey_id: str,
+    created_at: datetime,
+    survey_version: int = 1,
+    channel: str = "email",
+    address: str | None = "asha@example.in",
+    customer_id: str | None = "C-1001",
+    locale: str = "en",
+    days: int = 7,
+    context: Mapping[str, Scalar] | None = None,
+) -> Invitation:
+    """An invitation with real tokens signed by *tokens*, as the outbox makes them.
+
+    For tests of what comes back: links, forms and unsubscribes carrying these
+    tokens pass :class:`~cxcore.intake.Intake`'s checks until *days* after
+    *created_at*.
+
+    .. versionadded:: 0.1.0
+    """
+    expires = created_at + timedelta(days=days)
+    signed = tokens.issue_all(invitation_id, expires)
+    return Invitation(
+        id=invitation_id,
+        survey_id=survey_id,
+        survey_version=survey_version,
+        channel=channel,
+        address=address,
+        token=signed.token,
+        unsubscribe_token=signed.unsubscribe_token,
+        amp_token=signed.amp_token,
+        created_at=created_at,
+        expires_at=expires,
+        customer_id=customer_id,
+        locale=locale,
+        context=context
+        if context is not None
+        else {"store": "BLR-01", "touchpoint": "support_call"},
     )
