@@ -1,6 +1,8 @@
-"""A feed consumer in a process of its own, for the crash tests: python feed_consumer_child.py STORE NAME SINK.
+"""A feed consumer in a process of its own, for the crash tests.
 
-STORE is a SQLite file or a PostgreSQL DSN. It follows the store's feed with a
+    python feed_consumer_child.py KIND STORE NAME SINK
+
+KIND is ``sqlite`` or ``postgres``; STORE is the SQLite file or the PostgreSQL DSN. It follows the store's feed with a
 :class:`cxcore.feed.FeedConsumer` named NAME and applies each event to SINK, a
 file of one ``seq`` per line, fsynced. Applying is idempotent by ``seq``, as
 the feed's docs ask of a consumer whose effects must happen once: an event
@@ -27,8 +29,8 @@ def _last_applied(sink: Path) -> int:
     return int(lines[-1]) if lines else 0
 
 
-async def main(store_url: str, name: str, sink: Path) -> None:
-    if store_url.startswith("postgresql://"):
+async def main(kind: str, store_url: str, name: str, sink: Path) -> None:
+    if kind == "postgres":
         from cxcore.stores import PostgresStore  # noqa: PLC0415
 
         store: object = PostgresStore(store_url)
@@ -57,4 +59,4 @@ async def main(store_url: str, name: str, sink: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], Path(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])))

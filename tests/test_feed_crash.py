@@ -50,11 +50,11 @@ def lines(path: Path) -> list[int]:
     return [int(x) for x in path.read_text(encoding="ascii").split()] if path.exists() else []
 
 
-def start(store: str, name: str, sink: Path) -> subprocess.Popen[bytes]:
+def start(store: tuple[str, str], name: str, sink: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHILD.parent.parent), *sys.path])}
     with sink.with_suffix(".log").open("ab") as log:  # the child keeps its own copy
         return subprocess.Popen(
-            [sys.executable, str(CHILD), store, name, str(sink)], env=env, stderr=log
+            [sys.executable, str(CHILD), *store, name, str(sink)], env=env, stderr=log
         )
 
 
@@ -72,14 +72,16 @@ def wait_for(check: Callable[[], bool], seconds: float = 60) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """The backend and where its store is: a SQLite file, or a PostgreSQL DSN (a schema of its own)."""
     if request.param == "postgres":
-        return str(request.getfixturevalue("postgres_dsn"))
-    return str(tmp_path / "feed.db")
+        return "postgres", str(request.getfixturevalue("postgres_dsn"))
+    return "sqlite", str(tmp_path / "feed.db")
 
 
-def open_store(url: str) -> Any:
-    if url.startswith("postgresql://"):
+def open_store(store: tuple[str, str]) -> Any:
+    kind, url = store
+    if kind == "postgres":
         from cxcore.stores import PostgresStore  # noqa: PLC0415
 
         return PostgresStore(url)
