@@ -106,7 +106,6 @@ class Collector:
         self.context = Context(
             store=store,
             intake=Intake(store, tokens, clock=clock),
-            tokens=tokens,
             pages=Pages(),
             public_url=public_url,
             channels=dict(channels or {}),
@@ -117,8 +116,7 @@ class Collector:
             by_key=RateLimiter(limits.per_key, limits.key_burst, clock=clock),
             secret=tokens.derive_key("collector"),
         )
-        self.live = LiveScores(store, min_interval=live_interval)
-        self.rules = rules
+        self.live = LiveScores(store, min_interval=live_interval, clock=clock)
         self.app = Starlette(
             routes=self._routes(rules, tokens, agent_surveys, clock),
             middleware=[Middleware(SecurityHeaders)],

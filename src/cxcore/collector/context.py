@@ -17,7 +17,6 @@ from cxcore.api_keys import check_api_key
 from cxcore.collector._http import BodyTooLarge, client_address, error_json, wants_html
 from cxcore.collector.pages import Pages
 from cxcore.collector.security import RateLimiter, presented_key
-from cxcore.distribution.tokens import TokenService
 from cxcore.errors import CxError
 from cxcore.intake import Intake
 from cxcore.ports.channel import Channel
@@ -38,7 +37,6 @@ class Context:
 
     store: Store
     intake: Intake
-    tokens: TokenService
     pages: Pages
     public_url: str
     channels: Mapping[str, Channel]

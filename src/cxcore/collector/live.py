@@ -29,6 +29,7 @@ from cxcore.errors import CxError, UnknownMetricError
 from cxcore.feed import follow
 from cxcore.metrics import get_metric
 from cxcore.model.interaction import DIMENSIONS
+from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.feed import FeedKind
 from cxcore.ports.store import Store, UnknownSurveyError
 from cxcore.scoring import Cell
@@ -59,34 +60,48 @@ class LiveScores:
         store: The store (its feed, and its scores).
         min_interval: The shortest time between two snapshots of one view.
         wait: How long the follower waits for the feed before looking again.
+        clock: Tells when a snapshot was made.
 
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, store: Store, *, min_interval: float = 0.25, wait: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        min_interval: float = 0.25,
+        wait: float = 1.0,
+        clock: Clock | None = None,
+    ) -> None:
         self.store = store
         self.min_interval = min_interval
         self.wait = wait
+        self.clock: Clock = clock or SystemClock()
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._follower: asyncio.Task[None] | None = None
+        self._counted: dict[tuple[str, str, tuple[str, ...]], tuple[int, dict[str, Any]]] = {}
 
     async def snapshot(self, survey_id: str, metric: str, by: Sequence[str]) -> dict[str, Any]:
-        """The view's scores now, counted in the store."""
-        cells = await self.store.score(metric, survey_id=survey_id, by=tuple(by))
-        return {
+        """The view's scores now, counted in the store.
+
+        Streams of one view woken by the same answers share one count: a view
+        is counted again only once the feed has moved since it was last counted.
+        """
+        view = (survey_id, metric, tuple(by))
+        head = await self.store.feed_head()
+        counted = self._counted.get(view)
+        if counted is not None and counted[0] == head:
+            return counted[1]
+        cells = await self.store.score(metric, survey_id=survey_id, by=view[2])
+        result = {
             "survey": survey_id,
             "metric": metric,
             "by": list(by),
-            "at": self.store_clock_now(),
+            "at": self.clock.now().isoformat(),
             "cells": [_cell(c) for c in cells],
         }
-
-    def store_clock_now(self) -> str:
-        """When a snapshot was made (the store's clock, if it has one)."""
-        clock = getattr(self.store, "clock", None)
-        from cxcore.ports.clock import SystemClock  # noqa: PLC0415 - the rare store without one
-
-        return (clock or SystemClock()).now().isoformat()
+        self._counted[view] = (head, result)
+        return result
 
     async def stream(
         self, survey_id: str, metric: str, by: Sequence[str]
@@ -111,6 +126,8 @@ class LiveScores:
             waiters.discard(changed)
             if not waiters:
                 self._waiters.pop(survey_id, None)
+                for view in [v for v in self._counted if v[0] == survey_id]:
+                    del self._counted[view]
 
     def _start(self) -> None:
         if self._follower is None or self._follower.done():
