@@ -84,6 +84,7 @@ nitpick_ignore = [
     ("py:class", "contextlib.AbstractAsyncContextManager"),
     ("py:class", "hypothesis.strategies.SearchStrategy"),
     ("py:class", "starlette.applications.Starlette"),  # what build_app returns
+    ("py:class", "Starlette"),  # the same, named under TYPE_CHECKING
 ]
 nitpick_ignore_regex = [
     # numpy in type hints: NDArray, np.int32, numpy.float64...

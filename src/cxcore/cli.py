@@ -410,15 +410,18 @@ def _registrars() -> list[Registrar]:
 
 def _register_collector(sub: Subparsers[argparse.ArgumentParser]) -> None:
     """``cxcore serve`` and ``cxcore keys``, or a clear word that they need the server extra."""
-    try:
-        from cxcore.collector import cli as collector  # noqa: PLC0415 - Starlette, when installed
-    except ImportError as exc:
-        reason = f"{exc.name or exc} is not installed"
+    from importlib.util import find_spec  # noqa: PLC0415
+
+    missing = [m for m in ("starlette", "uvicorn") if find_spec(m) is None]
+    if missing:
+        reason = f"{missing[0]} is not installed"
         for name in ("serve", "keys"):
             parser = sub.add_parser(name, help=f"(needs cxcore[server]: {reason})", add_help=False)
             parser.add_argument("rest", nargs=argparse.REMAINDER)
             parser.set_defaults(handler=lambda _args, name=name: _needs_server(name, reason))
         return
+    from cxcore.collector import cli as collector  # noqa: PLC0415 - its parsers only
+
     collector.register(sub)
 
 

@@ -19,25 +19,23 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from starlette.applications import Starlette
-from starlette.routing import Mount
-
-from cxcore.api_keys import issue_api_key
 from cxcore.cli import UsageError
-from cxcore.collector.app import Collector
-from cxcore.collector.security import AccessLog, RateLimits
-from cxcore.definitions import load_definitions
-from cxcore.deployment import Deployment
 from cxcore.deployment.cli import add_config_argument, read_config
-from cxcore.dispatch.dispatcher import Dispatcher
-from cxcore.distribution.rules import RuleSet, load_rules
 from cxcore.errors import CxError
-from cxcore.model.survey import Survey
-from cxcore.ports.channel import Channel
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import OutboxState, Store, StoreError
+
+# Only the commands themselves load the server, the rules and the dispatcher: every
+# other `cxcore` command builds this module's parsers without paying for them.
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from cxcore.deployment import Deployment
+    from cxcore.distribution.rules import RuleSet
+    from cxcore.model.survey import Survey
+    from cxcore.ports.channel import Channel
 
 __all__ = ["build_app", "register"]
 
@@ -48,6 +46,9 @@ _SCOPES = ("answers", "agent", "interactions", "live")
 
 
 def _surveys(deployment: Deployment) -> tuple[list[Survey], RuleSet | None]:
+    from cxcore.definitions import load_definitions  # noqa: PLC0415 - see the imports
+    from cxcore.distribution.rules import load_rules  # noqa: PLC0415
+
     files = [deployment.path(name) for name in deployment.collector.definitions]
     definitions = load_definitions(*files) if files else None
     rules = None
@@ -77,6 +78,12 @@ def build_app(
 
     .. versionadded:: 0.1.0
     """
+    from starlette.applications import Starlette  # noqa: PLC0415 - see the imports
+    from starlette.routing import Mount  # noqa: PLC0415
+
+    from cxcore.collector.app import Collector  # noqa: PLC0415
+    from cxcore.collector.security import RateLimits  # noqa: PLC0415
+
     clock = clock or SystemClock()
     surveys, rules = _surveys(deployment)
     store = deployment.open_store(clock, environ=environ)
@@ -136,6 +143,8 @@ async def _dispatching(
     if not on or not channels:
         yield
         return
+    from cxcore.dispatch.dispatcher import Dispatcher  # noqa: PLC0415 - see the imports
+
     dispatcher = Dispatcher(store, channels, clock=clock, batch=deployment.dispatch.batch)
     await dispatcher.recover()
     stop = asyncio.Event()
@@ -211,6 +220,8 @@ def run_serve(args: argparse.Namespace) -> int:
     .. versionadded:: 0.1.0
     """
     import uvicorn  # noqa: PLC0415 - only the command needs the server
+
+    from cxcore.collector.security import AccessLog  # noqa: PLC0415
 
     deployment = read_config(args.config, sys.stderr)
     if isinstance(deployment, int):
@@ -297,6 +308,8 @@ def _keys(args: argparse.Namespace, what: str) -> int:
 async def _run_keys(
     deployment: Deployment, args: argparse.Namespace, what: str, out: TextIO
 ) -> int:
+    from cxcore.api_keys import issue_api_key  # noqa: PLC0415 - see the imports
+
     clock = SystemClock()
     store = deployment.open_store(clock)
     try:
