@@ -81,6 +81,8 @@ __all__ = [
     "fmt_text",
     "metric_definition",
     "number_format",
+    "score_columns",
+    "score_digits",
 ]
 
 DEFAULT_MAX_ROWS = 20
@@ -443,3 +445,40 @@ def metric_definition(
     if min_n is not None:
         text += f" Fewer than {min_n} answers is low n."
     return text
+
+
+def score_digits(metric: Metric) -> int:
+    """Decimals a score of *metric* is shown with: 2 for a mean (4.27), 1 for a percentage."""
+    return 2 if metric.headline is Headline.MEAN else 1
+
+
+def score_columns(
+    metric: Metric, confidence: float, *, title: str | None = None
+) -> tuple[Column, Column, Column]:
+    """The three columns every score shows: n, the score, and its interval.
+
+    Rows give them ``n``, ``score`` and a ``(low, high)`` pair; missing numbers
+    (``None`` or NaN) show as :data:`MISSING`.
+
+    >>> from cxcore.metrics import get_metric
+    >>> [c.title for c in score_columns(get_metric("nps"), 0.95)]
+    ['n', 'NPS', '95% interval']
+
+    Args:
+        metric: The metric scored.
+        confidence: The intervals' confidence level.
+        title: The score column's header (the metric's name in capitals by default).
+
+    .. versionadded:: 0.1.0
+    """
+    digits = score_digits(metric)
+    number = number_format(digits)
+
+    def interval(value: object) -> str:
+        return fmt_interval(value, digits)
+
+    return (
+        Column("n", format=fmt_count, align="right"),
+        Column(metric.name.upper() if title is None else title, format=number, align="right"),
+        Column(f"{100 * confidence:g}% interval", format=interval, align="right"),
+    )
