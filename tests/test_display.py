@@ -6,6 +6,7 @@ import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from cxcore.display import (
@@ -24,6 +25,14 @@ from cxcore.display import (
 )
 from cxcore.errors import CxError
 from cxcore.metrics import Bucket, Metric, get_metric
+from cxcore.scoring import (
+    ResponseFrame,
+    ResponseRate,
+    compare,
+    compare_with_rest,
+    relative_weights,
+    score,
+)
 
 
 def parse(markup: str) -> ET.Element:
@@ -188,3 +197,153 @@ class TestMetricDefinition:
             positive="easy",
         )
         assert "lower is better" in metric_definition(effort)
+
+
+def nps_frame(stores, scores, **columns) -> ResponseFrame:
+    return ResponseFrame.from_columns(
+        {"metric": ["nps"] * len(scores), "score": scores, "store": stores, **columns}
+    )
+
+
+class TestScoreTable:
+    def test_html_is_well_formed_and_a_store_named_script_stays_text(self):
+        frame = nps_frame(["<script>alert(1)</script>"] * 40 + ["A&B"] * 5, [10] * 30 + [0] * 15)
+        table = score(frame, "nps", by="store")
+        markup = table._repr_html_()
+        root = parse(markup)
+        assert not list(root.iter("script"))
+        cells = texts(root, "td")
+        assert "<script>alert(1)</script>" in cells
+        assert "A&B" in cells
+        assert texts(root, "th") == ["store", "n", "NPS", "95% interval", ""]
+        assert texts(root, "caption") == ["Net Promoter Score by store"]
+        body = root.find("table/tbody")
+        assert body is not None
+        rows = [[("".join(td.itertext())) for td in tr] for tr in body]
+        assert rows[0][:3] == ["<script>alert(1)</script>", "40", "50.0"]
+        assert rows[1][:3] == ["A&B", "5", "-100.0"]
+        assert rows[1][4] == "†"  # 5 answers: low n
+        foot = " ".join(texts(root, "tfoot"))
+        assert "† fewer than 30 answers: read with care" in foot
+        assert "% promoter (9-10) minus % detractor (0-6)" in foot
+
+    def test_repr_is_the_plain_table_and_a_large_table_is_cut(self):
+        stores = [f"store {i:04d}" for i in range(1000) for _ in range(3)]
+        table = score(nps_frame(stores, [9, 7, 0] * 1000), "nps", by="store")
+        text = repr(table)
+        assert text == str(table)
+        lines = text.splitlines()
+        assert lines[0] == "Net Promoter Score by store"
+        assert len([line for line in lines if line.startswith("store 0")]) == 20
+        assert "... 980 rows hidden ..." in lines
+        assert "980 of 1,000 rows hidden (showing the first and last)" in lines
+        assert "store 0999" in text
+        assert "980 rows hidden" in table._repr_html_()
+        assert len(table.display_text(max_rows=None).splitlines()) > 1000
+
+    def test_periods_and_weights_get_their_columns(self):
+        frame = nps_frame(
+            ["A", "A", "B"],
+            [10, 9, 0],
+            answered_at=["2026-03-02T10:00:00Z", "2026-03-10T10:00:00Z", "2026-03-03T09:00:00Z"],
+        )
+        table = score(frame, "nps", by="store", every="week")
+        assert str(table).splitlines()[1].split() == [
+            "store",
+            "period",
+            "n",
+            "NPS",
+            "95%",
+            "interval",
+        ]
+        assert "2026-03-09" in str(table)
+        weighted = score(frame.with_weights([1.0, 2.0, 1.0]), "nps", by="store", weighted=True)
+        head = str(weighted).splitlines()
+        assert head[0] == "Net Promoter Score by store (weighted)"
+        assert "n eff" in head[1]
+        assert "fewer than 30 effective answers" in str(weighted)
+
+    def test_an_empty_cell_shows_dashes(self):
+        frame = ResponseFrame.from_columns(
+            {"metric": ["nps", "csat"], "score": [10, 5], "store": ["A", "B"]}
+        )
+        line = next(
+            x for x in str(score(frame, "nps", by="store")).splitlines() if x.startswith("B")
+        )
+        assert line.split()[:4] == ["B", "0", MISSING, MISSING]
+
+
+class TestResults:
+    def test_a_cell_has_a_short_repr_and_a_table_for_str(self):
+        cells = list(
+            score(nps_frame(["A"] * 3 + ["B"] * 40, [10, 9, 3] + [8] * 40), "nps", by="store")
+        )
+        assert repr(cells[0]) == "Cell(nps, store='A': 33.3 [-51.3, 84.7], n=3, low n)"
+        assert len(repr(cells)) < 120
+        text = str(cells[1]).splitlines()
+        assert text[0] == "Net Promoter Score, store = B"
+        assert "% promoter" in text[1]
+        parse(cells[1]._repr_html_())
+
+    def test_a_mean_is_shown_to_two_decimals(self):
+        frame = ResponseFrame.from_columns({"metric": ["rating"] * 3, "score": [5, 4, 4]})
+        (cell,) = score(frame, "rating")
+        assert repr(cell).startswith("Cell(rating: 4.33 [")
+        assert "RATING" in str(cell)
+
+    def test_difference(self):
+        a, b = score(
+            nps_frame(["A"] * 50 + ["B"] * 50, [10] * 40 + [0] * 10 + [10] * 20 + [0] * 30),
+            "nps",
+            by="store",
+        )
+        d = compare(a, b)
+        assert repr(d).startswith("Difference(+80.0 [41.6, 109.4]")
+        assert repr(d).endswith("p=<0.001, significant at 0.05)")
+        root = parse(d._repr_html_())
+        assert texts(root, "td")[-1] == "yes"
+
+    def test_driver_analysis_shows_weights_or_why_they_are_withheld(self):
+        rng = np.random.default_rng(2)
+        x = rng.normal(size=(200, 2))
+        result = relative_weights(
+            x, x[:, 0] + rng.normal(size=200), ["<b>delivery</b>", "app"], resamples=50
+        )
+        assert repr(result).splitlines()[2].startswith("--------")
+        assert "<b>delivery</b>" in texts(parse(result._repr_html_()), "td")
+        assert repr(result.drivers[0]).startswith("DriverWeight('<b>delivery</b>': 0.")
+        withheld = relative_weights(x[:15], x[:15, 0], ["delivery", "app"])
+        text = str(withheld)
+        assert text.splitlines()[0] == "Drivers of outcome: suppressed, n = 15"
+        assert "Suppressed: 15 respondents for 2 drivers" in text
+        assert "(no rows)" in text
+
+    def test_a_frame_summarises_itself(self):
+        frame = ResponseFrame.from_columns(
+            {
+                "metric": ["nps", "nps", "csat", "nps"],
+                "score": [10, None, 4, 99],
+                "store": ["A", "B", "A", "C"],
+                "answered_at": ["2026-03-02T10:00:00Z", None, "2026-03-05T10:00:00Z", None],
+            },
+            invalid="drop",
+        )
+        text = str(frame)
+        assert text.splitlines()[0] == "ResponseFrame: 2 answers"
+        assert "Answered from 2026-03-02 to 2026-03-05 (UTC)." in text
+        assert "Left out: 1 blank scores; 1 " in text
+        assert repr(frame).startswith("ResponseFrame(2 answers")
+        parse(frame._repr_html_())
+
+    def test_response_rate_repr(self):
+        rate = ResponseRate(("channel",), ("sms",), 10, {}, 0.3, 0.4)
+        assert repr(rate) == "ResponseRate(channel='sms': RR1 30.0%, RR2 40.0% of 10 invited)"
+
+    def test_the_comparison_with_the_rest_shows_itself(self):
+        frame = nps_frame(["A"] * 100 + ["<i>"] * 100, [10] * 80 + [0] * 20 + [10] * 20 + [0] * 80)
+        result = compare_with_rest(score(frame, "nps", by="store"))
+        root = parse(result._repr_html_())
+        rows = root.find("table/tbody")
+        assert rows is not None
+        assert ["".join(tr[0].itertext()) for tr in rows] == ["<i>", "A"]
+        assert "below" in repr(result)
