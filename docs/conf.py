@@ -85,6 +85,10 @@ nitpick_ignore = [
     ("py:class", "hypothesis.strategies.SearchStrategy"),
     ("py:class", "starlette.applications.Starlette"),  # what build_app returns
     ("py:class", "Starlette"),  # the same, named under TYPE_CHECKING
+    ("py:class", "matplotlib.axes.Axes"),  # what every plot returns
+    # Documented in api.md without an index entry: indexed, it would make every
+    # "Column" in ResponseFrame's hints (cxcore.scoring.Column) ambiguous.
+    ("py:class", "cxcore.display.Column"),
 ]
 nitpick_ignore_regex = [
     # numpy in type hints: NDArray, np.int32, numpy.float64...

@@ -109,7 +109,7 @@ def trend(
         band: Shade each group's interval.
 
     Returns:
-        The axes: per group, one line (with a marker per period), one band
+        The axes drawn on, holding per group one line (a marker per period), one band
         (if *band*), and one more line of hollow markers if a period is low n.
 
     Raises:
@@ -204,7 +204,7 @@ def segment_ranking(
         comparison: A comparison already computed for *table* (saves recomputing it).
 
     Returns:
-        The axes: one error bar container per segment with answers, the overall
+        The axes drawn on, holding one error bar container per segment with answers, the overall
         line, and its shaded interval.
 
     Raises:
@@ -294,7 +294,7 @@ def bucket_bars(
         labels: Write each share of at least 8% inside its bar.
 
     Returns:
-        The axes: one bar patch per cell and bucket.
+        The axes drawn on, holding one bar patch per cell and bucket.
 
     .. versionadded:: 0.1.0
     """
