@@ -24,15 +24,19 @@ version = ".".join(release.split(".")[:2])
 # -- general ------------------------------------------------------------------
 
 extensions = [
-    "myst_parser",
+    # MyST for the pages, and notebooks rendered with the outputs stored in them
+    # (myst-nb includes myst-parser). They are never executed here: CI runs them
+    # with nbclient (tests/test_notebooks.py).
+    "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build"]
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+nb_execution_mode = "off"
 nitpicky = True
 
 myst_enable_extensions = ["colon_fence", "deflist"]

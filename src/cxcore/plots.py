@@ -176,7 +176,10 @@ def trend(
     ax.set_title(f"{metric.title} by {table.every.value}, {level} intervals")
     if table.by:
         ax.legend(title=", ".join(table.by), fontsize="small")
-    ax.figure.autofmt_xdate()
+    dates = optional_module("matplotlib.dates", "drawing a trend")
+    locator = dates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
     return ax
 
 
