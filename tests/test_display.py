@@ -26,6 +26,7 @@ from cxcore.display import (
 from cxcore.errors import CxError
 from cxcore.metrics import Bucket, Metric, get_metric
 from cxcore.scoring import (
+    AaporGroup,
     ResponseFrame,
     ResponseRate,
     compare,
@@ -336,8 +337,14 @@ class TestResults:
         parse(frame._repr_html_())
 
     def test_response_rate_repr(self):
-        rate = ResponseRate(("channel",), ("sms",), 10, {}, 0.3, 0.4)
+        rate = ResponseRate(
+            ("channel",), ("sms",), 10, {AaporGroup.COMPLETE: 3, AaporGroup.PARTIAL: 1}, 0.3, 0.4
+        )
         assert repr(rate) == "ResponseRate(channel='sms': RR1 30.0%, RR2 40.0% of 10 invited)"
+        lines = str(rate).splitlines()
+        assert lines[0] == "Response rates, channel = sms"
+        assert lines[3].split() == ["10", "3", "1", "0", "0", "0", "0", "30.0%", "40.0%"]
+        parse(rate._repr_html_())
 
     def test_the_comparison_with_the_rest_shows_itself(self):
         frame = nps_frame(["A"] * 100 + ["<i>"] * 100, [10] * 80 + [0] * 20 + [10] * 20 + [0] * 80)

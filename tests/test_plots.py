@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -269,3 +271,13 @@ class TestCompareWithRest:
             compare_with_rest(score(frame, "nps", by="store", every="week"))
         with pytest.raises(CxError, match="adjust 'bonferroni' is not a known adjustment"):
             compare_with_rest(score(frame, "nps", by="store"), adjust="bonferroni")  # type: ignore[arg-type]
+
+
+def test_importing_plots_and_display_loads_neither_matplotlib_nor_numpy():
+    """matplotlib is imported on the first plot, not with the module."""
+    code = (
+        "import sys, cxcore.display, cxcore.plots; "
+        "print(sorted(m for m in ('matplotlib', 'numpy', 'pandas') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
