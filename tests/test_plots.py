@@ -28,7 +28,14 @@ from matplotlib.testing.compare import compare_images  # noqa: E402
 from cxcore import plots  # noqa: E402
 from cxcore.errors import CxError  # noqa: E402
 from cxcore.metrics import Bucket, Metric, MetricRegistry  # noqa: E402
-from cxcore.scoring import ResponseFrame, compare, compare_with_rest, score  # noqa: E402
+from cxcore.scoring import (  # noqa: E402
+    LiveScoreboard,
+    ResponseFrame,
+    Segmentation,
+    compare,
+    compare_with_rest,
+    score,
+)
 
 REFERENCES = Path(__file__).parent / "data" / "plots"
 UPDATE = os.environ.get("CXCORE_UPDATE_PLOTS") == "1"
@@ -214,6 +221,18 @@ class TestBucketBars:
         fig, ax = new_axes()
         plots.bucket_bars(score(frame, "nps", by="store"), ax=ax)
         check_reference(fig, "bucket_bars", tmp_path)
+
+    def test_cells_of_a_live_scoreboard(self, frame):
+        board = LiveScoreboard([Segmentation("store", ("store",))], metrics=["nps", "csat"])
+        board.add_frame(frame)
+        _, ax = new_axes()
+        plots.bucket_bars(sorted(board.snapshot("store"), key=lambda c: str(c.key)), ax=ax)
+        assert len(ax.patches) == 18
+        table = score(frame, "nps", by="store")
+        widths = [p.get_width() for p in ax.patches]
+        assert widths[:6] == pytest.approx([c.shares["detractor"] for c in table])
+        with pytest.raises(CxError, match="cells of one metric are needed"):
+            plots.bucket_bars([*board.snapshot("store"), *board.snapshot("store", "csat")])
 
     def test_without_ax_a_new_figure(self, frame):
         ax = plots.bucket_bars(score(frame, "nps"))
