@@ -285,6 +285,19 @@ class TestCompareWithRest:
                 compare(segment.cell, rest).p_value, rel=1e-9
             )
 
+    def test_weighted_tables_pool_the_weighted_shares(self, frame):
+        """Weighted: the overall score is the weighted score; each store is still tested."""
+        weights = np.random.default_rng(1).uniform(0.5, 2.0, len(frame))
+        weighted = frame.with_weights(weights)
+        result = compare_with_rest(score(weighted, "nps", by="store", weighted=True))
+        overall = score(weighted, "nps", weighted=True)[0]
+        assert result.overall.score == pytest.approx(overall.score, rel=1e-9)
+        assert result.overall.n_eff == pytest.approx(
+            sum(c.n_eff for c in score(weighted, "nps", by="store", weighted=True)), rel=1e-12
+        )
+        assert all(s.difference is not None for s in result.segments)
+        assert {s.side for s in result.segments} >= {"above", "below"}
+
     def test_refuses_a_table_by_period_and_unknown_adjustments(self, frame):
         with pytest.raises(CxError, match="the table is by week"):
             compare_with_rest(score(frame, "nps", by="store", every="week"))
