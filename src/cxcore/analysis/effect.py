@@ -31,6 +31,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import numpy as np
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_count,
+    fmt_interval,
+    fmt_p_value,
+    fmt_percent,
+    metric_definition,
+    number_format,
+)
 from cxcore.errors import CxError
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.invitation import Disposition, Invitation
@@ -186,7 +198,7 @@ class ChangeEstimate:
 
 
 @attrs.frozen(repr=False)
-class EffectEstimate:
+class EffectEstimate(TableDisplay):
     """What an initiative did to a score: before/after, and the difference in differences.
 
     Attributes:
@@ -207,6 +219,11 @@ class EffectEstimate:
         rows_without_time: Answers to the metric left out because they have no time.
         resamples: Bootstrap resamples.
         seed: The bootstrap's seed.
+        definition: What the metric's score means, for reports.
+
+    Printed, or shown in a notebook, it is one table: each arm's score before
+    and after with n, its change, and the difference in differences, each
+    with the interval by store and the naive interval beside it.
 
     .. versionadded:: 0.1.0
     """
@@ -224,6 +241,7 @@ class EffectEstimate:
     rows_without_time: int
     resamples: int
     seed: int
+    definition: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The estimate as plain JSON-ready data."""
@@ -246,28 +264,87 @@ class EffectEstimate:
             "seed": self.seed,
         }
 
-    def __repr__(self) -> str:
-        def score(cell: Cell) -> str:
-            return "—" if cell.score is None else f"{cell.score:.1f}"
-
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The estimate as one table (see :mod:`cxcore.display`)."""
+        pct = f"{100 * self.effect.confidence:g}%"
         unit = self.initiative.unit
-        lines = [
-            (
-                f"EffectEstimate({self.initiative.name!r} on {self.metric}, from "
-                f"{self.initiative.start.isoformat()}: {len(self.treated_units)} treated and "
-                f"{len(self.control_units)} untreated {unit} values)"
-            ),
-            f"  {'':9}{'before':>16}{'after':>16}   change",
-        ]
-        for arm, change in (("treated", self.treated_change), ("control", self.control_change)):
+        signed = number_format(1, signed=True)
+        rows: list[tuple[object, ...]] = []
+        marks = []
+        for arm, label, change in (
+            ("treated", f"treated {unit}s", self.treated_change),
+            ("control", f"untreated {unit}s", self.control_change),
+        ):
             b, a = self.cells[arm, "before"], self.cells[arm, "after"]
-            lines.append(
-                f"  {arm:<9}{score(b):>8} (n={b.n:<5}){score(a):>8} (n={a.n:<5})   {change}"
+            rows.append(
+                (
+                    label,
+                    b.score,
+                    b.n,
+                    a.score,
+                    a.n,
+                    change.estimate,
+                    (change.low, change.high),
+                    (change.naive_low, change.naive_high),
+                    change.p_value,
+                )
             )
-        lines.append(f"  effect (difference in differences): {self.effect}")
+            marks.append(b.low_n or a.low_n)
+        e = self.effect
+        rows.append(
+            (
+                "difference in differences",
+                None,
+                None,
+                None,
+                None,
+                e.estimate,
+                (e.low, e.high),
+                (e.naive_low, e.naive_high),
+                e.p_value,
+            )
+        )
+        marks.append(False)
+        design = e.design_effect
+        notes = [
+            self.definition,
+            f"Intervals by {unit}: a cluster bootstrap of whole {unit}s ({self.resamples:,} "
+            f"resamples, seed {self.seed}) with a t quantile on {e.df:.1f} df, because "
+            f"{unit}s, not answers, were treated. The naive interval treats answers as "
+            "independent and is too narrow"
+            + (f" (design effect {design:.1f})." if design is not None else "."),
+            f"Treated: {', '.join(map(str, self.treated_units))}.",
+        ]
         if self.missing_units:
-            lines.append(f"  treated without answers: {', '.join(map(str, self.missing_units))}")
-        return "\n".join(lines)
+            notes.append(
+                f"Named as treated, without answers: {', '.join(map(str, self.missing_units))}."
+            )
+        return Table(
+            title=(
+                f"Effect of {self.initiative.name!r} on {self.metric}, from "
+                f"{self.initiative.start.isoformat()}: {len(self.treated_units)} treated, "
+                f"{len(self.control_units)} untreated {unit}s"
+            ),
+            columns=(
+                Column(""),
+                Column("before", format=number_format(1), align="right"),
+                Column("n", format=fmt_count, align="right"),
+                Column("after", format=number_format(1), align="right"),
+                Column("n", format=fmt_count, align="right"),
+                Column("change", format=signed, align="right"),
+                Column(f"{pct} interval by {unit}", format=fmt_interval, align="right"),
+                Column("naive interval", format=fmt_interval, align="right"),
+                Column("p", format=fmt_p_value, align="right"),
+            ),
+            rows=rows,
+            marks=marks,
+            mark_note="a phase of this arm has few answers: read with care",
+            notes=[n for n in notes if n],
+            max_rows=max_rows,
+        )
+
+    def __repr__(self) -> str:
+        return self.display_text()
 
 
 def _micros(at: datetime) -> int:
@@ -512,6 +589,7 @@ def measure_effect(  # noqa: PLR0912, PLR0915 - one linear pass of checks, then 
         rows_without_time=rows_without_time,
         resamples=resamples,
         seed=seed,
+        definition=metric_definition(spec, confidence=confidence, min_n=min_n),
     )
 
 
@@ -567,7 +645,7 @@ class VariantComparison:
 
 
 @attrs.frozen(repr=False)
-class VariantTest:
+class VariantTest(TableDisplay):
     """Response rates of survey variants and each variant against the control.
 
     Attributes:
@@ -627,32 +705,57 @@ class VariantTest:
             out.append(record)
         return out
 
-    def __repr__(self) -> str:
-        pct = round(100 * self.confidence)
-        lines = [
-            (
-                f"VariantTest({self.rate.upper()} by {self.variant}, "
-                f"control {self.control!r}, {pct}% intervals)"
-            )
-        ]
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The test as one table (see :mod:`cxcore.display`)."""
+        pct = f"{100 * self.confidence:g}%"
         by_variant = {c.variant: c for c in self.comparisons}
+        rows = []
         for r in self.rates:
-            line = (
-                f"  {r.variant!s:<16}{100 * r.rate:6.1f}% [{100 * r.low:.1f}, {100 * r.high:.1f}]"
-                f"  {r.responded}/{r.invited}"
-            )
             c = by_variant.get(r.variant)
-            if c is None:
-                line += "  (control)"
-            else:
-                d = c.difference
-                mark = " *" if c.significant else ""
-                line += (
-                    f"  {d.difference:+.1f} pts [{d.low:+.1f}, {d.high:+.1f}] "
-                    f"p={c.p_adjusted:.3g} (Holm){mark}"
+            d = None if c is None else c.difference
+            rows.append(
+                (
+                    r.variant,
+                    r.invited,
+                    r.responded,
+                    r.rate,
+                    (100 * r.low, 100 * r.high),
+                    "control" if d is None else d.difference,
+                    None if d is None else (d.low, d.high),
+                    None if c is None else c.p_adjusted,
                 )
-            lines.append(line)
-        return "\n".join(lines)
+            )
+        counted = "completes" if self.rate == "rr1" else "completes and partials"
+        signed = number_format(1, signed=True)
+        return Table(
+            title=f"Response rate ({self.rate.upper()}) by {self.variant}",
+            columns=(
+                Column(self.variant),
+                Column("invited", format=fmt_count, align="right"),
+                Column("responded", format=fmt_count, align="right"),
+                Column(self.rate.upper(), format=fmt_percent, align="right"),
+                Column(f"{pct} interval (%)", format=fmt_interval, align="right"),
+                Column(
+                    "vs control (pts)",
+                    format=lambda v: v if isinstance(v, str) else signed(v),
+                    align="right",
+                ),
+                Column("interval (pts)", format=fmt_interval, align="right"),
+                Column("p (Holm)", format=fmt_p_value, align="right"),
+            ),
+            rows=rows,
+            notes=(
+                f"{self.rate.upper()}: {counted} / invitations (AAPOR); Wilson intervals.",
+                (
+                    "Differences: two-proportion z-test with Agresti-Caffo intervals; p-values "
+                    f"adjusted for {len(self.comparisons)} comparison(s) (Holm)."
+                ),
+            ),
+            max_rows=max_rows,
+        )
+
+    def __repr__(self) -> str:
+        return self.display_text()
 
 
 def _holm(p_values: list[float]) -> list[float]:

@@ -22,6 +22,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_count,
+    fmt_percent,
+    number_format,
+)
 from cxcore.errors import CxError
 from cxcore.metrics import MetricRegistry, metric_registry
 from cxcore.scoring._optional import optional_module
@@ -217,7 +226,14 @@ def _one(text: str | None, language: str | None) -> Sentiment:
     )
 
 
-class Sentiments(Sequence[Sentiment]):
+def _short(text: str | None, width: int = 60) -> str:
+    if text is None:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+class Sentiments(TableDisplay, Sequence[Sentiment]):
     """The sentiment of each of several comments, in order.
 
     A sequence of :class:`Sentiment`, with the compound scores as a numpy
@@ -263,9 +279,44 @@ class Sentiments(Sequence[Sentiment]):
         pd = optional_module("pandas", "exporting sentiments to pandas")
         return pd.DataFrame(self.to_records(), columns=[f.name for f in attrs.fields(Sentiment)])
 
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The sentiments as one table (see :mod:`cxcore.display`)."""
+        counts = ", ".join(f"{k} {v:,}" for k, v in self.counts().items())
+        return Table(
+            title=f"Sentiment of {len(self):,} comments: {counts}",
+            columns=(
+                Column("comment"),
+                Column("sentiment"),
+                Column("compound", format=number_format(3, signed=True), align="right"),
+                Column("script"),
+                Column("why not scored"),
+            ),
+            rows=_SentimentRows(self._items),
+            notes=(
+                (
+                    "VADER's compound score, from -1 to 1: positive at 0.05 or more, negative "
+                    "at -0.05 or less. Comments not in English get no score."
+                ),
+            ),
+            max_rows=max_rows,
+        )
+
     def __repr__(self) -> str:
-        counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
-        return f"Sentiments({len(self)} comments: {counts})"
+        return self.display_text()
+
+
+class _SentimentRows(Sequence[tuple[object, ...]]):
+    """The rows of a sentiment table, built only for the rows shown."""
+
+    def __init__(self, items: Sequence[Sentiment]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i: int) -> tuple[object, ...]:  # type: ignore[override]
+        s = self._items[i]
+        return (_short(s.text), s.label, s.compound, s.script, s.reason or "")
 
 
 def sentiment(
@@ -465,7 +516,7 @@ class Theme:
     examples: tuple[str, ...]
 
 
-class Themes(Sequence[Theme]):
+class Themes(TableDisplay, Sequence[Theme]):
     """Themes found in comments, largest first, and the theme of every comment.
 
     Attributes:
@@ -522,28 +573,43 @@ class Themes(Sequence[Theme]):
         pd = optional_module("pandas", "exporting themes to pandas")
         return pd.DataFrame(self.to_records())
 
-    def __repr__(self) -> str:
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The themes as one table (see :mod:`cxcore.display`)."""
         unassigned = int((self.assignment < 0).sum())
-        lines = [
-            (
-                f"Themes({len(self)} themes in {len(self.assignment)} comments, "
-                f"{unassigned} without a theme, seed {self.seed})"
-            )
-        ]
-        lines.extend(
-            f"  {k}: {t.label} ({t.size} comments, {100 * t.share:.0f}%)"
-            for k, t in enumerate(self._themes)
+        return Table(
+            title=f"{len(self)} themes in {len(self.assignment):,} comments (seed {self.seed})",
+            columns=(
+                Column("#", align="right"),
+                Column("theme"),
+                Column("comments", format=fmt_count, align="right"),
+                Column("share", format=fmt_percent, align="right"),
+                Column("example"),
+            ),
+            rows=[
+                (k, t.label, t.size, t.share, _short(t.examples[0] if t.examples else None))
+                for k, t in enumerate(self._themes)
+            ],
+            notes=(
+                (
+                    "Themes from TF-IDF of words and word pairs, factorised by NMF; each "
+                    "comment counts in its strongest theme."
+                ),
+                f"{unassigned:,} comments have no theme (empty, or only stop words).",
+            ),
+            max_rows=max_rows,
         )
-        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.display_text()
 
 
 def _label(terms: Sequence[str], size: int = 3) -> str:
-    """The first *size* terms, skipping a term whose words are all in the label already."""
+    """The first *size* terms, skipping a term that shares a word with the label already."""
     chosen: list[str] = []
     words: set[str] = set()
     for term in terms:
         parts = set(term.split())
-        if parts <= words:
+        if parts & words:
             continue
         chosen.append(term)
         words |= parts
