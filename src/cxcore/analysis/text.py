@@ -66,7 +66,7 @@ HAPPY = 0.5
 
 SentimentLabel = Literal["positive", "neutral", "negative"]
 
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")  # words of letters, with "don't"
 
 
 # Common function words: evidence that a comment in Latin letters is English, or is not.
@@ -404,7 +404,7 @@ class Mismatch:
 
 
 def mismatches(
-    scores: Sequence[int],
+    scores: Sequence[int] | NDArray[np.integer[Any]],
     comments: Sequence[str | None] | Sentiments,
     *,
     metric: str = "nps",
