@@ -112,6 +112,11 @@ _OTHER_LANGUAGES = {
 }
 
 
+# A term starts with a letter and runs on through letters, digits and the vowel signs
+# of the Indic scripts (U+0900-U+0DFF), which Python's \w leaves out: "बिलिंग" stays one word.
+_TERM = r"(?u)(?:[^\W\d_]|[\u0900-\u0DFF])(?:\w|[\u0900-\u0DFF])+"
+
+
 @cache
 def _analyzer() -> Any:  # noqa: ANN401 - vaderSentiment's SentimentIntensityAnalyzer
     vader = optional_module("vaderSentiment.vaderSentiment", "sentiment of comments")
@@ -697,6 +702,7 @@ def themes(  # noqa: PLR0915 - checks, the model, then each theme's parts
         if stop_words is None or stop_words == "english"
         else list(stop_words),
         ngram_range=(1, 2),
+        token_pattern=_TERM,
         min_df=min_df,
         max_df=max_df,
         max_features=max_features,
