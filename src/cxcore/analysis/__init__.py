@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     )
     from cxcore.analysis.text import (
         Mismatch,
+        MismatchKind,
         Sentiment,
+        Sentiments,
         Theme,
         Themes,
         mismatches,
@@ -45,7 +47,17 @@ _LAZY = {
         "cxcore.analysis.effect",
     ),
     **dict.fromkeys(
-        ("Mismatch", "Sentiment", "Theme", "Themes", "mismatches", "sentiment", "themes"),
+        (
+            "Mismatch",
+            "MismatchKind",
+            "Sentiment",
+            "Sentiments",
+            "Theme",
+            "Themes",
+            "mismatches",
+            "sentiment",
+            "themes",
+        ),
         "cxcore.analysis.text",
     ),
 }
@@ -55,7 +67,9 @@ __all__ = [
     "EffectEstimate",
     "Initiative",
     "Mismatch",
+    "MismatchKind",
     "Sentiment",
+    "Sentiments",
     "Theme",
     "Themes",
     "VariantComparison",

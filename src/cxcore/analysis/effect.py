@@ -265,7 +265,7 @@ class EffectEstimate(TableDisplay):
         }
 
     def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
-        """The estimate as one table (see :mod:`cxcore.display`)."""
+        """The estimate as one table (rendered by ``cxcore.display``)."""
         pct = f"{100 * self.effect.confidence:g}%"
         unit = self.initiative.unit
         signed = number_format(1, signed=True)
@@ -706,7 +706,7 @@ class VariantTest(TableDisplay):
         return out
 
     def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
-        """The test as one table (see :mod:`cxcore.display`)."""
+        """The test as one table (rendered by ``cxcore.display``)."""
         pct = f"{100 * self.confidence:g}%"
         by_variant = {c.variant: c for c in self.comparisons}
         rows = []

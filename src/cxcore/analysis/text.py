@@ -285,7 +285,7 @@ class Sentiments(TableDisplay, Sequence[Sentiment]):
         return pd.DataFrame(self.to_records(), columns=[f.name for f in attrs.fields(Sentiment)])
 
     def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
-        """The sentiments as one table (see :mod:`cxcore.display`)."""
+        """The sentiments as one table (rendered by ``cxcore.display``)."""
         counts = ", ".join(f"{k} {v:,}" for k, v in self.counts().items())
         return Table(
             title=f"Sentiment of {len(self):,} comments: {counts}",
@@ -579,7 +579,7 @@ class Themes(TableDisplay, Sequence[Theme]):
         return pd.DataFrame(self.to_records())
 
     def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
-        """The themes as one table (see :mod:`cxcore.display`)."""
+        """The themes as one table (rendered by ``cxcore.display``)."""
         unassigned = int((self.assignment < 0).sum())
         return Table(
             title=f"{len(self)} themes in {len(self.assignment):,} comments (seed {self.seed})",
