@@ -467,6 +467,10 @@ def measure_effect(  # noqa: PLR0912, PLR0915 - one linear pass of checks, then 
     small-sample factor ``sqrt(k / (k - 1))``), because stores, not answers,
     were treated.
 
+    Scores are pooled and unweighted: a frame's weights are not used. The
+    answers counted are the frame's (agent-reported answers are left out
+    unless the frame was built with them).
+
     Args:
         frame: The answers, with times and the initiative's unit dimension.
         initiative: The change.
