@@ -145,6 +145,49 @@ class TestMeasureEffect:
         assert est.control_change.estimate == pytest.approx(untreated, abs=1e-12)
         assert est.effect.estimate == pytest.approx(treated - untreated, abs=1e-12)
 
+    @staticmethod
+    def trending(drift: float, seed: int = 0) -> ResponseFrame:
+        """30 stores answering daily for 60 days either side of START; the first ten drift.
+
+        Before the start, the promoter share of the treated stores grows by *drift*
+        over the 60 days (and detractors shrink as much); nothing changes after.
+        """
+        rng = np.random.default_rng(seed)
+        stores, days, per_day = 30, np.arange(-60, 60), 3
+        store = np.repeat(np.arange(stores), len(days) * per_day)
+        day = np.tile(np.repeat(days, per_day), stores)
+        lift = np.where((store < 10) & (day < 0), drift * (day + 60) / 60, 0.0)
+        lift = np.where((store < 10) & (day >= 0), drift, lift)
+        r = rng.random(len(store))
+        score = np.where(r < 0.4 + lift, 10, np.where(r < 0.7, 3, 8))
+        return ResponseFrame.from_columns(
+            {
+                "metric": np.full(len(store), "nps", dtype=object),
+                "score": score,
+                "store": np.array([f"S{i:02d}" for i in range(stores)], dtype=object)[store],
+                "answered_at": (np.datetime64("2026-03-01") + day * DAY).astype("datetime64[us]"),
+            }
+        )
+
+    def test_the_placebo_finds_nothing_when_trends_are_parallel(self):
+        est = measure_effect(self.trending(0.0), billing())
+        assert est.pre_trend is not None
+        assert est.pre_trend.low < 0 < est.pre_trend.high
+        assert est.pre_trend_split == START - timedelta(days=30)
+        assert "placebo" in str(est)
+
+    def test_the_placebo_finds_a_trend_that_began_before_the_change(self):
+        """Treated stores already improving before the start: the placebo says so."""
+        est = measure_effect(self.trending(0.15), billing())
+        assert est.pre_trend is not None
+        assert est.pre_trend.significant
+        assert est.pre_trend.estimate > 5
+
+    def test_no_placebo_without_answers_in_both_halves(self):
+        est = measure_effect(simulate(np.random.default_rng(0)), billing())
+        assert est.pre_trend is None
+        assert "No placebo" in str(est)
+
     def test_the_same_seed_gives_the_same_intervals(self):
         frame = simulate(np.random.default_rng(5))
         a = measure_effect(frame, billing(), seed=11)

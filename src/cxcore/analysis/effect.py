@@ -82,6 +82,7 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAT = np.iinfo(np.int64).min
+_MICRO = timedelta(microseconds=1)
 _PHASES = ("before", "after")
 _ARMS = ("treated", "control")
 
@@ -212,6 +213,13 @@ class EffectEstimate(TableDisplay):
         control_change: After minus before, in the untreated units.
         effect: The difference in differences: the treated change minus the
             untreated change.
+        pre_trend: The placebo: the same difference in differences between the
+            first and second half of the before period, where there was no
+            change to find. Far from 0, the untreated units did not move as the
+            treated ones did even before the change, and are a poor comparison.
+            ``None`` when the halves lack the answers for it (each arm needs 2
+            units with answers, and answers in each half).
+        pre_trend_split: Where the before period was cut in two for the placebo.
         treated_units: The treated units with answers in the window.
         control_units: The untreated units with answers in the window.
         missing_units: Units named as treated with no answers in the window.
@@ -234,6 +242,8 @@ class EffectEstimate(TableDisplay):
     treated_change: ChangeEstimate
     control_change: ChangeEstimate
     effect: ChangeEstimate
+    pre_trend: ChangeEstimate | None
+    pre_trend_split: datetime
     treated_units: tuple[GroupValue, ...]
     control_units: tuple[GroupValue, ...]
     missing_units: tuple[GroupValue, ...]
@@ -259,6 +269,8 @@ class EffectEstimate(TableDisplay):
             "treated_change": self.treated_change.to_dict(),
             "control_change": self.control_change.to_dict(),
             "effect": self.effect.to_dict(),
+            "pre_trend": None if self.pre_trend is None else self.pre_trend.to_dict(),
+            "pre_trend_split": self.pre_trend_split.isoformat(),
             "rows_without_time": self.rows_without_time,
             "resamples": self.resamples,
             "seed": self.seed,
@@ -305,6 +317,22 @@ class EffectEstimate(TableDisplay):
             )
         )
         marks.append(False)
+        if self.pre_trend is not None:
+            pt = self.pre_trend
+            rows.append(
+                (
+                    "placebo: before period, 2nd half vs 1st",
+                    None,
+                    None,
+                    None,
+                    None,
+                    pt.estimate,
+                    (pt.low, pt.high),
+                    (pt.naive_low, pt.naive_high),
+                    pt.p_value,
+                )
+            )
+            marks.append(False)
         design = e.design_effect
         notes = [
             self.definition,
@@ -314,6 +342,13 @@ class EffectEstimate(TableDisplay):
             "independent and is too narrow"
             + (f" (design effect {design:.1f})." if design is not None else "."),
             f"Treated: {', '.join(map(str, self.treated_units))}.",
+            (
+                "Placebo: the same comparison within the before period, split at "
+                f"{self.pre_trend_split.isoformat()}; far from 0, the untreated {unit}s are a "
+                "poor comparison."
+                if self.pre_trend is not None
+                else "No placebo: the before period's halves lack the answers for one."
+            ),
         ]
         if self.missing_units:
             notes.append(
@@ -517,9 +552,9 @@ def measure_effect(  # noqa: PLR0912, PLR0915 - one linear pass of checks, then 
     rows_without_time = int(np.count_nonzero(rows & (micros == _NAT)))
     rows &= micros != _NAT
     if before is not None:
-        rows &= micros >= start - before // timedelta(microseconds=1)
+        rows &= micros >= start - before // _MICRO
     if after is not None:
-        rows &= micros < start + after // timedelta(microseconds=1)
+        rows &= micros < start + after // _MICRO
     treated_codes = [i for i, v in enumerate(dim.values) if v in initiative.treated]
     if control is None:
         control_codes = [
@@ -534,7 +569,8 @@ def measure_effect(  # noqa: PLR0912, PLR0915 - one linear pass of checks, then 
         control_codes = [i for i, v in enumerate(dim.values) if v in wanted]
     levels = len(spec.levels)
     phase = (micros >= start).astype(np.int64)
-    key = (dim.codes.astype(np.int64) * 2 + phase) * levels + (frame.scores - spec.low)
+    level = frame.scores - spec.low
+    key = (dim.codes.astype(np.int64) * 2 + phase) * levels + level
     counts = np.bincount(key[rows], minlength=len(dim.values) * 2 * levels).reshape(
         len(dim.values), 2, levels
     )
@@ -576,6 +612,23 @@ def measure_effect(  # noqa: PLR0912, PLR0915 - one linear pass of checks, then 
     rng = np.random.default_rng(seed)
     t = _resample_arm(spec, counts[arms["treated"]], resamples, rng)
     c = _resample_arm(spec, counts[arms["control"]], resamples, rng)
+    # The placebo: the same comparison between the two halves of the before period.
+    before_rows = rows & (micros < start)
+    first = int(micros[before_rows].min()) if before is None else start - before // _MICRO
+    split = first + (start - first) // 2
+    halves = (dim.codes.astype(np.int64) * 2 + (micros >= split)) * levels + level
+    placebo_counts = np.bincount(
+        halves[before_rows], minlength=len(dim.values) * 2 * levels
+    ).reshape(len(dim.values), 2, levels)
+    placebo_arms = [[i for i in codes if placebo_counts[i].any()] for codes in arms.values()]
+    pre_trend = None
+    if all(
+        len(codes) >= 2 and placebo_counts[codes, 0].any() and placebo_counts[codes, 1].any()
+        for codes in placebo_arms
+    ):
+        pt = _resample_arm(spec, placebo_counts[placebo_arms[0]], resamples, rng)
+        pc = _resample_arm(spec, placebo_counts[placebo_arms[1]], resamples, rng)
+        pre_trend = _estimate(pt.change - pc.change, [(1.0, pt), (-1.0, pc)], confidence)
     return EffectEstimate(
         initiative=initiative,
         metric=metric,
@@ -583,6 +636,8 @@ def measure_effect(  # noqa: PLR0912, PLR0915 - one linear pass of checks, then 
         treated_change=_estimate(t.change, [(1.0, t)], confidence),
         control_change=_estimate(c.change, [(1.0, c)], confidence),
         effect=_estimate(t.change - c.change, [(1.0, t), (-1.0, c)], confidence),
+        pre_trend=pre_trend,
+        pre_trend_split=_EPOCH + timedelta(microseconds=split),
         treated_units=tuple(dim.values[i] for i in arms["treated"]),
         control_units=tuple(dim.values[i] for i in arms["control"]),
         missing_units=missing,
