@@ -5,14 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from cxcore.analysis import mismatches, sentiment, themes
-from cxcore.analysis.text import MismatchKind, Sentiments
+from cxcore.analysis.text import Comments, MismatchKind, Sentiments
+from cxcore.definitions import load_definitions
 from cxcore.errors import CxError
+from cxcore.model.response import Response
 
 ROOT = Path(__file__).parent.parent
 
@@ -288,3 +292,77 @@ def test_sentiments_is_a_sequence():
     assert isinstance(s, Sentiments)
     assert len(s) == 2
     assert [x.text for x in s] == ["good", "bad"]
+
+
+def response(i: int, answers: dict[str, Any], **fields) -> Response:
+    at = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    base: dict[str, Any] = {
+        "id": f"r{i}",
+        "survey_id": "after_billing",
+        "survey_version": 1,
+        "answers": answers,
+        "status": "complete",
+        "respondent": "customer",
+        "customer_id": f"c{i}",
+        "channel": "sms",
+        "idempotency_key": f"k{i}",
+        "started_at": at,
+        "updated_at": at,
+        "completed_at": at,
+    }
+    base.update(fields)
+    return Response(**base)
+
+
+class TestComments:
+    @pytest.fixture
+    def survey(self):
+        return load_definitions(ROOT / "examples" / "retail" / "surveys.toml").survey(
+            "after_billing"
+        )
+
+    def test_from_responses_with_scores_and_flags(self, survey):
+        responses = [
+            response(1, {"billing_sat": 5, "billing_comment": "Rude cashier, I hate this queue!"}),
+            response(2, {"billing_sat": 1, "billing_comment": "Lovely staff, wonderful, thanks!"}),
+            response(3, {"billing_sat": 4}),  # no comment
+            response(4, {"billing_comment": "Great billing, super quick"}),  # no score
+            response(5, {"billing_sat": 2, "billing_comment": "बहुत धीमा"}, locale="hi"),
+            response(
+                6,
+                {"billing_sat": 5, "billing_comment": "Awful, terrible"},
+                respondent="agent",
+                agent_id="a1",
+            ),
+            response(7, {"score": 9, "comment": "x"}, survey_id="store_exit"),
+        ]
+        comments = Comments.from_responses(
+            responses, survey, text="billing_comment", score="billing_sat"
+        )
+        assert comments.ids == ("r1", "r2", "r4", "r5")
+        assert comments.scores == (5, 1, None, 2)
+        assert comments.metric == "csat"
+        assert comments.locales == ("en", "en", "en", "hi")
+        assert comments.skipped == {"no comment": 1, "agent-reported": 1, "another survey": 1}
+        assert [s.label for s in comments.sentiment()] == ["negative", "positive", "positive", None]
+        flags = comments.mismatches()
+        assert [(f.index, f.id, f.kind) for f in flags] == [
+            (0, "r1", MismatchKind.HIGH_SCORE_ANGRY_COMMENT),
+            (1, "r2", MismatchKind.LOW_SCORE_HAPPY_COMMENT),
+        ]
+        with_agents = Comments.from_responses(
+            responses, survey, text="billing_comment", include_agents=True
+        )
+        assert len(with_agents) == 5
+        with pytest.raises(CxError, match="no scored question was named"):
+            with_agents.mismatches()
+
+    def test_questions_are_checked(self, survey):
+        with pytest.raises(CxError, match=r"text: question 'billing_sat' .* is a csat question"):
+            Comments.from_responses([], survey, text="billing_sat")
+        with pytest.raises(
+            CxError, match=r"score: question 'billing_issue' .* is a choice question"
+        ):
+            Comments.from_responses([], survey, text="billing_comment", score="billing_issue")
+        with pytest.raises(CxError, match="has no question 'nope'"):
+            Comments.from_responses([], survey, text="nope")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         variant_test,
     )
     from cxcore.analysis.text import (
+        Comments,
         Mismatch,
         MismatchKind,
         Sentiment,
@@ -48,6 +49,7 @@ _LAZY = {
     ),
     **dict.fromkeys(
         (
+            "Comments",
             "Mismatch",
             "MismatchKind",
             "Sentiment",
@@ -64,6 +66,7 @@ _LAZY = {
 
 __all__ = [
     "ChangeEstimate",
+    "Comments",
     "EffectEstimate",
     "Initiative",
     "Mismatch",

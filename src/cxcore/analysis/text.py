@@ -33,6 +33,8 @@ from cxcore.display import (
 )
 from cxcore.errors import CxError
 from cxcore.metrics import MetricRegistry, metric_registry
+from cxcore.model.response import Response
+from cxcore.model.survey import ScoredQuestion, Survey, TextQuestion
 from cxcore.scoring._optional import optional_module
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ __all__ = [
     "NEGATIVE",
     "POSITIVE",
     "UPSET",
+    "Comments",
     "Mismatch",
     "MismatchKind",
     "Sentiment",
@@ -762,3 +765,144 @@ def themes(  # noqa: PLR0915 - checks, the model, then each theme's parts
             )
         )
     return Themes(found, assignment, strength, seed)
+
+
+# -- comments from responses ---------------------------------------------------------------
+
+
+@attrs.frozen
+class Comments:
+    """The comments of responses to one survey, with each response's id, score and locale.
+
+    Build it with :meth:`from_responses`; read it with :meth:`sentiment`,
+    :meth:`mismatches` and :meth:`themes`.
+
+    Attributes:
+        survey_id: The survey the comments answer.
+        question: The text question's id.
+        ids: Each response's id.
+        texts: Each comment.
+        scores: Each response's answer to the scored question, on the metric's
+            scale (``None`` where unanswered or without a scored question).
+        metric: The scored question's metric, if one was named.
+        locales: The locale each survey was shown in.
+        skipped: Responses left out, and why (another survey, no comment, agent-reported).
+
+    .. versionadded:: 0.1.0
+    """
+
+    survey_id: str
+    question: str
+    ids: tuple[str, ...]
+    texts: tuple[str, ...]
+    scores: tuple[int | None, ...]
+    metric: str | None
+    locales: tuple[str, ...]
+    skipped: dict[str, int] = attrs.field(factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_responses(
+        cls,
+        responses: Iterable[Response],
+        survey: Survey,
+        *,
+        text: str,
+        score: str | None = None,
+        include_agents: bool = False,
+    ) -> Comments:
+        """The answers to text question *text* of *survey*, with the answer to *score*.
+
+        Scores are read as the metric reads them (a CES shown "lower is
+        better" is turned round). Responses to another survey, without a
+        comment, or (unless *include_agents*) recorded by an agent are left
+        out and counted in ``skipped``.
+
+        Raises:
+            CxError: If *text* is not a text question of the survey, or *score*
+                not a scored one.
+
+        .. versionadded:: 0.1.0
+        """
+        try:
+            text_q = survey.question(text)
+            score_q = None if score is None else survey.question(score)
+        except KeyError as exc:
+            raise CxError(str(exc.args[0])) from None
+        if not isinstance(text_q, TextQuestion):
+            msg = f"text: question {text!r} of survey {survey.id!r} is a {text_q.kind} question"
+            raise CxError(msg + " (expected a text question)")
+        if score_q is not None and not isinstance(score_q, ScoredQuestion):
+            msg = f"score: question {score!r} of survey {survey.id!r} is a {score_q.kind} question"
+            raise CxError(msg + " (expected a scored question: nps, csat, ces, rating, scale)")
+        skipped: Counter[str] = Counter()
+        ids, texts, scores, locales = [], [], [], []
+        for r in responses:
+            if r.survey_id != survey.id:
+                skipped["another survey"] += 1
+                continue
+            if r.is_agent_reported and not include_agents:
+                skipped["agent-reported"] += 1
+                continue
+            comment = r.answers.get(text)
+            if not isinstance(comment, str) or not comment.strip():
+                skipped["no comment"] += 1
+                continue
+            value = None if score is None else r.answers.get(score)
+            ids.append(r.id)
+            texts.append(comment)
+            scores.append(
+                score_q.canonical(value)
+                if isinstance(score_q, ScoredQuestion)
+                and isinstance(value, int)
+                and score_q.check_answer(value) is None
+                else None
+            )
+            locales.append(r.locale)
+        return cls(
+            survey.id,
+            text,
+            tuple(ids),
+            tuple(texts),
+            tuple(scores),
+            None if score_q is None else score_q.metric_name,
+            tuple(locales),
+            dict(skipped),
+        )
+
+    def sentiment(self) -> Sentiments:
+        """The sentiment of each comment (see :func:`sentiment`).
+
+        The survey's locale is not taken as the comment's language: people
+        shown a Hindi survey often write in English. The script and the words
+        decide.
+        """
+        return sentiment(self.texts)
+
+    def mismatches(self, **options: Any) -> list[Mismatch]:  # noqa: ANN401 - those of mismatches
+        """High scores with angry comments and low scores with happy ones (see :func:`mismatches`).
+
+        Comments without a score are left out; ``index`` is the position in these comments.
+
+        Raises:
+            CxError: If no scored question was named.
+        """
+        if self.metric is None:
+            msg = "no scored question was named (pass score= to from_responses)"
+            raise CxError(msg)
+        keep = [i for i, s in enumerate(self.scores) if s is not None]
+        found = sentiment([self.texts[i] for i in keep])
+        flags = mismatches(
+            [self.scores[i] or 0 for i in keep],
+            found,
+            metric=self.metric,
+            ids=[self.ids[i] for i in keep],
+            **options,
+        )
+        return [attrs.evolve(f, index=keep[f.index]) for f in flags]
+
+    def themes(self, n_themes: int = 8, **options: Any) -> Themes:  # noqa: ANN401 - those of themes
+        """Themes of the comments (see :func:`themes`)."""
+        return themes(self.texts, n_themes, **options)
