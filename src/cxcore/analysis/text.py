@@ -120,6 +120,18 @@ _OTHER_LANGUAGES = {
 _TERM = r"(?u)(?:[^\W\d_]|[\u0900-\u0DFF])(?:\w|[\u0900-\u0DFF])+"
 
 
+def _foreign_index() -> dict[str, tuple[str, ...]]:
+    """Each word of another language's list, and the languages whose list has it."""
+    index: dict[str, tuple[str, ...]] = {}
+    for name, vocabulary in _OTHER_LANGUAGES.items():
+        for word in vocabulary:
+            index[word] = (*index.get(word, ()), name)
+    return index
+
+
+_FOREIGN = _foreign_index()
+
+
 @cache
 def _analyzer() -> Any:  # noqa: ANN401 - vaderSentiment's SentimentIntensityAnalyzer
     vader = optional_module("vaderSentiment.vaderSentiment", "sentiment of comments")
@@ -195,13 +207,16 @@ def _not_english(text: str, language: str | None) -> tuple[str, str | None]:
         return script, None  # emoji and emoticons: VADER has them
     words = _WORD.findall(text.lower())
     lexicon = _analyzer().lexicon
-    english = sum(1 for w in words if w in _ENGLISH or w in lexicon)
-    best, hits = max(
-        ((name, sum(1 for w in words if w in vocab)) for name, vocab in _OTHER_LANGUAGES.items()),
-        key=lambda pair: pair[1],
-    )
-    if hits >= 2 and hits > english:
-        return script, f"reads as {best}, not English; VADER scores English only"
+    other = [w for w in words if w not in _ENGLISH and w not in lexicon]
+    english = len(words) - len(other)
+    if len(other) >= 2 and len(other) > english:  # else no language can outnumber English
+        hits = dict.fromkeys(_OTHER_LANGUAGES, 0)
+        for w in other:
+            for name in _FOREIGN.get(w, ()):
+                hits[name] += 1
+        best = max(hits, key=hits.__getitem__)  # the first listed, on a tie
+        if hits[best] >= 2 and hits[best] > english:
+            return script, f"reads as {best}, not English; VADER scores English only"
     if len(words) >= 4 and english == 0:
         return script, "no English words recognised; VADER scores English only"
     return script, None
