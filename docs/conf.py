@@ -24,19 +24,31 @@ version = ".".join(release.split(".")[:2])
 # -- general ------------------------------------------------------------------
 
 extensions = [
-    "myst_parser",
+    # MyST markdown pages, and Jupyter notebooks (myst-nb includes myst-parser).
+    "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build"]
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints"]
 nitpicky = True
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# -- notebooks -------------------------------------------------------------------
+
+# The notebooks in docs/notebooks/ are kept without outputs and run from the top
+# on every build, so what the docs show is what the code computes today; an
+# error in a cell fails the build.
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_execution_timeout = 600
+nb_merge_streams = True
 
 # -- autodoc and napoleon -------------------------------------------------------
 
