@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -431,3 +432,38 @@ class TestVariantTest:
         assert "<i>a</i>" not in html
         records = test.to_records()
         assert records[1]["difference"] == pytest.approx(15.0)
+
+
+def _retail_history(customers: int, seed: int) -> Any:
+    """The retail example's generated history, whose initiative has a known, true effect."""
+    import importlib.util  # noqa: PLC0415 - the example is a script, not a package
+    import sys  # noqa: PLC0415
+
+    path = Path(__file__).parent.parent / "examples" / "retail" / "history.py"
+    spec = importlib.util.spec_from_file_location("bazaar_history_for_effects", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # attrs resolves the classes' annotations through it
+    spec.loader.exec_module(module)
+    return module, module.bazaar_history(customers=customers, seed=seed)
+
+
+def test_the_retail_historys_express_counter_is_found():
+    """The example's express billing counter (a true lift, five stores) shows as a CSAT effect."""
+    module, history = _retail_history(1000, 7)
+    truth = history.initiative
+    frame = ResponseFrame.from_responses(history.responses, module.definitions()).select(
+        where={"question": truth.question_id}
+    )
+    initiative = Initiative(
+        truth.name, datetime.combine(truth.start, datetime.min.time(), tzinfo=UTC), truth.stores
+    )
+    est = measure_effect(frame, initiative, "csat")
+    assert est.treated_units == tuple(sorted(truth.stores))
+    assert len(est.control_units) == 8
+    assert est.effect.significant
+    assert est.effect.low > 0
+    assert not est.control_change.significant
+    assert est.pre_trend is not None
+    assert not est.pre_trend.significant

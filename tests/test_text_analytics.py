@@ -366,3 +366,36 @@ class TestComments:
             Comments.from_responses([], survey, text="billing_comment", score="billing_issue")
         with pytest.raises(CxError, match="has no question 'nope'"):
             Comments.from_responses([], survey, text="nope")
+
+
+def test_the_retail_historys_contradicting_comments_are_flagged():
+    """The example plants a few comments that contradict their score; exactly those are flagged."""
+    import importlib.util  # noqa: PLC0415 - the example is a script, not a package
+
+    path = ROOT / "examples" / "retail" / "history.py"
+    spec = importlib.util.spec_from_file_location("bazaar_history_for_text", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # attrs resolves the classes' annotations through it
+    spec.loader.exec_module(module)
+    history = module.bazaar_history(customers=600, seed=3)
+    survey = next(s for s in module.definitions() if s.id == "after_billing")
+    comments = Comments.from_responses(
+        history.responses, survey, text="billing_comment", score="billing_sat"
+    )
+    planted = module._CONTRADICTIONS
+    flags = comments.mismatches()
+    assert flags
+    for f in flags:
+        expected = "good" if f.kind is MismatchKind.HIGH_SCORE_ANGRY_COMMENT else "bad"
+        assert f.text == planted[expected]
+    contradicting = {
+        i
+        for i, (text, score) in enumerate(zip(comments.texts, comments.scores, strict=True))
+        if (text == planted["good"] and score in (4, 5))
+        or (text == planted["bad"] and score in (1, 2))
+    }
+    assert {f.index for f in flags} == contradicting
+    found = comments.sentiment()
+    assert found.counts()["not scored"] > 0  # the comments written in Hindi

@@ -193,8 +193,9 @@ class ChangeEstimate:
     def __str__(self) -> str:
         pct = round(100 * self.confidence)
         return (
-            f"{self.estimate:+.1f} [{self.low:+.1f}, {self.high:+.1f}] {pct}% cluster bootstrap, "
-            f"p={self.p_value:.3g}; naive [{self.naive_low:+.1f}, {self.naive_high:+.1f}]"
+            f"{self.estimate:+.1f} [{self.low:+.1f}, {self.high:+.1f}] ({pct}%, by cluster, "
+            f"{self.df:.1f} df), p={self.p_value:.3g}; "
+            f"naive [{self.naive_low:+.1f}, {self.naive_high:+.1f}]"
         )
 
 
@@ -336,11 +337,11 @@ class EffectEstimate(TableDisplay):
         design = e.design_effect
         notes = [
             self.definition,
-            f"Intervals by {unit}: a cluster bootstrap of whole {unit}s ({self.resamples:,} "
-            f"resamples, seed {self.seed}) with a t quantile on {e.df:.1f} df, because "
-            f"{unit}s, not answers, were treated. The naive interval treats answers as "
-            "independent and is too narrow"
-            + (f" (design effect {design:.1f})." if design is not None else "."),
+            (
+                f"Intervals by {unit}: a cluster bootstrap of whole {unit}s ({self.resamples:,} "
+                f"resamples, seed {self.seed}) with a t quantile on {e.df:.1f} df, because "
+                f"{unit}s, not answers, were treated. {_naive_note(design, unit)}"
+            ),
             f"Treated: {', '.join(map(str, self.treated_units))}.",
             (
                 "Placebo: the same comparison within the before period, split at "
@@ -380,6 +381,22 @@ class EffectEstimate(TableDisplay):
 
     def __repr__(self) -> str:
         return self.display_text()
+
+
+def _naive_note(design: float | None, unit: str) -> str:
+    """What the design effect says of the naive interval."""
+    if design is None:
+        return "The naive interval treats answers as independent."
+    if design > 1:
+        return (
+            "The naive interval treats answers as independent, and is too narrow here "
+            f"(design effect {design:.1f})."
+        )
+    return (
+        "The naive interval treats answers as independent; here it is not narrower "
+        f"(design effect {design:.1f}): the {unit}s' changes agree more than independent "
+        "answers would."
+    )
 
 
 def _micros(at: datetime) -> int:
