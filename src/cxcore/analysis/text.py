@@ -133,6 +133,12 @@ _FOREIGN = _foreign_index()
 
 
 @cache
+def _english_words() -> frozenset[str]:
+    """English function words, and every word and emoticon in VADER's lexicon."""
+    return _ENGLISH | frozenset(_analyzer().lexicon)
+
+
+@cache
 def _analyzer() -> Any:  # noqa: ANN401 - vaderSentiment's SentimentIntensityAnalyzer
     vader = optional_module("vaderSentiment.vaderSentiment", "sentiment of comments")
     return vader.SentimentIntensityAnalyzer()
@@ -206,14 +212,14 @@ def _not_english(text: str, language: str | None) -> tuple[str, str | None]:
     if not script:
         return script, None  # emoji and emoticons: VADER has them
     words = _WORD.findall(text.lower())
-    lexicon = _analyzer().lexicon
-    other = [w for w in words if w not in _ENGLISH and w not in lexicon]
-    english = len(words) - len(other)
-    if len(other) >= 2 and len(other) > english:  # else no language can outnumber English
+    known = _english_words()
+    english = sum(map(known.__contains__, words))
+    if len(words) - english >= 2 and len(words) - english > english:  # else English wins
         hits = dict.fromkeys(_OTHER_LANGUAGES, 0)
-        for w in other:
-            for name in _FOREIGN.get(w, ()):
-                hits[name] += 1
+        for w in words:
+            if w not in known:
+                for name in _FOREIGN.get(w, ()):
+                    hits[name] += 1
         best = max(hits, key=hits.__getitem__)  # the first listed, on a tie
         if hits[best] >= 2 and hits[best] > english:
             return script, f"reads as {best}, not English; VADER scores English only"
