@@ -28,6 +28,8 @@ from collections.abc import Callable
 from _peers import skipped
 
 BENCH = "text"
+# The terms cxcore's themes count (cxcore.analysis.text), so both sides build one vocabulary.
+TERM = r"(?u)(?:[^\W\d_]|[\u0900-\u0DFF])(?:\w|[\u0900-\u0DFF])+"
 INSTALL = "install the text extra: pip install 'cxcore[text]'"
 
 TOPICS = {
@@ -174,6 +176,7 @@ def bench_themes(comments: list[str], repeat: int, n_themes: int) -> None:
         matrix = TfidfVectorizer(
             stop_words="english",
             ngram_range=(1, 2),
+            token_pattern=TERM,
             min_df=2,
             max_df=0.95,
             max_features=20_000,

@@ -10,6 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from cxcore.analysis.text import _TERM as THEME_TERM
+
 ROOT = Path(__file__).parent.parent
 BENCH = ROOT / "benchmarks"
 
@@ -98,6 +100,11 @@ class TestTextBenchmark:
         assert found["baseline"] + " (baseline)" in cases
         assert len(found["labels"]) == 3
         assert found["ratio_to_baseline"] > 0
+
+    def test_the_themes_baseline_counts_the_terms_cxcore_counts(self):
+        """Both sides of the themes case build one vocabulary (the same term pattern)."""
+        text = (BENCH / "bench_text.py").read_text(encoding="utf-8")
+        assert f'TERM = r"{THEME_TERM}"' in text
 
     def test_without_the_text_extra_each_case_is_skipped(self, tmp_path):
         status, lines = run_without(
