@@ -214,6 +214,14 @@ class TestThemes:
             assert len(t.label.split(" / ")) == 3
             assert all(found.of(comments.index(e)) == t for e in t.examples)
 
+    def test_an_unconverged_model_says_so_and_warns_nothing(self):
+        """NMF stopping at max_iter is reported on the themes, not as a stray warning."""
+        comments, _ = planted_comments(300, seed=1)
+        rough = themes(comments, 6, max_iter=2)  # warnings are errors in this suite
+        assert not rough.converged
+        assert "NMF stopped before converging" in str(rough)
+        assert themes(comments, 3).converged
+
     def test_comments_without_terms_have_no_theme(self):
         comments, _ = planted_comments(60, seed=3)
         comments += [None, "", "the and of"]  # type: ignore[list-item]

@@ -15,6 +15,7 @@ import enum
 import numbers
 import re
 import unicodedata
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
@@ -553,6 +554,8 @@ class Themes(TableDisplay, Sequence[Theme]):
             with no term the model knows (empty, or only stop words).
         strength: Per comment, the weight of its theme (0 where unassigned).
         seed: The seed the themes were found with.
+        converged: Whether NMF converged within ``max_iter`` iterations; if
+            not, the themes are usable but rough (raise ``max_iter``).
 
     .. versionadded:: 0.1.0
     """
@@ -563,11 +566,14 @@ class Themes(TableDisplay, Sequence[Theme]):
         assignment: NDArray[np.int64],
         strength: NDArray[np.float64],
         seed: int,
+        *,
+        converged: bool = True,
     ) -> None:
         self._themes = tuple(themes)
         self.assignment = assignment
         self.strength = strength
         self.seed = seed
+        self.converged = converged
 
     def __len__(self) -> int:
         return len(self._themes)
@@ -624,6 +630,11 @@ class Themes(TableDisplay, Sequence[Theme]):
                     "comment counts in its strongest theme."
                 ),
                 f"{unassigned:,} comments have no theme (empty, or only stop words).",
+                *(
+                    ()
+                    if self.converged
+                    else ("NMF stopped before converging: rough themes (raise max_iter).",)
+                ),
             ),
             max_rows=max_rows,
         )
@@ -647,6 +658,27 @@ def _label(terms: Sequence[str], size: int = 3) -> str:
     return " / ".join(chosen)
 
 
+def _factorise(
+    matrix: Any,  # noqa: ANN401 - a scipy sparse matrix
+    n_themes: int,
+    seed: int,
+    max_iter: int,
+) -> tuple[Any, Any, bool]:
+    """NMF's comment weights, its theme terms, and whether it converged (not a warning)."""
+    decomposition = optional_module("sklearn.decomposition", "themes of comments")
+    model = decomposition.NMF(
+        n_components=n_themes, init="nndsvda", random_state=seed, max_iter=max_iter, tol=1e-4
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        weights = model.fit_transform(matrix)
+    stopped = [w for w in caught if "Maximum number of iterations" in str(w.message)]
+    for w in caught:  # anything else is the user's to see
+        if w not in stopped:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return weights, model.components_, not stopped
+
+
 def themes(  # noqa: PLR0915 - checks, the model, then each theme's parts
     comments: Sequence[str | None],
     n_themes: int = 8,
@@ -658,6 +690,7 @@ def themes(  # noqa: PLR0915 - checks, the model, then each theme's parts
     max_df: float = 0.95,
     max_features: int = 20_000,
     stop_words: Literal["english"] | Sequence[str] | None = "english",
+    max_iter: int = 500,
 ) -> Themes:
     """Cluster comments into labelled themes: TF-IDF of words and word pairs, then NMF.
 
@@ -687,6 +720,7 @@ def themes(  # noqa: PLR0915 - checks, the model, then each theme's parts
         max_features: Keep at most this many terms, the most frequent.
         stop_words: Words to ignore: ``"english"`` (scikit-learn's list), your
             own list, or ``None``.
+        max_iter: NMF's iterations at most (see ``Themes.converged``).
 
     Raises:
         MissingDependencyError: Without the ``text`` extra.
@@ -701,13 +735,13 @@ def themes(  # noqa: PLR0915 - checks, the model, then each theme's parts
         ("top_terms", top_terms),
         ("examples", examples),
         ("min_df", min_df),
+        ("max_iter", max_iter),
     )
     for name, value in settings:
         if not isinstance(value, int) or value < 1:
             msg = f"{name}: {value!r} is not a whole number, 1 or more"
             raise CxError(msg)
     text = optional_module("sklearn.feature_extraction.text", "themes of comments")
-    decomposition = optional_module("sklearn.decomposition", "themes of comments")
     raw: list[object] = ["" if c is None else c for c in comments]
     for i, c in enumerate(raw):
         if not isinstance(c, str):
@@ -742,11 +776,7 @@ def themes(  # noqa: PLR0915 - checks, the model, then each theme's parts
     if len(vocabulary) < n_themes:
         msg = f"{len(vocabulary)} terms are too few for {n_themes} themes"
         raise CxError(msg)
-    model = decomposition.NMF(
-        n_components=n_themes, init="nndsvda", random_state=seed, max_iter=500, tol=1e-4
-    )
-    weights = model.fit_transform(matrix)
-    components = model.components_
+    weights, components, converged = _factorise(matrix, n_themes, seed, max_iter)
     assignment = np.full(len(texts), -1, dtype=np.int64)
     strength = np.zeros(len(texts))
     best = weights.argmax(axis=1)
@@ -785,7 +815,7 @@ def themes(  # noqa: PLR0915 - checks, the model, then each theme's parts
                 examples=tuple(chosen),
             )
         )
-    return Themes(found, assignment, strength, seed)
+    return Themes(found, assignment, strength, seed, converged=converged)
 
 
 # -- comments from responses ---------------------------------------------------------------
