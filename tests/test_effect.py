@@ -270,6 +270,10 @@ class TestMeasureEffect:
         assert est.effect.estimate > 0
         assert est.effect.significant
         assert est.cells["treated", "after"].metric == metric
+        before = est.cells["treated", "before"].score
+        assert before is not None
+        shown = f"{before:.2f}" if metric == "rating" else f"{before:.1f}"  # a mean: 2 decimals
+        assert f" {shown} " in str(est)
 
     def test_bad_input_is_named(self):
         frame = simulate(np.random.default_rng(0))

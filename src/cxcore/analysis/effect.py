@@ -44,6 +44,7 @@ from cxcore.display import (
     number_format,
 )
 from cxcore.errors import CxError
+from cxcore.metrics import Headline, metric_registry
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.scoring.cells import (
@@ -281,7 +282,8 @@ class EffectEstimate(TableDisplay):
         """The estimate as one table (rendered by ``cxcore.display``)."""
         pct = f"{100 * self.effect.confidence:g}%"
         unit = self.initiative.unit
-        signed = number_format(1, signed=True)
+        digits = _digits(self.metric)
+        signed = number_format(digits, signed=True)
         rows: list[tuple[object, ...]] = []
         marks = []
         for arm, label, change in (
@@ -363,9 +365,9 @@ class EffectEstimate(TableDisplay):
             ),
             columns=(
                 Column(""),
-                Column("before", format=number_format(1), align="right"),
+                Column("before", format=number_format(digits), align="right"),
                 Column("n", format=fmt_count, align="right"),
-                Column("after", format=number_format(1), align="right"),
+                Column("after", format=number_format(digits), align="right"),
                 Column("n", format=fmt_count, align="right"),
                 Column("change", format=signed, align="right"),
                 Column(f"{pct} interval by {unit}", format=fmt_interval, align="right"),
@@ -381,6 +383,15 @@ class EffectEstimate(TableDisplay):
 
     def __repr__(self) -> str:
         return self.display_text()
+
+
+def _digits(metric: str) -> int:
+    """Decimals shown: 2 for a mean on a 1-5 scale (4.27), 1 for percentages and NPS."""
+    try:
+        spec = metric_registry().get(metric)
+    except CxError:  # a metric only the frame knows: percentages are the usual case
+        return 1
+    return 2 if spec.headline is Headline.MEAN else 1
 
 
 def _naive_note(design: float | None, unit: str) -> str:
