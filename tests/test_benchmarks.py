@@ -10,6 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from cxcore.analysis.text import _TERM as THEME_TERM
+
 ROOT = Path(__file__).parent.parent
 BENCH = ROOT / "benchmarks"
 
@@ -109,6 +111,40 @@ class TestDisplay:
         assert [line["case"] for line in skipped] == ["pandas DataFrame.to_html"]
         ran = {line["case"] for line in lines if "seconds" in line}
         assert "cxcore ScoreTable._repr_html_ (20 rows shown)" in ran
+
+
+class TestTextBenchmark:
+    def test_quick_run_prints_each_case_with_its_baseline(self, tmp_path):
+        """bench_text in smoke mode: sentiment and themes, each next to the bare library."""
+        status, lines = run_without(
+            "bench_text.py", [], "--comments=400", "--repeat=1", "--themes=3", path=str(tmp_path)
+        )
+        assert status == 0
+        cases = {line["case"]: line for line in lines}
+        ours = cases["cxcore sentiment (script and language checks, then VADER)"]
+        assert ours["baseline"] + " (baseline)" in cases
+        assert ours["comments"] == 400
+        assert ours["ratio_to_baseline"] > 0
+        assert ours["not_scored"] > 0  # the Devanagari and romanised Hindi comments
+        found = cases["cxcore themes, 3 themes with labels and examples"]
+        assert found["baseline"] + " (baseline)" in cases
+        assert len(found["labels"]) == 3
+        assert found["ratio_to_baseline"] > 0
+
+    def test_the_themes_baseline_counts_the_terms_cxcore_counts(self):
+        """Both sides of the themes case build one vocabulary (the same term pattern)."""
+        text = (BENCH / "bench_text.py").read_text(encoding="utf-8")
+        assert f'TERM = r"{THEME_TERM}"' in text
+
+    def test_without_the_text_extra_each_case_is_skipped(self, tmp_path):
+        status, lines = run_without(
+            "bench_text.py", ["vaderSentiment", "sklearn"], "--comments=50", path=str(tmp_path)
+        )
+        assert status == 0
+        assert [(line["case"], "cxcore[text]" in line["skipped"]) for line in lines] == [
+            ("sentiment", True),
+            ("themes", True),
+        ]
 
 
 class TestNoxInstallsEveryPeer:

@@ -13,6 +13,8 @@ _EXTRAS = {
     "pandas": "pip install pandas (or cxcore[notebook])",
     "polars": "pip install polars",
     "pyarrow": "pip install pyarrow (or cxcore[parquet])",
+    "vaderSentiment": "pip install 'cxcore[text]'",
+    "sklearn": "pip install 'cxcore[text]'",
 }
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "cell_from_levels",
     "day_number",
     "empty_cell",
+    "headline_scores",
     "period_start",
     "resolve_method",
 ]
@@ -389,20 +390,46 @@ def bootstrap_interval(
         return None
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(size, counts / total, size=resamples)
-    table = np.asarray(metric.bucket_table())
-    levels = np.arange(metric.low, metric.high + 1, dtype=np.float64)
-    if metric.headline is Headline.MEAN:
-        stat = draws @ levels / size
-    else:
-        index = {b.name: i for i, b in enumerate(metric.buckets)}
-        pos = draws[:, table == index[metric.positive]].sum(axis=1)
-        stat = 100.0 * pos / size
-        if metric.headline is Headline.NET:
-            assert metric.negative is not None  # noqa: S101 - checked by the metric
-            stat = stat - 100.0 * draws[:, table == index[metric.negative]].sum(axis=1) / size
+    stat = headline_scores(metric, draws)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(stat, [alpha, 1.0 - alpha])
     return (float(low), float(high))
+
+
+def headline_scores(metric: Metric, level_counts: Any) -> Any:  # noqa: ANN401 - numpy arrays
+    """The headline score of each row of a 2-D array of counts (or weights) per level.
+
+    Row by row this is the ``score`` of :func:`cell_from_levels` (NaN for a
+    row without answers); the bootstrap and the effect estimates resample
+    counts and score the resamples with it, so no score is defined twice.
+
+    >>> from cxcore.metrics import get_metric
+    >>> headline_scores(get_metric("nps"), [[20, 0, 0, 0, 0, 0, 0, 30, 0, 50, 0]]).tolist()
+    [30.0]
+
+    .. versionadded:: 0.1.0
+    """
+    import numpy as np  # noqa: PLC0415 - numpy is imported on first use
+
+    counts = np.asarray(level_counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[1] != len(metric.levels):
+        msg = (
+            f"level counts of shape {counts.shape} given for metric {metric.name!r} "
+            f"(expected rows of {len(metric.levels)} levels)"
+        )
+        raise CxError(msg)
+    size = counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric.headline is Headline.MEAN:
+            levels = np.arange(metric.low, metric.high + 1, dtype=np.float64)
+            return np.where(size > 0, counts @ levels / size, np.nan)
+        table = np.asarray(metric.bucket_table())
+        index = {b.name: i for i, b in enumerate(metric.buckets)}
+        stat = 100.0 * counts[:, table == index[metric.positive]].sum(axis=1) / size
+        if metric.headline is Headline.NET:
+            assert metric.negative is not None  # noqa: S101 - checked by the metric
+            stat = stat - 100.0 * counts[:, table == index[metric.negative]].sum(axis=1) / size
+        return np.where(size > 0, stat, np.nan)
 
 
 def cell_from_levels(
