@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from cxcore import Invitation
 from cxcore.collector import RateLimits
 from cxcore.collector.widget import WidgetApp
@@ -57,14 +59,47 @@ def apps(origin: str, *, extra: tuple[str, ...] = ()) -> list[WidgetApp]:
     ]
 
 
+class Recorder:
+    """ASGI middleware: every request that reaches the server, as (method, path, origin)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.seen: list[tuple[str, str, str | None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            origin = headers.get(b"origin")
+            self.seen.append(
+                (scope["method"], scope["path"], origin.decode() if origin is not None else None)
+            )
+        await self.app(scope, receive, send)
+
+    def requests(self, path: str) -> list[tuple[str, str | None]]:
+        """The method and origin of every request to *path*, in order."""
+        return [(m, o) for m, p, o in self.seen if p == path]
+
+
 @contextlib.contextmanager
-def serve_widget(tmp_path: Path, origin: str, **options: Any) -> Iterator[Served]:
-    """A collector with the widget's apps for *origin*, the rules above and an in-app channel."""
+def serve_widget(
+    tmp_path: Path, origin: str, *, recorder: list[Recorder] | None = None, **options: Any
+) -> Iterator[Served]:
+    """A collector with the widget's apps for *origin*, the rules above and an in-app channel.
+
+    With *recorder*, the server's app is wrapped in a :class:`Recorder`, appended to it.
+    """
     options.setdefault("limits", RateLimits(per_address=None, per_key=None))
     options.setdefault("rules", RULES)
     options.setdefault("apps", apps(origin))
     channels = {"inapp": InAppChannel()}
-    with serve_collector(tmp_path, channels=channels, **options) as served:
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        if recorder is None:
+            return app
+        recorder.append(Recorder(app))
+        return recorder[-1]
+
+    with serve_collector(tmp_path, channels=channels, wrap=wrap, **options) as served:
         yield served
 
 

@@ -25,17 +25,17 @@
     "text-align:start;display:block}" +
     ".cx *{box-sizing:border-box;font:inherit;color:inherit;margin:0;padding:0;letter-spacing:normal;text-transform:none}" +
     ".top{display:flex;align-items:flex-start;gap:8px;margin-bottom:8px}" +
-    "h2{flex:1;font-weight:600;font-size:16px}" +
+    ".cx h2{flex:1;font-weight:600;font-size:16px}" +
     ".x{flex:none;width:32px;height:32px;border:1px solid transparent;border-radius:8px;background:none;cursor:pointer;font-size:20px;line-height:1}" +
-    "p{margin:0 0 8px}fieldset{border:0;min-width:0}legend{font-weight:600;margin-bottom:8px;display:block}" +
+    ".cx p{margin:0 0 8px}.cx fieldset{border:0;min-width:0}.cx legend{font-weight:600;margin-bottom:8px;display:block}" +
     ".help,.ends{font-size:13px;color:#4a4a4a}" +
-    ".row{display:flex;flex-wrap:wrap;gap:4px}.col{display:flex;flex-direction:column;gap:4px}" +
-    ".lv{min-width:28px;min-height:36px;flex:1 0 auto;border:1px solid #6b6b6b;border-radius:8px;background:#fff;cursor:pointer;padding:4px 6px}" +
-    ".col .lv{text-align:start}.lv[aria-pressed=true]{background:#0b57d0;color:#fff;border-color:#0b57d0}" +
+    ".row{display:flex;gap:3px}.col{display:flex;flex-direction:column;gap:4px}" +
+    ".lv{min-width:0;min-height:36px;flex:1 1 0;border:1px solid #6b6b6b;border-radius:8px;background:#fff;cursor:pointer;padding:4px 0}" +
+    ".col .lv{text-align:start;padding:6px 8px}.lv[aria-pressed=true]{background:#0b57d0;color:#fff;border-color:#0b57d0}" +
     ".ends{display:flex;justify-content:space-between;margin-top:4px}" +
-    "label.opt{display:flex;gap:8px;align-items:center;padding:4px 0;cursor:pointer}" +
-    "input[type=checkbox],input[type=radio]{appearance:auto;width:18px;height:18px;margin:0}" +
-    "textarea{display:block;width:100%;min-height:72px;border:1px solid #6b6b6b;border-radius:8px;padding:6px;resize:vertical}" +
+    ".cx label.opt{display:flex;gap:8px;align-items:center;padding:4px 0;cursor:pointer}" +
+    ".cx input[type=checkbox],.cx input[type=radio]{appearance:auto;width:18px;height:18px;margin:0}" +
+    ".cx textarea{display:block;width:100%;min-height:72px;border:1px solid #6b6b6b;border-radius:8px;padding:6px;resize:vertical}" +
     ".act{display:flex;gap:8px;justify-content:flex-end;margin-top:12px}" +
     ".b{border:1px solid #0b57d0;border-radius:8px;padding:6px 14px;cursor:pointer;background:#0b57d0;color:#fff;font-weight:600}" +
     ".b.s{background:#fff;color:#0b57d0}" +
@@ -234,7 +234,7 @@
     var actions = el("div", { "class": "act" });
     var last = nextAfter(o, index) < 0;
     if (q.scale) {
-      var group = el("div", { "class": q.scale.layout === "column" ? "col" : "row", role: "group", "aria-labelledby": legendId });
+      var group = el("div", { "class": q.scale.layout === "column" ? "col" : "row" });
       q.scale.levels.forEach(function (lv) {
         var b = el("button", {
           type: "button", "class": "lv", "aria-pressed": String(o.answers[q.id] === lv.value),
