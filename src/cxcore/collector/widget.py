@@ -479,7 +479,7 @@ class WidgetRoutes:
         if customer is not None:
             waiting = await self._waiting(app, customer.id, now)
             if waiting is not None:
-                return await self._show(waiting, locale, now)
+                return await self._show(waiting, locale, now, pulled=True)
             if await store.suppression(customer.id, app.channel) is not None:
                 return {"show": False, "reason": "suppressed"}
             consent = await store.consent(customer.id, app.channel, Purpose.SURVEY)
@@ -504,8 +504,7 @@ class WidgetRoutes:
                 "due_at": decision.due_at.isoformat(),
             }
         invitation = await self._invite(decision, customer, interaction, now)
-        await store.record_disposition(invitation.id, Disposition.SENT, now, "in-app widget")
-        return await self._show(invitation, locale, now)
+        return await self._show(invitation, locale, now, pulled=False)
 
     async def _waiting(self, app: WidgetApp, user_id: str, now: datetime) -> Invitation | None:
         """The user's newest in-app invitation that was sent but never shown, if open."""
@@ -552,10 +551,16 @@ class WidgetRoutes:
             invitation = await self.context.store.invitation(invitation.id)
         return invitation
 
-    async def _show(self, invitation: Invitation, locale: str, now: datetime) -> dict[str, Any]:
+    async def _show(
+        self, invitation: Invitation, locale: str, now: datetime, *, pulled: bool
+    ) -> dict[str, Any]:
+        """The prompt of *invitation*, recorded as sent (made here) or delivered (*pulled*)."""
         survey = await self._survey(invitation.survey_id, invitation.survey_version)
+        # One write: an ask made here is sent as it is handed out; one the dispatcher
+        # sent earlier is delivered now. The widget's "shown" makes it opened.
+        disposition = Disposition.DELIVERED if pulled else Disposition.SENT
         await self.context.store.record_disposition(
-            invitation.id, Disposition.DELIVERED, now, "in-app widget"
+            invitation.id, disposition, now, "in-app widget"
         )
         channel = self.context.channels[invitation.channel]
         try:
