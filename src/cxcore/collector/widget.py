@@ -141,13 +141,14 @@ class WidgetApp:
     Args:
         id: The app's id (``"bazaar-web"``): interactions it reports are
             ``<id>:<event id>``.
-        key: Its publishable key (``pk_...``, see :func:`new_publishable_key`).
-            Public: it is in your page's source.
+        key: Its publishable key (``pk_...``, see
+            :func:`~cxcore.collector.widget.new_publishable_key`). Public: it is in
+            your page's source.
         origins: The origins its pages are served from, exactly
             (``"https://www.bazaar.example.in"``: scheme, host, port; no path).
         name: Its name, for people.
         user_secret: The secret your backend signs user tokens with
-            (:func:`user_token`). With it, a user id the widget names is
+            (:func:`~cxcore.collector.widget.user_token`). With it, a user id the widget names is
             believed only with a valid token; without it, the browser's word is
             taken (see :doc:`/channels/inapp` for the trade-off).
         channel: The channel instance its prompts go out on.

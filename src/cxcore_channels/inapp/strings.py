@@ -6,6 +6,7 @@ locale other than these falls back to its base language, then to English.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -49,7 +50,7 @@ UI_STRINGS: Final = MappingProxyType(
 """The strings per locale."""
 
 
-def ui_strings(locale: str) -> MappingProxyType[str, str]:
+def ui_strings(locale: str) -> Mapping[str, str]:
     """The strings for *locale*, falling back to its base language, then English."""
     for candidate in (locale, locale.split("-", 1)[0]):
         if candidate in UI_STRINGS:
