@@ -109,6 +109,7 @@ class TestEligibility:
         assert prompt["locale"] == "hi"
         assert prompt["questions"][0]["text"].startswith("आप बाज़ार")
         assert prompt["strings"]["send"] == "भेजें"
+        assert body["recontact_days"] == 30
         assert (stored.channel, stored.address, stored.customer_id) == ("inapp", "C-1", "C-1")
         assert dispositions == [Disposition.SENT]
 
@@ -166,6 +167,18 @@ class TestEligibility:
             counts = s.counts()
         assert a == b
         assert counts["invitations"] == 1
+
+    def test_another_user_naming_the_same_event_gets_nothing_of_the_first(
+        self, tmp_path: Path
+    ) -> None:
+        """Event ids are the browser's: the same id from another user is another interaction."""
+        with serve_widget(tmp_path, ORIGIN) as s:
+            a = _ask(s.url, "C-60", event_id="same").json()
+            b = _ask(s.url, "C-61", event_id="same").json()
+            counts = s.counts()
+        assert a["prompt"]["invitation"] != b["prompt"]["invitation"]
+        assert a["prompt"]["token"] != b["prompt"]["token"]
+        assert counts["invitations"] == 2
 
     def test_events_map_to_touchpoints_and_unknown_ones_are_skipped(self, tmp_path: Path) -> None:
         """The app's event names map to touchpoints; an event no rule knows asks nothing."""

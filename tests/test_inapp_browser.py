@@ -267,6 +267,31 @@ def test_an_email_invitation_keeps_the_widget_quiet(chromium, tmp_path):
     assert hosts == 0
 
 
+def test_an_anonymous_visitor_is_asked_once_per_window_by_this_browser(chromium, tmp_path):
+    """Without identify, the browser keeps the recontact window: the second track asks no one."""
+    with widget_site(tmp_path) as (_served, host, _other, recorder):
+
+        async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+            context, page = await _open(chromium, f"{host}/")
+            try:
+                first: dict[str, Any] = await page.evaluate("cx.track('chat_closed')")
+                await page.get_by_role("dialog").wait_for()
+                await page.keyboard.press("Tab")
+                await page.keyboard.press("Escape")
+                await page.reload()
+                await page.wait_for_function("window.cx && window.seen")
+                second: dict[str, Any] = await page.evaluate("cx.track('chat_closed')")
+                return first, second
+            finally:
+                await context.close()
+
+        first, second = chromium.run(scenario())
+        posts = [m for m, _ in recorder.requests("/r/w/v1/eligibility") if m == "POST"]
+    assert first["show"] is True
+    assert (second["show"], second["reason"]) == (False, "recontact_window")
+    assert posts == ["POST"]
+
+
 def test_answers_wait_offline_and_go_out_once_back_online(chromium, tmp_path):
     """Offline, the answer waits in IndexedDB; back online it is sent, and stored once."""
     with widget_site(tmp_path) as (served, host, _other, recorder):

@@ -289,6 +289,7 @@ class WidgetRoutes:
         channels = {app.channel: AddressKind.APP_USER for app in apps}
         self.rules = {c: rules.on_channels({c: kind}) for c, kind in channels.items()}
         self._longest = max(1, rules.longest_window_days)
+        self.recontact_days = rules.fatigue.recontact_days
         self._state: FatigueState | None = None
         self._loaded_until: datetime | None = None
         self._next_refresh = 0.0
@@ -438,7 +439,12 @@ class WidgetRoutes:
                 return error_json(403, "forbidden_user", why)
         elif not app.anonymous:
             return _no("anonymous")
-        repeat = self._recent.get(f"{app.id}:{event_id}")
+        # The user is part of the ids: another user naming the same event gets nothing of theirs.
+        who = (
+            "-" if user_id is None else hashlib.blake2b(user_id.encode(), digest_size=8).hexdigest()
+        )
+        interaction_id = f"{app.id}:{who}:{event_id}"
+        repeat = self._recent.get(interaction_id)
         if repeat is not None:
             return JSONResponse(repeat)
         try:
@@ -456,7 +462,7 @@ class WidgetRoutes:
                 )
             )
             interaction = Interaction(
-                id=f"{app.id}:{event_id}",
+                id=interaction_id,
                 touchpoint=app.touchpoint(event),
                 occurred_at=now,
                 customer_id=user_id,
@@ -549,7 +555,10 @@ class WidgetRoutes:
         try:
             await self.context.store.add_invitation(invitation)
         except ConflictError:  # the same event twice: the first one's invitation stands
-            invitation = await self.context.store.invitation(invitation.id)
+            stored = await self.context.store.invitation(invitation.id)
+            if stored.customer_id != invitation.customer_id:  # pragma: no cover - ids hold the user
+                raise
+            invitation = stored
         return invitation
 
     async def _show(
@@ -569,7 +578,12 @@ class WidgetRoutes:
         except ValidationError:
             shown = invitation
         message = channel.render(shown, survey)
-        return {"show": True, "prompt": json.loads(message.parts["application/json"])}
+        return {
+            "show": True,
+            "prompt": json.loads(message.parts["application/json"]),
+            # How long the browser of an anonymous visitor keeps quiet after a prompt.
+            "recontact_days": self.recontact_days,
+        }
 
     async def _survey(self, survey_id: str, version: int | None) -> Survey:
         if version is not None and (survey_id, version) in self._surveys:
@@ -605,7 +619,7 @@ class WidgetRoutes:
     def _remember(self, key: str, result: dict[str, Any]) -> None:
         """Keep the answer to an event, so that a retry of the same call gets the same one."""
         self._recent[key] = result
-        if len(self._recent) > 50_000:
+        if len(self._recent) > 5_000:  # a prompt is a few KB: at most some 20 MB
             self._recent.popitem(last=False)
 
     # -- answers and views ----------------------------------------------------------------------

@@ -58,6 +58,14 @@
     return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
   }
 
+  function store(name, value) {
+    try {
+      if (value === undefined) return localStorage.getItem(name);
+      localStorage.setItem(name, value);
+    } catch (e) { /* storage off: no memory */ }
+    return null;
+  }
+
   function locale() {
     return (user && user.locale) || cfg.locale || document.documentElement.lang || navigator.language || "en";
   }
@@ -357,6 +365,10 @@
     track: function (event, properties) {
       if (!cfg.key) return Promise.reject(new Error("cx.track: call cx.init({key: 'pk_...'}) first"));
       if (open) return Promise.resolve({ show: false, reason: "busy" });
+      var quiet = !user && Number(store("cx:quiet:" + cfg.key) || 0);
+      if (quiet && quiet > Date.now()) {
+        return Promise.resolve({ show: false, reason: "recontact_window", eligible_at: new Date(quiet).toISOString() });
+      }
       if (Date.now() >= retryAt) flush();
       var body = {
         event: String(event), event_id: uid(), properties: properties || {}, locale: locale()
@@ -370,7 +382,11 @@
             emit("error", { status: r.status, reason: err.reason, message: err.message });
             return { show: false, reason: err.reason || "error", status: r.status };
           }
-          if (data.show && !open && show(data.prompt)) return { show: true, survey: data.prompt.survey };
+          if (data.show && !open && show(data.prompt)) {
+            // Anonymous visitors have no history on the server: this browser keeps the window.
+            if (!user) store("cx:quiet:" + cfg.key, String(Date.now() + (data.recontact_days || 0) * 864e5));
+            return { show: true, survey: data.prompt.survey };
+          }
           return { show: false, reason: data.reason || "busy", eligible_at: data.eligible_at };
         });
       });
