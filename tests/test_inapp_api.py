@@ -234,11 +234,14 @@ class TestEligibility:
             wrong_type = _eligibility(
                 s.url, {"event": "chat_closed", "properties": {"store": ["BLR-01"]}}
             )
+            spaced = _eligibility(s.url, {"event": "Chat closed"})
             counts = s.counts()
         assert r.status_code == 422
         paths = [p["path"] for p in r.json()["error"]["problems"]]
         assert paths == ["colour", "event", "user.nick", "user.id"]
         assert wrong_type.status_code == 422
+        assert spaced.status_code == 422
+        assert spaced.json()["error"]["problems"][0]["path"] == "event"
         assert wrong_type.json()["error"]["problems"][0]["path"].startswith("properties.store")
         assert counts["invitations"] == 0
 

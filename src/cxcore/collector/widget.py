@@ -750,7 +750,9 @@ def _dimensions(properties: Mapping[str, Any]) -> dict[str, Any]:
 def _request_problem(problem: Problem) -> Problem:
     """A problem of the interaction built from the request, named as the request names it."""
     path = problem.path
-    if path.startswith("attributes"):
+    if path == "touchpoint":  # the event's name, or the touchpoint the app maps it to
+        path = "event"
+    elif path.startswith("attributes"):
         path = "properties" + path.removeprefix("attributes")
     elif path.split(".")[0].split("[")[0] in DIMENSIONS:
         path = f"properties.{path}"
