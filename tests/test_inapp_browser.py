@@ -37,6 +37,7 @@ from tests.test_collector_browser import (  # the session's one Chromium
 if TYPE_CHECKING:
     from playwright._impl._api_structures import Clip
     from playwright.async_api import BrowserContext, Page
+    from playwright.async_api import Route as Routed
 
 pytestmark = pytest.mark.slow
 __all__ = ["chromium"]  # the fixture, imported for this module's tests
@@ -320,6 +321,46 @@ def test_answers_wait_offline_and_go_out_once_back_online(chromium, tmp_path):
     (response,) = responses
     assert dict(response.answers) == {"ltr": 10, "agent": 5}
     assert recorder.requests("/r/w/v1/answers").count(("POST", host)) == 1
+
+
+def test_a_5xx_keeps_the_answer_and_a_4xx_drops_it_and_says_so(chromium, tmp_path):
+    """A 503 keeps the answer queued; a 422 takes it out of the queue and fires "error"."""
+    with widget_site(tmp_path) as (_served, host, _other, _recorder):
+
+        async def scenario() -> tuple[int, int, list[Any]]:
+            context, page = await _open(chromium, f"{host}/")
+            try:
+                await _track(page, "C-800")
+                dialog = page.get_by_role("dialog")
+                status = {"code": 503}
+
+                async def refuse(route: Routed) -> None:
+                    await route.fulfill(
+                        status=status["code"],
+                        headers={"Access-Control-Allow-Origin": host},
+                        content_type="application/json",
+                        body='{"ok": false}',
+                    )
+
+                await page.route("**/w/v1/answers", refuse)
+                await dialog.locator("button[data-value='9']").click()
+                await dialog.locator("button[data-value='2']").click()
+                await dialog.get_by_role("button", name="Send").click()
+                await dialog.get_by_role("status").wait_for()
+                kept = int(await page.evaluate("cx.flush().then(() => cx.pending())"))
+                status["code"] = 422
+                await page.evaluate("cx.flush()")
+                left = int(await page.evaluate("cx.pending()"))
+                errors: list[Any] = await page.evaluate(
+                    "window.seen.filter(e => e[0] === 'error').map(e => e[1].status)"
+                )
+                return kept, left, errors
+            finally:
+                await context.close()
+
+        kept, left, errors = chromium.run(scenario())
+    assert (kept, left) == (1, 0)
+    assert errors == [422]
 
 
 def test_the_keyboard_alone_answers_and_escape_dismisses(chromium, tmp_path):
