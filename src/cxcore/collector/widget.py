@@ -601,7 +601,7 @@ class WidgetRoutes:
         since = (
             now - timedelta(days=self._longest)
             if self._loaded_until is None
-            else self._loaded_until - timedelta(seconds=60)  # writes that committed late
+            else self._loaded_until - timedelta(seconds=5)  # writes that committed late
         )
         state = self._state or FatigueState()
         for invitation in await self.context.store.recent_invitations(since=since):
