@@ -235,6 +235,7 @@ class TestEligibility:
                 s.url, {"event": "chat_closed", "properties": {"store": ["BLR-01"]}}
             )
             spaced = _eligibility(s.url, {"event": "Chat closed"})
+            broken = _eligibility(s.url, {"event": "chat_closed", "event_id": "a\nb"})
             counts = s.counts()
         assert r.status_code == 422
         paths = [p["path"] for p in r.json()["error"]["problems"]]
@@ -242,6 +243,7 @@ class TestEligibility:
         assert wrong_type.status_code == 422
         assert spaced.status_code == 422
         assert spaced.json()["error"]["problems"][0]["path"] == "event"
+        assert broken.json()["error"]["problems"][0]["path"] == "event_id"
         assert wrong_type.json()["error"]["problems"][0]["path"].startswith("properties.store")
         assert counts["invitations"] == 0
 

@@ -417,8 +417,12 @@ class WidgetRoutes:
         event_id = body.get("event_id")
         if event_id is None:
             event_id = uuid.uuid4().hex
-        elif not (isinstance(event_id, str) and 0 < len(event_id) <= 100):
-            checks.add("event_id", f"{event_id!r} is not an event id (1 to 100 characters)")
+        elif not (
+            isinstance(event_id, str) and 0 < len(event_id) <= 100 and event_id.isprintable()
+        ):
+            checks.add(
+                "event_id", f"{event_id!r} is not an event id (1 to 100 printable characters)"
+            )
         user_id, token = _user(checks, body.get("user"))
         locale = _text_field(checks, body, "locale") or "en"
         timezone = _text_field(checks, body, "timezone")
