@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -374,3 +375,67 @@ class TestConfiguration:
         token = user_token(USER_SECRET, "a", "u", at)
         assert app.verify_user("u", token, at - timedelta(seconds=1)) is None
         assert app.verify_user("u", token, at) == "user.token has expired"
+
+
+class TestOnPostgres:
+    def test_the_email_window_and_an_answer_on_postgresql(self, postgres_dsn: str) -> None:
+        """The same eligibility and answers over a PostgreSQL store (the collector in-process)."""
+        from cxcore import ManualClock  # noqa: PLC0415
+        from cxcore.collector import Collector  # noqa: PLC0415
+        from cxcore.distribution import TokenService  # noqa: PLC0415
+        from cxcore.stores import PostgresStore  # noqa: PLC0415
+        from cxcore.testing import signed_invitation  # noqa: PLC0415
+        from cxcore_channels.inapp import InAppChannel  # noqa: PLC0415
+        from tests.collector_support import KEYS, SURVEYS, T0  # noqa: PLC0415
+        from tests.inapp_support import RULES, apps  # noqa: PLC0415
+
+        async def scenario() -> tuple[dict[str, object], dict[str, object], int, int]:
+            clock = ManualClock(T0)
+            tokens = TokenService(KEYS, clock=clock)
+            async with PostgresStore(postgres_dsn, clock=clock) as store:
+                for survey in SURVEYS:
+                    await store.put_survey(survey)
+                email = signed_invitation(
+                    tokens,
+                    invitation_id="email-pg",
+                    survey_id="after_support",
+                    created_at=T0 - timedelta(days=1),
+                    address="c-70@example.in",
+                    customer_id="C-70",
+                )
+                await store.add_invitation(email)
+                collector = Collector(
+                    store=store,
+                    tokens=tokens,
+                    public_url="https://cx.example.in/r",
+                    channels={"inapp": InAppChannel()},
+                    rules=RULES,
+                    apps=apps(ORIGIN),
+                    clock=clock,
+                )
+                transport = httpx.ASGITransport(app=collector)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="https://cx.example.in", headers=HEADERS
+                ) as client:
+                    ask = {"event": "chat_closed", "timezone": "Asia/Kolkata"}
+                    quiet = await client.post(
+                        "/w/v1/eligibility", json={**ask, "user": {"id": "C-70"}}
+                    )
+                    shown = await client.post(
+                        "/w/v1/eligibility", json={**ask, "user": {"id": "C-71"}}
+                    )
+                    token = shown.json()["prompt"]["token"]
+                    body = {"token": token, "answers": {"ltr": 8}, "key": "pg-1"}
+                    statuses = [
+                        (await client.post("/w/v1/answers", json=body)).status_code
+                        for _ in range(2)
+                    ]
+                await collector.aclose()
+                stored = await store.count_responses("after_support")
+            assert statuses == [200, 200]
+            return quiet.json(), shown.json(), stored, len(statuses)
+
+        quiet, shown, stored, _ = asyncio.run(scenario())
+        assert (quiet["show"], quiet["reason"]) == (False, "recontact_window")
+        assert shown["show"] is True
+        assert stored == 1
