@@ -149,6 +149,29 @@ class TestEligibility:
             "eligible_at": second["eligible_at"],
         }
 
+    def test_two_calls_at_once_for_one_user_ask_once(self, tmp_path: Path) -> None:
+        """Ten events of one user at the same moment (two tabs, say): one prompt, one invitation."""
+        with serve_widget(tmp_path, ORIGIN) as s:
+
+            async def burst() -> list[dict[str, object]]:
+                async with httpx.AsyncClient(headers=HEADERS) as client:
+                    answers = await asyncio.gather(
+                        *(
+                            client.post(
+                                f"{s.url}/w/v1/eligibility",
+                                json={"event": "chat_closed", "user": {"id": "C-50"}},
+                            )
+                            for _ in range(10)
+                        )
+                    )
+                return [a.json() for a in answers]
+
+            results = asyncio.run(burst())
+            counts = s.counts()
+        prompts = {r["prompt"]["invitation"] for r in results if r["show"]}  # type: ignore[index]
+        assert len(prompts) == 1
+        assert counts["invitations"] == 1
+
     def test_a_prompt_not_shown_yet_is_offered_again(self, tmp_path: Path) -> None:
         """A prompt handed out but never shown (the page closed) is the next event's prompt."""
         with serve_widget(tmp_path, ORIGIN) as s:

@@ -23,6 +23,7 @@ arrives anyway with a foreign ``Origin`` is refused with 403.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import gzip
 import hashlib
@@ -290,7 +291,9 @@ class WidgetRoutes:
         self.rules = {c: rules.on_channels({c: kind}) for c, kind in channels.items()}
         self._longest = max(1, rules.longest_window_days)
         self.recontact_days = rules.fatigue.recontact_days
-        self._state: FatigueState | None = None
+        # One state for every call, made now: calls in flight together decide on it in turn.
+        self._state = FatigueState()
+        self._loading = asyncio.Lock()
         self._loaded_until: datetime | None = None
         self._next_refresh = 0.0
         self._surveys: dict[tuple[str, int], Survey] = {}
@@ -599,26 +602,26 @@ class WidgetRoutes:
 
     async def _fatigue(self, now: datetime) -> FatigueState:
         """Who was asked when, with the store's newest invitations read at most every refresh."""
-        clock_now = now.timestamp()
-        if self._state is not None and clock_now < self._next_refresh:
+        if now.timestamp() < self._next_refresh:
             return self._state
-        since = (
-            now - timedelta(days=self._longest)
-            if self._loaded_until is None
-            else self._loaded_until - timedelta(seconds=5)  # writes that committed late
-        )
-        state = self._state or FatigueState()
-        for invitation in await self.context.store.recent_invitations(since=since):
-            if invitation.customer_id is not None:
-                state.invited(
-                    invitation.customer_id,
-                    math.ceil(invitation.created_at.timestamp()),
-                    survey=invitation.survey_id,
-                )
-        self._state = state
-        self._loaded_until = now
-        self._next_refresh = clock_now + self.fatigue_refresh
-        return state
+        async with self._loading:
+            if now.timestamp() < self._next_refresh:  # another call read them meanwhile
+                return self._state
+            since = (
+                now - timedelta(days=self._longest)
+                if self._loaded_until is None
+                else self._loaded_until - timedelta(seconds=5)  # writes that committed late
+            )
+            for invitation in await self.context.store.recent_invitations(since=since):
+                if invitation.customer_id is not None:
+                    self._state.invited(
+                        invitation.customer_id,
+                        math.ceil(invitation.created_at.timestamp()),
+                        survey=invitation.survey_id,
+                    )
+            self._loaded_until = now
+            self._next_refresh = now.timestamp() + self.fatigue_refresh
+        return self._state
 
     def _remember(self, key: str, result: dict[str, Any]) -> None:
         """Keep the answer to an event, so that a retry of the same call gets the same one."""
