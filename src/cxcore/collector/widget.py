@@ -296,6 +296,7 @@ class WidgetRoutes:
         self._loading = asyncio.Lock()
         self._loaded_until: datetime | None = None
         self._next_refresh = 0.0
+        self._next_prune = 0.0
         self._surveys: dict[tuple[str, int], Survey] = {}
         self._recent: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         script = widget_script()
@@ -619,6 +620,9 @@ class WidgetRoutes:
                         math.ceil(invitation.created_at.timestamp()),
                         survey=invitation.survey_id,
                     )
+            if now.timestamp() >= self._next_prune:  # forget what no window reaches any more
+                self._state.prune(now, keep_days=self._longest)
+                self._next_prune = now.timestamp() + 3600
             self._loaded_until = now
             self._next_refresh = now.timestamp() + self.fatigue_refresh
         return self._state
