@@ -126,6 +126,16 @@ def build(session: nox.Session) -> None:
         "assert files('cxcore_channels').joinpath('py.typed').is_file();"
         "print('wheel ok:', cxcore.__version__)",
     )
+    # The in-app widget's script, as served: its size against the 15 KB gzipped budget.
+    session.run(
+        "python",
+        "-c",
+        "import gzip; from importlib.resources import files;"
+        "raw = files('cxcore.collector').joinpath('assets/cx-widget.js').read_bytes();"
+        "packed = len(gzip.compress(raw, 9, mtime=0));"
+        "print(f'widget script: {len(raw)} bytes, {packed} gzipped (budget 15360)');"
+        "assert packed <= 15360, 'the widget script is over its 15 KB gzipped budget'",
+    )
     session.run("cxcore", "validate", *EXAMPLES)
 
 

@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ import attrs
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 from cxcore import (
     ChoiceQuestion,
@@ -161,11 +162,14 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve_collector(tmp_path: Path, **options: Any) -> Iterator[Served]:
+def serve_collector(
+    tmp_path: Path, *, wrap: Callable[[ASGIApp], ASGIApp] | None = None, **options: Any
+) -> Iterator[Served]:
     """Serve a Collector mounted at ``/r`` by uvicorn on a free loopback port.
 
     The store is opened (and the surveys stored) on the server's own loop, in
     the app's lifespan; tests reach the store through :meth:`Served.run`.
+    *wrap*, if given, wraps the served app (in an ASGI middleware of a test's own).
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}/r"
@@ -190,8 +194,9 @@ def serve_collector(tmp_path: Path, **options: Any) -> Iterator[Served]:
             await store.aclose()
 
     app = Starlette(routes=[Mount("/r", collector)], lifespan=lifespan)
+    served: ASGIApp = app if wrap is None else wrap(app)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

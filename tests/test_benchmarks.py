@@ -10,6 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cxcore.analysis.text import _TERM as THEME_TERM
 
 ROOT = Path(__file__).parent.parent
@@ -81,6 +83,39 @@ class TestMissingPeers:
         ((bench, case, why),) = [(line["bench"], line["case"], line["skipped"]) for line in lines]
         assert (bench, case) == ("collector", "all cases")
         assert "apt-get install -y wrk" in why
+
+    def test_inapp_without_playwright_still_reports_the_script_size(self, tmp_path):
+        """Without Playwright, bench_inapp prints the widget's size, then one skipped line."""
+        status, lines = run_without("bench_inapp.py", ["playwright"], path=str(tmp_path))
+        assert status == 0
+        size, skip = lines
+        assert size["case"] == "script_size"
+        assert size["within_budget"] is True
+        assert 0 < size["gzip_bytes"] < size["bytes"]
+        assert skip["case"] == "track_to_shown"
+        assert skip["skipped"].startswith("playwright")
+
+
+class TestQuickRuns:
+    def test_inapp_quick_run_shows_the_survey_every_time(self, tmp_path):
+        """bench_inapp --quick drives Chromium for 20 prompts and prints its three lines."""
+        if not Path("/usr/bin/chromium").is_file():
+            pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium)")
+        run = subprocess.run(
+            [sys.executable, str(BENCH / "bench_inapp.py"), "--quick"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            cwd=ROOT,
+        )
+        assert run.returncode == 0, run.stderr
+        lines = {line["case"]: line for line in map(json.loads, run.stdout.splitlines())}
+        assert set(lines) == {"script_size", "track_to_shown", "eligibility_from_python"}
+        shown = lines["track_to_shown"]
+        assert shown["iterations"] == 20
+        assert 0 < shown["p50_ms"] <= shown["p95_ms"] <= shown["max_ms"]
+        assert shown["baseline"] == "eligibility_from_python"
 
 
 class TestDisplay:

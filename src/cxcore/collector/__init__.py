@@ -18,8 +18,16 @@ if TYPE_CHECKING:
     from cxcore.collector.app import Collector
     from cxcore.collector.live import LiveScores
     from cxcore.collector.security import CONTENT_SECURITY_POLICY, AccessLog, RateLimits
+    from cxcore.collector.widget import WidgetApp
 
-__all__ = ["CONTENT_SECURITY_POLICY", "AccessLog", "Collector", "LiveScores", "RateLimits"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "AccessLog",
+    "Collector",
+    "LiveScores",
+    "RateLimits",
+    "WidgetApp",
+]
 
 _WHERE = {
     "CONTENT_SECURITY_POLICY": "cxcore.collector.security",
@@ -27,6 +35,7 @@ _WHERE = {
     "Collector": "cxcore.collector.app",
     "LiveScores": "cxcore.collector.live",
     "RateLimits": "cxcore.collector.security",
+    "WidgetApp": "cxcore.collector.widget",
 }
 
 

@@ -21,9 +21,11 @@ from cxcore.collector.live import LiveRoutes, LiveScores
 from cxcore.collector.pages import Pages
 from cxcore.collector.security import RateLimiter, RateLimits, SecurityHeaders
 from cxcore.collector.staff import StaffPages
+from cxcore.collector.widget import WidgetApp, WidgetRoutes
 from cxcore.dispatch.outbox import Outbox
 from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.tokens import TokenService
+from cxcore.errors import Problem, ValidationError
 from cxcore.intake import Intake
 from cxcore.links import SurveyLinks
 from cxcore.ports.channel import Channel
@@ -59,6 +61,7 @@ class Collector:
     ``/api/interactions``         interactions into the rules and the outbox (``interactions``)
     ``/api/interactions/batch``   up to 1,000 interactions, with a result per item
     ``/live``, ``/live/scores``   live scores: a page, and its Server-Sent Events stream
+    ``/w/...``                    the in-app widget's script and JSON API (with ``apps``)
     ``/healthz``, ``/readyz``     liveness, and readiness (the store answers)
     ============================  =========================================================
 
@@ -76,9 +79,13 @@ class Collector:
         max_body_bytes: The largest request body accepted.
         limits: Rate limits per sender address and per API key.
         live_interval: The shortest time between two live score updates of one view.
+        apps: The apps the in-app widget runs in (their publishable keys and
+            origins); the widget asks *rules* whether to show a survey.
 
     Raises:
         LinkError: If *public_url* is not an absolute http(s) URL without query or fragment.
+        ValidationError: If *apps* are given without *rules*, or name a channel
+            the collector does not have.
 
     .. versionadded:: 0.1.0
     """
@@ -97,6 +104,7 @@ class Collector:
         max_body_bytes: int = 64 * 1024,
         limits: RateLimits | None = None,
         live_interval: float = 0.25,
+        apps: Sequence[WidgetApp] = (),
     ) -> None:
         public_url = SurveyLinks(public_url).base_url  # checks it, strips the slash
         clock = clock or SystemClock()
@@ -117,6 +125,7 @@ class Collector:
             secret=tokens.derive_key("collector"),
         )
         self.live = LiveScores(store, min_interval=live_interval, clock=clock)
+        self.widget = _widget(self.context, apps, rules, tokens)
         self.app = Starlette(
             routes=self._routes(rules, tokens, agent_surveys, clock),
             middleware=[Middleware(SecurityHeaders)],
@@ -176,7 +185,14 @@ class Collector:
                 route("/api/interactions", interactions.one, ["POST"]),
                 route("/api/interactions/batch", interactions.batch, ["POST"]),
             ]
+        if self.widget is not None:
+            routes += self.widget.routes()
         return routes
+
+    @property
+    def widget_url(self) -> str | None:
+        """The widget script's URL, with its content hash (``None`` without apps)."""
+        return None if self.widget is None else f"{self.public_url}{self.widget.script_path}"
 
     async def _health(self, request: Request) -> Response:
         del request
@@ -190,3 +206,16 @@ class Collector:
             log.warning("not ready: the store says %s", exc)
             return JSONResponse({"ok": False, "store": "unavailable"}, status_code=503)
         return JSONResponse({"ok": True, "feed": head})
+
+
+def _widget(
+    context: Context, apps: Sequence[WidgetApp], rules: RuleSet | None, tokens: TokenService
+) -> WidgetRoutes | None:
+    if not apps:
+        return None
+    if rules is None:
+        problem = Problem(
+            "rules", "are needed by the widget's apps (eligibility goes through them)"
+        )
+        raise ValidationError("Collector", [problem])
+    return WidgetRoutes(context, apps, rules, tokens)

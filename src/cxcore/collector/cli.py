@@ -108,6 +108,7 @@ def build_app(
             per_key=settings.rate_per_key,
             key_burst=settings.key_burst,
         ),
+        apps=deployment.widget_apps(environ=environ),
     )
     in_serve = deployment.dispatch.in_serve if dispatch is None else dispatch
 

@@ -21,6 +21,7 @@ from cxcore.deployment.location import CONFIG_VARIABLE, DEFAULT_FILE, find_deplo
 from cxcore.deployment.problems import DeploymentError
 from cxcore.deployment.reading import load_deployment, loads_deployment
 from cxcore.deployment.settings import (
+    AppSettings,
     ChannelSettings,
     CollectorSettings,
     Deployment,
@@ -32,6 +33,7 @@ from cxcore.deployment.settings import (
 __all__ = [
     "CONFIG_VARIABLE",
     "DEFAULT_FILE",
+    "AppSettings",
     "ChannelSettings",
     "CollectorSettings",
     "Deployment",

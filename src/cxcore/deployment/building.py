@@ -14,10 +14,11 @@ import attrs
 
 from cxcore.deployment.environment import ENV_SUFFIX, env_value, redact
 from cxcore.deployment.problems import DeploymentError, Problems, join, shown, suggest
-from cxcore.errors import ChannelError, CxError, Problem
+from cxcore.errors import ChannelError, CxError, Problem, ValidationError
 from cxcore.model.frozendict import FrozenDict
 
 if TYPE_CHECKING:
+    from cxcore.collector.widget import WidgetApp
     from cxcore.deployment.settings import ChannelSettings, Deployment
     from cxcore.distribution.tokens import TokenService
     from cxcore.ports.channel import Channel
@@ -474,3 +475,42 @@ async def check(
         except Exception as exc:  # noqa: BLE001 - reported with the others
             plan.refused(problems, "failed to close", exc)
     return problems.found
+
+
+def widget_apps(deployment: Deployment, environ: Mapping[str, str]) -> list[WidgetApp]:
+    """The deployment's widget apps, their user secrets read from *environ*."""
+    from cxcore.collector.widget import WidgetApp  # noqa: PLC0415 - the server extra, on use
+
+    problems = Problems()
+    apps: list[WidgetApp] = []
+    for app_id, settings in deployment.apps.items():
+        path = f"apps.{app_id}"
+        secret = None
+        if settings.user_secret_env is not None:
+            secret = environ.get(settings.user_secret_env)
+            if not secret:
+                problems.add(
+                    f"{path}.user_secret_env",
+                    f"the environment variable {settings.user_secret_env} is not set "
+                    "(expected the secret the app's backend signs user tokens with)",
+                )
+                continue
+        try:
+            apps.append(
+                WidgetApp(
+                    id=app_id,
+                    key=settings.key,
+                    origins=settings.origins,
+                    name=settings.name,
+                    user_secret=secret,
+                    channel=settings.channel,
+                    touchpoints=settings.touchpoints,
+                    anonymous=settings.anonymous,
+                )
+            )
+        except ValidationError as exc:
+            for problem in exc.problems:
+                problems.add(f"{path}.{problem.path}", problem.message)
+    if problems:
+        raise DeploymentError(str(deployment.source), problems.found)
+    return apps

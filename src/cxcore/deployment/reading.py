@@ -21,6 +21,7 @@ from cxcore.deployment.environment import (
 from cxcore.deployment.problems import DeploymentError, Problems, join, kind, suggest
 from cxcore.deployment.settings import (
     DEFAULT_KEYS_VARIABLE,
+    AppSettings,
     ChannelSettings,
     CollectorSettings,
     Deployment,
@@ -231,7 +232,7 @@ DISPATCH: Sequence[Setting] = (
 )
 """The ``[dispatch]`` table."""
 
-SECTIONS: Final = ("store", "collector", "tokens", "dispatch", "channels")
+SECTIONS: Final = ("store", "collector", "tokens", "dispatch", "channels", "apps")
 
 
 # -- tables ----------------------------------------------------------------------------
@@ -442,6 +443,82 @@ def _channels(
     return FrozenDict({name: c for name, c in channels.items() if c is not None})
 
 
+# -- apps of the in-app widget -------------------------------------------------------------
+
+_PUBLISHABLE = re.compile(r"pk_[A-Za-z0-9_-]{16,64}")
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?")
+
+
+def _publishable(problems: Problems, path: str, value: Any) -> Any:  # noqa: ANN401 - a TOML value
+    if not isinstance(value, str) or not _PUBLISHABLE.fullmatch(value):
+        problems.add(
+            path,
+            f"{value!r} is not a publishable key (expected pk_ and 16 to 64 letters, digits, "
+            "'_' or '-'; cxcore.collector.widget.new_publishable_key() makes one)",
+        )
+        return BAD
+    return value
+
+
+def _origin_list(problems: Problems, path: str, value: Any) -> Any:  # noqa: ANN401 - a TOML value
+    if not isinstance(value, list) or not value:
+        problems.add(path, f"{value!r} is not a list of origins (expected e.g. [{_EXAMPLE!r}])")
+        return BAD
+    bad = [(i, o) for i, o in enumerate(value) if not (isinstance(o, str) and _ORIGIN.fullmatch(o))]
+    for i, origin in bad:
+        problems.add(
+            f"{path}[{i}]",
+            f"{origin!r} is not an origin (expected scheme://host[:port], no path or slash)",
+        )
+    return BAD if bad else tuple(value)
+
+
+def _event_touchpoints(problems: Problems, path: str, value: Any) -> Any:  # noqa: ANN401
+    if not isinstance(value, dict) or not all(
+        isinstance(v, str) and _ID.fullmatch(v) for v in value.values()
+    ):
+        problems.add(
+            path, f"{value!r} is not a table of event to touchpoint (expected e.g. {{a = 'b'}})"
+        )
+        return BAD
+    return FrozenDict(value)
+
+
+APP: Sequence[Setting] = (
+    Setting("key", _publishable, expected="the app's publishable key, pk_..."),
+    Setting("origins", _origin_list, expected="the origins the app's pages are served from"),
+    Setting("name", _text, ""),
+    Setting("user_secret_env", _env_name, None),
+    Setting("channel", _text, "inapp"),
+    Setting("touchpoints", _event_touchpoints, FrozenDict()),
+    Setting("anonymous", _flag, default=True),
+)
+"""An ``[apps.<id>]`` table."""
+
+
+def _apps(problems: Problems, value: object) -> FrozenDict[str, AppSettings] | None:
+    if value is None:
+        return FrozenDict()
+    if not _is_table(problems, "apps", value, "a table per app: [apps.<id>]"):
+        return None
+    assert isinstance(value, dict)  # noqa: S101 - for the type checker: just checked
+    apps: dict[str, AppSettings] = {}
+    keys: dict[str, str] = {}
+    before = len(problems.found)
+    for app_id, table in value.items():
+        path = join("apps", app_id)
+        if not _INSTANCE.fullmatch(app_id):
+            problems.add(path, f"{app_id!r} is not an app id (expected letters, digits, '_', '-')")
+        read = _table(problems, path, table, APP)
+        if read is None:
+            continue
+        if read["key"] in keys:
+            problems.add(join(path, "key"), f"is also the key of app {keys[read['key']]!r}")
+        keys[read["key"]] = app_id
+        apps[app_id] = AppSettings(id=app_id, **read)
+    return FrozenDict(apps) if len(problems.found) == before else None
+
+
 # -- the file ----------------------------------------------------------------------------
 
 
@@ -470,8 +547,10 @@ def read_deployment(data: Mapping[str, Any], *, source: Path, shown: str) -> Dep
     tokens = _table(problems, "tokens", data.get("tokens"), TOKENS)
     dispatch = _table(problems, "dispatch", data.get("dispatch"), DISPATCH)
     channels = _channels(problems, data.get("channels"), folder)
+    apps = _apps(problems, data.get("apps"))
     if (
         problems
+        or apps is None
         or store is None
         or collector is None
         or tokens is None
@@ -486,6 +565,7 @@ def read_deployment(data: Mapping[str, Any], *, source: Path, shown: str) -> Dep
         tokens=TokenSettings(**tokens),
         dispatch=DispatchSettings(**dispatch),
         channels=channels,
+        apps=apps,
     )
 
 

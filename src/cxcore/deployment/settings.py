@@ -16,6 +16,7 @@ from cxcore.errors import Problem
 from cxcore.model.frozendict import FrozenDict
 
 if TYPE_CHECKING:
+    from cxcore.collector.widget import WidgetApp
     from cxcore.distribution.tokens import TokenService
     from cxcore.ports.channel import Channel
     from cxcore.ports.clock import Clock
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from cxcore.ports.store import Store
 
 __all__ = [
+    "AppSettings",
     "ChannelSettings",
     "CollectorSettings",
     "Deployment",
@@ -153,6 +155,34 @@ class ChannelSettings:
 
 
 @attrs.frozen
+class AppSettings:
+    """One ``[apps.<id>]`` table: an app the in-app widget runs in.
+
+    Attributes:
+        id: The app's id (the table's name).
+        key: Its publishable key (``pk_...``): public by nature, so it is in the file.
+        origins: The origins its pages are served from.
+        name: Its name, for people.
+        user_secret_env: The environment variable holding the secret its
+            backend signs user tokens with, if it signs them.
+        channel: The channel instance its prompts go out on.
+        touchpoints: The touchpoint of each event, where the event's name is not one.
+        anonymous: Whether visitors who are not signed in may be asked.
+
+    .. versionadded:: 0.1.0
+    """
+
+    id: str
+    key: str
+    origins: tuple[str, ...]
+    name: str = ""
+    user_secret_env: str | None = None
+    channel: str = "inapp"
+    touchpoints: FrozenDict[str, str] = attrs.field(factory=FrozenDict, converter=FrozenDict)
+    anonymous: bool = True
+
+
+@attrs.frozen
 class Deployment:
     """A deployment, as its file (``cxcore.toml``) describes it.
 
@@ -167,6 +197,7 @@ class Deployment:
         tokens: The ``[tokens]`` table.
         dispatch: The ``[dispatch]`` table.
         channels: The channel instances, by instance name.
+        apps: The apps the in-app widget runs in, by id.
 
     .. versionadded:: 0.1.0
     """
@@ -179,6 +210,7 @@ class Deployment:
     channels: FrozenDict[str, ChannelSettings] = attrs.field(
         factory=FrozenDict, converter=FrozenDict
     )
+    apps: FrozenDict[str, AppSettings] = attrs.field(factory=FrozenDict, converter=FrozenDict)
 
     def path(self, name: str) -> Path:
         """A file the deployment names, relative to the deployment file's folder.
@@ -254,6 +286,17 @@ class Deployment:
         .. versionadded:: 0.1.0
         """
         return building.create_channels(self, _registry(registry), _env(environ))
+
+    def widget_apps(self, *, environ: Mapping[str, str] | None = None) -> list[WidgetApp]:
+        """The apps of ``[apps.<id>]``, with their user secrets read from the environment.
+
+        Raises:
+            DeploymentError: If a variable ``user_secret_env`` names is not set,
+                or an app's settings are refused (naming each).
+
+        .. versionadded:: 0.1.0
+        """
+        return building.widget_apps(self, _env(environ))
 
     async def acheck(
         self,
