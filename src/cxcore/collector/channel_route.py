@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from cxcore.collector._http import error_json, read_body, results_response, wants_html
 from cxcore.collector.context import Context
-from cxcore.errors import InboundError
+from cxcore.errors import InboundAuthError, InboundError
 from cxcore.intake import Accepted, InboundResponder
 from cxcore.ports.channel import AnswersReceived, InboundRequest
 
@@ -58,6 +58,8 @@ class ChannelRoute:
         )
         try:
             events = channel.parse_inbound(inbound)
+        except InboundAuthError as exc:
+            return error_json(403, "forbidden", f"channel {name!r}: {exc}")
         except InboundError as exc:
             return error_json(400, "bad_request", f"channel {name!r}: {exc}")
         except Exception:

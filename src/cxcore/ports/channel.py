@@ -298,6 +298,11 @@ class OptOutReceived:
         address: The address that opted out, when the request says it.
         token: The signed unsubscribe token, when the request carries one.
         keyword: What was said (``"STOP"``, ``"List-Unsubscribe=One-Click"``).
+        opted_out: ``True`` to opt out; ``False`` when the recipient opts back
+            in (an SMS ``START``).
+        also: Further channel instances the request applies to, besides the
+            one it came in on: an SMS STOP holds for every SMS sender of the
+            deployment.
 
     .. versionadded:: 0.1.0
     """
@@ -305,6 +310,8 @@ class OptOutReceived:
     address: str | None = None
     token: str | None = None
     keyword: str | None = None
+    opted_out: bool = True
+    also: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.address is None and self.token is None:
