@@ -599,11 +599,8 @@ class Intake:
         if isinstance(survey, Rejected):
             return survey
         response = await self.store.invitation_response(invitation.id)
-        merged = {**(response.answers if response else {}), **answers}
-        try:
-            done = complete or _next_question(survey, survey.normalize_answers(merged)) is None
-        except ValidationError as exc:
-            return _invalid(exc, survey, invitation)
+        merged: dict[str, AnswerValue] = {**(response.answers if response else {}), **answers}
+        done = complete or _next_question(survey, merged) is None
         return await self._answer(
             invitation,
             answers,

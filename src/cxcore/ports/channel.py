@@ -15,7 +15,7 @@ A channel plugin is data plus four verbs:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, Protocol, TypeAlias, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -286,6 +286,10 @@ class AnswersReceived:
     key: str | None = None
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class OptOutReceived:
     """The recipient asked not to be contacted again on this channel.
@@ -311,7 +315,7 @@ class OptOutReceived:
     token: str | None = None
     keyword: str | None = None
     opted_out: bool = True
-    also: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    also: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.address is None and self.token is None:
