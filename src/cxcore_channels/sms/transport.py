@@ -11,6 +11,7 @@ request never left). Everything else goes back to the SDK as it came.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -157,11 +158,14 @@ class TwilioTransport(AsyncHttpClient):  # type: ignore[misc]  # the SDK is unty
             aiohttp.ClientError: If the connection failed after the request was sent.
         """
         session = self._open()
+        sent_headers = dict(headers or {})
+        if auth is not None:
+            pair = f"{auth[0]}:{auth[1]}".encode()
+            sent_headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         kwargs: dict[str, Any] = {
             "params": params,
             "data": data,
-            "headers": headers,
-            "auth": aiohttp.BasicAuth(auth[0], auth[1]) if auth else None,
+            "headers": sent_headers,
             "timeout": aiohttp.ClientTimeout(total=timeout or self.timeout),
             "allow_redirects": allow_redirects,
         }
