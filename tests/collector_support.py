@@ -169,12 +169,13 @@ def serve_collector(tmp_path: Path, **options: Any) -> Iterator[Served]:
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}/r"
+    public_url = options.pop("public_url", url)  # behind a proxy, the URL the world sees
     clock = ManualClock(T0)
     path = tmp_path / "collector.db"
     store = SQLiteStore(path, clock=clock)
     tokens = TokenService(KEYS, clock=clock)
     options.setdefault("amp_senders", ("surveys@bazaar.example.in",))
-    collector = Collector(store=store, tokens=tokens, public_url=url, clock=clock, **options)
+    collector = Collector(store=store, tokens=tokens, public_url=public_url, clock=clock, **options)
     ready: dict[str, asyncio.AbstractEventLoop] = {}
 
     @asynccontextmanager

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping
+from urllib.parse import urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -67,8 +68,6 @@ def sms(
 
 
 def signed(url: str, params: Mapping[str, str], token: str = TOKEN) -> InboundRequest:
-    from urllib.parse import urlencode
-
     signature = RequestValidator(token).compute_signature(url, dict(params))
     return InboundRequest(
         method="POST",
@@ -87,7 +86,7 @@ _EMULATOR: list[TwilioEmulator] = []
 @pytest.fixture(autouse=True)
 def _shared(emulator: TwilioEmulator) -> Iterator[None]:
     _EMULATOR[:] = [emulator]
-    yield
+    return
 
 
 class TestSmsConformance(ChannelConformance):
@@ -196,7 +195,7 @@ class TestRender:
         """A channel without sender, or with a malformed one, is refused naming the setting."""
         with pytest.raises(SmsConfigError, match="from_number and messaging_service_sid"):
             sms(emulator, from_number=None)
-        with pytest.raises(SmsConfigError, match="from_number: '\\+0123' is not an E.164"):
+        with pytest.raises(SmsConfigError, match=r"from_number: '\+0123' is not an E.164"):
             sms(emulator, from_number="+0123")
         with pytest.raises(SmsConfigError, match="messaging_service_sid"):
             sms(emulator, messaging_service_sid="XX1")
@@ -291,9 +290,10 @@ class TestSendErrors:
             inbound_url=f"{PUBLIC}/c/sms",
             api_base_url=emulator.url,
         )
-        with pytest.raises(SendError, match="20003.*check account_sid and auth_token") as caught:
+        with pytest.raises(SendError, match=r"20003.*check account_sid and auth_token") as caught:
             self.send(channel)
-        assert caught.value.retryable and not caught.value.suppress
+        assert caught.value.retryable
+        assert not caught.value.suppress
 
     def test_a_refused_connection_is_retryable(self):
         """Nothing listens: the request never left, so it is safe to retry."""
@@ -312,9 +312,10 @@ class TestSendErrors:
     def test_whatsapp_outside_the_window_fails_without_suppressing(self, emulator):
         """63016: free-form outside 24 h fails, never retried, the number not suppressed."""
         emulator.outside_window.add(UK)
-        with pytest.raises(SendError, match="63016.*template") as caught:
+        with pytest.raises(SendError, match=r"63016.*template") as caught:
             self.send(sms(emulator, WhatsAppChannel))
-        assert not caught.value.retryable and not caught.value.suppress
+        assert not caught.value.retryable
+        assert not caught.value.suppress
 
     def test_whatsapp_template_goes_with_its_content_sid(self, emulator):
         """A configured survey is sent as its approved template, with its variables."""
@@ -388,9 +389,11 @@ class TestInbound:
             address=UK,
         )
         (failed,) = parse("undelivered", "21610")
-        assert isinstance(failed, StatusReceived) and failed.permanent
+        assert isinstance(failed, StatusReceived)
+        assert failed.permanent
         (window,) = parse("failed", "63016")
-        assert isinstance(window, StatusReceived) and not window.permanent
+        assert isinstance(window, StatusReceived)
+        assert not window.permanent
 
     def test_stop_opts_out_of_every_sms_sender(self, emulator):
         """STOP names the address, and the deployment's other SMS senders."""

@@ -1,0 +1,238 @@
+"""SMS end to end: the dispatcher sends through the real twilio SDK to a loopback emulator,
+which posts signed status callbacks and replies to a real collector over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from cxcore import Disposition, OutboxItem, OutboxState
+from cxcore.dispatch import Dispatcher
+from cxcore.ports.feed import FeedKind
+from cxcore_channels.sms import SmsChannel, TwilioTransport
+from tests.collector_support import Served, serve_collector
+from tests.twilio_emulator import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
+
+PHONE = "+447700900123"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[TwilioEmulator]:
+    with serve_emulator() as twilio:
+        yield twilio
+
+
+@pytest.fixture(autouse=True)
+def _fresh(emulator: TwilioEmulator) -> None:
+    emulator.messages.clear()
+    emulator.plan.clear()
+    emulator.creates = 0
+    emulator.webhook_routes.clear()
+
+
+def channel_for(emulator: TwilioEmulator, public: str, **options: object) -> SmsChannel:
+    return SmsChannel(
+        account_sid=ACCOUNT,
+        auth_token=TOKEN,
+        from_number="+15005550006",
+        base_url=public,
+        inbound_url=f"{public}/c/sms",
+        http_client=TwilioTransport(base_url=emulator.url, timeout=2.0),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def collector(tmp_path: Path, emulator: TwilioEmulator, public: str | None = None):
+    """A collector with the SMS channel, served on loopback; *public* is the URL behind a proxy."""
+
+    class _Ctx:
+        def __enter__(self) -> tuple[Served, SmsChannel]:
+            from tests import collector_support  # noqa: PLC0415
+
+            port = collector_support.free_port()
+            real = f"http://127.0.0.1:{port}/r"
+            url = public or real
+            channel = channel_for(emulator, url)
+            emulator.webhook_routes[url] = real
+            original = collector_support.free_port
+            collector_support.free_port = lambda: port  # the port chosen above
+            try:
+                self._cm = serve_collector(tmp_path, channels={"sms": channel}, public_url=url)
+                served = self._cm.__enter__()
+            finally:
+                collector_support.free_port = original
+            self._served, self._channel = served, channel
+            return served, channel
+
+        def __exit__(self, *exc: object) -> None:
+            self._served.run(self._channel.aclose())  # on the loop its connections were opened
+            self._cm.__exit__(*exc)
+
+    return _Ctx()
+
+
+def queue(served: Served, **kw: object) -> str:
+    """Store an SMS invitation and its send, due now."""
+    invitation = served.invite(channel="sms", address=PHONE, **kw)  # type: ignore[arg-type]
+    item = OutboxItem(
+        id=invitation.id,
+        invitation_id=invitation.id,
+        channel="sms",
+        state=OutboxState.PENDING,
+        due_at=served.clock.now(),
+    )
+    served.run(served.store.add_invitation(invitation, outbox=[item]))
+    return invitation.id
+
+
+def dispatch(served: Served, channel: SmsChannel) -> Dispatcher:
+    return Dispatcher(served.store, {"sms": channel}, clock=served.clock, worker_id="w1")
+
+
+class TestEndToEnd:
+    def test_an_sms_invitation_answered_9_great_is_a_complete_nps_response(
+        self, tmp_path, emulator
+    ):
+        """Sent, delivered (signed callback), "9 great" replied: a complete response, on the feed."""
+        with collector(tmp_path, emulator) as (served, channel):
+            invitation_id = queue(served, survey_id="store_exit")
+            report = served.run(dispatch(served, channel).run_once())
+            assert report.count(OutboxState.SENT) == 1
+            (sent,) = emulator.outbound()
+            assert sent.to == PHONE
+            assert "Reply with a number from 1 to 5." in sent.body
+            assert asyncio.run(emulator.deliver(sent.sid, "delivered")) == 200
+            states = dict(served.run(served.store.dispositions(invitation_id)))
+            assert Disposition.DELIVERED in states
+            webhook = f"{served.url}/c/sms"
+            asyncio.run(emulator.inbound(webhook, PHONE, "5 great"))
+            response = served.run(served.store.invitation_response(invitation_id))
+            assert response is not None
+            assert response.is_complete
+            assert dict(response.answers) == {"sat": 5, "note": "great"}
+            feed = served.run(served.store.feed())
+            assert any(e.kind is FeedKind.ANSWER for e in feed)
+            thanks = emulator.to(PHONE)[-1]
+            assert thanks.body == "Thank you for your feedback."
+
+    def test_nps_with_a_follow_up_comment(self, tmp_path, emulator):
+        """ "9" answers the score; the follow-up asks for a comment, which completes the response."""
+        with collector(tmp_path, emulator) as (served, channel):
+            survey_id = "after_support"
+            invitation_id = queue(served, survey_id=survey_id)
+            served.run(dispatch(served, channel).run_once())
+            webhook = f"{served.url}/c/sms"
+            asyncio.run(emulator.inbound(webhook, PHONE, "nine"))
+            follow_up = emulator.to(PHONE)[-1].body
+            assert "Rate the agent" in follow_up
+            response = served.run(served.store.invitation_response(invitation_id))
+            assert response is not None
+            assert dict(response.answers) == {"ltr": 9}
+
+    def test_behind_a_proxy_signatures_hold_on_the_public_url(self, tmp_path, emulator):
+        """Twilio signs the public URL; the collector, reached at another, checks that one."""
+        public = "https://cx.bazaar.example.in/r"
+        with collector(tmp_path, emulator, public=public) as (served, channel):
+            invitation_id = queue(served, survey_id="store_exit")
+            served.run(dispatch(served, channel).run_once())
+            (sent,) = emulator.outbound()
+            assert sent.status_callback == f"{public}/c/sms/status?i={invitation_id}"
+            assert asyncio.run(emulator.deliver(sent.sid, "delivered")) == 200
+            _, statuses = asyncio.run(emulator.inbound(f"{public}/c/sms", PHONE, "4"))
+            assert statuses == [200]
+
+    @pytest.mark.parametrize("how", ["tampered", "missing", "signed-for-the-real-url"])
+    def test_bad_signatures_get_403_and_write_nothing(self, tmp_path, emulator, how):
+        """A tampered, missing or wrong-URL signature: 403, and no table changes."""
+        public = "https://cx.bazaar.example.in/r"
+        with collector(tmp_path, emulator, public=public) as (served, _channel):
+            queue(served, survey_id="store_exit")
+            before = served.counts()
+            kw: dict[str, object] = {}
+            if how == "tampered":
+                kw["signature"] = "c2lnbmF0dXJl"
+            elif how == "missing":
+                kw["sign"] = False
+            else:
+                from twilio.request_validator import RequestValidator  # noqa: PLC0415
+
+                kw["signature"] = RequestValidator(TOKEN).compute_signature(
+                    f"{emulator.webhook_routes[public]}/c/sms",
+                    {"Body": "STOP"},
+                )
+            _, statuses = asyncio.run(
+                emulator.inbound(f"{public}/c/sms", PHONE, "STOP", **kw)  # type: ignore[arg-type]
+            )
+            assert statuses == [403]
+            assert served.counts() == before
+            assert emulator.to(PHONE) == []
+
+
+class TestKeywords:
+    def test_stop_retried_five_times_is_confirmed_once_and_suppresses(self, tmp_path, emulator):
+        """A STOP webhook retried: one confirmation, the number suppressed, no more sends."""
+        with collector(tmp_path, emulator) as (served, channel):
+            webhook = f"{served.url}/c/sms"
+            asyncio.run(emulator.inbound(webhook, PHONE, " Stop ", times=5))
+            confirmations = emulator.to(PHONE)
+            assert [m.body for m in confirmations] == [channel.texts.opt_out]
+            assert served.run(served.store.suppression(PHONE, "sms")) is not None
+            queue(served, survey_id="store_exit")
+            report = served.run(dispatch(served, channel).run_once())
+            assert report.count(OutboxState.SUPPRESSED) == 1
+            asyncio.run(emulator.inbound(webhook, PHONE, "UNSTOP", times=3))
+            assert [m.body for m in emulator.to(PHONE)] == [
+                channel.texts.opt_out,
+                channel.texts.opt_in,
+            ]
+            assert served.run(served.store.suppression(PHONE, "sms")) is None
+
+    def test_one_polite_retry_prompt_then_nothing(self, tmp_path, emulator):
+        """An unreadable reply gets one prompt; the next gets nothing; then a score is taken."""
+        with collector(tmp_path, emulator) as (served, channel):
+            invitation_id = queue(served, survey_id="store_exit")
+            served.run(dispatch(served, channel).run_once())
+            webhook = f"{served.url}/c/sms"
+            asyncio.run(emulator.inbound(webhook, PHONE, "what is this?", times=2))
+            asyncio.run(emulator.inbound(webhook, PHONE, "huh"))
+            replies = emulator.to(PHONE)[1:]
+            assert len(replies) == 1
+            assert replies[0].body.startswith("Sorry, we could not read that.")
+            asyncio.run(emulator.inbound(webhook, PHONE, "4"))
+            response = served.run(served.store.invitation_response(invitation_id))
+            assert response is not None
+            assert dict(response.answers) == {"sat": 4}
+
+    def test_a_reply_retried_by_twilio_is_stored_once(self, tmp_path, emulator):
+        """The same MessageSid three times: one submission."""
+        with collector(tmp_path, emulator) as (served, channel):
+            queue(served, survey_id="store_exit")
+            served.run(dispatch(served, channel).run_once())
+            asyncio.run(emulator.inbound(f"{served.url}/c/sms", PHONE, "5 lovely", times=3))
+            assert served.counts()["responses"] == 1
+            assert len(emulator.to(PHONE)) == 2  # the invitation, and one thanks
+
+
+class TestDuplicateSafety:
+    def test_500_after_accept_settles_to_exactly_one_message(self, tmp_path, emulator):
+        """The emulator accepts then answers 500: unknown, reconciled by lookup, never re-posted."""
+        with collector(tmp_path, emulator) as (served, channel):
+            invitation_id = queue(served, survey_id="store_exit")
+            emulator.plan.append("500-after-accept")
+            dispatcher = dispatch(served, channel)
+            report = served.run(dispatcher.run_once())
+            assert report.count(OutboxState.UNKNOWN) == 1
+            reconciled = served.run(dispatcher.reconcile())
+            assert [o.invitation_id for o in reconciled.sent] == [invitation_id]
+            served.clock.advance(timedelta(hours=1))
+            served.run(dispatcher.run_once())
+            served.run(dispatcher.reconcile())
+            assert len(emulator.outbound()) == 1
+            assert emulator.creates == 1
+            (item,) = served.run(served.store.outbox())
+            assert item.state is OutboxState.SENT
+            assert item.provider_id == emulator.outbound()[0].sid
