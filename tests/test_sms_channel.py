@@ -84,9 +84,8 @@ _EMULATOR: list[TwilioEmulator] = []
 
 
 @pytest.fixture(autouse=True)
-def _shared(emulator: TwilioEmulator) -> Iterator[None]:
+def _shared(emulator: TwilioEmulator) -> None:
     _EMULATOR[:] = [emulator]
-    return
 
 
 class TestSmsConformance(ChannelConformance):

@@ -70,7 +70,7 @@ def collector(tmp_path: Path, emulator: TwilioEmulator, public: str | None = Non
 
         def __exit__(self, *exc: object) -> None:
             self._served.run(self._channel.aclose())  # on the loop its connections were opened
-            self._cm.__exit__(*exc)
+            self._cm.__exit__(None, None, None)
 
     return _Ctx()
 
@@ -164,9 +164,7 @@ class TestEndToEnd:
                     f"{emulator.webhook_routes[public]}/c/sms",
                     {"Body": "STOP"},
                 )
-            _, statuses = asyncio.run(
-                emulator.inbound(f"{public}/c/sms", PHONE, "STOP", **kw)  # type: ignore[arg-type]
-            )
+            _, statuses = asyncio.run(emulator.inbound(f"{public}/c/sms", PHONE, "STOP", **kw))
             assert statuses == [403]
             assert served.counts() == before
             assert emulator.to(PHONE) == []

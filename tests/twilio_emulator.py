@@ -174,7 +174,7 @@ class TwilioEmulator:
             await asyncio.sleep(2)
         return JSONResponse(message.resource(), status_code=201)
 
-    async def list(self, request: Request) -> Response:
+    async def listing(self, request: Request) -> Response:
         account = request.path_params["account"]
         if not self._authorized(request, account):
             return _error(401, 20003, "Authenticate")
@@ -212,7 +212,7 @@ class TwilioEmulator:
         return Starlette(
             routes=[
                 Route(prefix + ".json", self.create, methods=["POST"]),
-                Route(prefix + ".json", self.list, methods=["GET"]),
+                Route(prefix + ".json", self.listing, methods=["GET"]),
                 Route(prefix + "/{sid}.json", self.fetch, methods=["GET"]),
             ]
         )
