@@ -145,9 +145,12 @@ def _picture(text: str, index: int) -> tuple[str, int]:
     return shown, len(head) + sum(map(_width, before))
 
 
+_END = "the end of the text"
+
+
 def _quote(text: str, start: int, length: int) -> str:
     if start >= len(text):
-        return "the end of the text"
+        return _END
     return repr(text[start : start + max(length, 1)])
 
 
@@ -308,15 +311,17 @@ class _Furthest:
     """The difference that gets furthest into the template: the one to show.
 
     Of the ways to fill the slots, the one that matches the most of the
-    template's fixed text explains the mismatch best; of those, the one that
-    differs soonest in the text (whose slots hold the least).
+    template's fixed text explains the mismatch best; of those, the one after
+    which the text goes on most like the template (one character changed);
+    then one where the text ends; then the one that differs soonest.
     """
 
-    rank: tuple[int, int] = (-1, 0)
+    rank: tuple[int, ...] = (-1,)
     facts: dict[str, object] = attrs.Factory(dict)
 
-    def _offer(self, progress: int, **facts: object) -> None:
-        rank = (progress, -int(str(facts["position"])))
+    def _offer(self, progress: int, likeness: int = 0, **facts: object) -> None:
+        position = int(str(facts["position"]))
+        rank = (progress, likeness, facts["found"] == _END, -position)
         if rank > self.rank:
             self.rank = rank
             self.facts = facts
@@ -333,13 +338,15 @@ class _Furthest:
                 at,
                 position=q + m,
                 template_position=at,
-                expected="the end of the text",
+                expected=_END,
                 found=_quote(text, q + m, 20),
             )
             return
         rest = literal[m : m + 20]
+        likeness = sum(a == b for a, b in zip(text[q + m + 1 :], literal[m + 1 :], strict=False))
         self._offer(
             at,
+            likeness,
             position=q + m,
             template_position=at,
             expected=repr(rest),
@@ -357,7 +364,7 @@ class _Furthest:
                     at + 1,
                     position=start + limit,
                     template_position=at,
-                    expected="the end of the text",
+                    expected=_END,
                     found=_quote(text, start + limit, 20),
                     note=f"\n  (slot {k} holds at most {limit} characters; it would hold "
                     f"{len(text) - start})",
