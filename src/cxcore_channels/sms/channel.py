@@ -23,6 +23,7 @@ from cxcore import (
     ChannelClosedError,
     ChannelError,
     Disposition,
+    EstimatedCost,
     InboundAuthError,
     InboundError,
     InboundEvent,
@@ -31,6 +32,7 @@ from cxcore import (
     Invitation,
     OptOutReceived,
     OutboundMessage,
+    Problem,
     SendError,
     SendResult,
     StatusReceived,
@@ -46,6 +48,8 @@ from cxcore.intake import (
 )
 from cxcore.links import LinkError, SurveyLinks
 from cxcore.ports.store import SubmitOutcome
+from cxcore_channels.sms.cost import PriceTable
+from cxcore_channels.sms.dlt import DltRegistration, check_dlt, requires_dlt
 from cxcore_channels.sms.errors import SmsConfigError
 from cxcore_channels.sms.keywords import Keyword, keyword_of
 from cxcore_channels.sms.numbers import (
@@ -54,6 +58,7 @@ from cxcore_channels.sms.numbers import (
     mask_number,
     strip_channel_prefix,
 )
+from cxcore_channels.sms.segments import check_segments, check_survey_texts
 from cxcore_channels.sms.texts import SmsTexts, invitation_text, prompt_text, reply_hint
 from cxcore_channels.sms.transport import NotSentError, TwilioTransport
 
@@ -101,6 +106,26 @@ def _fields(request: InboundRequest) -> dict[str, str]:
     return {k: v[0] for k, v in request.form().items() if v}
 
 
+def _registration(value: DltRegistration | Mapping[str, Any] | None) -> DltRegistration | None:
+    if value is None or isinstance(value, DltRegistration):
+        return value
+    try:
+        return DltRegistration(**dict(value))
+    except (TypeError, ValueError) as exc:
+        msg = f"dlt: {exc} (expected entity_id, header and templates = {{id = text}})"
+        raise SmsConfigError(msg) from exc
+
+
+def _price_table(value: PriceTable | Mapping[str, Any] | None) -> PriceTable | None:
+    if value is None or isinstance(value, PriceTable):
+        return value
+    try:
+        return PriceTable(**dict(value))
+    except (TypeError, ValueError) as exc:
+        msg = f"prices: {exc} (expected currency, per_segment = {{prefix = price}}, default)"
+        raise SmsConfigError(msg) from exc
+
+
 def _answer_value(text: str) -> int | str:
     return int(text) if text.isdecimal() and len(text) <= 3 else text
 
@@ -142,6 +167,20 @@ class SmsChannel:
         opt_in_reply: The confirmation of an opt-in.
         help_reply: The answer to HELP and INFO.
         stop_hint: Whether invitations end with "Reply STOP to opt out".
+        max_segments: The most SMS segments one invitation may take; a longer
+            text is refused when it is rendered (the send fails, naming the
+            count and what forced UCS-2). ``None``: no limit.
+        dlt: India's DLT registration (entity id, sender header, templates),
+            as a :class:`~cxcore_channels.sms.dlt.DltRegistration` or a table
+            ``{entity_id, header, templates = {id = text}}``: a +91 number is
+            sent to only with it, from its header, and only a text that is an
+            instance of a registered template.
+        dlt_templates: The DLT template id of each survey's invitation, by
+            survey id (default: any registered template the text fits).
+        prices: Prices per segment by number prefix, as a
+            :class:`~cxcore_channels.sms.cost.PriceTable` or a table
+            ``{currency, per_segment = {"+91" = "0.08"}, default}``: each send's
+            estimated cost goes into the dispatch report.
 
     Raises:
         SmsConfigError: For a setting it cannot use, naming it.
@@ -158,6 +197,8 @@ class SmsChannel:
     )
     prefix: ClassVar[str] = ""
     """What the channel puts before a number in a Twilio address (``whatsapp:``)."""
+    segmented: ClassVar[bool] = True
+    """Whether texts are SMS: split into segments, under India's DLT rules, priced per segment."""
 
     def __init__(
         self,
@@ -178,6 +219,10 @@ class SmsChannel:
         opt_in_reply: str | None = None,
         help_reply: str | None = None,
         stop_hint: bool = True,
+        max_segments: int | None = None,
+        dlt: DltRegistration | Mapping[str, Any] | None = None,
+        dlt_templates: Mapping[str, str] | None = None,
+        prices: PriceTable | Mapping[str, Any] | None = None,
     ) -> None:
         if not account_sid.startswith("AC"):
             msg = (
@@ -222,6 +267,13 @@ class SmsChannel:
             help=help_reply or defaults.help,
         )
         self.stop_hint = stop_hint
+        if max_segments is not None and (type(max_segments) is not int or max_segments < 1):
+            msg = f"max_segments: {max_segments!r} is not a whole number of 1 or more"
+            raise SmsConfigError(msg)
+        self.max_segments = max_segments
+        self.dlt = _registration(dlt)
+        self.dlt_templates = dict(dlt_templates or {})
+        self.prices = _price_table(prices)
         self.http = http_client or TwilioTransport(
             base_url=api_base_url, timeout=timeout, max_attempts=max_attempts
         )
@@ -240,6 +292,8 @@ class SmsChannel:
         """Whether *invitation* is sent with a link rather than "reply with a number"."""
         if self.style == "link" or not survey.questions:
             return True
+        if self.segmented and invitation.address and requires_dlt(invitation.address):
+            return True  # India: reply-to-answer is not offered on SMS, the link is
         return reply_hint(survey.questions[0], invitation.locale) is None
 
     def status_callback(self, invitation: Invitation) -> str:
@@ -252,6 +306,9 @@ class SmsChannel:
         Raises:
             ChannelError: If the invitation is for another survey or version.
             PhoneNumberError: If the invitation's address is not an E.164 number.
+            TooManySegmentsError: If the text takes more than ``max_segments``.
+            DltError: If a +91 number has no DLT registration, or the text is
+                not an instance of its template (showing where they differ).
         """
         if (invitation.survey_id, invitation.survey_version) != (survey.id, survey.version):
             msg = (
@@ -266,6 +323,14 @@ class SmsChannel:
             "StatusCallback": self.status_callback(invitation),
             "X-Cx-Since": invitation.created_at.date().isoformat(),
         }
+        if self.segmented:
+            segments = check_segments(body, self.max_segments)
+            headers["X-Sms-Segments"] = str(segments.parts)
+            approval = check_dlt(to, body, self.dlt, self.dlt_templates.get(survey.id))
+            if approval is not None:
+                headers["From"] = approval.header  # DLT: the registered sender header
+                headers["X-Dlt-Entity-Id"] = approval.entity_id
+                headers["X-Dlt-Template-Id"] = approval.template_id
         headers.update(self._extra_headers(invitation, survey, link))
         return OutboundMessage(
             invitation_id=invitation.id,
@@ -297,6 +362,8 @@ class SmsChannel:
             "status_callback": message.headers.get("StatusCallback"),
             **self._sender(),
         }
+        if "From" in message.headers:  # a DLT sender header for a +91 number
+            kwargs["from_"] = message.headers["From"]
         content = message.headers.get("ContentSid")
         if content:
             kwargs["content_sid"] = content
@@ -345,7 +412,19 @@ class SmsChannel:
             invitation_id=message.invitation_id,
             provider_id=created.sid,
             detail=f"{created.status}, {segments} segment(s)",
+            cost=self.estimate(message),
         )
+
+    def estimate(self, message: OutboundMessage) -> EstimatedCost | None:
+        """What sending *message* is expected to cost, from ``prices``; ``None`` if unknown."""
+        if self.prices is None or message.to is None or "ContentSid" in message.headers:
+            return None
+        return self.prices.estimate(message.to, message.parts.get("text/plain", ""))
+
+    @staticmethod
+    def check_survey(survey: Survey) -> Sequence[Problem]:
+        """Warnings for texts of *survey* one character forces into UCS-2 (``cxcore validate``)."""
+        return check_survey_texts(survey)
 
     def _send_error(self, message: OutboundMessage, exc: TwilioRestException) -> SendError:
         code: int = exc.code if isinstance(exc.code, int) else 0
@@ -584,6 +663,7 @@ class WhatsAppChannel(SmsChannel):
         inbound=InboundMode.REPLY,
     )
     prefix: ClassVar[str] = WHATSAPP_PREFIX
+    segmented: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -648,6 +728,12 @@ class WhatsAppChannel(SmsChannel):
             "ContentSid": sid,
             "ContentVariables": json.dumps(variables, ensure_ascii=False, sort_keys=True),
         }
+
+    @staticmethod
+    def check_survey(survey: Survey) -> Sequence[Problem]:
+        """Nothing: WhatsApp texts are not split into segments, whatever their characters."""
+        del survey
+        return []
 
     def _button_answers(self, fields: Mapping[str, str]) -> dict[str, int | str]:
         payload = fields.get("ButtonPayload", "").strip()
