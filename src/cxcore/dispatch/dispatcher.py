@@ -354,6 +354,7 @@ class Dispatcher:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._surveys: dict[tuple[str, int], Survey] = {(s.id, s.version): s for s in surveys}
+        self._loading: dict[tuple[str, int], asyncio.Future[Survey]] = {}
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._buckets: dict[str, TokenBucket | None] = {}
         self._passes = 0
@@ -558,8 +559,19 @@ class Dispatcher:
     async def _survey(self, invitation: Invitation) -> Survey:
         key = (invitation.survey_id, invitation.survey_version)
         survey = self._surveys.get(key)
-        if survey is None:
-            survey = self._surveys[key] = await self.store.survey(*key)
+        if survey is not None:
+            return survey
+        # The sends of a pass start together: one load per survey version, which
+        # they all wait for, rather than one each before the first is back.
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(self.store.survey(*key))
+        try:
+            survey = await asyncio.shield(loading)
+        finally:
+            if loading.done():
+                self._loading.pop(key, None)
+        self._surveys[key] = survey
         return survey
 
     async def _blocked(self, invitation: Invitation, channel: str) -> str | None:
