@@ -143,16 +143,21 @@ class TestOutcomes:
         async def go() -> tuple[int, int]:
             async with world(tmp_path) as w:
                 await w.invite(30)
+            # Another process's store: nothing of the survey in memory yet.
+            async with SQLiteStore(tmp_path / "cx.db", clock=w.clock) as store:
                 loads = 0
-                load = w.store.survey
+                load = store.survey
 
                 async def counted(survey_id: str, version: int | None = None) -> Any:
                     nonlocal loads
                     loads += 1
                     return await load(survey_id, version)
 
-                w.store.survey = counted  # type: ignore[method-assign]
-                report = await w.dispatcher(FakeChannel(name="email")).run_once()
+                store.survey = counted  # type: ignore[method-assign]
+                dispatcher = Dispatcher(
+                    store, {"email": FakeChannel(name="email")}, clock=w.clock, worker_id="w1"
+                )
+                report = await dispatcher.run_once()
                 return loads, report.count(OutboxState.SENT)
 
         assert run(go) == (1, 30)
