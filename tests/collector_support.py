@@ -167,7 +167,7 @@ def serve_collector(tmp_path: Path, **options: Any) -> Iterator[Served]:
     The store is opened (and the surveys stored) on the server's own loop, in
     the app's lifespan; tests reach the store through :meth:`Served.run`.
     """
-    port = free_port()
+    port = options.pop("port", None) or free_port()
     url = f"http://127.0.0.1:{port}/r"
     public_url = options.pop("public_url", url)  # behind a proxy, the URL the world sees
     clock = ManualClock(T0)

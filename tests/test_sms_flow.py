@@ -4,6 +4,7 @@ which posts signed status callbacks and replies to a real collector over HTTP.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,8 +14,8 @@ import pytest
 from cxcore import Disposition, OutboxItem, OutboxState
 from cxcore.dispatch import Dispatcher
 from cxcore.ports.feed import FeedKind
-from cxcore_channels.sms import SmsChannel, TwilioTransport
-from tests.collector_support import Served, serve_collector
+from cxcore_channels.sms import SmsChannel, TwilioTransport, WhatsAppChannel
+from tests.collector_support import Served, free_port, serve_collector
 from tests.twilio_emulator import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
 
 PHONE = "+447700900123"
@@ -34,45 +35,38 @@ def _fresh(emulator: TwilioEmulator) -> None:
     emulator.webhook_routes.clear()
 
 
-def channel_for(emulator: TwilioEmulator, public: str, **options: object) -> SmsChannel:
-    return SmsChannel(
+def channel_for(
+    emulator: TwilioEmulator, public: str, cls: type[SmsChannel] = SmsChannel, name: str = "sms"
+) -> SmsChannel:
+    return cls(
         account_sid=ACCOUNT,
         auth_token=TOKEN,
         from_number="+15005550006",
         base_url=public,
-        inbound_url=f"{public}/c/sms",
+        inbound_url=f"{public}/c/{name}",
         http_client=TwilioTransport(base_url=emulator.url, timeout=2.0),
-        **options,  # type: ignore[arg-type]
     )
 
 
-def collector(tmp_path: Path, emulator: TwilioEmulator, public: str | None = None):
-    """A collector with the SMS channel, served on loopback; *public* is the URL behind a proxy."""
-
-    class _Ctx:
-        def __enter__(self) -> tuple[Served, SmsChannel]:
-            from tests import collector_support  # noqa: PLC0415
-
-            port = collector_support.free_port()
-            real = f"http://127.0.0.1:{port}/r"
-            url = public or real
-            channel = channel_for(emulator, url)
-            emulator.webhook_routes[url] = real
-            original = collector_support.free_port
-            collector_support.free_port = lambda: port  # the port chosen above
-            try:
-                self._cm = serve_collector(tmp_path, channels={"sms": channel}, public_url=url)
-                served = self._cm.__enter__()
-            finally:
-                collector_support.free_port = original
-            self._served, self._channel = served, channel
-            return served, channel
-
-        def __exit__(self, *exc: object) -> None:
-            self._served.run(self._channel.aclose())  # on the loop its connections were opened
-            self._cm.__exit__(None, None, None)
-
-    return _Ctx()
+@contextlib.contextmanager
+def collector(
+    tmp_path: Path,
+    emulator: TwilioEmulator,
+    public: str | None = None,
+    cls: type[SmsChannel] = SmsChannel,
+    name: str = "sms",
+) -> Iterator[tuple[Served, SmsChannel]]:
+    """A collector with the channel, served on loopback; *public* is the URL behind a proxy."""
+    port = free_port()
+    real = f"http://127.0.0.1:{port}/r"
+    url = public or real
+    channel = channel_for(emulator, url, cls, name)
+    emulator.webhook_routes[url] = real
+    with serve_collector(tmp_path, channels={name: channel}, public_url=url, port=port) as served:
+        try:
+            yield served, channel
+        finally:
+            served.run(channel.aclose())  # on the loop its connections were opened
 
 
 def queue(served: Served, **kw: object) -> str:
@@ -234,3 +228,68 @@ class TestDuplicateSafety:
             (item,) = served.run(served.store.outbox())
             assert item.state is OutboxState.SENT
             assert item.provider_id == emulator.outbound()[0].sid
+
+
+class TestStatuses:
+    def test_statuses_out_of_order_and_repeated_never_go_backwards(self, tmp_path, emulator):
+        """delivered, then a late sent, then delivered again: delivered stands, recorded once."""
+        with collector(tmp_path, emulator) as (served, channel):
+            invitation_id = queue(served, survey_id="store_exit")
+            served.run(dispatch(served, channel).run_once())
+            (sent,) = emulator.outbound()
+            for status in ("delivered", "sent", "delivered", "queued"):
+                assert asyncio.run(emulator.deliver(sent.sid, status)) == 200
+            states = [d for d, _ in served.run(served.store.dispositions(invitation_id))]
+            assert sorted(states) == sorted([Disposition.SENT, Disposition.DELIVERED])
+
+    def test_a_21610_callback_suppresses_the_number(self, tmp_path, emulator):
+        """Undelivered with 21610 (the number unsubscribed at the carrier): suppressed."""
+        with collector(tmp_path, emulator) as (served, channel):
+            queue(served, survey_id="store_exit")
+            served.run(dispatch(served, channel).run_once())
+            (sent,) = emulator.outbound()
+            assert asyncio.run(emulator.deliver(sent.sid, "undelivered", 21610)) == 200
+            assert served.run(served.store.suppression(PHONE, "sms")) is not None
+
+
+class TestWhatsApp:
+    def test_a_quick_reply_button_answers_its_question(self, tmp_path, emulator):
+        """A tap on a button whose id is "sat=5" is the answer 5 to "sat"; then the comment."""
+        with collector(tmp_path, emulator, cls=WhatsAppChannel, name="whatsapp") as (
+            served,
+            channel,
+        ):
+            invitation = served.invite(channel="whatsapp", address=PHONE, survey_id="store_exit")
+            item = OutboxItem(
+                id=invitation.id,
+                invitation_id=invitation.id,
+                channel="whatsapp",
+                state=OutboxState.PENDING,
+                due_at=served.clock.now(),
+            )
+            served.run(served.store.add_invitation(invitation, outbox=[item]))
+            dispatcher = Dispatcher(
+                served.store, {"whatsapp": channel}, clock=served.clock, worker_id="w1"
+            )
+            served.run(dispatcher.run_once())
+            (sent,) = emulator.outbound()
+            assert sent.to == f"whatsapp:{PHONE}"
+            webhook = f"{served.url}/c/whatsapp"
+            extra = {"ButtonText": "😀", "ButtonPayload": "sat=5"}
+            asyncio.run(emulator.inbound(webhook, f"whatsapp:{PHONE}", "😀", extra=extra))
+            asyncio.run(emulator.inbound(webhook, f"whatsapp:{PHONE}", "Quick checkout"))
+            response = served.run(served.store.invitation_response(invitation.id))
+            assert response is not None
+            assert dict(response.answers) == {"sat": 5, "note": "Quick checkout"}
+            assert response.is_complete
+
+    def test_stop_on_whatsapp_opts_out_of_whatsapp(self, tmp_path, emulator):
+        """STOP from a whatsapp: address suppresses the number on the WhatsApp channel."""
+        with collector(tmp_path, emulator, cls=WhatsAppChannel, name="whatsapp") as (
+            served,
+            channel,
+        ):
+            webhook = f"{served.url}/c/whatsapp"
+            asyncio.run(emulator.inbound(webhook, f"whatsapp:{PHONE}", "STOP", times=2))
+            assert [m.body for m in emulator.to(PHONE)] == [channel.texts.opt_out]
+            assert served.run(served.store.suppression(PHONE, "whatsapp")) is not None
