@@ -176,7 +176,7 @@ class EstimatedCost:
     """What a channel expects one send to cost, before the provider's bill says.
 
     A channel that knows its prices (an SMS channel, per segment and
-    destination) puts one on :attr:`SendResult.cost`; the dispatcher carries it
+    destination) puts one on ``SendResult.cost``; the dispatcher carries it
     to :class:`~cxcore.dispatch.DispatchOutcome` and totals it, per currency,
     in :meth:`~cxcore.dispatch.DispatchReport.estimated_cost`.
 

@@ -36,6 +36,7 @@ from cxcore_channels.sms.keywords import (
 from cxcore_channels.sms.numbers import check_e164, mask_number
 from cxcore_channels.sms.segments import (
     Encoding,
+    Forcing,
     Segments,
     SmsTextError,
     TooManySegmentsError,
@@ -58,6 +59,7 @@ __all__ = [
     "DltRegistration",
     "DltTemplate",
     "Encoding",
+    "Forcing",
     "Keyword",
     "NotSentError",
     "PhoneNumberError",

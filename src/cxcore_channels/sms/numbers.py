@@ -52,7 +52,7 @@ def mask_number(number: str | None) -> str:
     """A phone number fit for logs: country code and last two digits only.
 
     >>> mask_number("+919812345678")
-    '+91******78'
+    '+91********78'
     """
     if not number:
         return "<none>"
