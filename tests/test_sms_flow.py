@@ -293,3 +293,35 @@ class TestWhatsApp:
             asyncio.run(emulator.inbound(webhook, f"whatsapp:{PHONE}", "STOP", times=2))
             assert [m.body for m in emulator.to(PHONE)] == [channel.texts.opt_out]
             assert served.run(served.store.suppression(PHONE, "whatsapp")) is not None
+
+
+class TestRateLimits:
+    def test_a_burst_of_signed_callbacks_is_never_throttled(self, tmp_path, emulator):
+        """150 signed statuses from one address pass the collector's limit (20/s, burst 60)."""
+        with collector(tmp_path, emulator) as (served, channel):
+            queue(served, survey_id="store_exit")
+            served.run(dispatch(served, channel).run_once())
+            (sent,) = emulator.outbound()
+
+            async def burst() -> list[int]:
+                return [await emulator.deliver(sent.sid, "delivered") for _ in range(150)]
+
+            assert set(asyncio.run(burst())) == {200}
+
+    def test_refused_signatures_count_against_the_address(self, tmp_path, emulator):
+        """Forged signatures: 403 until the address is over its limit, then 429."""
+        with collector(tmp_path, emulator) as (served, _channel):
+            webhook = f"{served.url}/c/sms"
+
+            async def forge() -> list[int]:
+                statuses: list[int] = []
+                for _ in range(80):
+                    _, got = await emulator.inbound(webhook, PHONE, "STOP", signature="AAAA")
+                    statuses += got
+                return statuses
+
+            statuses = asyncio.run(forge())
+            assert statuses[0] == 403
+            assert 429 in statuses
+            assert set(statuses) == {403, 429}
+            assert served.run(served.store.suppression(PHONE, "sms")) is None

@@ -197,6 +197,9 @@ class SmsChannel:
     )
     prefix: ClassVar[str] = ""
     """What the channel puts before a number in a Twilio address (``whatsapp:``)."""
+    signed_inbound: ClassVar[bool] = True
+    """Every inbound request is checked against ``X-Twilio-Signature``: the collector
+    counts only the refused ones against their address's rate limit."""
     segmented: ClassVar[bool] = True
     """Whether texts are SMS: split into segments, under India's DLT rules, priced per segment."""
 
