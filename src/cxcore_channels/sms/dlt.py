@@ -379,7 +379,8 @@ class _Furthest:
             template_position=at,
             expected=repr(literal[:20]),
             found=_quote(text, start + limit, min(len(literal), 20)),
-            note=f" (slot {k} holds at most {limit} characters; it would hold {found_at - start})",
+            note=f"\n  (slot {k} holds at most {limit} characters; "
+            f"it would hold {found_at - start})",
         )
 
     def error(self, template: DltTemplate, text: str) -> DltMismatchError:
