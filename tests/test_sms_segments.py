@@ -306,6 +306,7 @@ class TestAuthoringWarnings:
             ("ç", "c"),
             ("ō", "o"),
             ("é", "é"),
+            ("\u20b9", "Rs."),
             ("😀", None),
             ("न", None),
         ],

@@ -389,8 +389,13 @@ _LOOKALIKES = {
     "\u2022": "-",
     "\u00b7": ".",
     "\t": " ",
+    "\u20b9": "Rs.",
+    "\u00d7": "x",
+    "\u2122": "TM",
+    "\u00a9": "(c)",
+    "\u00ae": "(R)",
 }
-"""Typographic characters and their plain GSM-7 stand-ins (what "smart quotes" become)."""
+"""Typographic characters and symbols, and their plain GSM-7 stand-ins ("smart quotes", ₹)."""
 
 
 def gsm7_lookalike(char: str) -> str | None:
