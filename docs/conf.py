@@ -72,7 +72,7 @@ nitpick_ignore = [
     ("py:class", "timedelta"),  # datetime.timedelta, as some hints spell it
     ("py:class", "datetime.timedelta"),
     ("py:class", "random.Random"),
-    ("py:class", "decimal.Decimal"),
+    ("py:class", "decimal.Decimal"),  # prices and costs
     ("py:class", "Decimal"),  # decimal.Decimal, as some hints spell it
     ("py:class", "os.PathLike"),
     ("py:class", "date"),  # datetime.date, as some hints spell it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -149,6 +151,25 @@ class TestMatching:
             template.match(changed)
         assert 0 <= caught.value.position <= len(changed)
         assert 0 <= caught.value.template_position <= len(template.text)
+
+    @given(templates(), st.data())
+    def test_the_matcher_agrees_with_a_regular_expression(self, template, data):
+        """Against an independent oracle (re, each slot .{0,30}): the same texts match."""
+        pattern = [re.escape(template.literals[0])]
+        for literal in template.literals[1:]:
+            pattern += [f"(.{{0,{DLT_MAX_SLOT_LENGTH}}})", re.escape(literal)]
+        oracle = re.compile("".join(pattern), re.DOTALL)
+        values = data.draw(
+            st.lists(st.text(max_size=34), min_size=template.slots, max_size=template.slots)
+        )
+        pieces = [template.literals[0]]
+        for value, literal in zip(values, template.literals[1:], strict=True):
+            pieces += [value, literal]
+        text = "".join(pieces)
+        if text and data.draw(st.booleans()):
+            i = data.draw(st.integers(0, len(text) - 1))
+            text = text[:i] + data.draw(st.text(max_size=2)) + text[i + 1 :]
+        assert template.matches(text) == bool(oracle.fullmatch(text))
 
     @given(templates(), st.data())
     def test_no_text_longer_than_the_template_allows_matches(self, template, data):

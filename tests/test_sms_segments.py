@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -302,6 +306,7 @@ class TestAuthoringWarnings:
             ("ç", "c"),
             ("ō", "o"),
             ("é", "é"),
+            ("\u20b9", "Rs."),
             ("😀", None),
             ("न", None),
         ],
@@ -367,3 +372,29 @@ class TestCost:
         assert estimate(EXAMPLE_PRICES, "+919876543210", text).amount == count_segments(
             text
         ).parts * Decimal("0.0800")
+
+
+class TestBenchmark:
+    def test_the_benchmark_runs_quick_and_prints_a_line_per_case(self):
+        """bench_sms_text --quick checks ours against its baseline and prints one JSON line per case."""
+        root = Path(__file__).parent.parent
+        run = subprocess.run(
+            [sys.executable, str(root / "benchmarks" / "bench_sms_text.py"), "--quick"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            cwd=root,
+        )
+        assert run.returncode == 0, run.stderr
+        lines = [json.loads(line) for line in run.stdout.splitlines()]
+        assert [line["case"] for line in lines] == [
+            "count_segments",
+            "DLT template match (3 slots)",
+        ]
+        for line in lines:
+            assert line["bench"] == "sms_text"
+            assert line["texts"] == 200
+            assert line["per_second"] > 0
+            assert line["ratio"] > 0
+            assert line["baseline"]

@@ -76,7 +76,7 @@ class DispatchOutcome:
         provider_id: The provider's id, once sent.
         retry_at: When it will be tried again, if pending.
         cost: What the send is expected to cost, once sent, if its channel
-            says (``SendResult.cost``).
+            says (the ``cost`` of its :class:`~cxcore.SendResult`).
 
     .. versionadded:: 0.1.0
     """

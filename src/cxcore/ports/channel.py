@@ -176,7 +176,7 @@ class EstimatedCost:
     """What a channel expects one send to cost, before the provider's bill says.
 
     A channel that knows its prices (an SMS channel, per segment and
-    destination) puts one on ``SendResult.cost``; the dispatcher carries it
+    destination) puts one on the ``cost`` of its :class:`SendResult`; the dispatcher carries it
     to :class:`~cxcore.dispatch.DispatchOutcome` and totals it, per currency,
     in :meth:`~cxcore.dispatch.DispatchReport.estimated_cost`.
 
@@ -220,7 +220,7 @@ class EstimatedCost:
         return f"{self.amount} {self.currency}"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SendResult:
     """The provider accepted a message.
 
@@ -239,6 +239,14 @@ class SendResult:
     provider_id: str | None = None
     detail: str | None = None
     cost: EstimatedCost | None = None
+
+    def __repr__(self) -> str:
+        # The cost is shown only when there is one: most channels say none.
+        cost = "" if self.cost is None else f", cost={self.cost!r}"
+        return (
+            f"SendResult(invitation_id={self.invitation_id!r}, provider_id={self.provider_id!r}, "
+            f"detail={self.detail!r}{cost})"
+        )
 
 
 def _lower_headers(value: Mapping[str, str] | None) -> FrozenDict[str, str]:

@@ -133,7 +133,7 @@ class PriceTable:
         Args:
             to: The E.164 number.
             text: The message body as sent, or its count from
-                :func:`~cxcore_channels.sms.count_segments`.
+                :func:`~cxcore_channels.sms.segments.count_segments`.
         """
         found = self.price(to)
         if found is None:

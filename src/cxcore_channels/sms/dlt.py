@@ -259,36 +259,59 @@ class DltTemplate:
             DltMismatchError: Showing the first place the text and the template
                 differ, and what was expected there.
         """
-        best = _Furthest()
+        trail = self._trail(text, None)
+        if trail is None:  # read it again, noting every difference, to show the best one
+            best = _Furthest()
+            self._trail(text, best)
+            raise best.error(self, text)
+        return self._values(text, trail, len(text))
+
+    def _trail(self, text: str, best: _Furthest | None) -> list[dict[int, int | None]] | None:
+        """Each literal's end positions in *text*, with where the slot before it began; or None.
+
+        With *best*, every place a literal does not fit is offered to it.
+        """
         first = self.literals[0]
         if not text.startswith(first) or (not self.slots and text != first):
-            best.literal(self, text, 0, 0)
-            raise best.error(self, text)
-        # reached[k]: text positions right after literal k, each with where slot k began.
+            if best is not None:
+                best.literal(self, text, 0, 0)
+            return None
         reached: dict[int, int | None] = {len(first): None}
-        trail: list[dict[int, int | None]] = [reached]
+        trail = [reached]
+        last = self.slots
         for k in range(1, len(self.literals)):
             literal = self.literals[k]
             after: dict[int, int | None] = {}
             for start in reached:
-                room = min(self.max_slot_length, len(text) - start)
-                for size in range(room + 1):
-                    q = start + size
-                    if text.startswith(literal, q) and (
-                        k < self.slots or q + len(literal) == len(text)
-                    ):
+                stop = min(start + self.max_slot_length, len(text))  # the slot ends in start..stop
+                if best is not None:
+                    self._differences(text, k, start, stop, best)
+                if k == last:  # the last literal ends the text
+                    q = len(text) - len(literal)
+                    if start <= q <= stop and text.startswith(literal, q):
+                        after.setdefault(len(text), start)
+                elif literal:
+                    q = text.find(literal, start, stop + len(literal))
+                    while q >= 0:
                         after.setdefault(q + len(literal), start)
-                    else:
-                        best.literal(self, text, k, q)
-                best.overlong(self, text, k, start)
+                        q = text.find(literal, q + 1, stop + len(literal))
+                else:  # two slots side by side
+                    for q in range(start, stop + 1):
+                        after.setdefault(q, start)
             if not after:
-                raise best.error(self, text)
+                return None
             reached = after
             trail.append(reached)
-        end = len(text)
-        if end not in reached:
-            raise best.error(self, text)
-        return self._values(text, trail, end)
+        return trail
+
+    def _differences(self, text: str, k: int, start: int, stop: int, best: _Furthest) -> None:
+        """Offer *best* every place literal *k* does not fit after a slot begun at *start*."""
+        literal = self.literals[k]
+        for q in range(start, stop + 1):
+            fits = text.startswith(literal, q)
+            if not fits or (k == self.slots and q + len(literal) != len(text)):
+                best.literal(self, text, k, q)
+        best.overlong(self, text, k, start)
 
     def _values(self, text: str, trail: list[dict[int, int | None]], end: int) -> tuple[str, ...]:
         values: list[str] = []
@@ -379,7 +402,8 @@ class _Furthest:
             template_position=at,
             expected=repr(literal[:20]),
             found=_quote(text, start + limit, min(len(literal), 20)),
-            note=f" (slot {k} holds at most {limit} characters; it would hold {found_at - start})",
+            note=f"\n  (slot {k} holds at most {limit} characters; "
+            f"it would hold {found_at - start})",
         )
 
     def error(self, template: DltTemplate, text: str) -> DltMismatchError:

@@ -188,10 +188,22 @@ def gsm7_units(text: str) -> int:
     return total
 
 
+_GSM7 = GSM7_BASIC | GSM7_EXTENSION
+
+
 def _forcing(text: str) -> tuple[Forcing, ...]:
-    return tuple(
-        Forcing(i, c) for i, c in enumerate(text) if c not in GSM7_BASIC and c not in GSM7_EXTENSION
-    )
+    if _GSM7.issuperset(text):
+        return ()
+    return tuple(Forcing(i, c) for i, c in enumerate(text) if c not in _GSM7)
+
+
+def _length(text: str, encoding: Encoding) -> tuple[int, bool]:
+    """*text*'s units in *encoding*, and whether any character takes two."""
+    if encoding is Encoding.GSM7:
+        doubles = sum(text.count(c) for c in GSM7_EXTENSION)
+        return len(text) + doubles, bool(doubles)
+    units = len(text.encode("utf-16-le", "surrogatepass")) // 2
+    return units, units != len(text)
 
 
 def _chunks(text: str, encoding: Encoding, size: int) -> Iterator[tuple[int, int, int]]:
@@ -228,13 +240,16 @@ def count_segments(text: str) -> Segments:
     """
     forced_by = _forcing(text)
     encoding = Encoding.UCS2 if forced_by else Encoding.GSM7
-    units = sum(_units(c, encoding) for c in text)
+    units, doubles = _length(text, encoding)
+    single, per_part = (70, 67) if forced_by else (160, 153)
     if units == 0:
         parts = 0
-    elif units <= encoding.single:
+    elif units <= single:
         parts = 1
+    elif not doubles:  # nothing that must stay whole: parts are full to the brim
+        parts = -(-units // per_part)
     else:
-        parts = sum(1 for _ in _chunks(text, encoding, encoding.per_part))
+        parts = sum(1 for _ in _chunks(text, encoding, per_part))
     return Segments(encoding=encoding, units=units, parts=parts, forced_by=forced_by)
 
 
@@ -374,8 +389,13 @@ _LOOKALIKES = {
     "\u2022": "-",
     "\u00b7": ".",
     "\t": " ",
+    "\u20b9": "Rs.",
+    "\u00d7": "x",
+    "\u2122": "TM",
+    "\u00a9": "(c)",
+    "\u00ae": "(R)",
 }
-"""Typographic characters and their plain GSM-7 stand-ins (what "smart quotes" become)."""
+"""Typographic characters and symbols, and their plain GSM-7 stand-ins ("smart quotes", ₹)."""
 
 
 def gsm7_lookalike(char: str) -> str | None:
