@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from cxcore import Disposition, OutboxItem, OutboxState
+from cxcore import Disposition, NpsQuestion, OutboxItem, OutboxState, Survey, TextQuestion
 from cxcore.dispatch import Dispatcher
+from cxcore.distribution import ChannelPolicy, RuleSet, TriggerRule
 from cxcore.ports.feed import FeedKind
 from cxcore_channels.sms import SmsChannel, TwilioTransport, WhatsAppChannel
 from tests.collector_support import Served, free_port, serve_collector
@@ -55,6 +57,7 @@ def collector(
     public: str | None = None,
     cls: type[SmsChannel] = SmsChannel,
     name: str = "sms",
+    **options: object,
 ) -> Iterator[tuple[Served, SmsChannel]]:
     """A collector with the channel, served on loopback; *public* is the URL behind a proxy."""
     port = free_port()
@@ -62,7 +65,9 @@ def collector(
     url = public or real
     channel = channel_for(emulator, url, cls, name)
     emulator.webhook_routes[url] = real
-    with serve_collector(tmp_path, channels={name: channel}, public_url=url, port=port) as served:
+    with serve_collector(
+        tmp_path, channels={name: channel}, public_url=url, port=port, **options
+    ) as served:
         try:
             yield served, channel
         finally:
@@ -87,7 +92,75 @@ def dispatch(served: Served, channel: SmsChannel) -> Dispatcher:
     return Dispatcher(served.store, {"sms": channel}, clock=served.clock, worker_id="w1")
 
 
+SMS_NPS = Survey(
+    id="sms_nps",
+    title={"en": "Your call with Bazaar"},
+    questions=[
+        NpsQuestion(
+            id="ltr",
+            required=True,
+            text={"en": "How likely are you to recommend Bazaar to a friend?"},
+        ),
+        TextQuestion(id="why", text={"en": "What is the main reason for your score?"}),
+    ],
+)
+
+
 class TestEndToEnd:
+    def test_an_interaction_triggers_an_sms_and_9_great_completes_an_nps_response(
+        self, tmp_path, emulator
+    ):
+        """Interaction → rules → outbox → SMS → delivered → "9 great" → complete NPS, on the feed."""
+        rules = RuleSet(
+            rules=[TriggerRule(id="after_call", touchpoint="support_call", survey="sms_nps")],
+            channels=ChannelPolicy(fallback=("sms",)),
+        )
+        with collector(tmp_path, emulator, rules=rules) as (served, channel):
+            served.run(served.store.put_survey(SMS_NPS))
+            item = {
+                "interaction": {
+                    "id": "CALL-1",
+                    "touchpoint": "support_call",
+                    "customer_id": "C-44",
+                    "occurred_at": served.clock.now().isoformat(),
+                },
+                "customer": {"id": "C-44", "phone": PHONE, "timezone": "Europe/London"},
+            }
+
+            async def post_interaction() -> dict[str, object]:
+                key = {"X-Api-Key": served.key("interactions")}
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.post(f"{served.url}/api/interactions", json=item, headers=key) as r,
+                ):
+                    assert r.status == 200, await r.text()
+                    return dict(await r.json())
+
+            decided = asyncio.run(post_interaction())
+            assert (decided["outcome"], decided["channel"]) == ("invite", "sms")
+            invitation_id = str(decided["invitation_id"])
+            report = served.run(dispatch(served, channel).run_once())
+            assert report.count(OutboxState.SENT) == 1
+            (sent,) = emulator.outbound()
+            assert sent.to == PHONE
+            assert sent.body.startswith("How likely are you to recommend Bazaar to a friend?")
+            assert "Reply with a number from 0 to 10." in sent.body
+            assert asyncio.run(emulator.deliver(sent.sid, "delivered")) == 200
+            _, statuses = asyncio.run(emulator.inbound(f"{served.url}/c/sms", PHONE, "9 great"))
+            assert statuses == [200]
+            response = served.run(served.store.invitation_response(invitation_id))
+            assert response is not None
+            assert response.is_complete
+            assert dict(response.answers) == {"ltr": 9, "why": "great"}
+            assert response.customer_id == "C-44"
+            answers = [e for e in served.run(served.store.feed()) if e.kind is FeedKind.ANSWER]
+            assert answers[-1].subject == response.id
+            assert answers[-1].detail["status"] == "complete"
+            assert answers[-1].detail["scores"] == {"ltr": 9}
+            states = {d for d, _ in served.run(served.store.dispositions(invitation_id))}
+            assert {Disposition.SENT, Disposition.DELIVERED, Disposition.COMPLETED} <= states
+            assert emulator.to(PHONE)[-1].body == "Thank you for your feedback."
+
     def test_an_sms_invitation_answered_9_great_is_a_complete_nps_response(
         self, tmp_path, emulator
     ):
