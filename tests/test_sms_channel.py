@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from cxcore import (
     AnswersReceived,
+    ChannelError,
     Disposition,
     InboundAuthError,
     InboundRequest,
@@ -410,3 +411,18 @@ class TestInbound:
         reply = channel.inbound_reply(request, [])
         assert reply is not None
         assert "<Message>Bazaar surveys. STOP to end.</Message>" in str(reply.body)
+
+
+def test_a_template_message_is_not_matched_by_its_text(emulator):
+    """A WhatsApp template's text is Twilio's: lookup says it cannot tell (the send stays unknown)."""
+    survey, invitation = _nps()
+    channel = sms(emulator, WhatsAppChannel, content_templates={"sample_nps": "HX" + "1" * 32})
+
+    async def look() -> None:
+        try:
+            await channel.lookup(channel.render(invitation, survey))  # type: ignore[arg-type]
+        finally:
+            await channel.aclose()
+
+    with pytest.raises(ChannelError, match="cannot be matched by its text"):
+        run(look())

@@ -474,6 +474,14 @@ class SmsChannel:
         day = date.fromisoformat(since) if since else None
         kwargs = self._create_arguments(message)
         body = kwargs.get("body")
+        if body is None:
+            # Twilio renders a template itself: its text is not ours to compare.
+            msg = (
+                "a template message (Content SID) cannot be matched by its text: "
+                "its status callback records its delivery; settle the send with "
+                "mark_sent or requeue"
+            )
+            raise ChannelError(msg)
         wanted = {"to": kwargs["to"]}
         if self.from_number is not None:
             wanted["from_"] = kwargs["from_"]
@@ -487,9 +495,7 @@ class SmsChannel:
                 self.messaging_service_sid,
             ):
                 continue
-            if body is not None and record.body != body:
-                continue
-            if body is None and not self._same_template(record, message):
+            if record.body != body:
                 continue
             return SendResult(
                 invitation_id=message.invitation_id,
@@ -497,11 +503,6 @@ class SmsChannel:
                 detail=f"found on reconciliation: {record.status}",
             )
         return None
-
-    def _same_template(self, record: Any, message: OutboundMessage) -> bool:  # noqa: ANN401
-        del record, message
-        msg = "a template message cannot be matched by its text: waiting for its status callback"
-        raise ChannelError(msg)
 
     # -- inbound ------------------------------------------------------------------
 
@@ -744,11 +745,3 @@ class WhatsAppChannel(SmsChannel):
         if not eq or not question or not value:
             return {}
         return {question: _answer_value(value)}
-
-    def _same_template(self, record: Any, message: OutboundMessage) -> bool:  # noqa: ANN401
-        # Twilio renders the template itself: the text is not ours to compare.
-        # Only one template message per invitation goes to a number, so the
-        # recipient and the day suffice once the status callback confirmed none.
-        del record, message
-        msg = "a template message cannot be matched by its text: waiting for its status callback"
-        raise ChannelError(msg)
