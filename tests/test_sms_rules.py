@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from cxcore import ManualClock, OutboxItem, OutboxState, Survey, TextQuestion
 from cxcore.dispatch import Dispatcher
+from cxcore.dispatch.audience import read_audience
 from cxcore.ports.registry import ChannelRegistry
 from cxcore.stores import SQLiteStore
 from cxcore.testing import SAMPLE_TIME, sample_invitation, sample_surveys
@@ -189,3 +191,17 @@ class TestAuthoring:
         assert problems[0].path == "questions[0].text.en"
         assert problems[0].message.startswith("channel 'sms':")
         assert "\u2019" in problems[0].message
+
+
+class TestNumbersAtTheEdge:
+    def test_a_bad_number_in_an_audience_is_refused_naming_its_row(self):
+        """Before anything is queued: the audience names the row and column of a bad number."""
+        audience = io.StringIO(
+            "id,phone,timezone\nC-1,+919812345678,Asia/Kolkata\nC-2,09812345678,Asia/Kolkata\n"
+        )
+        rows = list(read_audience(audience, surveys=["sample_nps"]))
+        assert [r.customer is not None for r in rows] == [True, False]
+        assert [str(e) for e in rows[1].errors] == [
+            "row 3, column 'phone': '09812345678' is not an E.164 phone number "
+            "(expected e.g. '+919812345678')"
+        ]
