@@ -202,6 +202,8 @@ class TestNumbersAtTheEdge:
         rows = list(read_audience(audience, surveys=["sample_nps"]))
         assert [r.customer is not None for r in rows] == [True, False]
         assert [str(e) for e in rows[1].errors] == [
-            "row 3, column 'phone': '09812345678' is not an E.164 phone number "
-            "(expected e.g. '+919812345678')"
+            (
+                "row 3, column 'phone': '09812345678' is not an E.164 phone number "
+                "(expected e.g. '+919812345678')"
+            )
         ]
