@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -31,6 +33,7 @@ from cxcore_channels.sms import (
     TwilioTransport,
     WhatsAppChannel,
 )
+from cxcore_channels.sms.transport import _retry_after
 from tests.twilio_emulator import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
 
 PUBLIC = "https://cx.bazaar.example.in"
@@ -426,3 +429,43 @@ def test_a_template_message_is_not_matched_by_its_text(emulator):
 
     with pytest.raises(ChannelError, match="cannot be matched by its text"):
         run(look())
+
+
+class TestTransport:
+    @pytest.mark.parametrize(
+        ("header", "expected"),
+        [("7", 7.0), ("0", 0.0), ("-3", 0.0), ("soon", None), (None, None)],
+    )
+    def test_retry_after_in_seconds(self, header, expected):
+        """Retry-After as a number of seconds; nonsense is no advice."""
+        assert _retry_after(header) == expected
+
+    def test_retry_after_as_an_http_date(self):
+        """Retry-After as an HTTP date: the seconds until then."""
+        when = datetime.now(UTC) + timedelta(seconds=30)
+        wait = _retry_after(format_datetime(when, usegmt=True))
+        assert wait is not None
+        assert 25 <= wait <= 31
+
+    def test_a_retry_after_beyond_max_wait_ends_the_retries(self, emulator):
+        """Twilio asks for 10 minutes: the 429 goes back at once, for the dispatcher's backoff."""
+        waits: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+
+        emulator.plan.append(("429", 600))
+        channel = sms(emulator)
+        channel.http = channel.client.http_client = TwilioTransport(
+            base_url=emulator.url, sleep=sleep, max_wait=30
+        )
+        with pytest.raises(SendError) as caught:
+            TestSendErrors().send(channel)
+        assert caught.value.retryable
+        assert waits == []
+        assert emulator.creates == 1
+
+    def test_base_url_must_be_absolute(self):
+        """api_base_url that is not an http(s) URL is refused, naming the setting."""
+        with pytest.raises(SmsConfigError, match="api_base_url"):
+            TwilioTransport(base_url="127.0.0.1:8080")
