@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+import asyncio
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
 
-from cxcore import NpsQuestion
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+
+from cxcore import InboundRequest, ManualClock, NpsQuestion
+from cxcore.distribution import TokenService
+from cxcore.intake import Intake
 from cxcore.replies import read_reply
+from cxcore.stores import SQLiteStore
 from cxcore_channels.sms import (
     HELP_WORDS,
     OPT_IN_WORDS,
     OPT_OUT_WORDS,
     Keyword,
+    SmsChannel,
     check_e164,
     keyword_of,
 )
+from tests.twilio_emulator import ACCOUNT, TOKEN
 
 _SPACE = st.text(alphabet=" \t\r\n\u00a0", max_size=4)
 NPS = NpsQuestion(id="ltr", text={"en": "Recommend us?", "hi": "सिफ़ारिश करेंगे?"})
@@ -90,3 +102,69 @@ def test_out_of_range_scores_are_not_taken(score):
 def test_e164_numbers_pass(number):
     """Every E.164 number is taken as it is."""
     assert check_e164(number, "test") == number
+
+
+_CHANNEL = SmsChannel(
+    account_sid=ACCOUNT,
+    auth_token=TOKEN,
+    from_number="+15005550006",
+    base_url="https://cx.bazaar.example.in/r",
+    inbound_url="https://cx.bazaar.example.in/r/c/sms",
+)
+
+
+def _webhook(sid: str, number: str, body: str) -> InboundRequest:
+    url = "https://cx.bazaar.example.in/r/c/sms"
+    params = {"MessageSid": sid, "From": number, "To": "+15005550006", "Body": body}
+    signature = RequestValidator(TOKEN).compute_signature(url, params)
+    return InboundRequest(
+        method="POST",
+        url=url,
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": signature,
+        },
+        body=urlencode(params).encode(),
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(sorted(OPT_OUT_WORDS | OPT_IN_WORDS)).flatmap(_cased),
+            st.integers(1, 4),  # how often the provider delivers the webhook
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_each_change_is_confirmed_once_however_often_its_webhook_comes(tmp_path_factory, steps):
+    """Keywords in any form, each webhook delivered up to 4 times: one confirmation per change."""
+
+    async def scenario(path: Path) -> tuple[list[str], list[str]]:
+        clock = ManualClock(datetime(2026, 12, 7, 10, 0, tzinfo=UTC))
+        async with SQLiteStore(path, clock=clock) as store:
+            intake = Intake(store, TokenService(["k" * 32], clock=clock), clock=clock)
+            confirmations: list[str] = []
+            expected: list[str] = []
+            opted_out = False
+            for n, (word, times) in enumerate(steps):
+                out = word.upper() in OPT_OUT_WORDS
+                if out != opted_out:
+                    expected.append(_CHANNEL.texts.opt_out if out else _CHANNEL.texts.opt_in)
+                    opted_out = out
+                request = _webhook(f"SM{n:032x}", "+447700900123", f" {word} ")
+                for _ in range(times):
+                    events = _CHANNEL.parse_inbound(request)
+                    results = await intake.receive("sms", events, key=f"SM{n:032x}")
+                    reply = _CHANNEL.inbound_reply(request, results)
+                    assert reply is not None
+                    confirmations += re.findall(r"<Message>(.*?)</Message>", str(reply.body))
+            suppressed = await store.suppression("+447700900123", "sms") is not None
+            assert suppressed == opted_out
+            return confirmations, expected
+
+    folder = tmp_path_factory.mktemp("keywords")
+    confirmations, expected = asyncio.run(scenario(folder / "cx.db"))
+    assert confirmations == expected
