@@ -113,6 +113,25 @@ class TestMatching:
             OTP.match("Your Bazaar code is 4821.\nValid for 10 minutes.")
         assert "4821.\u21b5Valid" in str(caught.value)
 
+    def test_a_hindi_template_is_matched_and_its_marks_take_no_column(self):
+        """Templates in Devanagari match like any other; the caret skips marks drawn on letters."""
+        template = DltTemplate(
+            "1207161234567890124", "प्रिय {#var#}, बाज़ार में आने के लिए धन्यवाद। {#var#}"
+        )
+        assert template.match("प्रिय आशा, बाज़ार में आने के लिए धन्यवाद। https://bz.in/s/x") == (
+            "आशा",
+            "https://bz.in/s/x",
+        )
+        with pytest.raises(DltMismatchError) as caught:
+            template.match("प्रिय आशा, बाजार में आने के लिए धन्यवाद। https://bz.in/s/x")
+        error = caught.value
+        assert error.text[error.position] == "\u093e"  # the nukta of 'ज़' is missing before it
+        assert error.template.text[error.template_position] == "\u093c"
+        lines = str(error).splitlines()
+        # A virama (a mark drawn on its letter) takes no column: the caret is one left of
+        # where counting characters would put it.
+        assert lines[4].index("^") - 12 == error.position - 1
+
     def test_a_long_text_is_shown_around_the_difference(self):
         """Far into a long text, the picture is a window around the difference, with ellipses."""
         long = DltTemplate("1", "A" * 200 + " {#var#} " + "B" * 200)
