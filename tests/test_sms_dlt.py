@@ -38,6 +38,7 @@ def templates(draw: st.DrawFn) -> DltTemplate:
     pieces = draw(st.lists(fixed_text, min_size=1, max_size=5))
     text = DLT_SLOT.join(pieces)
     assume(text.strip())
+    assume(re.findall(r"\{#(.*?)#\}", text) == ["var"] * (len(pieces) - 1))  # no stray {#...#}
     return DltTemplate("1207000000000000001", text)
 
 
@@ -213,6 +214,12 @@ class TestTemplates:
             DltTemplate("T-1", "Hi {#name#}, rate us: {#url#}")
         assert [p.path for p in caught.value.problems] == ["template_id", "text", "text"]
         assert "'{#name#}' at position 3 is not a DLT slot" in str(caught.value)
+
+    def test_braces_and_hashes_in_the_fixed_text_are_text(self):
+        """'#' and '{' outside a {#var#} are fixed text like any other."""
+        order = DltTemplate("5", "Order #{#var#} {ready}: collect at {#var#} #Bazaar")
+        assert order.slots == 2
+        assert order.match("Order #4521 {ready}: collect at Andheri #Bazaar") == ("4521", "Andheri")
 
     def test_a_slot_limit_of_your_own(self):
         """max_slot_length changes the room of every slot."""
