@@ -38,6 +38,7 @@ def templates(draw: st.DrawFn) -> DltTemplate:
     pieces = draw(st.lists(fixed_text, min_size=1, max_size=5))
     text = DLT_SLOT.join(pieces)
     assume(text.strip())
+    assume(re.findall(r"\{#(.*?)#\}", text) == ["var"] * (len(pieces) - 1))  # no stray {#...#}
     return DltTemplate("1207000000000000001", text)
 
 
@@ -112,6 +113,25 @@ class TestMatching:
         with pytest.raises(DltMismatchError) as caught:
             OTP.match("Your Bazaar code is 4821.\nValid for 10 minutes.")
         assert "4821.\u21b5Valid" in str(caught.value)
+
+    def test_a_hindi_template_is_matched_and_its_marks_take_no_column(self):
+        """Templates in Devanagari match like any other; the caret skips marks drawn on letters."""
+        template = DltTemplate(
+            "1207161234567890124", "प्रिय {#var#}, बाज़ार में आने के लिए धन्यवाद। {#var#}"
+        )
+        assert template.match("प्रिय आशा, बाज़ार में आने के लिए धन्यवाद। https://bz.in/s/x") == (
+            "आशा",
+            "https://bz.in/s/x",
+        )
+        with pytest.raises(DltMismatchError) as caught:
+            template.match("प्रिय आशा, बाजार में आने के लिए धन्यवाद। https://bz.in/s/x")
+        error = caught.value
+        assert error.text[error.position] == "\u093e"  # the nukta of 'ज़' is missing before it
+        assert error.template.text[error.template_position] == "\u093c"
+        lines = str(error).splitlines()
+        # A virama (a mark drawn on its letter) takes no column: the caret is one left of
+        # where counting characters would put it.
+        assert lines[4].index("^") - 12 == error.position - 1
 
     def test_a_long_text_is_shown_around_the_difference(self):
         """Far into a long text, the picture is a window around the difference, with ellipses."""
@@ -194,6 +214,12 @@ class TestTemplates:
             DltTemplate("T-1", "Hi {#name#}, rate us: {#url#}")
         assert [p.path for p in caught.value.problems] == ["template_id", "text", "text"]
         assert "'{#name#}' at position 3 is not a DLT slot" in str(caught.value)
+
+    def test_braces_and_hashes_in_the_fixed_text_are_text(self):
+        """'#' and '{' outside a {#var#} are fixed text like any other."""
+        order = DltTemplate("5", "Order #{#var#} {ready}: collect at {#var#} #Bazaar")
+        assert order.slots == 2
+        assert order.match("Order #4521 {ready}: collect at Andheri #Bazaar") == ("4521", "Andheri")
 
     def test_a_slot_limit_of_your_own(self):
         """max_slot_length changes the room of every slot."""

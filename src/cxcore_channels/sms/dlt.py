@@ -129,7 +129,8 @@ def _visible(char: str) -> str:
 
 
 def _width(char: str) -> int:
-    if unicodedata.combining(char):
+    """Columns *char* takes on a terminal: none for a mark drawn on the letter before it."""
+    if unicodedata.category(char) in {"Mn", "Me", "Cf"}:
         return 0
     return 2 if unicodedata.east_asian_width(char) in "WF" else 1
 
