@@ -202,6 +202,8 @@ class TestRender:
             sms(emulator, from_number="+0123")
         with pytest.raises(SmsConfigError, match="messaging_service_sid"):
             sms(emulator, messaging_service_sid="XX1")
+        with pytest.raises(SmsConfigError, match="api_base_url and http_client"):
+            sms(emulator, api_base_url="http://127.0.0.1:1")
 
 
 class TestSendErrors:

@@ -277,6 +277,12 @@ class SmsChannel:
         self.dlt = _registration(dlt)
         self.dlt_templates = dict(dlt_templates or {})
         self.prices = _price_table(prices)
+        if http_client is not None and api_base_url is not None:
+            msg = (
+                "api_base_url and http_client: give one or the other (point your own "
+                "client at the endpoint), not both"
+            )
+            raise SmsConfigError(msg)
         self.http = http_client or TwilioTransport(
             base_url=api_base_url, timeout=timeout, max_attempts=max_attempts
         )
