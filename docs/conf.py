@@ -76,6 +76,8 @@ nitpick_ignore = [
     ("py:class", "timedelta"),  # datetime.timedelta, as some hints spell it
     ("py:class", "datetime.timedelta"),
     ("py:class", "random.Random"),
+    ("py:class", "decimal.Decimal"),  # prices and costs
+    ("py:class", "Decimal"),  # decimal.Decimal, as some hints spell it
     ("py:class", "os.PathLike"),
     ("py:class", "date"),  # datetime.date, as some hints spell it
     ("py:class", "datetime.date"),
@@ -84,6 +86,10 @@ nitpick_ignore = [
     ("py:class", "asyncio.Event"),
     ("py:class", "asyncio.locks.Event"),  # asyncio.Event, as autodoc spells it
     ("py:class", "Sleep"),  # cxcore.dispatch's alias for an async sleep function
+    ("py:class", "Style"),  # cxcore_channels.sms's alias: "reply" or "link"
+    ("py:class", "AsyncHttpClient"),  # the twilio SDK's HTTP client base class
+    ("py:class", "twilio.http.response.Response"),
+    ("py:exc", "aiohttp.ClientError"),
     ("py:class", "importlib.metadata.EntryPoint"),
     ("py:class", "contextlib.AbstractAsyncContextManager"),
     ("py:class", "hypothesis.strategies.SearchStrategy"),

@@ -171,14 +171,15 @@ def serve_collector(
     the app's lifespan; tests reach the store through :meth:`Served.run`.
     *wrap*, if given, wraps the served app (in an ASGI middleware of a test's own).
     """
-    port = free_port()
+    port = options.pop("port", None) or free_port()
     url = f"http://127.0.0.1:{port}/r"
+    public_url = options.pop("public_url", url)  # behind a proxy, the URL the world sees
     clock = ManualClock(T0)
     path = tmp_path / "collector.db"
     store = SQLiteStore(path, clock=clock)
     tokens = TokenService(KEYS, clock=clock)
     options.setdefault("amp_senders", ("surveys@bazaar.example.in",))
-    collector = Collector(store=store, tokens=tokens, public_url=url, clock=clock, **options)
+    collector = Collector(store=store, tokens=tokens, public_url=public_url, clock=clock, **options)
     ready: dict[str, asyncio.AbstractEventLoop] = {}
 
     @asynccontextmanager

@@ -137,6 +137,31 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 class TestOutcomes:
+    def test_a_pass_loads_each_survey_once(self, tmp_path):
+        """Sends that start together wait for one load of their survey, not one load each."""
+
+        async def go() -> tuple[int, int]:
+            async with world(tmp_path) as w:
+                await w.invite(30)
+            # Another process's store: nothing of the survey in memory yet.
+            async with SQLiteStore(tmp_path / "cx.db", clock=w.clock) as store:
+                loads = 0
+                load = store.survey
+
+                async def counted(survey_id: str, version: int | None = None) -> Any:
+                    nonlocal loads
+                    loads += 1
+                    return await load(survey_id, version)
+
+                store.survey = counted  # type: ignore[method-assign]
+                dispatcher = Dispatcher(
+                    store, {"email": FakeChannel(name="email")}, clock=w.clock, worker_id="w1"
+                )
+                report = await dispatcher.run_once()
+                return loads, report.count(OutboxState.SENT)
+
+        assert run(go) == (1, 30)
+
     def test_sent_records_provider_id_and_disposition(self, tmp_path):
         """A send the provider accepts is sent, with its provider id and a 'sent' disposition."""
 

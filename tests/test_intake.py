@@ -420,7 +420,28 @@ class TestReplies:
             ambiguous = await w.intake.reply(PHONE, "9 or 10", channel="sms")
             assert isinstance(ambiguous, Rejected)
             assert ambiguous.reason is RejectReason.AMBIGUOUS_REPLY
-            assert await w.rows() == before
+            # No response, no feed event: only the audit of the one "started" mark.
+            responses, feed, audit = await w.rows()
+            assert (responses, feed, audit) == (before[0], before[1], before[2] + 1)
+
+        world(scenario)
+
+    def test_one_polite_retry_prompt_then_nothing(self, world):
+        """The first unreadable reply asks for a prompt; later ones, and a retry of it, do not."""
+
+        async def scenario(w: World) -> None:
+            invitation = await w.invite(channel="sms", address=PHONE)
+            first = await w.intake.reply(PHONE, "what?", channel="sms", key="SM1")
+            again = await w.intake.reply(PHONE, "what?", channel="sms", key="SM1")
+            second = await w.intake.reply(PHONE, "hmm", channel="sms", key="SM2")
+            assert [r.prompt for r in (first, again, second) if isinstance(r, Rejected)] == [
+                True,
+                False,
+                False,
+            ]
+            states = [d for d, _ in await w.store.dispositions(invitation.id)]
+            assert states.count(Disposition.STARTED) == 1
+            assert await w.store.count_responses() == 0
 
         world(scenario)
 

@@ -217,7 +217,8 @@ class TestOverrides:
 class TestCommandLine:
     def test_cxcore_channels_lists_capabilities_and_load_errors(self, site, make_dist):
         """`cxcore channels` shows every plugin found on the path, including broken ones."""
-        make_dist("acme-sms", "acme_sms_cli", GOOD, "sms")
+        # "acme_text": cxcore's own SMS channel is "sms", and two plugins may not share a name.
+        make_dist("acme-sms", "acme_sms_cli", GOOD, "acme_text")
         make_dist("flaky-push", "flaky_push_cli", BROKEN, "push")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
         run = subprocess.run(
@@ -228,7 +229,7 @@ class TestCommandLine:
             check=False,
         )
         assert run.returncode == 0, run.stderr
-        assert "sms: acme_sms_cli:Channel from acme-sms 1.0" in run.stdout
+        assert "acme_text: acme_sms_cli:Channel from acme-sms 1.0" in run.stdout
         assert (
             "address: phone; formats: text/sms; inbound: reply; max length: 160; two-way"
             in run.stdout

@@ -148,11 +148,29 @@ class _Files:
         return 2 if self.unopened else 1 if self.failed else 0
 
 
+def _channel_warnings(defs: Definitions, registry: ChannelRegistry) -> list[str]:
+    """What the channels' survey checks (:class:`~cxcore.SurveyCheck`) say, a line each."""
+    return [
+        f"survey {survey.id!r} v{survey.version}: {problem.under(f'surveys[{i}]')}"
+        for i, survey in enumerate(defs.surveys)
+        for problem in registry.check_survey(survey)
+    ]
+
+
 def _validate(args: argparse.Namespace) -> int:
     files = _Files(args.files, sys.stderr)
     if status := files.status(sys.stderr):
         return status
     defs = files.definitions
+    warnings = _channel_warnings(defs, channel_registry())
+    for warning in warnings:
+        print(f"{', '.join(args.files)}: warning: {warning}", file=sys.stderr)
+    if warnings and args.strict:
+        print(
+            f"{_count(len(warnings), 'warning')}, which --strict counts as problems",
+            file=sys.stderr,
+        )
+        return 1
     counts = [
         _count(len(defs.journeys), "journey"),
         _count(len(defs.surveys), "survey"),
@@ -160,6 +178,8 @@ def _validate(args: argparse.Namespace) -> int:
     ]
     if files.rules:
         counts.append(_count(sum(len(r.rules) for _, r in files.rules), "trigger rule"))
+    if warnings:
+        counts.append(_count(len(warnings), "warning"))
     print(f"ok: {len(args.files)} file(s): {', '.join(counts)}")
     return 0
 
@@ -320,9 +340,15 @@ def _register_core(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "(trigger rules, fatigue, quiet hours, channel choice), .toml or .json, each known by "
         "its keys. Files given together are checked together: a rule's survey, touchpoint "
         "and channels must exist. Every problem is printed with its path; the exit status "
-        "is 1 if there is any, 2 if a file cannot be opened.",
+        "is 1 if there is any, 2 if a file cannot be opened. Installed channels that review "
+        "surveys add warnings (an SMS text made UCS-2 by one character).",
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument(
+        "--strict",
+        action="store_true",
+        help="count the channels' warnings as problems (exit status 1)",
+    )
     validate.set_defaults(handler=_validate)
 
     show = sub.add_parser(

@@ -20,6 +20,7 @@ __all__ = [
     "CxError",
     "DefinitionError",
     "DuplicateChannelError",
+    "InboundAuthError",
     "InboundError",
     "PluginLoadError",
     "Problem",
@@ -239,6 +240,15 @@ class InboundError(ChannelError):
 
     Channels raise this from :meth:`~cxcore.Channel.parse_inbound` for input they
     cannot parse; the collector answers it with a client error and stores nothing.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class InboundAuthError(InboundError):
+    """An inbound request is not authentic: its signature or secret is missing or wrong.
+
+    The collector answers it with ``403 Forbidden`` and stores nothing.
 
     .. versionadded:: 0.1.0
     """

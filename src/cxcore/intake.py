@@ -181,6 +181,9 @@ class Rejected:
             invitation, say), so a page can speak the invitation's language.
         survey: Its survey, when known.
         question: The question a reply could not answer, for reply channels.
+        prompt: Whether the respondent should be asked once more: ``True``
+            for the first unreadable reply to an invitation, ``False`` after
+            (one polite retry prompt, then nothing more).
 
     .. versionadded:: 0.1.0
     """
@@ -191,6 +194,7 @@ class Rejected:
     invitation: Invitation | None = None
     survey: Survey | None = None
     question: Question | None = None
+    prompt: bool = False
     ok = False
 
 
@@ -409,6 +413,14 @@ class Intake:
                 )
             case AnswersReceived(address=str() as address, reply=str() as reply):
                 return await self.reply(address, reply, channel=channel, key=event.key or key)
+            case AnswersReceived(address=str() as address) if event.answers:
+                return await self.answer_by_address(
+                    address,
+                    event.answers,
+                    channel=channel,
+                    key=event.key or key,
+                    complete=event.complete,
+                )
             case AnswersReceived():
                 return Rejected(
                     reason=RejectReason.INVALID_EVENT,
@@ -416,7 +428,12 @@ class Intake:
                 )
             case OptOutReceived():
                 return await self.opt_out(
-                    channel=channel, address=event.address, token=event.token, keyword=event.keyword
+                    channel=channel,
+                    address=event.address,
+                    token=event.token,
+                    keyword=event.keyword,
+                    opted_out=event.opted_out,
+                    also=event.also,
                 )
             case StatusReceived():
                 return await self.status(event, channel=channel)
@@ -512,6 +529,7 @@ class Intake:
                 invitation=invitation,
                 survey=survey,
                 question=question,
+                prompt=response is None and await self._first_prompt(invitation),
             )
         answers: dict[str, AnswerValue] = {question.id: reading.value}
         merged = {**so_far, **answers}
@@ -542,6 +560,56 @@ class Intake:
                     invitation=invitation,
                 )
         return result
+
+    async def _first_prompt(self, invitation: Invitation) -> bool:
+        """Whether an unreadable reply to *invitation* is the first: it then gets a prompt.
+
+        The first is marked as the invitation's ``started`` disposition (the
+        person began to answer), so a second unreadable reply, or the
+        provider's retry of the first, gets nothing more.
+        """
+        if any(d is Disposition.STARTED for d, _ in await self.store.dispositions(invitation.id)):
+            return False
+        await self.store.record_disposition(
+            invitation.id, Disposition.STARTED, self.clock.now(), "an unreadable reply"
+        )
+        return True
+
+    async def answer_by_address(
+        self,
+        address: str,
+        answers: Mapping[str, AnswerValue],
+        *,
+        channel: str,
+        key: str | None = None,
+        complete: bool = False,
+    ) -> IntakeResult:
+        """Answers from *address* (a WhatsApp button's payload) to its open invitation on *channel*.
+
+        The answers name their questions; the response is complete when
+        *complete* is set or every question shown is answered.
+        """
+        invitation = await self.store.open_invitation(address, channel, now=self.clock.now())
+        if invitation is None:
+            return Rejected(
+                reason=RejectReason.NO_OPEN_INVITATION,
+                message=f"no open invitation on channel {channel!r} for the answers' address",
+            )
+        survey = await self._survey(invitation)
+        if isinstance(survey, Rejected):
+            return survey
+        response = await self.store.invitation_response(invitation.id)
+        merged: dict[str, AnswerValue] = {**(response.answers if response else {}), **answers}
+        done = complete or _next_question(survey, merged) is None
+        return await self._answer(
+            invitation,
+            answers,
+            complete=done,
+            channel=channel,
+            key=key,
+            current=response,
+            read=True,
+        )
 
     async def anonymous(
         self,
@@ -640,12 +708,16 @@ class Intake:
         address: str | None = None,
         token: str | None = None,
         keyword: str | None = None,
+        opted_out: bool = True,
+        also: Sequence[str] = (),
     ) -> IntakeResult:
         """Opt an address out of a channel, by an unsubscribe link's signed token or by address.
 
         A token names the invitation, and through it the address, channel and
-        customer; an address (an SMS STOP) opts out of *channel*. Repeats are
-        harmless: the second changes nothing.
+        customer; an address (an SMS STOP) opts out of *channel*, and of the
+        channels in *also* (every SMS sender of a deployment). With
+        *opted_out* false, the address opts back in (an SMS START). Repeats
+        are harmless: the second changes nothing.
         """
         invitation: Invitation | None = None
         customer_id: str | None = None
@@ -671,19 +743,35 @@ class Intake:
                 message="the opt-out names no token, nor an address and its channel",
             )
         how = "unsubscribe_link" if token is not None else "keyword"
-        opt_out = OptOut(
-            address=address,
-            channel=channel,
-            at=self.clock.now(),
-            source=f"{channel}.{how}",
-            keyword=keyword,
-            customer_id=customer_id,
-            invitation_id=invitation.id if invitation else None,
-        )
-        changed = await self.store.record_opt_out(opt_out)
-        log.info("opt-out on %s (%s): %s", channel, how, "recorded" if changed else "repeated")
+        try:
+            opt_outs = [
+                OptOut(
+                    address=address,
+                    channel=name,
+                    at=self.clock.now(),
+                    source=f"{channel}.{how}",
+                    opted_out=opted_out,
+                    keyword=keyword,
+                    customer_id=customer_id,
+                    invitation_id=invitation.id if invitation else None,
+                )
+                for name in dict.fromkeys([channel, *also])
+            ]
+        except ValidationError as exc:  # checked before anything is written
+            return Rejected(
+                reason=RejectReason.INVALID_EVENT, message=str(exc), problems=exc.problems
+            )
+        changed = False
+        for opt_out in opt_outs:
+            changed = await self.store.record_opt_out(opt_out) or changed
+        way = "out" if opted_out else "in"
+        log.info("opt-%s on %s (%s): %s", way, channel, how, "recorded" if changed else "repeated")
         return OptOutRecorded(
-            opted_out=True, changed=changed, channel=channel, invitation=invitation, keyword=keyword
+            opted_out=opted_out,
+            changed=changed,
+            channel=channel,
+            invitation=invitation,
+            keyword=keyword,
         )
 
     async def status(self, event: StatusReceived, *, channel: str) -> IntakeResult:

@@ -8,6 +8,12 @@ the channel's ``parse_inbound``, gives the events to
 implements :class:`~cxcore.intake.InboundResponder`, else JSON. So a channel,
 ours or a third party's, gets webhooks, replies and form posts without any web
 code of its own.
+
+Requests count against their address's rate limit, except on a channel whose
+class sets ``signed_inbound = True``, whose ``parse_inbound`` authenticates
+every request (a provider's signature): there only the requests it refuses
+(:class:`~cxcore.InboundAuthError`) count, so a provider's burst of webhooks,
+from few addresses, is never throttled, while guessing signatures is.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from starlette.responses import RedirectResponse, Response
 
 from cxcore.collector._http import error_json, read_body, results_response, wants_html
 from cxcore.collector.context import Context
-from cxcore.errors import InboundError
+from cxcore.errors import InboundAuthError, InboundError
 from cxcore.intake import Accepted, InboundResponder
 from cxcore.ports.channel import AnswersReceived, InboundRequest
 
@@ -45,9 +51,14 @@ class ChannelRoute:
             return error_json(
                 404, "unknown_channel", f"no channel {name!r} is configured (configured: {known})"
             )
-        limited = context.limited(request, "../../static")
-        if limited is not None:
-            return limited
+        # A channel that authenticates every request (a provider's signature)
+        # has only its refusals counted against the address, as API keys do:
+        # a provider's burst of webhooks comes from few addresses.
+        signed = getattr(channel, "signed_inbound", False) is True
+        if not signed:
+            limited = context.limited(request, "../../static")
+            if limited is not None:
+                return limited
         body = await read_body(request, context.max_body_bytes)
         rest = request.path_params.get("rest", "")
         url = f"{context.public_url}/c/{quote(name, safe='')}" + (f"/{rest}" if rest else "")
@@ -58,6 +69,9 @@ class ChannelRoute:
         )
         try:
             events = channel.parse_inbound(inbound)
+        except InboundAuthError as exc:
+            limited = context.limited(request, "../../static") if signed else None
+            return limited or error_json(403, "forbidden", f"channel {name!r}: {exc}")
         except InboundError as exc:
             return error_json(400, "bad_request", f"channel {name!r}: {exc}")
         except Exception:

@@ -31,6 +31,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn, Self, TextIO
 
@@ -175,6 +176,8 @@ class _Tally:
     skipped: Counter[str] = attrs.field(factory=Counter)
     failures: list[tuple[int, str]] = attrs.field(factory=list)
     unknown: Counter[str] = attrs.field(factory=Counter)
+    cost: dict[str, Decimal] = attrs.field(factory=dict)
+    """The estimated cost of the sends, per currency, where their channels said."""
 
     def fail(self, row: int, message: str) -> None:
         self.failures.append((row, message))
@@ -189,6 +192,9 @@ class _Tally:
         match outcome.state:
             case OutboxState.SENT:
                 self.sent += 1
+                if outcome.cost is not None:
+                    currency = outcome.cost.currency
+                    self.cost[currency] = self.cost.get(currency, Decimal(0)) + outcome.cost.amount
             case OutboxState.SUPPRESSED:
                 self.suppressed[detail] += 1
             case OutboxState.PENDING:
@@ -211,6 +217,9 @@ class _Tally:
                 out.writelines(f"      {reason}\n" for reason in reasons)
 
         section("would send" if dry_run else "sent", self.sent, [])
+        if self.cost:
+            costs = ", ".join(f"{amount} {c}" for c, amount in sorted(self.cost.items()))
+            out.write(f"      estimated cost: {costs}\n")
         section("suppressed", sum(self.suppressed.values()), self.suppressed)
         section("deferred", sum(self.deferred.values()), self.deferred)
         section("skipped", sum(self.skipped.values()), self.skipped)

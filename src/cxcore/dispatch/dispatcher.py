@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import attrs
 
@@ -22,7 +23,13 @@ from cxcore.errors import ChannelClosedError, CxError, SendError
 from cxcore.model.customer import Consent, Purpose
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.survey import Survey
-from cxcore.ports.channel import Channel, DeliveryLookup, OutboundMessage, SendResult
+from cxcore.ports.channel import (
+    Channel,
+    DeliveryLookup,
+    EstimatedCost,
+    OutboundMessage,
+    SendResult,
+)
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import (
     ClaimedSend,
@@ -68,6 +75,8 @@ class DispatchOutcome:
         detail: Why, for anything but a send: the error, the suppression, the expiry.
         provider_id: The provider's id, once sent.
         retry_at: When it will be tried again, if pending.
+        cost: What the send is expected to cost, once sent, if its channel
+            says (the ``cost`` of its :class:`~cxcore.SendResult`).
 
     .. versionadded:: 0.1.0
     """
@@ -79,13 +88,15 @@ class DispatchOutcome:
     detail: str | None = None
     provider_id: str | None = None
     retry_at: datetime | None = None
+    cost: EstimatedCost | None = None
 
 
 @attrs.frozen
 class DispatchReport:
     """What one :meth:`Dispatcher.run_once` pass did, item by item.
 
-    ``str(report)`` counts the outcomes per state.
+    ``str(report)`` counts the outcomes per state, and adds the estimated cost
+    of the sends whose channels said what they cost.
 
     .. versionadded:: 0.1.0
     """
@@ -103,10 +114,24 @@ class DispatchReport:
         """The outcomes that left their item in *state*."""
         return [o for o in self.outcomes if o.state is state]
 
+    def estimated_cost(self) -> dict[str, Decimal]:
+        """The total estimated cost of the sends, per currency (empty if no channel said).
+
+        .. versionadded:: 0.1.0
+        """
+        totals: dict[str, Decimal] = {}
+        for o in self.outcomes:
+            if o.cost is not None:
+                totals[o.cost.currency] = totals.get(o.cost.currency, Decimal(0)) + o.cost.amount
+        return dict(sorted(totals.items()))
+
     def __str__(self) -> str:
         counts = Counter(o.state for o in self.outcomes)
         parts = [f"{counts[s]} {s.value}" for s in OutboxState if counts[s]]
-        return f"{len(self.outcomes)} claimed: " + (", ".join(parts) if parts else "nothing due")
+        text = f"{len(self.outcomes)} claimed: " + (", ".join(parts) if parts else "nothing due")
+        if costs := self.estimated_cost():
+            text += "; estimated cost " + ", ".join(f"{v} {c}" for c, v in costs.items())
+        return text
 
 
 @attrs.frozen
@@ -329,6 +354,7 @@ class Dispatcher:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._surveys: dict[tuple[str, int], Survey] = {(s.id, s.version): s for s in surveys}
+        self._loading: dict[tuple[str, int], asyncio.Future[Survey]] = {}
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._buckets: dict[str, TokenBucket | None] = {}
         self._passes = 0
@@ -533,8 +559,19 @@ class Dispatcher:
     async def _survey(self, invitation: Invitation) -> Survey:
         key = (invitation.survey_id, invitation.survey_version)
         survey = self._surveys.get(key)
-        if survey is None:
-            survey = self._surveys[key] = await self.store.survey(*key)
+        if survey is not None:
+            return survey
+        # The sends of a pass start together: one load per survey version, which
+        # they all wait for, rather than one each before the first is back.
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(self.store.survey(*key))
+        try:
+            survey = await asyncio.shield(loading)
+        finally:
+            if loading.done():
+                self._loading.pop(key, None)
+        self._surveys[key] = survey
         return survey
 
     async def _blocked(self, invitation: Invitation, channel: str) -> str | None:
@@ -594,6 +631,7 @@ class Dispatcher:
         retry_at: datetime | None = None,
         disposition: Disposition | None = None,
         this_pass: _Pass | None = None,
+        cost: EstimatedCost | None = None,
     ) -> DispatchOutcome:
         """Record an outcome and its disposition in one transaction.
 
@@ -635,6 +673,7 @@ class Dispatcher:
             detail=detail,
             provider_id=provider_id,
             retry_at=retry_at,
+            cost=cost,
         )
 
     async def _suppressed(self, item: OutboxItem, why: str, this_pass: _Pass) -> DispatchOutcome:
@@ -758,6 +797,7 @@ class Dispatcher:
             provider_id=result.provider_id,
             disposition=Disposition.SENT,
             this_pass=this_pass,
+            cost=result.cost,
         )
 
     # ------------------------------------------------------------ unknown sends

@@ -4,6 +4,7 @@ from cxcore.ports.channel import (
     AnswersReceived,
     Capabilities,
     Channel,
+    EstimatedCost,
     InboundEvent,
     InboundMode,
     InboundRequest,
@@ -11,6 +12,7 @@ from cxcore.ports.channel import (
     OutboundMessage,
     SendResult,
     StatusReceived,
+    SurveyCheck,
 )
 from cxcore.ports.clock import Clock, ManualClock, SystemClock
 from cxcore.ports.registry import (
@@ -29,6 +31,7 @@ __all__ = [
     "ChannelInfo",
     "ChannelRegistry",
     "Clock",
+    "EstimatedCost",
     "InboundEvent",
     "InboundMode",
     "InboundRequest",
@@ -37,6 +40,7 @@ __all__ = [
     "OutboundMessage",
     "SendResult",
     "StatusReceived",
+    "SurveyCheck",
     "SystemClock",
     "channel_registry",
     "get_channel",

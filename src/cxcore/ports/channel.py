@@ -15,7 +15,8 @@ A channel plugin is data plus four verbs:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import ClassVar, Protocol, TypeAlias, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -33,6 +34,7 @@ __all__ = [
     "Capabilities",
     "Channel",
     "DeliveryLookup",
+    "EstimatedCost",
     "InboundEvent",
     "InboundMode",
     "InboundRequest",
@@ -40,6 +42,7 @@ __all__ = [
     "OutboundMessage",
     "SendResult",
     "StatusReceived",
+    "SurveyCheck",
 ]
 
 
@@ -159,7 +162,65 @@ class OutboundMessage:
         )
 
 
-@attrs.frozen(kw_only=True)
+def _decimal(value: Decimal | str | int) -> Decimal:
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return value  # type: ignore[return-value]  # reported by the checks
+    return value  # type: ignore[return-value]  # a Decimal, or reported by the checks
+
+
+@attrs.frozen
+class EstimatedCost:
+    """What a channel expects one send to cost, before the provider's bill says.
+
+    A channel that knows its prices (an SMS channel, per segment and
+    destination) puts one on the ``cost`` of its :class:`SendResult`; the dispatcher carries it
+    to :class:`~cxcore.dispatch.DispatchOutcome` and totals it, per currency,
+    in :meth:`~cxcore.dispatch.DispatchReport.estimated_cost`.
+
+    Args:
+        amount: The amount, as a :class:`~decimal.Decimal` (a string or an
+            integer is converted; a float is refused, since it cannot hold
+            prices exactly).
+        currency: The ISO 4217 code (``"USD"``, ``"INR"``).
+        detail: How it was worked out (``"2 segments x 0.0083 USD (+1)"``).
+
+    Raises:
+        ValidationError: If the amount is not a finite, non-negative decimal,
+            or the currency not three capital letters.
+
+    .. versionadded:: 0.1.0
+    """
+
+    amount: Decimal = attrs.field(converter=_decimal)
+    currency: str
+    detail: str | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        checks = Checks()
+        amount: object = self.amount  # anything may have been passed
+        if not isinstance(amount, Decimal) or not amount.is_finite():
+            checks.add("amount", f"{amount!r} is not a decimal amount (expected e.g. '0.0083')")
+        elif amount < 0:
+            checks.add("amount", f"{amount} is less than zero")
+        currency: object = self.currency
+        if not (
+            isinstance(currency, str)
+            and len(currency) == 3
+            and currency.isalpha()
+            and currency.isupper()
+            and currency.isascii()
+        ):
+            checks.add("currency", f"{currency!r} is not an ISO 4217 code such as 'USD'")
+        checks.raise_if_any("EstimatedCost")
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class SendResult:
     """The provider accepted a message.
 
@@ -168,6 +229,8 @@ class SendResult:
         provider_id: The provider's id for the message (an SMTP queue id, a
             Twilio ``SM...`` sid), used to match later delivery events.
         detail: What the provider said, for the audit log.
+        cost: What the send is expected to cost, if the channel knows
+            (shown in the dispatch report; not stored).
 
     .. versionadded:: 0.1.0
     """
@@ -175,6 +238,15 @@ class SendResult:
     invitation_id: str
     provider_id: str | None = None
     detail: str | None = None
+    cost: EstimatedCost | None = None
+
+    def __repr__(self) -> str:
+        # The cost is shown only when there is one: most channels say none.
+        cost = "" if self.cost is None else f", cost={self.cost!r}"
+        return (
+            f"SendResult(invitation_id={self.invitation_id!r}, provider_id={self.provider_id!r}, "
+            f"detail={self.detail!r}{cost})"
+        )
 
 
 def _lower_headers(value: Mapping[str, str] | None) -> FrozenDict[str, str]:
@@ -286,6 +358,10 @@ class AnswersReceived:
     key: str | None = None
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class OptOutReceived:
     """The recipient asked not to be contacted again on this channel.
@@ -298,6 +374,11 @@ class OptOutReceived:
         address: The address that opted out, when the request says it.
         token: The signed unsubscribe token, when the request carries one.
         keyword: What was said (``"STOP"``, ``"List-Unsubscribe=One-Click"``).
+        opted_out: ``True`` to opt out; ``False`` when the recipient opts back
+            in (an SMS ``START``).
+        also: Further channel instances the request applies to, besides the
+            one it came in on: an SMS STOP holds for every SMS sender of the
+            deployment.
 
     .. versionadded:: 0.1.0
     """
@@ -305,6 +386,8 @@ class OptOutReceived:
     address: str | None = None
     token: str | None = None
     keyword: str | None = None
+    opted_out: bool = True
+    also: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.address is None and self.token is None:
@@ -378,6 +461,27 @@ class Channel(Protocol):
 
     async def aclose(self) -> None:
         """Release connections. Calling it again does nothing."""
+        ...
+
+
+@runtime_checkable
+class SurveyCheck(Protocol):
+    """A channel class that reviews a survey's texts when the survey is written.
+
+    Channels may implement it (it is not part of :class:`Channel`) as a
+    ``staticmethod`` or ``classmethod``: it is called on the class, without
+    the channel's configuration. ``cxcore validate`` calls it on every
+    installed channel that has it, for every survey, and prints what it
+    returns as warnings (errors with ``--strict``);
+    :meth:`ChannelRegistry.check_survey <cxcore.ChannelRegistry.check_survey>`
+    does the same for a program. The SMS channel warns of a character that
+    forces a text into UCS-2.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def check_survey(self, survey: Survey) -> Sequence[Problem]:
+        """Problems of *survey* on this channel, with paths relative to it (``title.en``). Pure."""
         ...
 
 

@@ -25,11 +25,14 @@ from cxcore.errors import (
     ChannelShapeError,
     DuplicateChannelError,
     PluginLoadError,
+    Problem,
 )
 from cxcore.ports.channel import Capabilities, Channel
 
 if TYPE_CHECKING:
     import importlib.metadata
+
+    from cxcore.model.survey import Survey
 
 __all__ = ["ENTRY_POINT_GROUP", "ChannelInfo", "ChannelRegistry", "channel_registry", "get_channel"]
 
@@ -245,6 +248,42 @@ class ChannelRegistry:
             else:
                 infos.append(ChannelInfo(name, self._origin_of(name), factory.capabilities, None))
         return infos
+
+    def check_survey(self, survey: Survey, channels: Iterable[str] | None = None) -> list[Problem]:
+        """What the channels that review surveys (:class:`~cxcore.SurveyCheck`) say of *survey*.
+
+        Each problem's message begins with the channel's name; its path is
+        relative to the survey. A channel that fails to load is left out (see
+        :meth:`errors`); one whose check raises gives a problem that says so.
+
+        Args:
+            survey: The survey to review.
+            channels: The channel names to ask; every installed channel if ``None``.
+
+        .. versionadded:: 0.1.0
+        """
+        problems: list[Problem] = []
+        for name in self.names() if channels is None else channels:
+            try:
+                factory = self.get(name)
+            except ChannelError:
+                continue
+            check = getattr(factory, "check_survey", None)
+            if not callable(check):
+                continue
+            try:
+                found = list(check(survey))
+            except Exception as exc:  # one plugin's bug must not stop the others
+                log.warning("channel %r: its survey check failed", name, exc_info=True)
+                problems.append(
+                    Problem(
+                        "",
+                        f"channel {name!r}: its survey check failed: {type(exc).__name__}: {exc}",
+                    )
+                )
+                continue
+            problems.extend(Problem(p.path, f"channel {name!r}: {p.message}") for p in found)
+        return problems
 
     def errors(self) -> dict[str, ChannelError]:
         """Every channel that failed to load, and why (loads every plugin)."""
