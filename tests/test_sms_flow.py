@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -57,7 +58,7 @@ def collector(
     public: str | None = None,
     cls: type[SmsChannel] = SmsChannel,
     name: str = "sms",
-    **options: object,
+    **options: Any,
 ) -> Iterator[tuple[Served, SmsChannel]]:
     """A collector with the channel, served on loopback; *public* is the URL behind a proxy."""
     port = free_port()
