@@ -184,10 +184,11 @@ class JourneyAnalysis:
         return journey_map_svg(self, **options)
 
     def __str__(self) -> str:
-        lines = [
+        head = (
             f"{self.journey.name}: {self.metric.name} by touchpoint, "
             f"overall {_fmt(self.overall.score)} (n={self.overall.n})"
-        ]
+        )
+        lines = [head]
         lines.extend(f"  {t}" for t in self.touchpoints)
         return "\n".join(lines)
 
@@ -458,9 +459,7 @@ def _drivers(
     columns = []
     for tp_id in ids:
         code = tp_dim.values.index(tp_id)
-        columns.append(
-            _per_customer(answers, customer, ans_known & (tp_dim.codes == code), size, ans_codes)
-        )
+        columns.append(_per_customer(answers, ans_known & (tp_dim.codes == code), size, ans_codes))
     x = np.column_stack(columns) if columns else np.empty((size, 0))
     complete = np.isfinite(y) & np.isfinite(x).all(axis=1)
     return relative_weights(
