@@ -25,7 +25,12 @@ from cxcore.scoring.cells import (
     cell_from_levels,
     day_number,
 )
-from cxcore.scoring.comparison import compare
+from cxcore.scoring.comparison import (
+    RestComparison,
+    SegmentVersusRest,
+    compare,
+    compare_with_rest,
+)
 from cxcore.scoring.inputs import ScoreInputError, response_dimensions
 from cxcore.scoring.live import LiveScoreboard, Segmentation
 from cxcore.scoring.rates import AaporGroup, ResponseRate, aapor_group, aapor_rates, response_rates
@@ -75,14 +80,17 @@ __all__ = [
     "Period",
     "ResponseFrame",
     "ResponseRate",
+    "RestComparison",
     "ScoreInputError",
     "ScoreTable",
+    "SegmentVersusRest",
     "Segmentation",
     "aapor_group",
     "aapor_rates",
     "bootstrap_interval",
     "cell_from_levels",
     "compare",
+    "compare_with_rest",
     "day_number",
     "difference_sample_size",
     "driver_analysis",

@@ -11,10 +11,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_count,
+    fmt_text,
+    metric_definition,
+    score_columns,
+)
 from cxcore.errors import CxError
 from cxcore.metrics import Headline, Metric, metric_registry
 from cxcore.model.frozendict import FrozenDict
@@ -56,7 +66,31 @@ def _parse_every(every: Period | str | None) -> Period | None:
         raise CxError(msg) from None
 
 
-class ScoreTable:
+class _DisplayRows(Sequence[tuple[Any, ...]]):
+    """The rows a :class:`ScoreTable` shows, read from its columns only when shown."""
+
+    def __init__(self, table: ScoreTable) -> None:
+        self._table = table
+        c = table.columns
+        self._n, self._score, self._low, self._high = c["n"], c["score"], c["low"], c["high"]
+        self._n_eff = c["n_eff"] if table.weighted else None
+
+    def __len__(self) -> int:
+        return len(self._n)
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:  # type: ignore[override]
+        t = self._table
+        row: list[Any] = list(t.key(i))
+        if t.every is not None:
+            row.append(t.period(i))
+        row.append(int(self._n[i]))
+        if self._n_eff is not None:
+            row.append(float(self._n_eff[i]))
+        row += [float(self._score[i]), (float(self._low[i]), float(self._high[i]))]
+        return tuple(row)
+
+
+class ScoreTable(TableDisplay):
     """The scores of one metric, one cell per group (and period), as columns.
 
     Iterate it for :class:`~cxcore.scoring.Cell` objects, look a cell up
@@ -64,6 +98,25 @@ class ScoreTable:
     :meth:`to_pandas` or :meth:`to_polars`. Numbers that do not exist (the
     score of an empty cell, the interval of a mean from one answer) are NaN in
     the columns and ``None`` in cells.
+
+    It shows itself as a compact table (n, score, interval, a mark on low-n
+    cells, the metric's definition under it), cut to
+    :data:`~cxcore.display.DEFAULT_MAX_ROWS` rows: plain text from ``repr``
+    and ``str``, HTML in Jupyter. :meth:`display_text` with ``max_rows=None``
+    shows every cell.
+
+    >>> from cxcore.scoring import ResponseFrame, score
+    >>> frame = ResponseFrame.from_columns({
+    ...     "metric": ["nps"] * 5, "score": [10, 9, 8, 6, 0], "store": ["A", "A", "A", "B", "B"]})
+    >>> score(frame, "nps", by="store", min_n=3)  # doctest: +NORMALIZE_WHITESPACE
+    Net Promoter Score by store
+    store  n     NPS    95% interval
+    -----  -  ------  --------------
+    A      3    66.7   [-21.7, 88.3]
+    B      2  -100.0  [-100.0, 24.4] †
+    † fewer than 3 answers: read with care
+    Net Promoter Score: % promoter (9-10) minus % detractor (0-6), from -100 to 100;
+    higher is better. 95% adjusted-wald intervals.
 
     .. versionadded:: 0.1.0
     """
@@ -82,8 +135,10 @@ class ScoreTable:
         method: IntervalMethod,
         confidence: float,
         weighted: bool,
+        min_n: int | None = None,
     ) -> None:
         self.metric = metric
+        self._min_n = min_n
         self.by = by
         self.every = every
         self._keys = keys
@@ -100,11 +155,43 @@ class ScoreTable:
         return len(self.columns["n"])
 
     def __repr__(self) -> str:
-        by = ", ".join(self.by) or "overall"
-        every = f" every {self.every.value}" if self.every else ""
-        return (
-            f"ScoreTable({self.metric.name} by {by}{every}: {len(self)} cells, "
-            f"{self.method.value} intervals)"
+        return self.display_text()
+
+    @property
+    def min_n(self) -> int | None:
+        """The low-n threshold the table was scored with."""
+        return self._min_n
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The table to show: a row per cell with n, score, interval and a low-n mark.
+
+        Args:
+            max_rows: Rows shown at most (the first and last halves), ``None`` for all.
+        """
+        by = ", ".join(self.by)
+        every = f", every {self.every.value}" if self.every else ""
+        title = f"{self.metric.title}{f' by {by}' if by else ''}{every}"
+        if self.weighted:
+            title += " (weighted)"
+        columns = [Column(name) for name in self.by]
+        if self.every is not None:
+            columns.append(Column("period", format=fmt_text))
+        n, score_column, interval = score_columns(self.metric, self.confidence)
+        columns.append(n)
+        if self.weighted:
+            columns.append(Column("n eff", format=fmt_count, align="right"))
+        columns += [score_column, interval]
+        low_n = f"fewer than {self.min_n} answers" if self.min_n is not None else "low n"
+        if self.weighted:
+            low_n = low_n.replace("answers", "effective answers")
+        return Table(
+            title=title,
+            columns=columns,
+            rows=_DisplayRows(self),
+            marks=cast("Sequence[bool]", self.columns["low_n"]),  # read only where shown
+            mark_note=f"{low_n}: read with care",
+            notes=(metric_definition(self.metric, method=self.method, confidence=self.confidence),),
+            max_rows=max_rows,
         )
 
     def key(self, i: int) -> tuple[GroupValue, ...]:
@@ -391,6 +478,7 @@ def score_many(
             method=method,
             confidence=confidence,
             weighted=weighted,
+            min_n=min_n,
         )
     return tables
 

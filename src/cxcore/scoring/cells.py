@@ -15,8 +15,19 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_interval,
+    metric_definition,
+    number_format,
+    score_columns,
+    score_digits,
+)
 from cxcore.errors import CxError
-from cxcore.metrics import Headline, Metric
+from cxcore.metrics import Headline, Metric, metric_registry
 from cxcore.model.frozendict import FrozenDict
 from cxcore.scoring.stats import (
     IntervalMethod,
@@ -131,7 +142,7 @@ def resolve_method(metric: Metric, method: IntervalMethod | str) -> IntervalMeth
 
 
 @attrs.frozen(kw_only=True)
-class Cell:
+class Cell(TableDisplay):
     """One score: a metric, for one group and period, with everything needed to read it honestly.
 
     Shares, the headline of a net or top-box metric, and their intervals are
@@ -162,6 +173,22 @@ class Cell:
         method: The headline interval's method.
         confidence: The confidence level of the intervals.
 
+    ``repr`` is one short line; ``str`` (and Jupyter) show a small table with
+    the share of each bucket and the metric's definition:
+
+    >>> from cxcore.metrics import get_metric
+    >>> cell = cell_from_levels(get_metric("nps"), [20, 0, 0, 0, 0, 0, 0, 30, 0, 50, 0],
+    ...                         by=("store",), key=("A",))
+    >>> cell
+    Cell(nps, store='A': 30.0 [14.1, 44.2], n=100)
+    >>> print(cell)  # doctest: +NORMALIZE_WHITESPACE
+    Net Promoter Score, store = A
+      n   NPS  95% interval  % detractor  % passive  % promoter  mean
+    ---  ----  ------------  -----------  ---------  ----------  ----
+    100  30.0  [14.1, 44.2]         20.0       30.0        50.0  6.60
+    Net Promoter Score: % promoter (9-10) minus % detractor (0-6), from -100 to 100;
+    higher is better. 95% adjusted-wald intervals.
+
     .. versionadded:: 0.1.0
     """
 
@@ -186,6 +213,67 @@ class Cell:
     top_box_high: float | None
     method: IntervalMethod
     confidence: float
+
+    def __repr__(self) -> str:
+        where = "".join(
+            f", {name}={value!r}" for name, value in zip(self.by, self.key, strict=True)
+        )
+        if self.period is not None:
+            where += f", period={self.period.isoformat()}"
+        if self.n == 0:
+            return f"Cell({self.metric}{where}: no answers)"
+        digits = 1
+        metric = self._definition()
+        if metric is not None:
+            digits = score_digits(metric)
+        score = "—" if self.score is None else f"{self.score:.{digits}f}"
+        interval = fmt_interval((self.low, self.high), digits)
+        low_n = ", low n" if self.low_n else ""
+        return f"Cell({self.metric}{where}: {score} {interval}, n={self.n:,}{low_n})"
+
+    def _definition(self) -> Metric | None:
+        registry = metric_registry()
+        return registry.get(self.metric) if self.metric in registry else None
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The cell as a one-row table: n, score, interval, bucket shares, the definition.
+
+        Args:
+            max_rows: Unused (one row); accepted as every result's display takes it.
+        """
+        metric = self._definition()
+        parts = [f"{name} = {value}" for name, value in zip(self.by, self.key, strict=True)]
+        if self.period is not None:
+            parts.append(f"period {self.period.isoformat()}")
+        title = metric.title if metric is not None else self.metric
+        title = ", ".join([title, *parts])
+        share = number_format(1)
+        if metric is not None:
+            columns = list(score_columns(metric, self.confidence))
+            notes: tuple[str, ...] = (
+                metric_definition(metric, method=self.method, confidence=self.confidence),
+            )
+        else:
+            columns = [
+                Column("n", align="right"),
+                Column(self.metric.upper(), format=number_format(2), align="right"),
+                Column(f"{100 * self.confidence:g}% interval", format=fmt_interval, align="right"),
+            ]
+            notes = ()
+        columns += [Column(f"% {name}", format=share, align="right") for name in self.shares]
+        row = [self.n, self.score, (self.low, self.high), *self.shares.values()]
+        if metric is not None and metric.headline is not Headline.MEAN:
+            columns.append(Column("mean", format=number_format(2), align="right"))
+            row.append(self.mean)
+        return Table(
+            title=title,
+            columns=columns,
+            rows=[row],
+            marks=[self.low_n],
+            mark_note="few answers: read with care",
+            notes=notes,
+            max_rows=max_rows,
+        )
 
     @property
     def group(self) -> FrozenDict[str, GroupValue]:

@@ -14,6 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import numpy as np
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_interval,
+    number_format,
+)
 from cxcore.errors import CxError
 from cxcore.scoring.frame import ResponseFrame
 
@@ -46,9 +54,13 @@ class DriverWeight:
     low: float | None
     high: float | None
 
+    def __repr__(self) -> str:
+        interval = fmt_interval((self.low, self.high), 3)
+        return f"DriverWeight({self.name!r}: {self.weight:.3f} {interval}, {self.share:.1f}% of R²)"
+
 
 @attrs.frozen
-class DriverAnalysis:
+class DriverAnalysis(TableDisplay):
     """Relative weights of the drivers of one outcome, or why they are not shown.
 
     Attributes:
@@ -61,6 +73,20 @@ class DriverAnalysis:
         resamples: The bootstrap resamples used for the intervals.
         confidence: The intervals' confidence level.
 
+    It shows itself as a table, a driver a row, largest first:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.normal(size=(400, 2))
+    >>> relative_weights(x, 2 * x[:, 0] + x[:, 1] + rng.normal(size=400), ["delivery", "app"],
+    ...                  outcome="ltr", resamples=200)
+    Drivers of ltr: R² = 0.805, n = 400
+    driver    weight  % of R²    95% interval
+    --------  ------  -------  --------------
+    delivery   0.640     79.5  [0.580, 0.683]
+    app        0.165     20.5  [0.123, 0.216]
+    Johnson's relative weights; bootstrap intervals of the weights (200 resamples).
+
     .. versionadded:: 0.1.0
     """
 
@@ -72,6 +98,45 @@ class DriverAnalysis:
     reason: str | None = None
     resamples: int = 0
     confidence: float = 0.95
+
+    def __repr__(self) -> str:
+        return self.display_text()
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The drivers as a table: weight, share of R² and interval, largest first.
+
+        A suppressed analysis shows no rows and says why.
+
+        Args:
+            max_rows: Rows shown at most (the first and last halves), ``None`` for all.
+        """
+        if self.suppressed or self.r_squared is None:
+            title = f"Drivers of {self.outcome}: suppressed, n = {self.n:,}"
+        else:
+            title = f"Drivers of {self.outcome}: R² = {self.r_squared:.3f}, n = {self.n:,}"
+        notes = ["Johnson's relative weights"]
+        if self.resamples:
+            notes[0] += f"; bootstrap intervals of the weights ({self.resamples:,} resamples)."
+        else:
+            notes[0] += "; no intervals (no bootstrap resamples)."
+        if self.reason:
+            notes.insert(0, f"Suppressed: {self.reason}.")
+
+        def interval(value: object) -> str:
+            return fmt_interval(value, 3)
+
+        return Table(
+            title=title,
+            columns=(
+                Column("driver"),
+                Column("weight", format=number_format(3), align="right"),
+                Column("% of R²", format=number_format(1), align="right"),
+                Column(f"{100 * self.confidence:g}% interval", format=interval, align="right"),
+            ),
+            rows=[(d.name, d.weight, d.share, (d.low, d.high)) for d in self.drivers],
+            notes=notes,
+            max_rows=max_rows,
+        )
 
 
 def _johnson(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:

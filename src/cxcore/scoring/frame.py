@@ -19,6 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import attrs
 import numpy as np
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Table,
+    TableDisplay,
+    fmt_count,
+    fmt_percent,
+)
+from cxcore.display import Column as ShownColumn
 from cxcore.errors import CxError, Problem, UnknownMetricError
 from cxcore.metrics import Metric, MetricRegistry, metric_registry
 from cxcore.model.response import RespondentKind, Response, ResponseStatus
@@ -408,7 +416,7 @@ def _float_or_nan(value: object) -> float:
         return math.nan
 
 
-class ResponseFrame:
+class ResponseFrame(TableDisplay):
     """Answers to scored questions as numpy columns: the input of every batch score.
 
     Build one with :meth:`from_responses`, :meth:`from_columns`,
@@ -432,6 +440,13 @@ class ResponseFrame:
     ... )
     >>> len(frame), frame.metrics, frame.dimensions["store"].values
     (3, ('csat', 'nps'), ('A', 'B'))
+    >>> print(frame)
+    ResponseFrame: 3 answers
+    metric  title                  answers  share
+    ------  ---------------------  -------  -----
+    csat    Customer Satisfaction        1  33.3%
+    nps     Net Promoter Score           2  66.7%
+    Dimensions: store (2 values).
 
     .. versionadded:: 0.1.0
     """
@@ -503,6 +518,53 @@ class ResponseFrame:
         metrics = ", ".join(self.metrics)
         return (
             f"ResponseFrame({len(self)} answers, metrics=[{metrics}], dimensions=[{dims}]{extra})"
+        )
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """A summary: answers per metric, then the dimensions, time span and what was left out.
+
+        Args:
+            max_rows: Metrics shown at most, ``None`` for all.
+        """
+        total = len(self)
+        per_metric = np.bincount(self._metric_codes, minlength=len(self._metrics))
+        rows = [
+            (m.name, m.title, int(count), count / total if total else None)
+            for m, count in zip(self._metrics, per_metric.tolist(), strict=True)
+        ]
+        notes = []
+        if self.dimensions:
+            dims = ", ".join(f"{name} ({len(d):,} values)" for name, d in self.dimensions.items())
+            notes.append(f"Dimensions: {dims}.")
+        if self._time is not None and total:
+            known = self._time[self._time != np.iinfo(np.int64).min]
+            if len(known):
+                first, last = (
+                    np.datetime64(int(v), "us").astype(datetime).date().isoformat()
+                    for v in (known.min(), known.max())
+                )
+                notes.append(f"Answered from {first} to {last} (UTC).")
+        if self._weight is not None:
+            notes.append("Weighted.")
+        left_out = []
+        if self.skipped:
+            left_out.append(f"{self.skipped:,} blank scores")
+        if self.excluded_agents:
+            left_out.append(f"{self.excluded_agents:,} agent-reported answers")
+        left_out += [f"{count:,} {reason}" for reason, count in self.dropped.items()]
+        if left_out:
+            notes.append(f"Left out: {'; '.join(left_out)}.")
+        return Table(
+            title=f"ResponseFrame: {total:,} answers",
+            columns=(
+                ShownColumn("metric"),
+                ShownColumn("title"),
+                ShownColumn("answers", format=fmt_count, align="right"),
+                ShownColumn("share", format=fmt_percent, align="right"),
+            ),
+            rows=rows,
+            notes=notes,
+            max_rows=max_rows,
         )
 
     @property

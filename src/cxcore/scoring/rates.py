@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from cxcore.display import fmt_percent
 from cxcore.errors import CxError
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.scoring.cells import GroupValue
@@ -117,6 +118,15 @@ class ResponseRate:
     counts: dict[AaporGroup, int]
     rr1: float | None
     rr2: float | None
+
+    def __repr__(self) -> str:
+        where = ", ".join(
+            f"{name}={value!r}" for name, value in zip(self.by, self.key, strict=True)
+        )
+        return (
+            f"ResponseRate({where or 'overall'}: RR1 {fmt_percent(self.rr1)}, "
+            f"RR2 {fmt_percent(self.rr2)} of {self.invited:,} invited)"
+        )
 
 
 def _value(invitation: Invitation, name: str) -> GroupValue:

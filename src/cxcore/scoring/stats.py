@@ -24,6 +24,15 @@ from statistics import NormalDist
 
 import attrs
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_interval,
+    fmt_p_value,
+    number_format,
+)
 from cxcore.errors import CxError
 
 __all__ = [
@@ -70,7 +79,7 @@ class IntervalMethod(enum.StrEnum):
 
 
 @attrs.frozen
-class Difference:
+class Difference(TableDisplay):
     """The difference between two scores, its interval, and a two-sided test.
 
     Attributes:
@@ -89,6 +98,13 @@ class Difference:
     >>> d = proportion_difference_test((60, 100), (45, 100), confidence=0.9)
     >>> round(d.p_value, 3), d.alpha, d.significant
     (0.034, 0.1, True)
+    >>> d
+    Difference(+15.0 [3.3, 26.1], p=0.034, significant at 0.1)
+    >>> print(d)
+    Difference (A minus B): two-proportion z-test, Agresti-Caffo interval
+    difference  90% interval  statistic      p  significant
+    ----------  ------------  ---------  -----  -----------
+         +15.0   [3.3, 26.1]      2.124  0.034  yes
 
     .. versionadded:: 0.1.0
     """
@@ -110,6 +126,40 @@ class Difference:
     def alpha(self) -> float:
         """The significance level, ``1 - confidence``."""
         return round(1.0 - self.confidence, 12)
+
+    def __repr__(self) -> str:
+        verdict = "significant" if self.significant else "not significant"
+        return (
+            f"Difference({self.difference:+.1f} {fmt_interval((self.low, self.high))}, "
+            f"p={fmt_p_value(self.p_value)}, {verdict} at {self.alpha:g})"
+        )
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The difference as a one-row table: difference, interval, statistic, p, verdict.
+
+        Args:
+            max_rows: Unused (one row); accepted as every result's display takes it.
+        """
+        return Table(
+            title=f"Difference (A minus B): {self.method}",
+            columns=(
+                Column("difference", format=number_format(1, signed=True), align="right"),
+                Column(f"{100 * self.confidence:g}% interval", format=fmt_interval, align="right"),
+                Column("statistic", format=number_format(3), align="right"),
+                Column("p", format=fmt_p_value, align="right"),
+                Column("significant"),
+            ),
+            rows=[
+                (
+                    self.difference,
+                    (self.low, self.high),
+                    self.statistic,
+                    self.p_value,
+                    "yes" if self.significant else "no",
+                )
+            ],
+            max_rows=max_rows,
+        )
 
 
 def _check_confidence(confidence: float) -> None:
