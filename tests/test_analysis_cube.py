@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import random
+from xml.etree import ElementTree
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -245,9 +246,30 @@ class TestShape:
     def test_repr_and_str_are_readable(self):
         """The repr says what the cube holds; a cell prints as one short line."""
         cube = build_cube(self.frame(), by="store", every="week")
-        assert repr(cube).startswith("Cube(csat, nps by store x week: ")
-        assert "agent-reported apart" in repr(cube)
+        assert cube.summary().startswith("Cube(csat, nps by store x week: ")
+        assert "agent-reported apart" in cube.summary()
+        text = repr(cube)
+        assert text.splitlines()[0] == cube.summary()
+        assert "rows hidden" in text
+        assert "fewer than 30 answers: score suppressed, n shown" in text
+        assert "Net Promoter Score" in text
         assert all(len(str(cell)) < 160 for cell in cube)
+
+    def test_html_escapes_group_values(self):
+        """In Jupyter the cube is an HTML table; a store named <script> stays text."""
+        frame = frame_of(
+            {
+                "metric": ["nps"] * 40,
+                "score": [10] * 40,
+                "store": ["<script>alert(1)</script>"] * 40,
+                "respondent": ["customer"] * 40,
+                "answered_at": [T0] * 40,
+            }
+        )
+        page = build_cube(frame, by="store", every="week")._repr_html_()
+        assert "<script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        ElementTree.fromstring(page)  # well-formed
 
     def test_indexing(self):
         """Cells can be indexed from either end; out of range is an IndexError."""

@@ -21,6 +21,18 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 import numpy as np
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_count,
+    fmt_interval,
+    fmt_p_value,
+    fmt_text,
+    metric_definition,
+    number_format,
+)
 from cxcore.errors import CxError
 from cxcore.metrics import Headline, Metric, metric_registry
 from cxcore.model.frozendict import FrozenDict
@@ -127,7 +139,7 @@ class CubeCell:
         return text
 
 
-class Cube:
+class Cube(TableDisplay):
     """Scores of several metrics by dimensions and time buckets, as one tidy table.
 
     Build it with :func:`build_cube`, :func:`rolling_cube` or
@@ -185,6 +197,10 @@ class Cube:
         return len(self.columns["n"])
 
     def __repr__(self) -> str:
+        return self.display_text()
+
+    def summary(self) -> str:
+        """One line saying what the cube holds."""
         by = " x ".join(self.by) or "overall"
         if self.every is not None:
             by += f" x {self.every.value}"
@@ -195,6 +211,48 @@ class Cube:
         return (
             f"Cube({', '.join(self.metrics)} by {by}: {len(self)} cells, "
             f"{suppressed} suppressed (n < {self.min_n}){split})"
+        )
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The cube to show: a row per cell, suppressed ones marked, with the metrics' definitions.
+
+        Args:
+            max_rows: Rows shown at most (the first and last halves), ``None`` for all.
+        """
+        columns = [Column(name) for name in self.by]
+        if self.split_respondents:
+            columns.append(Column("reported by"))
+        if "period" in self.columns:
+            columns.append(Column("from" if self.window_days else "period", format=fmt_text))
+        if self.window_days is not None:
+            columns.append(Column("days", format=fmt_count, align="right"))
+        columns += [
+            Column("metric"),
+            Column("n", format=fmt_count, align="right"),
+            Column("score", format=number_format(1), align="right"),
+            Column(f"{100 * self.confidence:g}% interval", format=fmt_interval, align="right"),
+            Column("change", format=_fmt_change, align="right"),
+            Column("p", format=fmt_p_value, align="right"),
+        ]
+        registry = metric_registry()
+        notes = [
+            metric_definition(registry.get(name), method=self.methods.get(name))
+            for name in self.metrics
+            if name in registry
+        ]
+        notes.append(
+            "change: against the same group's previous "
+            + ("window" if self.window_days else (self.every.value if self.every else "period"))
+            + f", * where p < {round(1 - self.confidence, 12):g}"
+        )
+        return Table(
+            title=self.summary(),
+            columns=columns,
+            rows=_DisplayRows(self),
+            marks=self.columns["suppressed"],  # type: ignore[arg-type]
+            mark_note=f"fewer than {self.min_n} answers: score suppressed, n shown",
+            notes=notes,
+            max_rows=max_rows,
         )
 
     @property
@@ -348,6 +406,37 @@ class Cube:
         if "period" in data:
             data["period"] = pl.Series("period", data["period"]).cast(pl.Date)
         return pl.DataFrame(data)
+
+
+_SIGNED = number_format(1, signed=True)
+
+
+def _fmt_change(value: tuple[float | None, bool]) -> str:
+    change, significant = value
+    return _SIGNED(change) + (" *" if significant else "")
+
+
+class _DisplayRows(Sequence[tuple[Any, ...]]):
+    """The cube's rows as the display shows them, built only for the rows shown."""
+
+    def __init__(self, cube: Cube) -> None:
+        self.cube = cube
+
+    def __len__(self) -> int:
+        return len(self.cube)
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:  # type: ignore[override]
+        cell = self.cube.cell(i)
+        row: list[Any] = [cell.group[name] for name in self.cube.by]
+        if self.cube.split_respondents:
+            row.append("agent" if cell.agent_reported else f"self ({cell.respondent})")
+        if "period" in self.cube.columns:
+            row.append(cell.period)
+        if self.cube.window_days is not None:
+            row.append(cell.window_days)
+        change = (cell.change, cell.significant)
+        row += [cell.metric, cell.n, cell.score, (cell.low, cell.high), change, cell.p_value]
+        return tuple(row)
 
 
 # -- building ---------------------------------------------------------------------------
