@@ -21,6 +21,16 @@ from xml.sax.saxutils import escape, quoteattr
 import attrs
 import numpy as np
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_count,
+    fmt_percent,
+    metric_definition,
+    score_columns,
+)
 from cxcore.errors import CxError
 from cxcore.metrics import Metric
 from cxcore.model.interaction import Interaction
@@ -104,8 +114,8 @@ class TouchpointResult:
         return f"{self.stage}/{self.touchpoint}: {score} (n={self.cell.n}{low}){mark}"
 
 
-@attrs.frozen(kw_only=True)
-class JourneyAnalysis:
+@attrs.frozen(kw_only=True, repr=False)
+class JourneyAnalysis(TableDisplay):
     """A journey's touchpoints measured in journey order, and what drives the relationship score.
 
     Attributes:
@@ -183,14 +193,75 @@ class JourneyAnalysis:
         """The journey map as SVG text (see :func:`journey_map_svg`)."""
         return journey_map_svg(self, **options)
 
-    def __str__(self) -> str:
-        head = (
-            f"{self.journey.name}: {self.metric.name} by touchpoint, "
-            f"overall {_fmt(self.overall.score)} (n={self.overall.n})"
+    def __repr__(self) -> str:
+        return self.display_text()
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The touchpoints to show, stage by stage: score, reach, response rate, drop-off, marks.
+
+        Args:
+            max_rows: Rows shown at most (the first and last halves), ``None`` for all.
+        """
+        n, score, interval = score_columns(self.metric, self.overall.confidence)
+        overall = self.overall
+        notes = [
+            metric_definition(self.metric, method=overall.method, confidence=overall.confidence),
+            (
+                "drop-off: share of the touchpoint's customers never seen in the next stage; "
+                "below journey: interval wholly worse than the journey's overall score"
+            ),
+        ]
+        if self.drivers is not None:
+            if self.drivers.suppressed:
+                notes.append(
+                    f"drivers of {self.drivers.outcome}: not shown ({self.drivers.reason})"
+                )
+            else:
+                shares = ", ".join(f"{d.name} {d.share:.0f}%" for d in self.drivers.drivers[:5])
+                notes.append(
+                    f"drivers of {self.drivers.outcome} (share of R\u00b2 "
+                    f"{self.drivers.r_squared:.2f}, n={self.drivers.n}): {shares}"
+                )
+        rows = [
+            (
+                t.stage,
+                t.touchpoint,
+                t.cell.n,
+                t.cell.score,
+                (t.cell.low, t.cell.high),
+                t.reach,
+                t.response_rate,
+                t.drop_off,
+                ", ".join(
+                    m
+                    for m, on in (("weakest", t.weakest), ("below journey", t.below_journey))
+                    if on
+                ),
+            )
+            for t in self.touchpoints
+        ]
+        return Table(
+            title=(
+                f"{self.journey.name}: {self.metric.title} by touchpoint, overall "
+                f"{_fmt(overall.score)} (n={overall.n})"
+            ),
+            columns=(
+                Column("stage"),
+                Column("touchpoint"),
+                n,
+                score,
+                interval,
+                Column("reach", format=fmt_count, align="right"),
+                Column("response rate", format=fmt_percent, align="right"),
+                Column("drop-off", format=fmt_percent, align="right"),
+                Column("mark"),
+            ),
+            rows=rows,
+            marks=[t.cell.low_n for t in self.touchpoints],
+            mark_note=f"fewer than {self.min_n} answers: not ranked",
+            notes=notes,
+            max_rows=max_rows,
         )
-        lines = [head]
-        lines.extend(f"  {t}" for t in self.touchpoints)
-        return "\n".join(lines)
 
 
 def _fmt(value: float | None) -> str:
@@ -208,6 +279,7 @@ def journey_analysis(  # noqa: C901, PLR0912, PLR0915 - one pass per input, in o
     customer: str = "customer_id",
     relationship: str | None = None,
     relationship_frame: ResponseFrame | None = None,
+    driver_touchpoints: Sequence[str] | None = None,
     min_n: int = DEFAULT_MIN_N,
     confidence: float = 0.95,
     resamples: int = 1000,
@@ -227,7 +299,13 @@ def journey_analysis(  # noqa: C901, PLR0912, PLR0915 - one pass per input, in o
             respondents and the driver analysis).
         relationship: The relationship metric (``nps``) whose drivers to find;
             ``None`` for no driver analysis.
-        relationship_frame: Where the relationship answers are (*frame* by default).
+        relationship_frame: The relationship survey's answers (*frame* by default):
+            each customer's *relationship* answer and their *metric* rating of
+            touchpoints (with the *touchpoint* dimension), as a relationship
+            survey asking "how was the delivery?" gives them. Customers who
+            rated every driver take part.
+        driver_touchpoints: The touchpoints to weigh as drivers (by default
+            every touchpoint with answers in *frame*).
         min_n: Touchpoints with fewer answers are flagged low-n and not ranked.
         confidence: The intervals' confidence level.
         resamples: Bootstrap resamples for the drivers' intervals.
@@ -371,13 +449,16 @@ def journey_analysis(  # noqa: C901, PLR0912, PLR0915 - one pass per input, in o
         results = [attrs.evolve(t, weakest=t.touchpoint == weakest) for t in results]
     drivers = None
     if relationship is not None:
+        source = relationship_frame if relationship_frame is not None else frame
         drivers = _drivers(
-            relationship_frame if relationship_frame is not None else frame,
-            answers,
+            source,
+            metric=metric,
             relationship=relationship,
             touchpoint=touchpoint,
             customer=customer,
-            ids=[t.touchpoint for t in results if t.cell.n > 0],
+            ids=list(driver_touchpoints)
+            if driver_touchpoints is not None
+            else [t.touchpoint for t in results if t.cell.n > 0],
             confidence=confidence,
             resamples=resamples,
             seed=seed,
@@ -394,25 +475,10 @@ def _below(cell: Cell, overall: Cell, metric: Metric) -> bool:
     return cell.low > overall.score
 
 
-def _per_customer(
-    frame: ResponseFrame,
-    rows: np.ndarray[Any, Any],
-    size: int,
-    codes: np.ndarray[Any, Any],
-) -> np.ndarray[Any, Any]:
-    """The mean answer of each customer code over *rows* (NaN for none)."""
-    total = np.bincount(codes[rows], weights=frame.scores[rows].astype(np.float64), minlength=size)
-    count = np.bincount(codes[rows], minlength=size)
-    out = np.full(size, np.nan)
-    has = count > 0
-    out[has] = total[has] / count[has]
-    return out
-
-
 def _drivers(
-    outcome_frame: ResponseFrame,
-    answers: ResponseFrame,
+    frame: ResponseFrame,
     *,
+    metric: str,
     relationship: str,
     touchpoint: str,
     customer: str,
@@ -421,45 +487,45 @@ def _drivers(
     resamples: int,
     seed: int,
 ) -> DriverAnalysis:
-    """Relative weights of the touchpoints' answers for the relationship score, per customer."""
-    if customer not in outcome_frame.dimensions:
-        msg = f"the relationship answers have no dimension {customer!r} to match customers by"
-        raise CxError(msg)
-    if relationship not in outcome_frame.metrics:
-        has = ", ".join(outcome_frame.metrics)
-        msg = f"no answers to the relationship metric {relationship!r} (the frame has: {has})"
-        raise CxError(msg)
-    # One customer index over both frames: the values of either, merged.
-    outcome_who = outcome_frame.dimensions[customer]
-    answer_who = answers.dimensions[customer]
-    people = sorted(
-        {v for v in outcome_who.values if v is not None}
-        | {v for v in answer_who.values if v is not None},
-        key=str,
-    )
-    position = {v: i for i, v in enumerate(people)}
-    size = len(people)
+    """Relative weights of each customer's touchpoint ratings for their relationship score.
 
-    def recode(
-        values: tuple[Any, ...], codes: np.ndarray[Any, Any]
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        table = np.array(
-            [position.get(v, -1) if v is not None else -1 for v in values] or [-1], dtype=np.int64
-        )
-        mapped = table[codes]
-        return np.maximum(mapped, 0), mapped >= 0
+    One row per customer of *frame*: the mean of their *relationship* answers,
+    and the mean of their *metric* answers at each touchpoint of *ids*. Only
+    customers with all of them take part, as :func:`~cxcore.scoring.relative_weights` needs.
+    """
+    for name in (customer, touchpoint):
+        if name not in frame.dimensions:
+            msg = f"the relationship answers have no dimension {name!r} (needed for the drivers)"
+            raise CxError(msg)
+    for name in (relationship, metric):
+        if name not in frame.metrics:
+            has = ", ".join(frame.metrics)
+            msg = f"the relationship answers have none to metric {name!r} (they have: {has})"
+            raise CxError(msg)
+    who = frame.dimensions[customer]
+    about = frame.dimensions[touchpoint]
+    size = len(who.values)
+    known = np.ones(len(frame), dtype=bool)
+    if None in who.values:
+        known = who.codes != who.values.index(None)
+    scores = frame.scores.astype(np.float64)
 
-    out_codes, out_known = recode(outcome_who.values, outcome_who.codes)
-    ans_codes, ans_known = recode(answer_who.values, answer_who.codes)
-    outcome_rows = out_known & (
-        outcome_frame.metric_codes == outcome_frame.metrics.index(relationship)
-    )
-    y = _per_customer(outcome_frame, outcome_rows, size, out_codes)
-    tp_dim = answers.dimensions[touchpoint]
-    columns = []
-    for tp_id in ids:
-        code = tp_dim.values.index(tp_id)
-        columns.append(_per_customer(answers, ans_known & (tp_dim.codes == code), size, ans_codes))
+    def per_customer(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        total = np.bincount(who.codes[rows], weights=scores[rows], minlength=size)
+        count = np.bincount(who.codes[rows], minlength=size)
+        out = np.full(size, np.nan)
+        has = count > 0
+        out[has] = total[has] / count[has]
+        return out
+
+    y = per_customer(known & (frame.metric_codes == frame.metrics.index(relationship)))
+    rated = known & (frame.metric_codes == frame.metrics.index(metric))
+    columns = [
+        per_customer(rated & (about.codes == about.values.index(tp)))
+        if tp in about.values
+        else np.full(size, np.nan)
+        for tp in ids
+    ]
     x = np.column_stack(columns) if columns else np.empty((size, 0))
     complete = np.isfinite(y) & np.isfinite(x).all(axis=1)
     return relative_weights(
