@@ -33,6 +33,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import numpy as np
 
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_count,
+    fmt_interval,
+    number_format,
+)
 from cxcore.errors import CxError
 from cxcore.model.case import Case, CaseStatus
 from cxcore.model.customer import Customer
@@ -139,8 +148,8 @@ class CustomerHealth:
         return f"{self.id}: health {value} ({parts})"
 
 
-@attrs.frozen(kw_only=True)
-class HealthReport:
+@attrs.frozen(kw_only=True, repr=False)
+class HealthReport(TableDisplay):
     """The health of every customer, and of every account.
 
     Attributes:
@@ -187,9 +196,47 @@ class HealthReport:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"HealthReport({self.metric}: {len(self.customers)} customers, "
-            f"{len(self.accounts)} accounts, as of {self.as_of.isoformat()})"
+        return self.display_text()
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The customers to show, least healthy first: the health, then each part.
+
+        Args:
+            max_rows: Rows shown at most (the first and last halves), ``None`` for all.
+        """
+        part = number_format(2)
+        ordered = sorted(self.customers, key=lambda h: (h.health is None, h.health or 0.0))
+        w = self.weights
+        weights = ", ".join(f"{p} {getattr(w, p):g}" for p in PARTS)
+        return Table(
+            title=(
+                f"Customer health from {self.metric}, as of {self.as_of.date().isoformat()}: "
+                f"{len(self.customers)} customers, {len(self.accounts)} accounts"
+            ),
+            columns=(
+                Column("customer"),
+                Column("health", format=number_format(1), align="right"),
+                *(Column(p, format=part, align="right") for p in PARTS),
+                Column("open cases", format=fmt_count, align="right"),
+                Column("days since contact", format=number_format(0), align="right"),
+            ),
+            rows=[
+                (
+                    h.id,
+                    h.health,
+                    *(h.parts.get(p) for p in PARTS),
+                    h.open_cases,
+                    h.days_since_contact,
+                )
+                for h in ordered
+            ],
+            notes=(
+                (
+                    f"health: 100 x the weighted mean of the known parts (weights: {weights}; "
+                    f"recency halves every {w.recency_half_life_days:g} days); least healthy first"
+                ),
+            ),
+            max_rows=max_rows,
         )
 
 
@@ -377,7 +424,7 @@ def _composite(parts: Mapping[str, float], weights: HealthWeights) -> float | No
 
 
 @attrs.frozen(kw_only=True)
-class HealthSeparation:
+class HealthSeparation(TableDisplay):
     """How well health separates customers with an event (churn) from the rest.
 
     Attributes:
@@ -406,11 +453,30 @@ class HealthSeparation:
     confidence: float
     resamples: int
 
-    def __str__(self) -> str:
-        return (
-            f"health separates {self.event}: AUC {self.auc:.3f} "
-            f"({self.low:.3f} to {self.high:.3f}, {self.confidence:.0%}), "
-            f"{self.events} with the event, {self.others} without"
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The AUC, its interval and the group sizes, as one row."""
+        good = "stayed" if self.event == "churn" else "renewed"
+        return Table(
+            title=f"How well health separates {self.event}",
+            columns=(
+                Column("AUC", format=number_format(3), align="right"),
+                Column(
+                    f"{100 * self.confidence:g}% interval",
+                    format=lambda v: fmt_interval(v, 3),
+                    align="right",
+                ),
+                Column(f"with {self.event}", format=fmt_count, align="right"),
+                Column(f"without {self.event}", format=fmt_count, align="right"),
+                Column("unmatched", format=fmt_count, align="right"),
+            ),
+            rows=[(self.auc, (self.low, self.high), self.events, self.others, self.unmatched)],
+            notes=(
+                (
+                    f"AUC: the chance that a customer who {good} has the higher health "
+                    f"(0.5 is chance); stratified bootstrap, {self.resamples:,} resamples"
+                ),
+            ),
+            max_rows=max_rows,
         )
 
 
