@@ -160,7 +160,7 @@ class Cube(TableDisplay):
         confidence: The confidence level of every interval.
         methods: The headline interval's method of each metric.
         excluded_agents: Agent-reported answers left out of the frame it was built from.
-        columns: The cube's columns (``key`` columns hold codes into :attr:`values`).
+        columns: The cube's columns (key columns hold codes into ``values``).
         values: Per key column (the dimensions and ``respondent``), its values.
 
     .. versionadded:: 0.1.0
@@ -257,7 +257,7 @@ class Cube(TableDisplay):
 
     @property
     def key_columns(self) -> tuple[str, ...]:
-        """The columns that identify a group: the dimensions, then ``respondent`` if split."""
+        """The columns identifying a group (the dimensions, then ``respondent`` if split)."""
         return (*self.by, RESPONDENT) if self.split_respondents else self.by
 
     def _value(self, name: str, i: int) -> GroupValue:
@@ -476,7 +476,7 @@ def build_cube(
     ...     "answered_at": [datetime(2026, 3, d, tzinfo=UTC) for d in (2, 3, 9, 9)]})
     >>> cube = build_cube(frame, by="store", every="week", min_n=2)
     >>> [str(cell) for cell in cube]  # doctest: +NORMALIZE_WHITESPACE
-    ['nps [store=A] from 2026-03-02: 100.0 (22.5 to 100.0), n=2',
+    ['nps [store=A] from 2026-03-02: 100.0 (-24.4 to 100.0), n=2',
      'nps [store=A] from 2026-03-09: n=1, suppressed',
      'nps [store=B] from 2026-03-09: n=1, suppressed']
 
