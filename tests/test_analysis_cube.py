@@ -144,6 +144,39 @@ class TestAgreesWithScoreMany:
                     checked += 1
         assert checked <= len(cube)
 
+    def test_weighted_cells_and_changes(self):
+        """Weighted, the cells are score_many's and the changes compare()'s on effective counts."""
+        rng = random.Random(8)
+        n = 2000
+        table: dict[str, list[Any]] = {
+            "metric": [rng.choice(["nps", "csat", "rating"]) for _ in range(n)],
+            "store": [rng.choice(["A", "B"]) for _ in range(n)],
+            "answered_at": [T0 + timedelta(days=rng.randint(0, 27)) for _ in range(n)],
+        }
+        table["score"] = [rng.randint(*SCALES[m]) for m in table["metric"]]
+        frame = ResponseFrame.from_columns(table).with_weights(
+            [rng.uniform(0.5, 2.0) for _ in range(n)]
+        )
+        cube = build_cube(frame, by="store", every="week", weighted=True, min_n=20)
+        tables = score_many(frame, by="store", every="week", weighted=True, min_n=20)
+        checked = 0
+        for metric, ref_table in tables.items():
+            cells = {(c.key, c.period): c for c in ref_table if c.n > 0}
+            for (key, period), ref in cells.items():
+                got = cube.get(metric, {"store": key[0]}, period=period)
+                assert got is not None
+                assert same(got.score, None if ref.low_n else ref.score)
+                assert period is not None
+                before = cells.get((key, period - timedelta(days=7)))
+                if before is None or before.low_n or ref.low_n:
+                    assert got.change is None
+                    continue
+                d = compare(ref, before)
+                assert math.isclose(got.change or 0.0, d.difference, abs_tol=1e-9)
+                assert math.isclose(got.p_value or 0.0, d.p_value, abs_tol=1e-12)
+                checked += 1
+        assert checked > 10
+
     def test_significant_change_is_found(self):
         """A store that falls from NPS +60 to -20 week on week has a significant change."""
         rows = 200
