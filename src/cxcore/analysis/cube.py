@@ -743,10 +743,12 @@ _Four: TypeAlias = (
 )
 
 
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
 def _two_sided_normal(z: NDArray[np.float64]) -> NDArray[np.float64]:
     # math.erfc, value by value: the same p-values as the scalar tests, to the last bit.
-    root2 = math.sqrt(2.0)
-    return np.fromiter((math.erfc(abs(v) / root2) for v in z.tolist()), np.float64, len(z))
+    return np.asarray(_ERFC(np.abs(z) / math.sqrt(2.0)), dtype=np.float64)
 
 
 def _net_changes(  # noqa: PLR0917 - a private column kernel
