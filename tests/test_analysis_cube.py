@@ -287,6 +287,9 @@ class TestShape:
         assert "fewer than 30 answers: score suppressed, n shown" in text
         assert "Net Promoter Score" in text
         assert all(len(str(cell)) < 160 for cell in cube)
+        cell = cube[0]
+        assert repr(cell) == f"CubeCell({cell})"
+        ET.fromstring(cell._repr_html_())  # noqa: S314 - our own output
 
     def test_html_escapes_group_values(self):
         """In Jupyter the cube is an HTML table; a store named <script> stays text."""

@@ -71,8 +71,8 @@ _NUMBERS = (
 )
 
 
-@attrs.frozen(kw_only=True)
-class CubeCell:
+@attrs.frozen(kw_only=True, repr=False)
+class CubeCell(TableDisplay):
     """One cell of a cube: a metric for one group, reporter and period (or window).
 
     Attributes:
@@ -118,6 +118,43 @@ class CubeCell:
     def agent_reported(self) -> bool:
         """Whether the answers were reported by an agent on the customer's behalf."""
         return self.respondent == "agent"
+
+    def __repr__(self) -> str:
+        return f"CubeCell({self})"
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The cell as a one-row table (for Jupyter); ``max_rows`` is accepted and unused."""
+        columns = [Column(name) for name in self.group]
+        row: list[Any] = list(self.group.values())
+        if self.respondent is not None:
+            columns.append(Column("reported by"))
+            row.append(self.respondent)
+        if self.period is not None:
+            columns.append(Column("from" if self.window_days else "period"))
+            row.append(self.period)
+        columns += [
+            Column("metric"),
+            Column("n", format=fmt_count, align="right"),
+            Column("score", format=number_format(1), align="right"),
+            Column("interval", format=fmt_interval, align="right"),
+            Column("change", format=_fmt_change, align="right"),
+            Column("p", format=fmt_p_value, align="right"),
+        ]
+        row += [
+            self.metric,
+            self.n,
+            self.score,
+            (self.low, self.high),
+            (self.change, self.significant),
+            self.p_value,
+        ]
+        return Table(
+            columns=columns,
+            rows=[tuple(row)],
+            marks=[self.suppressed],
+            mark_note="too few answers: score suppressed, n shown",
+            max_rows=max_rows,
+        )
 
     def __str__(self) -> str:
         where = ", ".join(f"{k}={v}" for k, v in self.group.items()) or "overall"
