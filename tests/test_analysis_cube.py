@@ -492,6 +492,26 @@ class TestFromStore:
         assert rows_of(cube) == rows_of(expected)
         assert any(c.change is not None for c in cube)
 
+    @pytest.mark.parametrize("every", ["day", "week", "month"])
+    def test_periods_between_dates_are_counted_in_sql(self, store_path, every):
+        """Between since and until, each period is counted in SQL: the frame's cube, cell by cell."""
+        since = T0 + timedelta(days=3, hours=5)
+        until = T0 + timedelta(days=47, hours=2)
+        cube, frame = self.read(store_path, every=every, min_n=5, since=since, until=until)
+        inside = frame.select(start=since, end=until)
+        expected = build_cube(inside, ["nps", "csat"], by="store", every=every, min_n=5)
+        got, want = rows_of(cube), rows_of(expected)
+        assert got.keys() == want.keys()
+        for key, (n, score, low, high, suppressed, change) in want.items():
+            assert got[key][:5] == (n, score, low, high, suppressed)
+            if change is None:
+                assert got[key][5] is None
+            else:
+                assert got[key][5] == pytest.approx(change, abs=1e-9)
+        assert cube.every is not None
+        assert cube.every.value == every
+        assert any(c.change is not None for c in cube) or every == "day"
+
     def test_rolling_from_the_store(self, store_path):
         """Rolling windows from the store are those of its frame."""
         as_of = T0 + timedelta(days=50)

@@ -38,7 +38,16 @@ from cxcore.metrics import Headline, Metric, metric_registry
 from cxcore.model.frozendict import FrozenDict
 from cxcore.scoring._optional import optional_module
 from cxcore.scoring.batch import ScoreTable, score_many
-from cxcore.scoring.cells import DEFAULT_MIN_N, Cell, GroupValue, Period, resolve_method
+from cxcore.scoring.cells import (
+    DEFAULT_MIN_N,
+    Cell,
+    GroupValue,
+    Period,
+    day_number,
+    period_start,
+    resolve_method,
+)
+from cxcore.scoring.comparison import compare
 from cxcore.scoring.stats import IntervalMethod, mean_difference_test, z_value
 
 if TYPE_CHECKING:
@@ -1050,14 +1059,18 @@ async def cube_from_store(
     min_n: int = DEFAULT_MIN_N,
     interval: IntervalMethod | str = IntervalMethod.AUTO,
     confidence: float = 0.95,
+    utc_offset: timedelta = timedelta(0),
 ) -> Cube:
     """A cube of a survey's stored answers, agent-reported ones kept apart.
 
     Without time buckets or windows, the counting happens in the database
     (:meth:`~cxcore.ports.store.Store.score`, one query per metric, grouped by
     the dimensions and the reporter): only a count per level and group leaves
-    it. By day, week or month, or over rolling windows, the store's columnar
-    frame is read (:meth:`~cxcore.ports.store.Store.frame`) and counted by
+    it. By day, week or month between a given *since* and *until*, it does
+    too, one query per metric and period, and each cell is compared with its
+    previous period by :func:`~cxcore.scoring.compare`. Otherwise (time
+    buckets over all time, or rolling windows) the store's columnar frame is
+    read (:meth:`~cxcore.ports.store.Store.frame`) and counted by
     :func:`build_cube` or :func:`rolling_cube`.
 
     Args:
@@ -1074,6 +1087,7 @@ async def cube_from_store(
         min_n: Cells with fewer answers are suppressed.
         interval: The headline interval's method.
         confidence: The confidence level.
+        utc_offset: The offset from UTC in which days begin, for *every*.
 
     Raises:
         CxError: If both *every* and *days* are given, or for what the store
@@ -1087,7 +1101,9 @@ async def cube_from_store(
         raise CxError(msg)
     by_t = _parse_by(by)
     names = list(dict.fromkeys(metrics))
-    if every is not None or days is not None:
+    period = None if every is None else Period(every)
+    counted = days is None and (period is None or (since is not None and until is not None))
+    if not counted:
         frame = await store.frame(
             survey_id=survey_id,
             dimensions=[*by_t, RESPONDENT],
@@ -1105,25 +1121,33 @@ async def cube_from_store(
         }
         if days is not None:
             return rolling_cube(frame, names, days=days, as_of=as_of, **options)
-        return build_cube(frame, names, every=every, **options)
+        return build_cube(frame, names, every=every, utc_offset=utc_offset, **options)
     keys = [*by_t, RESPONDENT]
     registry = metric_registry()
     parts: list[dict[str, NDArray[Any]]] = []
     cells_per_metric: list[list[Cell]] = []
+    spans: list[tuple[date | None, datetime | None, datetime | None]] = [(None, since, until)]
+    if period is not None:
+        assert since is not None  # noqa: S101 - counted in SQL only between since and until
+        assert until is not None  # noqa: S101
+        spans = list(_period_spans(period, since, until, utc_offset))
     for name in names:
-        cells = await store.score(
-            name,
-            survey_id=survey_id,
-            by=keys,
-            since=since,
-            until=until,
-            where=where,
-            include_agents=True,
-            method=interval,
-            confidence=confidence,
-            min_n=min_n,
-        )
-        cells_per_metric.append([c for c in cells if c.n > 0])
+        found: list[Cell] = []
+        for first, start, end in spans:
+            cells = await store.score(
+                name,
+                survey_id=survey_id,
+                by=keys,
+                since=start,
+                until=end,
+                where=where,
+                include_agents=True,
+                method=interval,
+                confidence=confidence,
+                min_n=min_n,
+            )
+            found.extend(attrs.evolve(c, period=first) for c in cells if c.n > 0)
+        cells_per_metric.append(found)
     values: dict[str, tuple[GroupValue, ...]] = {}
     for k, name in enumerate(keys):
         seen = {cell.key[k] for cells in cells_per_metric for cell in cells}
@@ -1131,12 +1155,12 @@ async def cube_from_store(
             sorted(seen, key=lambda v: (v is None, str(type(v)), v if v is not None else 0))
         )
     for code, cells in enumerate(cells_per_metric):
-        parts.append(_cells_columns(cells, code, keys, values))
+        parts.append(_cells_columns(cells, code, keys, values, period, confidence))
     columns = {col: np.concatenate([p[col] for p in parts]) for col in parts[0]}
     return Cube(
         metrics=tuple(names),
         by=by_t,
-        every=None,
+        every=period,
         window_days=None,
         split_respondents=True,
         min_n=min_n,
@@ -1148,13 +1172,44 @@ async def cube_from_store(
     )
 
 
-def _cells_columns(
+def _period_spans(
+    period: Period, since: datetime, until: datetime, utc_offset: timedelta
+) -> Iterator[tuple[date, datetime, datetime]]:
+    """Each period from *since* to *until*: its first day, and its span cut to theirs."""
+    day = period_start(day_number(since, utc_offset), period)
+    last = day_number(until, utc_offset)
+    while True:
+        first = _EPOCH + timedelta(days=day)
+        if period is Period.DAY:
+            following = day + 1
+        elif period is Period.WEEK:
+            following = day + 7
+        else:
+            following = (first.replace(day=28) + timedelta(days=4)).replace(day=1).toordinal()
+            following -= _EPOCH.toordinal()
+        start = datetime.combine(first, time(0), tzinfo=UTC) - utc_offset
+        end = start + timedelta(days=following - day)
+        if start >= until:
+            return
+        yield first, max(start, since), min(end, until)
+        if following > last:
+            return
+        day = following
+
+
+def _cells_columns(  # noqa: PLR0917 - a private column builder
     cells: Sequence[Cell],
     code: int,
     keys: Sequence[str],
     values: Mapping[str, tuple[GroupValue, ...]],
+    period: Period | None,
+    confidence: float,
 ) -> dict[str, NDArray[Any]]:
-    """Columns of one metric's cells, read from the store: suppressed, with no previous period."""
+    """Columns of one metric's cells read from the store, suppressed and compared.
+
+    Each cell is compared with the same group's previous period by
+    :func:`~cxcore.scoring.compare`, when both have enough answers.
+    """
     size = len(cells)
 
     def col(name: str) -> NDArray[np.float64]:
@@ -1184,4 +1239,40 @@ def _cells_columns(
     for k, name in enumerate(keys):
         position = {v: i for i, v in enumerate(values[name])}
         out[name] = np.array([position[c.key[k]] for c in cells], dtype=np.int32)
+    if period is None:
+        return out
+    out["period"] = np.array(
+        [_NO_TIME if c.period is None else (c.period - _EPOCH).days for c in cells],
+        dtype=np.int64,
+    )
+    by_key = {(c.key, c.period): c for c in cells}
+    for i, cell in enumerate(cells):
+        assert cell.period is not None  # noqa: S101 - every cell has its period here
+        before = by_key.get((cell.key, _previous_day(cell.period, period)))
+        if before is None:
+            continue
+        out["previous_n"][i] = before.n
+        if before.low_n:
+            continue
+        out["previous_score"][i] = np.nan if before.score is None else before.score
+        if cell.low_n:
+            continue
+        try:
+            d = compare(cell, before, confidence=confidence)
+        except CxError:  # a mean from answers all alike on one side: no test
+            continue
+        out["change"][i] = d.difference
+        out["change_low"][i] = d.low
+        out["change_high"][i] = d.high
+        out["p_value"][i] = d.p_value
+        out["significant"][i] = d.significant
     return out
+
+
+def _previous_day(first: date, period: Period) -> date:
+    """The first day of the period before the one starting on *first*."""
+    if period is Period.DAY:
+        return first - timedelta(days=1)
+    if period is Period.WEEK:
+        return first - timedelta(days=7)
+    return (first - timedelta(days=1)).replace(day=1)
