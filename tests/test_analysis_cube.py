@@ -422,30 +422,35 @@ SURVEY = Survey(
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite store with 500 responses, a tenth of them reported by agents."""
     db = tmp_path_factory.mktemp("cube") / "cx.db"
-    rng = random.Random(11)
 
     async def fill() -> None:
         async with SQLiteStore(db) as store:
-            await store.put_survey(SURVEY)
-            for i in range(500):
-                agent = rng.random() < 0.1
-                await store.submit(
-                    Submission(
-                        idempotency_key=f"k{i}",
-                        survey_id="visit",
-                        survey_version=1,
-                        answers={"ltr": rng.randint(0, 10), "sat": rng.randint(1, 5)},
-                        complete=True,
-                        channel="sms",
-                        respondent="agent" if agent else "anonymous",
-                        agent_id="A-1" if agent else None,
-                        received_at=T0 + timedelta(hours=3 * i),
-                        context={"store": rng.choice(["BLR-01", "DEL-02", "MUM-03"])},
-                    )
-                )
+            await fill_store(store)
 
     asyncio.run(fill())
     return db
+
+
+async def fill_store(store: Any, responses: int = 500) -> None:
+    """Put the survey and *responses* responses (a tenth by agents) in *store*."""
+    rng = random.Random(11)
+    await store.put_survey(SURVEY)
+    for i in range(responses):
+        agent = rng.random() < 0.1
+        await store.submit(
+            Submission(
+                idempotency_key=f"k{i}",
+                survey_id="visit",
+                survey_version=1,
+                answers={"ltr": rng.randint(0, 10), "sat": rng.randint(1, 5)},
+                complete=True,
+                channel="sms",
+                respondent="agent" if agent else "anonymous",
+                agent_id="A-1" if agent else None,
+                received_at=T0 + timedelta(hours=3 * i),
+                context={"store": rng.choice(["BLR-01", "DEL-02", "MUM-03"])},
+            )
+        )
 
 
 def rows_of(cube: Cube) -> dict[tuple[Any, ...], tuple[Any, ...]]:
@@ -523,3 +528,37 @@ class TestFromStore:
         """Asking for weeks and windows at once is refused."""
         with pytest.raises(CxError, match="not both"):
             self.read(store_path, every="week", days=(7,))
+
+
+class TestEveryBackend:
+    def test_sql_counts_are_the_frames_cube(self, any_store):
+        """On SQLite and PostgreSQL alike, the cubes counted in SQL are those of the store's frame."""
+        since, until = T0 + timedelta(days=2), T0 + timedelta(days=30)
+
+        async def go() -> tuple[Cube, Cube, ResponseFrame]:
+            async with any_store() as store:
+                await fill_store(store, 240)
+                options: dict[str, Any] = {"survey_id": "visit", "metrics": ["nps"], "by": "store"}
+                overall = await cube_from_store(store, min_n=10, **options)
+                weekly = await cube_from_store(
+                    store, every="week", since=since, until=until, min_n=10, **options
+                )
+                frame = await store.frame(
+                    survey_id="visit", dimensions=["store", "respondent"], include_agents=True
+                )
+            return overall, weekly, frame
+
+        overall, weekly, frame = asyncio.run(go())
+        assert rows_of(overall) == rows_of(
+            build_cube(frame, ["nps"], by="store", every=None, min_n=10)
+        )
+        expected = build_cube(
+            frame.select(start=since, end=until), ["nps"], by="store", every="week", min_n=10
+        )
+        got, want = rows_of(weekly), rows_of(expected)
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            assert got[key][:5] == value[:5]
+            assert (got[key][5] is None) == (value[5] is None)
+            if value[5] is not None:
+                assert got[key][5] == pytest.approx(value[5], abs=1e-9)
