@@ -94,6 +94,36 @@ class TestMissingPeers:
         assert "apt-get install -y wrk" in why
 
 
+class TestDisplay:
+    def test_smoke_with_pandas_gives_figures_and_ratios(self, tmp_path):
+        """bench_display runs quickly on a small table and names its baseline in every ratio."""
+        status, lines = run_without(
+            "bench_display.py", [], "--cells=200", "--repeat=1", path=str(tmp_path)
+        )
+        assert status == 0
+        by_case = {line["case"]: line for line in lines}
+        html = by_case["cxcore ScoreTable._repr_html_ (20 rows shown)"]
+        assert html["cells"] == 200
+        assert html["seconds"] > 0
+        assert html["budget_seconds"] == 0.05
+        assert html["baseline"] == "pandas DataFrame._repr_html_ (20 rows shown)"
+        assert html["ratio_to_baseline"] > 0
+        assert by_case["cxcore display_html(max_rows=None), every row"]["baseline"] == (
+            "pandas DataFrame.to_html (every row)"
+        )
+        assert "pandas DataFrame.to_html (every row)" in by_case
+
+    def test_without_pandas_the_cxcore_cases_still_run(self, tmp_path):
+        status, lines = run_without(
+            "bench_display.py", ["pandas"], "--cells=50", "--repeat=1", path=str(tmp_path)
+        )
+        assert status == 0
+        skipped = [line for line in lines if "skipped" in line]
+        assert [line["case"] for line in skipped] == ["pandas DataFrame.to_html"]
+        ran = {line["case"] for line in lines if "seconds" in line}
+        assert "cxcore ScoreTable._repr_html_ (20 rows shown)" in ran
+
+
 class TestNoxInstallsEveryPeer:
     def test_the_bench_group_holds_every_optional_peer(self):
         """Every module a benchmark treats as an optional peer is installed by `nox -s bench`."""

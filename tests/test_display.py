@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -26,8 +27,11 @@ from cxcore.display import (
 from cxcore.errors import CxError
 from cxcore.metrics import Bucket, Metric, get_metric
 from cxcore.scoring import (
+    AaporGroup,
+    LiveScoreboard,
     ResponseFrame,
     ResponseRate,
+    Segmentation,
     compare,
     compare_with_rest,
     relative_weights,
@@ -336,8 +340,14 @@ class TestResults:
         parse(frame._repr_html_())
 
     def test_response_rate_repr(self):
-        rate = ResponseRate(("channel",), ("sms",), 10, {}, 0.3, 0.4)
+        rate = ResponseRate(
+            ("channel",), ("sms",), 10, {AaporGroup.COMPLETE: 3, AaporGroup.PARTIAL: 1}, 0.3, 0.4
+        )
         assert repr(rate) == "ResponseRate(channel='sms': RR1 30.0%, RR2 40.0% of 10 invited)"
+        lines = str(rate).splitlines()
+        assert lines[0] == "Response rates, channel = sms"
+        assert lines[3].split() == ["10", "3", "1", "0", "0", "0", "0", "30.0%", "40.0%"]
+        parse(rate._repr_html_())
 
     def test_the_comparison_with_the_rest_shows_itself(self):
         frame = nps_frame(["A"] * 100 + ["<i>"] * 100, [10] * 80 + [0] * 20 + [10] * 20 + [0] * 80)
@@ -347,3 +357,22 @@ class TestResults:
         assert rows is not None
         assert ["".join(tr[0].itertext()) for tr in rows] == ["<i>", "A"]
         assert "below" in repr(result)
+
+    def test_a_live_scoreboard_shows_its_segmentations_and_counts(self):
+        board = LiveScoreboard(
+            [Segmentation("overall"), Segmentation("store", ("store",), every="week")],
+            metrics=["nps", "csat"],
+        )
+        at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+        for value, store in [(10, "<A>"), (9, "<A>"), (3, "B")]:
+            board.add("nps", value, at=at, dimensions={"store": store})
+        board.add("csat", 5, at=at, dimensions={"store": "B"})
+        assert board.answers() == {"nps": 3, "csat": 1}
+        assert repr(board) == (
+            "LiveScoreboard(4 answers, metrics=[nps, csat], segmentations=[overall, store])"
+        )
+        lines = str(board).splitlines()
+        assert lines[3].split() == ["overall", "(overall)", MISSING, "1"]
+        assert lines[4].split() == ["store", "store", "week", "2"]
+        assert "Answers counted: nps 3, csat 1." in lines
+        parse(board._repr_html_())

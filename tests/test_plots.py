@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +28,14 @@ from matplotlib.testing.compare import compare_images  # noqa: E402
 from cxcore import plots  # noqa: E402
 from cxcore.errors import CxError  # noqa: E402
 from cxcore.metrics import Bucket, Metric, MetricRegistry  # noqa: E402
-from cxcore.scoring import ResponseFrame, compare, compare_with_rest, score  # noqa: E402
+from cxcore.scoring import (  # noqa: E402
+    LiveScoreboard,
+    ResponseFrame,
+    Segmentation,
+    compare,
+    compare_with_rest,
+    score,
+)
 
 REFERENCES = Path(__file__).parent / "data" / "plots"
 UPDATE = os.environ.get("CXCORE_UPDATE_PLOTS") == "1"
@@ -213,6 +222,18 @@ class TestBucketBars:
         plots.bucket_bars(score(frame, "nps", by="store"), ax=ax)
         check_reference(fig, "bucket_bars", tmp_path)
 
+    def test_cells_of_a_live_scoreboard(self, frame):
+        board = LiveScoreboard([Segmentation("store", ("store",))], metrics=["nps", "csat"])
+        board.add_frame(frame)
+        _, ax = new_axes()
+        plots.bucket_bars(sorted(board.snapshot("store"), key=lambda c: str(c.key)), ax=ax)
+        assert len(ax.patches) == 18
+        table = score(frame, "nps", by="store")
+        widths = [p.get_width() for p in ax.patches]
+        assert widths[:6] == pytest.approx([c.shares["detractor"] for c in table])
+        with pytest.raises(CxError, match="cells of one metric are needed"):
+            plots.bucket_bars([*board.snapshot("store"), *board.snapshot("store", "csat")])
+
     def test_without_ax_a_new_figure(self, frame):
         ax = plots.bucket_bars(score(frame, "nps"))
         assert len(ax.patches) == 3
@@ -264,8 +285,31 @@ class TestCompareWithRest:
                 compare(segment.cell, rest).p_value, rel=1e-9
             )
 
+    def test_weighted_tables_pool_the_weighted_shares(self, frame):
+        """Weighted: the overall score is the weighted score; each store is still tested."""
+        weights = np.random.default_rng(1).uniform(0.5, 2.0, len(frame))
+        weighted = frame.with_weights(weights)
+        result = compare_with_rest(score(weighted, "nps", by="store", weighted=True))
+        overall = score(weighted, "nps", weighted=True)[0]
+        assert result.overall.score == pytest.approx(overall.score, rel=1e-9)
+        assert result.overall.n_eff == pytest.approx(
+            sum(c.n_eff for c in score(weighted, "nps", by="store", weighted=True)), rel=1e-12
+        )
+        assert all(s.difference is not None for s in result.segments)
+        assert {s.side for s in result.segments} >= {"above", "below"}
+
     def test_refuses_a_table_by_period_and_unknown_adjustments(self, frame):
         with pytest.raises(CxError, match="the table is by week"):
             compare_with_rest(score(frame, "nps", by="store", every="week"))
         with pytest.raises(CxError, match="adjust 'bonferroni' is not a known adjustment"):
             compare_with_rest(score(frame, "nps", by="store"), adjust="bonferroni")  # type: ignore[arg-type]
+
+
+def test_importing_plots_and_display_loads_neither_matplotlib_nor_numpy():
+    """matplotlib is imported on the first plot, not with the module."""
+    code = (
+        "import sys, cxcore.display, cxcore.plots; "
+        "print(sorted(m for m in ('matplotlib', 'numpy', 'pandas') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

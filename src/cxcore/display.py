@@ -41,7 +41,7 @@ A      120   31.7   [20.4, 42.0]
 <b>      9  -11.1  [-50.2, 32.5] †
 † fewer than 30 answers: read with care
 NPS: % promoters (9-10) minus % detractors (0-6).
->>> "<td>&lt;b&gt;</td>" in result._repr_html_()
+>>> "&lt;b&gt;</td>" in result._repr_html_()
 True
 
 Everything in the HTML is escaped, values and titles alike, and the markup is
@@ -198,7 +198,7 @@ def _bounds(total: int, max_rows: int | None) -> tuple[range, range]:
 
 
 _HTML_STYLE = {
-    "table": "border-collapse:collapse",
+    "table": "border-collapse:collapse;width:auto;font-variant-numeric:tabular-nums",
     "caption": "text-align:left;font-weight:bold;padding-bottom:0.3em",
     "note": "text-align:left;font-size:smaller;color:#555",
     "hidden": "text-align:center;font-style:italic;color:#555",
@@ -311,8 +311,7 @@ class Table:
         any_mark = any(marked for _, marked in (*top, *bottom))
         n_cols = len(self.columns) + any_mark
         style = _HTML_STYLE
-        right = ' style="text-align:right"'
-        aligns = [right if c.align == "right" else "" for c in self.columns]
+        aligns = [f' style="text-align:{c.align};padding:0.15em 0.6em"' for c in self.columns]
 
         def row(cells: Sequence[str], marked: bool) -> str:  # noqa: FBT001
             tds = "".join(f"<td{a}>{esc(s)}</td>" for a, s in zip(aligns, cells, strict=True))

@@ -31,7 +31,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 from cxcore.errors import CxError
-from cxcore.metrics import Headline, Metric
+from cxcore.metrics import Headline, Metric, metric_registry
 from cxcore.model.survey import Direction
 from cxcore.scoring._optional import optional_module
 
@@ -82,6 +82,20 @@ def _score_label(metric: Metric) -> str:
     return f"{metric.title}{unit}, {better} is better"
 
 
+def _metric_of(table: ScoreTable | Sequence[Cell]) -> Metric:
+    if not isinstance(table, Sequence):
+        return table.metric
+    names = sorted({c.metric for c in table})
+    if len(names) != 1:
+        msg = f"cells of one metric are needed to draw buckets, not of {names!r}"
+        raise CxError(msg)
+    registry = metric_registry()
+    if names[0] not in registry:
+        msg = f"metric {names[0]!r} of the cells is not registered (pass its score table instead)"
+        raise CxError(msg)
+    return registry.get(names[0])
+
+
 def _group_label(key: Sequence[GroupValue]) -> str:
     return " / ".join("(missing)" if v is None else str(v) for v in key) or "overall"
 
@@ -109,7 +123,7 @@ def trend(
         band: Shade each group's interval.
 
     Returns:
-        The axes: per group, one line (with a marker per period), one band
+        The axes drawn on, holding per group one line (a marker per period), one band
         (if *band*), and one more line of hollow markers if a period is low n.
 
     Raises:
@@ -176,7 +190,10 @@ def trend(
     ax.set_title(f"{metric.title} by {table.every.value}, {level} intervals")
     if table.by:
         ax.legend(title=", ".join(table.by), fontsize="small")
-    ax.figure.autofmt_xdate()
+    dates = optional_module("matplotlib.dates", "drawing a trend")
+    locator = dates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
     return ax
 
 
@@ -204,7 +221,7 @@ def segment_ranking(
         comparison: A comparison already computed for *table* (saves recomputing it).
 
     Returns:
-        The axes: one error bar container per segment with answers, the overall
+        The axes drawn on, holding one error bar container per segment with answers, the overall
         line, and its shaded interval.
 
     Raises:
@@ -277,7 +294,7 @@ def segment_ranking(
 
 
 def bucket_bars(
-    table: ScoreTable,
+    table: ScoreTable | Sequence[Cell],
     *,
     ax: Any = None,  # noqa: ANN401 - a matplotlib Axes
     labels: bool = True,
@@ -289,16 +306,20 @@ def bucket_bars(
     drawn paler and marked in their label.
 
     Args:
-        table: A score table (any grouping; cells with no answers are left out).
+        table: A score table (any grouping), or cells of one metric (a live
+            scoreboard's snapshot, say). Cells with no answers are left out.
         ax: The axes to draw on (a new figure's by default).
         labels: Write each share of at least 8% inside its bar.
 
     Returns:
-        The axes: one bar patch per cell and bucket.
+        The axes drawn on, holding one bar patch per cell and bucket.
+
+    Raises:
+        CxError: If the cells are of more than one metric, or of a metric not registered.
 
     .. versionadded:: 0.1.0
     """
-    metric = table.metric
+    metric = _metric_of(table)
     cells = [c for c in table if c.n > 0]
     ax = _axes(ax, "drawing bucket bars")
     buckets = list(metric.buckets)

@@ -102,8 +102,8 @@ class ScoreTable(TableDisplay):
     It shows itself as a compact table (n, score, interval, a mark on low-n
     cells, the metric's definition under it), cut to
     :data:`~cxcore.display.DEFAULT_MAX_ROWS` rows: plain text from ``repr``
-    and ``str``, HTML in Jupyter. :meth:`display_text` with ``max_rows=None``
-    shows every cell.
+    and ``str``, HTML in Jupyter.
+    :meth:`~cxcore.display.TableDisplay.display_text` with ``max_rows=None`` shows every cell.
 
     >>> from cxcore.scoring import ResponseFrame, score
     >>> frame = ResponseFrame.from_columns({

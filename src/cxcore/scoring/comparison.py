@@ -17,6 +17,7 @@ from cxcore.display import (
     metric_definition,
     number_format,
     score_columns,
+    score_digits,
 )
 from cxcore.errors import CxError
 from cxcore.metrics import Headline, MetricRegistry, metric_registry
@@ -164,6 +165,7 @@ class RestComparison(TableDisplay):
         registry = metric_registry()
         metric = registry.get(self.metric) if self.metric in registry else None
         by = self.segments[0].cell.by if self.segments else ()
+        digits = score_digits(metric) if metric is not None else 2
         columns = [Column(name) for name in by]
         notes = []
         if metric is not None:
@@ -176,7 +178,7 @@ class RestComparison(TableDisplay):
                 Column("interval", format=fmt_interval, align="right"),
             ]
         columns += [
-            Column("vs rest", format=number_format(1, signed=True), align="right"),
+            Column("vs rest", format=number_format(digits, signed=True), align="right"),
             Column("p (adj.)", format=fmt_p_value, align="right"),
             Column("differs"),
         ]
@@ -197,8 +199,8 @@ class RestComparison(TableDisplay):
         notes.insert(
             0,
             f"Each segment against all other answers; {how} p-values, significant below "
-            f"{round(1 - self.confidence, 12):g}. Overall: {overall.score:.1f} "
-            f"{fmt_interval((overall.low, overall.high))}, n = {overall.n:,}."
+            f"{round(1 - self.confidence, 12):g}. Overall: {overall.score:.{digits}f} "
+            f"{fmt_interval((overall.low, overall.high), digits)}, n = {overall.n:,}."
             if overall.score is not None and overall.low is not None
             else f"Each segment against all other answers; {how} p-values.",
         )
@@ -238,14 +240,15 @@ def _pooled(cells: list[Cell], template: Cell, *, weighted: bool) -> Cell:
     n_eff = float(sum(c.n_eff for c in cells)) if weighted else float(n)
     mean = sd = None
     if n_eff > 0:
-        weights = [c.n_eff if weighted else c.n for c in cells]
-        size = sum(weights)
-        s1 = sum(w * (c.mean or 0.0) for w, c in zip(weights, cells, strict=True))
-        mean = s1 / size
+        # Each cell's mean counts by its answers (by its total weight, when weighted).
+        totals = [float(sum(c.counts.values())) if weighted else float(c.n) for c in cells]
+        mean = sum(t * (c.mean or 0.0) for t, c in zip(totals, cells, strict=True)) / sum(totals)
+        sizes = [c.n_eff if weighted else float(c.n) for c in cells]
+        size = sum(sizes)
         if size > 1:
             s2 = sum(
                 (w - 1) * (c.sd or 0.0) ** 2 + w * (c.mean or 0.0) ** 2
-                for w, c in zip(weights, cells, strict=True)
+                for w, c in zip(sizes, cells, strict=True)
                 if w > 0
             )
             sd = math.sqrt(max(s2 - size * mean * mean, 0.0) / (size - 1))

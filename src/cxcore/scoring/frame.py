@@ -534,7 +534,10 @@ class ResponseFrame(TableDisplay):
         ]
         notes = []
         if self.dimensions:
-            dims = ", ".join(f"{name} ({len(d):,} values)" for name, d in self.dimensions.items())
+            dims = ", ".join(
+                f"{name} ({len(d):,} value{'' if len(d) == 1 else 's'})"
+                for name, d in self.dimensions.items()
+            )
             notes.append(f"Dimensions: {dims}.")
         if self._time is not None and total:
             known = self._time[self._time != np.iinfo(np.int64).min]

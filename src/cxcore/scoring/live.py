@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from cxcore.display import DEFAULT_MAX_ROWS, Column, Table, TableDisplay, fmt_count, fmt_text
 from cxcore.errors import CxError, Problem, UnknownMetricError
 from cxcore.metrics import Headline, Metric, MetricRegistry, metric_registry
 from cxcore.model.response import RespondentKind, Response, ResponseStatus
@@ -97,7 +98,7 @@ class Segmentation:
     every: Period | None = attrs.field(default=None, converter=_as_period)
 
 
-class LiveScoreboard:
+class LiveScoreboard(TableDisplay):
     """Scores that update with every answer, for several segmentations at once.
 
     >>> from datetime import datetime, timezone
@@ -108,6 +109,15 @@ class LiveScoreboard:
     ...     _ = board.add("nps", value, at=at, dimensions={"store": store})
     >>> board.score("store", ("A",), "nps"), board.score("overall", (), "nps")
     (100.0, 33.333333333333336)
+    >>> print(board)
+    LiveScoreboard
+    segmentation  by         every  segments
+    ------------  ---------  -----  --------
+    overall       (overall)  —             1
+    store         store      —             2
+    Answers counted: nps 3.
+    Latest day seen: 2026-03-02.
+    Rolling windows: 7, 30 days.
 
     Args:
         segmentations: The segmentations to keep, as :class:`Segmentation`
@@ -335,6 +345,53 @@ class LiveScoreboard:
 
     def _ring(self) -> list[Any]:
         return [*self._row(), [0] * (self._n_codes * self._keep_days), None]
+
+    def answers(self) -> dict[str, int]:
+        """How many answers to each metric have been counted (by the first segmentation)."""
+        if not self.segmentations:
+            return {m.name: 0 for m in self._metrics}
+        totals = [0] * self._n_codes
+        for row in self._totals[0].values():
+            totals = list(map(operator.add, totals, row[: self._n_codes]))
+        return {
+            m.name: sum(totals[self._offsets[j] : self._offsets[j + 1]])
+            for j, m in enumerate(self._metrics)
+        }
+
+    def __repr__(self) -> str:
+        counted = sum(self.answers().values())
+        names = ", ".join(s.name for s in self.segmentations)
+        metrics = ", ".join(m.name for m in self._metrics)
+        return f"LiveScoreboard({counted:,} answers, metrics=[{metrics}], segmentations=[{names}])"
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The board as a table: a row per segmentation, with the segments seen so far.
+
+        Args:
+            max_rows: Rows shown at most, ``None`` for all.
+        """
+        answers = ", ".join(f"{name} {count:,}" for name, count in self.answers().items())
+        latest = self._latest[0]
+        notes = [f"Answers counted: {answers}."]
+        if latest is not None:
+            notes.append(f"Latest day seen: {(_EPOCH + timedelta(days=latest)).isoformat()}.")
+        if self.windows:
+            notes.append(f"Rolling windows: {', '.join(str(w) for w in self.windows)} days.")
+        return Table(
+            title="LiveScoreboard",
+            columns=(
+                Column("segmentation"),
+                Column("by"),
+                Column("every", format=fmt_text),
+                Column("segments", format=fmt_count, align="right"),
+            ),
+            rows=[
+                (s.name, ", ".join(s.by) or "(overall)", s.every, len(self._totals[i]))
+                for i, s in enumerate(self.segmentations)
+            ],
+            notes=notes,
+            max_rows=max_rows,
+        )
 
     def code(self, metric: str, value: int) -> int:
         """The code of answer *value* to *metric*, as :attr:`add_coded` takes it.

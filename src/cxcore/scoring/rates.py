@@ -14,7 +14,14 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from cxcore.display import fmt_percent
+from cxcore.display import (
+    DEFAULT_MAX_ROWS,
+    Column,
+    Table,
+    TableDisplay,
+    fmt_count,
+    fmt_percent,
+)
 from cxcore.errors import CxError
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.scoring.cells import GroupValue
@@ -98,7 +105,7 @@ def aapor_rates(
 
 
 @attrs.frozen
-class ResponseRate:
+class ResponseRate(TableDisplay):
     """The response rates of one segment.
 
     Attributes:
@@ -126,6 +133,32 @@ class ResponseRate:
         return (
             f"ResponseRate({where or 'overall'}: RR1 {fmt_percent(self.rr1)}, "
             f"RR2 {fmt_percent(self.rr2)} of {self.invited:,} invited)"
+        )
+
+    def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
+        """The segment as a one-row table: its cases per AAPOR group and RR1, RR2.
+
+        Args:
+            max_rows: Unused (one row); accepted as every result's display takes it.
+        """
+        where = ", ".join(
+            f"{name} = {value}" for name, value in zip(self.by, self.key, strict=True)
+        )
+        groups = list(AaporGroup)
+        return Table(
+            title=f"Response rates{f', {where}' if where else ''}",
+            columns=(
+                Column("invited", format=fmt_count, align="right"),
+                *(
+                    Column(g.value.replace("_", "-"), format=fmt_count, align="right")
+                    for g in groups
+                ),
+                Column("RR1", format=fmt_percent, align="right"),
+                Column("RR2", format=fmt_percent, align="right"),
+            ),
+            rows=[(self.invited, *(self.counts.get(g, 0) for g in groups), self.rr1, self.rr2)],
+            notes=("AAPOR RR1 counts completes, RR2 completes and partials, over every case.",),
+            max_rows=max_rows,
         )
 
 
