@@ -368,6 +368,13 @@ class TestRolling:
         assert cell.period == date(2026, 2, 23)
         assert (cell.n, cell.score, cell.window_days) == (1, 100.0, 7)
 
+    def test_a_window_asked_twice_is_one(self):
+        """days=(7, 7) gives the 7-day window once."""
+        frame = ResponseFrame.from_columns({"metric": ["nps"], "score": [9], "answered_at": [T0]})
+        cube = rolling_cube(frame, days=(7, 7), min_n=0)
+        assert cube.window_days == (7,)
+        assert len(cube) == 1
+
     @pytest.mark.parametrize("days", [(), (0,), (7, -1), (1.5,)])
     def test_bad_windows_are_refused(self, days):
         """A window must be a positive whole number of days."""

@@ -153,6 +153,13 @@ class TestParts:
         with pytest.raises(CxError, match="at least one health weight"):
             HealthWeights(score=0, trend=0, cases=0, recency=0, response=0)
 
+    def test_bad_disposition_is_named(self):
+        """An invitation's disposition that is not one is refused, naming the invitation."""
+        with pytest.raises(CxError, match=r"invitation 'V1': 'answered' is not a disposition"):
+            customer_health(
+                frame_of([("C1", 5, AS_OF)]), invitations=[(invitation(1, "C1"), "answered")]
+            )
+
     def test_frame_needs_customers_and_the_metric(self):
         """The frame must tell customers apart and hold the metric."""
         frame = ResponseFrame.from_columns({"metric": ["nps"], "score": [5]})

@@ -952,7 +952,7 @@ def rolling_cube(
     if bad or not given:
         msg = f"days {list(given)!r} must be positive whole numbers of days (e.g. 7 and 30)"
         raise CxError(msg)
-    lengths = tuple(int(d) for d in days)
+    lengths = tuple(dict.fromkeys(int(d) for d in days))  # a window asked twice is one window
     end = _as_of(frame, as_of)
     by_t = _parse_by(by)
     split = respondent in frame.dimensions

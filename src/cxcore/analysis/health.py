@@ -324,7 +324,15 @@ def customer_health(  # noqa: C901, PLR0912, PLR0915 - one pass per input, in or
     answered: dict[str, int] = defaultdict(int)
     last_disposition: dict[str, tuple[Invitation, Disposition]] = {}
     for invitation, disposition in invitations:
-        last_disposition[invitation.id] = (invitation, Disposition(disposition))
+        try:
+            last_disposition[invitation.id] = (invitation, Disposition(disposition))
+        except ValueError:
+            allowed = ", ".join(d.value for d in Disposition)
+            msg = (
+                f"invitation {invitation.id!r}: {disposition!r} is not a disposition "
+                f"(expected one of {allowed})"
+            )
+            raise CxError(msg) from None
     for invitation, disposition in last_disposition.values():
         if invitation.customer_id is None:
             continue
