@@ -6,6 +6,8 @@ import asyncio
 import json
 import math
 import random
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -381,6 +383,32 @@ class TestRolling:
         frame = ResponseFrame.from_columns({"metric": ["nps"], "score": [1], "answered_at": [T0]})
         with pytest.raises(CxError, match="positive whole numbers of days"):
             rolling_cube(frame, days=days)
+
+
+class TestPackage:
+    def test_import_is_light_and_names_load_on_use(self):
+        """`import cxcore.analysis` loads no numpy, pandas or matplotlib; a name loads its module."""
+        code = (
+            "import sys, cxcore.analysis as a\n"
+            "heavy = ['numpy', 'pandas', 'polars', 'matplotlib']\n"
+            "print(sorted(m for m in heavy if m in sys.modules))\n"
+            "a.build_cube\n"
+            "print('cxcore.analysis.cube' in sys.modules, 'cxcore.analysis.health' in sys.modules)"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert run.stdout.split("\n")[:2] == ["[]", "True False"]
+
+    def test_every_listed_name_exists(self):
+        """Each name in __all__ resolves, and an unknown one is an AttributeError."""
+        from cxcore import analysis  # noqa: PLC0415 - the package under test
+
+        for name in analysis.__all__:
+            assert getattr(analysis, name) is not None
+        assert set(analysis.__all__) <= set(dir(analysis))
+        with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+            analysis.nothing  # noqa: B018 - the lookup is the test
 
 
 class TestRefusals:
