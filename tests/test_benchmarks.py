@@ -68,6 +68,19 @@ class TestMissingPeers:
         assert "cxcore score_many nps+csat+ces by store x touchpoint (cached key)" in ran
         assert "live add (checked, with datetime)" in ran
 
+    def test_cube_smoke(self, tmp_path):
+        """bench_cube on a small frame: the cube and its score_many baseline, with their ratio."""
+        status, lines = run_without(
+            "bench_cube.py", [], "--rows=20000", "--repeat=1", path=str(tmp_path)
+        )
+        assert status == 0
+        cases = {line["case"]: line for line in lines}
+        cube = next(line for case, line in cases.items() if case.startswith("cube nps+csat+ces"))
+        assert cube["baseline"] == "score_many for the same cells"
+        assert cube["ratio_to_baseline"] > 0
+        assert 0 < cube["cells"] <= 20000
+        assert any(case.startswith("score_many nps+csat+ces") for case in cases)
+
     def test_email_without_an_smtp_server_is_skipped(self, tmp_path):
         """Without aiosmtpd (the sink), bench_email prints one skipped line and exits 0."""
         status, lines = run_without("bench_email.py", ["aiosmtpd"], path=str(tmp_path))
