@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from cxcore.collector.api import AgentReports, Answers, Interactions
 from cxcore.collector.channel_route import ChannelRoute
 from cxcore.collector.context import Context, Handler, guarded
+from cxcore.collector.kiosk import KioskRoutes
 from cxcore.collector.links import AmpForm, SurveyPage, Unsubscribe
 from cxcore.collector.live import LiveRoutes, LiveScores
 from cxcore.collector.pages import Pages
@@ -59,6 +60,7 @@ class Collector:
     ``/api/interactions``         interactions into the rules and the outbox (``interactions``)
     ``/api/interactions/batch``   up to 1,000 interactions, with a result per item
     ``/live``, ``/live/scores``   live scores: a page, and its Server-Sent Events stream
+    ``/kiosk/``, ``/kiosk/api/*`` the store kiosk: its page, and its device API
     ``/healthz``, ``/readyz``     liveness, and readiness (the store answers)
     ============================  =========================================================
 
@@ -170,6 +172,7 @@ class Collector:
             route("/live", live.page, ["GET", "HEAD"]),
             route("/live/scores", live.scores, ["GET"], "../static"),
         ]
+        routes += [route(*r) for r in KioskRoutes(context, staff).routes()]
         if rules is not None:
             interactions = Interactions(context, rules, Outbox(self.store, tokens, clock=clock))
             routes += [
