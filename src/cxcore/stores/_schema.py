@@ -303,7 +303,7 @@ _V6 = (
         store TEXT NOT NULL,
         touchpoint TEXT NOT NULL,
         survey_id TEXT NOT NULL,
-        key_id TEXT NOT NULL UNIQUE REFERENCES api_keys (id),
+        key_id TEXT NOT NULL REFERENCES api_keys (id),
         locales TEXT NOT NULL,
         agent_mode BOOLEAN NOT NULL,
         created_at BIGINT NOT NULL,
@@ -313,6 +313,7 @@ _V6 = (
         dropped BIGINT NOT NULL DEFAULT 0,
         last_answer_at BIGINT
     )""",
+    "CREATE UNIQUE INDEX kiosks_by_key ON kiosks (key_id)",
 )
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
