@@ -51,8 +51,8 @@ class TestKiosks:
             assert await store.api_key(issued.key.id) == issued.key
             assert await check_api_key(store, issued.secret, "kiosk") == issued.key
             assert await check_api_key(store, issued.secret, "answers") is None
+            again = _issue()
             with pytest.raises(ConflictError, match="blr-01-exit"):
-                again = _issue()
                 await store.add_kiosk(again.kiosk, again.key)
             assert len(await store.api_keys()) == 1  # the refused add wrote no key
             other = _issue("blr-01-billing", touchpoint="billing_counter")

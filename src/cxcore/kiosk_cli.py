@@ -20,7 +20,7 @@ from cxcore.cli import UsageError
 from cxcore.deployment.cli import add_config_argument, read_config
 from cxcore.errors import CxError
 from cxcore.ports.clock import SystemClock
-from cxcore.ports.store import Kiosk, StoreError
+from cxcore.ports.store import Kiosk, Store, StoreError, UnknownSurveyError
 
 if TYPE_CHECKING:
     from cxcore.deployment import Deployment
@@ -81,6 +81,23 @@ def _run(args: argparse.Namespace, what: str) -> int:
     return asyncio.run(run_kiosk(deployment, args, what, sys.stdout))
 
 
+async def _check_survey(deployment: Deployment, store: Store, survey_id: str) -> None:
+    """Refuse a survey neither stored nor in the deployment's definition files, naming it."""
+    from cxcore.definitions import load_definitions  # noqa: PLC0415 - only `kiosk add`
+
+    try:
+        await store.survey(survey_id)
+    except UnknownSurveyError:
+        files = [deployment.path(name) for name in deployment.collector.definitions]
+        known = {s.id for s in load_definitions(*files).surveys} if files else set()
+        if survey_id not in known:
+            msg = (
+                f"--survey: {survey_id!r} is neither stored nor in the deployment's "
+                "definition files"
+            )
+            raise CxError(msg) from None
+
+
 def _when(value: datetime | None) -> str:
     return "never" if value is None else f"{value:%Y-%m-%d %H:%M}"
 
@@ -117,7 +134,7 @@ async def run_kiosk(
     try:
         now = clock.now()
         if what == "add":
-            await store.survey(args.survey)  # an unknown survey is refused, naming it
+            await _check_survey(deployment, store, args.survey)
             issued = issue_kiosk(
                 args.id,
                 store=args.store,

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from cxcore.collector.api import AgentReports, Answers, Interactions
 from cxcore.collector.channel_route import ChannelRoute
 from cxcore.collector.context import Context, Handler, guarded
-from cxcore.collector.kiosk import KioskRoutes
+from cxcore.collector.kiosk import KioskLimits, KioskRoutes
 from cxcore.collector.links import AmpForm, SurveyPage, Unsubscribe
 from cxcore.collector.live import LiveRoutes, LiveScores
 from cxcore.collector.pages import Pages
@@ -78,6 +78,7 @@ class Collector:
         max_body_bytes: The largest request body accepted.
         limits: Rate limits per sender address and per API key.
         live_interval: The shortest time between two live score updates of one view.
+        kiosk_limits: Requests per kiosk (device), on top of *limits*.
 
     Raises:
         LinkError: If *public_url* is not an absolute http(s) URL without query or fragment.
@@ -99,6 +100,7 @@ class Collector:
         max_body_bytes: int = 64 * 1024,
         limits: RateLimits | None = None,
         live_interval: float = 0.25,
+        kiosk_limits: KioskLimits | None = None,
     ) -> None:
         public_url = SurveyLinks(public_url).base_url  # checks it, strips the slash
         clock = clock or SystemClock()
@@ -119,6 +121,7 @@ class Collector:
             secret=tokens.derive_key("collector"),
         )
         self.live = LiveScores(store, min_interval=live_interval, clock=clock)
+        self.kiosk_limits = kiosk_limits
         self.app = Starlette(
             routes=self._routes(rules, tokens, agent_surveys, clock),
             middleware=[Middleware(SecurityHeaders)],
@@ -172,7 +175,7 @@ class Collector:
             route("/live", live.page, ["GET", "HEAD"]),
             route("/live/scores", live.scores, ["GET"], "../static"),
         ]
-        routes += [route(*r) for r in KioskRoutes(context, staff).routes()]
+        routes += [route(*r) for r in KioskRoutes(context, staff, self.kiosk_limits).routes()]
         if rules is not None:
             interactions = Interactions(context, rules, Outbox(self.store, tokens, clock=clock))
             routes += [
