@@ -316,7 +316,7 @@
       button.type = 'button';
       button.className = 'language';
       button.lang = code;
-      button.textContent = (config.words[code] || {}).start || code;
+      button.textContent = (config.words[code] || {}).language_name || code;
       button.addEventListener('click', function () { begin(code); });
       box.appendChild(button);
     });
@@ -386,8 +386,9 @@
       });
       box.appendChild(button);
     });
-    $('q-low').textContent = q.low_label ? localized(q.low_label) || '' : '';
-    $('q-high').textContent = q.high_label ? localized(q.high_label) || '' : '';
+    var ends = q.display === 'numbers'; // emoji and stars name each level on its button
+    $('q-low').textContent = ends && q.low_label ? localized(q.low_label) || '' : '';
+    $('q-high').textContent = ends && q.high_label ? localized(q.high_label) || '' : '';
     show('question');
   }
 
