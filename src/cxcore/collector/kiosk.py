@@ -91,12 +91,19 @@ def _text(value: Any, locales: Sequence[str], fallback: str) -> dict[str, str]: 
     return {locale: value.get(locale, fallback) for locale in locales}
 
 
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _question(q: Question, locales: Sequence[str], fallback: str) -> dict[str, Any] | None:
     view: dict[str, Any] = {
         "id": q.id,
         "kind": q.kind,
         "required": q.required,
         "text": _text(q.text, locales, fallback),
+        "show_if": [
+            {"question": c.question, "op": c.op.value, "value": _plain(c.value)} for c in q.show_if
+        ],
     }
     if isinstance(q, ScoredQuestion):
         scales = {locale: scale_view(q, locale, fallback) for locale in locales}

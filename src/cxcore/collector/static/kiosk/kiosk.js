@@ -292,10 +292,34 @@
   // -- the visitor's screens ----------------------------------------------------------------
 
   function tapQuestions() {
-    return config.survey.questions.filter(function (q) { return q.levels || q.options; });
+    return config.survey.questions.filter(function (q) { return q.kind !== 'text'; });
   }
-  function commentQuestion() {
-    return config.survey.questions.filter(function (q) { return q.kind === 'text'; })[0] || null;
+
+  // The survey's display logic, as the server checks it: a hidden question takes no answer.
+  function holds(c, answers) {
+    if (!Object.prototype.hasOwnProperty.call(answers, c.question)) { return c.op === 'not_answered'; }
+    var a = answers[c.question];
+    switch (c.op) {
+      case 'answered': return true;
+      case 'not_answered': return false;
+      case 'eq': return a === c.value;
+      case 'ne': return a !== c.value;
+      case 'in': return c.value.indexOf(a) >= 0;
+      case 'not_in': return c.value.indexOf(a) < 0;
+      default:
+        if (typeof a !== 'number') { return false; }
+        return { lt: a < c.value, le: a <= c.value, gt: a > c.value, ge: a >= c.value }[c.op] === true;
+    }
+  }
+  function visible(q, answers) {
+    return (q.show_if || []).every(function (c) { return holds(c, answers); });
+  }
+  function shownOnly(answers) {
+    var kept = {};
+    config.survey.questions.forEach(function (q) {
+      if (Object.prototype.hasOwnProperty.call(answers, q.id) && visible(q, kept)) { kept[q.id] = answers[q.id]; }
+    });
+    return kept;
   }
 
   function attract() {
@@ -330,16 +354,19 @@
   }
 
   function next() {
-    var questions = tapQuestions();
-    if (visit.index < questions.length) { return ask(questions[visit.index], visit.index, questions.length); }
-    if (commentQuestion()) {
-      var q = commentQuestion();
+    var questions = config.survey.questions;
+    while (visit.index < questions.length && !visible(questions[visit.index], visit.answers)) { visit.index += 1; }
+    if (visit.index >= questions.length) { return finish(); }
+    var q = questions[visit.index];
+    if (q.kind === 'text') {
+      visit.comment = q;
       $('comment-title').textContent = localized(q.text);
       $('comment-text').value = '';
       if (q.max_length) { $('comment-text').maxLength = q.max_length; }
       return show('comment');
     }
-    finish();
+    var taps = tapQuestions();
+    ask(q, taps.indexOf(q), taps.length);
   }
 
   function choices(q) {
@@ -467,6 +494,7 @@
       var checked = form.querySelector('input[name="' + q.id + '"]:checked');
       if (checked) { answers[q.id] = q.levels ? Number(checked.value) : checked.value; }
     });
+    answers = shownOnly(answers);
     if (!agentId || !Object.keys(answers).length) {
       $('agent-error').textContent = w('agent_missing');
       return;
@@ -534,10 +562,11 @@
   $('agent-cancel').addEventListener('click', attract);
   $('comment-send').addEventListener('click', function () {
     var text = $('comment-text').value.trim();
-    if (text) { visit.answers[commentQuestion().id] = text; }
-    finish();
+    if (text) { visit.answers[visit.comment.id] = text; }
+    visit.index += 1;
+    next();
   });
-  $('comment-skip').addEventListener('click', function () { finish(); });
+  $('comment-skip').addEventListener('click', function () { visit.index += 1; next(); });
   ['pointerdown', 'keydown', 'input'].forEach(function (name) {
     document.addEventListener(name, touched, { capture: true, passive: true });
   });
@@ -559,6 +588,8 @@
       return run(['dropped'], 'readonly', function (tx, set) { request(tx.objectStore('dropped').getAll(), set); });
     },
     heartbeat: heartbeat,
+    // Queue answers without the screens (a host app's own buttons, a load test).
+    record: function (answers, complete) { return enqueue(answers, complete !== false); },
   };
   start();
 })();
