@@ -6,7 +6,7 @@ Every answer the page sends is seen twice: by the browser (each request to
 each answer's key is in one request that the server answered 200, and in one
 stored response.
 
-Screenshots for the docs: ``CXCORE_KIOSK_SCREENSHOTS=docs/_static pytest -k screenshots``.
+Screenshots for the docs: ``CXCORE_KIOSK_SCREENSHOTS=docs/images pytest -k screenshots``.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class Collector:
     ``/api/interactions``         interactions into the rules and the outbox (``interactions``)
     ``/api/interactions/batch``   up to 1,000 interactions, with a result per item
     ``/live``, ``/live/scores``   live scores: a page, and its Server-Sent Events stream
-    ``/kiosk/``, ``/kiosk/api/*`` the store kiosk: its page, and its device API
+    ``/kiosk/``                   the store kiosk: its page; ``/kiosk/api/...``, its device API
     ``/healthz``, ``/readyz``     liveness, and readiness (the store answers)
     ============================  =========================================================
 

@@ -84,10 +84,11 @@
     add: function (record) {
       return run(['queue'], 'readwrite', function (tx) { tx.objectStore('queue').add(record); });
     },
-    settle: function (done, dropped, later) {
+    settle: function (done, dropped, later, lastAnswerAt) {
       // One transaction: delivered and refused items leave, refused ones are kept as a report.
       return run(['queue', 'dropped', 'settings'], 'readwrite', function (tx) {
         var queue = tx.objectStore('queue');
+        if (lastAnswerAt) { tx.objectStore('settings').put(lastAnswerAt, 'last_answer_at'); }
         done.forEach(function (key) { queue.delete(key); });
         dropped.forEach(function (report) {
           queue.delete(report.key);
@@ -179,9 +180,14 @@
     });
   }
 
+  // Delivers every due answer, 100 a request, one request at a time. Each request's
+  // answers leave the queue in one transaction when the server has answered for
+  // them; that transaction runs while the next request is on its way. The queue is
+  // read again (for answers queued meanwhile) only once those transactions are done.
   async function deliver() {
     if (flushing) { return; }
     flushing = true;
+    var pending = [];
     try {
       for (;;) {
         if (!navigator.onLine) { setOnline(false); break; }
@@ -189,58 +195,73 @@
         var records = await store.queued();
         var due = records.filter(function (r) { return !r.next || r.next <= now; });
         if (!due.length) { break; }
-        var batch = due.slice(0, BATCH);
-        var response;
-        try {
-          response = await fetch(api('answers'), {
-            method: 'POST',
-            headers: headers(),
-            cache: 'no-store',
-            body: JSON.stringify({ items: batch.map(function (r) { return r.item; }), queue: records.length - batch.length }),
-          });
-        } catch (err) {
-          setOnline(false);
-          await store.settle([], [], batch.map(function (r) { return backoff(r, 'network'); }));
-          break;
+        var left = records.length;
+        var go = true;
+        for (var start = 0; go && start < due.length; start += BATCH) {
+          var batch = due.slice(start, start + BATCH);
+          left -= batch.length;
+          go = await send(batch, left, pending);
         }
-        setOnline(true);
-        if (response.ok) {
-          var body = await response.json();
-          var byKey = {};
-          batch.forEach(function (r) { byKey[r.key] = r; });
-          var done = [], dropped = [], later = [];
-          body.results.forEach(function (result, i) {
-            var record = byKey[result.key] || batch[i];
-            if (result.status === 200) { done.push(record.key); }
-            else if (result.status >= 400 && result.status < 500) {
-              dropped.push(dropReport(record, result.status, result.reason, result.message));
-            } else { later.push(backoff(record, 'server')); }
-          });
-          await store.settle(done, dropped, later);
-          if (done.length) { await store.put('last_answer_at', batch[batch.length - 1].item.at); }
-          dropped.forEach(function (report) { emit('dropped', report); console.warn('cxcore kiosk: the server refused an answer', report); });
-          emit('delivered', { keys: done });
-          if (later.length) { break; }
-          continue;
-        }
-        var status = response.status;
-        var retryAfter = Number(response.headers.get('Retry-After')) || 0;
-        if (status >= 400 && status < 500 && [401, 403, 408, 429].indexOf(status) < 0) {
-          var text = await response.text();
-          var reports = batch.map(function (r) { return dropReport(r, status, 'refused', text.slice(0, 500)); });
-          await store.settle([], reports, []);
-          reports.forEach(function (report) { emit('dropped', report); console.warn('cxcore kiosk: the server refused an answer', report); });
-          continue;
-        }
-        // 5xx, a rate limit, or a key refused: kept, and tried again later.
-        await store.settle([], [], batch.map(function (r) { return backoff(r, 'server', retryAfter); }));
-        if (status === 401 || status === 403) { emit('refused', { status: status }); }
-        break;
+        await Promise.all(pending);
+        pending = [];
+        if (!go) { break; }
       }
     } finally {
+      await Promise.all(pending);
       flushing = false;
       updateStatus();
     }
+  }
+
+  // One request: whether to go on with the next.
+  async function send(batch, left, pending) {
+    var response;
+    try {
+      response = await fetch(api('answers'), {
+        method: 'POST',
+        headers: headers(),
+        cache: 'no-store',
+        body: JSON.stringify({ items: batch.map(function (r) { return r.item; }), queue: left }),
+      });
+    } catch (err) {
+      setOnline(false);
+      pending.push(store.settle([], [], batch.map(function (r) { return backoff(r, 'network'); })));
+      return false;
+    }
+    setOnline(true);
+    if (response.ok) {
+      var body = await response.json();
+      var byKey = {};
+      batch.forEach(function (r) { byKey[r.key] = r; });
+      var done = [], dropped = [], later = [];
+      body.results.forEach(function (result, i) {
+        var record = byKey[result.key] || batch[i];
+        if (result.status === 200) { done.push(record.key); }
+        else if (result.status >= 400 && result.status < 500) {
+          dropped.push(dropReport(record, result.status, result.reason, result.message));
+        } else { later.push(backoff(record, 'server')); }
+      });
+      var last = done.length ? batch[batch.length - 1].item.at : null;
+      pending.push(store.settle(done, dropped, later, last).then(function () {
+        dropped.forEach(function (report) { emit('dropped', report); console.warn('cxcore kiosk: the server refused an answer', report); });
+        emit('delivered', { keys: done });
+      }));
+      return !later.length;
+    }
+    var status = response.status;
+    var retryAfter = Number(response.headers.get('Retry-After')) || 0;
+    if (status >= 400 && status < 500 && [401, 403, 408, 429].indexOf(status) < 0) {
+      var text = await response.text();
+      var reports = batch.map(function (r) { return dropReport(r, status, 'refused', text.slice(0, 500)); });
+      pending.push(store.settle([], reports, []).then(function () {
+        reports.forEach(function (report) { emit('dropped', report); console.warn('cxcore kiosk: the server refused an answer', report); });
+      }));
+      return true;
+    }
+    // 5xx, a rate limit, or a key refused: kept, and tried again later.
+    pending.push(store.settle([], [], batch.map(function (r) { return backoff(r, 'server', retryAfter); })));
+    if (status === 401 || status === 403) { emit('refused', { status: status }); }
+    return false;
   }
 
   function enqueue(answers, complete, extra) {
