@@ -14,8 +14,9 @@ pytestmark = pytest.mark.slow
 
 def test_a_small_flush_prints_both_cases_with_the_ratio():
     """30 answers, one run: a line for Python's baseline and one for the browser with its ratio."""
-    if _missing() is not None:
-        pytest.skip(_missing())
+    problem = _missing()
+    if problem is not None:
+        pytest.skip(problem)
     status, lines = run_without(
         "bench_kiosk.py", [], "--answers=30", "--runs=1", path=os.environ["PATH"]
     )
