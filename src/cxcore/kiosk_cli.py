@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from cxcore.cli import UsageError
 from cxcore.deployment.cli import add_config_argument, read_config
 from cxcore.errors import CxError
+from cxcore.kiosks import ALIVE_WITHIN, device_json, issue_kiosk
 from cxcore.ports.clock import SystemClock
 from cxcore.ports.store import Kiosk, Store, StoreError, UnknownSurveyError
 
@@ -107,7 +108,7 @@ def kiosk_line(kiosk: Kiosk, now: datetime) -> str:
     state = (
         f"revoked {_when(kiosk.revoked_at)}"
         if kiosk.revoked_at
-        else ("alive" if kiosk.alive(now) else "silent")
+        else ("alive" if kiosk.alive(now, ALIVE_WITHIN) else "silent")
     )
     queue = "?" if kiosk.queue_length is None else str(kiosk.queue_length)
     return (
@@ -121,9 +122,6 @@ async def run_kiosk(
     deployment: Deployment, args: argparse.Namespace, what: str, out: TextIO
 ) -> int:
     """Run ``cxcore kiosk <what>`` against the deployment's store, printing to *out*."""
-    from cxcore.collector.kiosk import device_json  # noqa: PLC0415 - only `list --json`
-    from cxcore.kiosks import issue_kiosk  # noqa: PLC0415
-
     clock = SystemClock()
     store = deployment.open_store(clock)
     try:

@@ -17,17 +17,21 @@ and revoking the kiosk revokes its key.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
 from cxcore.api_keys import issue_api_key
 from cxcore.ports.store import ApiKey, Kiosk
 
-__all__ = ["KIOSK_SCOPE", "IssuedKiosk", "issue_kiosk"]
+__all__ = ["ALIVE_WITHIN", "KIOSK_SCOPE", "IssuedKiosk", "device_json", "issue_kiosk"]
 
 KIOSK_SCOPE = "kiosk"
 """The scope of a kiosk's device key: it may fetch its settings, post answers and heartbeats."""
+
+ALIVE_WITHIN = timedelta(minutes=5)
+"""A kiosk whose last heartbeat is older than this is shown as silent."""
 
 
 @attrs.frozen(repr=False)
@@ -92,3 +96,28 @@ def issue_kiosk(
         created_at=at,
     )
     return IssuedKiosk(issued.secret, kiosk, issued.key)
+
+
+def device_json(kiosk: Kiosk, now: datetime) -> dict[str, Any]:
+    """*kiosk* as head office sees it (``/kiosk/api/devices``, ``cxcore kiosk list --json``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def iso(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "id": kiosk.id,
+        "name": kiosk.name,
+        "store": kiosk.store,
+        "touchpoint": kiosk.touchpoint,
+        "survey": kiosk.survey_id,
+        "active": kiosk.active,
+        "alive": kiosk.alive(now, ALIVE_WITHIN),
+        "seen_at": iso(kiosk.seen_at),
+        "queue_length": kiosk.queue_length,
+        "dropped": kiosk.dropped,
+        "last_answer_at": iso(kiosk.last_answer_at),
+        "revoked_at": iso(kiosk.revoked_at),
+    }

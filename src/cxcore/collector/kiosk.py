@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -38,7 +38,7 @@ from cxcore.collector.security import RateLimiter
 from cxcore.collector.staff import StaffPages
 from cxcore.errors import Problem
 from cxcore.intake import Accepted, IntakeResult, Rejected
-from cxcore.kiosks import KIOSK_SCOPE
+from cxcore.kiosks import KIOSK_SCOPE, device_json
 from cxcore.model._checks import Checks
 from cxcore.model.survey import (
     AnswerValue,
@@ -58,7 +58,6 @@ MAX_KIOSK_BATCH = 100
 _ITEM_FIELDS = frozenset(
     {"key", "answers", "complete", "locale", "version", "at", "mode", "agent_id"}
 )
-_ALIVE = timedelta(minutes=5)
 
 
 @attrs.frozen(kw_only=True)
@@ -161,28 +160,6 @@ def kiosk_view(kiosk: Kiosk, survey: Survey) -> dict[str, Any]:
             "questions": questions,
         },
         "words": {locale: dict(kiosk_words(locale)) for locale in locales},
-    }
-
-
-def device_json(kiosk: Kiosk, now: datetime) -> dict[str, Any]:
-    """One kiosk as head office sees it."""
-
-    def iso(value: datetime | None) -> str | None:
-        return None if value is None else value.isoformat()
-
-    return {
-        "id": kiosk.id,
-        "name": kiosk.name,
-        "store": kiosk.store,
-        "touchpoint": kiosk.touchpoint,
-        "survey": kiosk.survey_id,
-        "active": kiosk.active,
-        "alive": kiosk.alive(now, _ALIVE),
-        "seen_at": iso(kiosk.seen_at),
-        "queue_length": kiosk.queue_length,
-        "dropped": kiosk.dropped,
-        "last_answer_at": iso(kiosk.last_answer_at),
-        "revoked_at": iso(kiosk.revoked_at),
     }
 
 
