@@ -303,3 +303,19 @@ class TestCli:
         assert "revoked" in capsys.readouterr().out
         assert main(["kiosk", "revoke", "nope", *where]) == 1
         assert "no kiosk 'nope'" in capsys.readouterr().err
+
+
+class TestDeployment:
+    def test_the_deployment_file_sets_each_kiosks_rate(self, tmp_path):
+        """[collector] kiosk_rate and kiosk_burst; false for no limit; bad values named."""
+        from cxcore.deployment import DeploymentError, loads_deployment  # noqa: PLC0415
+
+        base = '[store]\nsqlite = "cx.db"\n[collector]\npublic_url = "https://cx.example.in"\n'
+        default = loads_deployment(base, folder=tmp_path).collector
+        assert (default.kiosk_rate, default.kiosk_burst) == (2.0, 30)
+        off = loads_deployment(base + "kiosk_rate = false\nkiosk_burst = 5\n", folder=tmp_path)
+        assert (off.collector.kiosk_rate, off.collector.kiosk_burst) == (None, 5)
+        with pytest.raises(DeploymentError) as caught:
+            loads_deployment(base + "kiosk_rate = -1\nkiosk_burst = 0\n", folder=tmp_path)
+        assert "kiosk_rate" in str(caught.value)
+        assert "kiosk_burst" in str(caught.value)

@@ -82,6 +82,7 @@ def build_app(
     from starlette.routing import Mount  # noqa: PLC0415
 
     from cxcore.collector.app import Collector  # noqa: PLC0415
+    from cxcore.collector.kiosk import KioskLimits  # noqa: PLC0415
     from cxcore.collector.security import RateLimits  # noqa: PLC0415
 
     clock = clock or SystemClock()
@@ -108,6 +109,7 @@ def build_app(
             per_key=settings.rate_per_key,
             key_burst=settings.key_burst,
         ),
+        kiosk_limits=KioskLimits(rate=settings.kiosk_rate, burst=settings.kiosk_burst),
     )
     in_serve = deployment.dispatch.in_serve if dispatch is None else dispatch
 

@@ -64,21 +64,23 @@ _ITEM_FIELDS = frozenset(
 class KioskLimits:
     """How many requests one kiosk may make.
 
-    A token bucket per device: *rate* requests a second on average, up to
-    *burst* at once. A device flushing a day's queue sends
+    A token bucket per device: *rate* requests a second on average (``None``:
+    no limit), up to *burst* at once. A device flushing a day's queue sends
     :data:`MAX_KIOSK_BATCH` answers a request, so the default takes 3,000
     queued answers at once and 200 a second after.
 
     .. versionadded:: 0.1.0
     """
 
-    rate: float = 2.0
+    rate: float | None = 2.0
     burst: int = 30
 
     def __attrs_post_init__(self) -> None:
         checks = Checks()
         rate: object = self.rate
-        if not (isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0):
+        if rate is not None and not (
+            isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0
+        ):
             checks.add("rate", f"{self.rate!r} is not a number of requests per second above 0")
         burst: object = self.burst
         if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
