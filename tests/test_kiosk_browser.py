@@ -300,6 +300,31 @@ class TestOffline:
         assert not response.is_complete
         assert response.locale == "hi"
 
+    def test_a_revoked_key_keeps_the_answers_and_says_so(
+        self, chromium: Chromium, served: Served
+    ) -> None:
+        """Revoked, the kiosk is refused at once; answers stay queued (still visitors'); staff see why."""
+        key = add_kiosk(served)
+
+        async def scenario() -> tuple[str, int]:
+            context = await chromium.context()
+            page = await context.new_page()
+            await page.goto(kiosk_url(served, key))
+            await screen_is(page, "attract")
+            served.run(served.store.revoke_kiosk("blr-01-exit", at=served.clock.now()))
+            await answer(page, 3)
+            await queue_is(page, 1)
+            await page.wait_for_selector("#status-net:has-text('refused')")
+            status = await page.inner_text("#status-net")
+            dropped = len(await page.evaluate("window.cxKiosk.dropped()"))
+            await context.close()
+            return status, dropped
+
+        status, dropped = chromium.run(scenario())
+        assert status == "This key was refused. Check it and try again."
+        assert dropped == 0
+        assert stored(served) == []
+
 
 class TestTwoTabs:
     def test_two_tabs_flushing_at_once_send_each_answer_once(

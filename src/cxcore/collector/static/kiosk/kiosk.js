@@ -125,6 +125,7 @@
   var thanksTimer = null;
   var online = navigator.onLine;
   var flushing = false;
+  var keyRefused = false; // the server refused the device key: staff must look
 
   function words() {
     return (config && (config.words[locale] || config.words[config.kiosk.locales[0]])) || null;
@@ -230,6 +231,7 @@
     }
     setOnline(true);
     if (response.ok) {
+      keyRefused = false;
       var body = await response.json();
       var byKey = {};
       batch.forEach(function (r) { byKey[r.key] = r; });
@@ -260,7 +262,7 @@
     }
     // 5xx, a rate limit, or a key refused: kept, and tried again later.
     pending.push(store.settle([], [], batch.map(function (r) { return backoff(r, 'server', retryAfter); })));
-    if (status === 401 || status === 403) { emit('refused', { status: status }); }
+    if (status === 401 || status === 403) { keyRefused = true; emit('refused', { status: status }); }
     return false;
   }
 
@@ -306,7 +308,7 @@
     var n = deviceKey ? await store.count() : 0;
     var dropped = (await store.get('unreported')) || 0;
     document.body.dataset.queue = String(n);
-    $('status-net').textContent = online && navigator.onLine ? '' : w('offline');
+    $('status-net').textContent = keyRefused ? w('setup_failed') : (online && navigator.onLine ? '' : w('offline'));
     $('status-queue').textContent = (n ? w('queued', { n: n }) : '') + (dropped ? ' · ' + w('dropped', { n: dropped }) : '');
   }
 
@@ -533,6 +535,7 @@
     try {
       var response = await fetch(api('config'), { headers: headers(), cache: 'no-store' });
       setOnline(true);
+      keyRefused = response.status === 401 || response.status === 403;
       if (response.ok) {
         config = await response.json();
         await store.put('config', config);
