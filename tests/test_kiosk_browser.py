@@ -325,6 +325,39 @@ class TestOffline:
         assert dropped == 0
         assert stored(served) == []
 
+    def test_a_queue_too_large_for_one_request_is_sent_in_smaller_ones(
+        self, chromium: Chromium, tmp_path: Path
+    ) -> None:
+        """A 413 halves the request until it fits: long comments are delivered, none dropped."""
+        with serve_collector(
+            tmp_path, limits=RateLimits(per_address=None, per_key=None), max_body_bytes=3000
+        ) as served:
+            key = add_kiosk(served)
+            sent = Sent()
+
+            async def scenario() -> int:
+                context = await chromium.context()
+                sent.watch(context)
+                page = await context.new_page()
+                await page.goto(kiosk_url(served, key))
+                await screen_is(page, "attract")
+                await context.set_offline(True)
+                for i in range(12):
+                    note = f"{i}: " + "The trial rooms had a long queue. " * 8
+                    await page.evaluate("a => window.cxKiosk.record(a)", {"sat": 3, "note": note})
+                await queue_is(page, 12)
+                await context.set_offline(False)
+                await stored_count(served, 12, page)
+                await queue_is(page, 0)
+                dropped = len(await page.evaluate("window.cxKiosk.dropped()"))
+                await context.close()
+                return dropped
+
+            assert chromium.run(scenario()) == 0
+            assert len(stored(served)) == 12
+        assert 413 in sent.statuses
+        assert len(sent.requests) > 2
+
 
 class TestTwoTabs:
     def test_two_tabs_flushing_at_once_send_each_answer_once(

@@ -251,6 +251,12 @@
       return !later.length;
     }
     var status = response.status;
+    if (status === 413 && batch.length > 1) {
+      // Too large for the server's limit: the answers are fine, the request is not. Halve it.
+      var half = Math.ceil(batch.length / 2);
+      return (await send(batch.slice(0, half), left + batch.length - half, pending)) &&
+        send(batch.slice(half), left, pending);
+    }
     var retryAfter = Number(response.headers.get('Retry-After')) || 0;
     if (status >= 400 && status < 500 && [401, 403, 408, 429].indexOf(status) < 0) {
       var text = await response.text();
