@@ -325,6 +325,32 @@ class TestOffline:
         assert dropped == 0
         assert stored(served) == []
 
+    def test_the_next_tap_delivers_what_a_network_error_held_back(
+        self, chromium: Chromium, served: Served
+    ) -> None:
+        """No timer, a long backoff: a failed send waits; the next visitor's tap sends it."""
+        key = add_kiosk(served)
+
+        async def scenario() -> None:
+            context = await chromium.context()
+            page = await context.new_page()
+            await page.goto(kiosk_url(served, key, "flush=3600&backoff=600&thanks=1"))
+            await screen_is(page, "attract")
+            await page.route("**/kiosk/api/answers", lambda route: route.abort())
+            await answer(page, 5)
+            await page.wait_for_selector("body[data-queue='1']", state="attached")
+            await screen_is(page, "attract")
+            await page.wait_for_timeout(500)  # the failed send is settled, under backoff
+            await page.unroute("**/kiosk/api/answers")
+            assert stored(served) == []
+            await page.wait_for_timeout(3100)  # taps deliver at most every 3 s
+            await page.click("#start")  # the next visitor
+            await stored_count(served, 1, page)
+            await context.close()
+
+        chromium.run(scenario())
+        assert [r.answers["sat"] for r in stored(served)] == [5]
+
     def test_a_queue_too_large_for_one_request_is_sent_in_smaller_ones(
         self, chromium: Chromium, tmp_path: Path
     ) -> None:

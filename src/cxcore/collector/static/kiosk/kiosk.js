@@ -465,10 +465,15 @@
     attract();
   }
 
-  function touched() {
+  var lastTapFlush = 0;
+  function touched(event) {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(idle, IDLE_MS);
-    if (deviceKey) { store.resetBackoff(true).then(flush); } // the next tap delivers, too
+    // The next tap delivers, too (at most every 3 s, and not on each key of a comment).
+    if (deviceKey && event.type === 'pointerdown' && Date.now() - lastTapFlush > 3000) {
+      lastTapFlush = Date.now();
+      store.resetBackoff(true).then(flush);
+    }
   }
 
   // -- agent-assisted mode --------------------------------------------------------------------
