@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="keep the server's files here")
     args = parser.parse_args()
-    if peer("playwright.async_api", bench=BENCH, case="all cases") is None:
+    if peer("playwright", bench=BENCH, case="all cases") is None:
         return
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         skipped(
