@@ -160,3 +160,19 @@ class TestKioskChannel:
             channel.parse_inbound(request)
         for field in ("extra", "token", "answers.ltr", "complete"):
             assert field in str(caught.value)
+
+
+def test_a_deployment_file_builds_it_with_the_collectors_url_and_its_secret(tmp_path):
+    """[channels.kiosk]: base_url from the collector, push_secret from the environment."""
+    from cxcore.deployment import loads_deployment  # noqa: PLC0415
+
+    deployment = loads_deployment(
+        '[store]\nsqlite = "cx.db"\n[collector]\npublic_url = "https://cx.example.in/r"\n'
+        '[channels.kiosk]\npush_url = "http://screen.lan/show"\npush_secret_env = "SCREEN"\n',
+        folder=tmp_path,
+    )
+    (channel,) = deployment.create_channels(environ={"SCREEN": "s3cret"}).values()
+    assert isinstance(channel, KioskChannel)
+    assert channel.base_url == "https://cx.example.in/r"
+    assert channel.push_url == "http://screen.lan/show"
+    assert channel._secret == "s3cret"  # private: never shown, not even in its repr
