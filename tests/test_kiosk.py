@@ -203,6 +203,28 @@ class TestAnswers:
         assert "burst" in str(caught.value)
 
 
+class TestScores:
+    def test_exit_and_billing_are_scored_apart_and_agents_left_out(self, served):
+        """By touchpoint, non-buyers (exit) and buyers (billing) get their own CSAT; agents are apart."""
+        exit_key = add_kiosk(served)
+        billing_key = add_kiosk(served, "blr-01-billing", touchpoint="billing_counter")
+        post(served, exit_key, [item(answers={"sat": 2}), item(answers={"sat": 3})])
+        post(served, billing_key, [item(answers={"sat": 5}), item(answers={"sat": 4})])
+        post(served, exit_key, [item(mode="agent", agent_id="E-7", answers={"sat": 5})])
+        cells = served.run(served.store.score("csat", survey_id="store_exit", by=("touchpoint",)))
+        by_touchpoint = {cell.key: (cell.n, cell.score) for cell in cells}
+        assert by_touchpoint == {("billing_counter",): (2, 100.0), ("store_exit",): (2, 0.0)}
+        with_agents = served.run(
+            served.store.score(
+                "csat", survey_id="store_exit", by=("touchpoint",), include_agents=True
+            )
+        )
+        assert {cell.key: cell.n for cell in with_agents} == {
+            ("billing_counter",): 2,
+            ("store_exit",): 3,
+        }
+
+
 class TestHeartbeat:
     def test_head_office_sees_which_kiosks_are_alive(self, served):
         """A heartbeat records the queue and refusals; devices lists alive and silent kiosks."""
