@@ -53,7 +53,7 @@ class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, 
     ...         return await store.schema_version()
     >>> with tempfile.TemporaryDirectory() as d:
     ...     asyncio.run(demo(os.path.join(d, "cx.db")))
-    5
+    6
 
     Args:
         path: The database file; created if missing.
