@@ -385,6 +385,49 @@ class TestOffline:
         assert len(sent.requests) > 2
 
 
+class TestUpdates:
+    def test_a_new_survey_version_reaches_a_running_kiosk(
+        self, chromium: Chromium, served: Served
+    ) -> None:
+        """With the next heartbeat the kiosk takes the new version; answers name it."""
+        from cxcore import CsatQuestion, Survey  # noqa: PLC0415
+
+        key = add_kiosk(served)
+        newer = Survey(
+            id="store_exit",
+            version=2,
+            title={"en": "Your visit today", "hi": "आज की आपकी यात्रा"},
+            questions=[
+                CsatQuestion(
+                    id="sat",
+                    required=True,
+                    display="emoji",
+                    text={"en": "How was the checkout?", "hi": "बिलिंग कैसी रही?"},
+                )
+            ],
+        )
+
+        async def scenario() -> str:
+            context = await chromium.context()
+            page = await context.new_page()
+            await page.goto(kiosk_url(served, key, "beat=1&thanks=1"))
+            await screen_is(page, "attract")
+            served.run(served.store.put_survey(newer))
+            await page.wait_for_timeout(2500)  # a heartbeat or two
+            await page.click("#start")
+            await screen_is(page, "question")
+            text = await page.inner_text("#q-text")
+            await page.click("#q-choices button[data-value='4']")
+            await screen_is(page, "thanks")
+            await stored_count(served, 1, page)
+            await context.close()
+            return text
+
+        assert chromium.run(scenario()) == "How was the checkout?"
+        (response,) = stored(served)
+        assert response.survey_version == 2
+
+
 class TestTwoTabs:
     def test_two_tabs_flushing_at_once_send_each_answer_once(
         self, chromium: Chromium, served: Served

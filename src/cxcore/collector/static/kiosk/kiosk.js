@@ -354,6 +354,7 @@
   function attract() {
     visit = null;
     clearTimeout(thanksTimer);
+    if (nextConfig) { config = nextConfig; nextConfig = null; }
     locale = config.kiosk.locales[0];
     applyWords();
     renderLanguages();
@@ -542,14 +543,22 @@
 
   // -- start ------------------------------------------------------------------------------------
 
-  async function loadConfig() {
+  // The kiosk's settings and survey. A kiosk runs for weeks: they are fetched again
+  // with each heartbeat, and a new survey version is shown from the next visitor on.
+  var nextConfig = null;
+  async function loadConfig(later) {
     try {
       var response = await fetch(api('config'), { headers: headers(), cache: 'no-store' });
       setOnline(true);
       keyRefused = response.status === 401 || response.status === 403;
       if (response.ok) {
-        config = await response.json();
-        await store.put('config', config);
+        var fresh = await response.json();
+        await store.put('config', fresh);
+        if (!later) { config = fresh; }
+        else {
+          nextConfig = fresh;
+          if (document.body.dataset.screen === 'attract') { attract(); } // nobody is mid-visit
+        }
         return 'ok';
       }
       return response.status === 401 || response.status === 403 ? 'refused' : 'error';
@@ -607,11 +616,14 @@
   });
   window.addEventListener('online', function () {
     setOnline(true);
-    store.resetBackoff(false).then(flush).then(heartbeat);
+    store.resetBackoff(false).then(flush).then(heartbeat).then(function () { return loadConfig(true); });
   });
   window.addEventListener('offline', function () { setOnline(false); });
   setInterval(function () { flush(); }, FLUSH_MS);
-  setInterval(heartbeat, BEAT_MS);
+  setInterval(function () {
+    heartbeat();
+    if (deviceKey && navigator.onLine) { loadConfig(true); }
+  }, BEAT_MS);
 
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('sw.js').catch(function (err) { console.warn('cxcore kiosk: no service worker', err); });
