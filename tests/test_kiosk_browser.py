@@ -268,6 +268,36 @@ class TestOffline:
         assert kiosk.queue_length == 0
         assert sent.statuses.count(503) >= 2
 
+    def test_the_device_keeps_the_latest_200_refusal_reports(
+        self, chromium: Chromium, served: Served
+    ) -> None:
+        """205 answers refused: all leave the queue, the oldest 5 reports are let go."""
+        key = add_kiosk(served)
+
+        async def scenario() -> list[dict[str, Any]]:
+            context = await chromium.context()
+            page = await context.new_page()
+            await page.goto(kiosk_url(served, key))
+            await screen_is(page, "attract")
+            await page.route(
+                "**/kiosk/api/answers", lambda route: route.fulfill(status=422, json={})
+            )
+            await context.set_offline(True)
+            await page.evaluate(
+                "async () => { for (let i = 0; i < 205; i++) "
+                "{ await window.cxKiosk.record({sat: 1 + (i % 5)}); } }"
+            )
+            await queue_is(page, 205)
+            await context.set_offline(False)
+            await queue_is(page, 0)
+            reports = await dropped_count(page, 200)
+            await context.close()
+            return reports
+
+        reports = chromium.run(scenario())
+        assert len(reports) == 200
+        assert stored(served) == []
+
     def test_idle_resets_to_the_attract_screen_keeping_what_was_answered(
         self, chromium: Chromium, served: Served
     ) -> None:

@@ -14,6 +14,7 @@
   var DB_NAME = 'cxcore-kiosk';
   var LOCK = 'cxcore-kiosk-flush';
   var BATCH = 100;
+  var KEEP_DROPPED = 200;
   var params = new URLSearchParams(location.search);
   function setting(name, fallback, low, high) {
     var value = Number(params.get(name));
@@ -40,7 +41,7 @@
           var d = open.result;
           d.createObjectStore('queue', { keyPath: 'key' }).createIndex('added', 'added');
           d.createObjectStore('settings');
-          d.createObjectStore('dropped', { keyPath: 'key' });
+          d.createObjectStore('dropped', { keyPath: 'key' }).createIndex('at', 'at');
         };
         open.onsuccess = function () { resolve(open.result); };
         open.onerror = function () { reject(open.error); };
@@ -96,6 +97,16 @@
         });
         later.forEach(function (record) { queue.put(record); });
         if (dropped.length) {
+          // The reports kept on the device: the latest KEEP_DROPPED, oldest out first.
+          var reports = tx.objectStore('dropped');
+          request(reports.count(), function (n) {
+            if (n <= KEEP_DROPPED) { return; }
+            var extra = n - KEEP_DROPPED;
+            reports.index('at').openCursor().onsuccess = function (event) {
+              var cursor = event.target.result;
+              if (cursor && extra > 0) { cursor.delete(); extra -= 1; cursor.continue(); }
+            };
+          });
           var settings = tx.objectStore('settings');
           request(settings.get('unreported'), function (n) {
             settings.put((n || 0) + dropped.length, 'unreported');
