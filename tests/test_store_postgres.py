@@ -417,14 +417,14 @@ class TestSchema:
             "WHERE table_schema = current_schema() AND column_name IN ('d_store', 't_store') "
             "ORDER BY column_name",
         ) == [("jsonb", "NEVER"), ("text", "ALWAYS")]
-        # Back to schema 3, without the t_ columns (nor schema 5's tables and indexes); an
+        # Back to schema 3, without the t_ columns (nor schema 5 and 6's tables and indexes); an
         # older cxcore writes as it did.
         dims = ("touchpoint", "journey", "store", "agent", "product", "channel")
         with psycopg.connect(dsn) as conn:
             conn.execute(
                 "ALTER TABLE answer_scores " + ", ".join(f"DROP COLUMN t_{d}" for d in dims)
             )
-            conn.execute("DROP TABLE feed, feed_positions, api_keys")
+            conn.execute("DROP TABLE kiosks, feed, feed_positions, api_keys")
             conn.execute(
                 "DROP INDEX invitations_by_address_channel, invitations_by_created, "
                 "outbox_by_provider"

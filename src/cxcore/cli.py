@@ -419,6 +419,7 @@ def _register_previews(sub: Subparsers[argparse.ArgumentParser], *, load: bool) 
 
 
 def _registrars() -> list[Registrar]:
+    from cxcore import kiosk_cli  # noqa: PLC0415
     from cxcore.deployment import cli as config  # noqa: PLC0415
     from cxcore.dispatch import cli as dispatch  # noqa: PLC0415 - only the command line needs them
     from cxcore.dispatch import service  # noqa: PLC0415
@@ -431,6 +432,7 @@ def _registrars() -> list[Registrar]:
         config.register,
         service.register,
         _register_collector,
+        kiosk_cli.register,
     ]
 
 

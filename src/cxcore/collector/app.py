@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from cxcore.collector.api import AgentReports, Answers, Interactions
 from cxcore.collector.channel_route import ChannelRoute
 from cxcore.collector.context import Context, Handler, guarded
+from cxcore.collector.kiosk import KioskLimits, KioskRoutes
 from cxcore.collector.links import AmpForm, SurveyPage, Unsubscribe
 from cxcore.collector.live import LiveRoutes, LiveScores
 from cxcore.collector.pages import Pages
@@ -62,6 +63,7 @@ class Collector:
     ``/api/interactions/batch``   up to 1,000 interactions, with a result per item
     ``/live``, ``/live/scores``   live scores: a page, and its Server-Sent Events stream
     ``/w/...``                    the in-app widget's script and JSON API (with ``apps``)
+    ``/kiosk/``                   the store kiosk: its page; ``/kiosk/api/...``, its device API
     ``/healthz``, ``/readyz``     liveness, and readiness (the store answers)
     ============================  =========================================================
 
@@ -81,6 +83,7 @@ class Collector:
         live_interval: The shortest time between two live score updates of one view.
         apps: The apps the in-app widget runs in (their publishable keys and
             origins); the widget asks *rules* whether to show a survey.
+        kiosk_limits: Requests per kiosk (device), on top of *limits*.
 
     Raises:
         LinkError: If *public_url* is not an absolute http(s) URL without query or fragment.
@@ -105,6 +108,7 @@ class Collector:
         limits: RateLimits | None = None,
         live_interval: float = 0.25,
         apps: Sequence[WidgetApp] = (),
+        kiosk_limits: KioskLimits | None = None,
     ) -> None:
         public_url = SurveyLinks(public_url).base_url  # checks it, strips the slash
         clock = clock or SystemClock()
@@ -126,6 +130,7 @@ class Collector:
         )
         self.live = LiveScores(store, min_interval=live_interval, clock=clock)
         self.widget = _widget(self.context, apps, rules, tokens)
+        self.kiosk_limits = kiosk_limits
         self.app = Starlette(
             routes=self._routes(rules, tokens, agent_surveys, clock),
             middleware=[Middleware(SecurityHeaders)],
@@ -179,6 +184,7 @@ class Collector:
             route("/live", live.page, ["GET", "HEAD"]),
             route("/live/scores", live.scores, ["GET"], "../static"),
         ]
+        routes += [route(*r) for r in KioskRoutes(context, staff, self.kiosk_limits).routes()]
         if rules is not None:
             interactions = Interactions(context, rules, Outbox(self.store, tokens, clock=clock))
             routes += [

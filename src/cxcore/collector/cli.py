@@ -82,6 +82,7 @@ def build_app(
     from starlette.routing import Mount  # noqa: PLC0415
 
     from cxcore.collector.app import Collector  # noqa: PLC0415
+    from cxcore.collector.kiosk import KioskLimits  # noqa: PLC0415
     from cxcore.collector.security import RateLimits  # noqa: PLC0415
 
     clock = clock or SystemClock()
@@ -109,6 +110,7 @@ def build_app(
             key_burst=settings.key_burst,
         ),
         apps=deployment.widget_apps(environ=environ),
+        kiosk_limits=KioskLimits(rate=settings.kiosk_rate, burst=settings.kiosk_burst),
     )
     in_serve = deployment.dispatch.in_serve if dispatch is None else dispatch
 

@@ -219,6 +219,8 @@ COLLECTOR: Sequence[Setting] = (
     Setting("address_burst", _whole(1), 60),
     Setting("rate_per_key", _rate, 500.0),
     Setting("key_burst", _whole(1), 1000),
+    Setting("kiosk_rate", _rate, 2.0),
+    Setting("kiosk_burst", _whole(1), 30),
 )
 """The ``[collector]`` table."""
 

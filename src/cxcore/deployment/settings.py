@@ -81,6 +81,8 @@ class CollectorSettings:
         address_burst: The most requests at once from one address.
         rate_per_key: Requests a second one API key may make (``None``: no limit).
         key_burst: The most requests at once with one API key.
+        kiosk_rate: Requests a second one kiosk may make (``None``: no limit).
+        kiosk_burst: The most requests at once from one kiosk.
 
     .. versionadded:: 0.1.0
     """
@@ -97,6 +99,8 @@ class CollectorSettings:
     address_burst: int = 60
     rate_per_key: float | None = 500.0
     key_burst: int = 1000
+    kiosk_rate: float | None = 2.0
+    kiosk_burst: int = 30
 
 
 @attrs.frozen

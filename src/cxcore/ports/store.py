@@ -37,6 +37,8 @@ __all__ = [
     "ClaimedSend",
     "ConflictError",
     "Finish",
+    "Kiosk",
+    "KioskHeartbeat",
     "OptOut",
     "OutboxItem",
     "OutboxState",
@@ -508,6 +510,124 @@ class ApiKey:
         return f"ApiKey(id={self.id!r}, name={self.name!r}, scopes={sorted(self.scopes)}, {state})"
 
 
+def _locales(value: Iterable[str]) -> tuple[str, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Kiosk:
+    """A touch screen in a store: where it stands, what it asks, and what it last said.
+
+    A kiosk is one device. It signs its requests with its own API key (scope
+    ``kiosk``), issued and revoked with it (``cxcore kiosk add|revoke``). Its
+    answers are anonymous and carry its store and *touchpoint* (``"store_exit"``
+    hears from people who did not buy; ``"billing_counter"`` from people who did).
+
+    Args:
+        id: The device's id (``"blr-01-exit"``).
+        name: What staff call it (``"Indiranagar, exit door"``).
+        store: The store it stands in (``"BLR-01"``).
+        touchpoint: Where in the store it stands, recorded on every answer.
+        survey_id: The survey it asks (its latest version).
+        key_id: The public id of the device's API key.
+        locales: The languages it offers, the first shown first.
+        agent_mode: Whether staff may record what a customer told them on it.
+        created_at: When it was added.
+        revoked_at: When it was revoked; its key then opens nothing.
+        seen_at: Its last heartbeat.
+        queue_length: The answers waiting on the device at its last heartbeat.
+        dropped: How many queued answers the server refused (a 4xx) and the
+            device gave up, in total, as the device reports them.
+        last_answer_at: When the last answer it delivered was given.
+
+    .. versionadded:: 0.1.0
+    """
+
+    id: str
+    name: str
+    store: str
+    touchpoint: str
+    survey_id: str
+    key_id: str
+    locales: tuple[str, ...] = attrs.field(default=("en", "hi"), converter=_locales)
+    agent_mode: bool = True
+    created_at: datetime
+    revoked_at: datetime | None = None
+    seen_at: datetime | None = None
+    queue_length: int | None = None
+    dropped: int = 0
+    last_answer_at: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        checks = Checks()
+        for name in ("id", "store", "touchpoint", "survey_id", "key_id"):
+            checks.identifier(name, getattr(self, name))
+        checks.text("name", self.name, single_line=True, max_length=200)
+        if checks.is_a("locales", self.locales, tuple, "a list of locales"):
+            if not self.locales:
+                checks.add("locales", "is empty (expected at least one locale, such as 'en')")
+            for i, locale in enumerate(self.locales):
+                checks.identifier(f"locales[{i}]", locale)
+            if len(set(self.locales)) != len(self.locales):
+                checks.add("locales", f"{list(self.locales)!r} names a locale twice")
+        checks.is_a("agent_mode", self.agent_mode, bool, "True or False")
+        for name in ("created_at", "revoked_at", "seen_at", "last_answer_at"):
+            if getattr(self, name) is not None or name == "created_at":
+                checks.aware(name, getattr(self, name))
+        if self.queue_length is not None and not (
+            checks.is_a("queue_length", self.queue_length, int, "a whole number")
+            and self.queue_length >= 0
+        ):
+            checks.add("queue_length", f"{self.queue_length!r} is below 0")
+        if checks.is_a("dropped", self.dropped, int, "a whole number") and self.dropped < 0:
+            checks.add("dropped", f"{self.dropped!r} is below 0")
+        checks.raise_if_any(f"Kiosk {self.id!r}")
+
+    @property
+    def active(self) -> bool:
+        """Whether the kiosk is not revoked."""
+        return self.revoked_at is None
+
+    def alive(self, now: datetime, within: timedelta = timedelta(minutes=5)) -> bool:
+        """Whether its last heartbeat is at most *within* before *now* (and it is not revoked)."""
+        return self.active and self.seen_at is not None and now - self.seen_at <= within
+
+
+@attrs.frozen(kw_only=True)
+class KioskHeartbeat:
+    """What a kiosk reports now and then: that it is alive, and how its queue is.
+
+    Args:
+        at: When the collector heard it.
+        queue_length: Answers waiting on the device.
+        dropped: Answers refused by the server (4xx) that the device gave up
+            since its last heartbeat; the store adds them to the kiosk's total.
+        last_answer_at: When the last answer the device delivered was given, if any.
+
+    .. versionadded:: 0.1.0
+    """
+
+    at: datetime
+    queue_length: int
+    dropped: int = 0
+    last_answer_at: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        checks = Checks()
+        checks.aware("at", self.at)
+        for name in ("queue_length", "dropped"):
+            value = getattr(self, name)
+            if (
+                checks.is_a(name, value, int, "a whole number")
+                and not isinstance(value, bool)
+                and not 0 <= value <= 10_000_000
+            ):
+                checks.add(name, f"{value!r} is not between 0 and 10,000,000")
+        if self.last_answer_at is not None:
+            checks.aware("last_answer_at", self.last_answer_at)
+        checks.raise_if_any("KioskHeartbeat")
+
+
 @runtime_checkable
 class Store(Protocol):
     """Everything a store backend does.
@@ -842,6 +962,45 @@ class Store(Protocol):
 
         Raises:
             StoreError: If there is no such key.
+        """
+        ...
+
+    # -- kiosks
+    async def add_kiosk(self, kiosk: Kiosk, key: ApiKey) -> None:
+        """Store a kiosk and its device key together; an id used before is refused.
+
+        Raises:
+            ConflictError: If the kiosk's id or the key's id is stored.
+        """
+        ...
+
+    async def kiosk(self, kiosk_id: str) -> Kiosk | None:
+        """The kiosk with this id, revoked or not, or ``None``."""
+        ...
+
+    async def kiosk_by_key(self, key_id: str) -> Kiosk | None:
+        """The kiosk whose device key has this public id, or ``None``."""
+        ...
+
+    async def kiosks(self) -> list[Kiosk]:
+        """Every kiosk, by id."""
+        ...
+
+    async def revoke_kiosk(self, kiosk_id: str, *, at: datetime) -> Kiosk:
+        """Revoke a kiosk and its key at once (a repeat keeps the first time).
+
+        Raises:
+            StoreError: If there is no such kiosk.
+        """
+        ...
+
+    async def kiosk_heartbeat(self, kiosk_id: str, beat: KioskHeartbeat) -> Kiosk:
+        """Record a kiosk's heartbeat: seen now, its queue, its refused answers, its last answer.
+
+        The last answer's time only moves forward; refused answers add up.
+
+        Raises:
+            StoreError: If there is no such kiosk.
         """
         ...
 

@@ -296,7 +296,27 @@ _V5 = (
     "CREATE INDEX outbox_by_provider ON outbox (provider_id)",
 )
 
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
+_V6 = (
+    """CREATE TABLE kiosks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        store TEXT NOT NULL,
+        touchpoint TEXT NOT NULL,
+        survey_id TEXT NOT NULL,
+        key_id TEXT NOT NULL REFERENCES api_keys (id),
+        locales TEXT NOT NULL,
+        agent_mode BOOLEAN NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        seen_at BIGINT,
+        queue_length INTEGER,
+        dropped BIGINT NOT NULL DEFAULT 0,
+        last_answer_at BIGINT
+    )""",
+    "CREATE UNIQUE INDEX kiosks_by_key ON kiosks (key_id)",
+)
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 
 SCORES_BACKFILLED_AT = 2
 """The migration after which a store fills ``answer_scores`` from its stored responses."""

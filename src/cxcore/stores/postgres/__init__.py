@@ -102,6 +102,7 @@ from cxcore.stores.postgres.cases import _Cases
 from cxcore.stores.postgres.feed import _Feed
 from cxcore.stores.postgres.inbound import _Inbound
 from cxcore.stores.postgres.keys import _Keys
+from cxcore.stores.postgres.kiosks import _Kiosks
 from cxcore.stores.postgres.outbox import _Outbox
 from cxcore.stores.postgres.people import _People
 from cxcore.stores.postgres.responses import _Responses
@@ -109,7 +110,7 @@ from cxcore.stores.postgres.responses import _Responses
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, _Base):
+class PostgresStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, _Kiosks, _Base):
     """The PostgreSQL store. Use it as an async context manager, or call :meth:`open` and :meth:`aclose`.
 
     .. code-block:: python

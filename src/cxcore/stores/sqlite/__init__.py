@@ -36,6 +36,7 @@ from cxcore.stores.sqlite.cases import _Cases
 from cxcore.stores.sqlite.feed import _Feed
 from cxcore.stores.sqlite.inbound import _Inbound
 from cxcore.stores.sqlite.keys import _Keys
+from cxcore.stores.sqlite.kiosks import _Kiosks
 from cxcore.stores.sqlite.outbox import _Outbox
 from cxcore.stores.sqlite.people import _People
 from cxcore.stores.sqlite.responses import SQLITE, _Responses
@@ -43,7 +44,7 @@ from cxcore.stores.sqlite.responses import SQLITE, _Responses
 __all__ = ["SQLiteStore"]
 
 
-class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, _Base):
+class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, _Kiosks, _Base):
     """The SQLite store. Use it as an async context manager, or call :meth:`open` and :meth:`aclose`.
 
     >>> import asyncio, tempfile, os
@@ -52,7 +53,7 @@ class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, 
     ...         return await store.schema_version()
     >>> with tempfile.TemporaryDirectory() as d:
     ...     asyncio.run(demo(os.path.join(d, "cx.db")))
-    5
+    6
 
     Args:
         path: The database file; created if missing.
