@@ -61,4 +61,12 @@ def test_the_notebook_runs_and_its_stored_outputs_are_what_it_gives(path: Path):
     ]
     assert any('class="cxcore-table"' in h for h in html)
     images = [o for c in ran for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 2
+    assert len(images) == 2  # the trend and ranking figure, and the bucket bars
+    maps = [
+        o["data"]["image/svg+xml"]
+        for c in ran
+        for o in c.outputs
+        if "image/svg+xml" in o.get("data", {})
+    ]
+    assert len(maps) == 1  # the journey map
+    assert "home_delivery" in maps[0] or "Home delivery" in maps[0]

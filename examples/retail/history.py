@@ -287,7 +287,11 @@ def bazaar_history(  # noqa: C901, PLR0912, PLR0915 - one generative story, told
             iid = interact("home_delivery", at, customer, home)
             if rng.random() < 0.35:
                 effort = _clip(1 + (felt["delivery"] - 1) * 1.5, 1, 7)
-                answers = {"delivery_effort": effort, "courier_mood": _clip(effort / 2.4, 1, 3)}
+                answers = {
+                    "delivery_effort": effort,
+                    "courier_mood": _clip(effort / 2.4, 1, 3),
+                    "delivery_sat": _clip(felt["delivery"], 1, 5),
+                }
                 answer(
                     "after_delivery",
                     at,
@@ -329,7 +333,7 @@ def bazaar_history(  # noqa: C901, PLR0912, PLR0915 - one generative story, told
             at = when(quarter + rng.randrange(21))
             # Delivery moves loyalty most, then billing, then support.
             latent = (
-                7.0
+                7.7
                 + 1.3 * (felt["delivery"] - 3.1)
                 + 0.7 * (felt["billing"] - 3.8)
                 + 0.4 * (felt["support"] - 3.5)
