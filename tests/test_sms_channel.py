@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -471,3 +473,26 @@ class TestTransport:
         """api_base_url that is not an http(s) URL is refused, naming the setting."""
         with pytest.raises(SmsConfigError, match="api_base_url"):
             TwilioTransport(base_url="127.0.0.1:8080")
+
+
+def test_without_twilio_the_text_tools_work_and_the_channel_says_what_to_install():
+    """The SDK is the sms extra's: its absence costs the channels only, with the command to run."""
+    code = (
+        "import sys\n"
+        "sys.modules['twilio'] = None; sys.modules['aiohttp'] = None\n"
+        "from cxcore_channels.sms import count_segments, keyword_of\n"
+        "print(count_segments('STOP').parts, keyword_of(' stop ') is not None)\n"
+        "try:\n"
+        "    from cxcore_channels.sms import SmsChannel\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    first, second = run.stdout.splitlines()
+    assert first == "1 True"
+    assert second.startswith("MissingDependencyError ")
+    assert "pip install 'cxcore[sms]'" in second
+    assert "SmsChannel" in second

@@ -15,6 +15,7 @@ _EXTRAS = {
     "pyarrow": "pip install pyarrow (or cxcore[parquet])",
     "vaderSentiment": "pip install 'cxcore[text]'",
     "sklearn": "pip install 'cxcore[text]'",
+    "twilio": "pip install 'cxcore[sms]'",
 }
 
 

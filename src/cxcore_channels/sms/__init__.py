@@ -12,9 +12,18 @@ Registered under the entry-point group ``cxcore.channels`` as ``sms`` and
         base_url="https://cx.example.in",
         inbound_url="https://cx.example.in/c/sms",
     )
+
+The text tools (segments, DLT templates, prices, keywords) need nothing but
+cxcore. The channels and their transport need the twilio SDK (``pip install
+'cxcore[sms]'``): they are imported on first use, so the text tools work, and
+``cxcore channels`` says what to install, where twilio is missing.
 """
 
-from cxcore_channels.sms.channel import PERMANENT_ERRORS, SmsChannel, WhatsAppChannel
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from cxcore_channels.sms.cost import EXAMPLE_PRICES, PriceTable
 from cxcore_channels.sms.dlt import (
     DltApproval,
@@ -45,7 +54,19 @@ from cxcore_channels.sms.segments import (
     count_segments,
 )
 from cxcore_channels.sms.texts import SmsTexts
-from cxcore_channels.sms.transport import NotSentError, TwilioTransport
+
+if TYPE_CHECKING:
+    from cxcore_channels.sms.channel import PERMANENT_ERRORS, SmsChannel, WhatsAppChannel
+    from cxcore_channels.sms.transport import NotSentError, TwilioTransport
+
+# The names that need the twilio SDK, by the module that defines them.
+_TWILIO = {
+    "PERMANENT_ERRORS": "cxcore_channels.sms.channel",
+    "SmsChannel": "cxcore_channels.sms.channel",
+    "WhatsAppChannel": "cxcore_channels.sms.channel",
+    "NotSentError": "cxcore_channels.sms.transport",
+    "TwilioTransport": "cxcore_channels.sms.transport",
+}
 
 __all__ = [
     "EXAMPLE_PRICES",
@@ -81,3 +102,21 @@ __all__ = [
     "mask_number",
     "requires_dlt",
 ]
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - whatever the lazy name is
+    module = _TWILIO.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        from cxcore.scoring import MissingDependencyError  # noqa: PLC0415 - only on failure
+
+        missing = exc.name or "twilio"
+        raise MissingDependencyError(
+            "twilio", f"the SMS and WhatsApp channels ({name}, which imports {missing!r})"
+        ) from exc
+    globals()[name] = value
+    return value
