@@ -515,6 +515,38 @@ class TestApis:
         assert results[1]["outcome"] == "invalid"
         assert {p["path"] for p in results[1]["problems"]} >= {"items[1].interaction.touchpoint"}
 
+    def test_invitations_stored_elsewhere_count_within_a_second(self, served):
+        """Fatigue follows the store: an invitation another process stored is seen here too."""
+        key = served.key("interactions")
+
+        def interaction(n: int, customer: str) -> dict[str, object]:
+            return {
+                "interaction": {
+                    "id": f"POS-F{n}",
+                    "touchpoint": "support_call",
+                    "customer_id": customer,
+                    "occurred_at": "2026-12-07T10:00:00+05:30",
+                },
+                "customer": {
+                    "id": customer,
+                    "email": f"{customer.lower()}@example.in",
+                    "timezone": "Asia/Kolkata",
+                    "country": "IN",
+                },
+            }
+
+        first = post(
+            served, "/api/interactions", json=interaction(1, "C-1"), headers={"X-Api-Key": key}
+        )
+        assert first.json()["outcome"] == "invite"  # the state is loaded now
+        served.invite(customer_id="C-9")  # as a dispatcher or `cxcore send` would, elsewhere
+        served.clock.advance(seconds=2)
+        later = post(
+            served, "/api/interactions", json=interaction(2, "C-9"), headers={"X-Api-Key": key}
+        )
+        assert later.json()["outcome"] == "skip", later.json()
+        assert later.json()["reason"] == "recontact_window"
+
     def test_a_batch_answers_each_item_in_order_and_stores_each_once(self, served):
         """Items are decided in order; each new customer's invitation is stored once."""
         key = served.key("interactions")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from cxcore.collector._http import error_json, json_object, read_body, results_response
 from cxcore.collector.context import Context
+from cxcore.collector.fatigue import FatigueFollower
 from cxcore.definitions import structure
 from cxcore.dispatch.outbox import Outbox
 from cxcore.distribution.decide import Decision, Outcome, decide, record
@@ -240,17 +240,25 @@ class Interactions:
     fatigue, quiet hours, sampling, channel); an invitation goes into the
     outbox, where the dispatcher finds it. A batch is decided item by item, in
     order, then its invitations are written at once. Who was asked when is
-    remembered in this process, loaded from the store's recent invitations at
-    the first request, and recorded as each decision is made, before its
-    invitation is stored: a failed write leaves a person counted as asked,
-    never asked twice.
+    remembered in this process (a :class:`~cxcore.collector.fatigue.FatigueFollower`
+    shared with the widget), read from the store's recent invitations at the
+    first request and topped up from them every second, and recorded as each
+    decision is made, before its invitation is stored: a failed write leaves a
+    person counted as asked, never asked twice.
     """
 
-    def __init__(self, context: Context, rules: RuleSet, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        context: Context,
+        rules: RuleSet,
+        outbox: Outbox,
+        *,
+        fatigue: FatigueFollower | None = None,
+    ) -> None:
         self.context = context
         self.rules = rules
         self.outbox = outbox
-        self._state: FatigueState | None = None
+        self.fatigue = fatigue or FatigueFollower(context.store, rules, context.clock)
         self._recent: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
 
     async def one(self, request: Request) -> Response:
@@ -280,7 +288,7 @@ class Interactions:
                 "invalid_request",
                 f"items: expected a list of 1 to {MAX_BATCH} interactions",
             )
-        state = await self._fatigue()
+        state = await self.fatigue.state()
         decided = [self._decide(item, f"items[{i}]", state) for i, item in enumerate(items)]
         # Decided in order, above; written all at once, so that the store can commit
         # them together rather than wait for one commit per item.
@@ -289,13 +297,8 @@ class Interactions:
         return JSONResponse({"ok": failed == 0, "failed": failed, "results": results})
 
     async def _item(self, body: Mapping[str, Any], path: str) -> dict[str, Any]:
-        state = await self._fatigue()
+        state = await self.fatigue.state()
         return await self._schedule(self._decide(body, path, state))
-
-    async def _fatigue(self) -> FatigueState:
-        if self._state is None:
-            self._state = await load_fatigue(self.context, self.rules)
-        return self._state
 
     def _decide(
         self, body: object, path: str, state: FatigueState
@@ -381,20 +384,3 @@ def _invalid(problems: list[Problem]) -> dict[str, Any]:
         "outcome": "invalid",
         "problems": [{"path": p.path, "message": p.message} for p in problems],
     }
-
-
-async def load_fatigue(context: Context, rules: RuleSet) -> FatigueState:
-    """Who was asked when, from the store's invitations inside the longest window of *rules*."""
-    days = max(
-        [rules.fatigue.recontact_days, rules.fatigue.account_days or 0]
-        + [r.recontact_days or 0 for r in rules.rules],
-        default=0,
-    )
-    state = FatigueState()
-    since = context.clock.now() - timedelta(days=max(days, 1))
-    for invitation in await context.store.recent_invitations(since=since):
-        if invitation.customer_id is None:
-            continue
-        due = int(invitation.created_at.timestamp())
-        state.invited(invitation.customer_id, due, survey=invitation.survey_id)
-    return state

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from cxcore.collector.api import AgentReports, Answers, Interactions
 from cxcore.collector.channel_route import ChannelRoute
 from cxcore.collector.context import Context, Handler, guarded
+from cxcore.collector.fatigue import FatigueFollower
 from cxcore.collector.kiosk import KioskLimits, KioskRoutes
 from cxcore.collector.links import AmpForm, SurveyPage, Unsubscribe
 from cxcore.collector.live import LiveRoutes, LiveScores
@@ -129,7 +130,9 @@ class Collector:
             secret=tokens.derive_key("collector"),
         )
         self.live = LiveScores(store, min_interval=live_interval, clock=clock)
-        self.widget = _widget(self.context, apps, rules, tokens)
+        # Who was asked when: one state for every deciding route of this process.
+        self.fatigue = None if rules is None else FatigueFollower(store, rules, clock)
+        self.widget = _widget(self.context, apps, rules, tokens, self.fatigue)
         self.kiosk_limits = kiosk_limits
         self.app = Starlette(
             routes=self._routes(rules, tokens, agent_surveys, clock),
@@ -186,7 +189,8 @@ class Collector:
         ]
         routes += [route(*r) for r in KioskRoutes(context, staff, self.kiosk_limits).routes()]
         if rules is not None:
-            interactions = Interactions(context, rules, Outbox(self.store, tokens, clock=clock))
+            outbox = Outbox(self.store, tokens, clock=clock)
+            interactions = Interactions(context, rules, outbox, fatigue=self.fatigue)
             routes += [
                 route("/api/interactions", interactions.one, ["POST"]),
                 route("/api/interactions/batch", interactions.batch, ["POST"]),
@@ -215,7 +219,11 @@ class Collector:
 
 
 def _widget(
-    context: Context, apps: Sequence[WidgetApp], rules: RuleSet | None, tokens: TokenService
+    context: Context,
+    apps: Sequence[WidgetApp],
+    rules: RuleSet | None,
+    tokens: TokenService,
+    fatigue: FatigueFollower | None,
 ) -> WidgetRoutes | None:
     if not apps:
         return None
@@ -224,4 +232,4 @@ def _widget(
             "rules", "are needed by the widget's apps (eligibility goes through them)"
         )
         raise ValidationError("Collector", [problem])
-    return WidgetRoutes(context, apps, rules, tokens)
+    return WidgetRoutes(context, apps, rules, tokens, fatigue=fatigue)

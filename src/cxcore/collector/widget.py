@@ -23,13 +23,11 @@ arrives anyway with a foreign ``Origin`` is refused with 403.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import gzip
 import hashlib
 import hmac
 import json
-import math
 import re
 import secrets
 import uuid
@@ -45,9 +43,9 @@ from starlette.routing import BaseRoute, Route
 
 from cxcore.collector._http import error_json, json_object, read_body, results_response
 from cxcore.collector.context import Context, guarded
+from cxcore.collector.fatigue import FatigueFollower
 from cxcore.dispatch.outbox import Outbox
 from cxcore.distribution.decide import Decision, Outcome, decide, record
-from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.tokens import TokenPurpose, TokenService
 from cxcore.errors import CxError, Problem, ValidationError
@@ -240,9 +238,9 @@ class WidgetRoutes:
         apps: The apps the widget runs in.
         rules: The distribution rules eligibility goes through.
         tokens: Signs the tokens of in-app invitations.
-        fatigue_refresh: Seconds between two reads of the store's newest
-            invitations, so that asks made by other processes (an email
-            yesterday) count here within that time.
+        fatigue: Who was asked when: the collector's one state, shared with
+            ``/api/interactions`` and kept up with asks made by other processes
+            (an email yesterday); by default one of the widget's own.
     """
 
     def __init__(
@@ -252,7 +250,7 @@ class WidgetRoutes:
         rules: RuleSet,
         tokens: TokenService,
         *,
-        fatigue_refresh: float = 1.0,
+        fatigue: FatigueFollower | None = None,
     ) -> None:
         problems: list[Problem] = []
         by_key: dict[str, WidgetApp] = {}
@@ -286,17 +284,10 @@ class WidgetRoutes:
         self.origins = frozenset(o for app in apps for o in app.origins)
         self.tokens = tokens
         self.outbox = Outbox(context.store, tokens, clock=context.clock)
-        self.fatigue_refresh = fatigue_refresh
         channels = {app.channel: AddressKind.APP_USER for app in apps}
         self.rules = {c: rules.on_channels({c: kind}) for c, kind in channels.items()}
-        self._longest = max(1, rules.longest_window_days)
         self.recontact_days = rules.fatigue.recontact_days
-        # One state for every call, made now: calls in flight together decide on it in turn.
-        self._state = FatigueState()
-        self._loading = asyncio.Lock()
-        self._loaded_until: datetime | None = None
-        self._next_refresh = 0.0
-        self._next_prune = 0.0
+        self.fatigue = fatigue or FatigueFollower(context.store, rules, context.clock)
         self._surveys: dict[tuple[str, int], Survey] = {}
         self._recent: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         script = widget_script()
@@ -500,7 +491,7 @@ class WidgetRoutes:
             consent = await store.consent(customer.id, app.channel, Purpose.SURVEY)
             if consent is not None:
                 customer = attrs.evolve(customer, consents=(consent,))
-        state = await self._fatigue(now)
+        state = await self.fatigue.state(now)
         decision = decide(self.rules[app.channel], interaction, customer, state, self.context.clock)
         if decision.outcome is not Outcome.INVITE:
             return _skip(decision)
@@ -600,32 +591,6 @@ class WidgetRoutes:
         if version is not None:
             self._surveys[survey_id, version] = survey
         return survey
-
-    async def _fatigue(self, now: datetime) -> FatigueState:
-        """Who was asked when, with the store's newest invitations read at most every refresh."""
-        if now.timestamp() < self._next_refresh:
-            return self._state
-        async with self._loading:
-            if now.timestamp() < self._next_refresh:  # another call read them meanwhile
-                return self._state
-            since = (
-                now - timedelta(days=self._longest)
-                if self._loaded_until is None
-                else self._loaded_until - timedelta(seconds=5)  # writes that committed late
-            )
-            for invitation in await self.context.store.recent_invitations(since=since):
-                if invitation.customer_id is not None:
-                    self._state.invited(
-                        invitation.customer_id,
-                        math.ceil(invitation.created_at.timestamp()),
-                        survey=invitation.survey_id,
-                    )
-            if now.timestamp() >= self._next_prune:  # forget what no window reaches any more
-                self._state.prune(now, keep_days=self._longest)
-                self._next_prune = now.timestamp() + 3600
-            self._loaded_until = now
-            self._next_refresh = now.timestamp() + self.fatigue_refresh
-        return self._state
 
     def _remember(self, key: str, result: dict[str, Any]) -> None:
         """Keep the answer to an event, so that a retry of the same call gets the same one."""

@@ -1,0 +1,78 @@
+"""Who was asked when, as the collector's deciding routes need it, shared by all of them.
+
+``/api/interactions`` and the in-app widget's eligibility call decide with the
+distribution rules, which need a :class:`~cxcore.distribution.FatigueState`:
+who was invited when. The collector keeps one, for every route of the
+process, so a decision made by one route is seen by the next at once. It is
+first read from the store's invitations inside the rules' longest window, then
+topped up with the invitations stored since (by a dispatcher, ``cxcore send``,
+another collector process) at most every *refresh* seconds; what no window
+reaches any more is forgotten hourly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import datetime, timedelta
+
+from cxcore.distribution.fatigue import FatigueState
+from cxcore.distribution.rules import RuleSet
+from cxcore.ports.clock import Clock
+from cxcore.ports.store import Store
+
+__all__ = ["FatigueFollower"]
+
+# Invitations are read again from a little before the previous read, so that a
+# write which committed late (its created_at earlier than our read) is not missed.
+_OVERLAP = timedelta(seconds=5)
+
+
+class FatigueFollower:
+    """One process's :class:`~cxcore.distribution.FatigueState`, kept up with the store.
+
+    Args:
+        store: Where invitations are stored.
+        rules: The rules whose longest window bounds what is read.
+        clock: The time.
+        refresh: Seconds between two reads of the store's newest invitations.
+    """
+
+    def __init__(self, store: Store, rules: RuleSet, clock: Clock, *, refresh: float = 1.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.refresh = refresh
+        self.longest_days = max(1, rules.longest_window_days)
+        # One state for every caller, made now: calls in flight together decide on it in turn.
+        self._state = FatigueState()
+        self._loading = asyncio.Lock()
+        self._loaded_until: datetime | None = None
+        self._next_refresh = 0.0
+        self._next_prune = 0.0
+
+    async def state(self, now: datetime | None = None) -> FatigueState:
+        """The state, with the store's invitations read if *refresh* seconds have passed."""
+        now = self.clock.now() if now is None else now
+        if now.timestamp() < self._next_refresh:
+            return self._state
+        async with self._loading:
+            if now.timestamp() < self._next_refresh:  # another call read them meanwhile
+                return self._state
+            since = (
+                now - timedelta(days=self.longest_days)
+                if self._loaded_until is None
+                else self._loaded_until - _OVERLAP
+            )
+            for invitation in await self.store.recent_invitations(since=since):
+                if invitation.customer_id is not None:
+                    self._state.invited(
+                        invitation.customer_id,
+                        math.ceil(invitation.created_at.timestamp()),
+                        survey=invitation.survey_id,
+                    )
+            if now.timestamp() >= self._next_prune:  # forget what no window reaches any more
+                self._state.prune(now, keep_days=self.longest_days)
+                self._next_prune = now.timestamp() + 3600
+            self._loaded_until = now
+            self._next_refresh = now.timestamp() + self.refresh
+        return self._state
