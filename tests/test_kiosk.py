@@ -326,6 +326,32 @@ class TestCli:
         assert main(["kiosk", "revoke", "nope", *where]) == 1
         assert "no kiosk 'nope'" in capsys.readouterr().err
 
+    def test_every_problem_of_a_kiosk_is_named_at_once_and_nothing_is_stored(
+        self, tmp_path, capsys, monkeypatch
+    ):
+        """A bad id, an unknown survey and a touchpoint on no journey: one error, no kiosk."""
+        from cxcore.cli import main  # noqa: PLC0415
+
+        monkeypatch.setenv("CXCORE_TOKEN_KEYS", "kiosk-cli-key-0123456789abcdefghijklmn")
+        retail = Path(__file__).parent.parent / "examples" / "retail"
+        config = tmp_path / "cxcore.toml"
+        config.write_text(
+            '[store]\nsqlite = "cx.db"\n\n[collector]\npublic_url = "http://127.0.0.1:8000"\n'
+            f'definitions = ["{retail / "journey.toml"}", "{retail / "surveys.toml"}"]\n',
+            encoding="utf-8",
+        )
+        where = ["--config", str(config)]
+        bad = ["kiosk", "add", "bad id", "--store", "BLR-01", "--touchpoint", "store_exti"]
+        assert main([*bad, "--survey", "nope", *where]) == 1
+        err = capsys.readouterr().err
+        assert "(3 problems)" in err
+        assert "--survey: 'nope' is neither stored nor in the deployment's definition files" in err
+        assert "--touchpoint: 'store_exti' is not a touchpoint of the deployment's journeys" in err
+        assert "store_exit" in err  # among those expected
+        assert "id: 'bad id' is not a valid id" in err
+        assert main(["kiosk", "list", *where]) == 0
+        assert capsys.readouterr().out.startswith("no kiosks")
+
 
 class TestDeployment:
     def test_the_deployment_file_sets_each_kiosks_rate(self, tmp_path):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from cxcore.cli import UsageError
 from cxcore.deployment.cli import add_config_argument, read_config
-from cxcore.errors import CxError
+from cxcore.errors import CxError, Problem, ValidationError
 from cxcore.kiosks import ALIVE_WITHIN, device_json, issue_kiosk
 from cxcore.ports.clock import SystemClock
 from cxcore.ports.store import Kiosk, Store, StoreError, UnknownSurveyError
@@ -82,21 +82,43 @@ def _run(args: argparse.Namespace, what: str) -> int:
     return asyncio.run(run_kiosk(deployment, args, what, sys.stdout))
 
 
-async def _check_survey(deployment: Deployment, store: Store, survey_id: str) -> None:
-    """Refuse a survey neither stored nor in the deployment's definition files, naming it."""
+async def _check_placement(
+    deployment: Deployment, store: Store, survey_id: str, touchpoint: str
+) -> list[Problem]:
+    """What is wrong with a kiosk's survey and touchpoint, each named with its option.
+
+    The survey must be stored or in the deployment's definition files. The
+    touchpoint is recorded on every answer and scores are split by it, so a
+    misspelt one would quietly start a segment of its own: where the definition
+    files have journeys, it must be a touchpoint of one of them.
+    """
     from cxcore.definitions import load_definitions  # noqa: PLC0415 - only `kiosk add`
 
+    files = [deployment.path(name) for name in deployment.collector.definitions]
+    definitions = load_definitions(*files) if files else None
+    problems = []
     try:
         await store.survey(survey_id)
     except UnknownSurveyError:
-        files = [deployment.path(name) for name in deployment.collector.definitions]
-        known = {s.id for s in load_definitions(*files).surveys} if files else set()
+        known = {s.id for s in definitions.surveys} if definitions else set()
         if survey_id not in known:
-            msg = (
-                f"--survey: {survey_id!r} is neither stored nor in the deployment's "
-                "definition files"
+            problems.append(
+                Problem(
+                    "--survey",
+                    f"{survey_id!r} is neither stored nor in the deployment's definition files",
+                )
             )
-            raise CxError(msg) from None
+    journeys = definitions.journeys if definitions else ()
+    places = sorted({t.id for j in journeys for stage in j.stages for t in stage.touchpoints})
+    if places and touchpoint not in places:
+        problems.append(
+            Problem(
+                "--touchpoint",
+                f"{touchpoint!r} is not a touchpoint of the deployment's journeys"
+                f" (expected one of: {', '.join(places)})",
+            )
+        )
+    return problems
 
 
 def _when(value: datetime | None) -> str:
@@ -132,17 +154,23 @@ async def run_kiosk(
     try:
         now = clock.now()
         if what == "add":
-            await _check_survey(deployment, store, args.survey)
-            issued = issue_kiosk(
-                args.id,
-                store=args.store,
-                touchpoint=args.touchpoint,
-                survey_id=args.survey,
-                name=args.name,
-                locales=args.locale or ("en", "hi"),
-                agent_mode=not args.no_agent_mode,
-                at=now,
-            )
+            # Every problem at once: the placement's, then the kiosk record's own.
+            problems = await _check_placement(deployment, store, args.survey, args.touchpoint)
+            try:
+                issued = issue_kiosk(
+                    args.id,
+                    store=args.store,
+                    touchpoint=args.touchpoint,
+                    survey_id=args.survey,
+                    name=args.name,
+                    locales=args.locale or ("en", "hi"),
+                    agent_mode=not args.no_agent_mode,
+                    at=now,
+                )
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+            if problems:
+                raise ValidationError(f"Kiosk {args.id!r}", problems)
             await store.add_kiosk(issued.kiosk, issued.key)
             out.write(
                 f"{issued.secret}\n"
