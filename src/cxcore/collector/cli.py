@@ -66,7 +66,8 @@ def build_app(
 ) -> Starlette:
     """The app ``cxcore serve`` runs: the deployment's collector, its store and maybe a dispatcher.
 
-    The collector is mounted at the path of the public URL. On startup the
+    The collector is mounted at the path of the public URL (at the root, its
+    own app is returned, with the lifespan below). On startup the
     store is opened and the surveys of the deployment's definition files are
     stored; unless *dispatch* is false (default: the deployment's
     ``dispatch.in_serve``), a dispatcher runs in the same process. On shutdown
@@ -136,7 +137,13 @@ def build_app(
                     await channel.aclose()
             await store.aclose()
 
-    return Starlette(routes=[Mount(collector.context.base_path, collector)], lifespan=lifespan)
+    base_path = collector.context.base_path
+    if base_path:  # served under a path of its host (https://example.in/cx)
+        return Starlette(routes=[Mount(base_path, collector)], lifespan=lifespan)
+    # At the root, the collector's own app is served, with the lifespan above:
+    # no second router and error middleware in front of every request.
+    collector.app.router.lifespan_context = lifespan
+    return collector.app
 
 
 @asynccontextmanager
