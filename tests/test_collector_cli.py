@@ -103,3 +103,55 @@ class TestServe:
         assert run.returncode == 2, run.stderr
         assert "Traceback" not in run.stderr
         assert run.stderr.startswith("cxcore serve: error: the store cannot be opened")
+
+
+class TestServeAtTheRoot:
+    @pytest.mark.parametrize(("level", "logged"), [("INFO", True), ("WARNING", False)])
+    def test_a_collector_at_the_root_url_serves_and_logs_as_its_level_says(
+        self, tmp_path, level, logged
+    ):
+        """At the root the collector's own app is served; access lines only at INFO, tokens masked."""
+        import os  # noqa: PLC0415
+        import signal  # noqa: PLC0415
+        import time  # noqa: PLC0415
+
+        import httpx  # noqa: PLC0415
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        config = tmp_path / "cxcore.toml"
+        config.write_text(
+            f'[store]\nsqlite = "cx.db"\n\n[collector]\n'
+            f'public_url = "http://127.0.0.1:{port}"\nport = {port}\n',
+            encoding="utf-8",
+        )
+        log = tmp_path / "serve.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "cxcore", "serve", "--config", str(config), "--no-dispatch",
+                 "--log-level", level],
+                env={**os.environ, "CXCORE_TOKEN_KEYS": KEYS}, stdout=out, stderr=out,
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, "cxcore serve did not start"
+                    time.sleep(0.1)
+            assert health.json() == {"ok": True}
+            page = httpx.get(f"http://127.0.0.1:{port}/s/not-a-real-token", timeout=5)
+            assert page.status_code == 403  # a forged token: refused, in plain words
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        finally:
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(20) == 0, log.read_text()
+        text = log.read_text()
+        assert "Traceback" not in text
+        assert ("GET /healthz 200" in text) is logged
+        assert ("GET /s/… " in text) is logged
+        assert "not-a-real-token" not in text

@@ -231,7 +231,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """
     import uvicorn  # noqa: PLC0415 - only the command needs the server
 
-    from cxcore.collector.security import AccessLog  # noqa: PLC0415
+    from cxcore.collector.security import ACCESS_LOGGER, AccessLog  # noqa: PLC0415
 
     deployment = read_config(args.config, sys.stderr)
     if isinstance(deployment, int):
@@ -246,8 +246,10 @@ def run_serve(args: argparse.Namespace) -> int:
     logger = logging.getLogger("cxcore")
     logger.addHandler(handler)
     logger.setLevel(args.log_level)
+    # A line a request at INFO; below that level, no wrapper to pass through at all.
+    logged = logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
     config = uvicorn.Config(
-        AccessLog(app),
+        AccessLog(app) if logged else app,
         host=host,
         port=port,
         loop=_installed("uvloop", "auto"),

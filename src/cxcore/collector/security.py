@@ -20,6 +20,7 @@ from cxcore.model._checks import Checks
 from cxcore.ports.clock import Clock
 
 __all__ = [
+    "ACCESS_LOGGER",
     "CONTENT_SECURITY_POLICY",
     "AccessLog",
     "RateLimiter",
@@ -36,7 +37,9 @@ CONTENT_SECURITY_POLICY = (
 """Every page's policy: nothing inline, nothing from elsewhere, never framed."""
 
 _TOKEN_PATH = re.compile(r"/(s|u|amp)/[^/?]+")
-access = logging.getLogger("cxcore.collector.access")
+ACCESS_LOGGER = "cxcore.collector.access"
+"""The logger of :class:`AccessLog`: a line a request, at INFO."""
+access = logging.getLogger(ACCESS_LOGGER)
 
 _HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
