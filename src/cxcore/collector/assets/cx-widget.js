@@ -10,7 +10,8 @@
   var user = null;
   var listeners = {};
   var open = null; // the prompt on screen: {host, root, prompt, answers}
-  var flushing = false;
+  var flushing = null; // the pass in flight
+  var again = null; // the pass to run after it, for callers that came meanwhile
   var retryAt = 0;
   var failures = 0;
   var timer = null;
@@ -126,10 +127,25 @@
   }
 
   // Sends every queued answer, oldest first. A 2xx stores it; a 4xx can never succeed and is
-  // dropped (and reported); a 5xx or a network error keeps it for later, with backoff.
+  // dropped (and reported); a 5xx or a network error keeps it for later, with backoff. A call
+  // while a pass is in flight gets one more pass after it, so what was queued before the call
+  // is always tried by the promise it returns.
   function flush() {
-    if (flushing || !cfg.key) return Promise.resolve(0);
-    flushing = true;
+    if (!cfg.key) return Promise.resolve(0);
+    if (flushing) {
+      if (!again) {
+        var next = function () { again = null; return flush(); };
+        again = flushing.then(next, next);
+      }
+      return again;
+    }
+    flushing = pass().then(
+      function (n) { flushing = null; return n; },
+      function (e) { flushing = null; throw e; });
+    return flushing;
+  }
+
+  function pass() {
     var sent = 0;
     return queued().then(function (items) {
       items.sort(function (a, b) { return a.at - b.at; });
@@ -149,7 +165,7 @@
           }, function () { later(); return sent; });
       };
       return step(0);
-    }).then(function (n) { flushing = false; return n; }, function (e) { flushing = false; throw e; });
+    });
   }
 
   // -- showing a prompt ------------------------------------------------------------------------
