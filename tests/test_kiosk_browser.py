@@ -230,13 +230,16 @@ class TestOffline:
             async def unavailable(route: Any) -> None:
                 await route.fulfill(status=503, json={"ok": False})
 
-            await page.route("**/kiosk/api/answers", unavailable)
+            await context.route("**/kiosk/api/answers", unavailable)
             await answer(page, 4)
-            while len(sent.statuses) < 2:  # the first try, and a retry after backoff
+            for _ in range(300):  # the first try, and a retry after backoff
+                if sent.statuses.count(503) >= 2:
+                    break
                 await page.wait_for_timeout(100)
+            assert sent.statuses.count(503) >= 2, sent.statuses
             await queue_is(page, 1)
             assert stored(served) == []
-            await page.unroute("**/kiosk/api/answers")
+            await context.unroute("**/kiosk/api/answers")
             await queue_is(page, 0)
             await stored_count(served, 1, page)
 
@@ -245,13 +248,13 @@ class TestOffline:
                     status=422, json={"ok": False, "error": {"reason": "invalid_request"}}
                 )
 
-            await page.route("**/kiosk/api/answers", retired)
+            await context.route("**/kiosk/api/answers", retired)
             await screen_is(page, "attract")
             await answer(page, 1)
             dropped = await dropped_count(page, 1)
             await queue_is(page, 0)
             status = await page.inner_text("#status-queue")
-            await page.unroute("**/kiosk/api/answers")
+            await context.unroute("**/kiosk/api/answers")
             await page.evaluate("window.cxKiosk.heartbeat()")
             await context.close()
             return {"dropped": dropped, "status": status}
@@ -279,7 +282,7 @@ class TestOffline:
             page = await context.new_page()
             await page.goto(kiosk_url(served, key))
             await screen_is(page, "attract")
-            await page.route(
+            await context.route(
                 "**/kiosk/api/answers", lambda route: route.fulfill(status=422, json={})
             )
             await context.set_offline(True)
@@ -366,12 +369,12 @@ class TestOffline:
             page = await context.new_page()
             await page.goto(kiosk_url(served, key, "flush=3600&backoff=600&thanks=1"))
             await screen_is(page, "attract")
-            await page.route("**/kiosk/api/answers", lambda route: route.abort())
+            await context.route("**/kiosk/api/answers", lambda route: route.abort())
             await answer(page, 5)
             await page.wait_for_selector("body[data-queue='1']", state="attached")
             await screen_is(page, "attract")
             await page.wait_for_timeout(500)  # the failed send is settled, under backoff
-            await page.unroute("**/kiosk/api/answers")
+            await context.unroute("**/kiosk/api/answers")
             assert stored(served) == []
             await page.wait_for_timeout(3100)  # taps deliver at most every 3 s
             await page.click("#start")  # the next visitor
