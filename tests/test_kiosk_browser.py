@@ -221,7 +221,7 @@ class TestOffline:
         sent = Sent()
 
         async def scenario() -> dict[str, Any]:
-            context = await chromium.context()
+            context = await chromium.context(service_workers="block")  # so routes see every request
             sent.watch(context)
             page = await context.new_page()
             await page.goto(kiosk_url(served, key))
@@ -278,7 +278,7 @@ class TestOffline:
         key = add_kiosk(served)
 
         async def scenario() -> list[dict[str, Any]]:
-            context = await chromium.context()
+            context = await chromium.context(service_workers="block")  # so routes see every request
             page = await context.new_page()
             await page.goto(kiosk_url(served, key))
             await screen_is(page, "attract")
@@ -365,7 +365,7 @@ class TestOffline:
         key = add_kiosk(served)
 
         async def scenario() -> None:
-            context = await chromium.context()
+            context = await chromium.context(service_workers="block")  # so routes see every request
             page = await context.new_page()
             await page.goto(kiosk_url(served, key, "flush=3600&backoff=600&thanks=1"))
             await screen_is(page, "attract")
