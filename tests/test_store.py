@@ -48,6 +48,7 @@ from cxcore.ports.store import (
     StoreError,
     Submission,
     SubmitOutcome,
+    SubmitResult,
     UnknownSurveyError,
 )
 from cxcore.ports.store import Store as StorePort
@@ -326,6 +327,66 @@ class TestSubmit:
             results = await asyncio.gather(*good, bad, return_exceptions=True)
             assert isinstance(results[-1], ConflictError)
             assert await store.count_responses() == 10
+
+        run(backend, scenario)
+
+
+class TestNewResponses:
+    """Answers without an invitation are planned before the write and stored together."""
+
+    def test_each_of_many_at_once_gets_its_own_outcome_rows_and_event(self, backend):
+        """New, repeated, conflicting and invalid answers at once: each as if it came alone."""
+
+        async def scenario(store: Store) -> None:
+            await store.submit(submission("used", {"ltr": 5}, invitation_id=None))
+            results = await asyncio.gather(
+                *(
+                    store.submit(submission(f"n{i}", {"ltr": i % 11}, invitation_id=None))
+                    for i in range(20)
+                ),
+                *(
+                    store.submit(submission("same", {"ltr": 9}, invitation_id=None))
+                    for _ in range(5)
+                ),
+                store.submit(submission("used", {"ltr": 6}, invitation_id=None)),
+                store.submit(submission("bad", {"ltr": 11}, invitation_id=None)),
+                return_exceptions=True,
+            )
+            conflict, invalid = results[25:]
+            fresh = [r for r in results[:20] if isinstance(r, SubmitResult)]
+            same = [r for r in results[20:25] if isinstance(r, SubmitResult)]
+            assert (len(fresh), len(same)) == (20, 5)
+            assert [r.outcome for r in fresh] == [SubmitOutcome.CREATED] * 20
+            assert sorted(r.outcome.value for r in same) == ["created"] + ["repeated"] * 4
+            assert len({r.response.id for r in same}) == 1
+            assert isinstance(conflict, ConflictError)
+            assert isinstance(invalid, ValidationError)
+            created = [r.response for r in [*fresh, same[0]]]
+            assert await store.count_responses() == 22
+            for response in created:
+                assert await store.response(response.id) == response
+            events = await store.feed()
+            assert len(events) == 22
+            assert {e.subject for e in events} >= {r.id for r in created}
+            audited = [e.entity_id for e in await store.audit("response")]
+            assert len(audited) == len(set(audited)) == 22
+            (cell,) = await store.score("nps", survey_id="nps")
+            assert cell.n == 22
+            await store.submit(submission("bad", {"ltr": 10}, invitation_id=None))  # still free
+
+        run(backend, scenario)
+
+    def test_new_ids_sort_in_the_order_they_were_made(self, backend):
+        """Responses get time-ordered ids (UUIDv7), so the primary key grows at its end."""
+
+        async def scenario(store: Store) -> None:
+            ids = []
+            for i in range(3):
+                result = await store.submit(submission(f"k{i}", {"ltr": 9}, invitation_id=None))
+                ids.append(result.response.id)
+                await asyncio.sleep(0.002)
+            assert ids == sorted(ids)
+            assert {i[12] for i in ids} == {"7"}
 
         run(backend, scenario)
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import attrs
-
-from cxcore.stores._feed_rows import FeedRow
+from cxcore.stores._new_responses import NewResponse
 from cxcore.stores._rows import RESPONSE_COLUMNS, SCORE_COLUMNS
 from cxcore.stores.postgres._base import INSERT_FEED
 
@@ -83,24 +81,13 @@ _APPEND_STORED_ANSWERS = INSERT_FEED.format(
 transaction: their ids are new, so a response with one was stored by this statement."""
 
 
-@attrs.frozen
-class _NewResponse:
-    """The rows of one new response, as :data:`_INSERT_NEW_RESPONSES` stores them."""
-
-    key: tuple[Any, ...]
-    response: tuple[Any, ...]
-    audit: tuple[Any, ...]
-    scores: tuple[tuple[Any, ...], ...]
-    feed: FeedRow
-
-
-def _new_response_params(batch: Sequence[_NewResponse]) -> list[list[Any]]:
+def _new_response_params(batch: Sequence[NewResponse]) -> list[list[Any]]:
     """The array parameters of :data:`_INSERT_NEW_RESPONSES` for *batch*."""
     scores = [row for entry in batch for row in entry.scores]
     params: list[list[Any]] = []
     for rows, width in (
         ([e.key for e in batch], len(_SUBMISSION_TYPES)),
-        ([e.response for e in batch], len(RESPONSE_COLUMNS)),
+        ([e.row for e in batch], len(RESPONSE_COLUMNS)),
         ([e.audit for e in batch], len(_AUDIT_TYPES)),
         (scores, len(SCORE_COLUMNS)),
     ):

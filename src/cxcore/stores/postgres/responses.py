@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -16,6 +15,7 @@ import psycopg.errors
 from psycopg_pool import PoolTimeout
 
 from cxcore._batching import Batcher
+from cxcore._ids import new_id as new_record_id
 from cxcore.definitions import structure, unstructure
 from cxcore.errors import ValidationError
 from cxcore.ingest import plan_submission, submission_fingerprint
@@ -41,6 +41,7 @@ from cxcore.stores._analytics import (
 )
 from cxcore.stores._checks import refuse_invalid, refuse_too_large
 from cxcore.stores._feed_rows import answer_row, import_rows, reached
+from cxcore.stores._new_responses import NewResponse, new_response
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
@@ -50,8 +51,6 @@ from cxcore.stores._rows import (
     response_from_row,
     response_row,
     row_fingerprint,
-    score_rows,
-    scored_questions,
     to_json,
 )
 from cxcore.stores.export import export_csv, export_parquet
@@ -62,7 +61,6 @@ from cxcore.stores.postgres._new_responses import (
     _APPEND_STORED_ANSWERS,
     _INSERT_NEW_RESPONSES,
     _new_response_params,
-    _NewResponse,
 )
 from cxcore.stores.postgres._scores import _COPY_SCORES, _replace_scores
 
@@ -105,7 +103,7 @@ class _Responses(_Base):
     if TYPE_CHECKING:  # set by PostgresStore.__init__; declared for type checkers only
         _surveys: dict[tuple[str, int], Survey]
         _scores: ScoreReader
-        _group: Batcher[_NewResponse, bool]
+        _group: Batcher[NewResponse, bool]
 
     # ------------------------------------------------------------ surveys
 
@@ -204,7 +202,7 @@ class _Responses(_Base):
         # Fail fast on bad values before connecting; display logic needs the merged answers.
         survey.validate_answers(submission.answers, complete=False, logic=False)
         fingerprint = submission_fingerprint(submission)
-        new_id = uuid.uuid4().hex
+        new_id = new_record_id()
         key = submission.idempotency_key
         if submission.invitation_id is None:
             created = await self._submit_new(survey, submission, fingerprint, new_id)
@@ -331,40 +329,32 @@ class _Responses(_Base):
         the caller goes the general way, which sorts out each case.
         """
         try:
-            plan = plan_submission(survey, submission, None, new_id=new_id)
+            entry = new_response(
+                survey,
+                submission,
+                fingerprint=fingerprint,
+                new_id=new_id,
+                now=self.clock.now(),
+                dimension=to_json,
+            )
         except ValidationError:
             return None  # the general way reports it, after the key
-        response = plan.response
-        entry = _NewResponse(
-            key=(
-                submission.idempotency_key,
-                fingerprint,
-                response.id,
-                plan.outcome.value,
-                micros(submission.received_at),
-            ),
-            response=response_row(response),
-            audit=self._audit_row(
-                "response", response.id, plan.outcome.value, status=response.status.value
-            ),
-            scores=tuple(score_rows(response, scored_questions(survey), to_json)),
-            feed=answer_row(plan.outcome, response, None, survey, self.clock.now()),
-        )
+        response = entry.response
         if self.group_commit == 1:
             stored = response.id in await self._store_new([entry])
         else:
             stored = await self._group.submit(entry)
         if not stored:
             return None  # the key was taken (a repeat, or a conflict), or the statement failed
-        self._log_submission(submission, plan.outcome)
-        return SubmitResult(response, plan.outcome)
+        self._log_submission(submission, SubmitOutcome.CREATED)
+        return SubmitResult(response, SubmitOutcome.CREATED)
 
-    async def _stored_in_group(self, batch: Sequence[_NewResponse]) -> list[bool]:
+    async def _stored_in_group(self, batch: Sequence[NewResponse]) -> list[bool]:
         """Store *batch* in one statement: for each, whether it was (its key was claimed)."""
         stored = await self._store_new(batch)
-        return [entry.response[0] in stored for entry in batch]
+        return [entry.row[0] in stored for entry in batch]
 
-    async def _store_new(self, batch: Sequence[_NewResponse]) -> set[str]:
+    async def _store_new(self, batch: Sequence[NewResponse]) -> set[str]:
         """Store *batch* in one statement: the ids of the responses stored (none if it failed).
 
         The statement, then the feed rows of the responses it stored (see
@@ -401,6 +391,8 @@ class _Responses(_Base):
         return {row[0] for row in rows}
 
     def _log_submission(self, submission: Submission, outcome: SubmitOutcome) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return  # the masks below cost more than the message is worth unseen
         log.debug(
             "submission %s for survey %s v%s by %s: %s",
             mask(submission.idempotency_key),

@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 _STOP = object()
 
+INSERT_AUDIT = "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?)"
+
 
 class _Op:
     """A write or a read on its way to a thread, and the future its caller awaits on its loop."""
@@ -314,7 +316,7 @@ class _Base:
         **detail: Scalar | None,
     ) -> None:
         conn.execute(
-            "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?)",
+            INSERT_AUDIT,
             (
                 micros(self.clock.now()),
                 entity,

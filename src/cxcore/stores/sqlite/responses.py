@@ -6,14 +6,16 @@ import json
 import logging
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
+from cxcore._batching import Batcher
+from cxcore._ids import new_id as new_record_id
 from cxcore.definitions import structure, unstructure
+from cxcore.errors import ValidationError
 from cxcore.ingest import plan_submission, submission_fingerprint
 from cxcore.metrics import MetricRegistry
 from cxcore.model.interaction import Scalar
@@ -38,6 +40,7 @@ from cxcore.stores._analytics import (
 )
 from cxcore.stores._checks import refuse_invalid, refuse_too_large
 from cxcore.stores._feed_rows import answer_row, import_rows, reached
+from cxcore.stores._new_responses import NewResponse, new_response
 from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
@@ -50,6 +53,7 @@ from cxcore.stores._rows import (
     to_json,
 )
 from cxcore.stores.export import export_csv, export_parquet
+from cxcore.stores.sqlite._base import INSERT_AUDIT as _INSERT_AUDIT
 from cxcore.stores.sqlite._base import _Base
 from cxcore.stores.sqlite._scores import _INSERT_SCORES, _replace_scores, _scored_in
 
@@ -62,9 +66,26 @@ _INSERT_RESPONSE = (
     f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(RESPONSE_COLUMNS))})"
 )
+_INSERT_SUBMISSION = (
+    "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
 _UPDATE_RESPONSE = (
     "UPDATE responses SET " + ", ".join(f"{c} = ?" for c in RESPONSE_COLUMNS[1:]) + " WHERE id = ?"
 )
+
+
+def _log_submission(submission: Submission, outcome: SubmitOutcome) -> None:
+    if not log.isEnabledFor(logging.DEBUG):
+        return  # the masks below cost more than the message is worth unseen
+    log.debug(
+        "submission %s for survey %s v%s by %s: %s",
+        mask(submission.idempotency_key),
+        submission.survey_id,
+        submission.survey_version,
+        mask(submission.customer_id),
+        outcome.value,
+    )
 
 
 class _Responses(_Base):
@@ -73,6 +94,7 @@ class _Responses(_Base):
     if TYPE_CHECKING:  # set by SQLiteStore.__init__; declared for type checkers only
         _surveys: dict[tuple[str, int], Survey]
         _scores: ScoreReader
+        _new_group: Batcher[NewResponse, bool]
 
     # ------------------------------------------------------------ surveys
 
@@ -174,10 +196,14 @@ class _Responses(_Base):
         normal = survey.normalize_answers(submission.answers)
         if normal != submission.answers:
             submission = attrs.evolve(submission, answers=normal)
-        # Fail fast on bad values before queueing; display logic needs the merged answers.
+        # Fail fast on bad values before the write; display logic needs the merged answers.
         survey.validate_answers(submission.answers, complete=False, logic=False)
         fingerprint = submission_fingerprint(submission)
-        new_id = uuid.uuid4().hex
+        new_id = new_record_id()
+        if submission.invitation_id is None:
+            created = await self._submit_new(survey, submission, fingerprint, new_id)
+            if created is not None:
+                return created
 
         def write(c: sqlite3.Connection) -> SubmitResult:
             seen = c.execute(
@@ -223,8 +249,7 @@ class _Responses(_Base):
                     c, [answer_row(plan.outcome, plan.response, existing, survey, self.clock.now())]
                 )
             c.execute(
-                "INSERT INTO submissions (idempotency_key, fingerprint, response_id, outcome, received_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                _INSERT_SUBMISSION,
                 (
                     submission.idempotency_key,
                     fingerprint,
@@ -236,15 +261,71 @@ class _Responses(_Base):
             return SubmitResult(plan.response, plan.outcome)
 
         result = await self._write(write)
-        log.debug(
-            "submission %s for survey %s v%s by %s: %s",
-            mask(submission.idempotency_key),
-            submission.survey_id,
-            submission.survey_version,
-            mask(submission.customer_id),
-            result.outcome.value,
-        )
+        _log_submission(submission, result.outcome)
         return result
+
+    async def _submit_new(
+        self, survey: Survey, submission: Submission, fingerprint: str, new_id: str
+    ) -> SubmitResult | None:
+        """Store a submission that starts a new response with others waiting; ``None`` if not stored.
+
+        A submission without an invitation starts a new response, unless its
+        key was used before: it is planned here, on the caller's thread, and
+        its rows go with those of the other new responses waiting, one
+        statement per table (:meth:`_store_new`), instead of a savepoint and
+        seven statements each on the writer's thread. If its key is taken (a
+        repeat or a conflict) or its answers are invalid, nothing of it was
+        written, and the caller goes the general way, which sorts out each case.
+        """
+        try:
+            entry = new_response(
+                survey, submission, fingerprint=fingerprint, new_id=new_id, now=self.clock.now()
+            )
+        except ValidationError:
+            return None  # the general way reports it, after the key
+        if not await self._new_group.submit(entry):
+            return None
+        _log_submission(submission, SubmitOutcome.CREATED)
+        return SubmitResult(entry.response, SubmitOutcome.CREATED)
+
+    async def _stored_in_group(self, batch: Sequence[NewResponse]) -> list[bool]:
+        """Store *batch* in one write: for each, whether it was (its key was free)."""
+        return await self._write(lambda c: self._store_new(c, batch))
+
+    def _store_new(self, c: sqlite3.Connection, batch: Sequence[NewResponse]) -> list[bool]:
+        """On the writer: store the new responses whose keys are free, one statement a table.
+
+        A key already stored, or taken by an earlier entry of *batch*, is left
+        for the general way. If a statement fails, the writer rolls the whole
+        write back and every caller goes the general way.
+        """
+        keys = list(dict.fromkeys(entry.idempotency_key for entry in batch))
+        taken: set[str] = set()
+        for at in range(0, len(keys), 500):
+            chunk = keys[at : at + 500]
+            marks = ", ".join("?" * len(chunk))
+            taken.update(
+                key
+                for (key,) in c.execute(
+                    f"SELECT idempotency_key FROM submissions WHERE idempotency_key IN ({marks})",
+                    chunk,
+                )
+            )
+        stored: list[bool] = []
+        fresh: list[NewResponse] = []
+        for entry in batch:
+            free = entry.idempotency_key not in taken
+            stored.append(free)
+            if free:
+                taken.add(entry.idempotency_key)
+                fresh.append(entry)
+        if fresh:
+            c.executemany(_INSERT_SUBMISSION, [e.key for e in fresh])
+            c.executemany(_INSERT_RESPONSE, [e.row for e in fresh])
+            c.executemany(_INSERT_SCORES, [row for e in fresh for row in e.scores])
+            c.executemany(_INSERT_AUDIT, [e.audit for e in fresh])
+            self._append_feed(c, [e.feed for e in fresh])
+        return stored
 
     def _mark_invitation(
         self, c: sqlite3.Connection, response: Response, existing: Response | None
