@@ -150,8 +150,10 @@ def plan_submission(
 
 
 def _new_response(submission: Submission, new_id: str) -> Response:
+    # Every field comes from the checked submission, or follows from it and the
+    # survey checks it passed: the response's own checks would hold again.
     at = submission.received_at
-    return Response(
+    return Response._from_checked(  # noqa: SLF001 - the model's planner
         id=new_id,
         survey_id=submission.survey_id,
         survey_version=submission.survey_version,
