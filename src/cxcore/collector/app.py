@@ -170,24 +170,13 @@ class Collector:
             return Route(path, guarded(context, handler, static=static), methods=methods)
 
         page = ["GET", "HEAD", "POST"]
+        # Starlette tries routes in order: the programs' JSON APIs, which take
+        # the most requests, come first. No two patterns overlap, so the order
+        # changes nothing else.
         routes: list[BaseRoute] = [
-            Route("/healthz", self._health, methods=["GET", "HEAD"]),
-            Route("/readyz", self._ready, methods=["GET", "HEAD"]),
-            Mount("/static", StaticFiles(packages=[("cxcore.collector", "static")])),
-            route("/s/{token}", SurveyPage(context), page, "../static"),
-            route("/u/{token}", Unsubscribe(context), page, "../static"),
-            route("/amp/{token}", AmpForm(context), ["POST", "OPTIONS"], "../static"),
-            route("/c/{channel}", ChannelRoute(context), _ANY, "../static"),
-            route("/c/{channel}/{rest:path}", ChannelRoute(context), _ANY, "../../static"),
-            route("/agent", staff.form, page),
-            route("/staff/session", staff.session, ["POST"], "../static"),
-            route("/staff/sign-out", staff.sign_out, ["POST"], "../static"),
             route("/api/answers", Answers(context), ["POST"]),
             route("/api/agent-reports", AgentReports(context, agent_surveys), ["POST"]),
-            route("/live", live.page, ["GET", "HEAD"]),
-            route("/live/scores", live.scores, ["GET"], "../static"),
         ]
-        routes += [route(*r) for r in KioskRoutes(context, staff, self.kiosk_limits).routes()]
         if rules is not None:
             outbox = Outbox(self.store, tokens, clock=clock)
             interactions = Interactions(context, rules, outbox, fatigue=self.fatigue)
@@ -195,8 +184,24 @@ class Collector:
                 route("/api/interactions", interactions.one, ["POST"]),
                 route("/api/interactions/batch", interactions.batch, ["POST"]),
             ]
+        routes += [route(*r) for r in KioskRoutes(context, staff, self.kiosk_limits).routes()]
         if self.widget is not None:
             routes += self.widget.routes()
+        routes += [
+            route("/c/{channel}", ChannelRoute(context), _ANY, "../static"),
+            route("/c/{channel}/{rest:path}", ChannelRoute(context), _ANY, "../../static"),
+            route("/s/{token}", SurveyPage(context), page, "../static"),
+            route("/u/{token}", Unsubscribe(context), page, "../static"),
+            route("/amp/{token}", AmpForm(context), ["POST", "OPTIONS"], "../static"),
+            Route("/healthz", self._health, methods=["GET", "HEAD"]),
+            Route("/readyz", self._ready, methods=["GET", "HEAD"]),
+            Mount("/static", StaticFiles(packages=[("cxcore.collector", "static")])),
+            route("/agent", staff.form, page),
+            route("/staff/session", staff.session, ["POST"], "../static"),
+            route("/staff/sign-out", staff.sign_out, ["POST"], "../static"),
+            route("/live", live.page, ["GET", "HEAD"]),
+            route("/live/scores", live.scores, ["GET"], "../static"),
+        ]
         return routes
 
     @property
