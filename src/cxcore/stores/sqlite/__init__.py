@@ -28,7 +28,6 @@ import queue
 from pathlib import Path
 from typing import Literal
 
-from cxcore._batching import Batcher
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.stores._analytics import ScoreReader
 from cxcore.stores._checks import check_counts
@@ -108,7 +107,6 @@ class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, 
         self._reader = None
         self._reader_conns = None
         self._surveys = {}
-        self._new_group = Batcher(self._stored_in_group, limit=group_commit)
         self._scores = ScoreReader(
             SQLITE, self._rows, self._columns, parts=frame_parts, count_parts=frame_parts
         )

@@ -33,12 +33,23 @@ INSERT_AUDIT = "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES
 
 
 class _Op:
-    """A write or a read on its way to a thread, and the future its caller awaits on its loop."""
+    """A write or a read on its way to a thread, and the future its caller awaits on its loop.
 
-    __slots__ = ("fn", "future", "loop")
+    A write of one item of many (*many* and *item*, see :meth:`_Base._write_one_of_many`)
+    runs with the like writes queued next to it, in one call of *many*.
+    """
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    __slots__ = ("fn", "future", "item", "loop", "many")
+
+    def __init__(
+        self,
+        fn: Callable[[sqlite3.Connection], Any],
+        many: Callable[[sqlite3.Connection, list[Any]], list[Any]] | None = None,
+        item: object = None,
+    ) -> None:
         self.fn = fn
+        self.many = many
+        self.item = item
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[Any] = self.loop.create_future()
 
@@ -187,17 +198,26 @@ class _Base:
             error = StoreError(f"cannot start a transaction: {exc}")
             _hand_back([(op, None, error) for op in group])
             return
-        for op in group:
+        at = 0
+        while at < len(group):
+            # An op alone, or the run of like ops of many items queued together.
+            many = group[at].many
+            end = at + 1
+            while many is not None and end < len(group) and group[end].many == many:
+                end += 1
+            run = group[at:end]
+            at = end
             conn.execute("SAVEPOINT op")
             try:
-                value = op.fn(conn)
-            except BaseException as exc:  # noqa: BLE001 - this op fails alone
+                values = [run[0].fn(conn)] if len(run) == 1 else many(conn, [o.item for o in run])  # type: ignore[misc]
+            except BaseException as exc:  # noqa: BLE001 - these ops fail alone
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
-                results.append((op, None, _store_error(exc, writing=True)))
+                failure = _store_error(exc, writing=True)
+                results.extend((op, None, failure) for op in run)
             else:
                 conn.execute("RELEASE op")
-                results.append((op, value, None))
+                results.extend((op, value, None) for op, value in zip(run, values, strict=True))
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -238,6 +258,23 @@ class _Base:
             msg = "the store is not open (use `async with store:` or `await store.open()`)"
             raise StoreError(msg)
         op = _Op(fn)
+        self._queue.put(op)
+        return await op.future  # type: ignore[no-any-return]
+
+    async def _write_one_of_many(
+        self, many: Callable[[sqlite3.Connection, list[Any]], list[T]], item: object
+    ) -> T:
+        """Write *item* with the items of the like writes queued next to it: one call of *many*.
+
+        *many* takes the items of a run of writes queued one after another with
+        the same *many*, in one savepoint, and returns each one's value in
+        order. If it raises, the whole run is rolled back and each of its
+        callers gets the error (then goes its own way, one write at a time).
+        """
+        if self._writer is None:
+            msg = "the store is not open (use `async with store:` or `await store.open()`)"
+            raise StoreError(msg)
+        op = _Op(lambda c: many(c, [item])[0], many, item)
         self._queue.put(op)
         return await op.future  # type: ignore[no-any-return]
 

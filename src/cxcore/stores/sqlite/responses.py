@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
-from cxcore._batching import Batcher
 from cxcore._ids import new_id as new_record_id
 from cxcore.definitions import structure, unstructure
 from cxcore.errors import ValidationError
@@ -94,7 +93,6 @@ class _Responses(_Base):
     if TYPE_CHECKING:  # set by SQLiteStore.__init__; declared for type checkers only
         _surveys: dict[tuple[str, int], Survey]
         _scores: ScoreReader
-        _new_group: Batcher[NewResponse, bool]
 
     # ------------------------------------------------------------ surveys
 
@@ -271,11 +269,12 @@ class _Responses(_Base):
 
         A submission without an invitation starts a new response, unless its
         key was used before: it is planned here, on the caller's thread, and
-        its rows go with those of the other new responses waiting, one
-        statement per table (:meth:`_store_new`), instead of a savepoint and
-        seven statements each on the writer's thread. If its key is taken (a
-        repeat or a conflict) or its answers are invalid, nothing of it was
-        written, and the caller goes the general way, which sorts out each case.
+        its rows go with those of the other new responses queued next to it,
+        one statement per table (:meth:`_store_new`), instead of a savepoint
+        and seven statements each on the writer's thread. If its key is taken
+        (a repeat or a conflict), its answers are invalid or the write failed,
+        nothing of it was written, and the caller goes the general way, which
+        sorts out each case.
         """
         try:
             entry = new_response(
@@ -283,21 +282,21 @@ class _Responses(_Base):
             )
         except ValidationError:
             return None  # the general way reports it, after the key
-        if not await self._new_group.submit(entry):
+        try:
+            stored = await self._write_one_of_many(self._store_new, entry)
+        except StoreError:
+            return None  # the write of the run failed: the general way, one at a time
+        if not stored:
             return None
         _log_submission(submission, SubmitOutcome.CREATED)
         return SubmitResult(entry.response, SubmitOutcome.CREATED)
-
-    async def _stored_in_group(self, batch: Sequence[NewResponse]) -> list[bool]:
-        """Store *batch* in one write: for each, whether it was (its key was free)."""
-        return await self._write(lambda c: self._store_new(c, batch))
 
     def _store_new(self, c: sqlite3.Connection, batch: Sequence[NewResponse]) -> list[bool]:
         """On the writer: store the new responses whose keys are free, one statement a table.
 
         A key already stored, or taken by an earlier entry of *batch*, is left
         for the general way. If a statement fails, the writer rolls the whole
-        write back and every caller goes the general way.
+        run back, and every caller goes the general way.
         """
         keys = list(dict.fromkeys(entry.idempotency_key for entry in batch))
         taken: set[str] = set()
