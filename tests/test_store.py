@@ -376,6 +376,31 @@ class TestNewResponses:
 
         run(backend, scenario)
 
+    def test_one_failing_row_fails_only_its_own_answer(self, tmp_path):
+        """A row refused by the database (here, a trigger) fails its answer alone, not its batch."""
+
+        async def main() -> None:
+            async with SQLiteStore(tmp_path / "cx.db") as store:
+                await store.put_survey(survey())
+                with sqlite3.connect(tmp_path / "cx.db") as raw:
+                    raw.execute(
+                        "CREATE TRIGGER poison BEFORE INSERT ON responses "
+                        "WHEN NEW.idempotency_key = 'poison' "
+                        "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+                    )
+                keys = [f"k{i}" for i in range(9)] + ["poison"]
+                results = await asyncio.gather(
+                    *(store.submit(submission(k, {"ltr": 9}, invitation_id=None)) for k in keys),
+                    return_exceptions=True,
+                )
+                assert all(isinstance(r, SubmitResult) for r in results[:9])
+                assert isinstance(results[9], StoreError)
+                assert "refused by a trigger" in str(results[9])
+                assert await store.count_responses() == 9
+                assert len(await store.feed()) == 9
+
+        asyncio.run(main())
+
     def test_new_ids_sort_in_the_order_they_were_made(self, backend):
         """Responses get time-ordered ids (UUIDv7), so the primary key grows at its end."""
 
