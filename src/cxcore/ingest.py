@@ -30,6 +30,9 @@ from cxcore.ports.store import StoreError, Submission, SubmitOutcome
 
 __all__ = ["Plan", "merge_answers", "plan_submission", "submission_fingerprint"]
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+"""The fingerprint's JSON: made once, where ``json.dumps`` with options makes an encoder a call."""
+
 
 @attrs.frozen
 class Plan:
@@ -69,8 +72,7 @@ def submission_fingerprint(submission: Submission) -> str:
         "locale": submission.locale,
         "context": dict(submission.context),
     }
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
 
 
 def merge_answers(

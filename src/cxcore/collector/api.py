@@ -22,9 +22,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from cxcore.collector._http import error_json, json_object, read_body, results_response
+from cxcore.collector._http import (
+    JSONResponse,
+    error_json,
+    json_object,
+    read_body,
+    results_response,
+)
 from cxcore.collector.context import Context
 from cxcore.collector.fatigue import FatigueFollower
 from cxcore.definitions import structure

@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from cxcore.collector._http import JSONResponse
 from cxcore.collector.api import AgentReports, Answers, Interactions
 from cxcore.collector.channel_route import ChannelRoute
 from cxcore.collector.context import Context, Handler, guarded

@@ -29,9 +29,15 @@ from typing import Any
 
 import attrs
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
-from cxcore.collector._http import error_json, json_object, read_body, rejection_status
+from cxcore.collector._http import (
+    JSONResponse,
+    error_json,
+    json_object,
+    read_body,
+    rejection_status,
+)
 from cxcore.collector.context import Context, Handler
 from cxcore.collector.kiosk_words import kiosk_words
 from cxcore.collector.security import RateLimiter

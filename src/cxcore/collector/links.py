@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
-from cxcore.collector._http import error_json, read_body, rejection_status, wants_html
+from cxcore.collector._http import JSONResponse, error_json, read_body, rejection_status, wants_html
 from cxcore.collector.context import Context
 from cxcore.collector.security import first
 from cxcore.collector.strings import words

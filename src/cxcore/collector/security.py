@@ -47,6 +47,8 @@ _HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),  # survey URLs carry tokens
     (b"x-frame-options", b"DENY"),
 )
+_ALL_HEADERS = (*_HEADERS, (b"cache-control", b"no-store"))
+_HEADER_NAMES = frozenset(name for name, _ in _ALL_HEADERS)
 
 
 class AccessLog:
@@ -109,11 +111,14 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in _HEADERS if h[0] not in present)
-                if b"cache-control" not in present:
-                    headers.append((b"cache-control", b"no-store"))
+                if present.isdisjoint(_HEADER_NAMES):  # most answers: all of them, at once
+                    headers += _ALL_HEADERS
+                else:
+                    headers.extend(h for h in _HEADERS if h[0] not in present)
+                    if b"cache-control" not in present:
+                        headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
 

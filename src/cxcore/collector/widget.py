@@ -38,10 +38,16 @@ from typing import Any
 
 import attrs
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cxcore.collector._http import error_json, json_object, read_body, results_response
+from cxcore.collector._http import (
+    JSONResponse,
+    error_json,
+    json_object,
+    read_body,
+    results_response,
+)
 from cxcore.collector.context import Context, guarded
 from cxcore.collector.fatigue import FatigueFollower
 from cxcore.dispatch.outbox import Outbox

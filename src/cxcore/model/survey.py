@@ -744,7 +744,7 @@ class Survey:
         question (what a one-click link carries) becomes a one-item tuple.
         Nothing else changes: :meth:`check_answers` still judges the values.
         """
-        multiple = {q.id for q in self.questions if isinstance(q, ChoiceQuestion) and q.multiple}
+        multiple = self._multiple
         result: dict[str, object] = {}
         for qid, value in answers.items():
             if isinstance(value, list):
@@ -753,6 +753,12 @@ class Survey:
                 value = (value,)  # noqa: PLW2901 - normalised in place
             result[qid] = value
         return result
+
+    @functools.cached_property
+    def _multiple(self) -> frozenset[str]:
+        return frozenset(
+            q.id for q in self.questions if isinstance(q, ChoiceQuestion) and q.multiple
+        )
 
     @functools.cached_property
     def _by_id(self) -> dict[str, Question]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from cxcore.ingest import plan_submission
+from cxcore.ingest import plan_submission, submission_fingerprint
 from cxcore.model.response import Response
 from cxcore.model.survey import Survey
 from cxcore.ports.store import Submission
@@ -50,7 +50,6 @@ def new_response(
     survey: Survey,
     submission: Submission,
     *,
-    fingerprint: str,
     new_id: str,
     now: datetime,
     dimension: Callable[[object], object] | None = None,
@@ -60,7 +59,6 @@ def new_response(
     Args:
         survey: The survey version it answers.
         submission: The submission, its answers normalized.
-        fingerprint: Its idempotency fingerprint.
         new_id: The new response's id.
         now: The time of its audit entry and feed event.
         dimension: How the backend spells a scored answer's dimension
@@ -70,6 +68,8 @@ def new_response(
         ValidationError: If the answers do not fit the survey.
     """
     plan = plan_submission(survey, submission, None, new_id=new_id)
+    # Checked first: an answer refused (a lone surrogate) may not even encode.
+    fingerprint = submission_fingerprint(submission)
     response = plan.response
     questions = scored_questions(survey)
     scores = score_rows(response, questions) if dimension is None else (

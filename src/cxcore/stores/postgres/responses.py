@@ -199,15 +199,15 @@ class _Responses(_Base):
         normal = survey.normalize_answers(submission.answers)
         if normal != submission.answers:
             submission = attrs.evolve(submission, answers=normal)
-        # Fail fast on bad values before connecting; display logic needs the merged answers.
-        survey.validate_answers(submission.answers, complete=False, logic=False)
-        fingerprint = submission_fingerprint(submission)
         new_id = new_record_id()
         key = submission.idempotency_key
         if submission.invitation_id is None:
-            created = await self._submit_new(survey, submission, fingerprint, new_id)
+            created = await self._submit_new(survey, submission, new_id)
             if created is not None:
                 return created
+        # Fail fast on bad values before connecting; display logic needs the merged answers.
+        survey.validate_answers(submission.answers, complete=False, logic=False)
+        fingerprint = submission_fingerprint(submission)
 
         async def write(c: Conn) -> SubmitResult:
             # Claim the key: a concurrent claim of the same key waits here for this transaction.
@@ -315,7 +315,7 @@ class _Responses(_Base):
         return None if row is None else response_from_row(row)
 
     async def _submit_new(
-        self, survey: Survey, submission: Submission, fingerprint: str, new_id: str
+        self, survey: Survey, submission: Submission, new_id: str
     ) -> SubmitResult | None:
         """Store a submission that starts a new response, in one statement; ``None`` if it did not.
 
@@ -332,7 +332,6 @@ class _Responses(_Base):
             entry = new_response(
                 survey,
                 submission,
-                fingerprint=fingerprint,
                 new_id=new_id,
                 now=self.clock.now(),
                 dimension=to_json,

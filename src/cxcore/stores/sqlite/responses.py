@@ -194,14 +194,14 @@ class _Responses(_Base):
         normal = survey.normalize_answers(submission.answers)
         if normal != submission.answers:
             submission = attrs.evolve(submission, answers=normal)
+        new_id = new_record_id()
+        if submission.invitation_id is None:
+            created = await self._submit_new(survey, submission, new_id)
+            if created is not None:
+                return created
         # Fail fast on bad values before the write; display logic needs the merged answers.
         survey.validate_answers(submission.answers, complete=False, logic=False)
         fingerprint = submission_fingerprint(submission)
-        new_id = new_record_id()
-        if submission.invitation_id is None:
-            created = await self._submit_new(survey, submission, fingerprint, new_id)
-            if created is not None:
-                return created
 
         def write(c: sqlite3.Connection) -> SubmitResult:
             seen = c.execute(
@@ -263,7 +263,7 @@ class _Responses(_Base):
         return result
 
     async def _submit_new(
-        self, survey: Survey, submission: Submission, fingerprint: str, new_id: str
+        self, survey: Survey, submission: Submission, new_id: str
     ) -> SubmitResult | None:
         """Store a submission that starts a new response with others waiting; ``None`` if not stored.
 
@@ -277,9 +277,7 @@ class _Responses(_Base):
         sorts out each case.
         """
         try:
-            entry = new_response(
-                survey, submission, fingerprint=fingerprint, new_id=new_id, now=self.clock.now()
-            )
+            entry = new_response(survey, submission, new_id=new_id, now=self.clock.now())
         except ValidationError:
             return None  # the general way reports it, after the key
         try:
