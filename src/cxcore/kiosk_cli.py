@@ -16,12 +16,11 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from cxcore.cli import UsageError
-from cxcore.deployment.cli import add_config_argument, read_config
+from cxcore.deployment.cli import add_config_argument, open_store_or_refuse, read_config
 from cxcore.errors import CxError, Problem, ValidationError
 from cxcore.kiosks import ALIVE_WITHIN, device_json, issue_kiosk
 from cxcore.ports.clock import SystemClock
-from cxcore.ports.store import Kiosk, Store, StoreError, UnknownSurveyError
+from cxcore.ports.store import Kiosk, Store, UnknownSurveyError
 
 if TYPE_CHECKING:
     from cxcore.deployment import Deployment
@@ -145,12 +144,7 @@ async def run_kiosk(
 ) -> int:
     """Run ``cxcore kiosk <what>`` against the deployment's store, printing to *out*."""
     clock = SystemClock()
-    store = deployment.open_store(clock)
-    try:
-        await store.open()
-    except (StoreError, OSError) as exc:
-        msg = f"the store cannot be opened ({deployment.source}): {exc}"
-        raise UsageError(msg) from None
+    store = await open_store_or_refuse(deployment, clock)
     try:
         now = clock.now()
         if what == "add":

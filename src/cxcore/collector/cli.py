@@ -22,10 +22,10 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
 from cxcore.cli import UsageError
-from cxcore.deployment.cli import add_config_argument, read_config
+from cxcore.deployment.cli import add_config_argument, open_store_or_refuse, read_config
 from cxcore.errors import CxError
 from cxcore.ports.clock import Clock, SystemClock
-from cxcore.ports.store import OutboxState, Store, StoreError
+from cxcore.ports.store import OutboxState, Store
 
 # Only the commands themselves load the server, the rules and the dispatcher: every
 # other `cxcore` command builds this module's parsers without paying for them.
@@ -288,13 +288,7 @@ def _can_listen(host: str, port: int) -> None:
 async def _prepare(deployment: Deployment) -> None:
     """Open the store and store the surveys once before serving, so startup cannot fail later."""
     surveys, _ = _surveys(deployment)
-    store = deployment.open_store()
-    try:
-        await store.open()
-    except (StoreError, OSError) as exc:
-        where = "store.sqlite" if deployment.store.kind == "sqlite" else "store.postgres_env"
-        msg = f"the store cannot be opened ({where} in {deployment.source}): {exc}"
-        raise UsageError(msg) from None
+    store = await open_store_or_refuse(deployment)
     try:
         for survey in surveys:
             await store.put_survey(survey)
@@ -323,12 +317,7 @@ async def _run_keys(
     from cxcore.api_keys import issue_api_key  # noqa: PLC0415 - see the imports
 
     clock = SystemClock()
-    store = deployment.open_store(clock)
-    try:
-        await store.open()
-    except (StoreError, OSError) as exc:
-        msg = f"the store cannot be opened ({deployment.source}): {exc}"
-        raise UsageError(msg) from None
+    store = await open_store_or_refuse(deployment, clock)
     try:
         if what == "add":
             issued = issue_api_key(args.name, sorted(set(args.scope)), at=clock.now())

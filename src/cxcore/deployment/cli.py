@@ -16,6 +16,8 @@ from cxcore.deployment.location import CONFIG_VARIABLE, DEFAULT_FILE, find_deplo
 from cxcore.deployment.problems import DeploymentError, shown
 from cxcore.deployment.reading import load_deployment
 from cxcore.deployment.settings import Deployment
+from cxcore.ports.clock import Clock
+from cxcore.ports.store import Store, StoreError
 
 __all__ = ["add_config_argument", "read_config", "register"]
 
@@ -59,6 +61,24 @@ def read_config(config: str | None, err: TextIO) -> Deployment | int:
     except OSError as exc:
         err.write(f"{path}: cannot be read: {exc.strerror or exc}\n")
         return 2
+
+
+async def open_store_or_refuse(deployment: Deployment, clock: Clock | None = None) -> Store:
+    """The deployment's store, opened; or the command's one-line refusal naming the setting.
+
+    Raises:
+        UsageError: If the store cannot be opened (exit status 2, no traceback).
+    """
+    from cxcore.cli import UsageError  # noqa: PLC0415 - cxcore.cli imports this module
+
+    store = deployment.open_store(clock)
+    try:
+        await store.open()
+    except (StoreError, OSError) as exc:
+        where = "store.sqlite" if deployment.store.kind == "sqlite" else "store.postgres_env"
+        msg = f"the store cannot be opened ({where} in {deployment.source}): {exc}"
+        raise UsageError(msg) from None
+    return store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
