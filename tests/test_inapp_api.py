@@ -14,6 +14,8 @@ from cxcore import Disposition, Purpose
 from cxcore.collector.widget import WidgetApp, new_publishable_key, user_token
 from cxcore.errors import ValidationError
 from cxcore.model.customer import Consent
+from cxcore.scoring.rates import AaporGroup, aapor_group
+from cxcore.stores._feed_rows import progress
 from tests.inapp_support import APP_KEY, SIGNED_KEY, USER_SECRET, email_invitation, serve_widget
 
 ORIGIN = "http://127.0.0.1:5173"
@@ -350,6 +352,39 @@ class TestAnswers:
         assert ok.json() == {"ok": True}
         assert bad.status_code == 403
         assert Disposition.OPENED in dispositions
+
+    def test_dismissed_records_a_refusal_that_an_answer_outranks(self, tmp_path: Path) -> None:
+        """Closing the prompt is ``dismissed`` (AAPOR: a refusal); answering later outranks it."""
+        with serve_widget(tmp_path, ORIGIN) as s:
+            first = _ask(s.url, "C-33").json()["prompt"]
+            second = _ask(s.url, "C-34").json()["prompt"]
+            marks = [
+                httpx.post(f"{s.url}/w/v1/{path}", json={"token": p["token"]}, headers=HEADERS)
+                for path, p in (("shown", first), ("dismissed", first), ("dismissed", second))
+            ]
+            answered = httpx.post(
+                f"{s.url}/w/v1/answers",
+                json={"token": second["token"], "answers": {"ltr": 9}, "key": "k-34"},
+                headers=HEADERS,
+            )
+            bad = httpx.post(f"{s.url}/w/v1/dismissed", json={"token": "x.y"}, headers=HEADERS)
+            extra = httpx.post(
+                f"{s.url}/w/v1/dismissed", json={"token": first["token"], "x": 1}, headers=HEADERS
+            )
+            reached = {
+                p["invitation"]: [d for d, _ in s.run(s.store.dispositions(p["invitation"]))]
+                for p in (first, second)
+            }
+        assert [m.json() for m in marks] == [{"ok": True}] * 3
+        assert answered.status_code == 200
+        assert (bad.status_code, extra.status_code) == (403, 422)
+        assert progress(reached[first["invitation"]]) is Disposition.DISMISSED
+        assert aapor_group(Disposition.DISMISSED) is AaporGroup.REFUSAL
+        assert Disposition.DISMISSED in reached[second["invitation"]]
+        assert progress(reached[second["invitation"]]) in (
+            Disposition.STARTED,
+            Disposition.COMPLETED,
+        )
 
 
 class TestScript:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from cxcore import Disposition
 from tests.collector_support import Served, free_port
 from tests.inapp_support import APP_KEY, Recorder, serve_widget
 from tests.test_collector_browser import (  # the session's one Chromium
@@ -364,8 +365,8 @@ def test_a_5xx_keeps_the_answer_and_a_4xx_drops_it_and_says_so(chromium, tmp_pat
 
 
 def test_the_keyboard_alone_answers_and_escape_dismisses(chromium, tmp_path):
-    """Tab reaches the scale, Enter answers; Escape closes the prompt and says so."""
-    with widget_site(tmp_path) as (_served, host, _other, _recorder):
+    """Tab reaches the scale, Enter answers; Escape closes the prompt, says so, and records it."""
+    with widget_site(tmp_path) as (served, host, _other, _recorder):
 
         async def scenario() -> list[Any]:
             context, page = await _open(chromium, f"{host}/")
@@ -386,13 +387,21 @@ def test_the_keyboard_alone_answers_and_escape_dismisses(chromium, tmp_path):
                 await page.keyboard.press("Escape")
                 await page.wait_for_function("window.seen.length >= 2")
                 events: list[Any] = await page.evaluate("window.seen.map(e => e[0])")
+                invitation = await page.evaluate("window.seen[1][1].invitation")
                 count = await page.locator("[data-cx-widget]").count()
-                return [*events, count]
+                return [*events, count, invitation]
             finally:
                 await context.close()
 
-        seen = chromium.run(scenario())
+        *seen, invitation = chromium.run(scenario())
+        reached: list[Disposition] = []
+        for _ in range(100):  # the dismissal and the partial answer are sent as the prompt closes
+            reached = [d for d, _ in served.run(served.store.dispositions(invitation))]
+            if {Disposition.DISMISSED, Disposition.STARTED} <= set(reached):
+                break
+            time.sleep(0.1)
     assert seen == ["shown", "dismissed", 0]
+    assert {Disposition.OPENED, Disposition.DISMISSED, Disposition.STARTED} <= set(reached)
 
 
 @pytest.mark.parametrize("lang", ["en", "hi"])

@@ -10,6 +10,8 @@ route                                  what
                                        the distribution rules and fatigue caps decide
 ``POST /w/v1/answers``                 answers, with the prompt's token and an idempotency key
 ``POST /w/v1/shown``                   the prompt was shown (the invitation's ``opened``)
+``POST /w/v1/dismissed``               the user closed the prompt (the invitation's
+                                       ``dismissed``: a refusal in response rates)
 ``OPTIONS /w/v1/...``                  CORS preflight
 =====================================  ==========================================================
 
@@ -318,6 +320,7 @@ class WidgetRoutes:
             ),
             Route("/w/v1/answers", guarded(context, self._api(self.answers)), methods=methods),
             Route("/w/v1/shown", guarded(context, self._api(self.shown)), methods=methods),
+            Route("/w/v1/dismissed", guarded(context, self._api(self.dismissed)), methods=methods),
         ]
 
     # -- the script ---------------------------------------------------------------------------
@@ -642,6 +645,19 @@ class WidgetRoutes:
     async def shown(self, request: Request, app: WidgetApp) -> Response:
         """``POST /w/v1/shown``: the prompt of ``token`` was shown (recorded as ``opened``)."""
         del app
+        return await self._mark(request, Disposition.OPENED)
+
+    async def dismissed(self, request: Request, app: WidgetApp) -> Response:
+        """``POST /w/v1/dismissed``: the user closed the prompt of ``token`` (``dismissed``).
+
+        Recorded whether or not something was answered first: an invitation's
+        furthest disposition (``started`` after some answers) is its outcome.
+        """
+        del app
+        return await self._mark(request, Disposition.DISMISSED)
+
+    async def _mark(self, request: Request, disposition: Disposition) -> Response:
+        """Record *disposition* for the invitation of the body's prompt token."""
         body = await _body(self.context, request)
         if isinstance(body, Response):
             return body
@@ -654,7 +670,7 @@ class WidgetRoutes:
             return error_json(403, "forbidden", f"token: {exc}")
         try:
             await self.context.store.record_disposition(
-                invitation_id, Disposition.OPENED, self.context.clock.now(), "in-app widget"
+                invitation_id, disposition, self.context.clock.now(), "in-app widget"
             )
         except StoreError as exc:
             if "no invitation" not in str(exc):

@@ -24,6 +24,11 @@ class Disposition(enum.StrEnum):
     DELIVERED = "delivered"
     BOUNCED = "bounced"
     OPENED = "opened"
+    DISMISSED = "dismissed"
+    """The respondent closed the survey unanswered where it was shown (the in-app widget).
+
+    .. versionadded:: 0.1.0
+    """
     STARTED = "started"
     COMPLETED = "completed"
     EXPIRED = "expired"
@@ -38,7 +43,7 @@ class Disposition(enum.StrEnum):
         "delivered", or a "delivered" after the customer answered, is stale
         and not recorded. ``sent`` < ``delivered``, ``bounced``, ``failed``
         (the provider's final word on delivery, so the first of them stands)
-        < ``opened`` < ``started`` < ``completed`` < ``complained``.
+        < ``opened`` < ``dismissed`` < ``started`` < ``completed`` < ``complained``.
         ``expired`` is not a delivery status.
 
         >>> Disposition.DELIVERED.rank > Disposition.SENT.rank
@@ -55,9 +60,10 @@ _RANKS = {
     Disposition.BOUNCED: 2,
     Disposition.FAILED: 2,
     Disposition.OPENED: 3,
-    Disposition.STARTED: 4,
-    Disposition.COMPLETED: 5,
-    Disposition.COMPLAINED: 6,
+    Disposition.DISMISSED: 4,
+    Disposition.STARTED: 5,
+    Disposition.COMPLETED: 6,
+    Disposition.COMPLAINED: 7,
 }
 
 

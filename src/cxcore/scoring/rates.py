@@ -47,6 +47,7 @@ _GROUPS = {
     Disposition.COMPLETED: AaporGroup.COMPLETE,
     Disposition.STARTED: AaporGroup.PARTIAL,
     Disposition.COMPLAINED: AaporGroup.REFUSAL,
+    Disposition.DISMISSED: AaporGroup.REFUSAL,  # seen, and declined
     Disposition.SENT: AaporGroup.NON_CONTACT,
     Disposition.DELIVERED: AaporGroup.NON_CONTACT,
     Disposition.EXPIRED: AaporGroup.NON_CONTACT,

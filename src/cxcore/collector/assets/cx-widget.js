@@ -213,6 +213,7 @@
     o.host.remove();
     if (how === "dismissed") {
       if (Object.keys(o.answers).length) save(o, false);
+      post("dismissed", { token: o.prompt.token }).then(function () {}, function () {});
       emit("dismissed", { survey: o.prompt.survey, invitation: o.prompt.invitation });
     }
   }
