@@ -93,6 +93,31 @@ class TestScore:
         ]
         months = score(frame, "nps", every="month")
         assert [c.period for c in months] == [date(2026, 3, 1)]
+        epoch = date(1970, 1, 1)
+        assert table.period_days is not None
+        assert [epoch + timedelta(days=int(d)) for d in table.period_days] == [
+            date(2026, 3, 2),
+            date(2026, 3, 9),
+        ]
+
+    def test_key_columns_give_each_cells_key(self) -> None:
+        """The public key columns index the key values, cell by cell, as key() reads them."""
+        frame = ResponseFrame.from_columns(
+            {
+                "metric": ["nps"] * 5,
+                "score": [10, 9, 8, 6, 0],
+                "store": ["A", "B", "A", "C", "B"],
+                "channel": ["sms", "sms", "email", "sms", "email"],
+            }
+        )
+        table = score(frame, "nps", by=["store", "channel"])
+        assert table.period_days is None
+        columns = list(zip(table.key_codes, table.key_values, strict=True))
+        rebuilt = [
+            tuple(values[int(codes[i])] for codes, values in columns) for i in range(len(table))
+        ]
+        assert rebuilt == [table.key(i) for i in range(len(table))]
+        assert {k[0] for k in rebuilt} == {"A", "B", "C"}
 
     def test_no_answers_gives_empty_cells(self) -> None:
         """n = 0 gives empty cells, never a ZeroDivisionError; an unknown metric is an error."""

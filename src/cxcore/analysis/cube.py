@@ -598,13 +598,6 @@ def build_cube(
     )
 
 
-def _table_keys(
-    table: ScoreTable,
-) -> tuple[tuple[NDArray[np.int64], ...], NDArray[np.int64] | None]:
-    """The key codes and period day numbers of a table's cells (the table keeps them private)."""
-    return table._keys, table._periods  # noqa: SLF001 - read-only use of the engine's own columns
-
-
 def _assemble(
     tables: Mapping[str, ScoreTable],
     names: Sequence[str],
@@ -618,7 +611,7 @@ def _assemble(
     parts: list[dict[str, NDArray[Any]]] = []
     for code, name in enumerate(names):
         table = tables[name]
-        keys, periods = _table_keys(table)
+        keys, periods = table.key_codes, table.period_days
         part = _metric_columns(table, keys, periods, period, confidence, weighted=weighted)
         part["metric"] = np.full(len(table), code, dtype=np.int16)
         for key_name, codes in zip(key_names, keys, strict=True):
@@ -983,7 +976,7 @@ def rolling_cube(
         for code, name in enumerate(names):
             table, before = now[name], then[name]
             methods[name] = table.method
-            t_keys, _ = _table_keys(table)
+            t_keys = table.key_codes
             rows = _same_group_rows(frame, keys, table, before)
             part = _metric_columns(
                 table, t_keys, None, None, confidence, weighted=weighted, previous=(before, rows)
@@ -1024,7 +1017,7 @@ def _same_group_rows(
     radices = [max(len(frame.dimensions[k].values), 1) for k in keys]
 
     def combined(t: ScoreTable) -> NDArray[np.int64]:
-        codes, _ = _table_keys(t)
+        codes = t.key_codes
         out = np.zeros(len(t), dtype=np.int64)
         for radix, c in zip(radices, codes, strict=True):
             out = out * radix + c

@@ -162,6 +162,26 @@ class ScoreTable(TableDisplay):
         """The low-n threshold the table was scored with."""
         return self._min_n
 
+    @property
+    def key_codes(self) -> tuple[NDArray[np.int64], ...]:
+        """Per ``by`` column, each cell's code: an index into that column's :attr:`key_values`.
+
+        The columns as the engine keeps them, for code that works on whole
+        columns (numpy, a data frame's categoricals) rather than cell by cell;
+        read them, do not change them. :meth:`key` gives one cell's values.
+        """
+        return self._keys
+
+    @property
+    def key_values(self) -> tuple[tuple[GroupValue, ...], ...]:
+        """Per ``by`` column, the values its :attr:`key_codes` index."""
+        return self._key_values
+
+    @property
+    def period_days(self) -> NDArray[np.int64] | None:
+        """Each cell's period as its first day (days since 1970-01-01); None without ``every``."""
+        return self._periods
+
     def display_table(self, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Table:
         """The table to show: a row per cell with n, score, interval and a low-n mark.
 
