@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -155,3 +156,84 @@ class TestServeAtTheRoot:
         assert ("GET /healthz 200" in text) is logged
         assert ("GET /s/… " in text) is logged
         assert "not-a-real-token" not in text
+
+
+class TestServeWorkers:
+    def test_workers_serve_one_port_and_stop_together(self, tmp_path):
+        """--workers 2: two processes answer on one port, every answer is stored, SIGTERM stops all."""
+        import os  # noqa: PLC0415
+        import shutil  # noqa: PLC0415
+        import signal  # noqa: PLC0415
+        import time  # noqa: PLC0415
+
+        import httpx  # noqa: PLC0415
+
+        example = Path(__file__).parent.parent / "examples" / "retail"
+        for name in ("journey.toml", "surveys.toml"):
+            shutil.copy(example / name, tmp_path)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        config = tmp_path / "cxcore.toml"
+        config.write_text(
+            f'[store]\nsqlite = "cx.db"\n\n[collector]\n'
+            f'public_url = "http://127.0.0.1:{port}"\nport = {port}\n'
+            'definitions = ["journey.toml", "surveys.toml"]\nrate_per_key = false\n',
+            encoding="utf-8",
+        )
+        env = {**os.environ, "CXCORE_TOKEN_KEYS": KEYS}
+        issued = subprocess.run(
+            [sys.executable, "-m", "cxcore", "keys", "add", "kiosk", "--scope", "answers",
+             "--config", str(config)],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        key = issued.stdout.split()[0]
+        log = tmp_path / "serve.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "cxcore", "serve", "--config", str(config), "--no-dispatch",
+                 "--workers", "2", "--log-level", "INFO"],
+                env=env, stdout=out, stderr=out,
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, "cxcore serve --workers did not start"
+                    time.sleep(0.1)
+            statuses = []
+            for i in range(20):  # a connection each: the kernel spreads them over the workers
+                answer = {
+                    "survey": "store_exit",
+                    "answers": {"visit_mood": 1 + i % 5},
+                    "key": f"w-{i}",
+                    "context": {"store": "BLR-01", "touchpoint": "store_exit"},
+                }
+                reply = httpx.post(
+                    f"http://127.0.0.1:{port}/api/answers",
+                    json=answer,
+                    headers={"X-Api-Key": key},
+                    timeout=10,
+                )
+                statuses.append(reply.status_code)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            code = server.wait(30)
+        text = log.read_text()
+        assert code == 0, text
+        assert statuses == [200] * 20, text
+        assert text.count("Started server process") == 2, text
+        assert text.count("Finished server process") == 2, text
+        assert "Traceback" not in text
+        with sqlite3.connect(tmp_path / "cx.db") as db:
+            assert db.execute("SELECT count(*) FROM responses").fetchone() == (20,)
+
+    def test_no_workers_is_refused(self, tmp_path, capsys):
+        with pytest.raises(SystemExit) as exc:
+            main(["serve", "--config", str(deployment(tmp_path)), "--workers", "0"])
+        assert exc.value.code == 2
+        assert "--workers: '0' is not a number of processes (1 or more)" in capsys.readouterr().err

@@ -14,12 +14,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cxcore.cli import UsageError
 from cxcore.deployment.cli import add_config_argument, open_store_or_refuse, read_config
@@ -31,6 +33,7 @@ from cxcore.ports.store import OutboxState, Store
 # other `cxcore` command builds this module's parsers without paying for them.
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.types import ASGIApp
 
     from cxcore.deployment import Deployment
     from cxcore.distribution.rules import RuleSet
@@ -189,6 +192,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--no-dispatch", action="store_true", help="run no dispatcher (run `cxcore dispatch` apart)"
     )
     serve.add_argument("--log-level", choices=_LEVELS, default="INFO", help="default: INFO")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes serving the port, each with its own event loop, store connections "
+        "and (unless --no-dispatch) dispatcher (default: 1)",
+    )
     serve.set_defaults(handler=run_serve)
 
     keys = subparsers.add_parser(
@@ -231,8 +241,6 @@ def run_serve(args: argparse.Namespace) -> int:
     """
     import uvicorn  # noqa: PLC0415 - only the command needs the server
 
-    from cxcore.collector.security import ACCESS_LOGGER, AccessLog  # noqa: PLC0415
-
     deployment = read_config(args.config, sys.stderr)
     if isinstance(deployment, int):
         return deployment
@@ -241,25 +249,10 @@ def run_serve(args: argparse.Namespace) -> int:
     app = build_app(deployment, dispatch=False if args.no_dispatch else None)
     _can_listen(host, port)
     asyncio.run(_prepare(deployment))
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("cxcore")
-    logger.addHandler(handler)
-    logger.setLevel(args.log_level)
-    # A line a request at INFO; below that level, no wrapper to pass through at all.
-    logged = logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
-    config = uvicorn.Config(
-        AccessLog(app) if logged else app,
-        host=host,
-        port=port,
-        loop=_installed("uvloop", "auto"),
-        http=_installed("httptools", "auto"),
-        lifespan="on",
-        access_log=False,  # AccessLog masks tokens; uvicorn's would not
-        log_level=args.log_level.lower(),
-        server_header=False,
-    )
-    server = uvicorn.Server(config)
+    if args.workers > 1:  # each worker builds its own app: the one above proved it builds
+        return _run_workers(deployment, args, host, port)
+    served, handler = _logged(app, args.log_level)
+    server = uvicorn.Server(uvicorn.Config(served, **_uvicorn_settings(host, port, args.log_level)))
     # uvicorn stops on SIGTERM or SIGINT, then raises the signal again for the
     # handler it found: ours notes it, so a clean stop exits 0.
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -270,8 +263,96 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-        logger.removeHandler(handler)
+        logging.getLogger("cxcore").removeHandler(handler)
     return 0 if server.started else 1
+
+
+_WORKER_DISPATCH = "CXCORE_SERVE_DISPATCH"
+_WORKER_LOG_LEVEL = "CXCORE_SERVE_LOG_LEVEL"
+
+
+def _run_workers(deployment: Deployment, args: argparse.Namespace, host: str, port: int) -> int:
+    """Serve the port from ``args.workers`` processes: uvicorn's supervisor and its workers.
+
+    The workers are started afresh (not forked) and build the app from the
+    same deployment file, which the environment names, with
+    :func:`worker_app`. uvicorn restarts a worker that dies, and stops them
+    all on SIGTERM or SIGINT.
+    """
+    import uvicorn  # noqa: PLC0415 - only the command needs the server
+
+    from cxcore.deployment.location import CONFIG_VARIABLE  # noqa: PLC0415
+
+    os.environ[CONFIG_VARIABLE] = str(Path(deployment.source).resolve())
+    os.environ[_WORKER_DISPATCH] = "no" if args.no_dispatch else "yes"
+    os.environ[_WORKER_LOG_LEVEL] = args.log_level
+    uvicorn.run(
+        "cxcore.collector.cli:worker_app",
+        factory=True,
+        workers=args.workers,
+        **_uvicorn_settings(host, port, args.log_level),
+    )
+    return 0
+
+
+def worker_app() -> ASGIApp:
+    """The app of one process of ``cxcore serve --workers N``, as its environment describes it.
+
+    The supervising ``cxcore serve`` has checked the deployment file, opened
+    the store and stored the surveys before any worker starts; each worker
+    then builds its own collector, store connections and, unless
+    ``--no-dispatch``, dispatcher (dispatchers in several processes claim
+    sends without overlap).
+
+    .. versionadded:: 0.1.0
+    """
+    from cxcore.deployment import load_deployment  # noqa: PLC0415
+    from cxcore.deployment.location import CONFIG_VARIABLE  # noqa: PLC0415
+
+    deployment = load_deployment(os.environ[CONFIG_VARIABLE])
+    dispatch = False if os.environ.get(_WORKER_DISPATCH) == "no" else None
+    app = build_app(deployment, dispatch=dispatch)
+    served, _ = _logged(app, os.environ.get(_WORKER_LOG_LEVEL, "INFO"))
+    return served
+
+
+def _logged(app: ASGIApp, level: str) -> tuple[ASGIApp, logging.Handler]:
+    """Send cxcore's log to stderr at *level*; *app* with an access line a request at INFO."""
+    from cxcore.collector.security import ACCESS_LOGGER, AccessLog  # noqa: PLC0415
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("cxcore")
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    # A line a request at INFO; below that level, no wrapper to pass through at all.
+    logged = logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
+    return (AccessLog(app) if logged else app), handler
+
+
+def _uvicorn_settings(host: str, port: int, level: str) -> dict[str, Any]:
+    """How ``cxcore serve`` runs uvicorn, in one process or several."""
+    return {
+        "host": host,
+        "port": port,
+        "loop": _installed("uvloop", "auto"),
+        "http": _installed("httptools", "auto"),
+        "lifespan": "on",
+        "access_log": False,  # AccessLog masks tokens; uvicorn's would not
+        "log_level": level.lower(),
+        "server_header": False,
+    }
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"{text!r} is not a number of processes (1 or more)"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _can_listen(host: str, port: int) -> None:
