@@ -63,13 +63,9 @@ class FatigueFollower:
                 if self._loaded_until is None
                 else self._loaded_until - _OVERLAP
             )
-            for invitation in await self.store.recent_invitations(since=since):
-                if invitation.customer_id is not None:
-                    self._state.invited(
-                        invitation.customer_id,
-                        math.ceil(invitation.created_at.timestamp()),
-                        survey=invitation.survey_id,
-                    )
+            invited = self._state.invited
+            for person, survey, created_at in await self.store.invited_since(since=since):
+                invited(person, math.ceil(created_at.timestamp()), survey=survey)
             if now.timestamp() >= self._next_prune:  # forget what no window reaches any more
                 self._state.prune(now, keep_days=self.longest_days)
                 self._next_prune = now.timestamp() + 3600

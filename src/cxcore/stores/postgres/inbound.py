@@ -12,9 +12,9 @@ from datetime import datetime
 from cxcore.definitions import structure
 from cxcore.distribution.fatigue import SuppressionReason
 from cxcore.model.invitation import Disposition, Invitation
-from cxcore.ports.store import StatusResult, StatusUpdate, StoreError
+from cxcore.ports.store import Invited, StatusResult, StatusUpdate, StoreError
 from cxcore.stores._feed_rows import progress, status_row
-from cxcore.stores._rows import address_hash, micros
+from cxcore.stores._rows import address_hash, from_micros, micros
 from cxcore.stores.postgres._base import _Base
 from cxcore.stores.postgres._connection import Conn, _all, _one
 
@@ -75,6 +75,22 @@ class _Inbound(_Base):
             )
         )
         return [_invitation(body, f"stored invitation {i}") for i, body in rows]
+
+    async def invited_since(self, *, since: datetime) -> list[Invited]:
+        """Who was invited to what, when, since *since*: three columns, no invitation decoded.
+
+        .. versionadded:: 0.1.0
+        """
+        rows = await self._read(
+            lambda c: _all(
+                c,
+                "SELECT customer_id, survey_id, created_at FROM invitations "
+                "WHERE created_at >= %s AND customer_id IS NOT NULL "
+                'ORDER BY created_at, id COLLATE "C"',
+                (micros(since),),
+            )
+        )
+        return [Invited(person, survey, from_micros(at)) for person, survey, at in rows]
 
     async def record_status(self, update: StatusUpdate) -> StatusResult:
         """Record a delivery status, never going backwards, in one transaction with the feed.
