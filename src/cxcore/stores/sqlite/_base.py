@@ -150,6 +150,9 @@ class _Base:
     def _write_loop(self, ready: Future[None]) -> None:
         try:
             conn = self._connect()
+            # The writer's page cache holds the indexes that new rows land in at random
+            # places (ids are digests): 2 MB, SQLite's default, re-reads their pages.
+            conn.execute("PRAGMA cache_size = -32768")
             self._migrate(conn)
         except BaseException as exc:  # noqa: BLE001 - handed to the opener
             ready.set_exception(exc)

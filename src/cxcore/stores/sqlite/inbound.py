@@ -84,7 +84,9 @@ class _Inbound(_Base):
                 (micros(since),),
             ).fetchall()
         )
-        return [Invited(person, survey, from_micros(at)) for person, survey, at in rows]
+        # tuple.__new__ makes each row what Invited(...) makes, without its __new__'s call.
+        make = tuple.__new__
+        return [make(Invited, (person, survey, from_micros(at))) for person, survey, at in rows]
 
     async def record_status(self, update: StatusUpdate) -> StatusResult:
         """Record a delivery status, never going backwards, in one transaction with the feed.
