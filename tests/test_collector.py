@@ -584,6 +584,48 @@ class TestApis:
             r["invitation_id"] for r in results if r["outcome"] == "invite"
         )
 
+    def test_an_interaction_repeated_in_a_batch_gets_its_first_result(self, served):
+        """One interaction id, one decision: a repeat within the batch answers as its first."""
+        key = served.key("interactions")
+
+        def item(interaction: str, customer: str) -> dict[str, object]:
+            return {
+                "interaction": {
+                    "id": interaction,
+                    "touchpoint": "support_call",
+                    "customer_id": customer,
+                    "occurred_at": "2026-12-07T10:00:00+05:30",
+                },
+                "customer": {
+                    "id": customer,
+                    "email": f"{customer.lower()}@example.in",
+                    "timezone": "Asia/Kolkata",
+                    "country": "IN",
+                },
+            }
+
+        items = [
+            item("POS-R1", "C-1"),
+            {"interaction": {"id": "POS-R2"}},  # invalid: no touchpoint, no time
+            item("POS-R1", "C-1"),  # the same interaction again
+            item("POS-R2", "C-2"),  # valid this time: decided on its own
+            item("POS-R3", "C-1"),  # another interaction of C-1: asked already
+        ]
+        reply = post(
+            served, "/api/interactions/batch", json={"items": items}, headers={"X-Api-Key": key}
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        results = body["results"]
+        assert [r["outcome"] for r in results] == ["invite", "invalid", "invite", "invite", "skip"]
+        assert results[2] == results[0]
+        assert results[4]["reason"] == "recontact_window"
+        assert (body["ok"], body["failed"]) == (False, 1)
+        stored = served.run(served.store.outbox())
+        assert sorted(o.invitation_id for o in stored) == sorted(
+            [results[0]["invitation_id"], results[3]["invitation_id"]]
+        )
+
 
 class TestRefusals:
     def test_guessing_keys_is_rate_limited_per_address(self, tmp_path):

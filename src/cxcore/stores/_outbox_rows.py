@@ -136,11 +136,15 @@ class InvitationBatch:
         self.candidates: dict[str, int] = {}
         self.repeat_of: dict[int, int] = {}
         for n, (invitation, items) in enumerate(self.entries):
-            strays = [i.id for i in items if i.invitation_id != invitation.id]
+            strays = [i for i in items if i.invitation_id != invitation.id]
             if strays:
                 self.errors[n] = StoreError(
-                    f"entries[{n}]: outbox item(s) {', '.join(map(repr, strays))} are not sends "
-                    f"of invitation {invitation.id!r} (expected invitation_id={invitation.id!r})"
+                    f"entries[{n}]: "
+                    + "; ".join(
+                        f"outbox item {i.id!r} sends invitation {i.invitation_id!r}, "
+                        f"not {invitation.id!r}"
+                        for i in strays
+                    )
                 )
             elif invitation.id in self.candidates:
                 self.repeat_of[n] = self.candidates[invitation.id]

@@ -152,9 +152,9 @@ class _Outbox(_Base):
                     except psycopg.Error as refused:
                         if not _entry_at_fault(refused, c):
                             raise
-                        error = _store_error(refused, c, committing=False)
-                        failed[n] = (
-                            error if isinstance(error, StoreError) else StoreError(str(error))
+                        failed[n] = StoreError(
+                            f"invitation {batch.entries[n][0].id!r}: "
+                            f"{_store_error(refused, c, committing=False)}"
                         )
             others = [
                 i for i, n in batch.candidates.items() if i not in inserted and n not in failed

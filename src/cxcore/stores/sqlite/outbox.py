@@ -127,11 +127,9 @@ class _Outbox(_Base):
                         self._insert_invitations(c, batch, [n])
                     except Exception as exc:  # noqa: BLE001 - this entry fails alone
                         c.execute("ROLLBACK TO invitation")
-                        error = _store_error(exc, writing=True)
-                        failed[n] = (
-                            error
-                            if isinstance(error, StoreError)
-                            else StoreError(f"invitation {batch.entries[n][0].id!r}: {exc}")
+                        failed[n] = StoreError(
+                            f"invitation {batch.entries[n][0].id!r}: "
+                            f"{_store_error(exc, writing=True)}"
                         )
                     c.execute("RELEASE invitation")
             c.execute("RELEASE invitations")
