@@ -352,7 +352,11 @@ class Interactions:
         prefix = f"{path}." if path else ""
         if not isinstance(body, dict):
             return _invalid([Problem(path, f"{type(body).__name__} is not an object")])
-        problems = [p.under(path) for p in _unknown(body, _ITEM_FIELDS)]
+        problems = (
+            []
+            if body.keys() <= _ITEM_FIELDS
+            else [p.under(path) for p in _unknown(body, _ITEM_FIELDS)]
+        )
         interaction: Interaction | None = None
         customer: Customer | None = None
         try:

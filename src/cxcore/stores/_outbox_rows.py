@@ -123,7 +123,7 @@ class InvitationBatch:
     with the same id is a repeat of it and gets its result, as a repeat.
 
     A backend writes, in one transaction: the candidates whose id is not stored
-    yet (:meth:`row`, :meth:`audit_row`, their items), each alone when writing
+    yet (:meth:`row`, :meth:`audit_rows`, their items), each alone when writing
     them together fails; then hands :meth:`results` what it found stored and
     which candidates failed.
     """
@@ -169,16 +169,17 @@ class InvitationBatch:
             self.bodies[n],
         )
 
-    def audit_row(self, n: int, at: int) -> tuple[Any, ...]:
-        """The audit row of entry *n*'s invitation being created at *at* (micros)."""
-        invitation = self.entries[n][0]
-        return (
-            at,
-            "invitation",
-            invitation.id,
-            "created",
-            audit_detail({"channel": invitation.channel}),
-        )
+    def audit_rows(self, new: Iterable[int], at: int) -> list[tuple[Any, ...]]:
+        """The audit rows of the invitations of entries *new* being created at *at* (micros)."""
+        details: dict[str, str] = {}  # one detail a channel, not one an invitation
+        rows: list[tuple[Any, ...]] = []
+        for n in new:
+            invitation = self.entries[n][0]
+            detail = details.get(invitation.channel)
+            if detail is None:
+                detail = details[invitation.channel] = audit_detail({"channel": invitation.channel})
+            rows.append((at, "invitation", invitation.id, "created", detail))
+        return rows
 
     def items(self, n: int) -> list[OutboxItem]:
         """The outbox items of entry *n*."""

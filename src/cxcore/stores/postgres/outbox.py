@@ -193,7 +193,7 @@ class _Outbox(_Base):
         new = [n for n in candidates if batch.entries[n][0].id in inserted]
         if new:
             at = micros(self.clock.now())
-            audit = [batch.audit_row(n, at) for n in new]
+            audit = batch.audit_rows(new, at)
             await c.execute(
                 "INSERT INTO audit (at, entity, entity_id, action, detail) "
                 "SELECT a.at, a.entity, a.entity_id, a.action, a.detail FROM unnest(%s::bigint[], "

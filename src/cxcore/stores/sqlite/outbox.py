@@ -148,7 +148,7 @@ class _Outbox(_Base):
         at = micros(self.clock.now())
         c.executemany(
             "INSERT INTO audit (at, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?)",
-            [batch.audit_row(n, at) for n in new],
+            batch.audit_rows(new, at),
         )
         self._enqueue(c, [item for n in new for item in batch.items(n)])
 
