@@ -626,7 +626,7 @@ class TestOutbox:
         run(backend, scenario)
 
     def test_who_was_invited_since_a_time(self, backend):
-        """invited_since reads the customer, survey and time of invitations since a time, oldest first."""
+        """invited_since reads who was invited when, oldest first; count_invited counts a span."""
 
         async def scenario(store: Store) -> None:
             await store.add_invitations(
@@ -645,6 +645,10 @@ class TestOutbox:
             assert since[0].created_at.tzinfo is not None
             every = await store.invited_since(since=T0)
             assert [i.customer_id for i in every] == ["C-0", CUSTOMER, CUSTOMER]
+            hours = [T0 + timedelta(hours=h) for h in range(5)]
+            assert await store.count_invited(since=hours[0], until=hours[4]) == 3
+            assert await store.count_invited(since=hours[1], until=hours[3]) == 1  # not inv-2's
+            assert await store.count_invited(since=hours[0], until=hours[0]) == 0
 
         run(backend, scenario)
 

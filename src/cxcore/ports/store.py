@@ -824,6 +824,17 @@ class Store(Protocol):
         """
         ...
 
+    async def count_invited(self, *, since: datetime, until: datetime) -> int:
+        """How many invitations with a customer were made at *since* or later, before *until*.
+
+        What :meth:`invited_since` would read of that span, counted on the
+        ``created_at`` index: a reader that remembers what it read can tell
+        whether an invitation made in the span was stored since.
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
     async def invitation_response(self, invitation_id: str) -> Response | None:
         """The latest response to an invitation, if it has one."""
         ...

@@ -94,6 +94,21 @@ class _Inbound(_Base):
         make = tuple.__new__
         return [make(Invited, (person, survey, from_micros(at))) for person, survey, at in rows]
 
+    async def count_invited(self, *, since: datetime, until: datetime) -> int:
+        """How many invitations with a customer were made in [*since*, *until*).
+
+        .. versionadded:: 0.1.0
+        """
+        row = await self._read(
+            lambda c: _one(
+                c,
+                "SELECT count(*) FROM invitations WHERE created_at >= %s AND created_at < %s "
+                "AND customer_id IS NOT NULL",
+                (micros(since), micros(until)),
+            )
+        )
+        return int(row[0]) if row is not None else 0
+
     async def record_status(self, update: StatusUpdate) -> StatusResult:
         """Record a delivery status, never going backwards, in one transaction with the feed.
 
