@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -24,7 +25,7 @@ from cxcore.collector import CONTENT_SECURITY_POLICY, RateLimits
 from cxcore.distribution import load_rules
 from cxcore.distribution.decide import invitation_id
 from cxcore.intake import InboundReply, IntakeResult
-from cxcore.testing import FakeChannel
+from cxcore.testing import FakeChannel, signed_invitation
 from cxcore_channels.email import EmailChannel
 from tests.collector_support import EMAIL, Served, serve_collector
 
@@ -547,6 +548,63 @@ class TestApis:
         assert later.json()["outcome"] == "skip", later.json()
         assert later.json()["reason"] == "recontact_window"
 
+    @pytest.mark.parametrize("made_after", [0.5, 1.5])
+    def test_an_invitation_stored_after_a_read_but_made_before_it_counts(self, served, made_after):
+        """A late write (made before the follower's last read, stored after it) is still seen.
+
+        The follower reads only what is new unless the store counts more
+        invitations made before its last read than it read there: in the last
+        second before it (1.5 s after the first read, 0.5 s before the second),
+        or in the seconds before that (0.5 s after the first read).
+        """
+        key = served.key("interactions")
+
+        def interaction(n: int, customer: str) -> dict[str, object]:
+            return {
+                "interaction": {
+                    "id": f"POS-L{n}",
+                    "touchpoint": "support_call",
+                    "customer_id": customer,
+                    "occurred_at": "2026-12-07T10:00:00+05:30",
+                },
+                "customer": {
+                    "id": customer,
+                    "email": f"{customer.lower()}@example.in",
+                    "timezone": "Asia/Kolkata",
+                    "country": "IN",
+                },
+            }
+
+        def post_one(n: int, customer: str) -> dict[str, Any]:
+            reply = post(
+                served,
+                "/api/interactions",
+                json=interaction(n, customer),
+                headers={"X-Api-Key": key},
+            )
+            assert reply.status_code == 200, reply.text
+            body: dict[str, Any] = reply.json()
+            return body
+
+        assert post_one(1, "C-1")["outcome"] == "invite"  # the state is loaded now
+        made = served.clock.now()
+        served.clock.advance(seconds=2)
+        assert post_one(2, "C-2")["outcome"] == "invite"  # a read after `made`
+        late = signed_invitation(
+            served.tokens,
+            invitation_id="inv-late",
+            survey_id="after_support",
+            created_at=made + timedelta(seconds=made_after),
+            customer_id="C-9",
+        )
+        served.run(served.store.add_invitation(late))  # stored after that read
+        served.clock.advance(seconds=2)
+        later = post_one(3, "C-9")
+        assert later["outcome"] == "skip", later
+        assert later["reason"] == "recontact_window"
+        served.clock.advance(seconds=2)
+        assert post_one(4, "C-4")["outcome"] == "invite"  # and nothing is read twice wrongly
+
     def test_a_batch_answers_each_item_in_order_and_stores_each_once(self, served):
         """Items are decided in order; each new customer's invitation is stored once."""
         key = served.key("interactions")
@@ -582,6 +640,48 @@ class TestApis:
         stored = served.run(served.store.outbox())
         assert sorted(o.invitation_id for o in stored) == sorted(
             r["invitation_id"] for r in results if r["outcome"] == "invite"
+        )
+
+    def test_an_interaction_repeated_in_a_batch_gets_its_first_result(self, served):
+        """One interaction id, one decision: a repeat within the batch answers as its first."""
+        key = served.key("interactions")
+
+        def item(interaction: str, customer: str) -> dict[str, object]:
+            return {
+                "interaction": {
+                    "id": interaction,
+                    "touchpoint": "support_call",
+                    "customer_id": customer,
+                    "occurred_at": "2026-12-07T10:00:00+05:30",
+                },
+                "customer": {
+                    "id": customer,
+                    "email": f"{customer.lower()}@example.in",
+                    "timezone": "Asia/Kolkata",
+                    "country": "IN",
+                },
+            }
+
+        items = [
+            item("POS-R1", "C-1"),
+            {"interaction": {"id": "POS-R2"}},  # invalid: no touchpoint, no time
+            item("POS-R1", "C-1"),  # the same interaction again
+            item("POS-R2", "C-2"),  # valid this time: decided on its own
+            item("POS-R3", "C-1"),  # another interaction of C-1: asked already
+        ]
+        reply = post(
+            served, "/api/interactions/batch", json={"items": items}, headers={"X-Api-Key": key}
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        results = body["results"]
+        assert [r["outcome"] for r in results] == ["invite", "invalid", "invite", "invite", "skip"]
+        assert results[2] == results[0]
+        assert results[4]["reason"] == "recontact_window"
+        assert (body["ok"], body["failed"]) == (False, 1)
+        stored = served.run(served.store.outbox())
+        assert sorted(o.invitation_id for o in stored) == sorted(
+            [results[0]["invitation_id"], results[3]["invitation_id"]]
         )
 
 

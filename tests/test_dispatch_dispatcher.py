@@ -35,7 +35,9 @@ from cxcore.dispatch import (
     DispatchError,
     Outbox,
     RetryPolicy,
+    Scheduled,
     ScheduleError,
+    ScheduleRequest,
     TokenBucket,
     outbox_item_id,
     reminder_of,
@@ -904,6 +906,65 @@ class TestSchedule:
         assert second.invitation.created_at == first.invitation.created_at == T0
         assert stored.timezone == "Asia/Kolkata"
         assert [i.id for i in items] == [first.item.id] == [first.invitation.id]
+
+    def test_many_at_once_each_with_its_result(self, tmp_path):
+        """schedule_many stores what it can in one write and gives every request its own result.
+
+        A skip, a reminder of an unknown invitation and an invitation the model
+        refuses each fail alone and write nothing; a request repeating an
+        earlier one of the same call gets the same invitation, not created
+        again; only what was created is recorded in the state.
+        """
+
+        async def go() -> tuple[list[Any], list[OutboxItem], FatigueState, int]:
+            async with world(tmp_path) as w:
+
+                def decided(n: int) -> tuple[Any, Customer, Interaction]:
+                    customer = Customer(id=f"C-{n}", email=f"c{n}@example.com", timezone="UTC")
+                    visit = Interaction(
+                        id=f"I-{n}", touchpoint="visit", customer_id=customer.id,
+                        occurred_at=w.clock.now(),
+                    )  # fmt: skip
+                    return decide(RULES, visit, customer, w.state, w.clock), customer, visit
+
+                (one, c1, v1), (two, c2, v2), (three, c3, _) = (decided(n) for n in (1, 2, 3))
+                stranger = Interaction(id="I-9", touchpoint="nowhere", occurred_at=w.clock.now())
+                skip = decide(RULES, stranger, None, w.state, w.clock)
+                unknown = attrs.evolve(one, invitation_id="f" * 32, reminder=1)
+                state = FatigueState()
+                results = await w.outbox.schedule_many(
+                    [
+                        ScheduleRequest(one, customer=c1, interaction=v1),
+                        ScheduleRequest(skip),
+                        ScheduleRequest(two, customer=c2, interaction=v2),
+                        ScheduleRequest(one, customer=c1, interaction=v1),
+                        ScheduleRequest(unknown, customer=c1),
+                        ScheduleRequest(three, customer=c3, context={"not an id": 1}),
+                    ],
+                    state=state,
+                )
+                audit = [a for a in await w.store.audit("invitation") if a.action == "created"]
+                return results, await w.store.outbox(), state, len(audit)
+
+        results, items, state, created = run(go)
+        first, skipped, second, repeat, reminder, refused = results
+        assert isinstance(first, Scheduled)
+        assert first.created
+        assert isinstance(second, Scheduled)
+        assert second.created
+        assert isinstance(repeat, Scheduled)
+        assert not repeat.created
+        assert repeat.invitation == first.invitation
+        assert isinstance(skipped, ScheduleError)
+        assert isinstance(reminder, ScheduleError)
+        assert "reminder 1 of invitation 'ffff" in str(reminder)
+        assert isinstance(refused, ValidationError)
+        assert "context" in str(refused)
+        assert sorted(i.id for i in items) == sorted([first.item.id, second.item.id])
+        assert created == 2
+        assert state.last_invited("C-1") is not None
+        assert state.last_invited("C-2") is not None
+        assert state.last_invited("C-3") is None
 
     def test_completes_after_a_crash_between_the_writes(self, tmp_path):
         """An invitation stored without its outbox item (a crash in between) gets it on a repeat."""

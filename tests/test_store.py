@@ -38,10 +38,12 @@ from cxcore import (
     ValidationError,
 )
 from cxcore.ports.store import (
+    AddedInvitation,
     ClaimedSend,
     ClaimLostError,
     ConflictError,
     Finish,
+    Invited,
     OutboxItem,
     OutboxState,
     PayloadTooLargeError,
@@ -635,6 +637,104 @@ class TestOutbox:
             with pytest.raises(ConflictError):
                 await store.add_invitation(invitation("inv-1", channel="sms"), outbox=[other])
             assert [i.id for i in await store.outbox()] == ["inv-1"]  # nothing of the refused write
+
+        run(backend, scenario)
+
+    def test_many_invitations_in_one_write_with_a_result_each(self, backend):
+        """add_invitations stores the good entries, refuses the bad ones alone, and repeats once.
+
+        Among the entries: an outbox item of another invitation (refused before
+        writing), a survey version the database cannot hold (refused by the
+        database, the others still stored), an id stored before and an id
+        repeated within the call (each the stored invitation, its sends not queued).
+        """
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitation(invitation("inv-0"), outbox=[pending("inv-0", "inv-0")])
+            entries = [
+                (invitation("inv-1"), [pending("inv-1", "inv-1")]),
+                (
+                    invitation("inv-2", channel="sms", address=PHONE),
+                    [pending("inv-2", "inv-2", channel="sms")],
+                ),
+                (invitation("inv-3"), [pending("inv-3", "inv-9")]),  # another invitation's send
+                (invitation("inv-1", channel="sms"), [pending("inv-1.x", "inv-1")]),  # repeat
+                (invitation("inv-4", survey_version=2**63), [pending("inv-4", "inv-4")]),
+                (invitation("inv-0", created_at=T0 + timedelta(days=1)), [pending("x", "inv-0")]),
+            ]
+            results = await store.add_invitations(entries)
+            assert [r.created if isinstance(r, AddedInvitation) else None for r in results] == [
+                True,
+                True,
+                None,
+                False,
+                None,
+                False,
+            ]
+            first, second, stray, repeat, huge, before = results
+            assert isinstance(first, AddedInvitation)
+            assert first.invitation == entries[0][0]
+            assert isinstance(second, AddedInvitation)
+            assert second.invitation.channel == "sms"
+            assert isinstance(stray, StoreError)
+            assert (
+                str(stray)
+                == "entries[2]: outbox item 'inv-3' sends invitation 'inv-9', not 'inv-3'"
+            )
+            assert isinstance(repeat, AddedInvitation)
+            assert repeat.invitation == entries[0][0]  # the first entry with the id stands
+            assert isinstance(huge, StoreError)
+            assert str(huge).startswith("invitation 'inv-4': ")
+            assert isinstance(before, AddedInvitation)
+            assert before.invitation == invitation("inv-0")  # stored before: that one stands
+            assert [(i.id, i.channel) for i in await store.outbox()] == [
+                ("inv-0", "email"),
+                ("inv-1", "email"),
+                ("inv-2", "sms"),
+            ]
+            for refused in ("inv-3", "inv-4"):
+                with pytest.raises(StoreError, match=f"no invitation '{refused}'"):
+                    await store.invitation(refused)
+            created = [
+                a.entity_id for a in await store.audit("invitation") if a.action == "created"
+            ]
+            assert created == ["inv-0", "inv-1", "inv-2"]
+            again = await store.add_invitations(entries[:2])
+            assert [
+                (r.invitation.id, r.created) for r in again if isinstance(r, AddedInvitation)
+            ] == [
+                ("inv-1", False),
+                ("inv-2", False),
+            ]
+            assert len(await store.outbox()) == 3
+            assert await store.add_invitations([]) == []
+
+        run(backend, scenario)
+
+    def test_who_was_invited_since_a_time(self, backend):
+        """invited_since reads who was invited when, oldest first; count_invited counts a span."""
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitations(
+                [
+                    (invitation("inv-3", created_at=T0 + timedelta(hours=3)), []),
+                    (invitation("inv-1", created_at=T0 + timedelta(hours=1)), []),
+                    (invitation("inv-0", customer_id="C-0", created_at=T0), []),
+                    (invitation("inv-2", customer_id=None, created_at=T0 + timedelta(hours=2)), []),
+                ]
+            )
+            since = await store.invited_since(since=T0 + timedelta(hours=1))
+            assert since == [
+                Invited(CUSTOMER, "nps", T0 + timedelta(hours=1)),
+                Invited(CUSTOMER, "nps", T0 + timedelta(hours=3)),
+            ]
+            assert since[0].created_at.tzinfo is not None
+            every = await store.invited_since(since=T0)
+            assert [i.customer_id for i in every] == ["C-0", CUSTOMER, CUSTOMER]
+            hours = [T0 + timedelta(hours=h) for h in range(5)]
+            assert await store.count_invited(since=hours[0], until=hours[4]) == 3
+            assert await store.count_invited(since=hours[1], until=hours[3]) == 1  # not inv-2's
+            assert await store.count_invited(since=hours[0], until=hours[0]) == 0
 
         run(backend, scenario)
 

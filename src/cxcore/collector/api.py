@@ -16,7 +16,6 @@ Bad input gets a 4xx JSON error naming every problem, and writes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,9 +33,8 @@ from cxcore.collector._http import (
 from cxcore.collector.context import Context
 from cxcore.collector.fatigue import FatigueFollower
 from cxcore.definitions import structure
-from cxcore.dispatch.outbox import Outbox
+from cxcore.dispatch.outbox import Outbox, Scheduled, ScheduleRequest
 from cxcore.distribution.decide import Decision, Outcome, decide, record
-from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet
 from cxcore.errors import CxError, DefinitionError, Problem
 from cxcore.intake import IntakeResult
@@ -54,6 +52,7 @@ _ANSWER_FIELDS = frozenset(
     {"token", "survey", "version", "answers", "complete", "key", "context", "locale", "channel",
      "interaction_id"}
 )  # fmt: skip
+_ITEM_FIELDS = frozenset({"interaction", "customer", "name"})
 _AGENT_FIELDS = frozenset(
     {"survey", "version", "answers", "complete", "key", "context", "locale", "agent_id",
      "customer_id", "interaction_id"}
@@ -275,12 +274,16 @@ class Interactions:
         body = await _body(self.context, request)
         if isinstance(body, Response):
             return body
-        result = await self._item(body, "")
+        [result] = await self._results([body], single=True)
         status = 200 if result.get("outcome") != "invalid" else 422
         return JSONResponse(result, status_code=status)
 
     async def batch(self, request: Request) -> Response:
-        """``POST /api/interactions/batch``: ``{"items": [...]}``, a result per item, in order."""
+        """``POST /api/interactions/batch``: ``{"items": [...]}``, a result per item, in order.
+
+        An item whose interaction id came earlier in the batch gets that
+        item's result: one interaction, one decision.
+        """
         key = await self.context.api_key(request, "interactions")
         if isinstance(key, Response):
             return key
@@ -294,28 +297,72 @@ class Interactions:
                 "invalid_request",
                 f"items: expected a list of 1 to {MAX_BATCH} interactions",
             )
-        state = await self.fatigue.state()
-        decided = [self._decide(item, f"items[{i}]", state) for i, item in enumerate(items)]
-        # Decided in order, above; written all at once, so that the store can commit
-        # them together rather than wait for one commit per item.
-        results = await asyncio.gather(*(self._schedule(d) for d in decided))
+        results = await self._results(items, single=False)
         failed = sum(1 for r in results if r.get("outcome") in ("invalid", "failed"))
         return JSONResponse({"ok": failed == 0, "failed": failed, "results": results})
 
-    async def _item(self, body: Mapping[str, Any], path: str) -> dict[str, Any]:
+    async def _results(self, items: Sequence[object], *, single: bool) -> list[dict[str, Any]]:
+        """Each item's result, in order: decided in order, then its invitations written at once."""
         state = await self.fatigue.state()
-        return await self._schedule(self._decide(body, path, state))
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        requests: list[ScheduleRequest] = []
+        owners: list[int] = []
+        first: dict[str, int] = {}
+        copies: list[tuple[int, int]] = []
+        recent = self._recent
+        for n, item in enumerate(items):
+            path = "" if single else f"items[{n}]"
+            parsed = self._parse(item, path)
+            if isinstance(parsed, dict):
+                results[n] = parsed
+                continue
+            interaction, customer, name = parsed
+            iid = interaction.id
+            earlier = first.get(iid)
+            if earlier is not None:
+                copies.append((n, earlier))
+                continue
+            remembered = recent.get(iid)
+            if remembered is not None:
+                results[n] = remembered
+                continue
+            try:
+                decision = decide(self.rules, interaction, customer, state, self.context.clock)
+            except (CxError, ValueError) as exc:
+                results[n] = _invalid([Problem(path, str(exc))])
+                continue
+            first[iid] = n
+            if decision.outcome is not Outcome.INVITE:
+                results[n] = self._remember(iid, _skipped(decision))
+                continue
+            # Recorded now, before the invitation is stored: a failed write leaves the
+            # person counted as asked, never asked twice.
+            record(state, decision)
+            requests.append(
+                ScheduleRequest(decision, customer=customer, interaction=interaction, name=name)
+            )
+            owners.append(n)
+        if requests:
+            # Written all at once, so that the store commits them together.
+            scheduled = await self.outbox.schedule_many(requests)
+            for n, request, outcome in zip(owners, requests, scheduled, strict=True):
+                results[n] = self._invited(request, outcome)
+        for n, earlier in copies:
+            results[n] = results[earlier]
+        return results  # type: ignore[return-value]  # every item has its result by now
 
-    def _decide(
-        self, body: object, path: str, state: FatigueState
-    ) -> dict[str, Any] | tuple[Decision, Interaction, Customer | None, str | None]:
-        """The decision for one item, recorded in *state*; or the item's problems."""
+    def _parse(
+        self, body: object, path: str
+    ) -> dict[str, Any] | tuple[Interaction, Customer | None, str | None]:
+        """The interaction, customer and name of one item; or the item's problems."""
         prefix = f"{path}." if path else ""
         if not isinstance(body, dict):
             return _invalid([Problem(path, f"{type(body).__name__} is not an object")])
-        problems = [
-            p.under(path) for p in _unknown(body, frozenset({"interaction", "customer", "name"}))
-        ]
+        problems = (
+            []
+            if body.keys() <= _ITEM_FIELDS
+            else [p.under(path) for p in _unknown(body, _ITEM_FIELDS)]
+        )
         interaction: Interaction | None = None
         customer: Customer | None = None
         try:
@@ -334,45 +381,23 @@ class Interactions:
             problems.append(Problem(f"{prefix}name", f"{name!r} is not text"))
         if problems or interaction is None:
             return _invalid(problems)
-        repeat = self._recent.get(interaction.id)
-        if repeat is not None:
-            return repeat
-        try:
-            decision = decide(self.rules, interaction, customer, state, self.context.clock)
-        except (CxError, ValueError) as exc:
-            return _invalid([Problem(path, str(exc))])
-        if decision.outcome is Outcome.INVITE:
-            record(state, decision)
-        return decision, interaction, customer, name
+        return interaction, customer, name
 
-    async def _schedule(
-        self, decided: dict[str, Any] | tuple[Decision, Interaction, Customer | None, str | None]
-    ) -> dict[str, Any]:
-        if isinstance(decided, dict):
-            return decided
-        decision, interaction, customer, name = decided
-        if decision.outcome is not Outcome.INVITE:
-            result: dict[str, Any] = {
-                "outcome": "skip",
-                "reason": decision.reason.value if decision.reason else None,
-            }
-            if decision.eligible_at is not None:
-                result["eligible_at"] = decision.eligible_at.isoformat()
-            return self._remember(interaction.id, result)
-        try:
-            scheduled = await self.outbox.schedule(
-                decision, customer=customer, interaction=interaction, name=name
-            )
-        except CxError as exc:
-            return {"outcome": "failed", "message": str(exc)}
+    def _invited(self, request: ScheduleRequest, outcome: Scheduled | CxError) -> dict[str, Any]:
+        """The result of an invitation the outbox stored, or failed to."""
+        if not isinstance(outcome, Scheduled):
+            return {"outcome": "failed", "message": str(outcome)}
+        decision = request.decision
         assert decision.due_at is not None  # noqa: S101 - an invitation has a due time
+        assert request.interaction is not None  # noqa: S101 - every request has one here
+        invitation = outcome.invitation
         return self._remember(
-            interaction.id,
+            request.interaction.id,
             {
                 "outcome": "invite",
-                "invitation_id": scheduled.invitation.id,
-                "channel": scheduled.invitation.channel,
-                "survey": scheduled.invitation.survey_id,
+                "invitation_id": invitation.id,
+                "channel": invitation.channel,
+                "survey": invitation.survey_id,
                 "due_at": decision.due_at.isoformat(),
             },
         )
@@ -383,6 +408,16 @@ class Interactions:
         if len(self._recent) > 100_000:
             self._recent.popitem(last=False)
         return result
+
+
+def _skipped(decision: Decision) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "outcome": "skip",
+        "reason": decision.reason.value if decision.reason else None,
+    }
+    if decision.eligible_at is not None:
+        result["eligible_at"] = decision.eligible_at.isoformat()
+    return result
 
 
 def _invalid(problems: list[Problem]) -> dict[str, Any]:

@@ -18,7 +18,14 @@ from cxcore.dispatch.dispatcher import (
     ReconcileReport,
 )
 from cxcore.dispatch.limits import ChannelLimits, Sleep, TokenBucket
-from cxcore.dispatch.outbox import Outbox, Scheduled, ScheduleError, outbox_item_id, reminder_of
+from cxcore.dispatch.outbox import (
+    Outbox,
+    Scheduled,
+    ScheduleError,
+    ScheduleRequest,
+    outbox_item_id,
+    reminder_of,
+)
 from cxcore.dispatch.retry import RetryPolicy
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "ReconcileReport",
     "RetryPolicy",
     "ScheduleError",
+    "ScheduleRequest",
     "Scheduled",
     "Sleep",
     "TokenBucket",

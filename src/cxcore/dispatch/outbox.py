@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -15,9 +15,16 @@ from cxcore.model.customer import Customer
 from cxcore.model.interaction import Interaction, Scalar
 from cxcore.model.invitation import Invitation
 from cxcore.ports.clock import Clock, SystemClock
-from cxcore.ports.store import ConflictError, OutboxItem, OutboxState, Store, StoreError
+from cxcore.ports.store import OutboxItem, OutboxState, Store, StoreError
 
-__all__ = ["Outbox", "ScheduleError", "Scheduled", "outbox_item_id", "reminder_of"]
+__all__ = [
+    "Outbox",
+    "ScheduleError",
+    "ScheduleRequest",
+    "Scheduled",
+    "outbox_item_id",
+    "reminder_of",
+]
 
 _REMINDER = ".r"
 
@@ -53,6 +60,27 @@ def reminder_of(item: OutboxItem) -> int:
     if suffix.startswith(_REMINDER) and suffix[len(_REMINDER) :].isdigit():
         return int(suffix[len(_REMINDER) :])
     return 0
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleRequest:
+    """One decision for :meth:`Outbox.schedule_many`, with what its invitation is made of.
+
+    Attributes:
+        decision: An invitation (or reminder) from :func:`~cxcore.distribution.decide`.
+        customer: The person, for the invitation's locale and time zone.
+        interaction: The interaction, whose dimensions the invitation keeps as context.
+        name: How to greet the person.
+        context: Context to keep when there is no interaction.
+
+    .. versionadded:: 0.1.0
+    """
+
+    decision: Decision = attrs.field(kw_only=False)
+    customer: Customer | None = None
+    interaction: Interaction | None = None
+    name: str | None = None
+    context: Mapping[str, Scalar] | None = None
 
 
 @attrs.frozen
@@ -142,51 +170,131 @@ class Outbox:
 
         .. versionadded:: 0.1.0
         """
-        if (
-            not decision.invite
-            or decision.invitation_id is None
-            or decision.survey is None
-            or decision.channel is None
-            or decision.due_at is None
-            or decision.expires_at is None
-        ):
+        request = ScheduleRequest(
+            decision, customer=customer, interaction=interaction, name=name, context=context
+        )
+        [result] = await self.schedule_many([request], state=state)
+        if isinstance(result, Scheduled):
+            return result
+        raise result
+
+    async def schedule_many(
+        self, requests: Sequence[ScheduleRequest], *, state: FatigueState | None = None
+    ) -> list[Scheduled | CxError]:
+        """Store the invitations of many decisions, in one write; a result per request, in order.
+
+        What :meth:`schedule` does for each request, with the new invitations
+        and their first sends written together
+        (:meth:`Store.add_invitations <cxcore.Store.add_invitations>`), so the
+        store commits them at once. A request that cannot be scheduled gets
+        its error as its result (a :class:`ScheduleError`, a
+        :class:`~cxcore.StoreError`, or the invitation's
+        :class:`~cxcore.ValidationError`) and writes nothing; the others are
+        stored. Decisions are recorded in *state* (if given) for the
+        invitations this call created, and for reminders.
+
+        Args:
+            requests: What to schedule.
+            state: The fatigue state to record the decisions in.
+
+        Returns:
+            For each request, what was written, or why nothing was.
+
+        .. versionadded:: 0.1.0
+        """
+        results: list[Scheduled | CxError | None] = [None] * len(requests)
+        entries: list[tuple[Invitation, list[OutboxItem]]] = []
+        owners: list[int] = []
+        reminders: list[int] = []
+        for n, request in enumerate(requests):
+            try:
+                _check(request.decision)
+                if request.decision.reminder:
+                    reminders.append(n)
+                    continue
+                invitation = await self._new_invitation(request)
+            except CxError as exc:
+                results[n] = exc
+                continue
+            entries.append((invitation, [_item(invitation, request.decision)]))
+            owners.append(n)
+        if entries:
+            await self._add(requests, entries, owners, results)
+        for n in reminders:
+            try:
+                results[n] = await self._remind(requests[n].decision)
+            except CxError as exc:
+                results[n] = exc
+        done: list[Scheduled | CxError] = []
+        for request, result in zip(requests, results, strict=True):
+            assert result is not None  # noqa: S101 - every request has its result by now
+            if (
+                state is not None
+                and isinstance(result, Scheduled)
+                and (result.created or request.decision.reminder)
+            ):
+                record(state, request.decision)
+            done.append(result)
+        return done
+
+    async def _new_invitation(self, request: ScheduleRequest) -> Invitation:
+        """The invitation a first send's decision makes, with its tokens."""
+        decision = request.decision
+        assert decision.survey is not None  # noqa: S101 - checked by _check
+        version = self._versions.get(decision.survey)
+        if version is None:
+            version = await self._version(decision.survey)
+        return self._invitation(
+            decision,
+            customer=request.customer,
+            interaction=request.interaction,
+            name=request.name,
+            context=request.context,
+            survey_version=version,
+        )
+
+    async def _add(
+        self,
+        requests: Sequence[ScheduleRequest],
+        entries: list[tuple[Invitation, list[OutboxItem]]],
+        owners: list[int],
+        results: list[Scheduled | CxError | None],
+    ) -> None:
+        """Store *entries* (of ``requests[owners[i]]``) at once; their results into *results*."""
+        added = await self.store.add_invitations(entries)
+        repeats: list[int] = []
+        for n, (_, items), outcome in zip(owners, entries, added, strict=True):
+            if isinstance(outcome, StoreError):
+                results[n] = outcome
+            elif outcome.created:
+                results[n] = Scheduled(outcome.invitation, items[0], created=True)
+            else:  # a repeat, or another writer's: theirs stands, and its send is queued
+                item = _item(outcome.invitation, requests[n].decision)
+                results[n] = Scheduled(outcome.invitation, item, created=False)
+                repeats.append(n)
+        if repeats:
+            try:
+                await self.store.enqueue(
+                    [r.item for n in repeats if isinstance(r := results[n], Scheduled)]
+                )
+            except StoreError as exc:
+                for n in repeats:
+                    results[n] = exc
+
+    async def _remind(self, decision: Decision) -> Scheduled:
+        """Queue a reminder of a stored invitation."""
+        assert decision.invitation_id is not None  # noqa: S101 - checked by _check
+        invitation = await self._existing(decision.invitation_id)
+        if invitation is None:
             msg = (
-                f"decision: {decision!r} is not an invitation with an id, survey, channel "
-                "due time and expiry (expected an 'invite' decision from decide or decide_reminder)"
+                f"decision: reminder {decision.reminder} of invitation "
+                f"{decision.invitation_id!r}, which is not stored (expected its first send "
+                "to be scheduled before)"
             )
             raise ScheduleError(msg)
-        invitation = await self._existing(decision.invitation_id)
-        created = False
-        if decision.reminder:
-            if invitation is None:
-                msg = (
-                    f"decision: reminder {decision.reminder} of invitation "
-                    f"{decision.invitation_id!r}, which is not stored (expected its first send "
-                    "to be scheduled before)"
-                )
-                raise ScheduleError(msg)
-        elif invitation is None:
-            version = await self._version(decision.survey)
-            invitation = self._invitation(
-                decision,
-                customer=customer,
-                interaction=interaction,
-                name=name,
-                context=context,
-                survey_version=version,
-            )
-            item = _item(invitation, decision)
-            try:  # the invitation and its first send, in one transaction
-                await self.store.add_invitation(invitation, outbox=[item])
-                created = True
-            except ConflictError:  # another writer got there first: theirs stands
-                invitation = await self.store.invitation(decision.invitation_id)
         item = _item(invitation, decision)
-        if not created:  # a reminder, a repeat, or the winner's: idempotent
-            await self.store.enqueue([item])
-        if state is not None and (created or decision.reminder):
-            record(state, decision)
-        return Scheduled(invitation, item, created)
+        await self.store.enqueue([item])
+        return Scheduled(invitation, item, created=False)
 
     def _invitation(
         self,
@@ -223,6 +331,23 @@ class Outbox:
             timezone=(customer_zone(customer) if customer is not None else None) or "UTC",
             context=interaction.context() if interaction is not None else (context or {}),
         )
+
+
+def _check(decision: Decision) -> None:
+    """Raise :class:`ScheduleError` unless *decision* is an invitation the outbox can store."""
+    if (
+        not decision.invite
+        or decision.invitation_id is None
+        or decision.survey is None
+        or decision.channel is None
+        or decision.due_at is None
+        or decision.expires_at is None
+    ):
+        msg = (
+            f"decision: {decision!r} is not an invitation with an id, survey, channel "
+            "due time and expiry (expected an 'invite' decision from decide or decide_reminder)"
+        )
+        raise ScheduleError(msg)
 
 
 def _item(invitation: Invitation, decision: Decision) -> OutboxItem:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import hmac
@@ -150,6 +151,53 @@ def _as_bytes(key: str | bytes) -> bytes:
     return key.encode() if isinstance(key, str) else key
 
 
+def _signed_part(opaque_id: str, expires_at: datetime) -> str:
+    """What a token of *opaque_id* until *expires_at* signs: ``<id>.<expiry, hex seconds>``.
+
+    Raises:
+        ValueError: If *opaque_id* is not 1-128 URL-safe characters, or looks
+            like a phone number; or *expires_at* is naive.
+    """
+    given: object = opaque_id  # anything may have been passed
+    if not isinstance(given, str) or not _OPAQUE.fullmatch(given):
+        msg = (
+            f"opaque_id: {opaque_id!r} is not an opaque id (expected 1-128 letters, digits, "
+            "'_' or '-'; never an email address)"
+        )
+        raise ValueError(msg)
+    if _PHONE_LIKE.fullmatch(opaque_id):
+        msg = f"opaque_id: {opaque_id!r} looks like a phone number (expected an opaque id)"
+        raise ValueError(msg)
+    if expires_at.tzinfo is None or expires_at.utcoffset() is None:
+        msg = f"expires_at: {expires_at.isoformat()} has no time zone (expected aware)"
+        raise ValueError(msg)
+    return f"{opaque_id}.{int(expires_at.timestamp()):x}"
+
+
+class _Signer:
+    """What an itsdangerous :class:`~itsdangerous.Signer` signs, with its key derived once.
+
+    ``Signer.sign`` derives its key (a SHA-256 of salt and secret) and starts an
+    HMAC on every call; here the HMAC keyed with the derived key is made once
+    and copied for each value. The signature is the same: the HMAC-SHA256 of
+    the value under ``Signer.derive_key()``, URL-safe base64 without padding,
+    after the signer's separator.
+    """
+
+    __slots__ = ("_mac", "_sep")
+
+    def __init__(self, signer: Signer) -> None:
+        self._mac = hmac.new(signer.derive_key(), digestmod=hashlib.sha256)
+        self._sep = signer.sep.decode("ascii")
+
+    def sign(self, value: str) -> str:
+        """*value*, the separator, and its signature."""
+        mac = self._mac.copy()
+        mac.update(value.encode("ascii"))
+        signature = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+        return f"{value}{self._sep}{signature}"
+
+
 class TokenService:
     """Signs and verifies invitation tokens.
 
@@ -194,12 +242,14 @@ class TokenService:
         self._clock = clock
         self._newest = _as_bytes(keys[0])
         # One signer per key and purpose, newest key first: the first signs, all verify.
-        self._signers: dict[TokenPurpose, tuple[Signer, ...]] = {
+        self._signers: dict[TokenPurpose, tuple[_Signer, ...]] = {
             purpose: tuple(
-                Signer(
-                    _as_bytes(key),
-                    salt=f"{namespace}.token.{purpose.value}",
-                    digest_method=hashlib.sha256,
+                _Signer(
+                    Signer(
+                        _as_bytes(key),
+                        salt=f"{namespace}.token.{purpose.value}",
+                        digest_method=hashlib.sha256,
+                    )
                 )
                 for key in keys
             )
@@ -226,32 +276,19 @@ class TokenService:
             ValueError: If *opaque_id* is not 1-128 URL-safe characters, or
                 looks like a phone number; or *expires_at* is naive.
         """
-        given: object = opaque_id  # anything may have been passed
-        if not isinstance(given, str) or not _OPAQUE.fullmatch(given):
-            msg = (
-                f"opaque_id: {opaque_id!r} is not an opaque id (expected 1-128 letters, digits, "
-                "'_' or '-'; never an email address)"
-            )
-            raise ValueError(msg)
-        if _PHONE_LIKE.fullmatch(opaque_id):
-            msg = f"opaque_id: {opaque_id!r} looks like a phone number (expected an opaque id)"
-            raise ValueError(msg)
-        if expires_at.tzinfo is None or expires_at.utcoffset() is None:
-            msg = f"expires_at: {expires_at.isoformat()} has no time zone (expected aware)"
-            raise ValueError(msg)
-        expiry = int(expires_at.timestamp())
-        payload = f"{opaque_id}.{expiry:x}"
-        return self._signers[TokenPurpose(purpose)][0].sign(payload).decode("ascii")
+        return self._signers[TokenPurpose(purpose)][0].sign(_signed_part(opaque_id, expires_at))
 
     def issue_all(self, invitation_id: str, expires_at: datetime) -> InvitationTokens:
         """The survey, unsubscribe and AMP tokens of one invitation.
 
         .. versionadded:: 0.1.0
         """
+        payload = _signed_part(invitation_id, expires_at)
+        signers = self._signers
         return InvitationTokens(
-            token=self.issue(invitation_id, TokenPurpose.SURVEY, expires_at),
-            unsubscribe_token=self.issue(invitation_id, TokenPurpose.UNSUBSCRIBE, expires_at),
-            amp_token=self.issue(invitation_id, TokenPurpose.AMP, expires_at),
+            token=signers[TokenPurpose.SURVEY][0].sign(payload),
+            unsubscribe_token=signers[TokenPurpose.UNSUBSCRIBE][0].sign(payload),
+            amp_token=signers[TokenPurpose.AMP][0].sign(payload),
         )
 
     def verify(self, token: str, purpose: TokenPurpose) -> str:
@@ -291,6 +328,6 @@ class TokenService:
         if not (dot and dot2 and _OPAQUE.fullmatch(opaque_id) and _HEX.fullmatch(expiry_hex)):
             return None
         for signer in self._signers[purpose]:
-            if hmac.compare_digest(signer.sign(value).decode("ascii"), token):
+            if hmac.compare_digest(signer.sign(value), token):
                 return value
         return None

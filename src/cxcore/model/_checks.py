@@ -21,6 +21,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+_KNOWN_ZONES: set[str] = set()
+"""Time zone names found valid before: checked again without looking the zone up."""
+_MAX_KNOWN_ZONES = 2048  # more than the IANA database has: bounded whatever callers send
+
+
 def not_utf8(value: str) -> str | None:
     r"""Why *value* cannot be stored as UTF-8 text (it holds a lone surrogate), or ``None``.
 
@@ -148,6 +153,8 @@ class Checks:
 
     def timezone(self, path: str, value: object) -> bool:
         """Check an IANA time zone name such as ``Asia/Kolkata``."""
+        if isinstance(value, str) and value in _KNOWN_ZONES:
+            return True
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - cheap, but rarely needed
 
         if isinstance(value, str) and value and not _CONTROL.search(value):
@@ -156,6 +163,8 @@ class Checks:
             except (ZoneInfoNotFoundError, ValueError):
                 pass
             else:
+                if len(_KNOWN_ZONES) < _MAX_KNOWN_ZONES:
+                    _KNOWN_ZONES.add(value)
                 return True
         self.add(path, f"{value!r} is not an IANA time zone (expected e.g. 'Asia/Kolkata')")
         return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, TypeVar, overload
 
 K = TypeVar("K")
@@ -55,6 +55,20 @@ class FrozenDict(Mapping[K, V]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
+
+    # Mapping's views go through __iter__ and __getitem__ for every item; the dict's own
+    # views are the same items, in the same order, read in C.
+    def keys(self) -> KeysView[K]:
+        """The keys, as :meth:`dict.keys`."""
+        return self._data.keys()
+
+    def values(self) -> ValuesView[V]:
+        """The values, as :meth:`dict.values`."""
+        return self._data.values()
+
+    def items(self) -> ItemsView[K, V]:
+        """The items, as :meth:`dict.items`."""
+        return self._data.items()
 
     def __hash__(self) -> int:
         if self._hash is None:

@@ -11,7 +11,7 @@ import enum
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO, runtime_checkable
 
 import attrs
 
@@ -31,12 +31,14 @@ if TYPE_CHECKING:
     from cxcore.scoring import Cell, ResponseFrame
 
 __all__ = [
+    "AddedInvitation",
     "ApiKey",
     "AuditEntry",
     "ClaimLostError",
     "ClaimedSend",
     "ConflictError",
     "Finish",
+    "Invited",
     "Kiosk",
     "KioskHeartbeat",
     "OptOut",
@@ -233,6 +235,37 @@ class OutboxItem:
     claimed_until: datetime | None = None
     provider_id: str | None = None
     last_error: str | None = None
+
+
+@attrs.frozen
+class AddedInvitation:
+    """What :meth:`Store.add_invitations` did with one invitation.
+
+    Attributes:
+        invitation: The stored invitation: the one given, or, when an
+            invitation with its id was stored before (or came earlier in the
+            same call), that one, which stands.
+        created: Whether this call stored it (and queued its sends).
+
+    .. versionadded:: 0.1.0
+    """
+
+    invitation: Invitation
+    created: bool
+
+
+class Invited(NamedTuple):
+    """Who was invited to which survey, and when: what :meth:`Store.invited_since` reads.
+
+    .. versionadded:: 0.1.0
+    """
+
+    customer_id: str
+    """The person invited."""
+    survey_id: str
+    """The survey they were invited to."""
+    created_at: datetime
+    """When the invitation was made."""
 
 
 @attrs.frozen(kw_only=True)
@@ -731,6 +764,22 @@ class Store(Protocol):
         """Store an invitation and its sends in one transaction (idempotent by id)."""
         ...
 
+    async def add_invitations(
+        self, entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]]
+    ) -> list[AddedInvitation | StoreError]:
+        """Store many invitations, each with its sends, in one write; a result per entry, in order.
+
+        An invitation whose id is stored already (or came earlier in *entries*)
+        is not written again and its sends are not queued: its result is the
+        stored invitation, with ``created=False``, and the caller decides what
+        to queue for it. An entry the store refuses (an outbox item of another
+        invitation, a value the database cannot hold) is returned as its
+        :class:`StoreError` and writes nothing; the others are stored.
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
     async def invitation(self, invitation_id: str) -> Invitation:
         """Return one invitation."""
         ...
@@ -762,6 +811,28 @@ class Store(Protocol):
 
     async def recent_invitations(self, *, since: datetime) -> list[Invitation]:
         """Every invitation created at *since* or later, oldest first (who was asked when)."""
+        ...
+
+    async def invited_since(self, *, since: datetime) -> list[Invited]:
+        """Who was invited to what, when: the invitations with a customer made at *since* or later.
+
+        What :meth:`recent_invitations` reads, reduced to the three columns a
+        :class:`~cxcore.distribution.FatigueState` needs, read without
+        decoding the invitations; oldest first.
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
+    async def count_invited(self, *, since: datetime, until: datetime) -> int:
+        """How many invitations with a customer were made at *since* or later, before *until*.
+
+        What :meth:`invited_since` would read of that span, counted on the
+        ``created_at`` index: a reader that remembers what it read can tell
+        whether an invitation made in the span was stored since.
+
+        .. versionadded:: 0.1.0
+        """
         ...
 
     async def invitation_response(self, invitation_id: str) -> Response | None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from cxcore.definitions import structure
+from cxcore.definitions import structure, unstructure
 from cxcore.errors import CxError
 from cxcore.model.customer import Consent
 from cxcore.model.invitation import Invitation
-from cxcore.ports.store import ClaimedSend, OutboxItem, OutboxState
-from cxcore.stores._rows import address_hash, from_micros, maybe_datetime
+from cxcore.ports.store import AddedInvitation, ClaimedSend, OutboxItem, OutboxState, StoreError
+from cxcore.stores._rows import (
+    address_hash,
+    audit_detail,
+    from_micros,
+    maybe_datetime,
+    micros,
+    to_json,
+)
 
 OUTBOX_COLUMNS = "id, invitation_id, channel, state, due_at, attempts, claimed_by, claimed_until, provider_id, last_error"
 """The columns of ``outbox`` that :func:`outbox_from_row` reads, in its order."""
@@ -99,3 +106,111 @@ def claimed_sends(
             )
         )
     return sends
+
+
+INVITATION_COLUMNS = (
+    "id, survey_id, survey_version, channel, customer_id, address, created_at, body"
+)
+"""The columns of ``invitations``, in the order of :meth:`InvitationBatch.row`."""
+
+
+class InvitationBatch:
+    """One :meth:`Store.add_invitations <cxcore.Store.add_invitations>` call, checked and planned for every backend.
+
+    Each entry's outbox items must be its invitation's, or the entry is refused
+    (its error is its result, and it writes nothing). The first entry with an
+    id that is not refused is the *candidate* the backend writes; a later entry
+    with the same id is a repeat of it and gets its result, as a repeat.
+
+    A backend writes, in one transaction: the candidates whose id is not stored
+    yet (:meth:`row`, :meth:`audit_rows`, their items), each alone when writing
+    them together fails; then hands :meth:`results` what it found stored and
+    which candidates failed.
+    """
+
+    __slots__ = ("bodies", "candidates", "entries", "errors", "repeat_of")
+
+    def __init__(self, entries: Iterable[tuple[Invitation, Iterable[OutboxItem]]]) -> None:
+        self.entries = [(invitation, list(items)) for invitation, items in entries]
+        self.errors: dict[int, StoreError] = {}
+        self.candidates: dict[str, int] = {}
+        self.repeat_of: dict[int, int] = {}
+        for n, (invitation, items) in enumerate(self.entries):
+            strays = [i for i in items if i.invitation_id != invitation.id]
+            if strays:
+                self.errors[n] = StoreError(
+                    f"entries[{n}]: "
+                    + "; ".join(
+                        f"outbox item {i.id!r} sends invitation {i.invitation_id!r}, "
+                        f"not {invitation.id!r}"
+                        for i in strays
+                    )
+                )
+            elif invitation.id in self.candidates:
+                self.repeat_of[n] = self.candidates[invitation.id]
+            else:
+                self.candidates[invitation.id] = n
+        # Encoded here, on the caller's thread, before the write is queued.
+        self.bodies = {
+            n: to_json(unstructure(self.entries[n][0])) for n in self.candidates.values()
+        }
+
+    def row(self, n: int) -> tuple[Any, ...]:
+        """The ``invitations`` row of entry *n* (:data:`INVITATION_COLUMNS`)."""
+        invitation = self.entries[n][0]
+        return (
+            invitation.id,
+            invitation.survey_id,
+            invitation.survey_version,
+            invitation.channel,
+            invitation.customer_id,
+            invitation.address,
+            micros(invitation.created_at),
+            self.bodies[n],
+        )
+
+    def audit_rows(self, new: Iterable[int], at: int) -> list[tuple[Any, ...]]:
+        """The audit rows of the invitations of entries *new* being created at *at* (micros)."""
+        details: dict[str, str] = {}  # one detail a channel, not one an invitation
+        rows: list[tuple[Any, ...]] = []
+        for n in new:
+            invitation = self.entries[n][0]
+            detail = details.get(invitation.channel)
+            if detail is None:
+                detail = details[invitation.channel] = audit_detail({"channel": invitation.channel})
+            rows.append((at, "invitation", invitation.id, "created", detail))
+        return rows
+
+    def items(self, n: int) -> list[OutboxItem]:
+        """The outbox items of entry *n*."""
+        return self.entries[n][1]
+
+    def results(
+        self, stored: Mapping[str, str], failed: Mapping[int, StoreError]
+    ) -> list[AddedInvitation | StoreError]:
+        """Each entry's result, given the bodies of the candidates' ids *stored* before, and the candidates that *failed*."""
+        found: dict[str, Invitation] = {}
+        results: list[AddedInvitation | StoreError] = []
+        for n, (invitation, _) in enumerate(self.entries):
+            error = self.errors.get(n)
+            if error is not None:
+                results.append(error)
+                continue
+            first = self.repeat_of.get(n, n)
+            error = failed.get(first)
+            if error is not None:
+                results.append(error)
+                continue
+            body = stored.get(invitation.id)
+            if body is not None:
+                earlier = found.get(invitation.id)
+                if earlier is None:
+                    earlier = found[invitation.id] = structure(
+                        json.loads(body), Invitation, source=f"stored invitation {invitation.id}"
+                    )
+                results.append(AddedInvitation(earlier, created=False))
+            elif first == n:
+                results.append(AddedInvitation(invitation, created=True))
+            else:
+                results.append(AddedInvitation(self.entries[first][0], created=False))
+        return results

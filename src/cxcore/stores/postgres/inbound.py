@@ -12,9 +12,9 @@ from datetime import datetime
 from cxcore.definitions import structure
 from cxcore.distribution.fatigue import SuppressionReason
 from cxcore.model.invitation import Disposition, Invitation
-from cxcore.ports.store import StatusResult, StatusUpdate, StoreError
+from cxcore.ports.store import Invited, StatusResult, StatusUpdate, StoreError
 from cxcore.stores._feed_rows import progress, status_row
-from cxcore.stores._rows import address_hash, micros
+from cxcore.stores._rows import address_hash, from_micros, micros
 from cxcore.stores.postgres._base import _Base
 from cxcore.stores.postgres._connection import Conn, _all, _one
 
@@ -75,6 +75,39 @@ class _Inbound(_Base):
             )
         )
         return [_invitation(body, f"stored invitation {i}") for i, body in rows]
+
+    async def invited_since(self, *, since: datetime) -> list[Invited]:
+        """Who was invited to what, when, since *since*: three columns, no invitation decoded.
+
+        .. versionadded:: 0.1.0
+        """
+        rows = await self._read(
+            lambda c: _all(
+                c,
+                "SELECT customer_id, survey_id, created_at FROM invitations "
+                "WHERE created_at >= %s AND customer_id IS NOT NULL "
+                'ORDER BY created_at, id COLLATE "C"',
+                (micros(since),),
+            )
+        )
+        # tuple.__new__ makes each row what Invited(...) makes, without its __new__'s call.
+        make = tuple.__new__
+        return [make(Invited, (person, survey, from_micros(at))) for person, survey, at in rows]
+
+    async def count_invited(self, *, since: datetime, until: datetime) -> int:
+        """How many invitations with a customer were made in [*since*, *until*).
+
+        .. versionadded:: 0.1.0
+        """
+        row = await self._read(
+            lambda c: _one(
+                c,
+                "SELECT count(*) FROM invitations WHERE created_at >= %s AND created_at < %s "
+                "AND customer_id IS NOT NULL",
+                (micros(since), micros(until)),
+            )
+        )
+        return int(row[0]) if row is not None else 0
 
     async def record_status(self, update: StatusUpdate) -> StatusResult:
         """Record a delivery status, never going backwards, in one transaction with the feed.

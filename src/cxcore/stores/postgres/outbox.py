@@ -7,10 +7,14 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
+import psycopg.errors
+
 from cxcore.definitions import structure, unstructure
 from cxcore.model.customer import Purpose
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.ports.store import (
+    AddedInvitation,
     ClaimedSend,
     ConflictError,
     Finish,
@@ -21,7 +25,13 @@ from cxcore.ports.store import (
 from cxcore.stores._analytics import context_key
 from cxcore.stores._checks import check_limit
 from cxcore.stores._finishes import check_claim, check_finishes, judge_finishes
-from cxcore.stores._outbox_rows import OUTBOX_COLUMNS, claimed_sends, outbox_from_row
+from cxcore.stores._outbox_rows import (
+    INVITATION_COLUMNS,
+    OUTBOX_COLUMNS,
+    InvitationBatch,
+    claimed_sends,
+    outbox_from_row,
+)
 from cxcore.stores._rows import (
     address_hash,
     audit_detail,
@@ -30,7 +40,7 @@ from cxcore.stores._rows import (
     micros,
     to_json,
 )
-from cxcore.stores.postgres._base import _Base, _Retry
+from cxcore.stores.postgres._base import _Base, _Retry, _store_error
 from cxcore.stores.postgres._connection import Conn, _all, _one
 from cxcore.stores.postgres._dialect import _jsonb_scalar
 
@@ -111,6 +121,88 @@ class _Outbox(_Base):
             await self._enqueue(c, items)
 
         await self._write(write)
+
+    async def add_invitations(
+        self, entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]]
+    ) -> list[AddedInvitation | StoreError]:
+        """As :meth:`Store.add_invitations <cxcore.Store.add_invitations>`: one transaction.
+
+        The invitations go in one ``INSERT ... ON CONFLICT DO NOTHING`` from
+        arrays, which says which of them were new; then their audit entries
+        and sends. If that fails on a value, each goes alone, in a savepoint,
+        so that only the entry at fault fails.
+
+        .. versionadded:: 0.1.0
+        """
+        batch = InvitationBatch(entries)
+
+        async def write(c: Conn) -> tuple[dict[str, str], dict[int, StoreError]]:
+            failed: dict[int, StoreError] = {}
+            try:
+                async with c.transaction():  # a savepoint
+                    inserted = await self._insert_invitations(c, batch, batch.candidates.values())
+            except psycopg.Error as exc:
+                if not _entry_at_fault(exc, c):
+                    raise
+                inserted = set()
+                for n in batch.candidates.values():
+                    try:
+                        async with c.transaction():
+                            inserted |= await self._insert_invitations(c, batch, [n])
+                    except psycopg.Error as refused:
+                        if not _entry_at_fault(refused, c):
+                            raise
+                        failed[n] = StoreError(
+                            f"invitation {batch.entries[n][0].id!r}: "
+                            f"{_store_error(refused, c, committing=False)}"
+                        )
+            others = [
+                i for i, n in batch.candidates.items() if i not in inserted and n not in failed
+            ]
+            stored: dict[str, str] = {}
+            if others:
+                rows = await _all(
+                    c, "SELECT id, body FROM invitations WHERE id = ANY(%s)", (others,)
+                )
+                stored = {row[0]: row[1] for row in rows}
+                if len(stored) != len(others):  # removed since the insert: run it again
+                    raise _Retry
+            return stored, failed
+
+        stored, failed = await self._write(write)
+        return batch.results(stored, failed)
+
+    async def _insert_invitations(
+        self, c: Conn, batch: InvitationBatch, candidates: Iterable[int]
+    ) -> set[str]:
+        """Insert the candidates whose id is not stored, with their audit entries and sends; their ids."""
+        candidates = list(candidates)
+        rows = [batch.row(n) for n in candidates]
+        if not rows:
+            return set()
+        inserted = {
+            row[0]
+            for row in await _all(
+                c,
+                f"INSERT INTO invitations ({INVITATION_COLUMNS}) SELECT * FROM unnest(%s::text[], "
+                "%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
+                "%s::text[]) ON CONFLICT (id) DO NOTHING RETURNING id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        }
+        new = [n for n in candidates if batch.entries[n][0].id in inserted]
+        if new:
+            at = micros(self.clock.now())
+            audit = batch.audit_rows(new, at)
+            await c.execute(
+                "INSERT INTO audit (at, entity, entity_id, action, detail) "
+                "SELECT a.at, a.entity, a.entity_id, a.action, a.detail FROM unnest(%s::bigint[], "
+                "%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
+                "AS a(at, entity, entity_id, action, detail, n) ORDER BY a.n",
+                [list(column) for column in zip(*audit, strict=True)],
+            )
+            await self._enqueue(c, [item for n in new for item in batch.items(n)])
+        return inserted
 
     async def invitation(self, invitation_id: str) -> Invitation:
         """Return one invitation.
@@ -547,3 +639,10 @@ async def _fetch_outbox(c: Conn, item_id: str, *, lock: bool = False) -> OutboxI
         msg = f"no outbox item {item_id!r} is stored"
         raise StoreError(msg)
     return outbox_from_row(row)
+
+
+def _entry_at_fault(exc: psycopg.Error, conn: Conn) -> bool:
+    """Whether *exc* refused a value of one entry (the others may go on), not the transaction."""
+    return not conn.broken and not isinstance(
+        exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
+    )

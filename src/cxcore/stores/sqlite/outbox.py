@@ -12,6 +12,7 @@ from cxcore.definitions import structure, unstructure
 from cxcore.model.customer import Purpose
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.ports.store import (
+    AddedInvitation,
     ClaimedSend,
     ConflictError,
     Finish,
@@ -22,7 +23,14 @@ from cxcore.ports.store import (
 from cxcore.stores._analytics import context_key
 from cxcore.stores._checks import check_limit
 from cxcore.stores._finishes import check_claim, check_finishes, judge_finishes
-from cxcore.stores._outbox_rows import OUTBOX_COLUMNS, ClaimedRows, claimed_sends, outbox_from_row
+from cxcore.stores._outbox_rows import (
+    INVITATION_COLUMNS,
+    OUTBOX_COLUMNS,
+    ClaimedRows,
+    InvitationBatch,
+    claimed_sends,
+    outbox_from_row,
+)
 from cxcore.stores._rows import (
     address_hash,
     audit_detail,
@@ -31,7 +39,7 @@ from cxcore.stores._rows import (
     micros,
     to_json,
 )
-from cxcore.stores.sqlite._base import _Base
+from cxcore.stores.sqlite._base import INSERT_AUDIT, _Base, _store_error
 
 _OUTBOX_COLUMNS_OF_O = ", ".join(f"o.{c}" for c in OUTBOX_COLUMNS.split(", "))
 
@@ -84,6 +92,62 @@ class _Outbox(_Base):
             self._enqueue(c, items)
 
         await self._write(write)
+
+    async def add_invitations(
+        self, entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]]
+    ) -> list[AddedInvitation | StoreError]:
+        """As :meth:`Store.add_invitations <cxcore.Store.add_invitations>`: one op on the writer.
+
+        The new invitations, their audit entries and their sends are inserted
+        with one ``executemany`` each; if that fails, each is inserted alone
+        (in a savepoint of its own), so that only the entry at fault fails.
+
+        .. versionadded:: 0.1.0
+        """
+        batch = InvitationBatch(entries)
+        ids = list(batch.candidates)
+
+        def write(c: sqlite3.Connection) -> tuple[dict[str, str], dict[int, StoreError]]:
+            stored: dict[str, str] = dict(
+                c.execute(
+                    "SELECT id, body FROM invitations WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(ids),),
+                ).fetchall()
+            )
+            new = [n for i, n in batch.candidates.items() if i not in stored]
+            failed: dict[int, StoreError] = {}
+            c.execute("SAVEPOINT invitations")
+            try:
+                self._insert_invitations(c, batch, new)
+            except Exception:  # noqa: BLE001 - one entry at fault: find it, below
+                c.execute("ROLLBACK TO invitations")
+                for n in new:
+                    c.execute("SAVEPOINT invitation")
+                    try:
+                        self._insert_invitations(c, batch, [n])
+                    except Exception as exc:  # noqa: BLE001 - this entry fails alone
+                        c.execute("ROLLBACK TO invitation")
+                        failed[n] = StoreError(
+                            f"invitation {batch.entries[n][0].id!r}: "
+                            f"{_store_error(exc, writing=True)}"
+                        )
+                    c.execute("RELEASE invitation")
+            c.execute("RELEASE invitations")
+            return stored, failed
+
+        stored, failed = await self._write(write)
+        return batch.results(stored, failed)
+
+    def _insert_invitations(
+        self, c: sqlite3.Connection, batch: InvitationBatch, new: Sequence[int]
+    ) -> None:
+        c.executemany(
+            f"INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch.row(n) for n in new],
+        )
+        at = micros(self.clock.now())
+        c.executemany(INSERT_AUDIT, batch.audit_rows(new, at))
+        self._enqueue(c, [item for n in new for item in batch.items(n)])
 
     async def invitation(self, invitation_id: str) -> Invitation:
         """Return one invitation.
