@@ -237,3 +237,32 @@ class TestServeWorkers:
             main(["serve", "--config", str(deployment(tmp_path)), "--workers", "0"])
         assert exc.value.code == 2
         assert "--workers: '0' is not a number of processes (1 or more)" in capsys.readouterr().err
+
+
+class TestFreezeGc:
+    @pytest.mark.parametrize("freeze", [True, False])
+    def test_serve_moves_what_it_holds_for_life_out_of_the_collectors_reach(self, tmp_path, freeze):
+        """``freeze_gc`` (what ``cxcore serve`` sets) freezes the started process; off by default."""
+        import asyncio  # noqa: PLC0415
+        import gc  # noqa: PLC0415
+
+        from cxcore.collector.cli import build_app  # noqa: PLC0415
+        from cxcore.deployment import load_deployment  # noqa: PLC0415
+
+        config = tmp_path / "cxcore.toml"
+        config.write_text(
+            '[store]\nsqlite = "cx.db"\n\n[collector]\npublic_url = "http://127.0.0.1:8000"\n',
+            encoding="utf-8",
+        )
+        app = build_app(load_deployment(config), dispatch=False, freeze_gc=freeze)
+
+        async def start_and_stop() -> int:
+            async with app.router.lifespan_context(app):
+                return gc.get_freeze_count()
+
+        gc.unfreeze()
+        try:
+            frozen = asyncio.run(start_and_stop())
+        finally:
+            gc.unfreeze()
+        assert (frozen > 0) is freeze
