@@ -86,6 +86,24 @@ def post(s: Served, path: str, **kw: Any) -> httpx.Response:
     return httpx.post(f"{s.url}{path}", timeout=10, **kw)
 
 
+def interaction_item(interaction_id: str, customer: str) -> dict[str, object]:
+    """An item of the interactions API: a support call of *customer*, with their record."""
+    return {
+        "interaction": {
+            "id": interaction_id,
+            "touchpoint": "support_call",
+            "customer_id": customer,
+            "occurred_at": "2026-12-07T10:00:00+05:30",
+        },
+        "customer": {
+            "id": customer,
+            "email": f"{customer.lower()}@example.in",
+            "timezone": "Asia/Kolkata",
+            "country": "IN",
+        },
+    }
+
+
 class TestSurveyPages:
     def test_a_one_click_score_is_saved_and_the_page_asks_the_rest(self, served):
         """The score is stored before the page shows, with the remaining questions."""
@@ -521,20 +539,7 @@ class TestApis:
         key = served.key("interactions")
 
         def interaction(n: int, customer: str) -> dict[str, object]:
-            return {
-                "interaction": {
-                    "id": f"POS-F{n}",
-                    "touchpoint": "support_call",
-                    "customer_id": customer,
-                    "occurred_at": "2026-12-07T10:00:00+05:30",
-                },
-                "customer": {
-                    "id": customer,
-                    "email": f"{customer.lower()}@example.in",
-                    "timezone": "Asia/Kolkata",
-                    "country": "IN",
-                },
-            }
+            return interaction_item(f"POS-F{n}", customer)
 
         first = post(
             served, "/api/interactions", json=interaction(1, "C-1"), headers={"X-Api-Key": key}
@@ -548,6 +553,44 @@ class TestApis:
         assert later.json()["outcome"] == "skip", later.json()
         assert later.json()["reason"] == "recontact_window"
 
+    def test_a_person_asked_by_another_process_within_the_second_is_not_asked_again(self, served):
+        """The store refuses an invitation whose person was invited since this process's read.
+
+        Another process (a second worker, a dispatcher) invites C-9 after this
+        one's fatigue state was read, and before it reads again: the state
+        cannot know, but the write's own check in the store does.
+        """
+        key = served.key("interactions")
+
+        def interaction(n: int, customer: str) -> dict[str, object]:
+            return interaction_item(f"POS-W{n}", customer)
+
+        first = post(
+            served, "/api/interactions", json=interaction(1, "C-1"), headers={"X-Api-Key": key}
+        )
+        assert first.json()["outcome"] == "invite"  # the state is read now
+        elsewhere = served.invite(customer_id="C-9")  # by another process, no time later
+        batch = post(
+            served,
+            "/api/interactions/batch",
+            json={"items": [interaction(2, "C-9"), interaction(3, "C-9"), interaction(4, "C-4")]},
+            headers={"X-Api-Key": key},
+        )
+        results = batch.json()["results"]
+        assert [(r["outcome"], r.get("reason")) for r in results] == [
+            ("skip", "recontact_window"),
+            ("skip", "recontact_window"),  # and remembered for the next decision
+            ("invite", None),
+        ]
+        assert results[0]["eligible_at"] > served.clock.now().isoformat()
+        invited = served.run(served.store.recent_invitations(
+            since=served.clock.now() - timedelta(days=1)))  # fmt: skip
+        assert [i.id for i in invited if i.customer_id == "C-9"] == [elsewhere.id]  # only theirs
+        again = post(
+            served, "/api/interactions", json=interaction(2, "C-9"), headers={"X-Api-Key": key}
+        )
+        assert again.json() == results[0]  # a retry gets the same answer
+
     @pytest.mark.parametrize("made_after", [0.5, 1.5])
     def test_an_invitation_stored_after_a_read_but_made_before_it_counts(self, served, made_after):
         """A late write (made before the follower's last read, stored after it) is still seen.
@@ -560,20 +603,7 @@ class TestApis:
         key = served.key("interactions")
 
         def interaction(n: int, customer: str) -> dict[str, object]:
-            return {
-                "interaction": {
-                    "id": f"POS-L{n}",
-                    "touchpoint": "support_call",
-                    "customer_id": customer,
-                    "occurred_at": "2026-12-07T10:00:00+05:30",
-                },
-                "customer": {
-                    "id": customer,
-                    "email": f"{customer.lower()}@example.in",
-                    "timezone": "Asia/Kolkata",
-                    "country": "IN",
-                },
-            }
+            return interaction_item(f"POS-L{n}", customer)
 
         def post_one(n: int, customer: str) -> dict[str, Any]:
             reply = post(
@@ -646,28 +676,12 @@ class TestApis:
         """One interaction id, one decision: a repeat within the batch answers as its first."""
         key = served.key("interactions")
 
-        def item(interaction: str, customer: str) -> dict[str, object]:
-            return {
-                "interaction": {
-                    "id": interaction,
-                    "touchpoint": "support_call",
-                    "customer_id": customer,
-                    "occurred_at": "2026-12-07T10:00:00+05:30",
-                },
-                "customer": {
-                    "id": customer,
-                    "email": f"{customer.lower()}@example.in",
-                    "timezone": "Asia/Kolkata",
-                    "country": "IN",
-                },
-            }
-
         items = [
-            item("POS-R1", "C-1"),
+            interaction_item("POS-R1", "C-1"),
             {"interaction": {"id": "POS-R2"}},  # invalid: no touchpoint, no time
-            item("POS-R1", "C-1"),  # the same interaction again
-            item("POS-R2", "C-2"),  # valid this time: decided on its own
-            item("POS-R3", "C-1"),  # another interaction of C-1: asked already
+            interaction_item("POS-R1", "C-1"),  # the same interaction again
+            interaction_item("POS-R2", "C-2"),  # valid this time: decided on its own
+            interaction_item("POS-R3", "C-1"),  # another interaction of C-1: asked already
         ]
         reply = post(
             served, "/api/interactions/batch", json={"items": items}, headers={"X-Api-Key": key}

@@ -151,6 +151,23 @@ class TestEligibility:
         )
         assert decide(rules, visit(), ASHA, FatigueState(), clock).reason is Reason.NO_CHANNEL
 
+    def test_an_invitation_says_after_when_another_would_have_blocked_it(self, clock):
+        """recontact_after is the due time less the recontact window, the same traced or not."""
+        rules = RuleSet(
+            rules=[TriggerRule(id="r", touchpoint="billing", survey="s", delay_minutes=10)],
+            fatigue=FatiguePolicy(recontact_days=30),
+        )
+        fast = decide(rules, visit(), ASHA, FatigueState(), clock)
+        traced = explain(rules, visit(), ASHA, FatigueState(), clock).decision
+        assert fast.due_at == NOW + timedelta(minutes=10)
+        assert fast.recontact_after == NOW + timedelta(minutes=10) - timedelta(days=30)
+        assert traced.recontact_after == fast.recontact_after
+        anonymous = decide(rules, visit(customer=None), None, FatigueState(), clock)
+        assert anonymous.invite
+        assert anonymous.recontact_after is None  # nobody to ask twice
+        unbounded = RuleSet(rules=rules.rules, fatigue=FatiguePolicy(recontact_days=0))
+        assert decide(unbounded, visit(), ASHA, FatigueState(), clock).recontact_after is None
+
     def test_account_and_store_caps(self, clock):
         rules = RuleSet(
             rules=[TriggerRule(id="r", touchpoint="billing", survey="s")],

@@ -39,6 +39,7 @@ from cxcore import (
 )
 from cxcore.ports.store import (
     AddedInvitation,
+    AlreadyInvitedError,
     ClaimedSend,
     ClaimLostError,
     ConflictError,
@@ -710,6 +711,86 @@ class TestOutbox:
             assert await store.add_invitations([]) == []
 
         run(backend, scenario)
+
+    def test_an_invitation_is_refused_when_its_person_was_invited_since(self, backend):
+        """unless_invited_after: a new invitation is stored only if its person has none newer.
+
+        Stored invitations count, and so do those written earlier in the same
+        call; an entry without a time or without a customer is not checked,
+        and a repeat of a stored invitation is a repeat, not a refusal.
+        """
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitation(invitation("inv-0"))  # CUSTOMER, made at T0
+            hour = timedelta(hours=1)
+            entries = [
+                (invitation("inv-1", created_at=T0 + hour), []),  # inv-0 is newer than T0 - 1h
+                (invitation("inv-2", created_at=T0 + hour), [pending("inv-2", "inv-2")]),
+                (invitation("inv-3", created_at=T0 + 2 * hour), []),  # inv-2 is newer
+                (invitation("inv-4", customer_id="C-0", created_at=T0 + hour), []),
+                (invitation("inv-5", customer_id=None, created_at=T0 + hour), []),
+                (invitation("inv-0"), []),  # a repeat
+                (invitation("inv-6", created_at=T0 + 3 * hour), []),  # not checked
+            ]
+            results = await store.add_invitations(
+                entries,
+                unless_invited_after=[
+                    T0 - hour, T0, T0 + hour / 2, T0 + hour, T0 + hour, T0 - 9 * hour, None,
+                ],
+            )  # fmt: skip
+            refused = [r for r in results if isinstance(r, AlreadyInvitedError)]
+            assert [(r.customer_id, r.invitation_id, r.invited_at) for r in refused] == [
+                (CUSTOMER, "inv-0", T0),
+                (CUSTOMER, "inv-2", T0 + hour),
+            ]
+            assert str(refused[0]) == (
+                f"customer {CUSTOMER!r} was invited at {T0.isoformat()} (invitation 'inv-0'), "
+                "inside the recontact window"
+            )
+            assert [
+                (r.invitation.id, r.created) for r in results if isinstance(r, AddedInvitation)
+            ] == [
+                ("inv-2", True),
+                ("inv-4", True),
+                ("inv-5", True),
+                ("inv-0", False),
+                ("inv-6", True),
+            ]
+            assert [results.index(r) for r in refused] == [0, 2]
+            assert [i.id for i in await store.outbox()] == ["inv-2"]
+            for gone in ("inv-1", "inv-3"):
+                with pytest.raises(StoreError, match=f"no invitation '{gone}'"):
+                    await store.invitation(gone)
+            with pytest.raises(ValueError, match="unless_invited_after: 1 times for 2 entries"):
+                await store.add_invitations(entries[:2], unless_invited_after=[None])
+
+        run(backend, scenario)
+
+    def test_of_two_writers_asking_one_person_at_once_one_wins(self, backend):
+        """Two stores on one database (two processes) race to invite the same people: one each."""
+
+        async def invite(store: Store, person: int, n: int) -> AddedInvitation | StoreError:
+            mine = invitation(
+                f"inv-{person}-{n}", customer_id=f"C-{person}", created_at=T0 + timedelta(seconds=n)
+            )
+            [result] = await store.add_invitations([(mine, [])], unless_invited_after=[T0])
+            return result
+
+        async def main() -> None:
+            async with backend() as one, backend() as two:
+                results = await asyncio.gather(
+                    *(invite(store, p, n) for p in range(20) for n, store in ((1, one), (2, two)))
+                )
+                won = [r for r in results if isinstance(r, AddedInvitation)]
+                assert all(r.created for r in won)
+                assert sorted(r.invitation.customer_id or "" for r in won) == sorted(
+                    f"C-{p}" for p in range(20)
+                )
+                assert all(isinstance(r, AlreadyInvitedError | AddedInvitation) for r in results)
+                stored = await one.recent_invitations(since=T0)
+                assert len(stored) == 20
+
+        asyncio.run(main())
 
     def test_who_was_invited_since_a_time(self, backend):
         """invited_since reads who was invited when, oldest first; count_invited counts a span."""

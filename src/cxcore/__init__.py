@@ -105,6 +105,7 @@ from cxcore.ports import (
 )
 from cxcore.ports.feed import FeedEvent, FeedKind
 from cxcore.ports.store import (
+    AlreadyInvitedError,
     ApiKey,
     AuditEntry,
     ClaimedSend,
@@ -143,6 +144,7 @@ __all__ = [
     "DIMENSIONS",
     "ENTRY_POINT_GROUP",
     "AddressKind",
+    "AlreadyInvitedError",
     "AnswerValue",
     "AnswersReceived",
     "ApiKey",

@@ -17,7 +17,9 @@ Bad input gets a 4xx JSON error naming every problem, and writes nothing.
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -34,7 +36,8 @@ from cxcore.collector.context import Context
 from cxcore.collector.fatigue import FatigueFollower
 from cxcore.definitions import structure
 from cxcore.dispatch.outbox import Outbox, Scheduled, ScheduleRequest
-from cxcore.distribution.decide import Decision, Outcome, decide, record
+from cxcore.distribution.decide import Decision, Outcome, Reason, decide, record
+from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet
 from cxcore.errors import CxError, DefinitionError, Problem
 from cxcore.intake import IntakeResult
@@ -42,6 +45,7 @@ from cxcore.model._checks import Checks
 from cxcore.model.customer import Customer
 from cxcore.model.interaction import Interaction
 from cxcore.model.survey import AnswerValue
+from cxcore.ports.store import AlreadyInvitedError
 
 __all__ = ["MAX_BATCH", "AgentReports", "Answers", "Interactions"]
 
@@ -346,7 +350,10 @@ class Interactions:
             # Written all at once, so that the store commits them together.
             scheduled = await self.outbox.schedule_many(requests)
             for n, request, outcome in zip(owners, requests, scheduled, strict=True):
-                results[n] = self._invited(request, outcome)
+                if isinstance(outcome, AlreadyInvitedError):  # by another process, meanwhile
+                    results[n] = self._invited_meanwhile(request, outcome, state)
+                else:
+                    results[n] = self._invited(request, outcome)
         for n, earlier in copies:
             results[n] = results[earlier]
         return results  # type: ignore[return-value]  # every item has its result by now
@@ -401,6 +408,24 @@ class Interactions:
                 "due_at": decision.due_at.isoformat(),
             },
         )
+
+    def _invited_meanwhile(
+        self, request: ScheduleRequest, refused: AlreadyInvitedError, state: FatigueState
+    ) -> dict[str, Any]:
+        """The skip of an invitation the store refused: the person was asked by another writer.
+
+        What the rules would have said had this process read that invitation
+        first; it is remembered in the state, for the next decisions.
+        """
+        at = refused.invited_at.timestamp()
+        state.invited(refused.customer_id, math.ceil(at))
+        result: dict[str, Any] = {"outcome": "skip", "reason": Reason.RECONTACT_WINDOW.value}
+        days = self.rules.fatigue.recontact_days
+        if days:
+            until = datetime.fromtimestamp(math.ceil(at) + days * 86400, UTC)
+            result["eligible_at"] = until.isoformat()
+        assert request.interaction is not None  # noqa: S101 - every request has one here
+        return self._remember(request.interaction.id, result)
 
     def _remember(self, interaction_id: str, result: dict[str, Any]) -> dict[str, Any]:
         """Keep what was decided, so that a client's retry gets the same answer."""

@@ -80,7 +80,7 @@ def build_app(
 
     With *freeze_gc* (``cxcore serve`` sets it), once started the process's
     objects are moved out of the garbage collector's reach
-    (:func:`gc.freeze`): what the server holds for its life (modules,
+    (``gc.freeze()``): what the server holds for its life (modules,
     definitions, templates) is then never traversed again, so a full
     collection no longer stops every request for some 20 ms. Leave it off
     when the app is mounted in a process that starts more after it.

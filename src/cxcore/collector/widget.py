@@ -30,6 +30,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import uuid
@@ -53,7 +54,7 @@ from cxcore.collector._http import (
 from cxcore.collector.context import Context, guarded
 from cxcore.collector.fatigue import FatigueFollower
 from cxcore.dispatch.outbox import Outbox
-from cxcore.distribution.decide import Decision, Outcome, decide, record
+from cxcore.distribution.decide import Decision, Outcome, Reason, decide, record
 from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.tokens import TokenPurpose, TokenService
 from cxcore.errors import CxError, Problem, ValidationError
@@ -63,7 +64,7 @@ from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import DIMENSIONS, Interaction
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.survey import AnswerValue, Survey
-from cxcore.ports.store import ConflictError, StoreError
+from cxcore.ports.store import AlreadyInvitedError, StoreError
 
 __all__ = [
     "SCRIPT_NAME",
@@ -508,17 +509,21 @@ class WidgetRoutes:
         # time, sees the ask and is refused. A failed write leaves them counted as asked.
         record(state, decision)
         assert decision.due_at is not None  # noqa: S101 - an invitation has a due time
-        if decision.due_at > now + timedelta(seconds=1):
-            scheduled = await self.outbox.schedule(
-                decision, customer=customer, interaction=interaction
-            )
-            return {
-                "show": False,
-                "reason": "scheduled",
-                "invitation": scheduled.invitation.id,
-                "due_at": decision.due_at.isoformat(),
-            }
-        invitation = await self._invite(decision, customer, interaction, now)
+        try:
+            if decision.due_at > now + timedelta(seconds=1):
+                scheduled = await self.outbox.schedule(
+                    decision, customer=customer, interaction=interaction
+                )
+                return {
+                    "show": False,
+                    "reason": "scheduled",
+                    "invitation": scheduled.invitation.id,
+                    "due_at": decision.due_at.isoformat(),
+                }
+            invitation = await self._invite(decision, customer, interaction, now)
+        except AlreadyInvitedError as refused:  # asked by another process since the state's read
+            state.invited(refused.customer_id, math.ceil(refused.invited_at.timestamp()))
+            return {"show": False, "reason": Reason.RECONTACT_WINDOW.value}
         return await self._show(invitation, locale, now, pulled=False)
 
     async def _waiting(self, app: WidgetApp, user_id: str, now: datetime) -> Invitation | None:
@@ -560,14 +565,14 @@ class WidgetRoutes:
             timezone=customer.timezone or "UTC" if customer is not None else "UTC",
             context=interaction.context(),
         )
-        try:
-            await self.context.store.add_invitation(invitation)
-        except ConflictError:  # the same event twice: the first one's invitation stands
-            stored = await self.context.store.invitation(invitation.id)
-            if stored.customer_id != invitation.customer_id:  # pragma: no cover - ids hold the user
-                raise
-            invitation = stored
-        return invitation
+        # Stored only if nobody asked the person since the state was read (another process).
+        [added] = await self.context.store.add_invitations(
+            [(invitation, [])], unless_invited_after=[decision.recontact_after]
+        )
+        if isinstance(added, StoreError):
+            raise added
+        # The same event twice: the first one's invitation stands (its id holds the user).
+        return added.invitation
 
     async def _show(
         self, invitation: Invitation, locale: str, now: datetime, *, pulled: bool

@@ -48,7 +48,7 @@ from cxcore.dispatch.audience import AudienceError, AudienceRow, read_audience
 from cxcore.dispatch.dispatcher import Dispatcher, DispatchOutcome
 from cxcore.dispatch.outbox import Outbox, Scheduled
 from cxcore.distribution.channels import ChannelPolicy
-from cxcore.distribution.decide import Decision, decide, record
+from cxcore.distribution.decide import Decision, Reason, decide, record
 from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet, load_rules
 from cxcore.distribution.tokens import TokenService
@@ -59,7 +59,13 @@ from cxcore.model.interaction import Interaction
 from cxcore.ports.channel import Channel
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.registry import ChannelRegistry, channel_registry
-from cxcore.ports.store import OutboxState, Store, StoreError, UnknownSurveyError
+from cxcore.ports.store import (
+    AlreadyInvitedError,
+    OutboxState,
+    Store,
+    StoreError,
+    UnknownSurveyError,
+)
 
 __all__ = ["DEFAULT_STORE", "KEYS_VARIABLE", "register", "run"]
 
@@ -625,7 +631,10 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
         async def stored() -> None:
             results = await asyncio.gather(*(job for *_, job in storing), return_exceptions=True)
             for (row, decision, _), result in zip(storing, results, strict=True):
-                if isinstance(result, CxError):  # nothing of the row was stored
+                if isinstance(result, AlreadyInvitedError):  # by another process, meanwhile
+                    tally.skipped[f"{Reason.RECONTACT_WINDOW.value} (invited meanwhile)"] += 1
+                    progress.advance()
+                elif isinstance(result, CxError):  # nothing of the row was stored
                     tally.fail(row.row, f"row {row.row}: {result}")
                     progress.advance()
                 elif isinstance(result, BaseException):

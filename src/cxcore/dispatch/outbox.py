@@ -166,6 +166,8 @@ class Outbox:
         Raises:
             ScheduleError: If *decision* is a skip, lacks a survey, channel or due
                 time, or is a reminder of an invitation that is not stored.
+            AlreadyInvitedError: If the person was invited by another writer after
+                the decision's ``recontact_after`` (nothing is written or recorded).
             StoreError: If the store refuses the write (nothing is recorded in *state*).
 
         .. versionadded:: 0.1.0
@@ -190,8 +192,14 @@ class Outbox:
         its error as its result (a :class:`ScheduleError`, a
         :class:`~cxcore.StoreError`, or the invitation's
         :class:`~cxcore.ValidationError`) and writes nothing; the others are
-        stored. Decisions are recorded in *state* (if given) for the
-        invitations this call created, and for reminders.
+        stored. A decision with
+        ``recontact_after`` is stored only
+        if the store holds no invitation to the person made after it (another
+        process asked them since this one's fatigue state was read): else its
+        result is an :class:`~cxcore.AlreadyInvitedError`, which the caller
+        treats as the recontact window's skip. Decisions are recorded in
+        *state* (if given) for the invitations this call created, and for
+        reminders.
 
         Args:
             requests: What to schedule.
@@ -261,7 +269,9 @@ class Outbox:
         results: list[Scheduled | CxError | None],
     ) -> None:
         """Store *entries* (of ``requests[owners[i]]``) at once; their results into *results*."""
-        added = await self.store.add_invitations(entries)
+        added = await self.store.add_invitations(
+            entries, unless_invited_after=[requests[n].decision.recontact_after for n in owners]
+        )
         repeats: list[int] = []
         for n, (_, items), outcome in zip(owners, entries, added, strict=True):
             if isinstance(outcome, StoreError):

@@ -104,6 +104,13 @@ class Decision:
     and the rule, so deciding twice gives the same id and the outbox can
     refuse the duplicate.
 
+    ``recontact_after`` is set on an invitation to a known person when the
+    rules have a recontact window: an invitation to them made after that
+    instant would have blocked this one. The state this decision saw may miss
+    one that another process made meanwhile, so the
+    :class:`~cxcore.dispatch.Outbox` has the store write the invitation only
+    if it holds none (:meth:`Store.add_invitations <cxcore.Store.add_invitations>`).
+
     .. versionadded:: 0.1.0
     """
 
@@ -128,6 +135,7 @@ class Decision:
     store_day: int | None = None
     survey_window: bool = False
     remindable: bool = False
+    recontact_after: datetime | None = None
 
     @property
     def invite(self) -> bool:
@@ -444,6 +452,9 @@ def _try_rule(  # noqa: C901, PLR0912 - one branch per traced step, in order
         else None,
         survey_window=rule.recontact_days is not None,
         remindable=bool(rule.reminders_after_hours),
+        recontact_after=datetime.fromtimestamp(due_ts - policy.recontact_days * DAY, UTC)
+        if customer is not None and policy.recontact_days
+        else None,
     )
 
 
@@ -913,6 +924,10 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved is
         fields["store_day"] = store_day
         fields["survey_window"] = plan.recontact_days is not None
         fields["remindable"] = plan.remindable
+        if cid is not None and policy.recontact_days:
+            fields["recontact_after"] = datetime.fromtimestamp(
+                due_ts - policy.recontact_days * DAY, UTC
+            )
         return _decision(fields)
     if skip is None:  # every rule's filter failed
         return _skipped(Reason.FILTERED, iid, cid)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AddedInvitation",
+    "AlreadyInvitedError",
     "ApiKey",
     "AuditEntry",
     "ClaimLostError",
@@ -79,6 +80,33 @@ class ClaimLostError(ConflictError):
 
     .. versionadded:: 0.1.0
     """
+
+
+class AlreadyInvitedError(StoreError):
+    """An invitation was refused: its customer was invited after the time its decision allowed.
+
+    :meth:`Store.add_invitations` refuses it when asked to (*unless_invited_after*):
+    another writer (a dispatcher, another collector process) invited the same
+    person inside the recontact window after the caller's fatigue state was
+    read. Checked in the write's transaction, so of two writers racing to ask
+    one person, one wins.
+
+    Attributes:
+        customer_id: The person.
+        invitation_id: The invitation already made to them.
+        invited_at: When it was made.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, customer_id: str, invitation_id: str, invited_at: datetime) -> None:
+        super().__init__(
+            f"customer {customer_id!r} was invited at {invited_at.isoformat()} "
+            f"(invitation {invitation_id!r}), inside the recontact window"
+        )
+        self.customer_id = customer_id
+        self.invitation_id = invitation_id
+        self.invited_at = invited_at
 
 
 class UnknownSurveyError(StoreError, LookupError):
@@ -765,7 +793,10 @@ class Store(Protocol):
         ...
 
     async def add_invitations(
-        self, entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]]
+        self,
+        entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]],
+        *,
+        unless_invited_after: Sequence[datetime | None] | None = None,
     ) -> list[AddedInvitation | StoreError]:
         """Store many invitations, each with its sends, in one write; a result per entry, in order.
 
@@ -775,6 +806,14 @@ class Store(Protocol):
         to queue for it. An entry the store refuses (an outbox item of another
         invitation, a value the database cannot hold) is returned as its
         :class:`StoreError` and writes nothing; the others are stored.
+
+        *unless_invited_after* gives, entry by entry, a time or ``None``: a new
+        invitation with a time and a customer is stored only if no other
+        invitation to that customer was made after that time (stored before,
+        or stored by an earlier entry of the call); else its result is an
+        :class:`AlreadyInvitedError`. The check and the write are one
+        transaction, so two processes asking one person at once cannot both
+        succeed (see a :class:`~cxcore.distribution.Decision`'s ``recontact_after``).
 
         .. versionadded:: 0.1.0
         """

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from cxcore.definitions import structure, unstructure
 from cxcore.errors import CxError
 from cxcore.model.customer import Consent
 from cxcore.model.invitation import Invitation
-from cxcore.ports.store import AddedInvitation, ClaimedSend, OutboxItem, OutboxState, StoreError
+from cxcore.ports.store import (
+    AddedInvitation,
+    AlreadyInvitedError,
+    ClaimedSend,
+    OutboxItem,
+    OutboxState,
+    StoreError,
+)
 from cxcore.stores._rows import (
     address_hash,
     audit_detail,
@@ -125,13 +133,26 @@ class InvitationBatch:
     A backend writes, in one transaction: the candidates whose id is not stored
     yet (:meth:`row`, :meth:`audit_rows`, their items), each alone when writing
     them together fails; then hands :meth:`results` what it found stored and
-    which candidates failed.
+    which candidates failed. Where the call gives *unless_invited_after*, the
+    backend first reads the latest invitation of each :attr:`guarded` customer
+    (under a lock other writers of them take too), and :meth:`refused` says
+    which new candidates not to write.
     """
 
-    __slots__ = ("bodies", "candidates", "entries", "errors", "repeat_of")
+    __slots__ = ("after", "bodies", "candidates", "entries", "errors", "repeat_of")
 
-    def __init__(self, entries: Iterable[tuple[Invitation, Iterable[OutboxItem]]]) -> None:
+    def __init__(
+        self,
+        entries: Iterable[tuple[Invitation, Iterable[OutboxItem]]],
+        unless_invited_after: Sequence[datetime | None] | None = None,
+    ) -> None:
         self.entries = [(invitation, list(items)) for invitation, items in entries]
+        if unless_invited_after is not None and len(unless_invited_after) != len(self.entries):
+            msg = (
+                f"unless_invited_after: {len(unless_invited_after)} times for "
+                f"{len(self.entries)} entries (expected one time or None per entry)"
+            )
+            raise ValueError(msg)
         self.errors: dict[int, StoreError] = {}
         self.candidates: dict[str, int] = {}
         self.repeat_of: dict[int, int] = {}
@@ -150,10 +171,49 @@ class InvitationBatch:
                 self.repeat_of[n] = self.candidates[invitation.id]
             else:
                 self.candidates[invitation.id] = n
+        # Each guarded candidate's bound (micros): its customer's invitations must be older.
+        self.after: dict[int, int] = {}
+        if unless_invited_after is not None:
+            for n in self.candidates.values():
+                bound = unless_invited_after[n]
+                if bound is not None and self.entries[n][0].customer_id is not None:
+                    self.after[n] = micros(bound)
         # Encoded here, on the caller's thread, before the write is queued.
         self.bodies = {
             n: to_json(unstructure(self.entries[n][0])) for n in self.candidates.values()
         }
+
+    @property
+    def guarded(self) -> list[str]:
+        """The customers whose latest invitation :meth:`refused` needs, sorted (the order to lock them in)."""
+        return sorted({cid for n in self.after if (cid := self.entries[n][0].customer_id)})
+
+    def refused(
+        self, latest: Mapping[str, tuple[str, int]], new: Iterable[int]
+    ) -> dict[int, StoreError]:
+        """The candidates of *new* (in entry order) not to write: their customer was invited since.
+
+        Args:
+            latest: For each :attr:`guarded` customer with invitations stored,
+                the id and time (micros) of the latest.
+            new: The candidates whose id is not stored.
+        """
+        latest = dict(latest)
+        refused: dict[int, StoreError] = {}
+        for n in sorted(new):
+            invitation = self.entries[n][0]
+            person = invitation.customer_id
+            if person is None:
+                continue
+            last = latest.get(person)
+            bound = self.after.get(n)
+            if bound is not None and last is not None and last[1] > bound:
+                refused[n] = AlreadyInvitedError(person, last[0], from_micros(last[1]))
+                continue
+            at = micros(invitation.created_at)
+            if last is None or at > last[1]:  # written by this call: later entries see it
+                latest[person] = (invitation.id, at)
+        return refused
 
     def row(self, n: int) -> tuple[Any, ...]:
         """The ``invitations`` row of entry *n* (:data:`INVITATION_COLUMNS`)."""

@@ -47,6 +47,7 @@ _LOCK_SCHEMA = 0x63780001
 _LOCK_INVITATION = 0x63780002
 _LOCK_FEED = 0x63780003
 _LOCK_LEDGER = 0x63780004
+_LOCK_CONTACT = 0x63780005
 
 INSERT_FEED = (
     "INSERT INTO feed (at, kind, subject, survey_id, detail) SELECT f.at, f.kind, f.subject, "

@@ -40,7 +40,7 @@ from cxcore.stores._rows import (
     micros,
     to_json,
 )
-from cxcore.stores.postgres._base import _Base, _Retry, _store_error
+from cxcore.stores.postgres._base import _LOCK_CONTACT, _Base, _Retry, _store_error
 from cxcore.stores.postgres._connection import Conn, _all, _one
 from cxcore.stores.postgres._dialect import _jsonb_scalar
 
@@ -123,29 +123,40 @@ class _Outbox(_Base):
         await self._write(write)
 
     async def add_invitations(
-        self, entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]]
+        self,
+        entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]],
+        *,
+        unless_invited_after: Sequence[datetime | None] | None = None,
     ) -> list[AddedInvitation | StoreError]:
         """As :meth:`Store.add_invitations <cxcore.Store.add_invitations>`: one transaction.
 
         The invitations go in one ``INSERT ... ON CONFLICT DO NOTHING`` from
         arrays, which says which of them were new; then their audit entries
         and sends. If that fails on a value, each goes alone, in a savepoint,
-        so that only the entry at fault fails.
+        so that only the entry at fault fails. Guarded customers are locked
+        first (a transaction-level advisory lock each, in one order), so a
+        writer that invites one of them in another process waits for this
+        transaction, then sees its invitation.
 
         .. versionadded:: 0.1.0
         """
-        batch = InvitationBatch(entries)
+        batch = InvitationBatch(entries, unless_invited_after)
+        guarded = batch.guarded
 
         async def write(c: Conn) -> tuple[dict[str, str], dict[int, StoreError]]:
             failed: dict[int, StoreError] = {}
+            candidates = list(batch.candidates.values())
+            if guarded:
+                failed = await self._refused(c, batch, guarded)
+                candidates = [n for n in candidates if n not in failed]
             try:
                 async with c.transaction():  # a savepoint
-                    inserted = await self._insert_invitations(c, batch, batch.candidates.values())
+                    inserted = await self._insert_invitations(c, batch, candidates)
             except psycopg.Error as exc:
                 if not _entry_at_fault(exc, c):
                     raise
                 inserted = set()
-                for n in batch.candidates.values():
+                for n in candidates:
                     try:
                         async with c.transaction():
                             inserted |= await self._insert_invitations(c, batch, [n])
@@ -171,6 +182,33 @@ class _Outbox(_Base):
 
         stored, failed = await self._write(write)
         return batch.results(stored, failed)
+
+    async def _refused(
+        self, c: Conn, batch: InvitationBatch, guarded: list[str]
+    ) -> dict[int, StoreError]:
+        """Lock the *guarded* customers, then which new candidates their latest invitations refuse."""
+        await c.execute(
+            "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(p) AS k "
+            "FROM unnest(%s::text[]) AS p ORDER BY k) AS keys",
+            (_LOCK_CONTACT, guarded),
+        )
+        latest = {
+            person: (invitation_id, at)
+            for person, invitation_id, at in await _all(
+                c,
+                "SELECT DISTINCT ON (customer_id) customer_id, id, created_at FROM invitations "
+                "WHERE customer_id = ANY(%s) ORDER BY customer_id, created_at DESC",
+                (guarded,),
+            )
+        }
+        stored = {
+            row[0]
+            for row in await _all(
+                c, "SELECT id FROM invitations WHERE id = ANY(%s)", (list(batch.candidates),)
+            )
+        }
+        new = [n for i, n in batch.candidates.items() if i not in stored]
+        return batch.refused(latest, new)
 
     async def _insert_invitations(
         self, c: Conn, batch: InvitationBatch, candidates: Iterable[int]

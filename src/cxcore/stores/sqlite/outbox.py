@@ -94,18 +94,25 @@ class _Outbox(_Base):
         await self._write(write)
 
     async def add_invitations(
-        self, entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]]
+        self,
+        entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]],
+        *,
+        unless_invited_after: Sequence[datetime | None] | None = None,
     ) -> list[AddedInvitation | StoreError]:
         """As :meth:`Store.add_invitations <cxcore.Store.add_invitations>`: one op on the writer.
 
         The new invitations, their audit entries and their sends are inserted
         with one ``executemany`` each; if that fails, each is inserted alone
         (in a savepoint of its own), so that only the entry at fault fails.
+        The guarded customers' latest invitations are read in the same
+        transaction, which holds the database's write lock: no other process
+        can invite them in between.
 
         .. versionadded:: 0.1.0
         """
-        batch = InvitationBatch(entries)
+        batch = InvitationBatch(entries, unless_invited_after)
         ids = list(batch.candidates)
+        guarded = batch.guarded
 
         def write(c: sqlite3.Connection) -> tuple[dict[str, str], dict[int, StoreError]]:
             stored: dict[str, str] = dict(
@@ -116,6 +123,19 @@ class _Outbox(_Base):
             )
             new = [n for i, n in batch.candidates.items() if i not in stored]
             failed: dict[int, StoreError] = {}
+            if guarded:
+                latest = {
+                    person: (invitation_id, at)
+                    for person, invitation_id, at in c.execute(
+                        # SQLite gives the id of the row whose created_at is the max.
+                        "SELECT customer_id, id, max(created_at) FROM invitations "
+                        "WHERE customer_id IN (SELECT value FROM json_each(?)) "
+                        "GROUP BY customer_id",
+                        (json.dumps(guarded),),
+                    )
+                }
+                failed = batch.refused(latest, new)
+                new = [n for n in new if n not in failed]
             c.execute("SAVEPOINT invitations")
             try:
                 self._insert_invitations(c, batch, new)
