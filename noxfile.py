@@ -143,9 +143,10 @@ def build(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The main job: two weeks at an Indian retailer, from store visits to scores by store.
 
-    Customers answer over HTTP, through the collector served on a loopback port.
+    Emails go through a real SMTP server on loopback (aiosmtpd); customers answer over
+    HTTP, through the collector served on a loopback port.
     """
-    session.install(".[server]", "httpx")
+    session.install(".[server]", "httpx", "aiosmtpd")
     session.run("cxcore", "validate", *EXAMPLES)
     session.run("cxcore", "show", str(ROOT / "examples" / "retail" / "journey.toml"))
     session.run("cxcore", "channels")

@@ -1,18 +1,21 @@
 """Two weeks at Bazaar, end to end: visits, rules, outbox, channels, answers over HTTP, scores.
 
-Everything runs on this machine with real parts and no network beyond
-loopback: the journey and surveys from this folder, the rules in
-rules/bazaar.toml, a SQLite store, the dispatcher, fake SMS and email channels
-that deliver into memory, and the collector (cxcore's ASGI app) served by
-uvicorn on a loopback port. Customers answer by clicking the one-click links in
-the messages they got: real HTTP requests to the collector's route for their
-channel, which hands them to the channel's parse_inbound and then to Intake.
-A few unsubscribe with the RFC 8058 one-click POST. A feed consumer reads
-everything that was taken in, from a position the store keeps.
+Everything runs on this machine with no network beyond loopback: the journey
+and surveys from this folder, the rules in rules/bazaar.toml, a SQLite store,
+the dispatcher, and the collector (cxcore's ASGI app) served by uvicorn on a
+loopback port. Emails go out through cxcore's email channel to a real SMTP
+server on loopback (aiosmtpd), which keeps what it receives; text messages go
+to a fake SMS channel that delivers into memory (cxcore's SMS channel needs a
+Twilio account, or the Twilio-shaped emulator of the tests). Customers answer
+by clicking a one-click score in the message they got: real HTTP requests to
+the collector, which take them in through Intake. A few unsubscribe as their
+mail provider would, with the RFC 8058 one-click POST to the email's
+List-Unsubscribe address. A feed consumer reads everything that was taken in,
+from a position the store keeps.
 
     python examples/retail/demo.py [--customers 3000] [--days 14] [--db bazaar.db]
 
-It needs the server extra and httpx: pip install "cxcore[server]" httpx
+It needs the server extra, httpx and aiosmtpd: pip install "cxcore[server]" httpx aiosmtpd
 """
 
 from __future__ import annotations
@@ -21,17 +24,23 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import email
+import email.policy
 import random
+import re
 import socket
 import tempfile
+import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
 import httpx
 import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from cxcore import (
     AddressKind,
@@ -40,7 +49,6 @@ from cxcore import (
     InboundMode,
     Interaction,
     ManualClock,
-    OutboundMessage,
     load_definitions,
 )
 from cxcore.collector import Collector, RateLimits
@@ -48,6 +56,7 @@ from cxcore.dispatch import Dispatcher, Outbox
 from cxcore.distribution import (
     FatigueState,
     Outcome,
+    TokenPurpose,
     TokenService,
     decide,
     explain,
@@ -57,6 +66,7 @@ from cxcore.feed import FeedConsumer
 from cxcore.ports.feed import FeedEvent, FeedKind
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel
+from cxcore_channels.email import EmailChannel
 
 HERE = Path(__file__).parent
 START = datetime(2026, 11, 16, 3, 30, tzinfo=UTC)  # Monday, 09:00 in India
@@ -98,18 +108,69 @@ def make_customers(n: int, rng: random.Random) -> list[Customer]:
     return customers
 
 
-def answer_for(message: OutboundMessage, quality: float, rng: random.Random) -> str:
-    """The link a customer clicks: one score, from how good the store is."""
-    links = [
-        line.split(": ", 1) for line in message.parts["text/plain"].splitlines() if ": http" in line
-    ]
-    scored = [(label.strip(), url) for label, url in links if label.strip().lstrip("-").isdigit()]
-    levels = sorted({int(label) for label, _ in scored})
-    question = scored[0][1].rsplit("&q.", 1)[1].split("=", 1)[0]
-    low, high = levels[0], levels[-1]
+# A one-click score in a message's text: the link, its question and its value.
+SCORE_LINK = re.compile(
+    r"(https?://\S*?(?:/s/|[?&]token=)([\w.-]+)\S*?[?&]q\.(\w+)=(-?\d+))(?=\s|$)", re.MULTILINE
+)
+
+
+def answer_for(text: str, quality: float, rng: random.Random) -> str:
+    """The link a customer clicks: a score of the message's first question, as good as the store."""
+    links = SCORE_LINK.findall(text)
+    question = links[0][2]
+    scored = {int(value): url for url, _, q, value in links if q == question}
+    low, high = min(scored), max(scored)
     centre = low + (high - low) * (0.72 + 0.08 * quality)
     value = max(low, min(high, round(rng.gauss(centre, (high - low) * 0.18))))
-    return next(url for label, url in scored if int(label) == value and f"&q.{question}=" in url)
+    return scored[value]
+
+
+def token_of(text: str) -> str:
+    """The survey token of a message's score links (all of them carry the same)."""
+    found = SCORE_LINK.search(text)
+    assert found is not None  # noqa: S101 - every message here has a score link
+    return found.group(2)
+
+
+class Mailbox:
+    """What the SMTP server on loopback received: aiosmtpd's handler, on its own thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[email.message.EmailMessage] = []
+        self.received = 0
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook
+        self,
+        server: SMTP,  # noqa: ARG002 - aiosmtpd's signature
+        session: Session,  # noqa: ARG002
+        envelope: Envelope,
+    ) -> str:
+        """Keep the message, parsed as a mail client would."""
+        content = envelope.original_content or b""
+        message = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)  # noqa: S101 - the policy's class
+        with self._lock:
+            self._messages.append(message)
+            self.received += 1
+        return "250 2.0.0 OK: queued"
+
+    def take(self) -> list[email.message.EmailMessage]:
+        """The messages received since the last call."""
+        with self._lock:
+            taken, self._messages = self._messages, []
+        return taken
+
+
+@contextlib.contextmanager
+def smtp_server(mailbox: Mailbox, port: int) -> Iterator[None]:
+    """Run an SMTP server on a loopback port that hands every message to *mailbox*."""
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield
+    finally:
+        controller.stop()
 
 
 def free_port() -> int:
@@ -167,16 +228,27 @@ class Week:
         self.state = FatigueState()
         self.port = free_port()
         self.public = f"http://127.0.0.1:{self.port}"
-        # The channels' links point at the collector's route for each channel.
-        self.channels = (
-            FakeChannel(name="email", base_url=f"{self.public}/c/email"),
-            Sms(name="sms", base_url=f"{self.public}/c/sms"),
+        self.mailbox = Mailbox()
+        self.smtp_port = free_port()
+        # Emails through a real SMTP server on loopback (plain SMTP: no TLS on loopback;
+        # no AMP part, which needs an https collector). Their links go to the collector.
+        self.email = EmailChannel(
+            base_url=self.public,
+            sender="surveys@bazaar.example.in",
+            sender_name="Bazaar",
+            host="127.0.0.1",
+            port=self.smtp_port,
+            tls="none",
+            amp=False,
+            clock=self.clock,
         )
+        self.sms = Sms(name="sms", base_url=f"{self.public}/c/sms")
+        self.channels = (self.email, self.sms)
         self.collector = Collector(
             store=store,
             tokens=self.tokens,
             public_url=self.public,
-            channels={c.name: c for c in self.channels},
+            channels={"email": self.email, "sms": self.sms},
             clock=self.clock,
             limits=RateLimits(per_address=None),  # every customer here clicks from 127.0.0.1
         )
@@ -187,11 +259,11 @@ class Week:
         self.consumer = FeedConsumer(store, "demo-report", self.feed)
         self.outbox = Outbox(store, self.tokens, clock=self.clock)
         self.dispatcher = Dispatcher(
-            store, {c.name: c for c in self.channels}, clock=self.clock, worker_id="demo"
+            store, {"email": self.email, "sms": self.sms}, clock=self.clock, worker_id="demo"
         )
         self.skipped: Counter[str] = Counter()
         self.why_not: str | None = None
-        self.seen: set[str] = set()  # invitations whose recipient decided whether to answer
+        self.sms_seen = 0  # text messages whose recipient decided whether to answer
         self.store_of: dict[str, str] = {}  # the store each invitation asks about
         self.count = 0
         self.days = 0
@@ -225,30 +297,32 @@ class Week:
 
     async def answers(self) -> None:
         """Some people click a score in what reached them: an HTTP request to the collector."""
-        for channel in self.channels:
-            for delivery in channel.deliveries:
-                invitation_id = delivery.message.invitation_id
-                if invitation_id in self.seen:
-                    continue
-                self.seen.add(invitation_id)
-                if self.rng.random() < 0.005:  # a few say: no more of these
-                    await self.unsubscribe(invitation_id)
-                    continue
-                if self.rng.random() > 0.3:  # most people never answer
-                    continue
-                quality = self.quality[self.store_of[invitation_id]]
-                reply = await self.http.get(answer_for(delivery.message, quality, self.rng))
-                self.clicks[reply.status_code] += 1
-
-    async def unsubscribe(self, invitation_id: str) -> None:
-        """The one-click unsubscribe a mail provider sends for its user (RFC 8058)."""
-        invitation = await self.store.invitation(invitation_id)
-        if invitation.unsubscribe_token is None:
-            return
-        reply = await self.http.post(
-            f"{self.public}/u/{invitation.unsubscribe_token}",
-            content="List-Unsubscribe=One-Click",
+        texts: list[tuple[str, str | None]] = []  # each message's text, and where to unsubscribe
+        for message in self.mailbox.take():
+            body = message.get_body(("plain",))
+            assert isinstance(body, email.message.EmailMessage)  # noqa: S101 - every mail has one
+            unsubscribe = str(message.get("List-Unsubscribe", "")).strip("<>") or None
+            texts.append((body.get_content(), unsubscribe))
+        texts.extend(
+            (delivery.message.parts["text/plain"], None)
+            for delivery in self.sms.deliveries[self.sms_seen :]
         )
+        self.sms_seen = len(self.sms.deliveries)
+        for text, unsubscribe in texts:
+            if unsubscribe is not None and self.rng.random() < 0.005:  # a few: no more of these
+                await self.unsubscribe(unsubscribe)
+                continue
+            if self.rng.random() > 0.3:  # most people never answer
+                continue
+            # Which store asked: the invitation the links' token names, as the collector reads it.
+            invitation_id = self.tokens.verify(token_of(text), TokenPurpose.SURVEY)
+            quality = self.quality[self.store_of[invitation_id]]
+            reply = await self.http.get(answer_for(text, quality, self.rng))
+            self.clicks[reply.status_code] += 1
+
+    async def unsubscribe(self, url: str) -> None:
+        """The one-click unsubscribe a mail provider sends for its user (RFC 8058)."""
+        reply = await self.http.post(url, content="List-Unsubscribe=One-Click")
         self.unsubscribed += reply.status_code == 200
 
     async def run(self, days: int) -> None:
@@ -256,7 +330,10 @@ class Week:
         self.days = days
         for survey in self.defs.surveys:
             await self.store.put_survey(survey)
-        async with served(self.collector, self.port):
+        async with contextlib.AsyncExitStack() as running:
+            running.enter_context(smtp_server(self.mailbox, self.smtp_port))
+            await running.enter_async_context(served(self.collector, self.port))
+            running.push_async_callback(self.email.aclose)
             for _day in range(days):
                 for _hour in range(12):
                     for _ in range(self.rng.randint(20, 40)):
@@ -273,7 +350,7 @@ class Week:
 
     async def report(self) -> None:
         """What was sent, what came back, and the scores by store with their intervals."""
-        sent = Counter(d.message.channel for ch in self.channels for d in ch.deliveries)
+        sent = {"email (over SMTP)": self.mailbox.received, "sms": len(self.sms.deliveries)}
         total = sum(sent.values())
         responses = await self.store.count_responses()
         stores, skipped = self.stores, self.skipped
