@@ -8,6 +8,7 @@ import email
 import email.policy
 import re
 import ssl
+import sys
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from email.message import EmailMessage
@@ -888,5 +889,26 @@ class TestErrors:
                 await channel.send(channel.render(invitation, survey))
             await channel.aclose()
             assert caught.value.retryable
+
+        asyncio.run(check())
+
+    def test_without_aiosmtplib_a_send_is_put_back_saying_what_to_install(self, monkeypatch):
+        """A missing library is a retryable error naming the extra, never "maybe sent"."""
+        monkeypatch.setitem(sys.modules, "aiosmtplib", None)  # as if it were not installed
+
+        async def check() -> None:
+            async with smtp_server(Sink()) as server:
+                channel = make_channel(server.port)
+                invitation, survey = invitation_for(0)
+                message = channel.render(invitation, survey)  # rendering needs no SMTP library
+                with pytest.raises(SendError) as caught:
+                    await channel.send(message)
+                await channel.aclose()
+            assert caught.value.retryable
+            assert not caught.value.ambiguous
+            assert str(caught.value) == (
+                "sending email over SMTP needs the optional library 'aiosmtplib'; "
+                "install it with: pip install 'cxcore[email]'"
+            )
 
         asyncio.run(check())

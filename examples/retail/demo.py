@@ -15,7 +15,8 @@ from a position the store keeps.
 
     python examples/retail/demo.py [--customers 3000] [--days 14] [--db bazaar.db]
 
-It needs the server extra, httpx and aiosmtpd: pip install "cxcore[server]" httpx aiosmtpd
+It needs the server and email extras, httpx and aiosmtpd:
+pip install "cxcore[server,email]" httpx aiosmtpd
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from cxcore.distribution import (
 )
 from cxcore.feed import FeedConsumer
 from cxcore.ports.feed import FeedEvent, FeedKind
+from cxcore.ports.store import OutboxState
 from cxcore.stores import SQLiteStore
 from cxcore.testing import FakeChannel
 from cxcore_channels.email import EmailChannel
@@ -361,6 +363,14 @@ class Week:
         print(
             f"Invitations sent: {total} ({', '.join(f'{k}: {v}' for k, v in sorted(sent.items()))})"
         )
+        unsent = [i for i in await self.store.outbox() if i.state is not OutboxState.SENT]
+        if unsent:  # due after the last hour simulated, or not sent: the outbox says why
+            states = Counter(f"{i.channel} {i.state.value}" for i in unsent)
+            errors = Counter(i.last_error for i in unsent if i.last_error)
+            listed = ", ".join(f"{k}: {v}" for k, v in sorted(states.items()))
+            print(f"Not sent (yet): {len(unsent)} ({listed})")
+            for error, n in errors.most_common(3):
+                print(f"  {n} x {error}")
         print(
             f"Not asked: {sum(skipped.values())} "
             f"({', '.join(f'{k}: {v}' for k, v in skipped.most_common())})"

@@ -16,6 +16,7 @@ _EXTRAS = {
     "vaderSentiment": "pip install 'cxcore[text]'",
     "sklearn": "pip install 'cxcore[text]'",
     "twilio": "pip install 'cxcore[sms]'",
+    "aiosmtplib": "pip install 'cxcore[email]'",
 }
 
 

@@ -259,7 +259,15 @@ class SmtpPool:
 
     async def _mail(self, session: _Session | None, sender: str) -> _Session:
         """Start a transaction, on a fresh session if the idle one was dropped."""
-        import aiosmtplib  # noqa: PLC0415
+        try:
+            import aiosmtplib  # noqa: PLC0415 - an optional dependency, needed on first send
+        except ModuleNotFoundError as exc:
+            # Nothing was sent, and nothing will be until it is installed: the send is put
+            # back with this message, never taken for one the server may have accepted.
+            from cxcore.scoring import MissingDependencyError  # noqa: PLC0415 - only on failure
+
+            missing = MissingDependencyError("aiosmtplib", "sending email over SMTP")
+            raise SendError(str(missing), retryable=True) from exc
 
         for attempt in range(2):
             fresh = session is None or not session.smtp.is_connected
