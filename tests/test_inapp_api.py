@@ -137,6 +137,20 @@ class TestEligibility:
             r = _ask(s.url, "C-3")
         assert (r.json()["show"], r.json()["reason"]) == (False, "recontact_window")
 
+    def test_an_email_sent_before_the_next_refresh_is_refused_by_the_store(
+        self, tmp_path: Path
+    ) -> None:
+        """Another process's invitation, not read yet, still keeps the app from asking."""
+        with serve_widget(tmp_path, ORIGIN) as s:
+            assert _ask(s.url, "C-0").json()["show"] is True  # loads the state
+            email_invitation(s, "C-3", days_ago=0)  # no time later: the state cannot know
+            r = _ask(s.url, "C-3")
+            again = _ask(s.url, "C-3", event="chat.closed")
+            counts = s.counts()
+        assert r.json() == {"show": False, "reason": "recontact_window"}
+        assert again.json()["reason"] == "recontact_window"  # remembered as asked
+        assert counts["invitations"] == 2  # C-0's and the email: none made for C-3 here
+
     def test_one_ask_per_window_across_events(self, tmp_path: Path) -> None:
         """Asked once in the app, the user is not asked again by the next event."""
         with serve_widget(tmp_path, ORIGIN) as s:
