@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -797,6 +799,27 @@ class TestChannels:
             "tls=starttls, auth, size=10, idle=0, busy=0))"
         )
         asyncio.run(email.aclose())
+
+    def test_a_channel_that_cannot_send_here_is_refused_naming_what_to_install(
+        self, tmp_path, monkeypatch
+    ):
+        """Without the email extra the email channel renders but cannot send: refused up front."""
+        monkeypatch.setitem(sys.modules, "aiosmtplib", None)  # as if it were not installed
+        deployment = load(
+            '[store]\nsqlite = "cx.db"\n[collector]\npublic_url = "https://cx.example.in/"\n'
+            '[channels.email]\nsender = "surveys@bazaar.example.in"\nport = "25"\n',
+            tmp_path,
+        )
+        problem = (
+            "channels.email: sending with plugin 'email' needs the optional library "
+            "'aiosmtplib'; install it with: pip install 'cxcore[email]'"
+        )
+        assert [str(p) for p in deployment.check(environ=ENV)] == [
+            problem,
+            "channels.email.port: '25' is not a whole number",
+        ]  # with the instance's other problems, at once
+        with pytest.raises(DeploymentError, match=re.escape(problem)):
+            deployment.create_channels(environ=ENV)
 
     def test_a_python_only_option_cannot_come_from_a_file(self, tmp_path):
         """tls_context takes an SSLContext: the file is told so (tls_ca_file is the way)."""

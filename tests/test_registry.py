@@ -19,6 +19,7 @@ from cxcore import (
     ChannelShapeError,
     DuplicateChannelError,
     PluginLoadError,
+    ValidationError,
 )
 from cxcore.testing import FakeChannel
 
@@ -243,3 +244,25 @@ class TestCommandLine:
             check=False,
         )
         assert strict.returncode == 1
+
+
+class TestCapabilitiesRequires:
+    def test_module_names_are_checked(self):
+        """requires holds module names; anything else is refused with the others' problems."""
+        with pytest.raises(ValidationError) as caught:
+            Capabilities(formats={"text/plain"}, address="email", requires=["aio smtp", "ok.sub"])
+        assert [str(p) for p in caught.value.problems] == [
+            "requires: 'aio smtp' is not a module name such as 'aiosmtplib'"
+        ]
+        with pytest.raises(ValidationError, match="requires: 'aiosmtplib' is not a set"):
+            Capabilities(formats={"text/plain"}, address="email", requires="aiosmtplib")
+
+    def test_missing_lists_what_cannot_be_imported(self, monkeypatch):
+        """missing() names the required modules this interpreter cannot import, sorted."""
+        caps = Capabilities(
+            formats={"text/plain"}, address="email", requires={"json", "no_such_mod_x", "a.b"}
+        )
+        assert caps.missing() == ["a.b", "no_such_mod_x"]
+        monkeypatch.setitem(sys.modules, "json", None)  # as if it were not installed
+        assert caps.missing() == ["a.b", "json", "no_such_mod_x"]
+        assert Capabilities(formats={"text/plain"}, address="email").missing() == []

@@ -16,6 +16,7 @@ from cxcore.deployment.environment import ENV_SUFFIX, env_value, redact
 from cxcore.deployment.problems import DeploymentError, Problems, join, shown, suggest
 from cxcore.errors import ChannelError, CxError, Problem, ValidationError
 from cxcore.model.frozendict import FrozenDict
+from cxcore.ports.channel import Capabilities
 
 if TYPE_CHECKING:
     from cxcore.collector.widget import WidgetApp
@@ -380,6 +381,13 @@ def _plan(
         problems.add(key, f"{exc}{suggest(settings.plugin, registry.names())}")
         return None
     before = len(problems.found)
+    capabilities = getattr(factory, "capabilities", None)
+    if isinstance(capabilities, Capabilities):
+        from cxcore.scoring import MissingDependencyError  # noqa: PLC0415 - only on failure
+
+        for module in capabilities.missing():  # every send would fail: refused now
+            missing = MissingDependencyError(module, f"sending with plugin {settings.plugin!r}")
+            problems.add(path, str(missing))
     constructor = _Constructor.of(settings.plugin, factory)
     kwargs, keys = _arguments(settings, constructor, environ, problems)
     injected = {

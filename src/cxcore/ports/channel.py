@@ -15,6 +15,7 @@ A channel plugin is data plus four verbs:
 from __future__ import annotations
 
 import enum
+import importlib.util
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import ClassVar, Protocol, TypeAlias, runtime_checkable
@@ -92,6 +93,10 @@ class Capabilities:
         two_way: Whether answers can come back through it.
         inbound: How answers and events come back.
         offline: Whether it keeps collecting when the network drops (kiosk).
+        requires: The modules it imports to send, when they are optional
+            dependencies imported on first send (so that rendering works
+            without them). A deployment that configures the channel is refused
+            without them, naming what to install, rather than failing every send.
 
     .. versionadded:: 0.1.0
     """
@@ -102,6 +107,7 @@ class Capabilities:
     two_way: bool = False
     inbound: InboundMode = attrs.field(default=InboundMode.NONE, converter=_inbound_mode)
     offline: bool = False
+    requires: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
 
     def __attrs_post_init__(self) -> None:
         checks = Checks()
@@ -123,7 +129,23 @@ class Capabilities:
         checks.is_a("offline", self.offline, bool, "True or False")
         if self.two_way and self.inbound is InboundMode.NONE:
             checks.add("inbound", "is 'none', but the channel is two-way")
+        if checks.is_a("requires", self.requires, frozenset, "a set of module names"):
+            for module in sorted(map(str, self.requires)):
+                if not all(part.isidentifier() for part in module.split(".")):
+                    checks.add("requires", f"{module!r} is not a module name such as 'aiosmtplib'")
         checks.raise_if_any("Capabilities")
+
+    def missing(self) -> list[str]:
+        """The modules of :attr:`requires` that cannot be imported here, sorted."""
+        absent = []
+        for module in sorted(self.requires):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):  # a parent missing, or a broken __spec__
+                found = False
+            if not found:
+                absent.append(module)
+        return absent
 
 
 def _frozen_str_map(value: Mapping[str, str] | None) -> FrozenDict[str, str]:

@@ -110,6 +110,7 @@ class EmailChannel:
         address=AddressKind.EMAIL,
         two_way=True,
         inbound=InboundMode.FORM,
+        requires=frozenset({"aiosmtplib"}),  # the email extra: rendering needs none of it
     )
 
     def __init__(
