@@ -266,3 +266,25 @@ class TestCapabilitiesRequires:
         monkeypatch.setitem(sys.modules, "json", None)  # as if it were not installed
         assert caps.missing() == ["a.b", "json", "no_such_mod_x"]
         assert Capabilities(formats={"text/plain"}, address="email").missing() == []
+
+    def test_cxcore_channels_says_which_plugins_cannot_send_here(self, capsys):
+        """The listing names a required library that is missing, with what to install."""
+        import argparse  # noqa: PLC0415
+
+        from cxcore.cli import _channels  # noqa: PLC0415 - the command's own function
+
+        class NeedsSmtp(FakeChannel):
+            capabilities = Capabilities(
+                formats={"text/plain"}, address="email", requires={"aiosmtplib", "no_such_mod_x"}
+            )
+
+        registry = ChannelRegistry(discover=False)
+        registry.register("mailer", NeedsSmtp)
+        assert _channels(argparse.Namespace(strict=True), registry) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[2:] == [
+            (
+                "    cannot send here: sending needs the optional library 'no_such_mod_x'; "
+                "install it with: pip install no_such_mod_x"
+            )
+        ]

@@ -322,6 +322,10 @@ def _channels(args: argparse.Namespace, registry: ChannelRegistry | None = None)
             features.append("works offline")
         print(f"{info.name}: {info.origin}")
         print(f"    {'; '.join(features)}")
+        for module in caps.missing():  # it renders, but cannot send here
+            from cxcore.scoring import MissingDependencyError  # noqa: PLC0415 - only if missing
+
+            print(f"    cannot send here: {MissingDependencyError(module, 'sending')}")
     if broken and args.strict:
         return 1
     return 0
