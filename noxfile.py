@@ -146,7 +146,7 @@ def demo(session: nox.Session) -> None:
     Emails go through a real SMTP server on loopback (aiosmtpd); customers answer over
     HTTP, through the collector served on a loopback port.
     """
-    session.install(".[server,email]", "httpx", "aiosmtpd")
+    session.install(".[server,email,sms]", "httpx", "aiosmtpd")
     session.run("cxcore", "validate", *EXAMPLES)
     session.run("cxcore", "show", str(ROOT / "examples" / "retail" / "journey.toml"))
     session.run("cxcore", "channels")
