@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import DIMENSIONS, Scalar
 from cxcore.model.response import RespondentKind, Response
 from cxcore.model.survey import Survey, TextQuestion
+
+if TYPE_CHECKING:
+    from cxcore.ports.store import Submission, SubmitOutcome
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -297,3 +301,20 @@ def mask(identifier: str | None) -> str:
     if not identifier:
         return "-"
     return f"{identifier[0]}…{hashlib.sha256(identifier.encode()).hexdigest()[:6]}"
+
+
+_store_log = logging.getLogger("cxcore.store")
+
+
+def log_submission(submission: Submission, outcome: SubmitOutcome) -> None:
+    """Log what a submission did, at DEBUG, its key and customer masked."""
+    if not _store_log.isEnabledFor(logging.DEBUG):
+        return  # the masks below cost more than the message is worth unseen
+    _store_log.debug(
+        "submission %s for survey %s v%s by %s: %s",
+        mask(submission.idempotency_key),
+        submission.survey_id,
+        submission.survey_version,
+        mask(submission.customer_id),
+        outcome.value,
+    )

@@ -46,7 +46,7 @@ from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
     batch_scores,
-    mask,
+    log_submission,
     micros,
     response_from_row,
     response_row,
@@ -282,7 +282,7 @@ class _Responses(_Base):
         # claim and to the invitation's response; psycopg waits for their replies before
         # COMMIT, so the feed's lock is held for that round trip and COMMIT's.
         result = await self._write(write, pipeline=True)
-        self._log_submission(submission, result.outcome)
+        log_submission(submission, result.outcome)
         return result
 
     async def _mark_invitation(
@@ -345,7 +345,7 @@ class _Responses(_Base):
             stored = await self._group.submit(entry)
         if not stored:
             return None  # the key was taken (a repeat, or a conflict), or the statement failed
-        self._log_submission(submission, SubmitOutcome.CREATED)
+        log_submission(submission, SubmitOutcome.CREATED)
         return SubmitResult(response, SubmitOutcome.CREATED)
 
     async def _stored_in_group(self, batch: Sequence[NewResponse]) -> list[bool]:
@@ -388,18 +388,6 @@ class _Responses(_Base):
         except PoolTimeout as exc:
             raise self._busy(exc) from exc
         return {row[0] for row in rows}
-
-    def _log_submission(self, submission: Submission, outcome: SubmitOutcome) -> None:
-        if not log.isEnabledFor(logging.DEBUG):
-            return  # the masks below cost more than the message is worth unseen
-        log.debug(
-            "submission %s for survey %s v%s by %s: %s",
-            mask(submission.idempotency_key),
-            submission.survey_id,
-            submission.survey_version,
-            mask(submission.customer_id),
-            outcome.value,
-        )
 
     async def append(self, responses: Iterable[Response]) -> list[SubmitResult]:
         """Store complete response records as they are (imports, migrations), in one transaction.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,7 +43,7 @@ from cxcore.stores._rows import (
     RESPONSE_COLUMNS,
     RESPONSE_SELECT,
     batch_scores,
-    mask,
+    log_submission,
     micros,
     response_from_row,
     response_row,
@@ -59,7 +58,6 @@ from cxcore.stores.sqlite._scores import _INSERT_SCORES, _replace_scores, _score
 if TYPE_CHECKING:
     from cxcore.scoring import Cell, ResponseFrame
 
-log = logging.getLogger("cxcore.store")
 
 _INSERT_RESPONSE = (
     f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
@@ -72,19 +70,6 @@ _INSERT_SUBMISSION = (
 _UPDATE_RESPONSE = (
     "UPDATE responses SET " + ", ".join(f"{c} = ?" for c in RESPONSE_COLUMNS[1:]) + " WHERE id = ?"
 )
-
-
-def _log_submission(submission: Submission, outcome: SubmitOutcome) -> None:
-    if not log.isEnabledFor(logging.DEBUG):
-        return  # the masks below cost more than the message is worth unseen
-    log.debug(
-        "submission %s for survey %s v%s by %s: %s",
-        mask(submission.idempotency_key),
-        submission.survey_id,
-        submission.survey_version,
-        mask(submission.customer_id),
-        outcome.value,
-    )
 
 
 class _Responses(_Base):
@@ -259,7 +244,7 @@ class _Responses(_Base):
             return SubmitResult(plan.response, plan.outcome)
 
         result = await self._write(write)
-        _log_submission(submission, result.outcome)
+        log_submission(submission, result.outcome)
         return result
 
     async def _submit_new(
@@ -286,7 +271,7 @@ class _Responses(_Base):
             return None  # the write of the run failed: the general way, one at a time
         if not stored:
             return None
-        _log_submission(submission, SubmitOutcome.CREATED)
+        log_submission(submission, SubmitOutcome.CREATED)
         return SubmitResult(entry.response, SubmitOutcome.CREATED)
 
     def _store_new(self, c: sqlite3.Connection, batch: Sequence[NewResponse]) -> list[bool]:
