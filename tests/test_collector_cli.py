@@ -33,6 +33,20 @@ def deployment(folder: Path, *, port: int = 8000, sqlite: str = "cx.db", extra: 
     return path
 
 
+def at_the_root(folder: Path, extra: str = "") -> tuple[Path, int]:
+    """A deployment file serving at the root URL of a free loopback port; the file and the port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = folder / "cxcore.toml"
+    config.write_text(
+        f'[store]\nsqlite = "cx.db"\n\n[collector]\n'
+        f'public_url = "http://127.0.0.1:{port}"\nport = {port}\n' + extra,
+        encoding="utf-8",
+    )
+    return config, port
+
+
 @pytest.fixture(autouse=True)
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CXCORE_TOKEN_KEYS", KEYS)
@@ -118,15 +132,7 @@ class TestServeAtTheRoot:
 
         import httpx  # noqa: PLC0415
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        config = tmp_path / "cxcore.toml"
-        config.write_text(
-            f'[store]\nsqlite = "cx.db"\n\n[collector]\n'
-            f'public_url = "http://127.0.0.1:{port}"\nport = {port}\n',
-            encoding="utf-8",
-        )
+        config, port = at_the_root(tmp_path)
         log = tmp_path / "serve.log"
         with log.open("wb") as out:
             server = subprocess.Popen(
@@ -171,15 +177,8 @@ class TestServeWorkers:
         example = Path(__file__).parent.parent / "examples" / "retail"
         for name in ("journey.toml", "surveys.toml"):
             shutil.copy(example / name, tmp_path)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        config = tmp_path / "cxcore.toml"
-        config.write_text(
-            f'[store]\nsqlite = "cx.db"\n\n[collector]\n'
-            f'public_url = "http://127.0.0.1:{port}"\nport = {port}\n'
-            'definitions = ["journey.toml", "surveys.toml"]\nrate_per_key = false\n',
-            encoding="utf-8",
+        config, port = at_the_root(
+            tmp_path, 'definitions = ["journey.toml", "surveys.toml"]\nrate_per_key = false\n'
         )
         env = {**os.environ, "CXCORE_TOKEN_KEYS": KEYS}
         issued = subprocess.run(
