@@ -245,7 +245,6 @@ class Week:
             clock=self.clock,
         )
         self.sms = Sms(name="sms", base_url=f"{self.public}/c/sms")
-        self.channels = (self.email, self.sms)
         self.collector = Collector(
             store=store,
             tokens=self.tokens,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -422,7 +422,7 @@ class Interactions:
         result: dict[str, Any] = {"outcome": "skip", "reason": Reason.RECONTACT_WINDOW.value}
         days = self.rules.fatigue.recontact_days
         if days:
-            until = datetime.fromtimestamp(math.ceil(at) + days * 86400, UTC)
+            until = datetime.fromtimestamp(math.ceil(at), UTC) + timedelta(days=days)
             result["eligible_at"] = until.isoformat()
         assert request.interaction is not None  # noqa: S101 - every request has one here
         return self._remember(request.interaction.id, result)
