@@ -105,6 +105,58 @@ class TestDurability:
             conn.close()
 
 
+class TestCheckpoints:
+    def test_the_checkpointer_copies_commits_into_the_file_while_the_store_is_open(self, tmp_path):
+        """Committed pages reach the database file in the background, not only at 10,000 pages.
+
+        The writer checkpoints itself only once the WAL passes 10,000 pages; a
+        few hundred rows reach the file because the checkpointer thread copies
+        them, while the store stays open and without another write.
+        """
+        db = tmp_path / "cx.db"
+
+        async def scenario() -> tuple[int, int, bool]:
+            async with SQLiteStore(db) as store:
+                before = db.stat().st_size
+                await store.enqueue(
+                    [
+                        pending(f"o-{n}", f"inv-{n}", at=T0 + timedelta(seconds=n))
+                        for n in range(300)
+                    ]
+                )
+                for _ in range(100):
+                    await asyncio.sleep(0.05)
+                    if db.stat().st_size > before:
+                        break
+                after = db.stat().st_size
+                running = store._checkpointer is not None and store._checkpointer.is_alive()
+            return before, after, running
+
+        before, after, running = asyncio.run(scenario())
+        assert after > before + 4096, (before, after)
+        assert running
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM outbox").fetchone() == (300,)
+
+    def test_closing_stops_the_checkpointer_and_a_store_opens_again(self, tmp_path):
+        """aclose joins the thread; a store closed and opened again checkpoints again."""
+        db = tmp_path / "cx.db"
+
+        async def scenario() -> list[bool]:
+            store = SQLiteStore(db)
+            seen = []
+            for round_ in range(2):
+                await store.open()
+                thread = store._checkpointer
+                await store.enqueue([pending(f"o-{round_}", f"inv-{round_}")])
+                await store.aclose()
+                assert thread is not None
+                seen.append(thread.is_alive())
+            return seen
+
+        assert asyncio.run(scenario()) == [False, False]
+
+
 class TestConcurrency:
     def test_four_processes_appending_to_one_file_lose_no_rows(self, tmp_path):
         """Four writer processes share one file; every acknowledged row is there."""

@@ -5,7 +5,8 @@ waiting when a transaction starts joins it (each in a savepoint of its own, so
 one failure never undoes another), and one ``fsync`` acknowledges them all.
 With WAL and ``synchronous=FULL`` (the default), a write is durable when its
 ``await`` returns, and survives ``kill -9``. Reads use their own connection
-and never wait for writes.
+and never wait for writes. A checkpointer thread copies the write-ahead log
+into the file in the background, so no write waits for that either.
 
 Several processes may share one file: transactions take SQLite's write lock
 with ``BEGIN IMMEDIATE`` and wait for it up to ``busy_timeout`` seconds.
@@ -104,6 +105,7 @@ class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, 
         self._feed_pending = False
         self._queue = queue.SimpleQueue()
         self._writer = None
+        self._checkpointer = None
         self._reader = None
         self._reader_conns = None
         self._surveys = {}
