@@ -371,9 +371,10 @@ def test_the_keyboard_alone_answers_and_escape_dismisses(chromium, tmp_path):
         async def scenario() -> list[Any]:
             context, page = await _open(chromium, f"{host}/")
             try:
-                await _track(page, "C-600")
                 dialog = page.get_by_role("dialog")
-                await dialog.wait_for()
+                async with page.expect_response(lambda r: r.url.endswith("/w/v1/shown")):
+                    await _track(page, "C-600")
+                    await dialog.wait_for()
                 for _ in range(40):
                     await page.keyboard.press("Tab")
                     label = await page.evaluate(
@@ -384,7 +385,13 @@ def test_the_keyboard_alone_answers_and_escape_dismisses(chromium, tmp_path):
                         break
                 await page.keyboard.press("Enter")
                 await dialog.get_by_role("group", name="Rate the agent").wait_for()
-                await page.keyboard.press("Escape")
+                # The partial answer and the dismissal are posted as the prompt closes: the
+                # browser context is closed only once the collector has answered both.
+                async with (
+                    page.expect_response(lambda r: r.url.endswith("/w/v1/dismissed")),
+                    page.expect_response(lambda r: r.url.endswith("/w/v1/answers")),
+                ):
+                    await page.keyboard.press("Escape")
                 await page.wait_for_function("window.seen.length >= 2")
                 events: list[Any] = await page.evaluate("window.seen.map(e => e[0])")
                 invitation = await page.evaluate("window.seen[1][1].invitation")
