@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import attrs
 import httpx
 import pytest
 
@@ -590,6 +591,64 @@ class TestApis:
             served, "/api/interactions", json=interaction(2, "C-9"), headers={"X-Api-Key": key}
         )
         assert again.json() == results[0]  # a retry gets the same answer
+
+    def test_an_account_asked_by_another_process_within_the_second_is_not_asked_again(
+        self, tmp_path
+    ):
+        """The account window holds across processes, and across a restart of the collector.
+
+        Another process invites C-9 of ACME after this one's fatigue state was
+        read: the store refuses C-2 of ACME (an ``account_window`` skip, with
+        when ACME may be asked again), and C-3 is skipped from the state. A
+        collector started afterwards reads ACME's invitation from the store.
+        """
+        bazaar = load_rules(Path(__file__).parent.parent / "examples/retail/rules/bazaar.toml")
+        rules = attrs.evolve(bazaar, fatigue=attrs.evolve(bazaar.fatigue, account_days=7))
+
+        def item(n: int, customer: str, account: str | None = "ACME") -> dict[str, Any]:
+            body = interaction_item(f"POS-A{n}", customer)
+            body["customer"]["account_id"] = account  # type: ignore[index]
+            return body
+
+        def ask(s: Served, body: dict[str, Any]) -> dict[str, Any]:
+            reply = post(
+                s, "/api/interactions", json=body, headers={"X-Api-Key": s.key("interactions")}
+            )
+            assert reply.status_code == 200, reply.text
+            result: dict[str, Any] = reply.json()
+            return result
+
+        channels = {"fake": FakeChannel(name="fake")}
+        with serve_collector(tmp_path, channels=channels, rules=rules) as served:
+            assert ask(served, item(0, "C-0", None))["outcome"] == "invite"  # the state is read
+            elsewhere = attrs.evolve(
+                signed_invitation(
+                    served.tokens,
+                    invitation_id="inv-acme",
+                    survey_id="after_support",
+                    created_at=served.clock.now(),
+                    customer_id="C-9",
+                ),
+                account_id="ACME",
+            )
+            served.run(served.store.add_invitation(elsewhere))  # by another process
+            refused = ask(served, item(1, "C-2"))
+            assert refused == {
+                "outcome": "skip",
+                "reason": "account_window",
+                "eligible_at": (served.clock.now() + timedelta(days=7)).isoformat(),
+            }
+            assert ask(served, item(2, "C-3"))["reason"] == "account_window"  # from the state
+            assert ask(served, item(3, "C-4", "BETA"))["outcome"] == "invite"
+            invited = served.run(served.store.invited_since(since=served.clock.now()))
+            assert {(i.customer_id, i.account_id) for i in invited} == {
+                ("C-0", None),
+                ("C-9", "ACME"),
+                ("C-4", "BETA"),
+            }
+        with serve_collector(tmp_path, channels=channels, rules=rules) as restarted:
+            assert ask(restarted, item(4, "C-5"))["reason"] == "account_window"
+            assert ask(restarted, item(5, "C-6", "GAMMA"))["outcome"] == "invite"
 
     @pytest.mark.parametrize("made_after", [0.5, 1.5])
     def test_an_invitation_stored_after_a_read_but_made_before_it_counts(self, served, made_after):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -165,6 +167,31 @@ class TestSend:
         assert "claimed by another dispatcher" not in summaries[1]
         assert len(sent) == 2
         assert outbox_states(files / "cx.db") == {"sent": 2, "suppressed": 1}
+
+    def test_a_new_campaign_skips_people_asked_inside_the_window(self, files, capsys):
+        """The store refuses to ask again inside the recontact window: skipped, with when.
+
+        A campaign decides on what it asks itself; who else was asked (by an
+        earlier campaign, the collector, another process) the store knows, and
+        refuses in the write's transaction. Nothing is stored or sent twice.
+        """
+        with fake_channels(["email"]) as sent:
+            cli.run(args_for(files))
+            first = len(sent)
+            argv = argv_for(files)
+            argv[argv.index("2026-q4")] = "2027-q1"
+            again = cli.run(parse(*argv[1:]))
+        out, _ = capsys.readouterr()
+        assert again == 1  # the bad rows fail each time
+        summary = out.split("cxcore send:")[2]
+        assert "campaign '2027-q1', 7 rows" in summary
+        assert "  sent       0\n" in summary
+        skips = re.findall(r"      (\d+) x recontact_window \(eligible again at (\S+)\)\n", summary)
+        assert sum(int(n) for n, _ in skips) == 4, summary  # and Asha, listed twice
+        month = datetime.now(UTC) + timedelta(days=29)
+        assert all(datetime.fromisoformat(at) > month for _, at in skips)
+        assert len(sent) == first == 3
+        assert outbox_states(files / "cx.db") == {"sent": 3}
 
     @pytest.mark.parametrize("window", [1, 2, 3])
     def test_rows_stored_in_windows_sum_up_the_same(self, files, capsys, monkeypatch, window):

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
-from cxcore import Consent, Customer, Interaction, ManualClock, Purpose
+from cxcore import (
+    AlreadyInvitedError,
+    Consent,
+    Customer,
+    Interaction,
+    InviteGuard,
+    ManualClock,
+    Purpose,
+)
 from cxcore.distribution import (
     ChannelPolicy,
     FatiguePolicy,
@@ -23,6 +32,7 @@ from cxcore.distribution import (
     explain,
     invitation_id,
     record,
+    skip_refused,
 )
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)  # 11:30 in Kolkata
@@ -152,21 +162,65 @@ class TestEligibility:
         assert decide(rules, visit(), ASHA, FatigueState(), clock).reason is Reason.NO_CHANNEL
 
     def test_an_invitation_says_after_when_another_would_have_blocked_it(self, clock):
-        """recontact_after is the due time less the recontact window, the same traced or not."""
+        """The guard: the due time less each window that applies, the same traced or not."""
+        due = NOW + timedelta(minutes=10)
         rules = RuleSet(
             rules=[TriggerRule(id="r", touchpoint="billing", survey="s", delay_minutes=10)],
             fatigue=FatiguePolicy(recontact_days=30),
         )
         fast = decide(rules, visit(), ASHA, FatigueState(), clock)
         traced = explain(rules, visit(), ASHA, FatigueState(), clock).decision
-        assert fast.due_at == NOW + timedelta(minutes=10)
-        assert fast.recontact_after == NOW + timedelta(minutes=10) - timedelta(days=30)
-        assert traced.recontact_after == fast.recontact_after
+        assert fast.due_at == due
+        assert fast.guard == InviteGuard(person_after=due - timedelta(days=30))
+        assert traced.guard == fast.guard
         anonymous = decide(rules, visit(customer=None), None, FatigueState(), clock)
         assert anonymous.invite
-        assert anonymous.recontact_after is None  # nobody to ask twice
+        assert anonymous.guard is None  # nobody to ask twice
         unbounded = RuleSet(rules=rules.rules, fatigue=FatiguePolicy(recontact_days=0))
-        assert decide(unbounded, visit(), ASHA, FatigueState(), clock).recontact_after is None
+        assert decide(unbounded, visit(), ASHA, FatigueState(), clock).guard is None
+        # A rule's own window, and the account window for a person of an account.
+        windows = RuleSet(
+            rules=[attrs.evolve(rules.rules[0], recontact_days=90)],
+            fatigue=FatiguePolicy(recontact_days=0, account_days=7),
+        )
+        b2b = attrs.evolve(ASHA, account_id="ACME")
+        expected = InviteGuard(
+            survey_after=due - timedelta(days=90), account_after=due - timedelta(days=7)
+        )
+        assert decide(windows, visit(), b2b, FatigueState(), clock).guard == expected
+        assert explain(windows, visit(), b2b, FatigueState(), clock).decision.guard == expected
+        alone = decide(windows, visit(), ASHA, FatigueState(), clock).guard
+        assert alone == InviteGuard(survey_after=due - timedelta(days=90))
+        assert alone.windows() == ("survey_window",)
+
+    def test_a_refused_invitation_is_the_skip_of_its_window(self, clock):
+        """skip_refused: the window's reason, when the person is eligible again, and the state told."""
+        rules = RuleSet(
+            rules=[TriggerRule(id="r", touchpoint="billing", survey="s", recontact_days=90)],
+            fatigue=FatiguePolicy(recontact_days=30, account_days=7),
+        )
+        b2b = attrs.evolve(ASHA, account_id="ACME")
+        decision = decide(rules, visit(), b2b, FatigueState(), clock)
+        assert decision.invite
+        at = NOW - timedelta(hours=1)
+        expected = {
+            "recontact_window": (Reason.RECONTACT_WINDOW, at + timedelta(days=30)),
+            "survey_window": (Reason.SURVEY_WINDOW, at + timedelta(days=90)),
+            "account_window": (Reason.ACCOUNT_WINDOW, at + timedelta(days=7)),
+        }
+        for window, (reason, eligible) in expected.items():
+            state = FatigueState()
+            refused = AlreadyInvitedError("C-1", "inv-other", at, window=window, account_id="ACME")
+            skip = skip_refused(rules, decision, refused, state)
+            assert (skip.reason, skip.eligible_at, skip.rule) == (reason, eligible, "r")
+            assert skip.interaction_id == decision.interaction_id
+            # The next decision, on the state told, is the same skip.
+            again = decide(rules, visit(), b2b, state, clock)
+            assert (again.reason, again.eligible_at) == (reason, eligible), window
+            if window == "account_window":
+                assert state.last_invited("C-1") is None  # someone else of ACME was asked
+            else:
+                assert state.last_invited("C-1") == int(at.timestamp())
 
     def test_account_and_store_caps(self, clock):
         rules = RuleSet(

@@ -147,7 +147,11 @@ class TestEligibility:
             r = _ask(s.url, "C-3")
             again = _ask(s.url, "C-3", event="chat.closed")
             counts = s.counts()
-        assert r.json() == {"show": False, "reason": "recontact_window"}
+        assert r.json() == {
+            "show": False,
+            "reason": "recontact_window",
+            "eligible_at": (s.clock.now() + timedelta(days=30)).isoformat(),
+        }
         assert again.json()["reason"] == "recontact_window"  # remembered as asked
         assert counts["invitations"] == 2  # C-0's and the email: none made for C-3 here
 

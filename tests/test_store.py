@@ -45,6 +45,7 @@ from cxcore.ports.store import (
     ConflictError,
     Finish,
     Invited,
+    InviteGuard,
     OutboxItem,
     OutboxState,
     PayloadTooLargeError,
@@ -713,7 +714,7 @@ class TestOutbox:
         run(backend, scenario)
 
     def test_an_invitation_is_refused_when_its_person_was_invited_since(self, backend):
-        """unless_invited_after: a new invitation is stored only if its person has none newer.
+        """A guard's person_after: a new invitation is stored only if its person has none newer.
 
         Stored invitations count, and so do those written earlier in the same
         call; an entry without a time or without a customer is not checked,
@@ -732,16 +733,14 @@ class TestOutbox:
                 (invitation("inv-0"), []),  # a repeat
                 (invitation("inv-6", created_at=T0 + 3 * hour), []),  # not checked
             ]
+            times = [T0 - hour, T0, T0 + hour / 2, T0 + hour, T0 + hour, T0 - 9 * hour, None]
             results = await store.add_invitations(
-                entries,
-                unless_invited_after=[
-                    T0 - hour, T0, T0 + hour / 2, T0 + hour, T0 + hour, T0 - 9 * hour, None,
-                ],
-            )  # fmt: skip
+                entries, guards=[None if t is None else InviteGuard(person_after=t) for t in times]
+            )
             refused = [r for r in results if isinstance(r, AlreadyInvitedError)]
-            assert [(r.customer_id, r.invitation_id, r.invited_at) for r in refused] == [
-                (CUSTOMER, "inv-0", T0),
-                (CUSTOMER, "inv-2", T0 + hour),
+            assert [(r.customer_id, r.invitation_id, r.invited_at, r.window) for r in refused] == [
+                (CUSTOMER, "inv-0", T0, "recontact_window"),
+                (CUSTOMER, "inv-2", T0 + hour, "recontact_window"),
             ]
             assert str(refused[0]) == (
                 f"customer {CUSTOMER!r} was invited at {T0.isoformat()} (invitation 'inv-0'), "
@@ -761,8 +760,70 @@ class TestOutbox:
             for gone in ("inv-1", "inv-3"):
                 with pytest.raises(StoreError, match=f"no invitation '{gone}'"):
                     await store.invitation(gone)
-            with pytest.raises(ValueError, match="unless_invited_after: 1 times for 2 entries"):
-                await store.add_invitations(entries[:2], unless_invited_after=[None])
+            with pytest.raises(ValueError, match=r"guards: 1 guards for 2 entries \(expected"):
+                await store.add_invitations(entries[:2], guards=[None])
+
+        run(backend, scenario)
+
+    def test_an_invitation_is_refused_inside_its_survey_or_account_window(self, backend):
+        """A guard's survey_after counts the person's invitations to that survey; account_after anyone's of the account.
+
+        Invitations to another survey leave the survey window alone; an
+        invitation without an account leaves the account window alone; the
+        account's invitations are read back with it by invited_since.
+        """
+        hour = timedelta(hours=1)
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitations(
+                [
+                    (invitation("a-0", survey_id="csat", customer_id="C-1"), []),
+                    (invitation("a-1", customer_id="C-2", account_id="ACME"), []),
+                ]
+            )
+            survey = InviteGuard(survey_after=T0 - hour)
+            account = InviteGuard(account_after=T0 - hour)
+            entries: list[tuple[Invitation, list[OutboxItem], InviteGuard]] = [
+                # C-1 was asked "csat" at T0, not "nps": stored.
+                (invitation("b-0", customer_id="C-1", created_at=T0 + hour), [], survey),
+                # ...and now C-1 has an "nps" invitation: refused.
+                (invitation("b-1", customer_id="C-1", created_at=T0 + hour), [], survey),
+                (invitation("b-2", survey_id="csat", customer_id="C-1"), [], survey),
+                # C-3 is of ACME, whose C-2 was asked at T0: refused.
+                (invitation("b-3", customer_id="C-3", account_id="ACME"), [], account),
+                # BETA was never asked: stored; then its next one is refused.
+                (invitation("b-4", customer_id="C-4", account_id="BETA"), [], account),
+                (invitation("b-5", customer_id="C-5", account_id="BETA"), [], account),
+                # No account on the invitation: nothing to check.
+                (invitation("b-6", customer_id="C-6"), [], account),
+            ]
+            results = await store.add_invitations(
+                [(i, items) for i, items, _ in entries], guards=[g for *_, g in entries]
+            )
+            outcome = [
+                r.window if isinstance(r, AlreadyInvitedError) else r.invitation.id
+                for r in results
+                if isinstance(r, AlreadyInvitedError | AddedInvitation)
+            ]
+            assert outcome == [
+                "b-0", "survey_window", "survey_window", "account_window",
+                "b-4", "account_window", "b-6",
+            ]  # fmt: skip
+            refused = results[3]
+            assert isinstance(refused, AlreadyInvitedError)
+            assert (refused.customer_id, refused.account_id, refused.invitation_id) == (
+                "C-3",
+                "ACME",
+                "a-1",
+            )
+            assert str(refused) == (
+                "someone of account 'ACME' (asking customer 'C-3') was invited at "
+                f"{T0.isoformat()} (invitation 'a-1'), inside the account window"
+            )
+            assert str(results[2]).endswith("(invitation 'a-0'), inside the survey window")
+            invited = {i.customer_id: i.account_id for i in await store.invited_since(since=T0)}
+            assert invited == {"C-1": None, "C-2": "ACME", "C-4": "BETA", "C-6": None}
+            assert (await store.invitation("b-4")).account_id == "BETA"
 
         run(backend, scenario)
 
@@ -773,7 +834,9 @@ class TestOutbox:
             mine = invitation(
                 f"inv-{person}-{n}", customer_id=f"C-{person}", created_at=T0 + timedelta(seconds=n)
             )
-            [result] = await store.add_invitations([(mine, [])], unless_invited_after=[T0])
+            [result] = await store.add_invitations(
+                [(mine, [])], guards=[InviteGuard(person_after=T0)]
+            )
             return result
 
         async def main() -> None:
@@ -789,6 +852,37 @@ class TestOutbox:
                 assert all(isinstance(r, AlreadyInvitedError | AddedInvitation) for r in results)
                 stored = await one.recent_invitations(since=T0)
                 assert len(stored) == 20
+
+        asyncio.run(main())
+
+    def test_of_two_writers_asking_one_account_at_once_one_wins(self, backend):
+        """Two stores race to invite two people of each account: one invitation an account."""
+
+        async def invite(store: Store, account: int, n: int) -> AddedInvitation | StoreError:
+            mine = invitation(
+                f"inv-{account}-{n}",
+                customer_id=f"C-{account}-{n}",
+                account_id=f"A-{account}",
+                created_at=T0 + timedelta(seconds=n),
+            )
+            [result] = await store.add_invitations(
+                [(mine, [])], guards=[InviteGuard(account_after=T0)]
+            )
+            return result
+
+        async def main() -> None:
+            async with backend() as one, backend() as two:
+                results = await asyncio.gather(
+                    *(invite(store, a, n) for a in range(20) for n, store in ((1, one), (2, two)))
+                )
+                won = [r for r in results if isinstance(r, AddedInvitation)]
+                assert sorted(r.invitation.account_id or "" for r in won) == sorted(
+                    f"A-{a}" for a in range(20)
+                )
+                lost = [r for r in results if isinstance(r, AlreadyInvitedError)]
+                assert len(lost) == 20
+                assert {r.window for r in lost} == {"account_window"}
+                assert len(await one.recent_invitations(since=T0)) == 20
 
         asyncio.run(main())
 

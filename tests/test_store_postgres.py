@@ -417,8 +417,8 @@ class TestSchema:
             "WHERE table_schema = current_schema() AND column_name IN ('d_store', 't_store') "
             "ORDER BY column_name",
         ) == [("jsonb", "NEVER"), ("text", "ALWAYS")]
-        # Back to schema 3, without the t_ columns (nor schema 5 and 6's tables and indexes); an
-        # older cxcore writes as it did.
+        # Back to schema 3, without the t_ columns (nor schema 5, 6 and 7's tables, columns and
+        # indexes); an older cxcore writes as it did.
         dims = ("touchpoint", "journey", "store", "agent", "product", "channel")
         with psycopg.connect(dsn) as conn:
             conn.execute(
@@ -430,6 +430,7 @@ class TestSchema:
                 "outbox_by_provider"
             )
             conn.execute("CREATE INDEX invitations_by_address ON invitations (address)")
+            conn.execute("ALTER TABLE invitations DROP COLUMN account_id")
             conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
         upgraded = asyncio.run(read())
         assert upgraded == {**written, "version": SCHEMA_VERSION}

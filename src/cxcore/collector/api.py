@@ -17,9 +17,7 @@ Bad input gets a 4xx JSON error naming every problem, and writes nothing.
 from __future__ import annotations
 
 import collections
-import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -36,7 +34,7 @@ from cxcore.collector.context import Context
 from cxcore.collector.fatigue import FatigueFollower
 from cxcore.definitions import structure
 from cxcore.dispatch.outbox import Outbox, Scheduled, ScheduleRequest
-from cxcore.distribution.decide import Decision, Outcome, Reason, decide, record
+from cxcore.distribution.decide import Decision, Outcome, decide, record, skip_refused
 from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet
 from cxcore.errors import CxError, DefinitionError, Problem
@@ -412,20 +410,14 @@ class Interactions:
     def _invited_meanwhile(
         self, request: ScheduleRequest, refused: AlreadyInvitedError, state: FatigueState
     ) -> dict[str, Any]:
-        """The skip of an invitation the store refused: the person was asked by another writer.
+        """The skip of an invitation the store refused: another writer asked them meanwhile.
 
         What the rules would have said had this process read that invitation
         first; it is remembered in the state, for the next decisions.
         """
-        at = refused.invited_at.timestamp()
-        state.invited(refused.customer_id, math.ceil(at))
-        result: dict[str, Any] = {"outcome": "skip", "reason": Reason.RECONTACT_WINDOW.value}
-        days = self.rules.fatigue.recontact_days
-        if days:
-            until = datetime.fromtimestamp(math.ceil(at), UTC) + timedelta(days=days)
-            result["eligible_at"] = until.isoformat()
+        skip = skip_refused(self.rules, request.decision, refused, state)
         assert request.interaction is not None  # noqa: S101 - every request has one here
-        return self._remember(request.interaction.id, result)
+        return self._remember(request.interaction.id, _skipped(skip))
 
     def _remember(self, interaction_id: str, result: dict[str, Any]) -> dict[str, Any]:
         """Keep what was decided, so that a client's retry gets the same answer."""

@@ -74,9 +74,9 @@ class FatigueFollower:
             )
             invited = self._state.invited
             read: list[float] = []
-            for person, survey, created_at in await self.store.invited_since(since=since):
+            for person, survey, created_at, account in await self.store.invited_since(since=since):
                 at = created_at.timestamp()
-                invited(person, math.ceil(at), survey=survey)
+                invited(person, math.ceil(at), survey=survey, account_id=account)
                 read.append(at)
             # What the next window reaches: kept from before where this read did not look,
             # and this read's, which replaces what was seen from its start on.

@@ -30,7 +30,6 @@ import gzip
 import hashlib
 import hmac
 import json
-import math
 import re
 import secrets
 import uuid
@@ -54,7 +53,7 @@ from cxcore.collector._http import (
 from cxcore.collector.context import Context, guarded
 from cxcore.collector.fatigue import FatigueFollower
 from cxcore.dispatch.outbox import Outbox
-from cxcore.distribution.decide import Decision, Outcome, Reason, decide, record
+from cxcore.distribution.decide import Decision, Outcome, decide, record, skip_refused
 from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.tokens import TokenPurpose, TokenService
 from cxcore.errors import CxError, Problem, ValidationError
@@ -522,8 +521,7 @@ class WidgetRoutes:
                 }
             invitation = await self._invite(decision, customer, interaction, now)
         except AlreadyInvitedError as refused:  # asked by another process since the state's read
-            state.invited(refused.customer_id, math.ceil(refused.invited_at.timestamp()))
-            return {"show": False, "reason": Reason.RECONTACT_WINDOW.value}
+            return _skip(skip_refused(self.rules[app.channel], decision, refused, state))
         return await self._show(invitation, locale, now, pulled=False)
 
     async def _waiting(self, app: WidgetApp, user_id: str, now: datetime) -> Invitation | None:
@@ -560,6 +558,7 @@ class WidgetRoutes:
             created_at=now,
             expires_at=decision.expires_at,
             customer_id=decision.customer_id,
+            account_id=decision.account_id,
             interaction_id=decision.interaction_id,
             locale=customer.locale if customer is not None else "en",
             timezone=customer.timezone or "UTC" if customer is not None else "UTC",
@@ -567,7 +566,7 @@ class WidgetRoutes:
         )
         # Stored only if nobody asked the person since the state was read (another process).
         [added] = await self.context.store.add_invitations(
-            [(invitation, [])], unless_invited_after=[decision.recontact_after]
+            [(invitation, [])], guards=[decision.guard]
         )
         if isinstance(added, StoreError):
             raise added

@@ -48,7 +48,7 @@ from cxcore.dispatch.audience import AudienceError, AudienceRow, read_audience
 from cxcore.dispatch.dispatcher import Dispatcher, DispatchOutcome
 from cxcore.dispatch.outbox import Outbox, Scheduled
 from cxcore.distribution.channels import ChannelPolicy
-from cxcore.distribution.decide import Decision, Reason, decide, record
+from cxcore.distribution.decide import Decision, decide, record, skip_refused
 from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet, load_rules
 from cxcore.distribution.tokens import TokenService
@@ -631,8 +631,9 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
         async def stored() -> None:
             results = await asyncio.gather(*(job for *_, job in storing), return_exceptions=True)
             for (row, decision, _), result in zip(storing, results, strict=True):
-                if isinstance(result, AlreadyInvitedError):  # by another process, meanwhile
-                    tally.skipped[f"{Reason.RECONTACT_WINDOW.value} (invited meanwhile)"] += 1
+                if isinstance(result, AlreadyInvitedError):  # asked before, or meanwhile
+                    # The run decides on what it asked itself; the store knows who else was.
+                    tally.skipped[_skip_reason(skip_refused(rules, decision, result, state))] += 1
                     progress.advance()
                 elif isinstance(result, CxError):  # nothing of the row was stored
                     tally.fail(row.row, f"row {row.row}: {result}")

@@ -166,8 +166,9 @@ class Outbox:
         Raises:
             ScheduleError: If *decision* is a skip, lacks a survey, channel or due
                 time, or is a reminder of an invitation that is not stored.
-            AlreadyInvitedError: If the person was invited by another writer after
-                the decision's ``recontact_after`` (nothing is written or recorded).
+            AlreadyInvitedError: If another writer invited the person (or someone
+                of their account) inside a window of the decision's ``guard``
+                (nothing is written or recorded).
             StoreError: If the store refuses the write (nothing is recorded in *state*).
 
         .. versionadded:: 0.1.0
@@ -192,12 +193,12 @@ class Outbox:
         its error as its result (a :class:`ScheduleError`, a
         :class:`~cxcore.StoreError`, or the invitation's
         :class:`~cxcore.ValidationError`) and writes nothing; the others are
-        stored. A decision with
-        ``recontact_after`` is stored only
-        if the store holds no invitation to the person made after it (another
-        process asked them since this one's fatigue state was read): else its
-        result is an :class:`~cxcore.AlreadyInvitedError`, which the caller
-        treats as the recontact window's skip. Decisions are recorded in
+        stored. A decision with a ``guard`` is stored only if the store holds
+        no invitation inside its windows made after their times (another
+        process asked the person, or someone of their account, since this
+        one's fatigue state was read): else its result is an
+        :class:`~cxcore.AlreadyInvitedError`, which the caller treats as the
+        skip of the window it names. Decisions are recorded in
         *state* (if given) for the invitations this call created, and for
         reminders.
 
@@ -270,7 +271,7 @@ class Outbox:
     ) -> None:
         """Store *entries* (of ``requests[owners[i]]``) at once; their results into *results*."""
         added = await self.store.add_invitations(
-            entries, unless_invited_after=[requests[n].decision.recontact_after for n in owners]
+            entries, guards=[requests[n].decision.guard for n in owners]
         )
         repeats: list[int] = []
         for n, (_, items), outcome in zip(owners, entries, added, strict=True):
@@ -335,6 +336,7 @@ class Outbox:
             created_at=now,
             expires_at=expires_at,
             customer_id=decision.customer_id,
+            account_id=decision.account_id,
             interaction_id=decision.interaction_id,
             name=name,
             locale=customer.locale if customer is not None else "en",

@@ -18,6 +18,7 @@ from cxcore.distribution.decide import (
     explain,
     invitation_id,
     record,
+    skip_refused,
 )
 from cxcore.distribution.fatigue import (
     FatiguePolicy,
@@ -70,4 +71,5 @@ __all__ = [
     "loads_rules",
     "next_allowed",
     "record",
+    "skip_refused",
 ]

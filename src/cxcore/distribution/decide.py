@@ -20,6 +20,7 @@ from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.triggers import TriggerRule
 from cxcore.model.customer import AddressKind, Customer, Purpose
 from cxcore.model.interaction import Interaction
+from cxcore.ports.store import AlreadyInvitedError, InviteGuard
 
 if TYPE_CHECKING:
     from cxcore.ports.clock import Clock
@@ -104,10 +105,11 @@ class Decision:
     and the rule, so deciding twice gives the same id and the outbox can
     refuse the duplicate.
 
-    ``recontact_after`` is set on an invitation to a known person when the
-    rules have a recontact window: an invitation to them made after that
-    instant would have blocked this one. The state this decision saw may miss
-    one that another process made meanwhile, so the
+    ``guard`` is set on an invitation to a known person when the rules have
+    a window for it (the global recontact window, the rule's own survey
+    window, the account window): an invitation made after the guard's times
+    would have blocked this one. The state this decision saw may miss one
+    that another process made meanwhile, so the
     :class:`~cxcore.dispatch.Outbox` has the store write the invitation only
     if it holds none (:meth:`Store.add_invitations <cxcore.Store.add_invitations>`).
 
@@ -135,7 +137,7 @@ class Decision:
     store_day: int | None = None
     survey_window: bool = False
     remindable: bool = False
-    recontact_after: datetime | None = None
+    guard: InviteGuard | None = None
 
     @property
     def invite(self) -> bool:
@@ -452,9 +454,27 @@ def _try_rule(  # noqa: C901, PLR0912 - one branch per traced step, in order
         else None,
         survey_window=rule.recontact_days is not None,
         remindable=bool(rule.reminders_after_hours),
-        recontact_after=datetime.fromtimestamp(due_ts - policy.recontact_days * DAY, UTC)
-        if customer is not None and policy.recontact_days
-        else None,
+        guard=None
+        if customer is None
+        else _guard(due_ts, policy, rule.recontact_days, customer.account_id),
+    )
+
+
+def _guard(
+    due_ts: float, policy: FatiguePolicy, survey_days: int | None, account_id: str | None
+) -> InviteGuard | None:
+    """The windows an invitation to a known person due at *due_ts* must still be outside of."""
+    account_days = policy.account_days if account_id is not None else None
+    if not (policy.recontact_days or survey_days or account_days):
+        return None
+
+    def before(days: int | None) -> datetime | None:
+        return datetime.fromtimestamp(due_ts - days * DAY, UTC) if days else None
+
+    return InviteGuard(
+        person_after=before(policy.recontact_days),
+        survey_after=before(survey_days),
+        account_after=before(account_days),
     )
 
 
@@ -601,6 +621,42 @@ def decide_reminder(
         store_day=_day(due_ts, policy.day_timezone)
         if inv.store is not None and policy.store_daily_limit is not None
         else None,
+    )
+
+
+def skip_refused(
+    rules: RuleSet, decision: Decision, refused: AlreadyInvitedError, state: FatigueState
+) -> Decision:
+    """The skip an invitation the store refused stands for: what the rules would have said.
+
+    The store refused *decision*'s invitation (see its ``guard``): another
+    writer had made an invitation inside one of its windows since *state* was
+    read. This is the decision the rules would have made had *state* held that
+    invitation: a skip with the window's reason and the time the person (or
+    account) is eligible again. The invitation found is remembered in *state*,
+    for the decisions that follow.
+
+    .. versionadded:: 0.1.0
+    """
+    at = math.ceil(refused.invited_at.timestamp())
+    reason = Reason(refused.window)
+    days: int | None
+    if reason is Reason.ACCOUNT_WINDOW:
+        if refused.account_id is not None:
+            state.account_invited(refused.account_id, at)
+        days = rules.fatigue.account_days
+    elif reason is Reason.SURVEY_WINDOW:
+        state.invited(refused.customer_id, at, survey=decision.survey)
+        days = rules.rule(decision.rule).recontact_days if decision.rule is not None else None
+    else:
+        state.invited(refused.customer_id, at)
+        days = rules.fatigue.recontact_days
+    return _skipped(
+        reason,
+        decision.interaction_id or "",
+        decision.customer_id,
+        decision.rule,
+        datetime.fromtimestamp(at + days * DAY, UTC) if days else None,
     )
 
 
@@ -924,9 +980,12 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved is
         fields["store_day"] = store_day
         fields["survey_window"] = plan.recontact_days is not None
         fields["remindable"] = plan.remindable
-        if cid is not None and policy.recontact_days:
-            fields["recontact_after"] = datetime.fromtimestamp(
-                due_ts - policy.recontact_days * DAY, UTC
+        if cid is not None:
+            fields["guard"] = _guard(
+                due_ts,
+                policy,
+                plan.recontact_days,
+                customer.account_id if customer is not None else None,
             )
         return _decision(fields)
     if skip is None:  # every rule's filter failed

@@ -213,6 +213,11 @@ class FatigueState:
             day_key = (store, store_day)
             self._store_day[day_key] = self._store_day.get(day_key, 0) + 1
 
+    def account_invited(self, account_id: str, due: int) -> None:
+        """Remember that someone of *account_id* was invited, due at *due* (epoch seconds)."""
+        if due > self._account.get(account_id, -1):
+            self._account[account_id] = due
+
     def count_stratum(self, rule: str, stratum: str, day: int) -> None:
         """Count one invitation by *rule* for *stratum* on *day*."""
         key = (rule, stratum, day)

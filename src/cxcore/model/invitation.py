@@ -88,6 +88,8 @@ class Invitation:
         created_at: When it was created.
         expires_at: After this, answers are no longer accepted.
         customer_id: The customer invited, if known.
+        account_id: The business account the customer was asked as one of,
+            if any: the account window of the fatigue rules counts it.
         interaction_id: The interaction asked about, if any.
         name: How to greet the person. Untrusted text: channels escape it.
         locale: The language to ask in.
@@ -115,6 +117,7 @@ class Invitation:
     timezone: str = "UTC"
     reminder: int = 0
     context: FrozenDict[str, Scalar] = attrs.field(factory=FrozenDict, converter=frozen_scalars)
+    account_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
         checks = Checks()
@@ -138,6 +141,8 @@ class Invitation:
             and (checks.aware("expires_at", self.expires_at) and self.expires_at <= self.created_at)
         ):
             checks.add("expires_at", f"{self.expires_at.isoformat()} is not after created_at")
+        if self.account_id is not None:
+            checks.text("account_id", self.account_id, single_line=True)
         if self.name is not None:
             checks.is_a("name", self.name, str, "text")
         checks.locale("locale", self.locale)

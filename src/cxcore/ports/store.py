@@ -39,6 +39,7 @@ __all__ = [
     "ClaimedSend",
     "ConflictError",
     "Finish",
+    "InviteGuard",
     "Invited",
     "Kiosk",
     "KioskHeartbeat",
@@ -82,31 +83,94 @@ class ClaimLostError(ConflictError):
     """
 
 
-class AlreadyInvitedError(StoreError):
-    """An invitation was refused: its customer was invited after the time its decision allowed.
+@attrs.frozen(kw_only=True)
+class InviteGuard:
+    """The fatigue windows a new invitation must still fall outside of when it is written.
 
-    :meth:`Store.add_invitations` refuses it when asked to (*unless_invited_after*):
-    another writer (a dispatcher, another collector process) invited the same
-    person inside the recontact window after the caller's fatigue state was
-    read. Checked in the write's transaction, so of two writers racing to ask
-    one person, one wins.
+    A decision is made on a fatigue state read a moment before; another writer
+    (a dispatcher, another collector process, ``cxcore send``) may invite in
+    between. :meth:`Store.add_invitations` writes an invitation with a guard
+    only if the store holds no invitation made after each time given here,
+    checked in the write's transaction:
+
+    >>> from datetime import datetime, UTC
+    >>> InviteGuard(person_after=datetime(2026, 11, 7, tzinfo=UTC)).windows()
+    ('recontact_window',)
+
+    A :class:`~cxcore.distribution.Decision` carries the guard its rules ask for.
 
     Attributes:
-        customer_id: The person.
-        invitation_id: The invitation already made to them.
-        invited_at: When it was made.
+        person_after: No invitation to the invitation's customer after this
+            (the global recontact window).
+        survey_after: No invitation to the customer for the invitation's
+            survey after this (the rule's own window).
+        account_after: No invitation to anyone of the invitation's
+            ``account_id`` after this (the account window).
 
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, customer_id: str, invitation_id: str, invited_at: datetime) -> None:
+    person_after: datetime | None = None
+    survey_after: datetime | None = None
+    account_after: datetime | None = None
+
+    def windows(self) -> tuple[str, ...]:
+        """The windows this guard checks, by the names of their skips (``recontact_window``...)."""
+        return tuple(
+            name
+            for name, at in (
+                ("recontact_window", self.person_after),
+                ("survey_window", self.survey_after),
+                ("account_window", self.account_after),
+            )
+            if at is not None
+        )
+
+
+class AlreadyInvitedError(StoreError):
+    """An invitation was refused: someone was invited after the time its decision allowed.
+
+    :meth:`Store.add_invitations` refuses it when asked to (an
+    :class:`InviteGuard`): another writer (a dispatcher, another collector
+    process) invited the same person (or someone of the same account) inside a
+    window after the caller's fatigue state was read. Checked in the write's
+    transaction, so of two writers racing to ask one person, one wins.
+
+    Attributes:
+        customer_id: The person the refused invitation was for.
+        invitation_id: The invitation already made, inside the window.
+        invited_at: When it was made.
+        window: Which window: ``"recontact_window"`` (the person),
+            ``"survey_window"`` (the person, for this survey) or
+            ``"account_window"`` (anyone of the account), as the
+            :class:`~cxcore.distribution.Reason` of the skip it stands for.
+        account_id: The account, for the account window; else ``None``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        customer_id: str,
+        invitation_id: str,
+        invited_at: datetime,
+        *,
+        window: str = "recontact_window",
+        account_id: str | None = None,
+    ) -> None:
+        if window == "account_window":
+            who = f"someone of account {account_id!r} (asking customer {customer_id!r})"
+        else:
+            who = f"customer {customer_id!r}"
         super().__init__(
-            f"customer {customer_id!r} was invited at {invited_at.isoformat()} "
-            f"(invitation {invitation_id!r}), inside the recontact window"
+            f"{who} was invited at {invited_at.isoformat()} "
+            f"(invitation {invitation_id!r}), inside the {window.replace('_', ' ')}"
         )
         self.customer_id = customer_id
         self.invitation_id = invitation_id
         self.invited_at = invited_at
+        self.window = window
+        self.account_id = account_id
 
 
 class UnknownSurveyError(StoreError, LookupError):
@@ -294,6 +358,8 @@ class Invited(NamedTuple):
     """The survey they were invited to."""
     created_at: datetime
     """When the invitation was made."""
+    account_id: str | None = None
+    """The business account the person was invited as one of, if any."""
 
 
 @attrs.frozen(kw_only=True)
@@ -796,7 +862,7 @@ class Store(Protocol):
         self,
         entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]],
         *,
-        unless_invited_after: Sequence[datetime | None] | None = None,
+        guards: Sequence[InviteGuard | None] | None = None,
     ) -> list[AddedInvitation | StoreError]:
         """Store many invitations, each with its sends, in one write; a result per entry, in order.
 
@@ -807,13 +873,16 @@ class Store(Protocol):
         invitation, a value the database cannot hold) is returned as its
         :class:`StoreError` and writes nothing; the others are stored.
 
-        *unless_invited_after* gives, entry by entry, a time or ``None``: a new
-        invitation with a time and a customer is stored only if no other
-        invitation to that customer was made after that time (stored before,
-        or stored by an earlier entry of the call); else its result is an
-        :class:`AlreadyInvitedError`. The check and the write are one
-        transaction, so two processes asking one person at once cannot both
-        succeed (see a :class:`~cxcore.distribution.Decision`'s ``recontact_after``).
+        *guards* gives, entry by entry, an :class:`InviteGuard` or ``None``: a
+        new invitation with a guard and a customer is stored only if no
+        invitation inside the guard's windows was made after their times
+        (stored before, or stored by an earlier entry of the call): to the
+        customer, to the customer for the invitation's survey, to anyone of
+        the invitation's ``account_id``. Else its result is an
+        :class:`AlreadyInvitedError` that names the window. The check and the
+        write are one transaction, so two processes asking one person (or one
+        account) at once cannot both succeed (see a
+        :class:`~cxcore.distribution.Decision`'s ``guard``).
 
         .. versionadded:: 0.1.0
         """
@@ -855,7 +924,7 @@ class Store(Protocol):
     async def invited_since(self, *, since: datetime) -> list[Invited]:
         """Who was invited to what, when: the invitations with a customer made at *since* or later.
 
-        What :meth:`recent_invitations` reads, reduced to the three columns a
+        What :meth:`recent_invitations` reads, reduced to the columns a
         :class:`~cxcore.distribution.FatigueState` needs, read without
         decoding the invitations; oldest first.
 

@@ -15,6 +15,7 @@ from cxcore.ports.store import (
     AddedInvitation,
     AlreadyInvitedError,
     ClaimedSend,
+    InviteGuard,
     OutboxItem,
     OutboxState,
     StoreError,
@@ -117,9 +118,13 @@ def claimed_sends(
 
 
 INVITATION_COLUMNS = (
-    "id, survey_id, survey_version, channel, customer_id, address, created_at, body"
+    "id, survey_id, survey_version, channel, customer_id, address, created_at, body, account_id"
 )
 """The columns of ``invitations``, in the order of :meth:`InvitationBatch.row`."""
+
+
+Latest = Iterable[tuple[str, str, str, int]]
+"""Rows of the latest invitations: (key, survey or ``""``, invitation id, created_at in micros)."""
 
 
 class InvitationBatch:
@@ -133,9 +138,10 @@ class InvitationBatch:
     A backend writes, in one transaction: the candidates whose id is not stored
     yet (:meth:`row`, :meth:`audit_rows`, their items), each alone when writing
     them together fails; then hands :meth:`results` what it found stored and
-    which candidates failed. Where the call gives *unless_invited_after*, the
-    backend first reads the latest invitation of each :attr:`guarded` customer
-    (under a lock other writers of them take too), and :meth:`refused` says
+    which candidates failed. Where the call gives *guards*, the backend first
+    locks the :attr:`guarded` customers and :attr:`guarded_accounts` (under
+    locks other writers of them take too), reads the latest invitation of each
+    customer to each survey and of each account, and :meth:`refused` says
     which new candidates not to write.
     """
 
@@ -144,13 +150,13 @@ class InvitationBatch:
     def __init__(
         self,
         entries: Iterable[tuple[Invitation, Iterable[OutboxItem]]],
-        unless_invited_after: Sequence[datetime | None] | None = None,
+        guards: Sequence[InviteGuard | None] | None = None,
     ) -> None:
         self.entries = [(invitation, list(items)) for invitation, items in entries]
-        if unless_invited_after is not None and len(unless_invited_after) != len(self.entries):
+        if guards is not None and len(guards) != len(self.entries):
             msg = (
-                f"unless_invited_after: {len(unless_invited_after)} times for "
-                f"{len(self.entries)} entries (expected one time or None per entry)"
+                f"guards: {len(guards)} guards for {len(self.entries)} entries "
+                "(expected one InviteGuard or None per entry)"
             )
             raise ValueError(msg)
         self.errors: dict[int, StoreError] = {}
@@ -171,13 +177,24 @@ class InvitationBatch:
                 self.repeat_of[n] = self.candidates[invitation.id]
             else:
                 self.candidates[invitation.id] = n
-        # Each guarded candidate's bound (micros): its customer's invitations must be older.
-        self.after: dict[int, int] = {}
-        if unless_invited_after is not None:
+        # Each guarded candidate's bounds (micros): the person's, the survey's, the
+        # account's invitations must be older.
+        self.after: dict[int, tuple[int | None, int | None, int | None]] = {}
+        if guards is not None:
             for n in self.candidates.values():
-                bound = unless_invited_after[n]
-                if bound is not None and self.entries[n][0].customer_id is not None:
-                    self.after[n] = micros(bound)
+                guard = guards[n]
+                invitation = self.entries[n][0]
+                if guard is None or invitation.customer_id is None:
+                    continue
+                bounds = (
+                    _micros_or_none(guard.person_after),
+                    _micros_or_none(guard.survey_after),
+                    _micros_or_none(guard.account_after)
+                    if invitation.account_id is not None
+                    else None,
+                )
+                if bounds != (None, None, None):
+                    self.after[n] = bounds
         # Encoded here, on the caller's thread, before the write is queued.
         self.bodies = {
             n: to_json(unstructure(self.entries[n][0])) for n in self.candidates.values()
@@ -185,34 +202,76 @@ class InvitationBatch:
 
     @property
     def guarded(self) -> list[str]:
-        """The customers whose latest invitation :meth:`refused` needs, sorted (the order to lock them in)."""
-        return sorted({cid for n in self.after if (cid := self.entries[n][0].customer_id)})
+        """The customers whose latest invitations :meth:`refused` needs, sorted (the order to lock them in)."""
+        return sorted(
+            {
+                cid
+                for n, (person, survey, _) in self.after.items()
+                if (person is not None or survey is not None)
+                and (cid := self.entries[n][0].customer_id)
+            }
+        )
+
+    @property
+    def guarded_accounts(self) -> list[str]:
+        """The accounts whose latest invitation :meth:`refused` needs, sorted."""
+        return sorted(
+            {
+                account
+                for n, (_, _, bound) in self.after.items()
+                if bound is not None and (account := self.entries[n][0].account_id)
+            }
+        )
 
     def refused(
-        self, latest: Mapping[str, tuple[str, int]], new: Iterable[int]
+        self, by_survey: Latest, by_account: Latest, new: Iterable[int]
     ) -> dict[int, StoreError]:
-        """The candidates of *new* (in entry order) not to write: their customer was invited since.
+        """The candidates of *new* (in entry order) not to write: someone was invited since.
 
         Args:
-            latest: For each :attr:`guarded` customer with invitations stored,
-                the id and time (micros) of the latest.
+            by_survey: For each :attr:`guarded` customer, the latest invitation
+                to each survey they were invited to: (customer, survey, id, micros).
+            by_account: For each of :attr:`guarded_accounts` with invitations,
+                the latest: (account, ``""``, id, micros).
             new: The candidates whose id is not stored.
         """
-        latest = dict(latest)
+        person: dict[str, tuple[str, int]] = {}
+        survey: dict[tuple[str, str], tuple[str, int]] = {}
+        account: dict[str, tuple[str, int]] = {}
+        for customer, survey_id, invitation_id, at in by_survey:
+            survey[customer, survey_id] = (invitation_id, at)
+            _later(person, customer, (invitation_id, at))
+        for key, _, invitation_id, at in by_account:
+            account[key] = (invitation_id, at)
         refused: dict[int, StoreError] = {}
         for n in sorted(new):
             invitation = self.entries[n][0]
-            person = invitation.customer_id
-            if person is None:
+            who = invitation.customer_id
+            if who is None:
                 continue
-            last = latest.get(person)
-            bound = self.after.get(n)
-            if bound is not None and last is not None and last[1] > bound:
-                refused[n] = AlreadyInvitedError(person, last[0], from_micros(last[1]))
-                continue
-            at = micros(invitation.created_at)
-            if last is None or at > last[1]:  # written by this call: later entries see it
-                latest[person] = (invitation.id, at)
+            bounds = self.after.get(n)
+            if bounds is not None:
+                found = _inside(
+                    (person.get(who), bounds[0], "recontact_window"),
+                    (survey.get((who, invitation.survey_id)), bounds[1], "survey_window"),
+                    (account.get(invitation.account_id or ""), bounds[2], "account_window"),
+                )
+                if found is not None:
+                    (invitation_id, at), window = found
+                    refused[n] = AlreadyInvitedError(
+                        who,
+                        invitation_id,
+                        from_micros(at),
+                        window=window,
+                        account_id=invitation.account_id if window == "account_window" else None,
+                    )
+                    continue
+            # Written by this call: later entries see it.
+            mine = (invitation.id, micros(invitation.created_at))
+            _later(person, who, mine)
+            _later(survey, (who, invitation.survey_id), mine)
+            if invitation.account_id is not None:
+                _later(account, invitation.account_id, mine)
         return refused
 
     def row(self, n: int) -> tuple[Any, ...]:
@@ -227,6 +286,7 @@ class InvitationBatch:
             invitation.address,
             micros(invitation.created_at),
             self.bodies[n],
+            invitation.account_id,
         )
 
     def audit_rows(self, new: Iterable[int], at: int) -> list[tuple[Any, ...]]:
@@ -274,3 +334,24 @@ class InvitationBatch:
             else:
                 results.append(AddedInvitation(self.entries[first][0], created=False))
         return results
+
+
+def _micros_or_none(at: datetime | None) -> int | None:
+    return None if at is None else micros(at)
+
+
+def _inside(
+    *checks: tuple[tuple[str, int] | None, int | None, str],
+) -> tuple[tuple[str, int], str] | None:
+    """The first (latest invitation, window) whose invitation was made after its bound."""
+    for latest, bound, window in checks:
+        if latest is not None and bound is not None and latest[1] > bound:
+            return latest, window
+    return None
+
+
+def _later(latest: dict[Any, tuple[str, int]], key: object, mine: tuple[str, int]) -> None:
+    """Keep *mine* as *key*'s latest invitation if it is later."""
+    known = latest.get(key)
+    if known is None or mine[1] > known[1]:
+        latest[key] = mine

@@ -83,6 +83,15 @@ Two lookups get their indexes: a reply's open invitation by address and
 channel (which replaces the index by address alone), and an invitation by the
 provider's id of its send. ``invitations_by_created`` serves the loading of
 recent invitations (who was asked when).
+
+Version 6 adds ``kiosks``, the in-store kiosks and the keys they answer with.
+
+Version 7 gives ``invitations`` the business account its customer was asked
+as one of (``account_id``), with an index by account and time: the account
+window of the fatigue rules is read from the store, and checked in the
+transaction that writes an invitation, like the person's own window. Older
+invitations keep no account (``NULL``): an upgraded store counts the account
+window from its first new invitation on.
 """
 
 from __future__ import annotations
@@ -316,7 +325,15 @@ _V6 = (
     "CREATE UNIQUE INDEX kiosks_by_key ON kiosks (key_id)",
 )
 
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V7 = (
+    "ALTER TABLE invitations ADD COLUMN account_id TEXT",
+    (
+        "CREATE INDEX invitations_by_account ON invitations (account_id, created_at) "
+        "WHERE account_id IS NOT NULL"
+    ),
+)
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 
 SCORES_BACKFILLED_AT = 2
 """The migration after which a store fills ``answer_scores`` from its stored responses."""

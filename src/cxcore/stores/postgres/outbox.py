@@ -18,6 +18,7 @@ from cxcore.ports.store import (
     ClaimedSend,
     ConflictError,
     Finish,
+    InviteGuard,
     OutboxItem,
     OutboxState,
     StoreError,
@@ -94,9 +95,8 @@ class _Outbox(_Base):
         async def write(c: Conn) -> None:
             inserted = await _one(
                 c,
-                "INSERT INTO invitations (id, survey_id, survey_version, channel, customer_id, address, "
-                "created_at, body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id) DO NOTHING RETURNING 1",
+                f"INSERT INTO invitations ({INVITATION_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING 1",
                 (
                     invitation.id,
                     invitation.survey_id,
@@ -106,6 +106,7 @@ class _Outbox(_Base):
                     invitation.address,
                     micros(invitation.created_at),
                     body,
+                    invitation.account_id,
                 ),
             )
             if inserted is None:
@@ -126,28 +127,28 @@ class _Outbox(_Base):
         self,
         entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]],
         *,
-        unless_invited_after: Sequence[datetime | None] | None = None,
+        guards: Sequence[InviteGuard | None] | None = None,
     ) -> list[AddedInvitation | StoreError]:
         """As :meth:`Store.add_invitations <cxcore.Store.add_invitations>`: one transaction.
 
         The invitations go in one ``INSERT ... ON CONFLICT DO NOTHING`` from
         arrays, which says which of them were new; then their audit entries
         and sends. If that fails on a value, each goes alone, in a savepoint,
-        so that only the entry at fault fails. Guarded customers are locked
-        first (a transaction-level advisory lock each, in one order), so a
-        writer that invites one of them in another process waits for this
-        transaction, then sees its invitation.
+        so that only the entry at fault fails. Guarded customers and accounts
+        are locked first (a transaction-level advisory lock each, in one
+        order), so a writer that invites one of them in another process waits
+        for this transaction, then sees its invitation.
 
         .. versionadded:: 0.1.0
         """
-        batch = InvitationBatch(entries, unless_invited_after)
-        guarded = batch.guarded
+        batch = InvitationBatch(entries, guards)
+        guarded = batch.guarded or batch.guarded_accounts
 
         async def write(c: Conn) -> tuple[dict[str, str], dict[int, StoreError]]:
             failed: dict[int, StoreError] = {}
             candidates = list(batch.candidates.values())
             if guarded:
-                failed = await self._refused(c, batch, guarded)
+                failed = await self._refused(c, batch)
                 candidates = [n for n in candidates if n not in failed]
             try:
                 async with c.transaction():  # a savepoint
@@ -183,24 +184,27 @@ class _Outbox(_Base):
         stored, failed = await self._write(write)
         return batch.results(stored, failed)
 
-    async def _refused(
-        self, c: Conn, batch: InvitationBatch, guarded: list[str]
-    ) -> dict[int, StoreError]:
-        """Lock the *guarded* customers, then which new candidates their latest invitations refuse."""
+    async def _refused(self, c: Conn, batch: InvitationBatch) -> dict[int, StoreError]:
+        """Lock the guarded customers and accounts, then which new candidates their latest invitations refuse."""
+        people, accounts = batch.guarded, batch.guarded_accounts
         await c.execute(
             "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(p) AS k "
             "FROM unnest(%s::text[]) AS p ORDER BY k) AS keys",
-            (_LOCK_CONTACT, guarded),
+            (_LOCK_CONTACT, [*people, *(f"account:{a}" for a in accounts)]),
         )
-        latest = {
-            person: (invitation_id, at)
-            for person, invitation_id, at in await _all(
-                c,
-                "SELECT DISTINCT ON (customer_id) customer_id, id, created_at FROM invitations "
-                "WHERE customer_id = ANY(%s) ORDER BY customer_id, created_at DESC",
-                (guarded,),
-            )
-        }
+        by_survey = await _all(
+            c,
+            "SELECT DISTINCT ON (customer_id, survey_id) customer_id, survey_id, id, created_at "
+            "FROM invitations WHERE customer_id = ANY(%s) "
+            "ORDER BY customer_id, survey_id, created_at DESC",
+            (people,),
+        )
+        by_account = await _all(
+            c,
+            "SELECT DISTINCT ON (account_id) account_id, '', id, created_at FROM invitations "
+            "WHERE account_id = ANY(%s) ORDER BY account_id, created_at DESC",
+            (accounts,),
+        )
         stored = {
             row[0]
             for row in await _all(
@@ -208,7 +212,7 @@ class _Outbox(_Base):
             )
         }
         new = [n for i, n in batch.candidates.items() if i not in stored]
-        return batch.refused(latest, new)
+        return batch.refused(by_survey, by_account, new)
 
     async def _insert_invitations(
         self, c: Conn, batch: InvitationBatch, candidates: Iterable[int]
@@ -224,7 +228,7 @@ class _Outbox(_Base):
                 c,
                 f"INSERT INTO invitations ({INVITATION_COLUMNS}) SELECT * FROM unnest(%s::text[], "
                 "%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
-                "%s::text[]) ON CONFLICT (id) DO NOTHING RETURNING id",
+                "%s::text[], %s::text[]) ON CONFLICT (id) DO NOTHING RETURNING id",
                 [list(column) for column in zip(*rows, strict=True)],
             )
         }

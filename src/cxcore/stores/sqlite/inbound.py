@@ -73,20 +73,23 @@ class _Inbound(_Base):
         return [_invitation(body, f"stored invitation {i}") for i, body in rows]
 
     async def invited_since(self, *, since: datetime) -> list[Invited]:
-        """Who was invited to what, when, since *since*: three columns, no invitation decoded.
+        """Who was invited to what, when, since *since*: four columns, no invitation decoded.
 
         .. versionadded:: 0.1.0
         """
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT customer_id, survey_id, created_at FROM invitations "
+                "SELECT customer_id, survey_id, created_at, account_id FROM invitations "
                 "WHERE created_at >= ? AND customer_id IS NOT NULL ORDER BY created_at, id",
                 (micros(since),),
             ).fetchall()
         )
         # tuple.__new__ makes each row what Invited(...) makes, without its __new__'s call.
         make = tuple.__new__
-        return [make(Invited, (person, survey, from_micros(at))) for person, survey, at in rows]
+        return [
+            make(Invited, (person, survey, from_micros(at), account))
+            for person, survey, at, account in rows
+        ]
 
     async def count_invited(self, *, since: datetime, until: datetime) -> int:
         """How many invitations with a customer were made in [*since*, *until*).

@@ -16,6 +16,7 @@ from cxcore.ports.store import (
     ClaimedSend,
     ConflictError,
     Finish,
+    InviteGuard,
     OutboxItem,
     OutboxState,
     StoreError,
@@ -75,8 +76,7 @@ class _Outbox(_Base):
                 self._enqueue(c, items)
                 return
             c.execute(
-                "INSERT INTO invitations (id, survey_id, survey_version, channel, customer_id, address, "
-                "created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     invitation.id,
                     invitation.survey_id,
@@ -86,6 +86,7 @@ class _Outbox(_Base):
                     invitation.address,
                     micros(invitation.created_at),
                     body,
+                    invitation.account_id,
                 ),
             )
             self._audit(c, "invitation", invitation.id, "created", channel=invitation.channel)
@@ -97,22 +98,22 @@ class _Outbox(_Base):
         self,
         entries: Sequence[tuple[Invitation, Sequence[OutboxItem]]],
         *,
-        unless_invited_after: Sequence[datetime | None] | None = None,
+        guards: Sequence[InviteGuard | None] | None = None,
     ) -> list[AddedInvitation | StoreError]:
         """As :meth:`Store.add_invitations <cxcore.Store.add_invitations>`: one op on the writer.
 
         The new invitations, their audit entries and their sends are inserted
         with one ``executemany`` each; if that fails, each is inserted alone
         (in a savepoint of its own), so that only the entry at fault fails.
-        The guarded customers' latest invitations are read in the same
-        transaction, which holds the database's write lock: no other process
-        can invite them in between.
+        The guarded customers' and accounts' latest invitations are read in
+        the same transaction, which holds the database's write lock: no other
+        process can invite them in between.
 
         .. versionadded:: 0.1.0
         """
-        batch = InvitationBatch(entries, unless_invited_after)
+        batch = InvitationBatch(entries, guards)
         ids = list(batch.candidates)
-        guarded = batch.guarded
+        guarded, accounts = batch.guarded, batch.guarded_accounts
 
         def write(c: sqlite3.Connection) -> tuple[dict[str, str], dict[int, StoreError]]:
             stored: dict[str, str] = dict(
@@ -123,18 +124,20 @@ class _Outbox(_Base):
             )
             new = [n for i, n in batch.candidates.items() if i not in stored]
             failed: dict[int, StoreError] = {}
-            if guarded:
-                latest = {
-                    person: (invitation_id, at)
-                    for person, invitation_id, at in c.execute(
-                        # SQLite gives the id of the row whose created_at is the max.
-                        "SELECT customer_id, id, max(created_at) FROM invitations "
-                        "WHERE customer_id IN (SELECT value FROM json_each(?)) "
-                        "GROUP BY customer_id",
-                        (json.dumps(guarded),),
-                    )
-                }
-                failed = batch.refused(latest, new)
+            if guarded or accounts:
+                # SQLite gives the id of the row whose created_at is the max.
+                by_survey = c.execute(
+                    "SELECT customer_id, survey_id, id, max(created_at) FROM invitations "
+                    "WHERE customer_id IN (SELECT value FROM json_each(?)) "
+                    "GROUP BY customer_id, survey_id",
+                    (json.dumps(guarded),),
+                ).fetchall()
+                by_account = c.execute(
+                    "SELECT account_id, '', id, max(created_at) FROM invitations "
+                    "WHERE account_id IN (SELECT value FROM json_each(?)) GROUP BY account_id",
+                    (json.dumps(accounts),),
+                ).fetchall()
+                failed = batch.refused(by_survey, by_account, new)
                 new = [n for n in new if n not in failed]
             c.execute("SAVEPOINT invitations")
             try:
@@ -162,7 +165,7 @@ class _Outbox(_Base):
         self, c: sqlite3.Connection, batch: InvitationBatch, new: Sequence[int]
     ) -> None:
         c.executemany(
-            f"INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [batch.row(n) for n in new],
         )
         at = micros(self.clock.now())
