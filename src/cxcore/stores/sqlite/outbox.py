@@ -126,17 +126,19 @@ class _Outbox(_Base):
             failed: dict[int, StoreError] = {}
             if guarded or accounts:
                 # SQLite gives the id of the row whose created_at is the max.
-                by_survey = c.execute(
+                by_survey = _latest(
+                    c,
                     "SELECT customer_id, survey_id, id, max(created_at) FROM invitations "
                     "WHERE customer_id IN (SELECT value FROM json_each(?)) "
                     "GROUP BY customer_id, survey_id",
-                    (json.dumps(guarded),),
-                ).fetchall()
-                by_account = c.execute(
+                    guarded,
+                )
+                by_account = _latest(
+                    c,
                     "SELECT account_id, '', id, max(created_at) FROM invitations "
                     "WHERE account_id IN (SELECT value FROM json_each(?)) GROUP BY account_id",
-                    (json.dumps(accounts),),
-                ).fetchall()
+                    accounts,
+                )
                 failed = batch.refused(by_survey, by_account, new)
                 new = [n for n in new if n not in failed]
             c.execute("SAVEPOINT invitations")
@@ -607,3 +609,8 @@ def _fetch_outbox(c: sqlite3.Connection, item_id: str) -> OutboxItem:
         msg = f"no outbox item {item_id!r} is stored"
         raise StoreError(msg)
     return outbox_from_row(row)
+
+
+def _latest(c: sqlite3.Connection, sql: str, keys: list[str]) -> list[tuple[str, str, str, int]]:
+    """The latest invitations *sql* reads for *keys* (none read when there are none)."""
+    return c.execute(sql, (json.dumps(keys),)).fetchall() if keys else []
