@@ -23,7 +23,7 @@ from cxcore import (
     RespondentKind,
 )
 from cxcore.collector import CONTENT_SECURITY_POLICY, RateLimits
-from cxcore.distribution import load_rules
+from cxcore.distribution import RuleSet, load_rules
 from cxcore.distribution.decide import invitation_id
 from cxcore.intake import InboundReply, IntakeResult
 from cxcore.testing import FakeChannel, signed_invitation
@@ -103,6 +103,20 @@ def interaction_item(interaction_id: str, customer: str) -> dict[str, object]:
             "country": "IN",
         },
     }
+
+
+def bazaar_rules(**fatigue: Any) -> RuleSet:
+    """The retail example's rules, with *fatigue* changed."""
+    bazaar = load_rules(Path(__file__).parent.parent / "examples/retail/rules/bazaar.toml")
+    return attrs.evolve(bazaar, fatigue=attrs.evolve(bazaar.fatigue, **fatigue))
+
+
+def ask(s: Served, body: dict[str, Any]) -> dict[str, Any]:
+    """POST one interaction; what the collector decided."""
+    reply = post(s, "/api/interactions", json=body, headers={"X-Api-Key": s.key("interactions")})
+    assert reply.status_code == 200, reply.text
+    result: dict[str, Any] = reply.json()
+    return result
 
 
 class TestSurveyPages:
@@ -602,21 +616,12 @@ class TestApis:
         when ACME may be asked again), and C-3 is skipped from the state. A
         collector started afterwards reads ACME's invitation from the store.
         """
-        bazaar = load_rules(Path(__file__).parent.parent / "examples/retail/rules/bazaar.toml")
-        rules = attrs.evolve(bazaar, fatigue=attrs.evolve(bazaar.fatigue, account_days=7))
+        rules = bazaar_rules(account_days=7)
 
         def item(n: int, customer: str, account: str | None = "ACME") -> dict[str, Any]:
             body = interaction_item(f"POS-A{n}", customer)
             body["customer"]["account_id"] = account  # type: ignore[index]
             return body
-
-        def ask(s: Served, body: dict[str, Any]) -> dict[str, Any]:
-            reply = post(
-                s, "/api/interactions", json=body, headers={"X-Api-Key": s.key("interactions")}
-            )
-            assert reply.status_code == 200, reply.text
-            result: dict[str, Any] = reply.json()
-            return result
 
         channels = {"fake": FakeChannel(name="fake")}
         with serve_collector(tmp_path, channels=channels, rules=rules) as served:
@@ -649,6 +654,34 @@ class TestApis:
         with serve_collector(tmp_path, channels=channels, rules=rules) as restarted:
             assert ask(restarted, item(4, "C-5"))["reason"] == "account_window"
             assert ask(restarted, item(5, "C-6", "GAMMA"))["outcome"] == "invite"
+
+    def test_a_store_s_daily_limit_holds_across_a_restart_of_the_collector(self, tmp_path):
+        """The store counts each store's invitations of the day: a restarted collector keeps to it.
+
+        The first collector makes BLR-01's two invitations of the day and skips
+        the third from its own count. The next one starts from nothing: the
+        store refuses its first try (``store_limit``, eligible at the next
+        local midnight), and it skips the next from the count it learnt.
+        """
+        rules = bazaar_rules(store_daily_limit=2)
+
+        def item(n: int, store: str = "BLR-01") -> dict[str, Any]:
+            body = interaction_item(f"POS-S{n}", f"C-{n}")
+            body["interaction"]["store"] = store  # type: ignore[index]
+            return body
+
+        channels = {"fake": FakeChannel(name="fake")}
+        with serve_collector(tmp_path, channels=channels, rules=rules) as served:
+            assert [ask(served, item(n))["outcome"] for n in range(2)] == ["invite", "invite"]
+            third = ask(served, item(2))
+            assert (third["outcome"], third["reason"]) == ("skip", "store_limit")
+        with serve_collector(tmp_path, channels=channels, rules=rules) as restarted:
+            refused = ask(restarted, item(3))  # the store's count, read in the write
+            assert refused == third
+            assert ask(restarted, item(4))["reason"] == "store_limit"  # from the state
+            assert ask(restarted, item(5, "BLR-02"))["outcome"] == "invite"
+            invited = restarted.run(restarted.store.invited_since(since=restarted.clock.now()))
+        assert len(invited) == 3
 
     @pytest.mark.parametrize("made_after", [0.5, 1.5])
     def test_an_invitation_stored_after_a_read_but_made_before_it_counts(self, served, made_after):

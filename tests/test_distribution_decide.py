@@ -15,6 +15,7 @@ from cxcore import (
     InviteGuard,
     ManualClock,
     Purpose,
+    StoreLimitError,
 )
 from cxcore.distribution import (
     ChannelPolicy,
@@ -192,6 +193,23 @@ class TestEligibility:
         alone = decide(windows, visit(), ASHA, FatigueState(), clock).guard
         assert alone == InviteGuard(survey_after=due - timedelta(days=90))
         assert alone.windows() == ("survey_window",)
+        # A store's daily limit, on the day it is due (in the policy's day time zone), anonymous too.
+        capped = RuleSet(
+            rules=rules.rules,
+            fatigue=FatiguePolicy(
+                recontact_days=0, store_daily_limit=40, day_timezone="Asia/Kolkata"
+            ),
+        )
+        store_guard = InviteGuard(store="BLR-01", store_day=due.date().toordinal(), store_limit=40)
+        for customer, who in ((ASHA, "C-1"), (None, None)):
+            fast = decide(
+                capped, visit(customer=who, store="BLR-01"), customer, FatigueState(), clock
+            )
+            explained = explain(
+                capped, visit(customer=who, store="BLR-01"), customer, FatigueState(), clock
+            )
+            assert fast.guard == explained.decision.guard == store_guard, who
+        assert decide(capped, visit(), ASHA, FatigueState(), clock).guard is None  # no store
 
     def test_a_refused_invitation_is_the_skip_of_its_window(self, clock):
         """skip_refused: the window's reason, when the person is eligible again, and the state told."""
@@ -221,6 +239,24 @@ class TestEligibility:
                 assert state.last_invited("C-1") is None  # someone else of ACME was asked
             else:
                 assert state.last_invited("C-1") == int(at.timestamp())
+
+    def test_a_store_that_made_its_limit_elsewhere_is_skipped_until_its_next_day(self, clock):
+        """skip_refused of a StoreLimitError: store_limit until midnight, and the state knows."""
+        rules = RuleSet(
+            rules=[TriggerRule(id="r", touchpoint="billing", survey="s")],
+            fatigue=FatiguePolicy(store_daily_limit=5, day_timezone="Asia/Kolkata"),
+        )
+        decision = decide(rules, visit(store="BLR-01"), ASHA, FatigueState(), clock)
+        assert decision.invite
+        assert decision.store_day is not None
+        state = FatigueState()
+        refused = StoreLimitError("BLR-01", decision.store_day, 5)
+        skip = skip_refused(rules, decision, refused, state)
+        midnight = datetime(2026, 11, 20, 18, 30, tzinfo=UTC)  # 00:00 on the 21st in Kolkata
+        assert (skip.reason, skip.eligible_at) == (Reason.STORE_LIMIT, midnight)
+        assert state.store_count("BLR-01", decision.store_day) == 5
+        again = decide(rules, visit(2, customer=None, store="BLR-01"), None, state, clock)
+        assert (again.reason, again.eligible_at) == (Reason.STORE_LIMIT, midnight)
 
     def test_account_and_store_caps(self, clock):
         rules = RuleSet(

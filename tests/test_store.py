@@ -46,10 +46,12 @@ from cxcore.ports.store import (
     Finish,
     Invited,
     InviteGuard,
+    InviteRefusedError,
     OutboxItem,
     OutboxState,
     PayloadTooLargeError,
     StoreError,
+    StoreLimitError,
     Submission,
     SubmitOutcome,
     SubmitResult,
@@ -827,6 +829,63 @@ class TestOutbox:
 
         run(backend, scenario)
 
+    def test_an_invitation_is_refused_once_its_store_made_its_daily_limit(self, backend):
+        """A guard's store limit counts the store's guarded invitations of the day, anonymous too.
+
+        Counted in the write: earlier calls, and earlier entries of the call;
+        another day or another store has its own count; a refused or repeated
+        entry counts nothing.
+        """
+        day = T0.date().toordinal()
+
+        def limited(store: str = "BLR-01", on: int = day) -> InviteGuard:
+            return InviteGuard(store=store, store_day=on, store_limit=2)
+
+        async def scenario(store: Store) -> None:
+            [first] = await store.add_invitations(
+                [(invitation("s-0", customer_id=None), [])], guards=[limited()]
+            )
+            assert isinstance(first, AddedInvitation)
+            entries: list[tuple[Invitation, list[OutboxItem], InviteGuard]] = [
+                (invitation("s-0", customer_id=None), [], limited()),  # a repeat: not counted
+                (invitation("s-1", customer_id="C-1"), [], limited()),  # the second of the day
+                (invitation("s-2", customer_id="C-2"), [], limited()),  # one too many
+                (invitation("s-3", customer_id=None), [], limited()),
+                (invitation("s-4", customer_id="C-4"), [], limited(on=day + 1)),
+                (invitation("s-5", customer_id="C-5"), [], limited("BLR-02")),
+                (invitation("s-6", customer_id="C-6"), [], InviteGuard()),  # not counted
+            ]
+            results = await store.add_invitations(
+                [(i, items) for i, items, _ in entries], guards=[g for *_, g in entries]
+            )
+            outcome = [
+                r.window if isinstance(r, InviteRefusedError) else r.invitation.id
+                for r in results
+                if isinstance(r, InviteRefusedError | AddedInvitation)
+            ]
+            assert outcome == ["s-0", "s-1", "store_limit", "store_limit", "s-4", "s-5", "s-6"]
+            refused = results[2]
+            assert isinstance(refused, StoreLimitError)
+            assert (refused.store, refused.day, refused.limit) == ("BLR-01", day, 2)
+            assert str(refused) == (
+                f"store 'BLR-01' made its 2 invitations of {T0.date().isoformat()} "
+                "(the store's daily limit)"
+            )
+            [later] = await store.add_invitations(
+                [(invitation("s-7", customer_id="C-7"), [])], guards=[limited()]
+            )
+            assert isinstance(later, StoreLimitError)  # from the stored count
+            [other_day] = await store.add_invitations(
+                [(invitation("s-8", customer_id="C-8"), [])], guards=[limited(on=day + 1)]
+            )
+            assert isinstance(other_day, AddedInvitation)
+            [full] = await store.add_invitations(
+                [(invitation("s-9", customer_id="C-9"), [])], guards=[limited(on=day + 1)]
+            )
+            assert isinstance(full, StoreLimitError)
+
+        run(backend, scenario)
+
     def test_of_two_writers_asking_one_person_at_once_one_wins(self, backend):
         """Two stores on one database (two processes) race to invite the same people: one each."""
 
@@ -883,6 +942,30 @@ class TestOutbox:
                 assert len(lost) == 20
                 assert {r.window for r in lost} == {"account_window"}
                 assert len(await one.recent_invitations(since=T0)) == 20
+
+        asyncio.run(main())
+
+    def test_of_two_writers_filling_one_store_at_once_the_limit_holds(self, backend):
+        """Two stores race to make ten invitations each for a store whose limit is 7: 7 in all."""
+        guard = InviteGuard(store="BLR-01", store_day=T0.date().toordinal(), store_limit=7)
+
+        async def invite(store: Store, n: int) -> AddedInvitation | StoreError:
+            mine = invitation(f"inv-{n}", customer_id=f"C-{n}")
+            [result] = await store.add_invitations([(mine, [])], guards=[guard])
+            return result
+
+        async def main() -> None:
+            async with backend() as one, backend() as two:
+                results = await asyncio.gather(
+                    *(
+                        invite(store, 2 * n + k)
+                        for n in range(10)
+                        for k, store in enumerate((one, two))
+                    )
+                )
+                assert sum(isinstance(r, AddedInvitation) for r in results) == 7
+                assert sum(isinstance(r, StoreLimitError) for r in results) == 13
+                assert len(await one.recent_invitations(since=T0)) == 7
 
         asyncio.run(main())
 

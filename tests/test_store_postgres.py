@@ -424,7 +424,7 @@ class TestSchema:
             conn.execute(
                 "ALTER TABLE answer_scores " + ", ".join(f"DROP COLUMN t_{d}" for d in dims)
             )
-            conn.execute("DROP TABLE kiosks, feed, feed_positions, api_keys")
+            conn.execute("DROP TABLE kiosks, feed, feed_positions, api_keys, store_day_counts")
             conn.execute(
                 "DROP INDEX invitations_by_address_channel, invitations_by_created, "
                 "outbox_by_provider"

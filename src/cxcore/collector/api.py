@@ -43,7 +43,7 @@ from cxcore.model._checks import Checks
 from cxcore.model.customer import Customer
 from cxcore.model.interaction import Interaction
 from cxcore.model.survey import AnswerValue
-from cxcore.ports.store import AlreadyInvitedError
+from cxcore.ports.store import InviteRefusedError
 
 __all__ = ["MAX_BATCH", "AgentReports", "Answers", "Interactions"]
 
@@ -348,7 +348,7 @@ class Interactions:
             # Written all at once, so that the store commits them together.
             scheduled = await self.outbox.schedule_many(requests)
             for n, request, outcome in zip(owners, requests, scheduled, strict=True):
-                if isinstance(outcome, AlreadyInvitedError):  # by another process, meanwhile
+                if isinstance(outcome, InviteRefusedError):  # by another process, meanwhile
                     results[n] = self._invited_meanwhile(request, outcome, state)
                 else:
                     results[n] = self._invited(request, outcome)
@@ -408,7 +408,7 @@ class Interactions:
         )
 
     def _invited_meanwhile(
-        self, request: ScheduleRequest, refused: AlreadyInvitedError, state: FatigueState
+        self, request: ScheduleRequest, refused: InviteRefusedError, state: FatigueState
     ) -> dict[str, Any]:
         """The skip of an invitation the store refused: another writer asked them meanwhile.
 

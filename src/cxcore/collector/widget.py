@@ -63,7 +63,7 @@ from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import DIMENSIONS, Interaction
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.survey import AnswerValue, Survey
-from cxcore.ports.store import AlreadyInvitedError, StoreError
+from cxcore.ports.store import InviteRefusedError, StoreError
 
 __all__ = [
     "SCRIPT_NAME",
@@ -520,7 +520,7 @@ class WidgetRoutes:
                     "due_at": decision.due_at.isoformat(),
                 }
             invitation = await self._invite(decision, customer, interaction, now)
-        except AlreadyInvitedError as refused:  # asked by another process since the state's read
+        except InviteRefusedError as refused:  # asked by another process since the state's read
             return _skip(skip_refused(self.rules[app.channel], decision, refused, state))
         return await self._show(invitation, locale, now, pulled=False)
 

@@ -60,7 +60,7 @@ from cxcore.ports.channel import Channel
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.registry import ChannelRegistry, channel_registry
 from cxcore.ports.store import (
-    AlreadyInvitedError,
+    InviteRefusedError,
     OutboxState,
     Store,
     StoreError,
@@ -631,7 +631,7 @@ async def _send(  # noqa: C901, PLR0912, PLR0915 - one command, read top to bott
         async def stored() -> None:
             results = await asyncio.gather(*(job for *_, job in storing), return_exceptions=True)
             for (row, decision, _), result in zip(storing, results, strict=True):
-                if isinstance(result, AlreadyInvitedError):  # asked before, or meanwhile
+                if isinstance(result, InviteRefusedError):  # asked before, or meanwhile
                     # The run decides on what it asked itself; the store knows who else was.
                     tally.skipped[_skip_reason(skip_refused(rules, decision, result, state))] += 1
                     progress.advance()

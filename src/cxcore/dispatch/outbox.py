@@ -166,9 +166,10 @@ class Outbox:
         Raises:
             ScheduleError: If *decision* is a skip, lacks a survey, channel or due
                 time, or is a reminder of an invitation that is not stored.
-            AlreadyInvitedError: If another writer invited the person (or someone
-                of their account) inside a window of the decision's ``guard``
-                (nothing is written or recorded).
+            InviteRefusedError: If another writer invited the person (or someone
+                of their account) inside a window of the decision's ``guard``,
+                or made its store's last invitation of the day (nothing is
+                written or recorded).
             StoreError: If the store refuses the write (nothing is recorded in *state*).
 
         .. versionadded:: 0.1.0
@@ -194,11 +195,13 @@ class Outbox:
         :class:`~cxcore.StoreError`, or the invitation's
         :class:`~cxcore.ValidationError`) and writes nothing; the others are
         stored. A decision with a ``guard`` is stored only if the store holds
-        no invitation inside its windows made after their times (another
-        process asked the person, or someone of their account, since this
-        one's fatigue state was read): else its result is an
-        :class:`~cxcore.AlreadyInvitedError`, which the caller treats as the
-        skip of the window it names. Decisions are recorded in
+        no invitation inside its windows made after their times, and its
+        store's count of the day is under its limit (another process asked
+        the person, someone of their account, or the store's last one, since
+        this one's fatigue state was read): else its result is an
+        :class:`~cxcore.InviteRefusedError`, which
+        :func:`~cxcore.distribution.skip_refused` turns into the skip of the
+        cap it names. Decisions are recorded in
         *state* (if given) for the invitations this call created, and for
         reminders.
 

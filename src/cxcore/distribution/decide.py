@@ -20,7 +20,12 @@ from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.triggers import TriggerRule
 from cxcore.model.customer import AddressKind, Customer, Purpose
 from cxcore.model.interaction import Interaction
-from cxcore.ports.store import AlreadyInvitedError, InviteGuard
+from cxcore.ports.store import (
+    AlreadyInvitedError,
+    InviteGuard,
+    InviteRefusedError,
+    StoreLimitError,
+)
 
 if TYPE_CHECKING:
     from cxcore.ports.clock import Clock
@@ -433,6 +438,11 @@ def _try_rule(  # noqa: C901, PLR0912 - one branch per traced step, in order
         )
     due_ts, deferred_by = result
     due_at = datetime.fromtimestamp(due_ts, UTC)
+    store_day = (
+        _day(due_ts, policy.day_timezone)
+        if store is not None and policy.store_daily_limit is not None
+        else None
+    )
     return Decision(
         outcome=Outcome.INVITE,
         interaction_id=iid,
@@ -449,32 +459,46 @@ def _try_rule(  # noqa: C901, PLR0912 - one branch per traced step, in order
         deferred_by=deferred_by,
         stratum=stratum,
         stratum_day=sday,
-        store_day=_day(due_ts, policy.day_timezone)
-        if store is not None and policy.store_daily_limit is not None
-        else None,
+        store_day=store_day,
         survey_window=rule.recontact_days is not None,
         remindable=bool(rule.reminders_after_hours),
-        guard=None
-        if customer is None
-        else _guard(due_ts, policy, rule.recontact_days, customer.account_id),
+        guard=_guard(due_ts, policy, customer, rule.recontact_days, store, store_day),
     )
 
 
-def _guard(
-    due_ts: float, policy: FatiguePolicy, survey_days: int | None, account_id: str | None
+def _guard(  # noqa: PLR0917 - private, and called twice
+    due_ts: float,
+    policy: FatiguePolicy,
+    customer: Customer | None,
+    survey_days: int | None,
+    store: str | None,
+    store_day: int | None,
 ) -> InviteGuard | None:
-    """The windows an invitation to a known person due at *due_ts* must still be outside of."""
-    account_days = policy.account_days if account_id is not None else None
-    if not (policy.recontact_days or survey_days or account_days):
+    """The caps an invitation due at *due_ts* must still be within when the store writes it.
+
+    A known person's windows (the global one, the rule's own, the account's),
+    and the store's daily limit, anonymous invitations included.
+    """
+    limit = policy.store_daily_limit if store is not None and store_day is not None else None
+    if customer is None:
+        recontact, survey_days, account_days = 0, None, None
+    else:
+        recontact = policy.recontact_days
+        account_days = policy.account_days if customer.account_id is not None else None
+    if not (recontact or survey_days or account_days) and limit is None:
         return None
 
     def before(days: int | None) -> datetime | None:
         return datetime.fromtimestamp(due_ts - days * DAY, UTC) if days else None
 
+    limited = limit is not None
     return InviteGuard(
-        person_after=before(policy.recontact_days),
+        person_after=before(recontact),
         survey_after=before(survey_days),
         account_after=before(account_days),
+        store=store if limited else None,
+        store_day=store_day if limited else None,
+        store_limit=limit,
     )
 
 
@@ -625,38 +649,42 @@ def decide_reminder(
 
 
 def skip_refused(
-    rules: RuleSet, decision: Decision, refused: AlreadyInvitedError, state: FatigueState
+    rules: RuleSet, decision: Decision, refused: InviteRefusedError, state: FatigueState
 ) -> Decision:
     """The skip an invitation the store refused stands for: what the rules would have said.
 
     The store refused *decision*'s invitation (see its ``guard``): another
-    writer had made an invitation inside one of its windows since *state* was
-    read. This is the decision the rules would have made had *state* held that
-    invitation: a skip with the window's reason and the time the person (or
-    account) is eligible again. The invitation found is remembered in *state*,
-    for the decisions that follow.
+    writer had made an invitation inside one of its windows, or made the
+    store's last invitation of the day, since *state* was read. This is the
+    decision the rules would have made had *state* known: a skip with the
+    cap's reason and the time the person (account, store) is eligible again.
+    What the store found is remembered in *state*, for the decisions that follow.
 
     .. versionadded:: 0.1.0
     """
-    at = math.ceil(refused.invited_at.timestamp())
     reason = Reason(refused.window)
-    days: int | None
-    if reason is Reason.ACCOUNT_WINDOW:
-        if refused.account_id is not None:
-            state.account_invited(refused.account_id, at)
-        days = rules.fatigue.account_days
-    elif reason is Reason.SURVEY_WINDOW:
-        state.invited(refused.customer_id, at, survey=decision.survey)
-        days = rules.rule(decision.rule).recontact_days if decision.rule is not None else None
+    if isinstance(refused, StoreLimitError):
+        state.store_counted(refused.store, refused.day, refused.limit)
+        assert decision.due_at is not None  # noqa: S101 - a refused invitation had a due time
+        opens = _next_day_start(decision.due_at.timestamp(), rules.fatigue.day_timezone)
+        eligible: datetime | None = datetime.fromtimestamp(opens, UTC)
     else:
-        state.invited(refused.customer_id, at)
-        days = rules.fatigue.recontact_days
+        assert isinstance(refused, AlreadyInvitedError)  # noqa: S101 - the other kind
+        at = math.ceil(refused.invited_at.timestamp())
+        days: int | None
+        if reason is Reason.ACCOUNT_WINDOW:
+            if refused.account_id is not None:
+                state.account_invited(refused.account_id, at)
+            days = rules.fatigue.account_days
+        elif reason is Reason.SURVEY_WINDOW:
+            state.invited(refused.customer_id, at, survey=decision.survey)
+            days = rules.rule(decision.rule).recontact_days if decision.rule is not None else None
+        else:
+            state.invited(refused.customer_id, at)
+            days = rules.fatigue.recontact_days
+        eligible = datetime.fromtimestamp(at + days * DAY, UTC) if days else None
     return _skipped(
-        reason,
-        decision.interaction_id or "",
-        decision.customer_id,
-        decision.rule,
-        datetime.fromtimestamp(at + days * DAY, UTC) if days else None,
+        reason, decision.interaction_id or "", decision.customer_id, decision.rule, eligible
     )
 
 
@@ -980,13 +1008,14 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved is
         fields["store_day"] = store_day
         fields["survey_window"] = plan.recontact_days is not None
         fields["remindable"] = plan.remindable
-        if cid is not None:
-            fields["guard"] = _guard(
-                due_ts,
-                policy,
-                plan.recontact_days,
-                customer.account_id if customer is not None else None,
-            )
+        fields["guard"] = _guard(
+            due_ts,
+            policy,
+            customer if cid is not None else None,
+            plan.recontact_days,
+            interaction.store,
+            store_day,
+        )
         return _decision(fields)
     if skip is None:  # every rule's filter failed
         return _skipped(Reason.FILTERED, iid, cid)

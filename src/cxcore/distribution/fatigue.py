@@ -218,6 +218,12 @@ class FatigueState:
         if due > self._account.get(account_id, -1):
             self._account[account_id] = due
 
+    def store_counted(self, store: str, day: int, count: int) -> None:
+        """Remember that *store* made at least *count* invitations on *day*, others' included."""
+        key = (store, day)
+        if count > self._store_day.get(key, 0):
+            self._store_day[key] = count
+
     def count_stratum(self, rule: str, stratum: str, day: int) -> None:
         """Count one invitation by *rule* for *stratum* on *day*."""
         key = (rule, stratum, day)

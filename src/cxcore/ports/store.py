@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO, runtime_checkable
 
 import attrs
@@ -40,6 +40,7 @@ __all__ = [
     "ConflictError",
     "Finish",
     "InviteGuard",
+    "InviteRefusedError",
     "Invited",
     "Kiosk",
     "KioskHeartbeat",
@@ -51,6 +52,7 @@ __all__ = [
     "StatusUpdate",
     "Store",
     "StoreError",
+    "StoreLimitError",
     "Submission",
     "SubmitOutcome",
     "SubmitResult",
@@ -85,17 +87,20 @@ class ClaimLostError(ConflictError):
 
 @attrs.frozen(kw_only=True)
 class InviteGuard:
-    """The fatigue windows a new invitation must still fall outside of when it is written.
+    """The fatigue caps a new invitation must still be within when it is written.
 
     A decision is made on a fatigue state read a moment before; another writer
     (a dispatcher, another collector process, ``cxcore send``) may invite in
     between. :meth:`Store.add_invitations` writes an invitation with a guard
     only if the store holds no invitation made after each time given here,
-    checked in the write's transaction:
+    and the store's count for the day is under its limit, checked in the
+    write's transaction:
 
     >>> from datetime import datetime, UTC
     >>> InviteGuard(person_after=datetime(2026, 11, 7, tzinfo=UTC)).windows()
     ('recontact_window',)
+    >>> InviteGuard(store="BLR-01", store_day=739957, store_limit=40).windows()
+    ('store_limit',)
 
     A :class:`~cxcore.distribution.Decision` carries the guard its rules ask for.
 
@@ -106,6 +111,12 @@ class InviteGuard:
             survey after this (the rule's own window).
         account_after: No invitation to anyone of the invitation's
             ``account_id`` after this (the account window).
+        store: The store whose daily limit the invitation counts against.
+        store_day: The day it counts on: a proleptic Gregorian ordinal
+            (``date.toordinal()``), in the fatigue policy's
+            ``day_timezone``.
+        store_limit: How many invitations the store may make that day. The
+            store counts the invitations written with these three fields.
 
     .. versionadded:: 0.1.0
     """
@@ -113,21 +124,69 @@ class InviteGuard:
     person_after: datetime | None = None
     survey_after: datetime | None = None
     account_after: datetime | None = None
+    store: str | None = None
+    store_day: int | None = None
+    store_limit: int | None = None
+
+    @property
+    def store_key(self) -> tuple[str, int] | None:
+        """``(store, store_day)`` when the guard holds a store's daily limit, else ``None``."""
+        if self.store is None or self.store_day is None or self.store_limit is None:
+            return None
+        return self.store, self.store_day
 
     def windows(self) -> tuple[str, ...]:
-        """The windows this guard checks, by the names of their skips (``recontact_window``...)."""
+        """The caps this guard checks, by the names of their skips (``recontact_window``...)."""
         return tuple(
             name
-            for name, at in (
+            for name, on in (
                 ("recontact_window", self.person_after),
                 ("survey_window", self.survey_after),
                 ("account_window", self.account_after),
+                ("store_limit", self.store_key),
             )
-            if at is not None
+            if on is not None
         )
 
 
-class AlreadyInvitedError(StoreError):
+class InviteRefusedError(StoreError):
+    """An invitation was refused by its :class:`InviteGuard`: a fatigue cap was reached meanwhile.
+
+    Attributes:
+        window: Which cap, as the :class:`~cxcore.distribution.Reason` of the
+            skip it stands for: ``"recontact_window"``, ``"survey_window"``,
+            ``"account_window"`` (:class:`AlreadyInvitedError`) or
+            ``"store_limit"`` (:class:`StoreLimitError`).
+
+    .. versionadded:: 0.1.0
+    """
+
+    window: str
+
+
+class StoreLimitError(InviteRefusedError):
+    """An invitation was refused: its store made its daily limit of invitations meanwhile.
+
+    Attributes:
+        store: The store.
+        day: The day, a proleptic Gregorian ordinal.
+        limit: The limit, reached.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, store: str, day: int, limit: int) -> None:
+        super().__init__(
+            f"store {store!r} made its {limit} invitations of "
+            f"{date.fromordinal(day).isoformat()} (the store's daily limit)"
+        )
+        self.window = "store_limit"
+        self.store = store
+        self.day = day
+        self.limit = limit
+
+
+class AlreadyInvitedError(InviteRefusedError):
     """An invitation was refused: someone was invited after the time its decision allowed.
 
     :meth:`Store.add_invitations` refuses it when asked to (an

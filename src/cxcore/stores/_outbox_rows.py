@@ -19,6 +19,7 @@ from cxcore.ports.store import (
     OutboxItem,
     OutboxState,
     StoreError,
+    StoreLimitError,
 )
 from cxcore.stores._rows import (
     address_hash,
@@ -139,13 +140,15 @@ class InvitationBatch:
     yet (:meth:`row`, :meth:`audit_rows`, their items), each alone when writing
     them together fails; then hands :meth:`results` what it found stored and
     which candidates failed. Where the call gives *guards*, the backend first
-    locks the :attr:`guarded` customers and :attr:`guarded_accounts` (under
-    locks other writers of them take too), reads the latest invitation of each
-    customer to each survey and of each account, and :meth:`refused` says
-    which new candidates not to write.
+    locks the :attr:`guarded` customers, :attr:`guarded_accounts` and
+    :attr:`store_days` (under locks other writers of them take too), reads
+    the latest invitation of each customer to each survey and of each
+    account, and each store's count of the day, and :meth:`refused` says
+    which new candidates not to write; it adds :meth:`store_counts` of what
+    it wrote to each store's count.
     """
 
-    __slots__ = ("after", "bodies", "candidates", "entries", "errors", "repeat_of")
+    __slots__ = ("after", "bodies", "candidates", "entries", "errors", "limits", "repeat_of")
 
     def __init__(
         self,
@@ -180,11 +183,18 @@ class InvitationBatch:
         # Each guarded candidate's bounds (micros): the person's, the survey's, the
         # account's invitations must be older.
         self.after: dict[int, tuple[int | None, int | None, int | None]] = {}
+        # Each candidate under a store's daily limit: (store, day) and the limit.
+        self.limits: dict[int, tuple[tuple[str, int], int]] = {}
         if guards is not None:
             for n in self.candidates.values():
                 guard = guards[n]
+                if guard is None:
+                    continue
+                key = guard.store_key
+                if key is not None and guard.store_limit is not None:
+                    self.limits[n] = (key, guard.store_limit)
                 invitation = self.entries[n][0]
-                if guard is None or invitation.customer_id is None:
+                if invitation.customer_id is None:
                     continue
                 bounds = (
                     _micros_or_none(guard.person_after),
@@ -223,8 +233,26 @@ class InvitationBatch:
             }
         )
 
+    @property
+    def store_days(self) -> list[tuple[str, int]]:
+        """The stores and days whose counts :meth:`refused` needs, sorted (the order to lock them in)."""
+        return sorted({key for key, _ in self.limits.values()})
+
+    def store_counts(self, written: Iterable[int]) -> list[tuple[str, int, int]]:
+        """What the candidates *written* add to each store's count of the day: (store, day, added)."""
+        added: dict[tuple[str, int], int] = {}
+        for n in written:
+            limited = self.limits.get(n)
+            if limited is not None:
+                added[limited[0]] = added.get(limited[0], 0) + 1
+        return [(store, day, k) for (store, day), k in sorted(added.items())]
+
     def refused(
-        self, by_survey: Latest, by_account: Latest, new: Iterable[int]
+        self,
+        by_survey: Latest,
+        by_account: Latest,
+        new: Iterable[int],
+        counted: Iterable[tuple[str, int, int]] = (),
     ) -> dict[int, StoreError]:
         """The candidates of *new* (in entry order) not to write: someone was invited since.
 
@@ -234,7 +262,9 @@ class InvitationBatch:
             by_account: For each of :attr:`guarded_accounts` with invitations,
                 the latest: (account, ``""``, id, micros).
             new: The candidates whose id is not stored.
+            counted: For each of :attr:`store_days` counted, (store, day, invitations).
         """
+        counts = {(store, day): k for store, day, k in counted}
         person: dict[str, tuple[str, int]] = {}
         survey: dict[tuple[str, str], tuple[str, int]] = {}
         account: dict[str, tuple[str, int]] = {}
@@ -246,8 +276,16 @@ class InvitationBatch:
         refused: dict[int, StoreError] = {}
         for n in sorted(new):
             invitation = self.entries[n][0]
+            limited = self.limits.get(n)
+            if limited is not None:
+                (store, day), limit = limited
+                if counts.get((store, day), 0) >= limit:
+                    refused[n] = StoreLimitError(store, day, limit)
+                    continue
             who = invitation.customer_id
             if who is None:
+                if limited is not None:
+                    counts[limited[0]] = counts.get(limited[0], 0) + 1
                 continue
             bounds = self.after.get(n)
             if bounds is not None:
@@ -267,6 +305,8 @@ class InvitationBatch:
                     )
                     continue
             # Written by this call: later entries see it.
+            if limited is not None:
+                counts[limited[0]] = counts.get(limited[0], 0) + 1
             mine = (invitation.id, micros(invitation.created_at))
             _later(person, who, mine)
             _later(survey, (who, invitation.survey_id), mine)

@@ -91,7 +91,9 @@ as one of (``account_id``), with an index by account and time: the account
 window of the fatigue rules is read from the store, and checked in the
 transaction that writes an invitation, like the person's own window. Older
 invitations keep no account (``NULL``): an upgraded store counts the account
-window from its first new invitation on.
+window from its first new invitation on. ``store_day_counts`` counts each
+store's invitations a day, as the guarded writes that count against its
+daily limit make them, in the same transaction.
 """
 
 from __future__ import annotations
@@ -326,6 +328,12 @@ _V6 = (
 )
 
 _V7 = (
+    """CREATE TABLE store_day_counts (
+        store TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        invited INTEGER NOT NULL,
+        PRIMARY KEY (store, day)
+    )""",
     "ALTER TABLE invitations ADD COLUMN account_id TEXT",
     (
         "CREATE INDEX invitations_by_account ON invitations (account_id, created_at) "

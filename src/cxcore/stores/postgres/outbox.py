@@ -134,15 +134,15 @@ class _Outbox(_Base):
         The invitations go in one ``INSERT ... ON CONFLICT DO NOTHING`` from
         arrays, which says which of them were new; then their audit entries
         and sends. If that fails on a value, each goes alone, in a savepoint,
-        so that only the entry at fault fails. Guarded customers and accounts
-        are locked first (a transaction-level advisory lock each, in one
-        order), so a writer that invites one of them in another process waits
-        for this transaction, then sees its invitation.
+        so that only the entry at fault fails. Guarded customers, accounts and
+        stores' days are locked first (a transaction-level advisory lock each,
+        in one order), so a writer that invites one of them in another process
+        waits for this transaction, then sees its invitation (or its count).
 
         .. versionadded:: 0.1.0
         """
         batch = InvitationBatch(entries, guards)
-        guarded = batch.guarded or batch.guarded_accounts
+        guarded = batch.guarded or batch.guarded_accounts or batch.store_days
 
         async def write(c: Conn) -> tuple[dict[str, str], dict[int, StoreError]]:
             failed: dict[int, StoreError] = {}
@@ -168,6 +168,19 @@ class _Outbox(_Base):
                             f"invitation {batch.entries[n][0].id!r}: "
                             f"{_store_error(refused, c, committing=False)}"
                         )
+            if batch.store_days:
+                await c.execute(
+                    "INSERT INTO store_day_counts (store, day, invited) "
+                    "SELECT * FROM unnest(%s::text[], %s::int[], %s::int[]) "
+                    "ON CONFLICT (store, day) DO UPDATE "
+                    "SET invited = store_day_counts.invited + excluded.invited",
+                    _columns(
+                        batch.store_counts(
+                            n for n in candidates if batch.entries[n][0].id in inserted
+                        ),
+                        3,
+                    ),
+                )
             others = [
                 i for i, n in batch.candidates.items() if i not in inserted and n not in failed
             ]
@@ -186,11 +199,24 @@ class _Outbox(_Base):
 
     async def _refused(self, c: Conn, batch: InvitationBatch) -> dict[int, StoreError]:
         """Lock the guarded customers and accounts, then which new candidates their latest invitations refuse."""
-        people, accounts = batch.guarded, batch.guarded_accounts
+        people, accounts, store_days = batch.guarded, batch.guarded_accounts, batch.store_days
         await c.execute(
             "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(p) AS k "
             "FROM unnest(%s::text[]) AS p ORDER BY k) AS keys",
-            (_LOCK_CONTACT, [*people, *(f"account:{a}" for a in accounts)]),
+            (
+                _LOCK_CONTACT,
+                [
+                    *people,
+                    *(f"account:{a}" for a in accounts),
+                    *(f"store:{day}:{store}" for store, day in store_days),
+                ],
+            ),
+        )
+        counted = await _all(
+            c,
+            "SELECT store, day, invited FROM store_day_counts "
+            "WHERE (store, day) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
+            _columns(store_days, 2),
         )
         by_survey = await _all(
             c,
@@ -212,7 +238,7 @@ class _Outbox(_Base):
             )
         }
         new = [n for i, n in batch.candidates.items() if i not in stored]
-        return batch.refused(by_survey, by_account, new)
+        return batch.refused(by_survey, by_account, new, counted)
 
     async def _insert_invitations(
         self, c: Conn, batch: InvitationBatch, candidates: Iterable[int]
@@ -688,3 +714,8 @@ def _entry_at_fault(exc: psycopg.Error, conn: Conn) -> bool:
     return not conn.broken and not isinstance(
         exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
     )
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """*rows* as *width* columns, for ``unnest`` (empty columns when there are no rows)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width

@@ -113,7 +113,7 @@ class _Outbox(_Base):
         """
         batch = InvitationBatch(entries, guards)
         ids = list(batch.candidates)
-        guarded, accounts = batch.guarded, batch.guarded_accounts
+        guarded, accounts, store_days = batch.guarded, batch.guarded_accounts, batch.store_days
 
         def write(c: sqlite3.Connection) -> tuple[dict[str, str], dict[int, StoreError]]:
             stored: dict[str, str] = dict(
@@ -124,7 +124,7 @@ class _Outbox(_Base):
             )
             new = [n for i, n in batch.candidates.items() if i not in stored]
             failed: dict[int, StoreError] = {}
-            if guarded or accounts:
+            if guarded or accounts or store_days:
                 # SQLite gives the id of the row whose created_at is the max.
                 by_survey = _latest(
                     c,
@@ -139,7 +139,16 @@ class _Outbox(_Base):
                     "WHERE account_id IN (SELECT value FROM json_each(?)) GROUP BY account_id",
                     accounts,
                 )
-                failed = batch.refused(by_survey, by_account, new)
+                counted = (
+                    c.execute(
+                        "SELECT store, day, invited FROM store_day_counts WHERE (store, day) IN "
+                        "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+                        (json.dumps(store_days),),
+                    ).fetchall()
+                    if store_days
+                    else []
+                )
+                failed = batch.refused(by_survey, by_account, new, counted)
                 new = [n for n in new if n not in failed]
             c.execute("SAVEPOINT invitations")
             try:
@@ -158,6 +167,13 @@ class _Outbox(_Base):
                         )
                     c.execute("RELEASE invitation")
             c.execute("RELEASE invitations")
+            if store_days:
+                c.executemany(
+                    "INSERT INTO store_day_counts (store, day, invited) VALUES (?, ?, ?) "
+                    "ON CONFLICT (store, day) DO UPDATE "
+                    "SET invited = store_day_counts.invited + excluded.invited",
+                    batch.store_counts(n for n in new if n not in failed),
+                )
             return stored, failed
 
         stored, failed = await self._write(write)
