@@ -143,8 +143,11 @@ def build(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The main job: two weeks at an Indian retailer, from store visits to scores by store.
 
-    Emails go through a real SMTP server on loopback (aiosmtpd); customers answer over
-    HTTP, through the collector served on a loopback port.
+    Emails go through a real SMTP server on loopback (aiosmtpd); text messages through the
+    SMS channel (the twilio SDK, over HTTP) to a Twilio emulator on loopback
+    (cxcore.testing.twilio, which needs the server and sms extras). Customers answer over
+    HTTP, through the collector served on a loopback port, and by SMS reply, which the
+    emulator posts to the collector as Twilio's signed webhook.
     """
     session.install(".[server,email,sms]", "httpx", "aiosmtpd")
     session.run("cxcore", "validate", *EXAMPLES)

@@ -2,7 +2,7 @@
 
 Prints one JSON line per case, the median of ``--runs`` rounds; a ratio is the
 median of the rounds' ratios (a case and its baseline run one after the other
-in each round). The Twilio emulator (tests/twilio_emulator.py) runs in a
+in each round). The Twilio emulator (cxcore.testing.twilio) runs in a
 process of its own under uvicorn on loopback, as Twilio would be elsewhere;
 the collector runs in a thread of this process, so the replies case and its
 baseline share the machine alike.
@@ -45,7 +45,6 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 from tests.collector_support import Served, serve_collector  # noqa: E402
-from tests.twilio_emulator import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator  # noqa: E402
 from twilio.http.async_http_client import AsyncTwilioHttpClient  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 from twilio.rest import Client  # noqa: E402
@@ -55,6 +54,7 @@ from cxcore.api_keys import issue_api_key  # noqa: E402
 from cxcore.collector import RateLimits  # noqa: E402
 from cxcore.dispatch import ChannelLimits, Dispatcher  # noqa: E402
 from cxcore.stores import SQLiteStore  # noqa: E402
+from cxcore.testing.twilio import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator  # noqa: E402
 from cxcore_channels.sms import SmsChannel, TwilioTransport  # noqa: E402
 
 BENCH = "sms"

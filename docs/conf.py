@@ -95,6 +95,8 @@ nitpick_ignore = [
     ("py:class", "hypothesis.strategies.SearchStrategy"),
     ("py:class", "starlette.applications.Starlette"),  # what build_app returns
     ("py:class", "Starlette"),  # the same, named under TYPE_CHECKING
+    ("py:class", "starlette.requests.Request"),  # the Twilio emulator's endpoints
+    ("py:class", "starlette.responses.Response"),
     ("py:class", "matplotlib.axes.Axes"),  # what every plot returns
     # Documented in api.md without an index entry: indexed, it would make every
     # "Column" in ResponseFrame's hints (cxcore.scoring.Column) ambiguous.

@@ -10,6 +10,12 @@ from pathlib import Path
 DEMO = Path(__file__).parent.parent / "examples" / "retail" / "demo.py"
 
 
+def number_after(text: str, label: str, end: str = "\n") -> int:
+    """The number printed after *label* in *text*, up to *end*."""
+    assert label in text, label
+    return int(text.split(label, 1)[1].split(end, 1)[0])
+
+
 def test_the_retail_demo_runs_end_to_end(tmp_path):
     """A short run sends invitations, stores answers and prints scores by store, with explain()."""
     db = tmp_path / "bazaar.db"
@@ -25,9 +31,25 @@ def test_the_retail_demo_runs_end_to_end(tmp_path):
     assert "Invitations sent:" in out
     emails = int(out.split("email (over SMTP): ", 1)[1].split(",", 1)[0])
     assert emails > 0  # through the real channel to a real SMTP server
+    # Through the real SMS channel, over HTTP, to the Twilio emulator.
+    texts = number_after(out, "sms (over HTTP to the Twilio emulator): ", ")")
+    india = number_after(out, "sms to +91 numbers, from DLT header BZAARR, with the survey link: ")
+    abroad = number_after(out, "sms to numbers abroad, answered by reply: ")
+    assert india > 0  # DLT: each text an instance of a registered template, from the header
+    assert abroad > 0
+    assert india + abroad == texts
+    assert "not an instance of DLT template" not in out
     assert "Unsubscribed with one click (RFC 8058):" in out
     assert "Responses stored:" in out
-    assert "One-click answers over HTTP to the collector:" in out
+    assert "One-click answers from emails, over HTTP to the collector:" in out
+    pages = "Survey pages answered from an SMS link, over HTTP: "
+    assert number_after(out, pages, " x HTTP 200") > 0
+    # SMS replies, posted to the collector's SMS route as Twilio's signed inbound webhook.
+    replies = "SMS answers by reply, Twilio's signed webhook to /c/sms: "
+    assert number_after(out, replies, " x HTTP 200") > 0
+    receipts = "SMS delivery receipts, Twilio's signed status callbacks: "
+    assert number_after(out, receipts, " x HTTP 200") == texts
+    assert "HTTP 4" not in out
     assert "HTTP 5" not in out
     assert "Feed, read by consumer 'demo-report'" in out
     assert "-- CSAT after billing, % satisfied (4-5), by store" in out

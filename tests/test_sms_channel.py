@@ -28,6 +28,7 @@ from cxcore import (
 )
 from cxcore.model.survey import AnswerValue
 from cxcore.testing import ChannelConformance, ChannelHarness, sample_invitation, sample_surveys
+from cxcore.testing.twilio import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
 from cxcore_channels.sms import (
     PhoneNumberError,
     SmsChannel,
@@ -36,7 +37,6 @@ from cxcore_channels.sms import (
     WhatsAppChannel,
 )
 from cxcore_channels.sms.transport import _retry_after
-from tests.twilio_emulator import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
 
 PUBLIC = "https://cx.bazaar.example.in"
 UK = "+447700900123"

@@ -17,9 +17,9 @@ from cxcore import Disposition, NpsQuestion, OutboxItem, OutboxState, Survey, Te
 from cxcore.dispatch import Dispatcher
 from cxcore.distribution import ChannelPolicy, RuleSet, TriggerRule
 from cxcore.ports.feed import FeedKind
+from cxcore.testing.twilio import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
 from cxcore_channels.sms import SmsChannel, TwilioTransport, WhatsAppChannel
 from tests.collector_support import Served, free_port, serve_collector
-from tests.twilio_emulator import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
 
 PHONE = "+447700900123"
 

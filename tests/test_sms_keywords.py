@@ -17,6 +17,7 @@ from cxcore.distribution import TokenService
 from cxcore.intake import Intake
 from cxcore.replies import read_reply
 from cxcore.stores import SQLiteStore
+from cxcore.testing.twilio import ACCOUNT, TOKEN
 from cxcore_channels.sms import (
     HELP_WORDS,
     OPT_IN_WORDS,
@@ -26,7 +27,6 @@ from cxcore_channels.sms import (
     check_e164,
     keyword_of,
 )
-from tests.twilio_emulator import ACCOUNT, TOKEN
 
 _SPACE = st.text(alphabet=" \t\r\n\u00a0", max_size=4)
 NPS = NpsQuestion(id="ltr", text={"en": "Recommend us?", "hi": "सिफ़ारिश करेंगे?"})

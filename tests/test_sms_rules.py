@@ -16,6 +16,7 @@ from cxcore.dispatch.audience import read_audience
 from cxcore.ports.registry import ChannelRegistry
 from cxcore.stores import SQLiteStore
 from cxcore.testing import SAMPLE_TIME, sample_invitation, sample_surveys
+from cxcore.testing.twilio import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
 from cxcore_channels.sms import (
     DltError,
     DltMismatchError,
@@ -23,7 +24,6 @@ from cxcore_channels.sms import (
     TooManySegmentsError,
     TwilioTransport,
 )
-from tests.twilio_emulator import ACCOUNT, TOKEN, TwilioEmulator, serve_emulator
 
 PUBLIC = "https://cx.bazaar.example.in"
 INDIA = "+919812345678"

@@ -4,19 +4,27 @@ Everything runs on this machine with no network beyond loopback: the journey
 and surveys from this folder, the rules in rules/bazaar.toml, a SQLite store,
 the dispatcher, and the collector (cxcore's ASGI app) served by uvicorn on a
 loopback port. Emails go out through cxcore's email channel to a real SMTP
-server on loopback (aiosmtpd), which keeps what it receives; text messages go
-to a fake SMS channel that delivers into memory (cxcore's SMS channel needs a
-Twilio account, or the Twilio-shaped emulator of the tests). Customers answer
-by clicking a one-click score in the message they got: real HTTP requests to
-the collector, which take them in through Intake. A few unsubscribe as their
-mail provider would, with the RFC 8058 one-click POST to the email's
-List-Unsubscribe address. A feed consumer reads everything that was taken in,
-from a position the store keeps.
+server on loopback (aiosmtpd), which keeps what it receives. Text messages go
+out through cxcore's SMS channel, the real twilio SDK doing real HTTP, to a
+Twilio-shaped emulator on another loopback port (cxcore.testing.twilio); it
+posts signed delivery receipts back to the collector, as Twilio would.
+
+Customers answer what reached them. By email, they click a one-click score: a
+real HTTP request to the collector, which takes it in through Intake. A few
+unsubscribe as their mail provider would, with the RFC 8058 one-click POST to
+the email's List-Unsubscribe address. Most SMS customers have Indian numbers
+(+91): India's DLT rules apply, so Bazaar's DLT registration (entity id,
+sender header, a template per survey and language) is configured, those texts
+come from the header and carry a link to the survey page, which customers
+open and answer. Customers with a number abroad get "reply with a number":
+they answer by SMS ("4"), which the emulator posts to the collector's SMS
+route as Twilio posts an inbound message, signed; a few reply STOP. A feed
+consumer reads everything that was taken in, from a position the store keeps.
 
     python examples/retail/demo.py [--customers 3000] [--days 14] [--db bazaar.db]
 
-It needs the server and email extras, httpx and aiosmtpd:
-pip install "cxcore[server,email]" httpx aiosmtpd
+It needs the server, email and sms extras, httpx and aiosmtpd:
+pip install "cxcore[server,email,sms]" httpx aiosmtpd
 """
 
 from __future__ import annotations
@@ -36,22 +44,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from cxcore import (
-    AddressKind,
-    Capabilities,
-    Customer,
-    InboundMode,
-    Interaction,
-    ManualClock,
-    load_definitions,
-)
+from cxcore import Customer, Interaction, ManualClock, ScoredQuestion, load_definitions
 from cxcore.collector import Collector, RateLimits
 from cxcore.dispatch import Dispatcher, Outbox
 from cxcore.distribution import (
@@ -67,21 +67,45 @@ from cxcore.feed import FeedConsumer
 from cxcore.ports.feed import FeedEvent, FeedKind
 from cxcore.ports.store import OutboxState
 from cxcore.stores import SQLiteStore
-from cxcore.testing import FakeChannel
+from cxcore.testing.twilio import ACCOUNT, TOKEN, Message, TwilioEmulator, serve_emulator
 from cxcore_channels.email import EmailChannel
+from cxcore_channels.sms import DltRegistration, SmsChannel
 
 HERE = Path(__file__).parent
 START = datetime(2026, 11, 16, 3, 30, tzinfo=UTC)  # Monday, 09:00 in India
 TOUCHPOINTS = {"billing_counter": 0.7, "home_delivery": 0.2, "support_call": 0.1}
 
+SMS_SENDER = "+14155550100"  # Bazaar's Twilio number, for numbers abroad
 
-class Sms(FakeChannel):
-    """A fake SMS channel: sends to phone numbers, records deliveries in memory."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        formats={"text/plain"}, address=AddressKind.PHONE, two_way=True, inbound=InboundMode.FORM
+def bazaar_dlt(public_url: str) -> DltRegistration:
+    """Bazaar's DLT registration: its entity id, its sender header, a template per text.
+
+    An SMS to a +91 number goes out only as an instance of one of these
+    templates, from the header. It is the link invitation (India gets the
+    link, not "reply with a number"): the survey's title, the link, the stop
+    hint. The link's fixed part, the collector's address, is registered
+    text; its token (about 84 characters) fills three slots side by side, since
+    one slot holds at most 30.
+    """
+    link = f"{public_url}/s/" + "{#var#}" * 3
+    stop = {"en": "Reply STOP to opt out.", "hi": "बंद करने के लिए STOP भेजें।"}
+    titles = {
+        ("1207170000000001001", "en"): "Your visit to Bazaar",
+        ("1207170000000001002", "hi"): "बाज़ार में आपकी खरीदारी",
+        ("1207170000000002001", "en"): "Your Bazaar delivery",
+        ("1207170000000002002", "hi"): "आपकी बाज़ार डिलीवरी",
+        ("1207170000000003001", "en"): "Your call with Bazaar support",
+        ("1207170000000003002", "hi"): "बाज़ार सहायता के साथ आपकी कॉल",
+    }
+    return DltRegistration(
+        entity_id="1201159876543210987",
+        header="BZAARR",
+        templates={
+            template_id: f"{title}: {link} {stop[locale]}"
+            for (template_id, locale), title in titles.items()
+        },
     )
-    channel_name: ClassVar[str] = "sms"
 
 
 def read_stores() -> list[tuple[str, str, float]]:
@@ -92,22 +116,28 @@ def read_stores() -> list[tuple[str, str, float]]:
     return [(r["store"], r["city"], rng.uniform(-1.5, 1.5)) for r in rows]
 
 
+def phone_number(i: int, rng: random.Random) -> str | None:
+    """Customer *i*'s mobile: most have an Indian one, some one from abroad, many none."""
+    if rng.random() >= 0.6:
+        return None
+    if rng.random() < 0.15:  # visitors and NRIs, with the number they have
+        return f"+97150{i:07d}" if i % 2 else f"+447700{i:06d}"
+    return f"+9198{i:08d}"
+
+
 def make_customers(n: int, rng: random.Random) -> list[Customer]:
     """Customers in India, some reachable by SMS, a third reading Hindi."""
-    customers = []
-    for i in range(n):
-        sms = rng.random() < 0.6
-        customers.append(
-            Customer(
-                id=f"C-{i:04d}",
-                email=f"customer{i}@example.in",
-                phone=f"+9198{i:08d}" if sms else None,
-                locale="hi" if i % 3 == 0 else "en",
-                timezone="Asia/Kolkata",
-                country="IN",
-            )
+    return [
+        Customer(
+            id=f"C-{i:04d}",
+            email=f"customer{i}@example.in",
+            phone=phone_number(i, rng),
+            locale="hi" if i % 3 == 0 else "en",
+            timezone="Asia/Kolkata",
+            country="IN",
         )
-    return customers
+        for i in range(n)
+    ]
 
 
 # A one-click score in a message's text: the link, its question and its value.
@@ -116,15 +146,24 @@ SCORE_LINK = re.compile(
 )
 
 
+# The survey link in a text message; a survey page's one-answer options, and what it shows.
+SURVEY_LINK = re.compile(r"https?://\S+/s/[\w.-]+")
+PAGE_OPTION = re.compile(r'<input type="radio" [^>]*name="q\.(\w+)" value="([^"]*)"')
+PAGE_SHOWN = re.compile(r'name="shown" value="([^"]*)"')
+
+
+def score(low: int, high: int, quality: float, rng: random.Random) -> int:
+    """A score from *low* to *high*, as good as the store (*quality*: about -1.5 to 1.5)."""
+    centre = low + (high - low) * (0.72 + 0.08 * quality)
+    return max(low, min(high, round(rng.gauss(centre, (high - low) * 0.18))))
+
+
 def answer_for(text: str, quality: float, rng: random.Random) -> str:
     """The link a customer clicks: a score of the message's first question, as good as the store."""
     links = SCORE_LINK.findall(text)
     question = links[0][2]
-    scored = {int(value): url for url, _, q, value in links if q == question}
-    low, high = min(scored), max(scored)
-    centre = low + (high - low) * (0.72 + 0.08 * quality)
-    value = max(low, min(high, round(rng.gauss(centre, (high - low) * 0.18))))
-    return scored[value]
+    scored: dict[int, str] = {int(value): url for url, _, q, value in links if q == question}
+    return scored[score(min(scored), max(scored), quality, rng)]
 
 
 def token_of(text: str) -> str:
@@ -217,7 +256,7 @@ class FeedTally:
 class Week:
     """The simulation's moving parts and what it saw."""
 
-    def __init__(self, store: SQLiteStore, n_customers: int) -> None:
+    def __init__(self, store: SQLiteStore, n_customers: int, twilio: TwilioEmulator) -> None:
         self.store = store
         self.defs = load_definitions(HERE / "journey.toml", HERE / "surveys.toml")
         self.rules = load_rules(HERE / "rules" / "bazaar.toml", definitions=self.defs)
@@ -244,7 +283,18 @@ class Week:
             amp=False,
             clock=self.clock,
         )
-        self.sms = Sms(name="sms", base_url=f"{self.public}/c/sms")
+        # Text messages through the real SMS channel (the twilio SDK) to the emulated
+        # Twilio; its webhooks (receipts, replies) come to the collector's /c/sms.
+        self.twilio = twilio
+        self.sms = SmsChannel(
+            account_sid=ACCOUNT,
+            auth_token=TOKEN,
+            from_number=SMS_SENDER,
+            base_url=self.public,
+            inbound_url=f"{self.public}/c/sms",
+            api_base_url=twilio.url,
+            dlt=bazaar_dlt(self.public),
+        )
         self.collector = Collector(
             store=store,
             tokens=self.tokens,
@@ -264,8 +314,13 @@ class Week:
         )
         self.skipped: Counter[str] = Counter()
         self.why_not: str | None = None
-        self.sms_seen = 0  # text messages whose recipient decided whether to answer
+        self.sms_seen = 0  # the emulator's messages looked at so far
+        self.receipts: Counter[int] = Counter()  # delivery receipts posted, by HTTP status
+        self.replies: Counter[int] = Counter()  # SMS answers posted to /c/sms, by HTTP status
+        self.pages: Counter[int] = Counter()  # survey pages answered from an SMS link
+        self.stops: Counter[int] = Counter()  # STOP replies posted to /c/sms
         self.store_of: dict[str, str] = {}  # the store each invitation asks about
+        self.survey_of: dict[str, str] = {}  # and its survey
         self.count = 0
         self.days = 0
 
@@ -291,24 +346,25 @@ class Week:
                 decision, customer=customer, interaction=visit, state=self.state
             )
             self.store_of[done.invitation.id] = store_id
+            self.survey_of[done.invitation.id] = done.invitation.survey_id
             return
         self.skipped[decision.reason.value if decision.reason else "?"] += 1
         if self.why_not is None and decision.reason == "recontact_window":
             self.why_not = str(explain(self.rules, visit, customer, self.state, self.clock))
 
     async def answers(self) -> None:
-        """Some people click a score in what reached them: an HTTP request to the collector."""
+        """Some people answer what reached them: over HTTP to the collector, or by SMS."""
+        await self.emails()
+        await self.texts()
+
+    async def emails(self) -> None:
+        """Some people click a score in an email: an HTTP request to the collector."""
         texts: list[tuple[str, str | None]] = []  # each message's text, and where to unsubscribe
         for message in self.mailbox.take():
             body = message.get_body(("plain",))
             assert isinstance(body, email.message.EmailMessage)  # noqa: S101 - every mail has one
             unsubscribe = str(message.get("List-Unsubscribe", "")).strip("<>") or None
             texts.append((body.get_content(), unsubscribe))
-        texts.extend(
-            (delivery.message.parts["text/plain"], None)
-            for delivery in self.sms.deliveries[self.sms_seen :]
-        )
-        self.sms_seen = len(self.sms.deliveries)
         for text, unsubscribe in texts:
             if unsubscribe is not None and self.rng.random() < 0.005:  # a few: no more of these
                 await self.unsubscribe(unsubscribe)
@@ -320,6 +376,63 @@ class Week:
             quality = self.quality[self.store_of[invitation_id]]
             reply = await self.http.get(answer_for(text, quality, self.rng))
             self.clicks[reply.status_code] += 1
+
+    async def texts(self) -> None:
+        """The texts Twilio took since last time: receipts, then what their readers do.
+
+        The emulator posts each one's signed delivery receipt to the collector.
+        A text to India carries the survey link: some open the page and answer.
+        A text abroad asks for a reply: some reply with a number, a few STOP.
+        """
+        messages = self.twilio.messages
+        new, self.sms_seen = messages[self.sms_seen :], len(messages)
+        # Not what the collector's TwiML answered, nor the replies themselves: the sends.
+        sent = [m for m in new if m.direction == "outbound-api"]
+        # Twilio posts receipts as handsets report, many at once.
+        self.receipts.update(await asyncio.gather(*(self.twilio.deliver(m.sid) for m in sent)))
+        for message in sent:
+            query = dict(parse_qsl(urlsplit(message.status_callback or "").query))
+            invitation_id = query["i"]
+            quality = self.quality[self.store_of[invitation_id]]
+            link = SURVEY_LINK.search(message.body)
+            chance = self.rng.random()
+            if link is not None:
+                if chance < 0.3:
+                    await self.open_survey(link.group(0), quality)
+            elif chance < 0.01:  # no more of these
+                await self.reply(message, "STOP", self.stops)
+            elif chance < 0.31:
+                question = self.defs.survey(self.survey_of[invitation_id]).questions[0]
+                assert isinstance(question, ScoredQuestion)  # noqa: S101 - Bazaar's all are
+                value = score(*question.bounds, quality, self.rng)
+                await self.reply(message, str(value), self.replies)
+
+    async def reply(self, message: Message, text: str, tally: Counter[int]) -> None:
+        """The recipient of *message* replies *text*: Twilio posts it to /c/sms, signed."""
+        _, statuses = await self.twilio.inbound(
+            f"{self.public}/c/sms", message.to, text, to=SMS_SENDER
+        )
+        tally.update(statuses)
+
+    async def open_survey(self, link: str, quality: float) -> None:
+        """A customer opens the survey link of a text, picks a score and sends the form."""
+        page = await self.http.get(link)
+        shown = PAGE_SHOWN.search(page.text)
+        if shown is None:  # answered already, or closed: nothing to send
+            self.pages[page.status_code] += 1
+            return
+        options: dict[str, list[str]] = {}
+        for question, value in PAGE_OPTION.findall(page.text):
+            options.setdefault(question, []).append(value)
+        form = {"shown": shown.group(1)}
+        for question, values in options.items():  # every one-answer question shown
+            if all(v.lstrip("-").isdigit() for v in values):
+                levels = [int(v) for v in values]
+                form[f"q.{question}"] = str(score(min(levels), max(levels), quality, self.rng))
+            else:
+                form[f"q.{question}"] = self.rng.choice(values)
+        reply = await self.http.post(link, data=form)
+        self.pages[reply.status_code] += 1
 
     async def unsubscribe(self, url: str) -> None:
         """The one-click unsubscribe a mail provider sends for its user (RFC 8058)."""
@@ -335,6 +448,7 @@ class Week:
             running.enter_context(smtp_server(self.mailbox, self.smtp_port))
             await running.enter_async_context(served(self.collector, self.port))
             running.push_async_callback(self.email.aclose)
+            running.push_async_callback(self.sms.aclose)
             for _day in range(days):
                 for _hour in range(12):
                     for _ in range(self.rng.randint(20, 40)):
@@ -345,13 +459,19 @@ class Week:
                     await self.consumer.run_once()
                 self.clock.advance(hours=12)  # quiet hours
                 await self.dispatcher.run_once()
+            await self.answers()  # what the last evening sent is read too
             while await self.consumer.run_once():
                 pass
         await self.http.aclose()
 
     async def report(self) -> None:
         """What was sent, what came back, and the scores by store with their intervals."""
-        sent = {"email (over SMTP)": self.mailbox.received, "sms": len(self.sms.deliveries)}
+        texts = [m for m in self.twilio.messages if m.direction == "outbound-api"]
+        india = sum(m.from_ == self.sms.dlt.header for m in texts) if self.sms.dlt else 0
+        sent = {
+            "email (over SMTP)": self.mailbox.received,
+            "sms (over HTTP to the Twilio emulator)": len(texts),
+        }
         total = sum(sent.values())
         responses = await self.store.count_responses()
         stores, skipped = self.stores, self.skipped
@@ -362,6 +482,9 @@ class Week:
         print(
             f"Invitations sent: {total} ({', '.join(f'{k}: {v}' for k, v in sorted(sent.items()))})"
         )
+        header = self.sms.dlt.header if self.sms.dlt else "-"
+        print(f"  sms to +91 numbers, from DLT header {header}, with the survey link: {india}")
+        print(f"  sms to numbers abroad, answered by reply: {len(texts) - india}")
         unsent = [i for i in await self.store.outbox() if i.state is not OutboxState.SENT]
         if unsent:  # due after the last hour simulated, or not sent: the outbox says why
             states = Counter(f"{i.channel} {i.state.value}" for i in unsent)
@@ -376,9 +499,16 @@ class Week:
         )
         rate = 100 * responses / max(1, total)
         print(f"Responses stored: {responses} (response rate {rate:.0f}%)")
-        clicks = ", ".join(f"{n} x HTTP {code}" for code, n in sorted(self.clicks.items()))
-        print(f"One-click answers over HTTP to the collector: {clicks}")
-        print(f"Unsubscribed with one click (RFC 8058): {self.unsubscribed}")
+        print(f"One-click answers from emails, over HTTP to the collector: {codes(self.clicks)}")
+        print(f"Survey pages answered from an SMS link, over HTTP: {codes(self.pages)}")
+        answered = sum(m.direction == "outbound-reply" for m in self.twilio.messages)
+        print(f"SMS answers by reply, Twilio's signed webhook to /c/sms: {codes(self.replies)}")
+        print(f"  texts sent back in TwiML (next question, thanks, STOP confirmed): {answered}")
+        print(f"SMS delivery receipts, Twilio's signed status callbacks: {codes(self.receipts)}")
+        print(
+            f"Unsubscribed with one click (RFC 8058): {self.unsubscribed}; "
+            f"by replying STOP to a text: {self.stops[200]}"
+        )
         kinds = self.feed.kinds
         print(
             f"Feed, read by consumer {self.consumer.name!r} from its saved position: "
@@ -404,12 +534,18 @@ class Week:
             print(self.why_not)
 
 
+def codes(statuses: Counter[int]) -> str:
+    """HTTP statuses and how many got each: "609 x HTTP 200"."""
+    return ", ".join(f"{n} x HTTP {code}" for code, n in sorted(statuses.items())) or "none"
+
+
 async def week(db: Path, n_customers: int, days: int) -> None:
-    """Simulate *days* at Bazaar in the store at *db*, then report."""
-    async with SQLiteStore(db) as store:
-        simulation = Week(store, n_customers)
-        await simulation.run(days)
-        await simulation.report()
+    """Simulate *days* at Bazaar in the store at *db*, with Twilio emulated on loopback; report."""
+    with serve_emulator() as twilio:
+        async with SQLiteStore(db) as store:
+            simulation = Week(store, n_customers, twilio)
+            await simulation.run(days)
+            await simulation.report()
 
 
 def main() -> None:

@@ -1,12 +1,24 @@
-"""A loopback emulator of Twilio's Messages API, for the SMS and WhatsApp channel tests.
+"""A Twilio stand-in on loopback: the Messages API, signed webhooks, TwiML replies.
 
-Twilio-shaped: ``POST /2010-04-01/Accounts/{sid}/Messages.json`` answers 201
-with the message resource as JSON; the list and fetch resources answer as
-Twilio does; errors carry ``{"code", "message", "more_info", "status"}``
-(21610 for an unsubscribed number, 20429 for too many requests, 20003 for bad
-credentials). It can answer 500 *after* accepting a message, and it posts
-signed status callbacks and inbound messages to a collector, keeping the
-TwiML messages the collector answers with, as Twilio sends them.
+Test the SMS and WhatsApp channels with the real twilio SDK doing real HTTP,
+offline. :class:`TwilioEmulator` is a small Starlette app shaped like Twilio:
+``POST /2010-04-01/Accounts/{sid}/Messages.json`` answers 201 with the
+message resource as JSON; the list and fetch resources answer as Twilio does;
+errors carry ``{"code", "message", "more_info", "status"}`` (21610 for an
+unsubscribed number, 20429 for too many requests, 20003 for bad credentials).
+It can answer 500 *after* accepting a message, and it posts signed status
+callbacks (:meth:`TwilioEmulator.deliver`) and inbound messages
+(:meth:`TwilioEmulator.inbound`) to a collector, keeping the TwiML messages
+the collector answers with, as Twilio sends them. :func:`serve_emulator`
+serves it with uvicorn on a loopback port.
+
+Its account is :data:`ACCOUNT` and its auth token :data:`TOKEN`: give both to
+the channel, and point the channel at the emulator's ``url``.
+
+A module of its own, imported only when used: it needs the ``server`` and
+``sms`` extras (Starlette, uvicorn, the twilio SDK and its aiohttp).
+
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -33,14 +45,37 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+__all__ = ["ACCOUNT", "TOKEN", "Message", "TwilioEmulator", "serve_emulator"]
+
 ACCOUNT = "AC" + "0" * 31 + "1"
-TOKEN = "emulator-auth-token-0123456789ab"
+"""The emulator's account sid: the only one it answers to."""
+TOKEN = "emulator-auth-token-0123456789ab"  # noqa: S105 - a test account's token, published
+"""The emulator's auth token: it checks API calls and signs webhooks with it."""
 API = "/2010-04-01/Accounts/{account}/Messages"
 
 
 @attrs.define
 class Message:
-    """One message the emulated Twilio holds."""
+    """One message the emulated Twilio holds: sent through the API, received, or a TwiML reply.
+
+    Attributes:
+        sid: Its ``SM...`` sid.
+        to: The recipient (``whatsapp:+...`` on WhatsApp).
+        from_: The sender: a number, or a DLT sender header.
+        body: Its text (``[template HX...]`` for a WhatsApp template).
+        status: ``queued``, ``received``, or the status last posted by
+            :meth:`TwilioEmulator.deliver`.
+        direction: ``outbound-api`` (created through the API), ``inbound``
+            (posted by :meth:`TwilioEmulator.inbound`) or ``outbound-reply``
+            (the collector's TwiML answer to an inbound message).
+        created: When the emulator took it.
+        status_callback: Where its delivery statuses go.
+        messaging_service_sid: The Messaging Service it was sent from.
+        content_sid: The WhatsApp template it was sent with.
+        content_variables: The template's variables, as JSON.
+
+    .. versionadded:: 0.1.0
+    """
 
     sid: str
     to: str
@@ -95,6 +130,10 @@ def _error(status: int, code: int, message: str, headers: dict[str, str] | None 
 class TwilioEmulator:
     """The emulated Twilio: its messages, and what it should do with the next creates.
 
+    Serve :meth:`app` (:func:`serve_emulator` does), then point a channel at
+    ``url`` with :data:`ACCOUNT` and :data:`TOKEN`. Its state is plain
+    attributes, for a test to read and to clear between tests.
+
     Attributes:
         messages: Every message, outbound and the collector's TwiML replies.
         unsubscribed: Numbers that replied STOP: creates to them get 21610.
@@ -102,7 +141,12 @@ class TwilioEmulator:
         plan: What the next creates meet, one entry each: ``"500-after-accept"``,
             ``("429", retry_after)``, ``"500"``, ``"slow"`` (answers after 2 s).
         creates: POSTs received, whatever their answer.
-        webhook_routes: Public URL prefixes mapped to where the collector really is.
+        webhook_routes: Public URL prefixes mapped to where the collector really is
+            (a collector behind a proxy): webhooks are signed for the public URL
+            and posted to the real one.
+        url: Where it is served (``http://127.0.0.1:<port>``), once it is.
+
+    .. versionadded:: 0.1.0
     """
 
     messages: list[Message] = attrs.Factory(list)
@@ -115,12 +159,15 @@ class TwilioEmulator:
     url: str = ""
 
     def next_sid(self) -> str:
+        """A new message sid, ``SM`` and 32 hex digits, never given before."""
         return f"SM{next(self._ids):032x}"
 
     def outbound(self) -> list[Message]:
+        """The messages sent: through the API, and the collector's TwiML replies."""
         return [m for m in self.messages if m.direction.startswith("outbound")]
 
     def to(self, number: str) -> list[Message]:
+        """The messages sent to *number* (on SMS or WhatsApp), in order."""
         return [m for m in self.outbound() if m.to.removeprefix("whatsapp:") == number]
 
     # -- the API -------------------------------------------------------------------
@@ -131,6 +178,7 @@ class TwilioEmulator:
         return account == ACCOUNT and header == f"Basic {expected}"
 
     async def create(self, request: Request) -> Response:
+        """``POST .../Messages.json``: create a message, or answer as ``plan`` says."""
         account = request.path_params["account"]
         self.creates += 1
         if not self._authorized(request, account):
@@ -175,6 +223,7 @@ class TwilioEmulator:
         return JSONResponse(message.resource(), status_code=201)
 
     async def listing(self, request: Request) -> Response:
+        """``GET .../Messages.json``: the messages, newest first, by ``To`` and ``From``."""
         account = request.path_params["account"]
         if not self._authorized(request, account):
             return _error(401, 20003, "Authenticate")
@@ -201,6 +250,7 @@ class TwilioEmulator:
         )
 
     async def fetch(self, request: Request) -> Response:
+        """``GET .../Messages/{sid}.json``: one message, or Twilio's 404."""
         sid = request.path_params["sid"]
         for m in self.messages:
             if m.sid == sid:
@@ -208,6 +258,7 @@ class TwilioEmulator:
         return _error(404, 20404, f"The requested resource {sid} was not found")
 
     def app(self) -> Starlette:
+        """The ASGI app of the Messages API, to serve on loopback."""
         prefix = "/2010-04-01/Accounts/{account}/Messages"
         return Starlette(
             routes=[
@@ -248,10 +299,21 @@ class TwilioEmulator:
     async def deliver(
         self, sid: str, status: str = "delivered", error_code: int | None = None
     ) -> int:
-        """Post the signed status callback of message *sid*; the collector's HTTP status."""
-        message = next(m for m in self.messages if m.sid == sid)
+        """Post the signed status callback of message *sid*; the collector's HTTP status.
+
+        Args:
+            sid: A message sent through the API, with a status callback URL.
+            status: The status to report (``delivered``, ``undelivered``, ``failed``...).
+            error_code: Twilio's error code, for a failure (30005 for an unknown handset).
+
+        Raises:
+            ValueError: If there is no such message, or it has no status callback URL.
+        """
+        message = next((m for m in self.messages if m.sid == sid), None)
+        if message is None or not message.status_callback:
+            msg = f"message {sid!r} is not here, or has no status callback URL"
+            raise ValueError(msg)
         message.status = status
-        assert message.status_callback, "the message has no status callback URL"
         params = {
             "AccountSid": ACCOUNT,
             "MessageSid": sid,
@@ -282,8 +344,22 @@ class TwilioEmulator:
     ) -> tuple[str, list[int]]:
         """Post a signed inbound message to *webhook*, *times* times (a provider's retries).
 
-        Every answer's TwiML messages are sent, as Twilio sends the reply of
-        each webhook it got an answer to. Returns the MessageSid and the statuses.
+        Every answer's TwiML messages are kept as sent (``outbound-reply``), as
+        Twilio sends the reply of each webhook it got an answer to.
+
+        Args:
+            webhook: The public URL of the channel's route (``.../c/sms``).
+            from_: The sender's number (``whatsapp:+...`` on WhatsApp).
+            body: What they wrote.
+            sid: The MessageSid (default: a new one); the same sid is a provider's retry.
+            to: The number they wrote to.
+            extra: More form fields (a WhatsApp ``ButtonPayload``).
+            times: How many times to post it.
+            sign: Whether to sign it (``False``: no ``X-Twilio-Signature``).
+            signature: A signature to send instead of the right one.
+
+        Returns:
+            The MessageSid, and the collector's HTTP status for each post.
         """
         sid = sid or self.next_sid()
         params = {
@@ -340,7 +416,20 @@ class TwilioEmulator:
 
 @contextlib.contextmanager
 def serve_emulator() -> Iterator[TwilioEmulator]:
-    """The emulator served by uvicorn on a loopback port (``port=0``)."""
+    """Serve a new :class:`TwilioEmulator` with uvicorn on a loopback port, in a thread.
+
+    The port is chosen by the system (``port=0``); the emulator's
+    ``url`` says which. The server stops when the block ends.
+
+    >>> with serve_emulator() as twilio:
+    ...     twilio.url.startswith("http://127.0.0.1:")
+    True
+
+    Raises:
+        RuntimeError: If the server has not started within 15 seconds.
+
+    .. versionadded:: 0.1.0
+    """
     emulator = TwilioEmulator()
     server = uvicorn.Server(
         uvicorn.Config(
