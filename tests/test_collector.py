@@ -134,6 +134,27 @@ class TestSurveyPages:
         assert dict(response.answers) == {"ltr": 4}
         assert not response.is_complete
 
+    def test_a_short_link_leads_to_the_survey_page(self, served):
+        """/l/<code> answers 303 to the survey page at the public URL; a wrong code, a friendly 404."""
+        inv = served.invite()
+        assert inv.short_code is not None
+        before = served.counts()
+        for method in ("GET", "HEAD"):
+            moved = httpx.request(method, f"{served.url}/l/{inv.short_code}", timeout=10)
+            assert moved.status_code == 303
+            assert moved.headers["location"] == f"{served.url}/s/{quote(inv.token, safe='')}"
+            assert moved.headers["cache-control"] == "no-store"
+        page = httpx.get(f"{served.url}/l/{inv.short_code}", follow_redirects=True, timeout=10)
+        assert page.status_code == 200
+        assert 'name="q.ltr"' in page.text
+        wrong = inv.short_code[:-1] + ("A" if inv.short_code[-1] != "A" else "B")
+        for code in (wrong, "short", "x" * 200, "%00", "Ab3dE9xK2mQ7.."):
+            refused = get(served, f"/l/{code}", headers=HTML)
+            assert refused.status_code == 404, code
+            assert "link" in refused.text.lower()
+            assert "Traceback" not in refused.text
+        assert served.counts() == before  # nothing written
+
     def test_the_form_completes_the_response(self, served):
         """A POST of the form completes the one response and thanks the respondent."""
         inv = served.invite()

@@ -153,6 +153,8 @@ class TestServeAtTheRoot:
             assert health.json() == {"ok": True}
             page = httpx.get(f"http://127.0.0.1:{port}/s/not-a-real-token", timeout=5)
             assert page.status_code == 403  # a forged token: refused, in plain words
+            short = httpx.get(f"http://127.0.0.1:{port}/l/NotARealCode", timeout=5)
+            assert short.status_code == 404
             assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
         finally:
             server.send_signal(signal.SIGTERM)
@@ -161,7 +163,9 @@ class TestServeAtTheRoot:
         assert "Traceback" not in text
         assert ("GET /healthz 200" in text) is logged
         assert ("GET /s/… " in text) is logged
+        assert ("GET /l/… " in text) is logged
         assert "not-a-real-token" not in text
+        assert "NotARealCode" not in text
 
 
 class TestServeWorkers:

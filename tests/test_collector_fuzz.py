@@ -21,6 +21,7 @@ from tests.collector_support import Served, serve_collector
 ROUTES = (
     ("GET", "/s/{token}"),
     ("POST", "/s/{token}"),
+    ("GET", "/l/{token}"),
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),
     ("POST", "/amp/{token}"),

@@ -58,6 +58,21 @@ class TestRoundTrip:
         assert service.verify(tokens.unsubscribe_token, TokenPurpose.UNSUBSCRIBE) == "inv1"
         assert service.verify(tokens.amp_token, TokenPurpose.AMP) == "inv1"
 
+    def test_a_short_code_is_a_keyed_digest_of_the_id(self, clock, service):
+        """12 letters and digits, the same for one id, another for another id or another key."""
+        code = service.short_code("inv1")
+        assert len(code) == 12
+        assert code.isascii()
+        assert code.isalnum()
+        assert service.issue_all("inv1", START + timedelta(days=7)).short_code == code
+        assert TokenService([OLD_KEY], clock=clock).short_code("inv1") == code
+        assert service.short_code("inv2") != code
+        assert TokenService([NEW_KEY, OLD_KEY], clock=clock).short_code("inv1") != code
+        codes = {service.short_code(f"inv-{n}") for n in range(2000)}
+        assert len(codes) == 2000
+        assert {c for code in codes for c in code} == set(string.ascii_letters + string.digits)
+        assert code not in repr(service.issue_all("inv1", START + timedelta(days=7)))
+
     def test_invitation_tokens_repr_names_what_they_are_for_never_the_signatures(self, service):
         """The repr shows the invitation and expiry; no token or signature is in it."""
         tokens = service.issue_all("inv1", START + timedelta(days=7))

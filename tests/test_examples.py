@@ -42,6 +42,9 @@ def test_the_retail_demo_runs_end_to_end(tmp_path):
     assert "Unsubscribed with one click (RFC 8058):" in out
     assert "Responses stored:" in out
     assert "One-click answers from emails, over HTTP to the collector:" in out
+    # The texts carry short links (/l/<code>), which the collector sends on to the survey page.
+    short = "Short links in texts opened (/l/<code>): "
+    assert number_after(out, short, " x HTTP 303") > 0
     pages = "Survey pages answered from an SMS link, over HTTP: "
     assert number_after(out, pages, " x HTTP 200") > 0
     # SMS replies, posted to the collector's SMS route as Twilio's signed inbound webhook.

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import urlencode
 
+import attrs
 import pytest
 from twilio.request_validator import RequestValidator
 
@@ -188,6 +189,23 @@ class TestRender:
         survey, invitation = _nps()
         message = sms(emulator, style="link").render(invitation, survey)  # type: ignore[arg-type]
         assert f"{PUBLIC}/s/tok.sample.0001" in message.parts["text/plain"]
+
+    def test_short_links_link_with_the_invitation_s_short_code(self, emulator):
+        """short_links: the /l/<code> link, in fewer segments; without a code, the long link."""
+        survey = sample_surveys()[0]
+        coded = attrs.evolve(
+            sample_invitation(survey, channel="sms", address=UK),
+            token="t" * 85,
+            short_code="Ab3dE9xK2mQ7",
+        )
+        plain = sms(emulator, style="link").render(coded, survey).parts["text/plain"]
+        shortened = sms(emulator, style="link", short_links=True)
+        text = shortened.render(coded, survey).parts["text/plain"]
+        assert f"{PUBLIC}/l/Ab3dE9xK2mQ7" in text
+        assert "t" * 85 not in text
+        assert len(plain) - len(text) == len("s/" + "t" * 85) - len("l/Ab3dE9xK2mQ7")
+        uncoded = shortened.render(attrs.evolve(coded, short_code=None), survey)
+        assert f"{PUBLIC}/s/{'t' * 85}" in uncoded.parts["text/plain"]
 
     def test_a_bad_number_is_refused_naming_the_invitation(self, emulator):
         """A number that is not E.164 is refused at render, before anything is sent."""

@@ -715,6 +715,36 @@ class TestOutbox:
 
         run(backend, scenario)
 
+    def test_an_invitation_is_found_by_its_short_code(self, backend):
+        """The short code finds its invitation; an unknown one nothing; a taken one fails its entry."""
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitation(invitation("inv-1", short_code="Ab3dE9xK2mQ7"))
+            [added] = await store.add_invitations(
+                [(invitation("inv-2", short_code="Zz9yX8wV7uT6"), [])]
+            )
+            assert isinstance(added, AddedInvitation)
+            found = await store.invitation_by_short_code("Ab3dE9xK2mQ7")
+            assert found is not None
+            assert (found.id, found.short_code) == ("inv-1", "Ab3dE9xK2mQ7")
+            again = await store.invitation_by_short_code("Zz9yX8wV7uT6")
+            assert again is not None
+            assert again.id == "inv-2"
+            assert await store.invitation_by_short_code("Zz9yX8wV7uT7") is None
+            taken, fine = await store.add_invitations(
+                [
+                    (invitation("inv-3", short_code="Ab3dE9xK2mQ7"), []),
+                    (invitation("inv-4", short_code="Qq1wE2rT3yU4"), []),
+                ]
+            )
+            assert isinstance(taken, StoreError)
+            assert "inv-3" in str(taken)
+            assert isinstance(fine, AddedInvitation)
+            with pytest.raises(ValidationError, match="short_code: 'short' is not 12 letters"):
+                invitation("inv-5", short_code="short")
+
+        run(backend, scenario)
+
     def test_an_invitation_is_refused_when_its_person_was_invited_since(self, backend):
         """A guard's person_after: a new invitation is stored only if its person has none newer.
 

@@ -430,7 +430,7 @@ class TestSchema:
                 "outbox_by_provider"
             )
             conn.execute("CREATE INDEX invitations_by_address ON invitations (address)")
-            conn.execute("ALTER TABLE invitations DROP COLUMN account_id")
+            conn.execute("ALTER TABLE invitations DROP COLUMN account_id, DROP COLUMN short_code")
             conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
         upgraded = asyncio.run(read())
         assert upgraded == {**written, "version": SCHEMA_VERSION}

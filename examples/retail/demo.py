@@ -84,11 +84,11 @@ def bazaar_dlt(public_url: str) -> DltRegistration:
     An SMS to a +91 number goes out only as an instance of one of these
     templates, from the header. It is the link invitation (India gets the
     link, not "reply with a number"): the survey's title, the link, the stop
-    hint. The link's fixed part, the collector's address, is registered
-    text; its token (about 84 characters) fills three slots side by side, since
-    one slot holds at most 30.
+    hint. The link is the invitation's short link (the channel's
+    ``short_links``): the collector's address is registered text, and the
+    12-character code fills one slot (a slot holds at most 30).
     """
-    link = f"{public_url}/s/" + "{#var#}" * 3
+    link = f"{public_url}/l/" + "{#var#}"
     stop = {"en": "Reply STOP to opt out.", "hi": "बंद करने के लिए STOP भेजें।"}
     titles = {
         ("1207170000000001001", "en"): "Your visit to Bazaar",
@@ -147,7 +147,7 @@ SCORE_LINK = re.compile(
 
 
 # The survey link in a text message; a survey page's one-answer options, and what it shows.
-SURVEY_LINK = re.compile(r"https?://\S+/s/[\w.-]+")
+SURVEY_LINK = re.compile(r"https?://\S+/(?:s|l)/[\w.-]+")
 PAGE_OPTION = re.compile(r'<input type="radio" [^>]*name="q\.(\w+)" value="([^"]*)"')
 PAGE_SHOWN = re.compile(r'name="shown" value="([^"]*)"')
 
@@ -294,6 +294,7 @@ class Week:
             inbound_url=f"{self.public}/c/sms",
             api_base_url=twilio.url,
             dlt=bazaar_dlt(self.public),
+            short_links=True,
         )
         self.collector = Collector(
             store=store,
@@ -318,6 +319,7 @@ class Week:
         self.receipts: Counter[int] = Counter()  # delivery receipts posted, by HTTP status
         self.replies: Counter[int] = Counter()  # SMS answers posted to /c/sms, by HTTP status
         self.pages: Counter[int] = Counter()  # survey pages answered from an SMS link
+        self.short_links: Counter[int] = Counter()  # how the collector answered the links
         self.stops: Counter[int] = Counter()  # STOP replies posted to /c/sms
         self.store_of: dict[str, str] = {}  # the store each invitation asks about
         self.survey_of: dict[str, str] = {}  # and its survey
@@ -415,8 +417,13 @@ class Week:
         tally.update(statuses)
 
     async def open_survey(self, link: str, quality: float) -> None:
-        """A customer opens the survey link of a text, picks a score and sends the form."""
-        page = await self.http.get(link)
+        """A customer opens the survey link of a text, picks a score and sends the form.
+
+        The link is the short one (``/l/<code>``): the collector sends the
+        browser on to the survey page, where the form is posted.
+        """
+        page = await self.http.get(link, follow_redirects=True)
+        self.short_links[page.history[0].status_code if page.history else 0] += 1
         shown = PAGE_SHOWN.search(page.text)
         if shown is None:  # answered already, or closed: nothing to send
             self.pages[page.status_code] += 1
@@ -431,7 +438,7 @@ class Week:
                 form[f"q.{question}"] = str(score(min(levels), max(levels), quality, self.rng))
             else:
                 form[f"q.{question}"] = self.rng.choice(values)
-        reply = await self.http.post(link, data=form)
+        reply = await self.http.post(str(page.url), data=form)
         self.pages[reply.status_code] += 1
 
     async def unsubscribe(self, url: str) -> None:
@@ -500,6 +507,7 @@ class Week:
         rate = 100 * responses / max(1, total)
         print(f"Responses stored: {responses} (response rate {rate:.0f}%)")
         print(f"One-click answers from emails, over HTTP to the collector: {codes(self.clicks)}")
+        print(f"Short links in texts opened (/l/<code>): {codes(self.short_links)}")
         print(f"Survey pages answered from an SMS link, over HTTP: {codes(self.pages)}")
         answered = sum(m.direction == "outbound-reply" for m in self.twilio.messages)
         print(f"SMS answers by reply, Twilio's signed webhook to /c/sms: {codes(self.replies)}")

@@ -9,6 +9,7 @@ points at the collector's public ``base_url``:
 URL                                            method  meaning
 =============================================  ======  =================================
 ``{base_url}/s/{token}``                       GET     the survey page
+``{base_url}/l/{short_code}``                  GET     a short link to the survey page
 ``{base_url}/s/{token}?q.<question>=<value>``  GET     a one-click answer (partial)
 ``{base_url}/u/{unsubscribe_token}``           POST    RFC 8058 one-click unsubscribe
 ``{base_url}/amp/{amp_token}``                 POST    the AMP form: ``q.<question>``
@@ -85,6 +86,15 @@ class SurveyLinks:
     def survey(self, token: str) -> str:
         """The survey page of the invitation with *token*."""
         return f"{self.base_url}/s/{_segment(token)}"
+
+    def short(self, short_code: str) -> str:
+        """The short link of the invitation with *short_code*: it leads to the survey page.
+
+        For an SMS, where the link's length is paid for (``/s/<token>`` is
+        about 85 characters longer), and for a DLT template variable, which
+        holds at most 30 characters.
+        """
+        return f"{self.base_url}/l/{_segment(short_code)}"
 
     def answer(self, token: str, question_id: str, value: int | str) -> str:
         """The one-click link that records *value* for *question_id*."""

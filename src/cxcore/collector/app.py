@@ -188,10 +188,12 @@ class Collector:
         routes += [route(*r) for r in KioskRoutes(context, staff, self.kiosk_limits).routes()]
         if self.widget is not None:
             routes += self.widget.routes()
+        survey_page = SurveyPage(context)
         routes += [
             route("/c/{channel}", ChannelRoute(context), _ANY, "../static"),
             route("/c/{channel}/{rest:path}", ChannelRoute(context), _ANY, "../../static"),
-            route("/s/{token}", SurveyPage(context), page, "../static"),
+            route("/s/{token}", survey_page, page, "../static"),
+            route("/l/{code}", survey_page.short_link, ["GET", "HEAD"], "../static"),
             route("/u/{token}", Unsubscribe(context), page, "../static"),
             route("/amp/{token}", AmpForm(context), ["POST", "OPTIONS"], "../static"),
             Route("/healthz", self._health, methods=["GET", "HEAD"]),

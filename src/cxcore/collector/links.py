@@ -10,17 +10,17 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from cxcore.collector._http import JSONResponse, error_json, read_body, rejection_status, wants_html
 from cxcore.collector.context import Context
 from cxcore.collector.security import first
 from cxcore.collector.strings import words
-from cxcore.distribution.tokens import TokenPurpose
+from cxcore.distribution.tokens import SHORT_CODE, TokenPurpose
 from cxcore.errors import InboundError, Problem
 from cxcore.ingest import merge_answers
 from cxcore.intake import Accepted, Rejected, RejectReason, SurveyView
-from cxcore.links import ONE_CLICK_BODY, answers_from_fields
+from cxcore.links import ONE_CLICK_BODY, SurveyLinks, answers_from_fields
 from cxcore.model.survey import AnswerValue, Survey
 from cxcore.ports.channel import InboundRequest
 
@@ -78,6 +78,32 @@ class SurveyPage:
         if view.complete:
             return self._done(view, "already")
         return self._page(view, token, dict(view.answers))
+
+    async def short_link(self, request: Request) -> Response:
+        """``GET /l/<code>``: a short survey link (an SMS's), sent on to the survey page.
+
+        The code is the invitation's ``short_code``
+        (:meth:`TokenService.short_code <cxcore.distribution.TokenService.short_code>`);
+        the answer is a ``303`` to ``/s/<token>`` at the public URL, where the
+        page, its expiry and its friendly refusals are as for the long link. A
+        code that is not a stored invitation's gets the friendly "link not
+        valid" page, with ``404``. Nothing is written.
+        """
+        context = self.context
+        limited = context.limited(request, _STATIC)
+        if limited is not None:
+            return limited
+        code = request.path_params["code"]
+        invitation = (
+            await context.store.invitation_by_short_code(code)
+            if SHORT_CODE.fullmatch(code)
+            else None
+        )
+        if invitation is None:
+            html = context.pages.message("en", "invalid", static=_STATIC)
+            return HTMLResponse(html, status_code=404)
+        target = SurveyLinks(context.public_url).survey(invitation.token)
+        return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
     async def _one_click(self, token: str, answers: dict[str, AnswerValue]) -> Response:
         context = self.context

@@ -36,7 +36,7 @@ CONTENT_SECURITY_POLICY = (
 )
 """Every page's policy: nothing inline, nothing from elsewhere, never framed."""
 
-_TOKEN_PATH = re.compile(r"/(s|u|amp)/[^/?]+")
+_TOKEN_PATH = re.compile(r"/(s|l|u|amp)/[^/?]+")
 ACCESS_LOGGER = "cxcore.collector.access"
 """The logger of :class:`AccessLog`: a line a request, at INFO."""
 access = logging.getLogger(ACCESS_LOGGER)
@@ -58,8 +58,9 @@ class AccessLog:
     mount the collector yourself, and turn your server's own access log off
     (uvicorn's ``access_log=False``): it would log the tokens.
 
-    Paths such as ``/s/<token>`` are logged as ``/s/…``: a token opens a
-    person's survey. Query strings (one-click answers) are left out.
+    Paths such as ``/s/<token>`` (and ``/l/<code>``, ``/u/``, ``/amp/``) are
+    logged as ``/s/…``: a token opens a person's survey. Query strings
+    (one-click answers) are left out.
     """
 
     def __init__(self, app: ASGIApp) -> None:

@@ -336,6 +336,7 @@ class Outbox:
             token=tokens.token,
             unsubscribe_token=tokens.unsubscribe_token,
             amp_token=tokens.amp_token,
+            short_code=tokens.short_code,
             created_at=now,
             expires_at=expires_at,
             customer_id=decision.customer_id,

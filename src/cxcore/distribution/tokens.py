@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from cxcore.ports.clock import Clock
 
 __all__ = [
+    "SHORT_CODE",
+    "SHORT_CODE_LENGTH",
     "ExpiredTokenError",
     "InvitationTokens",
     "TamperedTokenError",
@@ -34,6 +36,11 @@ _OPAQUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _PHONE_LIKE = re.compile(r"\+?[0-9]{7,15}")
 _HEX = re.compile(r"[0-9a-f]{1,16}")
 _MIN_KEY_BYTES = 32
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+SHORT_CODE_LENGTH = 12
+"""How long a short link's code is (:meth:`TokenService.short_code`)."""
+SHORT_CODE = re.compile(r"[0-9A-Za-z]{12}")
+"""What a short link's code looks like."""
 
 
 class TokenPurpose(enum.StrEnum):
@@ -121,6 +128,8 @@ class InvitationTokens:
         token: The survey token: the survey link, and one-click scores in the message.
         unsubscribe_token: The token of the one-click unsubscribe link.
         amp_token: The token of the form inside an AMP for Email message.
+        short_code: The code of the invitation's short survey link
+            (:meth:`TokenService.short_code`), or ``None``.
 
     .. versionadded:: 0.1.0
     """
@@ -128,6 +137,7 @@ class InvitationTokens:
     token: str
     unsubscribe_token: str
     amp_token: str
+    short_code: str | None = None
 
     def __repr__(self) -> str:
         # The signatures are secrets (bearer credentials): show the signed payloads only.
@@ -241,6 +251,7 @@ class TokenService:
 
         self._clock = clock
         self._newest = _as_bytes(keys[0])
+        self._short = hmac.new(self.derive_key("short-link"), digestmod=hashlib.sha256)
         # One signer per key and purpose, newest key first: the first signs, all verify.
         self._signers: dict[TokenPurpose, tuple[_Signer, ...]] = {
             purpose: tuple(
@@ -269,6 +280,33 @@ class TokenService:
         """
         return hmac.new(self._newest, f"cxcore.derived.{label}".encode(), hashlib.sha256).digest()
 
+    def short_code(self, invitation_id: str) -> str:
+        """The code of *invitation_id*'s short survey link: 12 letters and digits.
+
+        A keyed digest of the invitation id (HMAC-SHA256 under a key derived
+        from the newest key), so it cannot be guessed from the id, and the same
+        invitation always gets the same code. It is stored with the invitation,
+        and the collector finds the invitation by it (``/l/<code>``): about 71
+        bits, a bearer credential like the survey token, with no expiry of its
+        own (the invitation's applies). For channels where every character
+        counts: an SMS, a DLT template variable (at most 30 characters).
+
+        >>> from cxcore.ports.clock import SystemClock
+        >>> code = TokenService(["k" * 32], clock=SystemClock()).short_code("inv-1")
+        >>> len(code), code.isalnum()
+        (12, True)
+
+        .. versionadded:: 0.1.0
+        """
+        mac = self._short.copy()
+        mac.update(invitation_id.encode())
+        n = int.from_bytes(mac.digest()[:10], "big")  # 80 bits, more than 12 base-62 digits hold
+        digits = []
+        for _ in range(SHORT_CODE_LENGTH):
+            n, digit = divmod(n, 62)
+            digits.append(_BASE62[digit])
+        return "".join(digits)
+
     def issue(self, opaque_id: str, purpose: TokenPurpose, expires_at: datetime) -> str:
         """Sign *opaque_id* for *purpose*, valid until *expires_at*.
 
@@ -289,6 +327,7 @@ class TokenService:
             token=signers[TokenPurpose.SURVEY][0].sign(payload),
             unsubscribe_token=signers[TokenPurpose.UNSUBSCRIBE][0].sign(payload),
             amp_token=signers[TokenPurpose.AMP][0].sign(payload),
+            short_code=self.short_code(invitation_id),
         )
 
     def verify(self, token: str, purpose: TokenPurpose) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 
 import attrs
@@ -54,6 +55,8 @@ class Disposition(enum.StrEnum):
         return _RANKS.get(self)
 
 
+_SHORT_CODE = re.compile(r"[0-9A-Za-z]{12}")
+
 _RANKS = {
     Disposition.SENT: 1,
     Disposition.DELIVERED: 2,
@@ -85,6 +88,8 @@ class Invitation:
         token: The signed token that answers carry back (survey links, one-click scores).
         unsubscribe_token: The signed token of the one-click unsubscribe link, if any.
         amp_token: The signed token an AMP for Email form posts with, if any.
+        short_code: The code of its short survey link (``/l/<code>``), if any:
+            12 letters and digits, unique among stored invitations.
         created_at: When it was created.
         expires_at: After this, answers are no longer accepted.
         customer_id: The customer invited, if known.
@@ -118,6 +123,7 @@ class Invitation:
     reminder: int = 0
     context: FrozenDict[str, Scalar] = attrs.field(factory=FrozenDict, converter=frozen_scalars)
     account_id: str | None = None
+    short_code: str | None = None
 
     def __attrs_post_init__(self) -> None:
         checks = Checks()
@@ -143,6 +149,12 @@ class Invitation:
             checks.add("expires_at", f"{self.expires_at.isoformat()} is not after created_at")
         if self.account_id is not None:
             checks.text("account_id", self.account_id, single_line=True)
+        if (
+            self.short_code is not None
+            and checks.is_a("short_code", self.short_code, str, "text")
+            and not _SHORT_CODE.fullmatch(self.short_code)
+        ):
+            checks.add("short_code", f"{self.short_code!r} is not 12 letters and digits")
         if self.name is not None:
             checks.is_a("name", self.name, str, "text")
         checks.locale("locale", self.locale)

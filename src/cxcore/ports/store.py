@@ -951,6 +951,13 @@ class Store(Protocol):
         """Return one invitation."""
         ...
 
+    async def invitation_by_short_code(self, code: str) -> Invitation | None:
+        """The invitation whose short survey link has *code* (its ``short_code``), if any.
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
     async def record_disposition(
         self, invitation_id: str, disposition: Disposition, at: datetime, detail: str | None = None
     ) -> None:

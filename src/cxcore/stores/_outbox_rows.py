@@ -119,7 +119,8 @@ def claimed_sends(
 
 
 INVITATION_COLUMNS = (
-    "id, survey_id, survey_version, channel, customer_id, address, created_at, body, account_id"
+    "id, survey_id, survey_version, channel, customer_id, address, created_at, body, account_id, "
+    "short_code"
 )
 """The columns of ``invitations``, in the order of :meth:`InvitationBatch.row`."""
 
@@ -327,6 +328,7 @@ class InvitationBatch:
             micros(invitation.created_at),
             self.bodies[n],
             invitation.account_id,
+            invitation.short_code,
         )
 
     def audit_rows(self, new: Iterable[int], at: int) -> list[tuple[Any, ...]]:

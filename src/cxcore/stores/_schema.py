@@ -91,7 +91,9 @@ as one of (``account_id``), with an index by account and time: the account
 window of the fatigue rules is read from the store, and checked in the
 transaction that writes an invitation, like the person's own window. Older
 invitations keep no account (``NULL``): an upgraded store counts the account
-window from its first new invitation on. ``store_day_counts`` counts each
+window from its first new invitation on. ``short_code`` is the code of an
+invitation's short survey link, unique, found by its index when the link is
+followed (``/l/<code>``). ``store_day_counts`` counts each
 store's invitations a day, as the guarded writes that count against its
 daily limit make them, in the same transaction.
 """
@@ -335,6 +337,11 @@ _V7 = (
         PRIMARY KEY (store, day)
     )""",
     "ALTER TABLE invitations ADD COLUMN account_id TEXT",
+    "ALTER TABLE invitations ADD COLUMN short_code TEXT",
+    (
+        "CREATE UNIQUE INDEX invitations_by_short_code ON invitations (short_code) "
+        "WHERE short_code IS NOT NULL"
+    ),
     (
         "CREATE INDEX invitations_by_account ON invitations (account_id, created_at) "
         "WHERE account_id IS NOT NULL"

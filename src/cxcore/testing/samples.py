@@ -196,6 +196,7 @@ def signed_invitation(
         token=signed.token,
         unsubscribe_token=signed.unsubscribe_token,
         amp_token=signed.amp_token,
+        short_code=signed.short_code,
         created_at=created_at,
         expires_at=expires,
         customer_id=customer_id,

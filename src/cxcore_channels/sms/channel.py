@@ -181,6 +181,12 @@ class SmsChannel:
             :class:`~cxcore_channels.sms.cost.PriceTable` or a table
             ``{currency, per_segment = {"+91" = "0.08"}, default}``: each send's
             estimated cost goes into the dispatch report.
+        short_links: Link to the survey with its short link
+            (``<base_url>/l/<code>``, about 30 characters for
+            ``https://cx.example.in``), not ``/s/<token>`` (about 85 more):
+            fewer segments, and a link that fits one DLT template variable
+            (at most 30 characters). Invitations without a ``short_code``
+            keep the long link.
 
     Raises:
         SmsConfigError: For a setting it cannot use, naming it.
@@ -226,6 +232,7 @@ class SmsChannel:
         dlt: DltRegistration | Mapping[str, Any] | None = None,
         dlt_templates: Mapping[str, str] | None = None,
         prices: PriceTable | Mapping[str, Any] | None = None,
+        short_links: bool = False,
     ) -> None:
         if not account_sid.startswith("AC"):
             msg = (
@@ -257,6 +264,7 @@ class SmsChannel:
             SurveyLinks(inbound_url)
         except LinkError as exc:
             raise SmsConfigError(f"base_url or inbound_url: {exc}") from exc
+        self.short_links = short_links
         self.account_sid = account_sid
         self.from_number = strip_channel_prefix(from_number) if from_number else None
         self.messaging_service_sid = messaging_service_sid
@@ -297,6 +305,12 @@ class SmsChannel:
 
     # -- render -------------------------------------------------------------------
 
+    def survey_link(self, invitation: Invitation) -> str:
+        """The link to *invitation*'s survey page: its short link with ``short_links``."""
+        if self.short_links and invitation.short_code is not None:
+            return self.links.short(invitation.short_code)
+        return self.links.survey(invitation.token)
+
     def uses_link(self, invitation: Invitation, survey: Survey) -> bool:
         """Whether *invitation* is sent with a link rather than "reply with a number"."""
         if self.style == "link" or not survey.questions:
@@ -326,7 +340,7 @@ class SmsChannel:
             )
             raise ChannelError(msg)
         to = check_e164(invitation.address, f"invitation {invitation.id!r}: address")
-        link = self.links.survey(invitation.token) if self.uses_link(invitation, survey) else None
+        link = self.survey_link(invitation) if self.uses_link(invitation, survey) else None
         body = invitation_text(invitation, survey, link=link, stop_hint=self.stop_hint)
         headers = {
             "StatusCallback": self.status_callback(invitation),
@@ -732,7 +746,7 @@ class WhatsAppChannel(SmsChannel):
             return {}
         variables = {
             "1": " ".join((invitation.name or "").split())[:60],
-            "2": link or self.links.survey(invitation.token),
+            "2": link or self.survey_link(invitation),
         }
         return {
             "ContentSid": sid,

@@ -96,7 +96,8 @@ class _Outbox(_Base):
             inserted = await _one(
                 c,
                 f"INSERT INTO invitations ({INVITATION_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING 1",
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING RETURNING 1",
                 (
                     invitation.id,
                     invitation.survey_id,
@@ -107,6 +108,7 @@ class _Outbox(_Base):
                     micros(invitation.created_at),
                     body,
                     invitation.account_id,
+                    invitation.short_code,
                 ),
             )
             if inserted is None:
@@ -254,7 +256,7 @@ class _Outbox(_Base):
                 c,
                 f"INSERT INTO invitations ({INVITATION_COLUMNS}) SELECT * FROM unnest(%s::text[], "
                 "%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
-                "%s::text[], %s::text[]) ON CONFLICT (id) DO NOTHING RETURNING id",
+                "%s::text[], %s::text[], %s::text[]) ON CONFLICT (id) DO NOTHING RETURNING id",
                 [list(column) for column in zip(*rows, strict=True)],
             )
         }
@@ -271,6 +273,15 @@ class _Outbox(_Base):
             )
             await self._enqueue(c, [item for n in new for item in batch.items(n)])
         return inserted
+
+    async def invitation_by_short_code(self, code: str) -> Invitation | None:
+        """As :meth:`Store.invitation_by_short_code <cxcore.Store.invitation_by_short_code>`."""
+        row = await self._read(
+            lambda c: _one(c, "SELECT id, body FROM invitations WHERE short_code = %s", (code,))
+        )
+        if row is None:
+            return None
+        return structure(json.loads(row[1]), Invitation, source=f"stored invitation {row[0]}")
 
     async def invitation(self, invitation_id: str) -> Invitation:
         """Return one invitation.

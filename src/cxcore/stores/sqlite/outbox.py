@@ -76,7 +76,8 @@ class _Outbox(_Base):
                 self._enqueue(c, items)
                 return
             c.execute(
-                f"INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO invitations ({INVITATION_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     invitation.id,
                     invitation.survey_id,
@@ -87,6 +88,7 @@ class _Outbox(_Base):
                     micros(invitation.created_at),
                     body,
                     invitation.account_id,
+                    invitation.short_code,
                 ),
             )
             self._audit(c, "invitation", invitation.id, "created", channel=invitation.channel)
@@ -183,12 +185,23 @@ class _Outbox(_Base):
         self, c: sqlite3.Connection, batch: InvitationBatch, new: Sequence[int]
     ) -> None:
         c.executemany(
-            f"INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [batch.row(n) for n in new],
         )
         at = micros(self.clock.now())
         c.executemany(INSERT_AUDIT, batch.audit_rows(new, at))
         self._enqueue(c, [item for n in new for item in batch.items(n)])
+
+    async def invitation_by_short_code(self, code: str) -> Invitation | None:
+        """As :meth:`Store.invitation_by_short_code <cxcore.Store.invitation_by_short_code>`."""
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT id, body FROM invitations WHERE short_code = ?", (code,)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        return structure(json.loads(row[1]), Invitation, source=f"stored invitation {row[0]}")
 
     async def invitation(self, invitation_id: str) -> Invitation:
         """Return one invitation.
