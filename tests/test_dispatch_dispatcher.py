@@ -907,6 +907,38 @@ class TestSchedule:
         assert stored.timezone == "Asia/Kolkata"
         assert [i.id for i in items] == [first.item.id] == [first.invitation.id]
 
+    def test_an_invitation_to_a_phone_number_gets_a_short_code(self, tmp_path):
+        """Texts get a short link's code, stored and found by it; emails do not need one."""
+        texting = RuleSet(
+            rules=[TriggerRule(id="visit_nps", touchpoint="visit", survey=SURVEY.id)],
+            fatigue=FatiguePolicy(recontact_days=0),
+        )
+
+        async def go() -> tuple[Any, Any, Any]:
+            async with world(tmp_path) as w:
+                people = [
+                    Customer(id="C-1", email="c1@example.com", timezone="UTC"),
+                    Customer(id="C-2", phone="+447700900123", timezone="UTC"),
+                ]
+                made = []
+                for customer in people:
+                    visit = Interaction(
+                        id=f"I-{customer.id}", touchpoint="visit", customer_id=customer.id,
+                        occurred_at=w.clock.now(),
+                    )  # fmt: skip
+                    decision = decide(texting, visit, customer, w.state, w.clock)
+                    made.append((await w.outbox.schedule(decision, customer=customer)).invitation)
+                code = made[1].short_code
+                found = None if code is None else await w.store.invitation_by_short_code(code)
+                return made[0], made[1], found
+
+        email, text, found = run(go)
+        assert email.short_code is None
+        assert text.short_code is not None
+        assert len(text.short_code) == 12
+        assert found is not None
+        assert found.id == text.id
+
     def test_many_at_once_each_with_its_result(self, tmp_path):
         """schedule_many stores what it can in one write and gives every request its own result.
 

@@ -64,14 +64,16 @@ class TestRoundTrip:
         assert len(code) == 12
         assert code.isascii()
         assert code.isalnum()
-        assert service.issue_all("inv1", START + timedelta(days=7)).short_code == code
+        until = START + timedelta(days=7)
+        assert service.issue_all("inv1", until, short_code=True).short_code == code
+        assert service.issue_all("inv1", until).short_code is None  # only when asked for
         assert TokenService([OLD_KEY], clock=clock).short_code("inv1") == code
         assert service.short_code("inv2") != code
         assert TokenService([NEW_KEY, OLD_KEY], clock=clock).short_code("inv1") != code
         codes = {service.short_code(f"inv-{n}") for n in range(2000)}
         assert len(codes) == 2000
         assert {c for code in codes for c in code} == set(string.ascii_letters + string.digits)
-        assert code not in repr(service.issue_all("inv1", START + timedelta(days=7)))
+        assert code not in repr(service.issue_all("inv1", until, short_code=True))
 
     def test_invitation_tokens_repr_names_what_they_are_for_never_the_signatures(self, service):
         """The repr shows the invitation and expiry; no token or signature is in it."""

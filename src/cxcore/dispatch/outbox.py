@@ -326,7 +326,9 @@ class Outbox:
         assert decision.expires_at is not None  # noqa: S101
         now = self.clock.now()
         expires_at = decision.expires_at
-        tokens = self.tokens.issue_all(decision.invitation_id, expires_at)
+        # A short link only where a link's length is paid for: a text to a phone number.
+        texted = decision.address is not None and decision.address.startswith("+")
+        tokens = self.tokens.issue_all(decision.invitation_id, expires_at, short_code=texted)
         return Invitation(
             id=decision.invitation_id,
             survey_id=decision.survey,

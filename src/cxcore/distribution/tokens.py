@@ -129,7 +129,7 @@ class InvitationTokens:
         unsubscribe_token: The token of the one-click unsubscribe link.
         amp_token: The token of the form inside an AMP for Email message.
         short_code: The code of the invitation's short survey link
-            (:meth:`TokenService.short_code`), or ``None``.
+            (:meth:`TokenService.short_code`), or ``None`` when not asked for.
 
     .. versionadded:: 0.1.0
     """
@@ -316,8 +316,10 @@ class TokenService:
         """
         return self._signers[TokenPurpose(purpose)][0].sign(_signed_part(opaque_id, expires_at))
 
-    def issue_all(self, invitation_id: str, expires_at: datetime) -> InvitationTokens:
-        """The survey, unsubscribe and AMP tokens of one invitation.
+    def issue_all(
+        self, invitation_id: str, expires_at: datetime, *, short_code: bool = False
+    ) -> InvitationTokens:
+        """The survey, unsubscribe and AMP tokens of one invitation, and its short code if asked.
 
         .. versionadded:: 0.1.0
         """
@@ -327,7 +329,7 @@ class TokenService:
             token=signers[TokenPurpose.SURVEY][0].sign(payload),
             unsubscribe_token=signers[TokenPurpose.UNSUBSCRIBE][0].sign(payload),
             amp_token=signers[TokenPurpose.AMP][0].sign(payload),
-            short_code=self.short_code(invitation_id),
+            short_code=self.short_code(invitation_id) if short_code else None,
         )
 
     def verify(self, token: str, purpose: TokenPurpose) -> str:

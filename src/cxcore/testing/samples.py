@@ -181,12 +181,12 @@ def signed_invitation(
 
     For tests of what comes back: links, forms and unsubscribes carrying these
     tokens pass :class:`~cxcore.intake.Intake`'s checks until *days* after
-    *created_at*.
+    *created_at*. It has a short code (``/l/<code>``) whatever its channel.
 
     .. versionadded:: 0.1.0
     """
     expires = created_at + timedelta(days=days)
-    signed = tokens.issue_all(invitation_id, expires)
+    signed = tokens.issue_all(invitation_id, expires, short_code=True)
     return Invitation(
         id=invitation_id,
         survey_id=survey_id,
