@@ -89,7 +89,8 @@ class Invitation:
         unsubscribe_token: The signed token of the one-click unsubscribe link, if any.
         amp_token: The signed token an AMP for Email form posts with, if any.
         short_code: The code of its short survey link (``/l/<code>``), if any:
-            12 letters and digits, unique among stored invitations. The
+            12 letters and digits, unique among stored invitations (one
+            that another holds is left out when the invitation is stored). The
             outbox gives one to an invitation to a phone number (an SMS, a
             WhatsApp message), where a link's length is paid for.
         created_at: When it was created.

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from cxcore.definitions import structure, unstructure
 from cxcore.errors import CxError
 from cxcore.model.customer import Consent
@@ -314,6 +316,21 @@ class InvitationBatch:
             if invitation.account_id is not None:
                 _later(account, invitation.account_id, mine)
         return refused
+
+    def without_short_code(self, n: int) -> bool:
+        """Drop entry *n*'s short code (another invitation holds it); whether it had one.
+
+        A code is a digest of the invitation's id, so writing it again would
+        fail again: the invitation is written without it, and its channels
+        send the long link.
+        """
+        invitation, items = self.entries[n]
+        if invitation.short_code is None:
+            return False
+        invitation = attrs.evolve(invitation, short_code=None)
+        self.entries[n] = (invitation, items)
+        self.bodies[n] = to_json(unstructure(invitation))
+        return True
 
     def row(self, n: int) -> tuple[Any, ...]:
         """The ``invitations`` row of entry *n* (:data:`INVITATION_COLUMNS`)."""

@@ -166,6 +166,15 @@ class _Outbox(_Base):
                     except psycopg.Error as refused:
                         if not _entry_at_fault(refused, c):
                             raise
+                        if _short_code_taken(refused) and batch.without_short_code(n):
+                            try:
+                                async with c.transaction():
+                                    inserted |= await self._insert_invitations(c, batch, [n])
+                                continue
+                            except psycopg.Error as again:
+                                if not _entry_at_fault(again, c):
+                                    raise
+                                refused = again
                         failed[n] = StoreError(
                             f"invitation {batch.entries[n][0].id!r}: "
                             f"{_store_error(refused, c, committing=False)}"
@@ -724,6 +733,14 @@ def _entry_at_fault(exc: psycopg.Error, conn: Conn) -> bool:
     """Whether *exc* refused a value of one entry (the others may go on), not the transaction."""
     return not conn.broken and not isinstance(
         exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
+    )
+
+
+def _short_code_taken(exc: psycopg.Error) -> bool:
+    """Whether *exc* is another invitation holding the short code of the one inserted."""
+    return (
+        isinstance(exc, psycopg.errors.UniqueViolation)
+        and exc.diag.constraint_name == "invitations_by_short_code"
     )
 
 

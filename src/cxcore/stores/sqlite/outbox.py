@@ -163,10 +163,19 @@ class _Outbox(_Base):
                         self._insert_invitations(c, batch, [n])
                     except Exception as exc:  # noqa: BLE001 - this entry fails alone
                         c.execute("ROLLBACK TO invitation")
-                        failed[n] = StoreError(
-                            f"invitation {batch.entries[n][0].id!r}: "
-                            f"{_store_error(exc, writing=True)}"
-                        )
+                        error: Exception | None = exc
+                        if "invitations.short_code" in str(exc) and batch.without_short_code(n):
+                            try:  # another invitation holds its code: the long link will do
+                                self._insert_invitations(c, batch, [n])
+                                error = None
+                            except Exception as again:  # noqa: BLE001 - fails alone, as above
+                                c.execute("ROLLBACK TO invitation")
+                                error = again
+                        if error is not None:
+                            failed[n] = StoreError(
+                                f"invitation {batch.entries[n][0].id!r}: "
+                                f"{_store_error(error, writing=True)}"
+                            )
                     c.execute("RELEASE invitation")
             c.execute("RELEASE invitations")
             if store_days:
