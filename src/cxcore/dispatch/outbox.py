@@ -327,7 +327,11 @@ class Outbox:
         now = self.clock.now()
         expires_at = decision.expires_at
         # A short link only where a link's length is paid for: a text to a phone number.
-        texted = decision.address is not None and decision.address.startswith("+")
+        texted = (
+            customer is not None
+            and customer.phone is not None
+            and decision.address == customer.phone
+        )
         tokens = self.tokens.issue_all(decision.invitation_id, expires_at, short_code=texted)
         return Invitation(
             id=decision.invitation_id,

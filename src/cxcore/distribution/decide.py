@@ -110,13 +110,15 @@ class Decision:
     and the rule, so deciding twice gives the same id and the outbox can
     refuse the duplicate.
 
-    ``guard`` is set on an invitation to a known person when the rules have
-    a window for it (the global recontact window, the rule's own survey
-    window, the account window): an invitation made after the guard's times
-    would have blocked this one. The state this decision saw may miss one
-    that another process made meanwhile, so the
-    :class:`~cxcore.dispatch.Outbox` has the store write the invitation only
-    if it holds none (:meth:`Store.add_invitations <cxcore.Store.add_invitations>`).
+    ``guard`` is set on an invitation when the rules have a cap for it: a
+    known person's windows (the global recontact window, the rule's own
+    survey window, the account window), and the store's daily limit (for
+    anonymous invitations too). An invitation made after the guard's times,
+    or the store's last one of the day, would have blocked this one. The
+    state this decision saw may miss one that another process made
+    meanwhile, so the :class:`~cxcore.dispatch.Outbox` has the store write
+    the invitation only if it holds none and the limit is not reached
+    (:meth:`Store.add_invitations <cxcore.Store.add_invitations>`).
 
     .. versionadded:: 0.1.0
     """

@@ -209,7 +209,7 @@ class _Outbox(_Base):
         return batch.results(stored, failed)
 
     async def _refused(self, c: Conn, batch: InvitationBatch) -> dict[int, StoreError]:
-        """Lock the guarded customers and accounts, then which new candidates their latest invitations refuse."""
+        """Lock the guarded customers, accounts and stores' days; which new candidates they refuse."""
         people, accounts, store_days = batch.guarded, batch.guarded_accounts, batch.store_days
         await c.execute(
             "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(p) AS k "
@@ -223,24 +223,37 @@ class _Outbox(_Base):
                 ],
             ),
         )
-        counted = await _all(
-            c,
-            "SELECT store, day, invited FROM store_day_counts "
-            "WHERE (store, day) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
-            _columns(store_days, 2),
+        # Each read only when something asks for it: a round trip each.
+        counted = (
+            await _all(
+                c,
+                "SELECT store, day, invited FROM store_day_counts "
+                "WHERE (store, day) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
+                _columns(store_days, 2),
+            )
+            if store_days
+            else []
         )
-        by_survey = await _all(
-            c,
-            "SELECT DISTINCT ON (customer_id, survey_id) customer_id, survey_id, id, created_at "
-            "FROM invitations WHERE customer_id = ANY(%s) "
-            "ORDER BY customer_id, survey_id, created_at DESC",
-            (people,),
+        by_survey = (
+            await _all(
+                c,
+                "SELECT DISTINCT ON (customer_id, survey_id) customer_id, survey_id, id, created_at "
+                "FROM invitations WHERE customer_id = ANY(%s) "
+                "ORDER BY customer_id, survey_id, created_at DESC",
+                (people,),
+            )
+            if people
+            else []
         )
-        by_account = await _all(
-            c,
-            "SELECT DISTINCT ON (account_id) account_id, '', id, created_at FROM invitations "
-            "WHERE account_id = ANY(%s) ORDER BY account_id, created_at DESC",
-            (accounts,),
+        by_account = (
+            await _all(
+                c,
+                "SELECT DISTINCT ON (account_id) account_id, '', id, created_at FROM invitations "
+                "WHERE account_id = ANY(%s) ORDER BY account_id, created_at DESC",
+                (accounts,),
+            )
+            if accounts
+            else []
         )
         stored = {
             row[0]
