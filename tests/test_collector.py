@@ -572,22 +572,13 @@ class TestApis:
 
     def test_invitations_stored_elsewhere_count_within_a_second(self, served):
         """Fatigue follows the store: an invitation another process stored is seen here too."""
-        key = served.key("interactions")
-
-        def interaction(n: int, customer: str) -> dict[str, object]:
-            return interaction_item(f"POS-F{n}", customer)
-
-        first = post(
-            served, "/api/interactions", json=interaction(1, "C-1"), headers={"X-Api-Key": key}
-        )
-        assert first.json()["outcome"] == "invite"  # the state is loaded now
+        first = ask(served, interaction_item("POS-F1", "C-1"))
+        assert first["outcome"] == "invite"  # the state is loaded now
         served.invite(customer_id="C-9")  # as a dispatcher or `cxcore send` would, elsewhere
         served.clock.advance(seconds=2)
-        later = post(
-            served, "/api/interactions", json=interaction(2, "C-9"), headers={"X-Api-Key": key}
-        )
-        assert later.json()["outcome"] == "skip", later.json()
-        assert later.json()["reason"] == "recontact_window"
+        later = ask(served, interaction_item("POS-F2", "C-9"))
+        assert later["outcome"] == "skip", later
+        assert later["reason"] == "recontact_window"
 
     def test_a_person_asked_by_another_process_within_the_second_is_not_asked_again(self, served):
         """The store refuses an invitation whose person was invited since this process's read.
@@ -601,10 +592,7 @@ class TestApis:
         def interaction(n: int, customer: str) -> dict[str, object]:
             return interaction_item(f"POS-W{n}", customer)
 
-        first = post(
-            served, "/api/interactions", json=interaction(1, "C-1"), headers={"X-Api-Key": key}
-        )
-        assert first.json()["outcome"] == "invite"  # the state is read now
+        assert ask(served, interaction(1, "C-1"))["outcome"] == "invite"  # the state is read now
         elsewhere = served.invite(customer_id="C-9")  # by another process, no time later
         batch = post(
             served,
@@ -622,10 +610,7 @@ class TestApis:
         invited = served.run(served.store.recent_invitations(
             since=served.clock.now() - timedelta(days=1)))  # fmt: skip
         assert [i.id for i in invited if i.customer_id == "C-9"] == [elsewhere.id]  # only theirs
-        again = post(
-            served, "/api/interactions", json=interaction(2, "C-9"), headers={"X-Api-Key": key}
-        )
-        assert again.json() == results[0]  # a retry gets the same answer
+        assert ask(served, interaction(2, "C-9")) == results[0]  # a retry gets the same answer
 
     def test_an_account_asked_by_another_process_within_the_second_is_not_asked_again(
         self, tmp_path
@@ -713,21 +698,9 @@ class TestApis:
         second before it (1.5 s after the first read, 0.5 s before the second),
         or in the seconds before that (0.5 s after the first read).
         """
-        key = served.key("interactions")
-
-        def interaction(n: int, customer: str) -> dict[str, object]:
-            return interaction_item(f"POS-L{n}", customer)
 
         def post_one(n: int, customer: str) -> dict[str, Any]:
-            reply = post(
-                served,
-                "/api/interactions",
-                json=interaction(n, customer),
-                headers={"X-Api-Key": key},
-            )
-            assert reply.status_code == 200, reply.text
-            body: dict[str, Any] = reply.json()
-            return body
+            return ask(served, interaction_item(f"POS-L{n}", customer))
 
         assert post_one(1, "C-1")["outcome"] == "invite"  # the state is loaded now
         made = served.clock.now()
