@@ -930,86 +930,52 @@ class TestOutbox:
 
     def test_of_two_writers_asking_one_person_at_once_one_wins(self, backend):
         """Two stores on one database (two processes) race to invite the same people: one each."""
-
-        async def invite(store: Store, person: int, n: int) -> AddedInvitation | StoreError:
-            mine = invitation(
-                f"inv-{person}-{n}", customer_id=f"C-{person}", created_at=T0 + timedelta(seconds=n)
-            )
-            [result] = await store.add_invitations(
-                [(mine, [])], guards=[InviteGuard(person_after=T0)]
-            )
-            return result
-
-        async def main() -> None:
-            async with backend() as one, backend() as two:
-                results = await asyncio.gather(
-                    *(invite(store, p, n) for p in range(20) for n, store in ((1, one), (2, two)))
-                )
-                won = [r for r in results if isinstance(r, AddedInvitation)]
-                assert all(r.created for r in won)
-                assert sorted(r.invitation.customer_id or "" for r in won) == sorted(
-                    f"C-{p}" for p in range(20)
-                )
-                assert all(isinstance(r, AlreadyInvitedError | AddedInvitation) for r in results)
-                stored = await one.recent_invitations(since=T0)
-                assert len(stored) == 20
-
-        asyncio.run(main())
+        results, stored = race(
+            backend,
+            lambda p, n: invitation(
+                f"inv-{p}-{n}", customer_id=f"C-{p}", created_at=T0 + timedelta(seconds=n)
+            ),
+            InviteGuard(person_after=T0),
+        )
+        won = [r for r in results if isinstance(r, AddedInvitation)]
+        assert all(r.created for r in won)
+        assert sorted(r.invitation.customer_id or "" for r in won) == sorted(
+            f"C-{p}" for p in range(20)
+        )
+        assert all(isinstance(r, AlreadyInvitedError | AddedInvitation) for r in results)
+        assert stored == 20
 
     def test_of_two_writers_asking_one_account_at_once_one_wins(self, backend):
         """Two stores race to invite two people of each account: one invitation an account."""
-
-        async def invite(store: Store, account: int, n: int) -> AddedInvitation | StoreError:
-            mine = invitation(
-                f"inv-{account}-{n}",
-                customer_id=f"C-{account}-{n}",
-                account_id=f"A-{account}",
+        results, stored = race(
+            backend,
+            lambda a, n: invitation(
+                f"inv-{a}-{n}",
+                customer_id=f"C-{a}-{n}",
+                account_id=f"A-{a}",
                 created_at=T0 + timedelta(seconds=n),
-            )
-            [result] = await store.add_invitations(
-                [(mine, [])], guards=[InviteGuard(account_after=T0)]
-            )
-            return result
-
-        async def main() -> None:
-            async with backend() as one, backend() as two:
-                results = await asyncio.gather(
-                    *(invite(store, a, n) for a in range(20) for n, store in ((1, one), (2, two)))
-                )
-                won = [r for r in results if isinstance(r, AddedInvitation)]
-                assert sorted(r.invitation.account_id or "" for r in won) == sorted(
-                    f"A-{a}" for a in range(20)
-                )
-                lost = [r for r in results if isinstance(r, AlreadyInvitedError)]
-                assert len(lost) == 20
-                assert {r.window for r in lost} == {"account_window"}
-                assert len(await one.recent_invitations(since=T0)) == 20
-
-        asyncio.run(main())
+            ),
+            InviteGuard(account_after=T0),
+        )
+        won = [r for r in results if isinstance(r, AddedInvitation)]
+        assert sorted(r.invitation.account_id or "" for r in won) == sorted(
+            f"A-{a}" for a in range(20)
+        )
+        lost = [r for r in results if isinstance(r, AlreadyInvitedError)]
+        assert len(lost) == 20
+        assert {r.window for r in lost} == {"account_window"}
+        assert stored == 20
 
     def test_of_two_writers_filling_one_store_at_once_the_limit_holds(self, backend):
-        """Two stores race to make ten invitations each for a store whose limit is 7: 7 in all."""
-        guard = InviteGuard(store="BLR-01", store_day=T0.date().toordinal(), store_limit=7)
-
-        async def invite(store: Store, n: int) -> AddedInvitation | StoreError:
-            mine = invitation(f"inv-{n}", customer_id=f"C-{n}")
-            [result] = await store.add_invitations([(mine, [])], guards=[guard])
-            return result
-
-        async def main() -> None:
-            async with backend() as one, backend() as two:
-                results = await asyncio.gather(
-                    *(
-                        invite(store, 2 * n + k)
-                        for n in range(10)
-                        for k, store in enumerate((one, two))
-                    )
-                )
-                assert sum(isinstance(r, AddedInvitation) for r in results) == 7
-                assert sum(isinstance(r, StoreLimitError) for r in results) == 13
-                assert len(await one.recent_invitations(since=T0)) == 7
-
-        asyncio.run(main())
+        """Two stores race to make 20 invitations each for a store whose limit is 7: 7 in all."""
+        results, stored = race(
+            backend,
+            lambda k, n: invitation(f"inv-{k}-{n}", customer_id=f"C-{k}-{n}"),
+            InviteGuard(store="BLR-01", store_day=T0.date().toordinal(), store_limit=7),
+        )
+        assert sum(isinstance(r, AddedInvitation) for r in results) == 7
+        assert sum(isinstance(r, StoreLimitError) for r in results) == 33
+        assert stored == 7
 
     def test_who_was_invited_since_a_time(self, backend):
         """invited_since reads who was invited when, oldest first; count_invited counts a span."""
@@ -1088,6 +1054,30 @@ def consent(
     channel: str, *, granted: bool, at: datetime, purpose: Purpose = Purpose.SURVEY
 ) -> Consent:
     return Consent(channel, purpose, granted=granted, source="email_link", recorded_at=at)
+
+
+def race(
+    backend: Callable[..., Any],
+    make: Callable[[int, int], Invitation],
+    guard: InviteGuard,
+) -> tuple[list[AddedInvitation | StoreError], int]:
+    """Two stores on one database (two processes) write make(k, 1) and make(k, 2), k < 20, at once.
+
+    Each invitation alone, with *guard*; every result, and how many invitations were stored.
+    """
+
+    async def invite(store: Store, k: int, n: int) -> AddedInvitation | StoreError:
+        [result] = await store.add_invitations([(make(k, n), [])], guards=[guard])
+        return result
+
+    async def main() -> tuple[list[AddedInvitation | StoreError], int]:
+        async with backend() as one, backend() as two:
+            results = await asyncio.gather(
+                *(invite(store, k, n) for k in range(20) for n, store in ((1, one), (2, two)))
+            )
+            return list(results), len(await one.recent_invitations(since=T0))
+
+    return asyncio.run(main())
 
 
 class TestClaimSends:
