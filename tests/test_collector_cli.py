@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import sqlite3
 import subprocess
@@ -166,6 +167,55 @@ class TestServeAtTheRoot:
         assert ("GET /l/… " in text) is logged
         assert "not-a-real-token" not in text
         assert "NotARealCode" not in text
+
+    def test_idle_connections_are_kept_as_long_as_keep_alive_says(self, tmp_path):
+        """keep_alive = 2: a connection idle 1 s still serves; one idle 3.5 s the server has closed.
+
+        uvicorn's own default (5 s) would keep both: the setting reaches the server.
+        """
+        import os  # noqa: PLC0415
+        import signal  # noqa: PLC0415
+        import time  # noqa: PLC0415
+
+        config, port = at_the_root(tmp_path, "keep_alive = 2\n")
+        log = tmp_path / "serve.log"
+
+        def ask(conn: http.client.HTTPConnection) -> int:
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            response.read()
+            return response.status
+
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "cxcore", "serve", "--config", str(config), "--no-dispatch"],
+                env={**os.environ, "CXCORE_TOKEN_KEYS": KEYS}, stdout=out, stderr=out,
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            while True:
+                try:
+                    assert ask(conn) == 200
+                    break
+                except OSError:
+                    conn.close()
+                    assert server.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, "cxcore serve did not start"
+                    time.sleep(0.1)
+            try:
+                idle = conn.sock
+                time.sleep(1)
+                assert ask(conn) == 200  # idle 1 s: served on the same connection
+                assert conn.sock is idle
+                time.sleep(3.5)
+                idle.setblocking(False)  # an open connection raises BlockingIOError
+                assert idle.recv(1) == b""  # idle 3.5 s: the server has closed it
+            finally:
+                conn.close()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(20) == 0, log.read_text()
 
 
 class TestServeWorkers:

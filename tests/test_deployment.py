@@ -172,6 +172,7 @@ class TestLoading:
             port = 9000
             max_body_bytes = 1024
             amp_senders = ["Surveys@Bazaar.example.in", "mail.bazaar.example.in"]
+            keep_alive = 75
             [tokens]
             keys_env = "CX_KEYS"
             [dispatch]
@@ -194,6 +195,7 @@ class TestLoading:
             port=9000,
             max_body_bytes=1024,
             amp_senders=("surveys@bazaar.example.in", "mail.bazaar.example.in"),
+            keep_alive=75.0,
         )
         assert deployment.tokens.keys_env == "CX_KEYS"
         assert deployment.dispatch == DispatchSettings(batch=20, interval=2.0, in_serve=False)
@@ -302,6 +304,7 @@ class TestProblems:
             prot = 8080
             max_body_bytes = 0
             amp_senders = ["not an address"]
+            keep_alive = 0
             [tokens]
             keys_env = 12
             [dispatch]
@@ -321,6 +324,7 @@ class TestProblems:
             "collector.public_url: 'cx.example.in' is not an absolute http or https URL (expected e.g. 'https://cx.example.in')",
             "collector.max_body_bytes: 0 is not a whole number 1 or more",
             "collector.amp_senders[0]: 'not an address' is not an email address or a domain (expected e.g. 'surveys@bazaar.example.in' or 'bazaar.example.in')",
+            "collector.keep_alive: 0 is not a number of seconds (expected more than 0)",
             "tokens.keys_env: is a whole number (expected the name of an environment variable: letters, digits and '_')",
             "dispatch.batch: 'ten' is not a whole number 1 or more",
             "dispatch.interval: -1 is not a number of seconds (expected more than 0)",

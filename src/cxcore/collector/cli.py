@@ -264,7 +264,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:  # each worker builds its own app: the one above proved it builds
         return _run_workers(deployment, args, host, port)
     served, handler = _logged(app, args.log_level)
-    server = uvicorn.Server(uvicorn.Config(served, **_uvicorn_settings(host, port, args.log_level)))
+    settings = _uvicorn_settings(deployment, host, port, args.log_level)
+    server = uvicorn.Server(uvicorn.Config(served, **settings))
     # uvicorn stops on SIGTERM or SIGINT, then raises the signal again for the
     # handler it found: ours notes it, so a clean stop exits 0.
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -302,7 +303,7 @@ def _run_workers(deployment: Deployment, args: argparse.Namespace, host: str, po
         "cxcore.collector.cli:worker_app",
         factory=True,
         workers=args.workers,
-        **_uvicorn_settings(host, port, args.log_level),
+        **_uvicorn_settings(deployment, host, port, args.log_level),
     )
     return 0
 
@@ -342,11 +343,12 @@ def _logged(app: ASGIApp, level: str) -> tuple[ASGIApp, logging.Handler]:
     return (AccessLog(app) if logged else app), handler
 
 
-def _uvicorn_settings(host: str, port: int, level: str) -> dict[str, Any]:
+def _uvicorn_settings(deployment: Deployment, host: str, port: int, level: str) -> dict[str, Any]:
     """How ``cxcore serve`` runs uvicorn, in one process or several."""
     return {
         "host": host,
         "port": port,
+        "timeout_keep_alive": deployment.collector.keep_alive,
         "loop": _installed("uvloop", "auto"),
         "http": _installed("httptools", "auto"),
         "lifespan": "on",

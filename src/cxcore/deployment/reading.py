@@ -221,6 +221,7 @@ COLLECTOR: Sequence[Setting] = (
     Setting("key_burst", _whole(1), 1000),
     Setting("kiosk_rate", _rate, 2.0),
     Setting("kiosk_burst", _whole(1), 30),
+    Setting("keep_alive", _seconds, 5.0),
 )
 """The ``[collector]`` table."""
 

@@ -83,6 +83,10 @@ class CollectorSettings:
         key_burst: The most requests at once with one API key.
         kiosk_rate: Requests a second one kiosk may make (``None``: no limit).
         kiosk_burst: The most requests at once from one kiosk.
+        keep_alive: Seconds ``cxcore serve`` keeps an idle connection open for
+            its next request. Behind a proxy or load balancer that reuses
+            connections, make it longer than the proxy's own idle timeout, so
+            the server never closes a connection the proxy is sending on.
 
     .. versionadded:: 0.1.0
     """
@@ -101,6 +105,7 @@ class CollectorSettings:
     key_burst: int = 1000
     kiosk_rate: float | None = 2.0
     kiosk_burst: int = 30
+    keep_alive: float = 5.0
 
 
 @attrs.frozen
