@@ -15,6 +15,8 @@ from cxcore.analysis import JourneyAnalysis, journey_analysis, journey_map_svg, 
 from cxcore.model.interaction import Interaction
 from cxcore.model.invitation import Disposition, Invitation
 from cxcore.model.journey import Journey, Stage, Touchpoint
+from cxcore.model.response import RespondentKind, Response, ResponseStatus
+from cxcore.model.survey import CsatQuestion, Survey
 from cxcore.scoring import ResponseFrame, score
 
 T0 = datetime(2026, 5, 1, 9, tzinfo=UTC)
@@ -228,8 +230,95 @@ class TestTouchpoints:
         for t in result.touchpoints:
             assert t.response_rate_basis == "respondents/reach"
             assert t.reach
+            assert t.respondents is not None
             assert t.response_rate == pytest.approx(t.respondents / t.reach)
         assert result.drivers is None
+
+    def test_answers_are_not_respondents(self):
+        """One customer answering forty times is one respondent of ten reached, not a 100% rate.
+
+        A frame without the customer dimension cannot tell, so its respondents
+        and rate are unknown rather than its answers counted as people.
+        """
+        journey = Journey(
+            id="j", name="J", stages=[Stage("s", "S", [Touchpoint("tp", "TP", "owner")])]
+        )
+        interactions = [
+            Interaction(id=f"I{c}", touchpoint="tp", occurred_at=T0, customer_id=f"C{c}")
+            for c in range(10)
+        ]
+        answers: dict[str, list[Any]] = {
+            "metric": ["csat"] * 40,
+            "score": [5] * 40,
+            "touchpoint": ["tp"] * 40,
+            "customer_id": ["C0"] * 40,
+        }
+        known = journey_analysis(
+            journey, ResponseFrame.from_columns(answers), interactions=interactions
+        ).touchpoints[0]
+        assert known.respondents == 1
+        assert known.response_rate == pytest.approx(0.1)
+        answers["customer_id"] = [None] * 40  # anonymous answers: no more people than above
+        anonymous = journey_analysis(
+            journey, ResponseFrame.from_columns(answers), interactions=interactions
+        ).touchpoints[0]
+        assert (anonymous.respondents, anonymous.response_rate) == (None, None)
+        del answers["customer_id"]
+        result = journey_analysis(
+            journey, ResponseFrame.from_columns(answers), interactions=interactions
+        )
+        unknown = result.touchpoints[0]
+        assert (unknown.reach, unknown.respondents, unknown.response_rate) == (10, None, None)
+        assert "response rate: unknown without invitations or a customer_id dimension" in str(
+            result
+        )
+
+    def test_a_frame_from_responses_knows_its_customers(self):
+        """from_responses gives the customer_id dimension, so respondents are people."""
+        survey = Survey(
+            id="after_billing",
+            version=1,
+            title={"en": "Billing"},
+            questions=[CsatQuestion(id="sat", text={"en": "How satisfied?"})],
+        )
+        responses = [
+            Response(
+                id=f"R{i}",
+                survey_id="after_billing",
+                survey_version=1,
+                respondent=RespondentKind.CUSTOMER,
+                customer_id="C0" if i < 5 else "C1",
+                answers={"sat": 5},
+                context={"touchpoint": "billing"},
+                channel="email",
+                idempotency_key=f"K{i}",
+                status=ResponseStatus.COMPLETE,
+                started_at=T0,
+                updated_at=T0,
+                completed_at=T0,
+            )
+            for i in range(6)
+        ]
+        frame = ResponseFrame.from_responses(responses, [survey])
+        assert set(frame.dimensions["customer_id"].values) == {"C0", "C1"}
+        interactions = [
+            Interaction(id=f"I{c}", touchpoint="billing", occurred_at=T0, customer_id=f"C{c}")
+            for c in range(4)
+        ]
+        billing = next(
+            t
+            for t in journey_analysis(JOURNEY, frame, interactions=interactions).touchpoints
+            if t.touchpoint == "billing"
+        )
+        assert billing.respondents == 2
+        assert billing.response_rate == pytest.approx(0.5)
+
+    def test_drop_off_is_unknown_where_the_next_stage_has_no_interactions(self, data):
+        """No interaction of the next stage recorded at all: not a 100% drop-off, but unknown."""
+        early = [i for i in data["interactions"] if i.touchpoint in {"website", "walk_in"}]
+        result = journey_analysis(JOURNEY, data["frame"], interactions=early)
+        awareness = [t for t in result.touchpoints if t.stage == "awareness"]
+        assert all(t.reach and t.drop_off is None for t in awareness)
 
     def test_without_interactions_reach_is_unknown(self, data):
         """Without interactions there is no reach, drop-off or rate, rather than a guess."""

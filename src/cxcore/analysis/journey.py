@@ -67,12 +67,15 @@ class TouchpointResult:
         reach: Distinct customers who passed through it (from the interactions),
             or ``None`` without interactions.
         interactions: Interactions recorded there (``None`` without interactions).
-        respondents: Distinct customers who answered about it.
+        respondents: Distinct customers who answered about it (``None`` when
+            the frame has no customer dimension: answers are not people).
         response_rate: AAPOR RR1 of its invitations when they are given, else
             respondents / reach (``None`` when neither is known).
         response_rate_basis: ``"aapor-rr1"`` or ``"respondents/reach"``.
         drop_off: The share of its customers with no later interaction in the
-            next stage (``None`` on the last stage or without interactions).
+            next stage (``None`` on the last stage, without interactions, or
+            when no interaction of the next stage is recorded at all: then
+            nothing tells leaving from not being recorded).
         weakest: Whether it is the lowest-scoring touchpoint with enough answers.
         below_journey: Whether its interval lies wholly on the bad side of the
             journey's overall score: worse than the rest, not just by chance.
@@ -87,7 +90,7 @@ class TouchpointResult:
     cell: Cell
     reach: int | None
     interactions: int | None
-    respondents: int
+    respondents: int | None
     response_rate: float | None
     response_rate_basis: str | None
     drop_off: float | None
@@ -207,10 +210,16 @@ class JourneyAnalysis(TableDisplay):
         notes = [
             metric_definition(self.metric, method=overall.method, confidence=overall.confidence),
             (
-                "drop-off: share of the touchpoint's customers never seen in the next stage; "
+                "drop-off: share of the touchpoint's customers never seen in the next stage "
+                "(unknown where that stage has no interactions); "
                 "below journey: interval wholly worse than the journey's overall score"
             ),
         ]
+        if any(t.reach and t.respondents is None for t in self.touchpoints):
+            notes.append(
+                "response rate: unknown without invitations or a customer_id dimension "
+                "(answers are not respondents)"
+            )
         if self.drivers is not None:
             if self.drivers.suppressed:
                 notes.append(
@@ -335,23 +344,26 @@ def journey_analysis(  # noqa: C901, PLR0912, PLR0915 - one pass per input, in o
     )[metric][0]
     metric_def = table.metric
 
-    # Respondents per touchpoint: distinct customers answering there.
-    respondents: dict[str, int] = dict.fromkeys(ids, 0)
+    # Respondents per touchpoint: distinct customers answering there. Without
+    # a customer dimension they are unknown: answers are not people (one
+    # customer answering forty times is one respondent).
+    respondents: dict[str, int | None] = dict.fromkeys(ids)
     tp_dim = answers.dimensions[touchpoint]
     metric_rows = answers.metric_codes == (
         answers.metrics.index(metric) if metric in answers.metrics else -1
     )
     if customer in answers.dimensions:
+        respondents.update(dict.fromkeys(ids, 0))
         who = answers.dimensions[customer]
         missing = who.values.index(None) if None in who.values else -1
         for code, value in enumerate(tp_dim.values):
             if value in respondents:
-                rows = metric_rows & (tp_dim.codes == code) & (who.codes != missing)
-                respondents[str(value)] = int(np.unique(who.codes[rows]).size)
-    else:
-        for code, value in enumerate(tp_dim.values):
-            if value in respondents:
-                respondents[str(value)] = int((metric_rows & (tp_dim.codes == code)).sum())
+                here = metric_rows & (tp_dim.codes == code)
+                known = here & (who.codes != missing)
+                # Answers there, none from a known customer (anonymous, or a
+                # frame that does not carry them): the respondents are unknown.
+                people = int(np.unique(who.codes[known]).size)
+                respondents[str(value)] = None if people == 0 and here.any() else people
 
     # Reach and drop-off, from interactions.
     stage_of = {tp.id: stage.id for stage in journey.stages for tp in stage.touchpoints}
@@ -382,6 +394,8 @@ def journey_analysis(  # noqa: C901, PLR0912, PLR0915 - one pass per input, in o
         msg = f"interactions at touchpoints journey {journey.id!r} does not have: {shown}"
         raise CxError(msg)
 
+    staged = {stage for stage, _ in stage_times}  # the stages with any interaction
+
     rates: dict[str, float | None] = {}
     if invitations is not None:
         for segment in response_rates(invitations, by=["touchpoint"]):
@@ -402,7 +416,7 @@ def journey_analysis(  # noqa: C901, PLR0912, PLR0915 - one pass per input, in o
                 cell = attrs.evolve(cell, by=(touchpoint,), key=(tp.id,))
             reach = len(customers[tp.id]) if seen_any else None
             drop: float | None = None
-            if seen_any and following is not None and customers[tp.id]:
+            if seen_any and following is not None and customers[tp.id] and following in staged:
                 gone = 0
                 for person in customers[tp.id]:
                     start = first_at[tp.id, person]
@@ -414,8 +428,8 @@ def journey_analysis(  # noqa: C901, PLR0912, PLR0915 - one pass per input, in o
             basis: str | None
             if tp.id in rates:
                 rate, basis = rates[tp.id], "aapor-rr1"
-            elif reach:
-                rate, basis = min(1.0, respondents[tp.id] / reach), "respondents/reach"
+            elif reach and (answered := respondents[tp.id]) is not None:
+                rate, basis = min(1.0, answered / reach), "respondents/reach"
             else:
                 rate, basis = None, None
             results.append(

@@ -25,8 +25,10 @@ def response_dimensions(response: Response) -> dict[str, GroupValue]:
 
     These are the response's context (touchpoint, store, agent, channel of
     the interaction, free attributes...), plus ``survey``, ``response``,
-    ``respondent`` (customer, anonymous or agent) and ``answer_channel`` (the
-    channel the answers came in on). The ``question`` dimension is added per answer.
+    ``respondent`` (customer, anonymous or agent), ``customer_id`` (``None``
+    for an anonymous or agent-reported answer without one), and
+    ``answer_channel`` (the channel the answers came in on). The
+    ``question`` dimension is added per answer.
 
     .. versionadded:: 0.1.0
     """
@@ -34,5 +36,6 @@ def response_dimensions(response: Response) -> dict[str, GroupValue]:
     dims["survey"] = response.survey_id
     dims["response"] = response.id
     dims["respondent"] = response.respondent.value
+    dims["customer_id"] = response.customer_id
     dims["answer_channel"] = response.channel
     return dims
