@@ -96,6 +96,36 @@ class TestServe:
         assert err.startswith(f"cxcore serve: error: cannot listen on 127.0.0.1:{port}")
         assert not (tmp_path / "cx.db").exists()
 
+    def test_every_problem_of_the_deployment_is_listed_at_once(self, tmp_path, capsys, monkeypatch):
+        """Token keys and a channel's password both unset: both listed, exit 1, nothing built."""
+        monkeypatch.delenv("CXCORE_TOKEN_KEYS")
+        monkeypatch.delenv("CX_SMTP_PASSWORD", raising=False)
+        extra = (
+            '\n[channels.email]\nsender = "surveys@bazaar.example.in"\n'
+            'username = "surveys"\npassword_env = "CX_SMTP_PASSWORD"\n'
+        )
+        config = str(deployment(tmp_path, extra=extra))
+        assert main(["serve", "--config", config]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"cxcore serve: error: {config}: 2 problems:")
+        assert "tokens.keys_env: $CXCORE_TOKEN_KEYS is not set" in err
+        assert "channels.email.password_env: $CX_SMTP_PASSWORD is not set" in err
+        assert not (tmp_path / "cx.db").exists()
+
+    @pytest.mark.parametrize("port", ["99999", "-1", "http"])
+    def test_a_port_out_of_range_is_refused_in_one_line(self, tmp_path, capsys, port):
+        """--port outside 0-65535: the usage error naming it, exit 2, no traceback."""
+        config = str(deployment(tmp_path))
+        with pytest.raises(SystemExit) as stopped:
+            main(["serve", "--config", config, "--port", port])
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert (
+            f"argument --port: {port!r} is not a port (expected a whole number from 0 to 65535)"
+            in err
+        )
+        assert "Traceback" not in err
+
     def test_definitions_with_problems_are_refused(self, tmp_path, capsys):
         """A definition file named in [collector] with problems: exit 1, every problem listed."""
         (tmp_path / "surveys.toml").write_text("[[surveys]]\nid = 'bad id'\n", encoding="utf-8")
@@ -107,8 +137,8 @@ class TestServe:
 
     def test_no_traceback_from_a_real_process(self, tmp_path):
         """The same refusal from a process of its own: one line on stderr, status 2."""
-        (tmp_path / "folder").mkdir()
-        config = deployment(tmp_path, sqlite="folder", port=0)
+        (tmp_path / "cx.db").write_bytes(b"not a database, but a file: the check finds no problem")
+        config = deployment(tmp_path, sqlite="cx.db", port=0)
         run = subprocess.run(
             [sys.executable, "-m", "cxcore", "serve", "--config", str(config)],
             capture_output=True,

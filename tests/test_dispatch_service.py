@@ -225,7 +225,7 @@ class TestDispatchCommand:
         err = capsys.readouterr().err
         assert status == 1
         assert err.splitlines()[-3:] == [
-            f"{tmp_path / 'cxcore.toml'}: 2 problems:",
+            f"cxcore dispatch: error: {tmp_path / 'cxcore.toml'}: 2 problems:",
             "  channels.email.port_env: $CX_SMTP_PORT is not set (expected the port of the 'email' plugin)",
             "  channels.email.password_env: $CX_SMTP_PASSWORD is not set (expected the password of the 'email' plugin)",
         ]

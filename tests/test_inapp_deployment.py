@@ -51,6 +51,23 @@ def test_apps_are_read_with_their_secret_from_the_environment() -> None:
         deployment.widget_apps(environ={})
 
 
+def test_the_check_names_an_unset_user_secret_with_the_other_problems(tmp_path: Path) -> None:
+    """``cxcore config check`` (and ``cxcore serve`` before it builds anything) lists it too."""
+    (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
+    deployment = loads_deployment(FILE, folder=tmp_path)
+    found = [str(p) for p in deployment.check(environ={})]
+    assert [p.split(":")[0] for p in found] == [
+        "tokens.keys_env",
+        "apps.bazaar-web.user_secret_env",
+    ]
+    assert found[1].endswith(
+        "the environment variable BAZAAR_USER_SECRET is not set "
+        "(expected the secret the app's backend signs user tokens with)"
+    )
+    environ = {"CXCORE_TOKEN_KEYS": KEYS, "BAZAAR_USER_SECRET": "s" * 40}
+    assert deployment.check(environ=environ) == []
+
+
 def test_every_problem_of_an_app_is_named() -> None:
     """A bad key, a bad origin, an unknown setting and a repeated key: each with its place."""
     bad = """

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cxcore.cli import UsageError
 from cxcore.deployment.cli import add_config_argument, open_store_or_refuse, read_config
+from cxcore.deployment.problems import DeploymentError, shown
 from cxcore.errors import CxError
 from cxcore.ports.clock import Clock, SystemClock
 from cxcore.ports.store import OutboxState, Store
@@ -199,7 +200,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_config_argument(serve)
     serve.add_argument("--host", help="listen on this interface (default: the file's)")
-    serve.add_argument("--port", type=int, help="listen on this port (default: the file's)")
+    serve.add_argument(
+        "--port", type=_port, help="listen on this port, 0 to 65535 (default: the file's)"
+    )
     serve.add_argument(
         "--no-dispatch", action="store_true", help="run no dispatcher (run `cxcore dispatch` apart)"
     )
@@ -258,6 +261,9 @@ def run_serve(args: argparse.Namespace) -> int:
         return deployment
     host = args.host or deployment.collector.host
     port = deployment.collector.port if args.port is None else args.port
+    problems = deployment.check()  # every problem at once, before any part is built
+    if problems:
+        raise DeploymentError(shown(deployment.source), problems)
     app = build_app(deployment, dispatch=False if args.no_dispatch else None, freeze_gc=True)
     _can_listen(host, port)
     asyncio.run(_prepare(deployment))
@@ -356,6 +362,17 @@ def _uvicorn_settings(deployment: Deployment, host: str, port: int, level: str) 
         "log_level": level.lower(),
         "server_header": False,
     }
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        msg = f"{text!r} is not a port (expected a whole number from 0 to 65535)"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _workers(text: str) -> int:

@@ -20,7 +20,7 @@ from cxcore.ports.channel import Capabilities
 
 if TYPE_CHECKING:
     from cxcore.collector.widget import WidgetApp
-    from cxcore.deployment.settings import ChannelSettings, Deployment
+    from cxcore.deployment.settings import AppSettings, ChannelSettings, Deployment
     from cxcore.distribution.tokens import TokenService
     from cxcore.ports.channel import Channel
     from cxcore.ports.clock import Clock
@@ -474,6 +474,8 @@ async def check(
     _check_store(deployment, environ, problems)
     _token_service(deployment, None, environ, problems)
     _check_files(deployment, problems)
+    for app_id, app in deployment.apps.items():
+        _user_secret(f"apps.{app_id}", app, environ, problems)
     for plan in _plans(deployment, registry, environ, problems):
         channel = plan.create(problems)
         if channel is None:
@@ -485,6 +487,23 @@ async def check(
     return problems.found
 
 
+def _user_secret(
+    path: str, settings: AppSettings, environ: Mapping[str, str], problems: Problems
+) -> tuple[bool, str | None]:
+    """Whether the app's user secret is usable, and the secret (``None`` if it names none)."""
+    if settings.user_secret_env is None:
+        return True, None
+    secret = environ.get(settings.user_secret_env)
+    if not secret:
+        problems.add(
+            f"{path}.user_secret_env",
+            f"the environment variable {settings.user_secret_env} is not set "
+            "(expected the secret the app's backend signs user tokens with)",
+        )
+        return False, None
+    return True, secret
+
+
 def widget_apps(deployment: Deployment, environ: Mapping[str, str]) -> list[WidgetApp]:
     """The deployment's widget apps, their user secrets read from *environ*."""
     from cxcore.collector.widget import WidgetApp  # noqa: PLC0415 - the server extra, on use
@@ -493,16 +512,9 @@ def widget_apps(deployment: Deployment, environ: Mapping[str, str]) -> list[Widg
     apps: list[WidgetApp] = []
     for app_id, settings in deployment.apps.items():
         path = f"apps.{app_id}"
-        secret = None
-        if settings.user_secret_env is not None:
-            secret = environ.get(settings.user_secret_env)
-            if not secret:
-                problems.add(
-                    f"{path}.user_secret_env",
-                    f"the environment variable {settings.user_secret_env} is not set "
-                    "(expected the secret the app's backend signs user tokens with)",
-                )
-                continue
+        usable, secret = _user_secret(path, settings, environ, problems)
+        if not usable:
+            continue
         try:
             apps.append(
                 WidgetApp(

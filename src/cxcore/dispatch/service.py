@@ -101,11 +101,8 @@ async def _until_signalled(deployment: Deployment) -> int:
         await dispatch_until(deployment, stop)
     except asyncio.CancelledError:
         return 1
-    except DeploymentError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 1
     except (CxError, OSError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"cxcore dispatch: error: {exc}\n")
         return 1
     finally:
         for signum in signals:
