@@ -3,6 +3,11 @@
 Bazaar's app shows survey prompts that its own backend pushes to the phone. The
 channel posts each prompt to that backend as JSON; the app posts the answers
 back to cxcore's collector, signed with a key both sides share.
+
+Every option of the constructor can be written in a deployment file
+(``cxcore.toml``): the key is text, read from an environment variable with
+``secret_env``, and the channel posts over HTTP with the standard library
+unless it is given another transport.
 """
 
 # A docs example, not a package.
@@ -10,9 +15,12 @@ back to cxcore's collector, signed with a key both sides share.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
@@ -22,6 +30,7 @@ from cxcore import (
     AnswersReceived,
     Capabilities,
     ChannelClosedError,
+    InboundAuthError,
     InboundError,
     InboundEvent,
     InboundMode,
@@ -39,19 +48,58 @@ Transport = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
 SIGNATURE_HEADER = "x-bazaar-signature"
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    """Return the signature the app sends with *body*: HMAC-SHA256, in hex."""
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes) -> str:
+    """Return the signature the app sends with *body*: HMAC-SHA256 keyed with *secret*, in hex."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class UrllibTransport:
+    """Posts JSON with the standard library's urllib, in a worker thread: the default transport.
+
+    Args:
+        timeout: Seconds to wait for the backend to connect, and then to answer.
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"UrllibTransport(timeout={self._timeout!r})"
+
+    async def __call__(self, url: str, body: bytes) -> tuple[int, bytes]:
+        """Post *body* to *url*; return the HTTP status and the response body.
+
+        Raises:
+            TimeoutError: If the backend took the request but did not answer in time.
+            OSError: If the backend cannot be reached (the request was not sent).
+        """
+        return await asyncio.to_thread(self._post, url, body)
+
+    def _post(self, url: str, body: bytes) -> tuple[int, bytes]:
+        request = urllib.request.Request(  # noqa: S310 - the channel takes only http(s) URLs
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:  # a status that is not 2xx: still an answer
+            with error:
+                return error.code, error.read()
 
 
 class InAppChannel:
     """Survey prompts inside Bazaar's app.
 
     Args:
-        push_url: The app backend's endpoint for survey prompts.
-        secret: The key shared with the app; answers are signed with it.
-        transport: How to post to the backend (an HTTP client in production,
-            a stand-in in tests).
+        push_url: The app backend's endpoint for survey prompts (``http`` or ``https``).
+        secret: The key shared with the app; answers are signed with it. In a
+            deployment file, name the variable that holds it: ``secret_env``.
+        timeout: Seconds the default transport waits for the backend.
+        transport: How to post to the backend; by default, over HTTP with
+            :class:`UrllibTransport`. Tests pass a stand-in.
+
+    Raises:
+        ValueError: If *push_url* is not an ``http`` or ``https`` URL.
     """
 
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -60,11 +108,24 @@ class InAppChannel:
         two_way=True,
         inbound=InboundMode.FORM,
     )
+    # parse_inbound refuses every request not signed with the secret
+    # (InboundAuthError, answered 403): only those count against rate limits.
+    signed_inbound: ClassVar[bool] = True
 
-    def __init__(self, *, push_url: str, secret: bytes, transport: Transport) -> None:
+    def __init__(
+        self,
+        *,
+        push_url: str,
+        secret: str,
+        timeout: float = 10.0,
+        transport: Transport | None = None,
+    ) -> None:
+        if not push_url.startswith(("https://", "http://")):
+            msg = f"push_url must be an http or https URL, not {push_url!r}"
+            raise ValueError(msg)
         self._push_url = push_url
         self._secret = secret
-        self._transport = transport
+        self._transport = UrllibTransport(timeout) if transport is None else transport
         self._closed = False
 
     def render(self, invitation: Invitation, survey: Survey) -> OutboundMessage:
@@ -129,7 +190,8 @@ class InAppChannel:
             SendError: If the backend cannot tell; the send stays unknown.
         """
         token = json.loads(message.parts["application/json"])["token"]
-        status, reply = await self._transport(f"{self._push_url}/lookup", token.encode())
+        query = json.dumps({"token": token}).encode()
+        status, reply = await self._transport(f"{self._push_url}/lookup", query)
         if status == 404:
             return None  # the backend certainly never accepted it
         if not 200 <= status < 300:
@@ -142,13 +204,15 @@ class InAppChannel:
         """Read the answers the app posted. Pure.
 
         Raises:
-            InboundError: If the request is not signed by the app, or not
-                ``{"token": ..., "answers": {...}, "complete": ...}``.
+            InboundAuthError: If the request is not signed by the app (the
+                collector answers 403).
+            InboundError: If it is not
+                ``{"token": ..., "answers": {...}, "complete": ...}`` (400).
         """
-        expected = sign(self._secret, request.body)
-        if not hmac.compare_digest(request.headers.get(SIGNATURE_HEADER, ""), expected):
+        given = request.headers.get(SIGNATURE_HEADER, "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, sign(self._secret, request.body).encode()):
             msg = "the request is not signed by the app"
-            raise InboundError(msg)
+            raise InboundAuthError(msg)
         try:
             data = json.loads(request.body)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.server
 import json
-from collections.abc import AsyncIterator, Mapping
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import pytest
 from inapp_channel import SIGNATURE_HEADER, InAppChannel, sign
@@ -19,7 +21,7 @@ from inapp_channel import SIGNATURE_HEADER, InAppChannel, sign
 from cxcore import AnswerValue, InboundRequest, OutboundMessage, SendError
 from cxcore.testing import ChannelConformance, ChannelHarness, sample_invitation, sample_surveys
 
-SECRET = b"test-secret"
+SECRET = "test-secret"  # noqa: S105 - a key for this test only
 
 
 class AppBackend:
@@ -33,9 +35,10 @@ class AppBackend:
         """Receive a prompt, or a lookup by token, as the backend's HTTP endpoints would."""
         if url.endswith("/lookup"):
             tokens = [p["token"] for p in self.prompts]
-            if body.decode() not in tokens:
+            token = json.loads(body)["token"]
+            if token not in tokens:
                 return 404, b""
-            return 200, f"prompt-{tokens.index(body.decode()) + 1}".encode()
+            return 200, f"prompt-{tokens.index(token) + 1}".encode()
         if self.status >= 300:
             return self.status, b""
         self.prompts.append(json.loads(body))
@@ -46,10 +49,38 @@ class AppBackend:
         return [str(p["user"]) for p in self.prompts]
 
 
+@contextlib.contextmanager
+def http_backend(status: int) -> Iterator[tuple[str, list[bytes]]]:
+    """A backend over real HTTP on loopback: its prompts URL, and the bodies posted to it."""
+    posted: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(self.rfile.read(int(self.headers["Content-Length"])))
+            reply = f"prompt-{len(posted)}".encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            """Keep the test's output quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/prompts", posted
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
 class TestInAppChannel(ChannelConformance):
     """Every test of the conformance suite, plus this channel's own."""
 
-    channel_name = None  # "inapp" once the plugin's entry point is installed
+    channel_name = None  # "bazaar_inapp" once the plugin's entry point is installed
     address = "u-1001"  # an app user id: the channel's address kind is app_user
 
     @contextlib.asynccontextmanager
@@ -92,3 +123,17 @@ class TestInAppChannel(ChannelConformance):
             asyncio.run(channel.send(message))
         assert caught.value.suppress
         assert not caught.value.retryable
+
+    def test_default_transport_posts_over_http(self) -> None:
+        """With no transport given, prompts are posted over HTTP, and statuses mapped as ever."""
+        survey = sample_surveys()[0]
+        invitation = sample_invitation(survey, address=self.address)
+        with http_backend(201) as (url, posted):
+            channel = InAppChannel(push_url=url, secret=SECRET)
+            message = channel.render(invitation, survey)
+            result = asyncio.run(channel.send(message))
+        assert result.provider_id == "prompt-1"
+        assert [json.loads(body)["user"] for body in posted] == [self.address]
+        with http_backend(503) as (url, _), pytest.raises(SendError) as caught:
+            asyncio.run(InAppChannel(push_url=url, secret=SECRET).send(message))
+        assert caught.value.retryable
