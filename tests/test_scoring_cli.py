@@ -119,7 +119,7 @@ class TestBadInput:
         assert capsys.readouterr().err == (
             f"cxcore score: error: {path} is invalid (4 problems):\n"
             "  row 2, column 'score': 'x' is not a whole number\n"
-            "  row 3, column 'metric': unknown metric 'nsp'; registered metrics are: ces, csat, nps, rating, rating3\n"
+            "  row 3, column 'metric': unknown metric 'nsp' (did you mean 'nps'?); registered metrics are: ces, csat, nps, rating, rating3\n"
             "  row 4, column 'score': 11 is not on the nps scale (expected a whole number from 0 to 10)\n"
             "  row 5, column 'score': 'zz' is not a whole number\n"
         )

@@ -8,6 +8,7 @@ every one of them instead of stopping at the first.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -65,6 +66,11 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+def count_problems(count: int) -> str:
+    """``"1 problem"``, ``"2 problems"``: how the messages count what they list."""
+    return f"{count} problem" if count == 1 else f"{count} problems"
+
+
 def _render(headline: str, problems: Sequence[Problem]) -> str:
     lines = [headline]
     lines.extend(f"  {p}" for p in problems)
@@ -87,9 +93,8 @@ class ValidationError(CxError, ValueError):
     def __init__(self, subject: str, problems: Iterable[Problem]) -> None:
         self.subject = subject
         self.problems: tuple[Problem, ...] = tuple(problems)
-        count = len(self.problems)
-        noun = "problem" if count == 1 else "problems"
-        super().__init__(_render(f"{subject} is invalid ({count} {noun}):", self.problems))
+        counted = count_problems(len(self.problems))
+        super().__init__(_render(f"{subject} is invalid ({counted}):", self.problems))
 
 
 class DefinitionError(CxError, ValueError):
@@ -108,9 +113,7 @@ class DefinitionError(CxError, ValueError):
     def __init__(self, source: str, problems: Iterable[Problem]) -> None:
         self.source = source
         self.problems: tuple[Problem, ...] = tuple(problems)
-        count = len(self.problems)
-        noun = "problem" if count == 1 else "problems"
-        super().__init__(_render(f"{source}: {count} {noun}:", self.problems))
+        super().__init__(_render(f"{source}: {count_problems(len(self.problems))}:", self.problems))
 
 
 class UnknownMetricError(CxError, LookupError):
@@ -122,8 +125,11 @@ class UnknownMetricError(CxError, LookupError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = tuple(sorted(known))
+        close = difflib.get_close_matches(name, self.known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         super().__init__(
-            f"unknown metric {name!r}; registered metrics are: {', '.join(self.known) or 'none'}"
+            f"unknown metric {name!r}{hint}; registered metrics are: "
+            f"{', '.join(self.known) or 'none'}"
         )
 
 

@@ -52,7 +52,7 @@ from cxcore.distribution.tokens import (
     TokenService,
     WrongPurposeError,
 )
-from cxcore.errors import Problem, ValidationError
+from cxcore.errors import Problem, ValidationError, count_problems
 from cxcore.model.frozendict import FrozenDict
 from cxcore.model.interaction import Scalar
 from cxcore.model.invitation import Disposition, Invitation
@@ -1053,7 +1053,7 @@ def _next_question(survey: Survey, answers: Mapping[str, AnswerValue]) -> Questi
 def _invalid(exc: ValidationError, survey: Survey, invitation: Invitation | None) -> Rejected:
     return Rejected(
         reason=RejectReason.INVALID_ANSWERS,
-        message=f"{len(exc.problems)} problem(s) with the answers: "
+        message=f"{count_problems(len(exc.problems))} with the answers: "
         + "; ".join(str(p) for p in exc.problems),
         problems=exc.problems,
         invitation=invitation,

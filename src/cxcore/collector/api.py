@@ -37,7 +37,7 @@ from cxcore.dispatch.outbox import Outbox, Scheduled, ScheduleRequest
 from cxcore.distribution.decide import Decision, Outcome, decide, record, skip_refused
 from cxcore.distribution.fatigue import FatigueState
 from cxcore.distribution.rules import RuleSet
-from cxcore.errors import CxError, DefinitionError, Problem
+from cxcore.errors import CxError, DefinitionError, Problem, count_problems
 from cxcore.intake import IntakeResult
 from cxcore.model._checks import Checks
 from cxcore.model.customer import Customer
@@ -132,7 +132,7 @@ def _problems(problems: list[Problem]) -> Response:
     return error_json(
         422,
         "invalid_request",
-        f"{len(problems)} problem(s): " + "; ".join(map(str, problems)),
+        f"{count_problems(len(problems))}: " + "; ".join(map(str, problems)),
         problems=problems,
     )
 

@@ -42,7 +42,7 @@ from cxcore.collector.context import Context, Handler
 from cxcore.collector.kiosk_words import kiosk_words
 from cxcore.collector.security import RateLimiter
 from cxcore.collector.staff import StaffPages
-from cxcore.errors import Problem
+from cxcore.errors import Problem, count_problems
 from cxcore.intake import Accepted, IntakeResult, Rejected
 from cxcore.kiosks import KIOSK_SCOPE, device_json
 from cxcore.model._checks import Checks
@@ -376,7 +376,7 @@ class KioskRoutes:
             return error_json(
                 422,
                 "invalid_request",
-                f"{len(problems)} problem(s): " + "; ".join(map(str, problems)),
+                f"{count_problems(len(problems))}: " + "; ".join(map(str, problems)),
                 problems=problems,
             )
         beat = KioskHeartbeat(

@@ -56,7 +56,7 @@ from cxcore.dispatch.outbox import Outbox
 from cxcore.distribution.decide import Decision, Outcome, decide, record, skip_refused
 from cxcore.distribution.rules import RuleSet
 from cxcore.distribution.tokens import TokenPurpose, TokenService
-from cxcore.errors import CxError, Problem, ValidationError
+from cxcore.errors import CxError, Problem, ValidationError, count_problems
 from cxcore.model._checks import Checks
 from cxcore.model.customer import AddressKind, Customer, Purpose
 from cxcore.model.frozendict import FrozenDict
@@ -705,7 +705,7 @@ def _problems(problems: list[Problem]) -> Response:
     return error_json(
         422,
         "invalid_request",
-        f"{len(problems)} problem(s): " + "; ".join(map(str, problems)),
+        f"{count_problems(len(problems))}: " + "; ".join(map(str, problems)),
         problems=problems,
     )
 
