@@ -766,6 +766,17 @@ class TestChannels:
         assert "maybe-secret-text" not in str(caught.value)
         assert LinkChannel.created == []  # nothing is created unless everything can be
 
+    def test_a_missing_secret_says_how_to_give_it(self, registry):
+        """A required secret left out: the message names the ``_env`` setting that gives it."""
+        deployment = load(with_channel("[channels.link]\n"))
+        with pytest.raises(DeploymentError) as caught:
+            deployment.create_channels(registry, environ={})
+        (problem,) = caught.value.problems
+        assert str(problem) == (
+            "channels.link: api_token is missing: the 'link' plugin requires it (a secret: name "
+            'the environment variable holding it with api_token_env = "VAR")'
+        )
+
     def test_a_missing_plugin_named_by_the_instance(self, registry):
         """An instance whose name is its plugin's, when that plugin is missing, is reported on the instance."""
         deployment = load(with_channel('[channels.sms]\nsender = "x"'))

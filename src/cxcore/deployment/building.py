@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from cxcore.deployment.environment import ENV_SUFFIX, env_value, redact
+from cxcore.deployment.environment import ENV_SUFFIX, env_value, looks_secret, redact
 from cxcore.deployment.problems import DeploymentError, Problems, join, shown, suggest
 from cxcore.errors import ChannelError, CxError, Problem, ValidationError
 from cxcore.model.frozendict import FrozenDict
@@ -360,9 +360,15 @@ def _check_arguments(
                 problems.add(key, f"{kwargs[option]!r} is not {expected}")
     for name, p in constructor.named.items():
         if p.default is p.empty and name not in kwargs and name not in keys:
+            how = (
+                f" (a secret: name the environment variable holding it with "
+                f'{name}{ENV_SUFFIX} = "VAR")'
+                if looks_secret(name)
+                else ""
+            )
             problems.add(
                 join("channels", settings.instance),
-                f"{name} is missing: {constructor.origin} requires it",
+                f"{name} is missing: {constructor.origin} requires it{how}",
             )
 
 
