@@ -197,7 +197,7 @@ class TestSurveyChecks:
             f"{path}: warning: survey 'visit' v1: surveys[0].title.en: "
             "channel 'sms': 'Your visit \u2013 Bazaar' is not ASCII\n"
         )
-        assert out == "ok: 1 file(s): 0 journeys, 1 survey, 0 custom metrics, 1 warning\n"
+        assert out == "ok: 1 file: 0 journeys, 1 survey, 0 custom metrics, 1 warning\n"
 
     def test_validate_strict_fails_on_warnings(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -220,4 +220,4 @@ class TestSurveyChecks:
         path.write_text(SURVEY_TOML.replace("\u2013", "-"))
         with channel_registry().overridden({"sms": UnicodeFussyChannel}):
             assert main(["validate", "--strict", str(path)]) == 0
-        assert capsys.readouterr().out == "ok: 1 file(s): 0 journeys, 1 survey, 0 custom metrics\n"
+        assert capsys.readouterr().out == "ok: 1 file: 0 journeys, 1 survey, 0 custom metrics\n"

@@ -22,7 +22,7 @@ class TestValidate:
     def test_valid_files(self, capsys):
         """Valid files exit 0 with a count of what they define."""
         assert main(["validate", *FILES]) == 0
-        assert capsys.readouterr().out == "ok: 2 file(s): 1 journey, 5 surveys, 0 custom metrics\n"
+        assert capsys.readouterr().out == "ok: 2 files: 1 journey, 5 surveys, 0 custom metrics\n"
 
     def test_every_problem_of_every_file_is_printed(self, tmp_path, capsys):
         """Each bad file's problems are printed with paths; the exit status is 1."""
@@ -37,7 +37,7 @@ class TestValidate:
         assert "  surveys[0].questions[0].text: is missing (required)\n" in err
         assert "  surveys[0].questions[0].scale: 11 is not a valid NPS scale (expected 10)\n" in err
         assert f"{missing}: cannot open: No such file or directory\n" in err
-        assert err.endswith("2 file(s) with problems\n")
+        assert err.endswith("2 files with problems\n")
         assert main(["validate", str(bad), FILES[0]]) == 1  # problems only
 
     def test_problems_across_files(self, tmp_path, capsys):
@@ -55,9 +55,15 @@ class TestValidateRules:
     def test_a_rules_file_is_validated_and_cross_checked(self, capsys):
         """bazaar.toml validates on its own and against the journey and surveys it names."""
         assert main(["validate", RULES]) == 0
+        alone = capsys.readouterr()
+        assert alone.out == "ok: 1 file: 0 journeys, 0 surveys, 0 custom metrics, 3 trigger rules\n"
+        assert alone.err.startswith(  # alone, what it names cannot be checked: it says so
+            "note: the rules' surveys and touchpoints were not checked: name the definition files"
+        )
         assert main(["validate", *FILES, RULES]) == 0
-        out = capsys.readouterr().out.splitlines()
-        assert out[-1] == "ok: 3 file(s): 1 journey, 5 surveys, 0 custom metrics, 3 trigger rules"
+        both = capsys.readouterr()
+        assert both.out == "ok: 3 files: 1 journey, 5 surveys, 0 custom metrics, 3 trigger rules\n"
+        assert both.err == ""
 
     def test_what_a_rules_file_names_must_exist(self, tmp_path, capsys):
         """Unknown surveys, touchpoints and channels are problems, each with its path."""
@@ -91,7 +97,7 @@ class TestValidateRules:
             "  rule: is not a key of any kind of file cxcore reads (did you mean 'rules'?)\n"
             "  is not a kind of file cxcore reads: definitions (journeys, surveys, metrics); "
             "rules (rules, fatigue, quiet_hours, channels)\n"
-            "1 file(s) with problems\n"
+            "1 file with problems\n"
         )
 
     def test_a_file_mixing_kinds_is_refused(self, tmp_path, capsys):

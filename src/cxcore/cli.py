@@ -144,7 +144,7 @@ class _Files:
     def status(self, err: TextIO) -> int:
         """0 if every file is good, else 2 if one could not be opened, else 1 (after a count)."""
         if self.failed or self.unopened:
-            print(f"{self.failed + self.unopened} file(s) with problems", file=err)
+            print(f"{_count(self.failed + self.unopened, 'file')} with problems", file=err)
         return 2 if self.unopened else 1 if self.failed else 0
 
 
@@ -180,7 +180,13 @@ def _validate(args: argparse.Namespace) -> int:
         counts.append(_count(sum(len(r.rules) for _, r in files.rules), "trigger rule"))
     if warnings:
         counts.append(_count(len(warnings), "warning"))
-    print(f"ok: {len(args.files)} file(s): {', '.join(counts)}")
+    print(f"ok: {_count(len(args.files), 'file')}: {', '.join(counts)}")
+    if files.rules and not (defs.surveys or defs.journeys):
+        print(
+            "note: the rules' surveys and touchpoints were not checked: name the definition "
+            "files too (cxcore validate journey.toml surveys.toml rules.toml)",
+            file=sys.stderr,
+        )
     return 0
 
 
