@@ -179,7 +179,7 @@ class TestErrors:
                 "surveys[0].questions[0].kind: 'nsp' is not a question kind (expected one of 'nps', 'csat', "
                 "'ces', 'rating', 'scale', 'choice', 'text') (did you mean 'nps'?)"
             ),
-            "surveys[0].questions[1].direction: is missing (required)",
+            "surveys[0].questions[1].direction: is missing (required: one of 'higher_is_better', 'lower_is_better')",
             "surveys[0].questions[2].requird: is not a field of an NPS question (did you mean 'required'?)",
             "surveys[0].questions[2].scale: 11 is not a valid NPS scale (expected 10)",
             "surveys[0].questions[2].show_if[0].value: '6' is not a number (op 'le')",
@@ -203,9 +203,9 @@ class TestErrors:
             (
                 '{"journeys": [{"id": "j", "name": "J", "stages": [{"id": "s", "name": "S", "touchpoints": [{}]}]}]}',
                 {
-                    "journeys[0].stages[0].touchpoints[0].id: is missing (required)",
-                    "journeys[0].stages[0].touchpoints[0].name: is missing (required)",
-                    "journeys[0].stages[0].touchpoints[0].owner: is missing (required)",
+                    "journeys[0].stages[0].touchpoints[0].id: is missing (required: text)",
+                    "journeys[0].stages[0].touchpoints[0].name: is missing (required: text)",
+                    "journeys[0].stages[0].touchpoints[0].owner: is missing (required: text)",
                 },
             ),
             (

@@ -608,13 +608,36 @@ def _problems(exc: BaseException, path: str) -> Iterator[Problem]:
         yield from (p.under(path) for p in exc.problems)
     elif isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
-            yield from _problems(sub, _note_path(sub, path))
+            if isinstance(sub, KeyError) and (expected := _expected(sub)):
+                yield Problem(_note_path(sub, path), f"is missing (required: {expected})")
+            else:
+                yield from _problems(sub, _note_path(sub, path))
     elif isinstance(exc, _Bad):
         yield Problem(_join(path, exc.field) if exc.field else path, str(exc))
     elif isinstance(exc, KeyError):
         yield Problem(path, "is missing (required)")
     else:
         yield Problem(path, f"{exc}")
+
+
+_EXPECTED_OF_TYPE: dict[object, str] = {
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    bool: "true or false",
+    datetime: "a time with its zone, e.g. '2026-12-07T10:00:00+05:30'",
+}
+
+
+def _expected(exc: BaseException) -> str | None:
+    """What a missing field takes, from cattrs' note on *exc*: its enum's values, or its kind."""
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, cattrs.AttributeValidationNote):
+            kind = note.type
+            if isinstance(kind, type) and issubclass(kind, enum.Enum):
+                return "one of " + ", ".join(repr(m.value) for m in kind)
+            return _EXPECTED_OF_TYPE.get(kind)
+    return None
 
 
 def _note_path(exc: BaseException, path: str) -> str:
