@@ -1108,7 +1108,9 @@ class Store(Protocol):
         :class:`StoreLimitError` and it writes nothing. The check and the
         write are one transaction, as in :meth:`add_invitations`, so
         processes sending reminders (and first invitations) for one store's
-        day together stop at its limit.
+        day together stop at its limit. This is how the
+        :class:`~cxcore.dispatch.Outbox` queues a reminder (a
+        :class:`~cxcore.distribution.Decision`'s ``guard``).
 
         Raises:
             ValueError: If *guards* does not give one per item, or a guard
