@@ -20,12 +20,14 @@ from cxcore import (
     Customer,
     Disposition,
     Interaction,
+    InviteGuard,
     ManualClock,
     OutboundMessage,
     OutboxState,
     Purpose,
     SendError,
     SendResult,
+    StoreLimitError,
     ValidationError,
 )
 from cxcore.dispatch import (
@@ -45,10 +47,13 @@ from cxcore.dispatch import (
 from cxcore.distribution import (
     FatiguePolicy,
     FatigueState,
+    Reason,
     RuleSet,
     TokenService,
     TriggerRule,
     decide,
+    decide_reminder,
+    skip_refused,
 )
 from cxcore.ports.store import ClaimLostError, OutboxItem, Store
 from cxcore.stores import SQLiteStore
@@ -1039,6 +1044,92 @@ class TestSchedule:
 
         assert str(run(go)).startswith(
             "decision: Decision(skip, reason=no_rule, rule=None, eligible_at=None) is not an invitation"
+        )
+
+    def test_a_reminder_counts_in_its_store_day_across_processes(self, tmp_path):
+        """A reminder is queued under its store's daily limit, which the store counts for every process.
+
+        Another process made the store's day full: the reminder is refused
+        (nothing queued), skip_refused makes it the store_limit skip, and
+        decided again it is booked on the store's next day, where it counts:
+        the other process, which knows nothing of it, is refused its second
+        invitation there.
+        """
+        rules = RuleSet(
+            rules=[attrs.evolve(RULES.rules[0], reminders_after_hours=(24,))],
+            fatigue=FatiguePolicy(recontact_days=0, store_daily_limit=2),
+        )
+
+        async def go() -> None:
+            async with world(tmp_path) as w:
+                other = FatigueState()  # another process's state
+
+                async def invite(n: int, state: FatigueState) -> Scheduled | Exception:
+                    customer = Customer(id=f"C-{n}", email=f"c{n}@example.com", timezone="UTC")
+                    visit = Interaction(
+                        id=f"I-{n}", touchpoint="visit", customer_id=customer.id,
+                        occurred_at=w.clock.now(), store="BLR-01",
+                    )  # fmt: skip
+                    decision = decide(rules, visit, customer, state, w.clock)
+                    [result] = await w.outbox.schedule_many(
+                        [ScheduleRequest(decision, customer=customer, interaction=visit)],
+                        state=state,
+                    )
+                    return result
+
+                first = await invite(1, w.state)
+                assert isinstance(first, Scheduled)
+                w.clock.advance(hours=25)  # 2026-11-21 10:00
+                assert isinstance(await invite(2, other), Scheduled)
+                assert isinstance(await invite(3, other), Scheduled)  # the store's day is full
+                asha = Customer(id="C-1", email="c1@example.com", timezone="UTC")
+                reminder = decide_reminder(rules, first.invitation.id, asha, w.state, w.clock)
+                assert reminder.invite
+                with pytest.raises(StoreLimitError) as refused:
+                    await w.outbox.schedule(reminder, customer=asha, state=w.state)
+                assert refused.value.day == w.clock.now().date().toordinal()
+                assert outbox_item_id(first.invitation.id, 1) not in {
+                    i.id for i in await w.store.outbox()
+                }
+                skip = skip_refused(rules, reminder, refused.value, w.state)
+                midnight = datetime(2026, 11, 22, tzinfo=UTC)
+                assert (skip.reason, skip.eligible_at) == (Reason.STORE_LIMIT, midnight)
+                again = decide_reminder(rules, first.invitation.id, asha, w.state, w.clock)
+                assert (again.reminder, again.due_at) == (1, midnight)
+                queued = await w.outbox.schedule(again, customer=asha, state=w.state)
+                assert (queued.item.id, queued.item.due_at) == (
+                    outbox_item_id(first.invitation.id, 1),
+                    midnight,
+                )
+                w.clock.advance(hours=14)  # 2026-11-22 00:00
+                assert isinstance(await invite(4, other), Scheduled)
+                late = await invite(5, other)
+                assert isinstance(late, StoreLimitError)  # the reminder and C-4's invitation
+                assert late.day == midnight.date().toordinal()
+
+        run(go)
+
+    def test_a_reminder_with_a_recontact_window_is_not_scheduled(self, tmp_path):
+        """A reminder asks the same invitation again: a guard with a window is a mistake, said so."""
+
+        async def go() -> list[Scheduled | Exception]:
+            async with world(tmp_path) as w:
+                [first] = await w.invite(1)
+                customer = Customer(id="C-0", email="c0@example.com", timezone="UTC")
+                visit = Interaction(id="I-x", touchpoint="visit", customer_id="C-0", occurred_at=T0)
+                reminder = attrs.evolve(
+                    decide(RULES, visit, customer, FatigueState(), w.clock),
+                    invitation_id=first, reminder=1, guard=InviteGuard(person_after=T0),
+                )  # fmt: skip
+                results = await w.outbox.schedule_many([ScheduleRequest(reminder)])
+                assert [i.id for i in await w.store.outbox()] == [first]
+                return list(results)
+
+        [result] = run(go)
+        assert isinstance(result, ScheduleError)
+        assert str(result).endswith(
+            "has a guard of recontact_window (expected decide_reminder's: its store's daily "
+            "limit alone, since a reminder asks the same invitation again)"
         )
 
     def test_reminder_items_are_numbered(self):

@@ -343,6 +343,97 @@ class TestReminders:
         assert done.reason is Reason.REMINDERS_DONE
         assert decide_reminder(rules, "nope", ASHA, state, clock).reason is Reason.NOT_OPEN
 
+    def test_a_reminder_under_a_store_limit_is_guarded_by_that_limit_alone(self, clock):
+        """A reminder's guard: its store's daily limit on the day it is due, no recontact window."""
+        rules = RuleSet(
+            rules=[
+                TriggerRule(id="r", touchpoint="billing", survey="s", reminders_after_hours=[24])
+            ],
+            fatigue=FatiguePolicy(recontact_days=30, account_days=7, store_daily_limit=5),
+        )
+        b2b = attrs.evolve(ASHA, account_id="ACME")
+        for n, store in ((1, "BLR-01"), (2, None)):
+            state = FatigueState()
+            first = decide(rules, visit(n, store=store, at=clock.now()), b2b, state, clock)
+            assert first.guard is not None
+            assert first.guard.windows()[:2] == ("recontact_window", "account_window")
+            record(state, first)
+            assert first.invitation_id is not None
+            clock.advance(hours=30)
+            reminder = decide_reminder(rules, first.invitation_id, b2b, state, clock)
+            assert reminder.invite
+            assert reminder.due_at == clock.now()
+            if store is None:
+                assert reminder.guard is None  # no store, no cap
+                continue
+            day = clock.now().date().toordinal()
+            assert reminder.guard == InviteGuard(store=store, store_day=day, store_limit=5)
+            assert reminder.guard.windows() == ("store_limit",)
+            assert reminder.store_day == day
+
+    def test_a_reminder_the_store_refused_is_booked_on_its_next_day_or_expires(self, clock):
+        """skip_refused of a reminder: its store_limit skip, then decided again, the next day.
+
+        Unless the invitation expires by then: then the reminder is skipped as
+        expired, as decide_reminder skips one booked past its invitation's expiry.
+        """
+        rules = RuleSet(
+            rules=[
+                TriggerRule(
+                    id="r", touchpoint="billing", survey="s", reminders_after_hours=[24]
+                ),
+                TriggerRule(
+                    id="soon", touchpoint="kiosk", survey="s",
+                    reminders_after_hours=[20], expires_days=1,
+                ),
+            ],
+            fatigue=FatiguePolicy(recontact_days=0, store_daily_limit=3),
+        )  # fmt: skip
+        utc = attrs.evolve(ASHA, timezone="UTC", country=None)
+        state = FatigueState()
+        first = decide(rules, visit(store="BLR-01"), utc, state, clock)
+        record(state, first)
+        assert first.invitation_id is not None
+        clock.advance(hours=24)  # 2026-11-21 06:00
+        reminder = decide_reminder(rules, first.invitation_id, utc, state, clock)
+        assert reminder.store_day is not None
+        refused = StoreLimitError("BLR-01", reminder.store_day, 3)  # made elsewhere
+        skip = skip_refused(rules, reminder, refused, state)
+        midnight = datetime(2026, 11, 22, tzinfo=UTC)
+        assert (skip.outcome, skip.reason, skip.eligible_at) == (
+            Outcome.SKIP,
+            Reason.STORE_LIMIT,
+            midnight,
+        )
+        assert (skip.invitation_id, skip.customer_id, skip.rule) == (
+            first.invitation_id,
+            "C-1",
+            "r",
+        )
+        assert state.store_count("BLR-01", reminder.store_day) == 3
+        again = decide_reminder(rules, first.invitation_id, utc, state, clock)
+        assert (again.outcome, again.reminder, again.due_at) == (Outcome.INVITE, 1, midnight)
+        assert again.deferred_by == "store limit"
+        assert again.guard == InviteGuard(
+            store="BLR-01", store_day=midnight.date().toordinal(), store_limit=3
+        )
+        # An invitation that expires before the store's next day: no reminder.
+        soon = decide(rules, visit(2, touchpoint="kiosk", store="BLR-02", at=clock.now()), utc,
+                      state, clock)  # fmt: skip
+        record(state, soon)
+        assert soon.invitation_id is not None
+        assert soon.expires_at == datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+        clock.advance(hours=20)  # 2026-11-22 02:00, 4 hours before it expires
+        late = decide_reminder(rules, soon.invitation_id, utc, state, clock)
+        assert late.invite
+        assert late.store_day is not None
+        expired = skip_refused(rules, late, StoreLimitError("BLR-02", late.store_day, 3), state)
+        assert (expired.reason, expired.eligible_at) == (Reason.EXPIRED, None)
+        assert expired.invitation_id == soon.invitation_id
+        assert decide_reminder(rules, soon.invitation_id, utc, state, clock).reason is (
+            Reason.EXPIRED
+        )
+
 
 class TestExplain:
     def test_explain_names_rule_cap_and_eligibility(self, clock):

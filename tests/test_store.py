@@ -43,6 +43,7 @@ from cxcore.ports.store import (
     ClaimedSend,
     ClaimLostError,
     ConflictError,
+    Enqueued,
     Finish,
     Invited,
     InviteGuard,
@@ -977,6 +978,133 @@ class TestOutbox:
         assert sum(isinstance(r, StoreLimitError) for r in results) == 33
         assert stored == 7
 
+    def test_a_reminder_counts_in_its_store_day_and_is_refused_at_the_limit(self, backend):
+        """enqueue's guards: a reminder counts in its store's day with the first invitations.
+
+        At the limit it is refused, names the store, day and limit, and writes
+        nothing; a first invitation after it sees its count. A repeat (queued
+        before, or earlier in the call) is neither refused nor counted; an item
+        without a guard is not counted; another day has its own count.
+        """
+        day = T0.date().toordinal()
+
+        def limited(on: int = day) -> InviteGuard:
+            return InviteGuard(store="BLR-01", store_day=on, store_limit=3)
+
+        async def scenario(store: Store) -> None:
+            await store.add_invitations(
+                [(invitation(f"inv-{k}", customer_id=f"C-{k}"), []) for k in range(5)]
+            )  # not guarded: not counted
+            [first] = await store.add_invitations(
+                [(invitation("inv-9", customer_id="C-9"), [pending("inv-9", "inv-9")])],
+                guards=[limited()],
+            )
+            assert isinstance(first, AddedInvitation)  # 1 of 3
+            sends = [
+                (pending("inv-1.r1", "inv-1"), limited()),  # 2 of 3
+                (pending("inv-1.r1", "inv-1"), limited()),  # a repeat in the call
+                (pending("inv-9", "inv-9"), limited()),  # queued before
+                (pending("inv-2.r1", "inv-2"), None),  # not counted
+                (pending("inv-3.r1", "inv-3"), limited()),  # 3 of 3
+                (pending("inv-4.r1", "inv-4"), limited()),  # one too many
+                (pending("inv-4.r2", "inv-4"), limited(on=day + 1)),  # 1 of 3, the next day
+            ]
+            results = await store.enqueue(
+                [item for item, _ in sends], guards=[guard for _, guard in sends]
+            )
+            assert [
+                r.created if isinstance(r, Enqueued) else type(r).__name__ for r in results
+            ] == [True, False, False, True, True, "StoreLimitError", True]
+            assert [r.item for r in results if isinstance(r, Enqueued)] == [
+                item for n, (item, _) in enumerate(sends) if n != 5
+            ]
+            refused = results[5]
+            assert isinstance(refused, StoreLimitError)
+            assert (refused.store, refused.day, refused.limit) == ("BLR-01", day, 3)
+            assert str(refused) == (
+                f"store 'BLR-01' made its 3 invitations of {T0.date().isoformat()} "
+                "(the store's daily limit)"
+            )
+            queued = ["inv-1.r1", "inv-2.r1", "inv-3.r1", "inv-4.r2", "inv-9"]
+            assert sorted(i.id for i in await store.outbox()) == queued  # no inv-4.r1
+            # The reminders counted: a first invitation that day is refused, the next day's not.
+            [later, next_day] = await store.add_invitations(
+                [
+                    (invitation("inv-10", customer_id="C-10"), [pending("inv-10", "inv-10")]),
+                    (invitation("inv-11", customer_id="C-11"), []),
+                ],
+                guards=[limited(), limited(on=day + 1)],
+            )
+            assert isinstance(later, StoreLimitError)
+            assert isinstance(next_day, AddedInvitation)
+            assert next_day.created  # 2 of 3 the next day
+            # A repeat of a queued reminder is no new send, even when the day is full.
+            again = await store.enqueue([pending("inv-3.r1", "inv-3")], guards=[limited()])
+            assert again == [Enqueued(pending("inv-3.r1", "inv-3"), created=False)]
+            [last, over] = await store.enqueue(
+                [pending("inv-5.r1", "inv-5"), pending("inv-6.r1", "inv-6")],
+                guards=[limited(on=day + 1), limited(on=day + 1)],
+            )
+            assert isinstance(last, Enqueued)
+            assert last.created  # 3 of 3 the next day
+            assert isinstance(over, StoreLimitError)
+            assert over.day == day + 1
+            assert sorted(i.id for i in await store.outbox()) == sorted([*queued, "inv-5.r1"])
+
+        run(backend, scenario)
+
+    def test_a_reminder_guard_holds_only_a_store_limit(self, backend):
+        """enqueue refuses a guard with a recontact window, and guards that do not match the items."""
+
+        async def scenario(store: Store) -> None:
+            item = pending("inv-1.r1", "inv-1")
+            with pytest.raises(
+                ValueError,
+                match=(
+                    r"guards\[0\]: person_after is 2026-11-20T09:00:00\+00:00 for outbox item "
+                    r"'inv-1.r1' \(expected None: a send of a stored invitation is held to its "
+                    r"store's daily limit only"
+                ),
+            ):
+                await store.enqueue([item], guards=[InviteGuard(person_after=T0)])
+            with pytest.raises(ValueError, match=r"guards: 2 guards for 1 items \(expected one"):
+                await store.enqueue([item], guards=[None, None])
+            assert await store.outbox() == []
+            assert await store.enqueue([]) == []
+
+        run(backend, scenario)
+
+    def test_of_two_writers_sending_reminders_for_one_store_at_once_the_limit_holds(self, backend):
+        """Two stores race to queue 20 reminders each for a store whose limit is 7: 7 in all.
+
+        The invitations they remind of were stored without a guard, so only
+        the reminders count; the count the store keeps refuses a first
+        invitation after them.
+        """
+        day = T0.date().toordinal()
+        guard = InviteGuard(store="BLR-01", store_day=day, store_limit=7)
+
+        async def invite(store: Store) -> None:
+            await store.add_invitations(
+                [(invitation(f"inv-{k}", customer_id=f"C-{k}"), []) for k in range(20)]
+            )
+
+        async def remind(store: Store, k: int, n: int) -> Written:
+            [result] = await store.enqueue([pending(f"inv-{k}.r{n}", f"inv-{k}")], guards=[guard])
+            return result
+
+        async def queued(store: Store) -> int:
+            [after] = await store.add_invitations(
+                [(invitation("inv-late", customer_id="C-late"), [])], guards=[guard]
+            )
+            assert isinstance(after, StoreLimitError)
+            return len(await store.outbox())
+
+        results, stored = race_writes(backend, remind, queued, before=invite)
+        assert sum(isinstance(r, Enqueued) and r.created for r in results) == 7
+        assert sum(isinstance(r, StoreLimitError) for r in results) == 33
+        assert stored == 7
+
     def test_who_was_invited_since_a_time(self, backend):
         """invited_since reads who was invited when, oldest first; count_invited counts a span."""
 
@@ -1056,26 +1184,49 @@ def consent(
     return Consent(channel, purpose, granted=granted, source="email_link", recorded_at=at)
 
 
+Written: TypeAlias = "AddedInvitation | Enqueued | StoreError"
+
+
 def race(
     backend: Callable[..., Any],
     make: Callable[[int, int], Invitation],
     guard: InviteGuard,
-) -> tuple[list[AddedInvitation | StoreError], int]:
+) -> tuple[list[Written], int]:
     """Two stores on one database (two processes) write make(k, 1) and make(k, 2), k < 20, at once.
 
     Each invitation alone, with *guard*; every result, and how many invitations were stored.
     """
 
-    async def invite(store: Store, k: int, n: int) -> AddedInvitation | StoreError:
+    async def invite(store: Store, k: int, n: int) -> Written:
         [result] = await store.add_invitations([(make(k, n), [])], guards=[guard])
         return result
 
-    async def main() -> tuple[list[AddedInvitation | StoreError], int]:
+    async def invited(store: Store) -> int:
+        return len(await store.recent_invitations(since=T0))
+
+    return race_writes(backend, invite, invited)
+
+
+def race_writes(
+    backend: Callable[..., Any],
+    write: Callable[[Store, int, int], Awaitable[Written]],
+    count: Callable[[Store], Awaitable[int]],
+    *,
+    before: Scenario | None = None,
+) -> tuple[list[Written], int]:
+    """Two stores on one database (two processes) run write(one, k, 1) and write(two, k, 2), k < 20, at once.
+
+    After *before* (run on the first store); every result, and what *count* counts then.
+    """
+
+    async def main() -> tuple[list[Written], int]:
         async with backend() as one, backend() as two:
+            if before is not None:
+                await before(one)
             results = await asyncio.gather(
-                *(invite(store, k, n) for k in range(20) for n, store in ((1, one), (2, two)))
+                *(write(store, k, n) for k in range(20) for n, store in ((1, one), (2, two)))
             )
-            return list(results), len(await one.recent_invitations(since=T0))
+            return list(results), await count(one)
 
     return asyncio.run(main())
 

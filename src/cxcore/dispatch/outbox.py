@@ -168,8 +168,9 @@ class Outbox:
                 time, or is a reminder of an invitation that is not stored.
             InviteRefusedError: If another writer invited the person (or someone
                 of their account) inside a window of the decision's ``guard``,
-                or made its store's last invitation of the day (nothing is
-                written or recorded).
+                or made its store's last invitation (or reminder) of the day:
+                a :class:`~cxcore.StoreLimitError` is all a reminder can get
+                (nothing is written or recorded).
             StoreError: If the store refuses the write (nothing is recorded in *state*).
 
         .. versionadded:: 0.1.0
@@ -201,9 +202,13 @@ class Outbox:
         this one's fatigue state was read): else its result is an
         :class:`~cxcore.InviteRefusedError`, which
         :func:`~cxcore.distribution.skip_refused` turns into the skip of the
-        cap it names. Decisions are recorded in
-        *state* (if given) for the invitations this call created, and for
-        reminders.
+        cap it names. Reminders are queued together, after the invitations
+        (:meth:`Store.enqueue <cxcore.Store.enqueue>`), each under its
+        decision's ``guard`` too: one whose store made its limit of the day
+        (first invitations and reminders together, whichever process made
+        them) gets a :class:`~cxcore.StoreLimitError` and writes nothing.
+        Decisions are recorded in *state* (if given) for the invitations this
+        call created, and for the reminders queued.
 
         Args:
             requests: What to schedule.
@@ -232,11 +237,8 @@ class Outbox:
             owners.append(n)
         if entries:
             await self._add(requests, entries, owners, results)
-        for n in reminders:
-            try:
-                results[n] = await self._remind(requests[n].decision)
-            except CxError as exc:
-                results[n] = exc
+        if reminders:
+            await self._remind(requests, reminders, results)
         done: list[Scheduled | CxError] = []
         for request, result in zip(requests, results, strict=True):
             assert result is not None  # noqa: S101 - every request has its result by now
@@ -295,20 +297,55 @@ class Outbox:
                 for n in repeats:
                     results[n] = exc
 
-    async def _remind(self, decision: Decision) -> Scheduled:
-        """Queue a reminder of a stored invitation."""
-        assert decision.invitation_id is not None  # noqa: S101 - checked by _check
-        invitation = await self._existing(decision.invitation_id)
-        if invitation is None:
-            msg = (
-                f"decision: reminder {decision.reminder} of invitation "
-                f"{decision.invitation_id!r}, which is not stored (expected its first send "
-                "to be scheduled before)"
+    async def _remind(
+        self,
+        requests: Sequence[ScheduleRequest],
+        reminders: list[int],
+        results: list[Scheduled | CxError | None],
+    ) -> None:
+        """Queue the reminders ``requests[n]`` (*n* in *reminders*) at once; results into *results*.
+
+        Each is queued with its decision's guard (its store's daily limit), so
+        a store that made its limit of the day refuses it.
+        """
+        queued: list[tuple[int, Invitation, OutboxItem]] = []
+        for n in reminders:
+            decision = requests[n].decision
+            assert decision.invitation_id is not None  # noqa: S101 - checked by _check
+            windows = [] if decision.guard is None else decision.guard.windows()
+            if any(window != "store_limit" for window in windows):
+                results[n] = ScheduleError(
+                    f"decision: reminder {decision.reminder} of invitation "
+                    f"{decision.invitation_id!r} has a guard of {', '.join(windows)} "
+                    "(expected decide_reminder's: its store's daily limit alone, since a "
+                    "reminder asks the same invitation again)"
+                )
+                continue
+            invitation = await self._existing(decision.invitation_id)
+            if invitation is None:
+                results[n] = ScheduleError(
+                    f"decision: reminder {decision.reminder} of invitation "
+                    f"{decision.invitation_id!r}, which is not stored (expected its first send "
+                    "to be scheduled before)"
+                )
+                continue
+            queued.append((n, invitation, _item(invitation, decision)))
+        if not queued:
+            return
+        try:
+            outcomes = await self.store.enqueue(
+                [item for _, _, item in queued],
+                guards=[requests[n].decision.guard for n, _, _ in queued],
             )
-            raise ScheduleError(msg)
-        item = _item(invitation, decision)
-        await self.store.enqueue([item])
-        return Scheduled(invitation, item, created=False)
+        except StoreError as exc:
+            for n, _, _ in queued:
+                results[n] = exc
+            return
+        for (n, invitation, item), outcome in zip(queued, outcomes, strict=True):
+            if isinstance(outcome, StoreError):
+                results[n] = outcome
+            else:
+                results[n] = Scheduled(invitation, item, created=False)
 
     def _invitation(
         self,

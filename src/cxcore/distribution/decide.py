@@ -118,7 +118,10 @@ class Decision:
     state this decision saw may miss one that another process made
     meanwhile, so the :class:`~cxcore.dispatch.Outbox` has the store write
     the invitation only if it holds none and the limit is not reached
-    (:meth:`Store.add_invitations <cxcore.Store.add_invitations>`).
+    (:meth:`Store.add_invitations <cxcore.Store.add_invitations>`). A
+    reminder's guard holds the store's daily limit alone: it asks the same
+    invitation again, so no window applies, but it counts in the store's day
+    (:meth:`Store.enqueue <cxcore.Store.enqueue>`).
 
     .. versionadded:: 0.1.0
     """
@@ -585,6 +588,15 @@ def decide_reminder(
     store limit like a first send; it is not a new contact for the recontact
     windows, since it asks the same question again.
 
+    Under a store's daily limit, the reminder's ``guard`` holds that limit
+    alone (its ``store``, ``store_day`` and ``store_limit``), so the
+    :class:`~cxcore.dispatch.Outbox` has the store queue it only while the
+    store's count of the day, kept with the first invitations', is under the
+    limit (:meth:`Store.enqueue <cxcore.Store.enqueue>`). If the store
+    refuses it, :func:`skip_refused` says so and tells *state* the count; a
+    reminder decided again on that state is booked on the store's next day,
+    or skipped as ``expired`` if the invitation expires first.
+
     .. versionadded:: 0.1.0
     """
     now = clock.now()
@@ -631,6 +643,8 @@ def decide_reminder(
     if due_ts >= inv.expires:
         return skip(Reason.EXPIRED)
     policy = rules.fatigue
+    limit = policy.store_daily_limit if inv.store is not None else None
+    store_day = _day(due_ts, policy.day_timezone) if limit is not None else None
     return Decision(
         outcome=Outcome.INVITE,
         customer_id=customer.id,
@@ -644,9 +658,10 @@ def decide_reminder(
         expires_at=datetime.fromtimestamp(inv.expires, UTC),
         deferred_by=deferred_by,
         reminder=inv.reminders + 1,
-        store_day=_day(due_ts, policy.day_timezone)
-        if inv.store is not None and policy.store_daily_limit is not None
-        else None,
+        store_day=store_day,
+        guard=None
+        if limit is None
+        else InviteGuard(store=inv.store, store_day=store_day, store_limit=limit),
     )
 
 
@@ -662,6 +677,12 @@ def skip_refused(
     cap's reason and the time the person (account, store) is eligible again.
     What the store found is remembered in *state*, for the decisions that follow.
 
+    A refused reminder (only a store's limit refuses one) is the skip
+    :func:`decide_reminder` gives, for its invitation: ``store_limit``,
+    eligible at the store's next day, or ``expired`` if the invitation
+    expires by then. Deciding the reminder again on *state* books it on
+    that next day (out of quiet hours), if the invitation is still open then.
+
     .. versionadded:: 0.1.0
     """
     reason = Reason(refused.window)
@@ -670,6 +691,17 @@ def skip_refused(
         assert decision.due_at is not None  # noqa: S101 - a refused invitation had a due time
         opens = _next_day_start(decision.due_at.timestamp(), rules.fatigue.day_timezone)
         eligible: datetime | None = datetime.fromtimestamp(opens, UTC)
+        if decision.reminder:
+            if decision.expires_at is not None and opens >= decision.expires_at.timestamp():
+                reason, eligible = Reason.EXPIRED, None
+            return Decision(
+                outcome=Outcome.SKIP,
+                reason=reason,
+                customer_id=decision.customer_id,
+                invitation_id=decision.invitation_id,
+                rule=decision.rule,
+                eligible_at=eligible,
+            )
     else:
         assert isinstance(refused, AlreadyInvitedError)  # noqa: S101 - the other kind
         at = math.ceil(refused.invited_at.timestamp())

@@ -28,8 +28,8 @@ class FatiguePolicy:
             (0 turns the window off). Rules may add a longer window of their own.
         account_days: People of one business account are asked at most once
             in this many days, together; ``None`` for no account cap.
-        store_daily_limit: At most this many invitations per store and day;
-            ``None`` for no limit.
+        store_daily_limit: At most this many invitations per store and day,
+            reminders included; ``None`` for no limit.
         day_timezone: The time zone whose calendar days the store limit counts.
 
     .. versionadded:: 0.1.0

@@ -38,6 +38,7 @@ __all__ = [
     "ClaimLostError",
     "ClaimedSend",
     "ConflictError",
+    "Enqueued",
     "Finish",
     "InviteGuard",
     "InviteRefusedError",
@@ -94,7 +95,9 @@ class InviteGuard:
     between. :meth:`Store.add_invitations` writes an invitation with a guard
     only if the store holds no invitation made after each time given here,
     and the store's count for the day is under its limit, checked in the
-    write's transaction:
+    write's transaction. :meth:`Store.enqueue` queues a reminder with a
+    guard of the store's limit alone only if that count is under the limit,
+    so reminders and first invitations share one count:
 
     >>> from datetime import datetime, UTC
     >>> InviteGuard(person_after=datetime(2026, 11, 7, tzinfo=UTC)).windows()
@@ -116,7 +119,8 @@ class InviteGuard:
             (``date.toordinal()``), in the fatigue policy's
             ``day_timezone``.
         store_limit: How many invitations the store may make that day. The
-            store counts the invitations written with these three fields.
+            store counts the invitations and the reminders written with
+            these three fields.
 
     .. versionadded:: 0.1.0
     """
@@ -402,6 +406,23 @@ class AddedInvitation:
     """
 
     invitation: Invitation
+    created: bool
+
+
+@attrs.frozen
+class Enqueued:
+    """What :meth:`Store.enqueue` did with one outbox item.
+
+    Attributes:
+        item: The item given. When an item with its id was queued before (or
+            came earlier in the same call), that one stands, as it is.
+        created: Whether this call queued it (and, under a guard, counted it
+            in its store's day).
+
+    .. versionadded:: 0.1.0
+    """
+
+    item: OutboxItem
     created: bool
 
 
@@ -1068,8 +1089,37 @@ class Store(Protocol):
         ...
 
     # -- the outbox
-    async def enqueue(self, items: Iterable[OutboxItem]) -> None:
-        """Add pending sends (idempotent by id)."""
+    async def enqueue(
+        self,
+        items: Iterable[OutboxItem],
+        *,
+        guards: Sequence[InviteGuard | None] | None = None,
+    ) -> list[Enqueued | StoreError]:
+        """Add pending sends (idempotent by id), in one transaction; a result per item, in order.
+
+        An item whose id is queued already (or came earlier in *items*) is
+        left as it is: its result has ``created=False``.
+
+        *guards* gives, item by item, an :class:`InviteGuard` or ``None``: a
+        new item whose guard holds a store's daily limit (``store``,
+        ``store_day``, ``store_limit``) is queued only if the store's count of
+        that day, first invitations and reminders together, is under the
+        limit, and then adds one to it; else its result is a
+        :class:`StoreLimitError` and it writes nothing. The check and the
+        write are one transaction, as in :meth:`add_invitations`, so
+        processes sending reminders (and first invitations) for one store's
+        day together stop at its limit. This is how the
+        :class:`~cxcore.dispatch.Outbox` queues a reminder (a
+        :class:`~cxcore.distribution.Decision`'s ``guard``).
+
+        Raises:
+            ValueError: If *guards* does not give one per item, or a guard
+                has a recontact window (a reminder is no new contact: it
+                asks the same invitation again).
+            StoreError: If the store cannot write the items (nothing is written).
+
+        .. versionadded:: 0.1.0
+        """
         ...
 
     async def claim(

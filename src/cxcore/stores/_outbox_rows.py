@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from cxcore.ports.store import (
     AddedInvitation,
     AlreadyInvitedError,
     ClaimedSend,
+    Enqueued,
     InviteGuard,
     OutboxItem,
     OutboxState,
@@ -131,6 +132,66 @@ Latest = Iterable[tuple[str, str, str, int]]
 """Rows of the latest invitations: (key, survey or ``""``, invitation id, created_at in micros)."""
 
 
+class StoreLimits:
+    """The entries of one guarded write under a store's daily limit, and the counts as the write goes.
+
+    One for :class:`InvitationBatch` and :class:`SendBatch`, so that a first
+    invitation and a reminder count alike. The backend reads (under its locks)
+    the counts of :attr:`store_days` and hands them to :meth:`counted`; then,
+    entry by entry, :meth:`full` says whether the entry's store made its limit
+    that day, and :meth:`count` counts an entry the write makes, which later
+    entries see; :meth:`added` is what the entries written add to
+    ``store_day_counts``.
+    """
+
+    __slots__ = ("counts", "limits")
+
+    def __init__(self) -> None:
+        # Each entry under a store's daily limit: (store, day) and the limit.
+        self.limits: dict[int, tuple[tuple[str, int], int]] = {}
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def add(self, n: int, guard: InviteGuard) -> None:
+        """Put entry *n* under *guard*'s store limit, if the guard holds one."""
+        key = guard.store_key
+        if key is not None and guard.store_limit is not None:
+            self.limits[n] = (key, guard.store_limit)
+
+    @property
+    def store_days(self) -> list[tuple[str, int]]:
+        """The stores and days whose counts the write needs, sorted (the order to lock them in)."""
+        return sorted({key for key, _ in self.limits.values()})
+
+    def counted(self, rows: Iterable[tuple[str, int, int]]) -> None:
+        """Start from the stored counts: (store, day, invited) rows of :attr:`store_days`."""
+        self.counts = {(store, day): k for store, day, k in rows}
+
+    def full(self, n: int) -> StoreLimitError | None:
+        """The refusal of entry *n*, if its store's count of the day has reached the limit."""
+        limited = self.limits.get(n)
+        if limited is None:
+            return None
+        (store, day), limit = limited
+        if self.counts.get((store, day), 0) >= limit:
+            return StoreLimitError(store, day, limit)
+        return None
+
+    def count(self, n: int) -> None:
+        """Count entry *n*, written by this call, in its store's day (if it has a limit)."""
+        limited = self.limits.get(n)
+        if limited is not None:
+            self.counts[limited[0]] = self.counts.get(limited[0], 0) + 1
+
+    def added(self, written: Iterable[int]) -> list[tuple[str, int, int]]:
+        """What the entries *written* add to each store's count of the day: (store, day, added)."""
+        added: dict[tuple[str, int], int] = {}
+        for n in written:
+            limited = self.limits.get(n)
+            if limited is not None:
+                added[limited[0]] = added.get(limited[0], 0) + 1
+        return [(store, day, k) for (store, day), k in sorted(added.items())]
+
+
 class InvitationBatch:
     """One :meth:`Store.add_invitations <cxcore.Store.add_invitations>` call, checked and planned for every backend.
 
@@ -152,6 +213,9 @@ class InvitationBatch:
     """
 
     __slots__ = ("after", "bodies", "candidates", "entries", "errors", "limits", "repeat_of")
+
+    limits: StoreLimits
+    """The candidates under a store's daily limit."""
 
     def __init__(
         self,
@@ -186,16 +250,13 @@ class InvitationBatch:
         # Each guarded candidate's bounds (micros): the person's, the survey's, the
         # account's invitations must be older.
         self.after: dict[int, tuple[int | None, int | None, int | None]] = {}
-        # Each candidate under a store's daily limit: (store, day) and the limit.
-        self.limits: dict[int, tuple[tuple[str, int], int]] = {}
+        self.limits = StoreLimits()
         if guards is not None:
             for n in self.candidates.values():
                 guard = guards[n]
                 if guard is None:
                     continue
-                key = guard.store_key
-                if key is not None and guard.store_limit is not None:
-                    self.limits[n] = (key, guard.store_limit)
+                self.limits.add(n, guard)
                 invitation = self.entries[n][0]
                 if invitation.customer_id is None:
                     continue
@@ -239,16 +300,11 @@ class InvitationBatch:
     @property
     def store_days(self) -> list[tuple[str, int]]:
         """The stores and days whose counts :meth:`refused` needs, sorted (the order to lock them in)."""
-        return sorted({key for key, _ in self.limits.values()})
+        return self.limits.store_days
 
     def store_counts(self, written: Iterable[int]) -> list[tuple[str, int, int]]:
         """What the candidates *written* add to each store's count of the day: (store, day, added)."""
-        added: dict[tuple[str, int], int] = {}
-        for n in written:
-            limited = self.limits.get(n)
-            if limited is not None:
-                added[limited[0]] = added.get(limited[0], 0) + 1
-        return [(store, day, k) for (store, day), k in sorted(added.items())]
+        return self.limits.added(written)
 
     def refused(
         self,
@@ -267,7 +323,8 @@ class InvitationBatch:
             new: The candidates whose id is not stored.
             counted: For each of :attr:`store_days` counted, (store, day, invitations).
         """
-        counts = {(store, day): k for store, day, k in counted}
+        limits = self.limits
+        limits.counted(counted)
         person: dict[str, tuple[str, int]] = {}
         survey: dict[tuple[str, str], tuple[str, int]] = {}
         account: dict[str, tuple[str, int]] = {}
@@ -279,16 +336,13 @@ class InvitationBatch:
         refused: dict[int, StoreError] = {}
         for n in sorted(new):
             invitation = self.entries[n][0]
-            limited = self.limits.get(n)
-            if limited is not None:
-                (store, day), limit = limited
-                if counts.get((store, day), 0) >= limit:
-                    refused[n] = StoreLimitError(store, day, limit)
-                    continue
+            full = limits.full(n)
+            if full is not None:
+                refused[n] = full
+                continue
             who = invitation.customer_id
             if who is None:
-                if limited is not None:
-                    counts[limited[0]] = counts.get(limited[0], 0) + 1
+                limits.count(n)
                 continue
             bounds = self.after.get(n)
             if bounds is not None:
@@ -308,8 +362,7 @@ class InvitationBatch:
                     )
                     continue
             # Written by this call: later entries see it.
-            if limited is not None:
-                counts[limited[0]] = counts.get(limited[0], 0) + 1
+            limits.count(n)
             mine = (invitation.id, micros(invitation.created_at))
             _later(person, who, mine)
             _later(survey, (who, invitation.survey_id), mine)
@@ -393,6 +446,121 @@ class InvitationBatch:
             else:
                 results.append(AddedInvitation(self.entries[first][0], created=False))
         return results
+
+
+class SendBatch:
+    """One :meth:`Store.enqueue <cxcore.Store.enqueue>` call, checked and planned for every backend.
+
+    The first item with an id is the *candidate* the backend writes; a later
+    item with the same id is a repeat of it and gets its result. A guard may
+    hold only a store's daily limit: a send of a stored invitation (a
+    reminder) is no new contact for the recontact windows.
+
+    A backend writes, in one transaction: where the call gives guards with a
+    limit, it first locks the :attr:`store_days` (under the locks
+    :class:`InvitationBatch`'s writers take too) and reads their counts and
+    which candidates are queued already, and :meth:`refused` says which new
+    candidates not to write; it inserts the others (:meth:`rows`, an item
+    queued before is left as it is), adds :meth:`store_counts` of those it
+    inserted to each store's count, and hands :meth:`results` the ids it
+    inserted.
+    """
+
+    __slots__ = ("candidates", "items", "limits")
+
+    def __init__(
+        self, items: Iterable[OutboxItem], guards: Sequence[InviteGuard | None] | None = None
+    ) -> None:
+        self.items = list(items)
+        if guards is not None and len(guards) != len(self.items):
+            msg = (
+                f"guards: {len(guards)} guards for {len(self.items)} items "
+                "(expected one InviteGuard or None per item)"
+            )
+            raise ValueError(msg)
+        self.candidates: dict[str, int] = {}
+        for n, item in enumerate(self.items):
+            self.candidates.setdefault(item.id, n)
+        self.limits = StoreLimits()
+        for n, guard in enumerate(guards or ()):
+            if guard is None:
+                continue
+            for name in ("person_after", "survey_after", "account_after"):
+                if (at := getattr(guard, name)) is not None:
+                    msg = (
+                        f"guards[{n}]: {name} is {at.isoformat()} for outbox item "
+                        f"{self.items[n].id!r} (expected None: a send of a stored invitation "
+                        "is held to its store's daily limit only, not to the recontact windows)"
+                    )
+                    raise ValueError(msg)
+            if self.candidates[self.items[n].id] == n:
+                self.limits.add(n, guard)
+
+    @property
+    def store_days(self) -> list[tuple[str, int]]:
+        """The stores and days whose counts :meth:`refused` needs, sorted (the order to lock them in)."""
+        return self.limits.store_days
+
+    def store_counts(self, written: Iterable[int]) -> list[tuple[str, int, int]]:
+        """What the candidates *written* add to each store's count of the day: (store, day, added)."""
+        return self.limits.added(written)
+
+    def refused(
+        self, queued: Collection[str], counted: Iterable[tuple[str, int, int]]
+    ) -> dict[int, StoreLimitError]:
+        """The candidates not to write, in item order: their store made its limit of the day.
+
+        Args:
+            queued: The ids of candidates queued before (repeats: never refused, never counted).
+            counted: For each of :attr:`store_days` counted, (store, day, invitations).
+        """
+        limits = self.limits
+        limits.counted(counted)
+        refused: dict[int, StoreLimitError] = {}
+        for item_id, n in self.candidates.items():
+            if item_id in queued:
+                continue
+            full = limits.full(n)
+            if full is not None:
+                refused[n] = full
+            else:  # written by this call: later items see it
+                limits.count(n)
+        return refused
+
+    def rows(self, candidates: Iterable[int], at: int) -> list[tuple[Any, ...]]:
+        """The ``outbox`` rows of *candidates*, written at *at* (micros), in :data:`SEND_COLUMNS` order."""
+        return [send_row(self.items[n], at) for n in candidates]
+
+    def results(
+        self, inserted: Collection[str], refused: Mapping[int, StoreError]
+    ) -> list[Enqueued | StoreError]:
+        """Each item's result, given the ids this call *inserted* and the candidates *refused*."""
+        results: list[Enqueued | StoreError] = []
+        for n, item in enumerate(self.items):
+            first = self.candidates[item.id]
+            error = refused.get(first)
+            if error is not None:
+                results.append(error)
+            else:
+                results.append(Enqueued(item, created=first == n and item.id in inserted))
+        return results
+
+
+SEND_COLUMNS = "id, invitation_id, channel, state, due_at, attempts, updated_at"
+"""The columns of ``outbox`` a new send is written with, in the order of :func:`send_row`."""
+
+
+def send_row(item: OutboxItem, at: int) -> tuple[Any, ...]:
+    """The ``outbox`` row of a new send *item*, written at *at* (micros): :data:`SEND_COLUMNS`."""
+    return (
+        item.id,
+        item.invitation_id,
+        item.channel,
+        item.state.value,
+        micros(item.due_at),
+        item.attempts,
+        at,
+    )
 
 
 def _micros_or_none(at: datetime | None) -> int | None:

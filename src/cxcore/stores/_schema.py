@@ -95,7 +95,8 @@ window from its first new invitation on. ``short_code`` is the code of an
 invitation's short survey link, unique, found by its index when the link is
 followed (``/l/<code>``). ``store_day_counts`` counts each
 store's invitations a day, as the guarded writes that count against its
-daily limit make them, in the same transaction.
+daily limit make them, in the same transaction (reminders too, queued
+under a guard since: no new table or column).
 """
 
 from __future__ import annotations

@@ -17,11 +17,13 @@ from cxcore.ports.store import (
     AddedInvitation,
     ClaimedSend,
     ConflictError,
+    Enqueued,
     Finish,
     InviteGuard,
     OutboxItem,
     OutboxState,
     StoreError,
+    StoreLimitError,
 )
 from cxcore.stores._analytics import context_key
 from cxcore.stores._checks import check_limit
@@ -29,9 +31,12 @@ from cxcore.stores._finishes import check_claim, check_finishes, judge_finishes
 from cxcore.stores._outbox_rows import (
     INVITATION_COLUMNS,
     OUTBOX_COLUMNS,
+    SEND_COLUMNS,
     InvitationBatch,
+    SendBatch,
     claimed_sends,
     outbox_from_row,
+    send_row,
 )
 from cxcore.stores._rows import (
     address_hash,
@@ -180,17 +185,9 @@ class _Outbox(_Base):
                             f"{_store_error(refused, c, committing=False)}"
                         )
             if batch.store_days:
-                await c.execute(
-                    "INSERT INTO store_day_counts (store, day, invited) "
-                    "SELECT * FROM unnest(%s::text[], %s::int[], %s::int[]) "
-                    "ON CONFLICT (store, day) DO UPDATE "
-                    "SET invited = store_day_counts.invited + excluded.invited",
-                    _columns(
-                        batch.store_counts(
-                            n for n in candidates if batch.entries[n][0].id in inserted
-                        ),
-                        3,
-                    ),
+                await _count_store_days(
+                    c,
+                    batch.store_counts(n for n in candidates if batch.entries[n][0].id in inserted),
                 )
             others = [
                 i for i, n in batch.candidates.items() if i not in inserted and n not in failed
@@ -211,29 +208,11 @@ class _Outbox(_Base):
     async def _refused(self, c: Conn, batch: InvitationBatch) -> dict[int, StoreError]:
         """Lock the guarded customers, accounts and stores' days; which new candidates they refuse."""
         people, accounts, store_days = batch.guarded, batch.guarded_accounts, batch.store_days
-        await c.execute(
-            "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(p) AS k "
-            "FROM unnest(%s::text[]) AS p ORDER BY k) AS keys",
-            (
-                _LOCK_CONTACT,
-                [
-                    *people,
-                    *(f"account:{a}" for a in accounts),
-                    *(f"store:{day}:{store}" for store, day in store_days),
-                ],
-            ),
+        await _lock_contacts(
+            c, [*people, *(f"account:{a}" for a in accounts), *_store_day_locks(store_days)]
         )
         # Each read only when something asks for it: a round trip each.
-        counted = (
-            await _all(
-                c,
-                "SELECT store, day, invited FROM store_day_counts "
-                "WHERE (store, day) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
-                _columns(store_days, 2),
-            )
-            if store_days
-            else []
-        )
+        counted = await _store_day_counts(c, store_days)
         by_survey = (
             await _all(
                 c,
@@ -403,35 +382,70 @@ class _Outbox(_Base):
 
     # ------------------------------------------------------------ outbox
 
-    async def enqueue(self, items: Iterable[OutboxItem]) -> None:
-        """Add pending sends (idempotent by id), in one transaction."""
-        batch = list(items)
+    async def enqueue(
+        self,
+        items: Iterable[OutboxItem],
+        *,
+        guards: Sequence[InviteGuard | None] | None = None,
+    ) -> list[Enqueued | StoreError]:
+        """As :meth:`Store.enqueue <cxcore.Store.enqueue>`: one transaction.
 
-        async def write(c: Conn) -> None:
-            await self._enqueue(c, batch)
+        The items go in one ``INSERT ... ON CONFLICT DO NOTHING``, which says
+        which of them were new. Where guards hold a store's daily limit, the
+        stores' days are locked first (the advisory locks
+        :meth:`add_invitations` takes for them), then their counts and the
+        items queued before are read: a writer of the same store's day in
+        another process waits for this transaction, then sees its count.
 
-        await self._write(write)
+        .. versionadded:: 0.1.0
+        """
+        batch = SendBatch(items, guards)
+        if not batch.items:
+            return []
+        store_days = batch.store_days
+
+        async def write(c: Conn) -> tuple[set[str], dict[int, StoreLimitError]]:
+            refused: dict[int, StoreLimitError] = {}
+            if store_days:
+                await _lock_contacts(c, _store_day_locks(store_days))
+                counted = await _store_day_counts(c, store_days)
+                queued = {
+                    row[0]
+                    for row in await _all(
+                        c, "SELECT id FROM outbox WHERE id = ANY(%s)", (list(batch.candidates),)
+                    )
+                }
+                refused = batch.refused(queued, counted)
+            candidates = [n for n in batch.candidates.values() if n not in refused]
+            inserted = await self._insert_sends(c, batch.rows(candidates, micros(self.clock.now())))
+            if store_days:
+                await _count_store_days(
+                    c, batch.store_counts(n for n in candidates if batch.items[n].id in inserted)
+                )
+            return inserted, refused
+
+        inserted, refused = await self._write(write)
+        return batch.results(inserted, refused)
 
     async def _enqueue(self, c: Conn, batch: Sequence[OutboxItem]) -> None:
         if batch:
             now = micros(self.clock.now())
-            async with c.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO outbox (id, invitation_id, channel, state, due_at, attempts, updated_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                    [
-                        (
-                            i.id,
-                            i.invitation_id,
-                            i.channel,
-                            i.state.value,
-                            micros(i.due_at),
-                            i.attempts,
-                            now,
-                        )
-                        for i in batch
-                    ],
-                )
+            await self._insert_sends(c, [send_row(i, now) for i in batch])
+
+    async def _insert_sends(self, c: Conn, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+        """Insert the ``outbox`` *rows* (:data:`SEND_COLUMNS`) whose id is not queued; their ids."""
+        if not rows:
+            return set()
+        return {
+            row[0]
+            for row in await _all(
+                c,
+                f"INSERT INTO outbox ({SEND_COLUMNS}) SELECT * FROM unnest(%s::text[], %s::text[], "
+                "%s::text[], %s::text[], %s::bigint[], %s::int[], %s::bigint[]) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                _columns(rows, 7),
+            )
+        }
 
     async def claim(
         self,
@@ -754,6 +768,50 @@ def _short_code_taken(exc: psycopg.Error) -> bool:
     return (
         isinstance(exc, psycopg.errors.UniqueViolation)
         and exc.diag.constraint_name == "invitations_by_short_code"
+    )
+
+
+async def _lock_contacts(c: Conn, keys: Sequence[str]) -> None:
+    """Take the transaction's advisory lock on each of *keys* (people, accounts, stores' days), in one order.
+
+    Every guarded write locks what it checks through here, in the order of
+    the keys' hashes, so two writes wanting some of the same keys never
+    deadlock: the later one waits for the earlier one's transaction.
+    """
+    await c.execute(
+        "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(p) AS k "
+        "FROM unnest(%s::text[]) AS p ORDER BY k) AS keys",
+        (_LOCK_CONTACT, list(keys)),
+    )
+
+
+def _store_day_locks(store_days: Iterable[tuple[str, int]]) -> list[str]:
+    """The advisory lock keys of *store_days* (under :data:`_LOCK_CONTACT`)."""
+    return [f"store:{day}:{store}" for store, day in store_days]
+
+
+async def _store_day_counts(
+    c: Conn, store_days: Sequence[tuple[str, int]]
+) -> list[tuple[str, int, int]]:
+    """The stored counts of *store_days*: (store, day, invited) rows (none read when there are none)."""
+    if not store_days:
+        return []
+    return await _all(
+        c,
+        "SELECT store, day, invited FROM store_day_counts "
+        "WHERE (store, day) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
+        _columns(store_days, 2),
+    )
+
+
+async def _count_store_days(c: Conn, added: Sequence[tuple[str, int, int]]) -> None:
+    """Add what a guarded write made to each store's count of the day: (store, day, added) rows."""
+    await c.execute(
+        "INSERT INTO store_day_counts (store, day, invited) "
+        "SELECT * FROM unnest(%s::text[], %s::int[], %s::int[]) "
+        "ON CONFLICT (store, day) DO UPDATE "
+        "SET invited = store_day_counts.invited + excluded.invited",
+        _columns(added, 3),
     )
 
 

@@ -15,11 +15,13 @@ from cxcore.ports.store import (
     AddedInvitation,
     ClaimedSend,
     ConflictError,
+    Enqueued,
     Finish,
     InviteGuard,
     OutboxItem,
     OutboxState,
     StoreError,
+    StoreLimitError,
 )
 from cxcore.stores._analytics import context_key
 from cxcore.stores._checks import check_limit
@@ -27,10 +29,13 @@ from cxcore.stores._finishes import check_claim, check_finishes, judge_finishes
 from cxcore.stores._outbox_rows import (
     INVITATION_COLUMNS,
     OUTBOX_COLUMNS,
+    SEND_COLUMNS,
     ClaimedRows,
     InvitationBatch,
+    SendBatch,
     claimed_sends,
     outbox_from_row,
+    send_row,
 )
 from cxcore.stores._rows import (
     address_hash,
@@ -42,6 +47,9 @@ from cxcore.stores._rows import (
 )
 from cxcore.stores.sqlite._base import INSERT_AUDIT, _Base, _store_error
 
+_INSERT_SEND = (
+    f"INSERT INTO outbox ({SEND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+)
 _OUTBOX_COLUMNS_OF_O = ", ".join(f"o.{c}" for c in OUTBOX_COLUMNS.split(", "))
 
 
@@ -141,15 +149,7 @@ class _Outbox(_Base):
                     "WHERE account_id IN (SELECT value FROM json_each(?)) GROUP BY account_id",
                     accounts,
                 )
-                counted = (
-                    c.execute(
-                        "SELECT store, day, invited FROM store_day_counts WHERE (store, day) IN "
-                        "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
-                        (json.dumps(store_days),),
-                    ).fetchall()
-                    if store_days
-                    else []
-                )
+                counted = _store_day_counts(c, store_days)
                 failed = batch.refused(by_survey, by_account, new, counted)
                 new = [n for n in new if n not in failed]
             c.execute("SAVEPOINT invitations")
@@ -179,12 +179,7 @@ class _Outbox(_Base):
                     c.execute("RELEASE invitation")
             c.execute("RELEASE invitations")
             if store_days:
-                c.executemany(
-                    "INSERT INTO store_day_counts (store, day, invited) VALUES (?, ?, ?) "
-                    "ON CONFLICT (store, day) DO UPDATE "
-                    "SET invited = store_day_counts.invited + excluded.invited",
-                    batch.store_counts(n for n in new if n not in failed),
-                )
+                _count_store_days(c, batch.store_counts(n for n in new if n not in failed))
             return stored, failed
 
         stored, failed = await self._write(write)
@@ -309,30 +304,48 @@ class _Outbox(_Base):
 
     # ------------------------------------------------------------ outbox
 
-    async def enqueue(self, items: Iterable[OutboxItem]) -> None:
-        """Add pending sends (idempotent by id), in one transaction."""
-        batch = list(items)
-        await self._write(lambda c: self._enqueue(c, batch))
+    async def enqueue(
+        self,
+        items: Iterable[OutboxItem],
+        *,
+        guards: Sequence[InviteGuard | None] | None = None,
+    ) -> list[Enqueued | StoreError]:
+        """As :meth:`Store.enqueue <cxcore.Store.enqueue>`: one op on the writer.
+
+        The items queued before are read, and the guarded stores' counts of
+        the day, in the write's transaction, which holds the database's write
+        lock: no other process can queue or invite in between.
+
+        .. versionadded:: 0.1.0
+        """
+        batch = SendBatch(items, guards)
+        if not batch.items:
+            return []
+        ids = list(batch.candidates)
+        store_days = batch.store_days
+
+        def write(c: sqlite3.Connection) -> tuple[set[str], dict[int, StoreLimitError]]:
+            queued = {
+                row[0]
+                for row in c.execute(
+                    "SELECT id FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(ids),),
+                )
+            }
+            refused = batch.refused(queued, _store_day_counts(c, store_days))
+            new = [n for i, n in batch.candidates.items() if i not in queued and n not in refused]
+            c.executemany(_INSERT_SEND, batch.rows(new, micros(self.clock.now())))
+            if store_days:
+                _count_store_days(c, batch.store_counts(new))
+            return {batch.items[n].id for n in new}, refused
+
+        inserted, refused = await self._write(write)
+        return batch.results(inserted, refused)
 
     def _enqueue(self, c: sqlite3.Connection, batch: Sequence[OutboxItem]) -> None:
         if batch:
             now = micros(self.clock.now())
-            c.executemany(
-                "INSERT INTO outbox (id, invitation_id, channel, state, due_at, attempts, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                [
-                    (
-                        i.id,
-                        i.invitation_id,
-                        i.channel,
-                        i.state.value,
-                        micros(i.due_at),
-                        i.attempts,
-                        now,
-                    )
-                    for i in batch
-                ],
-            )
+            c.executemany(_INSERT_SEND, [send_row(i, now) for i in batch])
 
     async def claim(
         self,
@@ -647,6 +660,29 @@ def _fetch_outbox(c: sqlite3.Connection, item_id: str) -> OutboxItem:
         msg = f"no outbox item {item_id!r} is stored"
         raise StoreError(msg)
     return outbox_from_row(row)
+
+
+def _store_day_counts(
+    c: sqlite3.Connection, store_days: Sequence[tuple[str, int]]
+) -> list[tuple[str, int, int]]:
+    """The stored counts of *store_days*: (store, day, invited) rows (none read when there are none)."""
+    if not store_days:
+        return []
+    return c.execute(
+        "SELECT store, day, invited FROM store_day_counts WHERE (store, day) IN "
+        "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+        (json.dumps(store_days),),
+    ).fetchall()
+
+
+def _count_store_days(c: sqlite3.Connection, added: Sequence[tuple[str, int, int]]) -> None:
+    """Add what a guarded write made to each store's count of the day: (store, day, added) rows."""
+    c.executemany(
+        "INSERT INTO store_day_counts (store, day, invited) VALUES (?, ?, ?) "
+        "ON CONFLICT (store, day) DO UPDATE "
+        "SET invited = store_day_counts.invited + excluded.invited",
+        added,
+    )
 
 
 def _latest(c: sqlite3.Connection, sql: str, keys: list[str]) -> list[tuple[str, str, str, int]]:
