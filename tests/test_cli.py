@@ -348,7 +348,14 @@ BAD_INPUTS = [
         ["preview", "email", "--survey", "{empty}.toml"],
         {},
         1,
-        "has no survey",
+        "defines no surveys (expected a definition file with [[surveys]])",
+    ),
+    (
+        "preview: the journey file instead of the surveys",
+        ["preview", "email", "--survey", str(EXAMPLES / "journey.toml")],
+        {},
+        1,
+        "defines no surveys (expected a definition file with [[surveys]]); it defines 1 journey",
     ),
     (
         "preview: binary file",

@@ -141,7 +141,12 @@ class TestBadInput:
     @pytest.mark.parametrize(
         ("argv", "message"),
         [
-            (["--metric", "nps", "--by", "agent"], "no dimension 'agent'"),
+            (["--metric", "nps", "--by", "agent"], "answers.csv has no column 'agent'"),
+            (
+                ["--metric", "nps", "--by", "store,touchpont"],
+                "answers.csv has no column 'touchpont' (did you mean 'touchpoint'?)",
+            ),
+            (["--metric", "nsp"], "unknown metric 'nsp' (did you mean 'nps'?)"),
             (["--metric", "wow"], "unknown metric 'wow'"),
             (["--metric", "nps", "--interval", "t"], "does not apply"),
         ],

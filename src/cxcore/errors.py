@@ -66,6 +66,12 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to *word*, or nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def count_problems(count: int) -> str:
     """``"1 problem"``, ``"2 problems"``: how the messages count what they list."""
     return f"{count} problem" if count == 1 else f"{count} problems"
@@ -125,10 +131,8 @@ class UnknownMetricError(CxError, LookupError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = tuple(sorted(known))
-        close = difflib.get_close_matches(name, self.known, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         super().__init__(
-            f"unknown metric {name!r}{hint}; registered metrics are: "
+            f"unknown metric {name!r}{did_you_mean(name, self.known)}; registered metrics are: "
             f"{', '.join(self.known) or 'none'}"
         )
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
-from cxcore.errors import CxError, Problem
+from cxcore.errors import CxError, Problem, did_you_mean
 
 __all__ = ["DeploymentError"]
 
@@ -57,10 +56,7 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the choice closest to *word*, or nothing."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+suggest = did_you_mean
 
 
 def kind(value: object) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cxcore.cli import UsageError
-from cxcore.errors import CxError, UnknownMetricError
+from cxcore.errors import CxError, UnknownMetricError, did_you_mean
 from cxcore.metrics import metric_registry
 from cxcore.scoring.cells import Period
 from cxcore.scoring.stats import IntervalMethod
@@ -188,6 +188,15 @@ def run(args: argparse.Namespace) -> int:
             utc_offset=args.utc_offset,
         )
     except CxError as exc:  # the options do not fit the file (--by a column it lacks...)
+        wanted = [name.strip() for name in args.by.split(",") if name.strip()]
+        missing = [name for name in wanted if name not in frame.dimensions]
+        if missing:
+            columns = ", ".join(frame.dimensions) or "none besides the metric and score"
+            msg = (
+                f"--by: {args.file} has no column {missing[0]!r}"
+                f"{did_you_mean(missing[0], frame.dimensions)} (its other columns: {columns})"
+            )
+            raise UsageError(msg) from None
         raise UsageError(str(exc)) from None
     records = []
     for cell in table:

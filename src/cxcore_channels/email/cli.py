@@ -77,9 +77,17 @@ def run(args: argparse.Namespace) -> int:
         msg = f"{path} has several surveys: pass --survey-id, one of: {', '.join(ids)}"
         raise UsageError(msg)
     surveys = [s for s in defs.surveys if args.survey_id in (None, s.id)]
+    if not surveys and not ids:
+        other = (
+            f"; it defines {_count(len(defs.journeys), 'journey')}: pass the file that "
+            "defines [[surveys]]"
+            if defs.journeys
+            else ""
+        )
+        msg = f"{path}: defines no surveys (expected a definition file with [[surveys]]){other}"
+        raise CxError(msg)
     if not surveys:
-        wanted = f"no survey {args.survey_id!r}" if args.survey_id else "no survey"
-        msg = f"{path}: has {wanted} (it has: {', '.join(ids) or 'none'})"
+        msg = f"{path}: has no survey {args.survey_id!r} (it has: {', '.join(ids)})"
         raise CxError(msg)
     survey = max(surveys, key=lambda s: s.version)
     now = SystemClock().now()
@@ -118,3 +126,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
