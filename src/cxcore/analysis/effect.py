@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -347,7 +347,7 @@ class EffectEstimate(TableDisplay):
             f"Treated: {', '.join(map(str, self.treated_units))}.",
             (
                 "Placebo: the same comparison within the before period, split at "
-                f"{self.pre_trend_split.isoformat()}; far from 0, the untreated {unit}s are a "
+                f"{_when(self.pre_trend_split)}; far from 0, the untreated {unit}s are a "
                 "poor comparison."
                 if self.pre_trend is not None
                 else "No placebo: the before period's halves lack the answers for one."
@@ -360,7 +360,7 @@ class EffectEstimate(TableDisplay):
         return Table(
             title=(
                 f"Effect of {self.initiative.name!r} on {self.metric}, from "
-                f"{self.initiative.start.isoformat()}: {len(self.treated_units)} treated, "
+                f"{_when(self.initiative.start)}: {len(self.treated_units)} treated, "
                 f"{len(self.control_units)} untreated {unit}s"
             ),
             columns=(
@@ -392,6 +392,12 @@ def _digits(metric: str) -> int:
     except CxError:  # a metric only the frame knows: percentages are the usual case
         return 1
     return 2 if spec.headline is Headline.MEAN else 1
+
+
+def _when(at: datetime) -> str:
+    """*at* for a person: the day alone at midnight UTC, else to the minute, in UTC."""
+    utc = at.astimezone(UTC)
+    return f"{utc:%Y-%m-%d}" if utc.time() == time(0) else f"{utc:%Y-%m-%d %H:%M} UTC"
 
 
 def _naive_note(design: float | None, unit: str) -> str:
