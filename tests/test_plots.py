@@ -115,6 +115,20 @@ class TestTrend:
         assert "higher is better" in ax.get_ylabel()
         saves(fig)
 
+    def test_many_groups_put_the_legend_beside_the_plot(self, frame):
+        """Past three groups the legend sits outside the axes, where it covers no line."""
+        fig, ax = new_axes()
+        table = score(frame, "nps", by="store", every="week")
+        few = plots.trend(table, ax=ax, groups=["S0", "S1"]).get_legend()
+        fig.canvas.draw()
+        inside = few.get_window_extent()
+        assert ax.get_window_extent().contains(inside.x0, inside.y0)
+        fig, ax = new_axes()
+        many = plots.trend(table, ax=ax, groups=["S0", "S1", "S2", "S3"]).get_legend()
+        fig.canvas.draw()
+        assert many.get_window_extent().x0 > ax.get_window_extent().x1  # right of the axes
+        saves(fig)
+
     def test_the_band_is_the_interval_of_each_period(self, frame):
         _, ax = new_axes()
         table = score(frame, "nps", every="week")

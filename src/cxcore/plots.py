@@ -56,6 +56,9 @@ COLORS = {
 MAX_TREND_GROUPS = 8
 """A trend draws at most this many groups unless they are chosen with ``groups=``."""
 
+_LEGEND_INSIDE = 3
+"""A trend of more groups puts its legend beside the plot: inside, it would hide lines."""
+
 
 def _pyplot(purpose: str) -> Any:  # noqa: ANN401 - the matplotlib.pyplot module
     optional_module("matplotlib", purpose)
@@ -189,7 +192,10 @@ def trend(
     level = f"{100 * table.confidence:g}%"
     ax.set_title(f"{metric.title} by {table.every.value}, {level} intervals")
     if table.by:
-        ax.legend(title=", ".join(table.by), fontsize="small")
+        # Past a few groups, beside the plot, where it hides no line.
+        beside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
+        place = beside if len(series) > _LEGEND_INSIDE else {}
+        ax.legend(title=", ".join(table.by), fontsize="small", **place)
     dates = optional_module("matplotlib.dates", "drawing a trend")
     locator = dates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
