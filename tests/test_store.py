@@ -53,6 +53,7 @@ from cxcore.ports.store import (
     PayloadTooLargeError,
     StoreError,
     StoreLimitError,
+    StratumFullError,
     Submission,
     SubmitOutcome,
     SubmitResult,
@@ -978,6 +979,142 @@ class TestOutbox:
         assert sum(isinstance(r, StoreLimitError) for r in results) == 33
         assert stored == 7
 
+    def test_an_invitation_taken_for_a_stratum_minimum_is_refused_once_it_is_met(self, backend):
+        """A stratum's count of the day holds every invitation that names it; the minimum caps the rest.
+
+        An invitation the sampling draw took (its guard names the stratum,
+        without stratum_min) is counted and never refused; one taken to fill
+        the minimum (stratum_min) is written only while the count is under it,
+        counting earlier calls and earlier entries of the call. Another
+        stratum, rule or day has its own count; a refused entry writes and
+        counts nothing, nor does a repeat or an entry without a stratum.
+        """
+        day = T0.date().toordinal()
+
+        def counted(
+            stratum: str = "BLR-01", *, rule: str = "billing_csat", on: int = day
+        ) -> InviteGuard:
+            return InviteGuard(stratum_rule=rule, stratum=stratum, stratum_day=on)
+
+        def forced(minimum: int = 3, **kw: Any) -> InviteGuard:
+            return attrs.evolve(counted(**kw), stratum_min=minimum)
+
+        async def write(
+            store: Store, entries: list[tuple[str, str | None, InviteGuard | None]]
+        ) -> list[str]:
+            """Each entry's id if written, or the window of its refusal."""
+            results = await store.add_invitations(
+                [(invitation(i, customer_id=who), [pending(i, i)]) for i, who, _ in entries],
+                guards=[g for *_, g in entries],
+            )
+            return [
+                r.window if isinstance(r, InviteRefusedError) else r.invitation.id
+                for r in results
+                if isinstance(r, InviteRefusedError | AddedInvitation)
+            ]
+
+        async def scenario(store: Store) -> None:
+            assert await write(store, [("s-0", "C-0", counted()), ("s-1", None, forced())]) == [
+                "s-0",
+                "s-1",
+            ]  # 2 of 3, the anonymous one too
+            assert await write(
+                store,
+                [
+                    ("s-1", None, forced()),  # a repeat: neither refused nor counted
+                    ("s-2", "C-2", forced()),  # 3 of 3
+                    ("s-3", "C-3", forced()),  # the minimum is met
+                    ("s-4", "C-4", counted()),  # the draw took it: counted, 4
+                    ("s-5", "C-5", forced(stratum="BLR-02")),
+                    ("s-6", "C-6", forced(rule="nps_relationship")),
+                    ("s-7", "C-7", forced(on=day + 1)),
+                    ("s-8", "C-8", InviteGuard(person_after=T0 - timedelta(days=30))),
+                ],
+            ) == ["s-1", "s-2", "not_sampled", "s-4", "s-5", "s-6", "s-7", "s-8"]
+            [refused] = await store.add_invitations(
+                [(invitation("s-3", customer_id="C-3"), [])], guards=[forced()]
+            )
+            assert isinstance(refused, StratumFullError)
+            assert (refused.rule, refused.stratum, refused.day, refused.minimum) == (
+                "billing_csat",
+                "BLR-01",
+                day,
+                3,
+            )
+            assert str(refused) == (
+                f"stratum 'BLR-01' of rule 'billing_csat' made its 3 invitations of "
+                f"{T0.date().isoformat()} (the sampling's min_per_day), and the sampling "
+                "draw did not take this one"
+            )
+            stored = {i.id for i in await store.recent_invitations(since=T0)}
+            assert "s-3" not in stored
+            assert {i.id for i in await store.outbox()} == stored  # s-3 queued nothing
+            # The stored counts: BLR-01 has 4 (s-3 not in it), BLR-02 1, the next day 1.
+            assert await write(
+                store,
+                [
+                    ("s-10", "C-10", forced(5)),
+                    ("s-11", "C-11", forced(5)),
+                    ("s-12", "C-12", forced(1, stratum="BLR-02")),
+                    ("s-13", "C-13", forced(2, on=day + 1)),
+                    ("s-14", "C-14", forced(2, on=day + 1)),
+                    ("s-15", "C-15", forced(1, stratum="")),  # no value of the dimension
+                    ("s-16", "C-16", forced(1, stratum="")),
+                ],
+            ) == [
+                "s-10",
+                "not_sampled",
+                "not_sampled",
+                "s-13",
+                "not_sampled",
+                "s-15",
+                "not_sampled",
+            ]
+
+        run(backend, scenario)
+
+    def test_a_stratum_minimum_refuses_before_a_store_limit(self, backend):
+        """An invitation over both its stratum's minimum and its store's limit: the stratum's refusal.
+
+        The sampling comes before the caps, so the skip it stands for is not_sampled.
+        """
+        day = T0.date().toordinal()
+        both = InviteGuard(
+            store="BLR-01",
+            store_day=day,
+            store_limit=1,
+            stratum_rule="billing_csat",
+            stratum="BLR-01",
+            stratum_day=day,
+            stratum_min=1,
+        )
+
+        async def scenario(store: Store) -> None:
+            results = await store.add_invitations(
+                [(invitation(f"s-{k}", customer_id=f"C-{k}"), []) for k in range(2)],
+                guards=[both, both],
+            )
+            assert isinstance(results[0], AddedInvitation)
+            assert isinstance(results[1], StratumFullError)
+
+        run(backend, scenario)
+
+    def test_of_two_writers_filling_one_stratum_minimum_at_once_it_holds(self, backend):
+        """Two stores race to make 20 invitations each to fill a stratum's minimum of 7: 7 in all."""
+        results, stored = race(
+            backend,
+            lambda k, n: invitation(f"inv-{k}-{n}", customer_id=f"C-{k}-{n}"),
+            InviteGuard(
+                stratum_rule="billing_csat",
+                stratum="BLR-01",
+                stratum_day=T0.date().toordinal(),
+                stratum_min=7,
+            ),
+        )
+        assert sum(isinstance(r, AddedInvitation) for r in results) == 7
+        assert sum(isinstance(r, StratumFullError) for r in results) == 33
+        assert stored == 7
+
     def test_a_reminder_counts_in_its_store_day_and_is_refused_at_the_limit(self, backend):
         """enqueue's guards: a reminder counts in its store's day with the first invitations.
 
@@ -1067,6 +1204,16 @@ class TestOutbox:
                 ),
             ):
                 await store.enqueue([item], guards=[InviteGuard(person_after=T0)])
+            stratum = InviteGuard(stratum_rule="billing_csat", stratum="BLR-01", stratum_day=1)
+            with pytest.raises(
+                ValueError,
+                match=(
+                    r"guards\[0\]: stratum_rule is 'billing_csat' for outbox item 'inv-1.r1' "
+                    r"\(expected None: a send of a stored invitation is no new invitation of "
+                    r"its rule's sampling stratum\)"
+                ),
+            ):
+                await store.enqueue([item], guards=[stratum])
             with pytest.raises(ValueError, match=r"guards: 2 guards for 1 items \(expected one"):
                 await store.enqueue([item], guards=[None, None])
             assert await store.outbox() == []

@@ -30,11 +30,11 @@ from cxcore import (
     TextQuestion,
 )
 from cxcore.definitions import unstructure
-from cxcore.ports.store import Store
+from cxcore.ports.store import InviteGuard, Store
 from cxcore.stores import SQLiteStore
 from cxcore.stores._analytics import SPANS_PER_PART
 from cxcore.stores._schema import SCHEMA_VERSION
-from tests.test_store import pending
+from tests.test_store import invitation, pending
 from tests.test_store_analytics import frame_rows, split_small_reads  # noqa: F401 - a fixture
 
 try:
@@ -323,6 +323,42 @@ class TestSchema:
             (c.key, c.n, c.score) for c in score(frame, "nps", by=("store",))
         ]
 
+    def test_a_version_7_database_gets_the_stratum_counts_and_keeps_the_store_counts(self, dsn):
+        """Schema 8 adds stratum_day_counts, empty; a guarded write counts in it, and store_day_counts stays."""
+        from cxcore.stores._schema import migrations  # noqa: PLC0415
+
+        day = T0.date().toordinal()
+        with psycopg.connect(dsn) as conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute("INSERT INTO meta VALUES ('schema_version', '7')")
+            for migration in migrations("postgres")[:7]:
+                for statement in migration:
+                    conn.execute(statement)
+            conn.execute("INSERT INTO store_day_counts VALUES ('BLR-01', %s, 5)", (day,))
+        guard = InviteGuard(
+            store="BLR-01",
+            store_day=day,
+            store_limit=6,
+            stratum_rule="billing_csat",
+            stratum="BLR-01",
+            stratum_day=day,
+            stratum_min=1,
+        )
+
+        async def upgrade() -> tuple[int, list[str]]:
+            async with PostgresStore(dsn) as store:
+                results = await store.add_invitations(
+                    [(invitation(f"inv-{k}", customer_id=f"C-{k}"), []) for k in range(2)],
+                    guards=[guard, guard],
+                )
+                return await store.schema_version(), [type(r).__name__ for r in results]
+
+        assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["AddedInvitation", "StratumFullError"])
+        assert query(dsn, "SELECT * FROM stratum_day_counts") == [
+            ("billing_csat", "BLR-01", day, 1)
+        ]
+        assert query(dsn, "SELECT * FROM store_day_counts") == [("BLR-01", day, 6)]
+
     def test_a_version_2_database_gets_the_claim_order_index_and_keeps_its_outbox(self, dsn):
         """Schema 3 replaces the outbox's (state, due_at) index with (state, due_at, id in byte order).
 
@@ -417,14 +453,17 @@ class TestSchema:
             "WHERE table_schema = current_schema() AND column_name IN ('d_store', 't_store') "
             "ORDER BY column_name",
         ) == [("jsonb", "NEVER"), ("text", "ALWAYS")]
-        # Back to schema 3, without the t_ columns (nor schema 5, 6 and 7's tables, columns and
-        # indexes); an older cxcore writes as it did.
+        # Back to schema 3, without the t_ columns (nor schema 5, 6, 7 and 8's tables, columns
+        # and indexes); an older cxcore writes as it did.
         dims = ("touchpoint", "journey", "store", "agent", "product", "channel")
         with psycopg.connect(dsn) as conn:
             conn.execute(
                 "ALTER TABLE answer_scores " + ", ".join(f"DROP COLUMN t_{d}" for d in dims)
             )
-            conn.execute("DROP TABLE kiosks, feed, feed_positions, api_keys, store_day_counts")
+            conn.execute(
+                "DROP TABLE kiosks, feed, feed_positions, api_keys, store_day_counts, "
+                "stratum_day_counts"
+            )
             conn.execute(
                 "DROP INDEX invitations_by_address_channel, invitations_by_created, "
                 "outbox_by_provider"

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from cxcore import StoreError
-from cxcore.ports.store import OutboxItem, OutboxState
+from cxcore.ports.store import InviteGuard, OutboxItem, OutboxState
 from cxcore.stores import SQLiteStore
 from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
 from cxcore.stores.sqlite.outbox import _due_ids_sql
-from tests.test_store import pending
+from tests.test_store import invitation, pending
 
 CHILD = Path(__file__).with_name("store_child.py")
 V1_FIXTURE = Path(__file__).parent / "data" / "store-v1.sqlite"
@@ -222,6 +222,45 @@ class TestMigrations:
             "outbox_by_provider": ["provider_id"],
             "outbox_by_state_due": ["state", "due_at", "id"],
         }
+
+    def test_a_version_7_store_gets_the_stratum_counts_and_keeps_the_store_counts(self, tmp_path):
+        """Schema 8 adds stratum_day_counts, empty; a guarded write counts in it, and store_day_counts stays."""
+        db = tmp_path / "v7.sqlite"
+        day = T0.date().toordinal()
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute("INSERT INTO meta VALUES ('schema_version', '7')")
+            for migration in MIGRATIONS[:7]:
+                for statement in migration:
+                    conn.execute(statement)
+            conn.execute("INSERT INTO store_day_counts VALUES ('BLR-01', ?, 5)", (day,))
+        conn.close()
+        guard = InviteGuard(
+            store="BLR-01",
+            store_day=day,
+            store_limit=6,
+            stratum_rule="billing_csat",
+            stratum="BLR-01",
+            stratum_day=day,
+            stratum_min=1,
+        )
+
+        async def upgrade() -> tuple[int, list[str]]:
+            async with SQLiteStore(db) as store:
+                results = await store.add_invitations(
+                    [(invitation(f"inv-{k}", customer_id=f"C-{k}"), []) for k in range(2)],
+                    guards=[guard, guard],
+                )
+                return await store.schema_version(), [type(r).__name__ for r in results]
+
+        assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["AddedInvitation", "StratumFullError"])
+        conn = sqlite3.connect(db)
+        assert conn.execute("SELECT * FROM stratum_day_counts").fetchall() == [
+            ("billing_csat", "BLR-01", day, 1)
+        ]
+        assert conn.execute("SELECT * FROM store_day_counts").fetchall() == [("BLR-01", day, 6)]
+        conn.close()
 
     def test_upgrading_from_the_first_version_fills_the_score_columns(self, tmp_path):
         """Schema 2's answer_scores is filled from the old responses: SQL scores equal in-memory ones."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -23,6 +23,7 @@ from cxcore.ports.store import (
     OutboxState,
     StoreError,
     StoreLimitError,
+    StratumFullError,
 )
 from cxcore.stores._rows import (
     address_hash,
@@ -132,64 +133,123 @@ Latest = Iterable[tuple[str, str, str, int]]
 """Rows of the latest invitations: (key, survey or ``""``, invitation id, created_at in micros)."""
 
 
-class StoreLimits:
+_Key = TypeVar("_Key", tuple[str, int], tuple[str, str, int])
+
+
+class DayCounts(Generic[_Key]):
+    """The entries of one guarded write that count in a day's count, some under a cap, and the counts as the write goes.
+
+    The shared part of :class:`StoreLimits` (a store's day, under its daily
+    limit) and :class:`StratumCounts` (a rule's sampling stratum's day, with
+    the minimum of the invitations taken to fill it). The backend reads
+    (under its locks) the stored counts of :attr:`days` and hands them to
+    :meth:`counted`; then, entry by entry, the subclass's ``full`` says
+    whether the entry's count has reached its cap, and :meth:`count` counts
+    an entry the write makes, which later entries see; :meth:`added` is what
+    the entries written add to the stored counts.
+    """
+
+    __slots__ = ("caps", "counts", "keys")
+
+    def __init__(self) -> None:
+        self.keys: dict[int, _Key] = {}
+        """Each counted entry's key (store and day; rule, stratum and day)."""
+        self.caps: dict[int, int] = {}
+        """The entries the write makes only under a cap: the cap."""
+        self.counts: dict[_Key, int] = {}
+
+    def put(self, n: int, key: _Key, cap: int | None) -> None:
+        """Count entry *n* under *key*, and write it only while the count is under *cap* (if given)."""
+        self.keys[n] = key
+        if cap is not None:
+            self.caps[n] = cap
+
+    @property
+    def days(self) -> list[_Key]:
+        """The keys whose counts the write needs, sorted (the order to lock them in)."""
+        return sorted(set(self.keys.values()))
+
+    def counted(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Start from the stored counts: rows of a key of :attr:`days`, then its count."""
+        self.counts = {cast("_Key", tuple(row[:-1])): int(row[-1]) for row in rows}
+
+    def reached(self, n: int) -> tuple[_Key, int] | None:
+        """Entry *n*'s key and cap, if it has a cap and its count has reached it."""
+        cap = self.caps.get(n)
+        if cap is None:
+            return None
+        key = self.keys[n]
+        return (key, cap) if self.counts.get(key, 0) >= cap else None
+
+    def count(self, n: int) -> None:
+        """Count entry *n*, written by this call (if it counts)."""
+        key = self.keys.get(n)
+        if key is not None:
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def added(self, written: Iterable[int]) -> list[tuple[Any, ...]]:
+        """What the entries *written* add to each count: the key's parts, then how many."""
+        added: dict[_Key, int] = {}
+        for n in written:
+            counted = self.keys.get(n)
+            if counted is not None:
+                added[counted] = added.get(counted, 0) + 1
+        # (*day, k) is what mypy cannot type for a constrained type variable.
+        return [day + (k,) for day, k in sorted(added.items())]  # noqa: RUF005
+
+
+class StoreLimits(DayCounts[tuple[str, int]]):
     """The entries of one guarded write under a store's daily limit, and the counts as the write goes.
 
     One for :class:`InvitationBatch` and :class:`SendBatch`, so that a first
-    invitation and a reminder count alike. The backend reads (under its locks)
-    the counts of :attr:`store_days` and hands them to :meth:`counted`; then,
-    entry by entry, :meth:`full` says whether the entry's store made its limit
-    that day, and :meth:`count` counts an entry the write makes, which later
-    entries see; :meth:`added` is what the entries written add to
-    ``store_day_counts``.
+    invitation and a reminder count alike, in ``store_day_counts``.
     """
 
-    __slots__ = ("counts", "limits")
-
-    def __init__(self) -> None:
-        # Each entry under a store's daily limit: (store, day) and the limit.
-        self.limits: dict[int, tuple[tuple[str, int], int]] = {}
-        self.counts: dict[tuple[str, int], int] = {}
+    __slots__ = ()
 
     def add(self, n: int, guard: InviteGuard) -> None:
         """Put entry *n* under *guard*'s store limit, if the guard holds one."""
         key = guard.store_key
-        if key is not None and guard.store_limit is not None:
-            self.limits[n] = (key, guard.store_limit)
+        if key is not None:
+            self.put(n, key, guard.store_limit)
 
     @property
     def store_days(self) -> list[tuple[str, int]]:
         """The stores and days whose counts the write needs, sorted (the order to lock them in)."""
-        return sorted({key for key, _ in self.limits.values()})
-
-    def counted(self, rows: Iterable[tuple[str, int, int]]) -> None:
-        """Start from the stored counts: (store, day, invited) rows of :attr:`store_days`."""
-        self.counts = {(store, day): k for store, day, k in rows}
+        return self.days
 
     def full(self, n: int) -> StoreLimitError | None:
         """The refusal of entry *n*, if its store's count of the day has reached the limit."""
-        limited = self.limits.get(n)
-        if limited is None:
+        reached = self.reached(n)
+        if reached is None:
             return None
-        (store, day), limit = limited
-        if self.counts.get((store, day), 0) >= limit:
-            return StoreLimitError(store, day, limit)
-        return None
+        (store, day), limit = reached
+        return StoreLimitError(store, day, limit)
 
-    def count(self, n: int) -> None:
-        """Count entry *n*, written by this call, in its store's day (if it has a limit)."""
-        limited = self.limits.get(n)
-        if limited is not None:
-            self.counts[limited[0]] = self.counts.get(limited[0], 0) + 1
 
-    def added(self, written: Iterable[int]) -> list[tuple[str, int, int]]:
-        """What the entries *written* add to each store's count of the day: (store, day, added)."""
-        added: dict[tuple[str, int], int] = {}
-        for n in written:
-            limited = self.limits.get(n)
-            if limited is not None:
-                added[limited[0]] = added.get(limited[0], 0) + 1
-        return [(store, day, k) for (store, day), k in sorted(added.items())]
+class StratumCounts(DayCounts[tuple[str, str, int]]):
+    """The entries of one guarded write that count in a sampling stratum's day, in ``stratum_day_counts``.
+
+    Every invitation whose guard names a stratum counts; the ones whose guard
+    holds ``stratum_min`` (taken only to fill the stratum's minimum) are
+    written only while the count is under it.
+    """
+
+    __slots__ = ()
+
+    def add(self, n: int, guard: InviteGuard) -> None:
+        """Count entry *n* in *guard*'s stratum, if it names one (under its minimum, if it holds one)."""
+        key = guard.stratum_key
+        if key is not None:
+            self.put(n, key, guard.stratum_min)
+
+    def full(self, n: int) -> StratumFullError | None:
+        """The refusal of entry *n*, if it fills a minimum its stratum's count of the day has met."""
+        reached = self.reached(n)
+        if reached is None:
+            return None
+        (rule, stratum, day), minimum = reached
+        return StratumFullError(rule, stratum, day, minimum)
 
 
 class InvitationBatch:
@@ -204,18 +264,30 @@ class InvitationBatch:
     yet (:meth:`row`, :meth:`audit_rows`, their items), each alone when writing
     them together fails; then hands :meth:`results` what it found stored and
     which candidates failed. Where the call gives *guards*, the backend first
-    locks the :attr:`guarded` customers, :attr:`guarded_accounts` and
-    :attr:`store_days` (under locks other writers of them take too), reads
-    the latest invitation of each customer to each survey and of each
-    account, and each store's count of the day, and :meth:`refused` says
-    which new candidates not to write; it adds :meth:`store_counts` of what
-    it wrote to each store's count.
+    locks the :attr:`guarded` customers, :attr:`guarded_accounts`,
+    :attr:`store_days` and :attr:`stratum_days` (under locks other writers
+    of them take too), reads the latest invitation of each customer to each
+    survey and of each account, each store's count of the day and each
+    stratum's, and :meth:`refused` says which new candidates not to write;
+    it adds :meth:`store_counts` of what it wrote to each store's count, and
+    :meth:`stratum_counts` to each stratum's.
     """
 
-    __slots__ = ("after", "bodies", "candidates", "entries", "errors", "limits", "repeat_of")
+    __slots__ = (
+        "after",
+        "bodies",
+        "candidates",
+        "entries",
+        "errors",
+        "limits",
+        "repeat_of",
+        "strata",
+    )
 
     limits: StoreLimits
     """The candidates under a store's daily limit."""
+    strata: StratumCounts
+    """The candidates that count in a sampling stratum's day (some under its minimum)."""
 
     def __init__(
         self,
@@ -251,12 +323,14 @@ class InvitationBatch:
         # account's invitations must be older.
         self.after: dict[int, tuple[int | None, int | None, int | None]] = {}
         self.limits = StoreLimits()
+        self.strata = StratumCounts()
         if guards is not None:
             for n in self.candidates.values():
                 guard = guards[n]
                 if guard is None:
                     continue
                 self.limits.add(n, guard)
+                self.strata.add(n, guard)
                 invitation = self.entries[n][0]
                 if invitation.customer_id is None:
                     continue
@@ -306,14 +380,28 @@ class InvitationBatch:
         """What the candidates *written* add to each store's count of the day: (store, day, added)."""
         return self.limits.added(written)
 
+    @property
+    def stratum_days(self) -> list[tuple[str, str, int]]:
+        """The strata and days whose counts :meth:`refused` needs, sorted (the order to lock them in)."""
+        return self.strata.days
+
+    def stratum_counts(self, written: Iterable[int]) -> list[tuple[str, str, int, int]]:
+        """What the candidates *written* add to each stratum's count of the day: (rule, stratum, day, added)."""
+        return self.strata.added(written)
+
     def refused(
         self,
         by_survey: Latest,
         by_account: Latest,
         new: Iterable[int],
         counted: Iterable[tuple[str, int, int]] = (),
+        strata_counted: Iterable[tuple[str, str, int, int]] = (),
     ) -> dict[int, StoreError]:
         """The candidates of *new* (in entry order) not to write: someone was invited since.
+
+        A candidate taken to fill its stratum's minimum is refused first when
+        the minimum is met (the sampling comes before the caps); then one
+        whose store made its limit of the day; then one inside a window.
 
         Args:
             by_survey: For each :attr:`guarded` customer, the latest invitation
@@ -322,9 +410,12 @@ class InvitationBatch:
                 the latest: (account, ``""``, id, micros).
             new: The candidates whose id is not stored.
             counted: For each of :attr:`store_days` counted, (store, day, invitations).
+            strata_counted: For each of :attr:`stratum_days` counted,
+                (rule, stratum, day, invitations).
         """
-        limits = self.limits
+        limits, strata = self.limits, self.strata
         limits.counted(counted)
+        strata.counted(strata_counted)
         person: dict[str, tuple[str, int]] = {}
         survey: dict[tuple[str, str], tuple[str, int]] = {}
         account: dict[str, tuple[str, int]] = {}
@@ -336,13 +427,14 @@ class InvitationBatch:
         refused: dict[int, StoreError] = {}
         for n in sorted(new):
             invitation = self.entries[n][0]
-            full = limits.full(n)
+            full = strata.full(n) or limits.full(n)
             if full is not None:
                 refused[n] = full
                 continue
             who = invitation.customer_id
             if who is None:
                 limits.count(n)
+                strata.count(n)
                 continue
             bounds = self.after.get(n)
             if bounds is not None:
@@ -363,6 +455,7 @@ class InvitationBatch:
                     continue
             # Written by this call: later entries see it.
             limits.count(n)
+            strata.count(n)
             mine = (invitation.id, micros(invitation.created_at))
             _later(person, who, mine)
             _later(survey, (who, invitation.survey_id), mine)
@@ -491,6 +584,14 @@ class SendBatch:
                         f"guards[{n}]: {name} is {at.isoformat()} for outbox item "
                         f"{self.items[n].id!r} (expected None: a send of a stored invitation "
                         "is held to its store's daily limit only, not to the recontact windows)"
+                    )
+                    raise ValueError(msg)
+            for name in ("stratum_rule", "stratum", "stratum_day", "stratum_min"):
+                if (value := getattr(guard, name)) is not None:
+                    msg = (
+                        f"guards[{n}]: {name} is {value!r} for outbox item "
+                        f"{self.items[n].id!r} (expected None: a send of a stored invitation "
+                        "is no new invitation of its rule's sampling stratum)"
                     )
                     raise ValueError(msg)
             if self.candidates[self.items[n].id] == n:

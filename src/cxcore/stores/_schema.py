@@ -97,6 +97,13 @@ followed (``/l/<code>``). ``store_day_counts`` counts each
 store's invitations a day, as the guarded writes that count against its
 daily limit make them, in the same transaction (reminders too, queued
 under a guard since: no new table or column).
+
+Version 8 adds ``stratum_day_counts``: each trigger rule's invitations a day
+in each stratum of its sampling (the store or agent of its ``by``), as the
+guarded writes that name the stratum make them, in the same transaction, so
+the sampling's ``min_per_day`` holds across processes. A stratum's count
+starts at the first invitation an upgraded store writes: on the day of the
+upgrade, the invitations made before it are not in it.
 """
 
 from __future__ import annotations
@@ -349,7 +356,17 @@ _V7 = (
     ),
 )
 
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+_V8 = (
+    """CREATE TABLE stratum_day_counts (
+        rule TEXT NOT NULL,
+        stratum TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        invited INTEGER NOT NULL,
+        PRIMARY KEY (rule, stratum, day)
+    )""",
+)
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 
 SCORES_BACKFILLED_AT = 2
 """The migration after which a store fills ``answer_scores`` from its stored responses."""

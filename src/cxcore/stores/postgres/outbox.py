@@ -141,15 +141,16 @@ class _Outbox(_Base):
         The invitations go in one ``INSERT ... ON CONFLICT DO NOTHING`` from
         arrays, which says which of them were new; then their audit entries
         and sends. If that fails on a value, each goes alone, in a savepoint,
-        so that only the entry at fault fails. Guarded customers, accounts and
-        stores' days are locked first (a transaction-level advisory lock each,
-        in one order), so a writer that invites one of them in another process
-        waits for this transaction, then sees its invitation (or its count).
+        so that only the entry at fault fails. Guarded customers, accounts,
+        stores' days and sampling strata's days are locked first (a
+        transaction-level advisory lock each, in one order), so a writer that
+        invites one of them in another process waits for this transaction,
+        then sees its invitation (or its count).
 
         .. versionadded:: 0.1.0
         """
         batch = InvitationBatch(entries, guards)
-        guarded = batch.guarded or batch.guarded_accounts or batch.store_days
+        guarded = batch.guarded or batch.guarded_accounts or batch.store_days or batch.stratum_days
 
         async def write(c: Conn) -> tuple[dict[str, str], dict[int, StoreError]]:
             failed: dict[int, StoreError] = {}
@@ -184,10 +185,9 @@ class _Outbox(_Base):
                             f"invitation {batch.entries[n][0].id!r}: "
                             f"{_store_error(refused, c, committing=False)}"
                         )
-            if batch.store_days:
-                await _count_store_days(
-                    c,
-                    batch.store_counts(n for n in candidates if batch.entries[n][0].id in inserted),
+            if batch.store_days or batch.stratum_days:
+                await _count_days(
+                    c, batch, [n for n in candidates if batch.entries[n][0].id in inserted]
                 )
             others = [
                 i for i, n in batch.candidates.items() if i not in inserted and n not in failed
@@ -206,13 +206,21 @@ class _Outbox(_Base):
         return batch.results(stored, failed)
 
     async def _refused(self, c: Conn, batch: InvitationBatch) -> dict[int, StoreError]:
-        """Lock the guarded customers, accounts and stores' days; which new candidates they refuse."""
+        """Lock the guarded customers, accounts, stores' and strata's days; which new candidates they refuse."""
         people, accounts, store_days = batch.guarded, batch.guarded_accounts, batch.store_days
+        stratum_days = batch.stratum_days
         await _lock_contacts(
-            c, [*people, *(f"account:{a}" for a in accounts), *_store_day_locks(store_days)]
+            c,
+            [
+                *people,
+                *(f"account:{a}" for a in accounts),
+                *_store_day_locks(store_days),
+                *_stratum_day_locks(stratum_days),
+            ],
         )
         # Each read only when something asks for it: a round trip each.
         counted = await _store_day_counts(c, store_days)
+        strata = await _stratum_day_counts(c, stratum_days)
         by_survey = (
             await _all(
                 c,
@@ -241,7 +249,7 @@ class _Outbox(_Base):
             )
         }
         new = [n for i, n in batch.candidates.items() if i not in stored]
-        return batch.refused(by_survey, by_account, new, counted)
+        return batch.refused(by_survey, by_account, new, counted, strata)
 
     async def _insert_invitations(
         self, c: Conn, batch: InvitationBatch, candidates: Iterable[int]
@@ -772,7 +780,7 @@ def _short_code_taken(exc: psycopg.Error) -> bool:
 
 
 async def _lock_contacts(c: Conn, keys: Sequence[str]) -> None:
-    """Take the transaction's advisory lock on each of *keys* (people, accounts, stores' days), in one order.
+    """Take the transaction's advisory lock on each of *keys* (people, accounts, stores' and strata's days), in one order.
 
     Every guarded write locks what it checks through here, in the order of
     the keys' hashes, so two writes wanting some of the same keys never
@@ -812,6 +820,48 @@ async def _count_store_days(c: Conn, added: Sequence[tuple[str, int, int]]) -> N
         "ON CONFLICT (store, day) DO UPDATE "
         "SET invited = store_day_counts.invited + excluded.invited",
         _columns(added, 3),
+    )
+
+
+async def _count_days(c: Conn, batch: InvitationBatch, written: Sequence[int]) -> None:
+    """Add the candidates *written* to their stores' and strata's counts of the day."""
+    if batch.store_days:
+        await _count_store_days(c, batch.store_counts(written))
+    if batch.stratum_days:
+        await _count_stratum_days(c, batch.stratum_counts(written))
+
+
+def _stratum_day_locks(stratum_days: Iterable[tuple[str, str, int]]) -> list[str]:
+    """The advisory lock keys of *stratum_days* (under :data:`_LOCK_CONTACT`).
+
+    The rule's length comes first, so that no two (rule, stratum) pairs
+    share a key (a rule id may hold ':').
+    """
+    return [f"stratum:{day}:{len(rule)}:{rule}:{stratum}" for rule, stratum, day in stratum_days]
+
+
+async def _stratum_day_counts(
+    c: Conn, stratum_days: Sequence[tuple[str, str, int]]
+) -> list[tuple[str, str, int, int]]:
+    """The stored counts of *stratum_days*: (rule, stratum, day, invited) rows (none read when there are none)."""
+    if not stratum_days:
+        return []
+    return await _all(
+        c,
+        "SELECT rule, stratum, day, invited FROM stratum_day_counts WHERE (rule, stratum, day) IN "
+        "(SELECT * FROM unnest(%s::text[], %s::text[], %s::int[]))",
+        _columns(stratum_days, 3),
+    )
+
+
+async def _count_stratum_days(c: Conn, added: Sequence[tuple[str, str, int, int]]) -> None:
+    """Add what a guarded write made to each stratum's count of the day: (rule, stratum, day, added) rows."""
+    await c.execute(
+        "INSERT INTO stratum_day_counts (rule, stratum, day, invited) "
+        "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[]) "
+        "ON CONFLICT (rule, stratum, day) DO UPDATE "
+        "SET invited = stratum_day_counts.invited + excluded.invited",
+        _columns(added, 4),
     )
 
 

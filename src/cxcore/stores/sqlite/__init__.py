@@ -54,7 +54,7 @@ class SQLiteStore(_Responses, _Outbox, _Inbound, _People, _Cases, _Feed, _Keys, 
     ...         return await store.schema_version()
     >>> with tempfile.TemporaryDirectory() as d:
     ...     asyncio.run(demo(os.path.join(d, "cx.db")))
-    7
+    8
 
     Args:
         path: The database file; created if missing.

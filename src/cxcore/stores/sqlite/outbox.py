@@ -124,6 +124,7 @@ class _Outbox(_Base):
         batch = InvitationBatch(entries, guards)
         ids = list(batch.candidates)
         guarded, accounts, store_days = batch.guarded, batch.guarded_accounts, batch.store_days
+        stratum_days = batch.stratum_days
 
         def write(c: sqlite3.Connection) -> tuple[dict[str, str], dict[int, StoreError]]:
             stored: dict[str, str] = dict(
@@ -134,7 +135,7 @@ class _Outbox(_Base):
             )
             new = [n for i, n in batch.candidates.items() if i not in stored]
             failed: dict[int, StoreError] = {}
-            if guarded or accounts or store_days:
+            if guarded or accounts or store_days or stratum_days:
                 # SQLite gives the id of the row whose created_at is the max.
                 by_survey = _latest(
                     c,
@@ -150,7 +151,8 @@ class _Outbox(_Base):
                     accounts,
                 )
                 counted = _store_day_counts(c, store_days)
-                failed = batch.refused(by_survey, by_account, new, counted)
+                strata = _stratum_day_counts(c, stratum_days)
+                failed = batch.refused(by_survey, by_account, new, counted, strata)
                 new = [n for n in new if n not in failed]
             c.execute("SAVEPOINT invitations")
             try:
@@ -180,6 +182,8 @@ class _Outbox(_Base):
             c.execute("RELEASE invitations")
             if store_days:
                 _count_store_days(c, batch.store_counts(n for n in new if n not in failed))
+            if stratum_days:
+                _count_stratum_days(c, batch.stratum_counts(n for n in new if n not in failed))
             return stored, failed
 
         stored, failed = await self._write(write)
@@ -681,6 +685,30 @@ def _count_store_days(c: sqlite3.Connection, added: Sequence[tuple[str, int, int
         "INSERT INTO store_day_counts (store, day, invited) VALUES (?, ?, ?) "
         "ON CONFLICT (store, day) DO UPDATE "
         "SET invited = store_day_counts.invited + excluded.invited",
+        added,
+    )
+
+
+def _stratum_day_counts(
+    c: sqlite3.Connection, stratum_days: Sequence[tuple[str, str, int]]
+) -> list[tuple[str, str, int, int]]:
+    """The stored counts of *stratum_days*: (rule, stratum, day, invited) rows (none read when there are none)."""
+    if not stratum_days:
+        return []
+    return c.execute(
+        "SELECT rule, stratum, day, invited FROM stratum_day_counts WHERE (rule, stratum, day) IN "
+        "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+        "json_extract(value, '$[2]') FROM json_each(?))",
+        (json.dumps(stratum_days),),
+    ).fetchall()
+
+
+def _count_stratum_days(c: sqlite3.Connection, added: Sequence[tuple[str, str, int, int]]) -> None:
+    """Add what a guarded write made to each stratum's count of the day: (rule, stratum, day, added) rows."""
+    c.executemany(
+        "INSERT INTO stratum_day_counts (rule, stratum, day, invited) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (rule, stratum, day) DO UPDATE "
+        "SET invited = stratum_day_counts.invited + excluded.invited",
         added,
     )
 
