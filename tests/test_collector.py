@@ -23,7 +23,7 @@ from cxcore import (
     RespondentKind,
 )
 from cxcore.collector import CONTENT_SECURITY_POLICY, RateLimits
-from cxcore.distribution import RuleSet, load_rules
+from cxcore.distribution import RuleSet, Sampling, load_rules
 from cxcore.distribution.decide import invitation_id
 from cxcore.intake import InboundReply, IntakeResult
 from cxcore.testing import FakeChannel, signed_invitation
@@ -687,6 +687,45 @@ class TestApis:
             assert ask(restarted, item(4))["reason"] == "store_limit"  # from the state
             assert ask(restarted, item(5, "BLR-02"))["outcome"] == "invite"
             invited = restarted.run(restarted.store.invited_since(since=restarted.clock.now()))
+        assert len(invited) == 3
+
+    def test_a_sampling_minimum_holds_across_a_restart_of_the_collector(self, tmp_path):
+        """The store counts each stratum's invitations of the day: a restarted collector keeps to its minimum.
+
+        With a rate of 0, support_ces takes only each store's first two
+        invitations of the day. The first collector takes BLR-01's two and
+        skips the third from its own count. The next one starts from nothing:
+        the store refuses its first try (``not_sampled``, the stratum's
+        minimum is met), and it skips the next from the count it learnt.
+        """
+        bazaar = bazaar_rules(recontact_days=0)
+        sampling = Sampling(rate=0.0, by="store", min_per_day=2)
+        rules = attrs.evolve(
+            bazaar,
+            rules=[
+                attrs.evolve(r, sampling=sampling) if r.id == "support_ces" else r
+                for r in bazaar.rules
+            ],
+        )
+
+        def item(n: int, store: str = "BLR-01") -> dict[str, Any]:
+            body = interaction_item(f"POS-B{n}", f"C-{n}")
+            body["interaction"]["store"] = store  # type: ignore[index]
+            return body
+
+        channels = {"fake": FakeChannel(name="fake")}
+        with serve_collector(tmp_path, channels=channels, rules=rules) as served:
+            assert [ask(served, item(n))["outcome"] for n in range(2)] == ["invite", "invite"]
+            third = ask(served, item(2))
+            assert third == {"outcome": "skip", "reason": "not_sampled"}
+        with serve_collector(tmp_path, channels=channels, rules=rules) as restarted:
+            refused = ask(restarted, item(3))  # the stratum's count, read in the write
+            assert refused == third
+            assert ask(restarted, item(4)) == third  # from the state
+            assert ask(restarted, item(5, "BLR-02"))["outcome"] == "invite"
+            invited = restarted.run(
+                restarted.store.invited_since(since=restarted.clock.now() - timedelta(days=1))
+            )
         assert len(invited) == 3
 
     @pytest.mark.parametrize("made_after", [0.5, 1.5])

@@ -28,6 +28,7 @@ from cxcore import (
     SendError,
     SendResult,
     StoreLimitError,
+    StratumFullError,
     ValidationError,
 )
 from cxcore.dispatch import (
@@ -49,6 +50,7 @@ from cxcore.distribution import (
     FatigueState,
     Reason,
     RuleSet,
+    Sampling,
     TokenService,
     TriggerRule,
     decide,
@@ -1109,6 +1111,67 @@ class TestSchedule:
 
         run(go)
 
+    def test_two_processes_take_a_stratum_minimum_together(self, tmp_path):
+        """Two processes (an Outbox and a FatigueState each, on one SQLite file) take min_per_day in all.
+
+        With a rate of 0, every invitation is taken only to fill its store's
+        minimum of 3. Each process counts its own, so each would take 3; the
+        store counts both and refuses the fourth, and skip_refused makes that
+        refusal the not_sampled skip the rules give once the minimum is met,
+        which each process's state then knows. Another store has its own minimum.
+        """
+        sampling = Sampling(rate=0.0, by="store", min_per_day=3)
+        rules = RuleSet(
+            rules=[attrs.evolve(RULES.rules[0], sampling=sampling)],
+            fatigue=FatiguePolicy(recontact_days=0),
+        )
+
+        async def go() -> tuple[list[str], list[str], int]:
+            async with (
+                world(tmp_path) as w,
+                SQLiteStore(tmp_path / "cx.db", clock=w.clock) as store,
+            ):
+                other = Outbox(store, TokenService([KEY], clock=w.clock), clock=w.clock)
+                processes = [(w.outbox, w.state), (other, FatigueState())]
+                outcomes: list[str] = []
+                refusals: list[str] = []
+                for n in range(12):
+                    outbox, state = processes[n % 2]
+                    customer = Customer(id=f"C-{n}", email=f"c{n}@example.com", timezone="UTC")
+                    visit = Interaction(
+                        id=f"I-{n}", touchpoint="visit", customer_id=customer.id,
+                        occurred_at=w.clock.now(), store="BLR-01" if n < 10 else "DEL-02",
+                    )  # fmt: skip
+                    decision = decide(rules, visit, customer, state, w.clock)
+                    if not decision.invite:
+                        outcomes.append(str(decision.reason))
+                        continue
+                    assert decision.guard is not None
+                    assert decision.guard.windows() == ("not_sampled",)
+                    [result] = await outbox.schedule_many(
+                        [ScheduleRequest(decision, customer=customer, interaction=visit)],
+                        state=state,
+                    )
+                    if isinstance(result, StratumFullError):
+                        refusals.append(f"{n}: {result.stratum} {result.minimum}")
+                        outcomes.append(str(skip_refused(rules, decision, result, state).reason))
+                    else:
+                        assert isinstance(result, Scheduled)
+                        outcomes.append("invite")
+                return outcomes, refusals, len(await w.store.outbox())
+
+        outcomes, refusals, queued = run(go)
+        assert outcomes == [
+            *["invite"] * 3,  # C-0 (first process), C-1 (second), C-2 (first)
+            "not_sampled",  # C-3: the second process has 1 of 3, the store has 3
+            "not_sampled",  # C-4: the first process has 2 of 3
+            *["not_sampled"] * 5,  # both processes know the minimum is met
+            "invite",  # DEL-02's own minimum
+            "invite",
+        ]
+        assert refusals == ["3: BLR-01 3", "4: BLR-01 3"]
+        assert queued == 5  # the refused ones queued nothing
+
     def test_a_reminder_with_a_recontact_window_is_not_scheduled(self, tmp_path):
         """A reminder asks the same invitation again: a guard with a window is a mistake, said so."""
 
@@ -1130,6 +1193,31 @@ class TestSchedule:
         assert str(result).endswith(
             "has a guard of recontact_window (expected decide_reminder's: its store's daily "
             "limit alone, since a reminder asks the same invitation again)"
+        )
+
+    def test_a_reminder_counting_in_a_stratum_is_not_scheduled(self, tmp_path):
+        """A reminder is no new invitation of its rule's stratum: a guard naming one is said so."""
+
+        async def go() -> list[Scheduled | Exception]:
+            async with world(tmp_path) as w:
+                [first] = await w.invite(1)
+                customer = Customer(id="C-0", email="c0@example.com", timezone="UTC")
+                visit = Interaction(id="I-x", touchpoint="visit", customer_id="C-0", occurred_at=T0)
+                counted = InviteGuard(stratum_rule="visit_nps", stratum="BLR-01", stratum_day=1)
+                reminder = attrs.evolve(
+                    decide(RULES, visit, customer, FatigueState(), w.clock),
+                    invitation_id=first, reminder=1, guard=counted,
+                )  # fmt: skip
+                results = await w.outbox.schedule_many([ScheduleRequest(reminder)])
+                assert [i.id for i in await w.store.outbox()] == [first]
+                return list(results)
+
+        [result] = run(go)
+        assert isinstance(result, ScheduleError)
+        assert str(result).endswith(
+            "has a guard of the count of stratum 'BLR-01' of 'visit_nps' (expected "
+            "decide_reminder's: its store's daily limit alone, since a reminder asks the same "
+            "invitation again)"
         )
 
     def test_reminder_items_are_numbered(self):

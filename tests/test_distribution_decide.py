@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import attrs
 import pytest
@@ -16,6 +16,7 @@ from cxcore import (
     ManualClock,
     Purpose,
     StoreLimitError,
+    StratumFullError,
 )
 from cxcore.distribution import (
     ChannelPolicy,
@@ -294,6 +295,147 @@ class TestEligibility:
             record(state, d)
             got.append(d.outcome)
         assert got == [Outcome.INVITE, Outcome.INVITE, Outcome.SKIP, Outcome.SKIP]
+
+    def test_only_an_invitation_taken_for_the_stratum_minimum_holds_it(self, clock):
+        """Every invitation of a rule with a minimum names its stratum; one the draw refused holds the minimum.
+
+        The draw comes first: an interaction it takes counts in its stratum
+        (its guard names rule, stratum and day) and holds no minimum, whatever
+        the stratum's count; one it refuses is taken while the stratum is
+        under its minimum, and its guard holds the minimum too. The day is the
+        interaction's, in the policy's day time zone. The same traced or not.
+        """
+        sampling = Sampling(rate=0.5, by="store", min_per_day=2)
+        rules = RuleSet(
+            rules=[TriggerRule(id="r", touchpoint="billing", survey="s", sampling=sampling)],
+            fatigue=FatiguePolicy(recontact_days=0, day_timezone="Asia/Kolkata"),
+        )
+        late = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)  # 01:30 on the 21st in Kolkata
+        day = date(2026, 11, 21).toordinal()
+        counted = InviteGuard(stratum_rule="r", stratum="BLR-01", stratum_day=day)
+        state = FatigueState()
+        drawn = forced = refused = 0
+        for n in range(2, 42):  # I-0 and I-1 would be drawn: start where the draw says no
+            interaction = visit(n, at=late, store="BLR-01")
+            taken_by_draw = sampling.draw("r", interaction.id) < 0.5
+            d = decide(rules, interaction, ASHA, state, clock)
+            assert d == explain(rules, interaction, ASHA, state, clock).decision
+            if taken_by_draw:
+                drawn += 1
+                assert d.guard == counted
+                assert d.guard.windows() == ()
+            elif state.stratum_count("r", "BLR-01", day) < 2:
+                forced += 1
+                assert d.guard == attrs.evolve(counted, stratum_min=2)
+                assert d.guard.windows() == ("not_sampled",)
+            else:
+                refused += 1
+                assert d.reason is Reason.NOT_SAMPLED
+            record(state, d)
+        assert (forced, drawn > 2, refused > 0) == (2, True, True)  # I-2 and I-3 were forced
+        assert state.stratum_count("r", "BLR-01", day) == drawn + forced
+        # No minimum, no stratum in the guard; a rate of 1 takes all, and counts them.
+        for plain in (Sampling(rate=0.5, by="store"), Sampling(rate=0.5)):
+            bare = RuleSet(
+                rules=[TriggerRule(id="r", touchpoint="billing", survey="s", sampling=plain)],
+                fatigue=FatiguePolicy(recontact_days=0),
+            )
+            taken = [
+                d
+                for n in range(10)
+                if (d := decide(bare, visit(n, store="BLR-01"), ASHA, FatigueState(), clock)).invite
+            ]
+            assert taken
+            assert all(d.guard is None for d in taken)
+        every = RuleSet(
+            rules=[
+                TriggerRule(
+                    id="r",
+                    touchpoint="billing",
+                    survey="s",
+                    sampling=Sampling(rate=1.0, by="store", min_per_day=2),
+                )
+            ],
+            fatigue=FatiguePolicy(recontact_days=0),
+        )
+        d = decide(every, visit(store="BLR-01"), ASHA, FatigueState(), clock)
+        assert d.guard == InviteGuard(
+            stratum_rule="r", stratum="BLR-01", stratum_day=NOW.date().toordinal()
+        )
+
+    def test_stratified_sampling_takes_the_same_invitations_as_before_in_one_process(self, clock):
+        """In one process the draw-first order changes nothing: taken if under the minimum or drawn.
+
+        The reference is the rule as it always read: the first min_per_day
+        invitations of each store and day, then the rate.
+        """
+        sampling = Sampling(rate=0.3, by="store", min_per_day=4)
+        rules = RuleSet(
+            rules=[TriggerRule(id="r", touchpoint="billing", survey="s", sampling=sampling)],
+            fatigue=FatiguePolicy(recontact_days=0),
+        )
+        state = FatigueState()
+        counts: dict[tuple[str, int], int] = {}
+        for n in range(600):
+            store = f"S{n % 7 % 3}"
+            at = NOW + timedelta(hours=n // 10)
+            key = (store, at.date().toordinal())
+            expected = counts.get(key, 0) < 4 or sampling.draw("r", f"I-{n}") < 0.3
+            d = decide(rules, visit(n, at=at, store=store), ASHA, state, clock)
+            assert d.invite is expected, n
+            if expected:
+                counts[key] = counts.get(key, 0) + 1
+                record(state, d)
+        assert len(counts) > 6  # several stores, several days
+
+    def test_a_stratum_whose_minimum_was_met_elsewhere_is_not_sampled(self, clock):
+        """skip_refused of a StratumFullError: the rule's not_sampled skip, and the state knows the count.
+
+        Decided again on that state, the interaction goes to the next rule, as
+        when the process knew the count all along.
+        """
+        sampling = Sampling(rate=0.0, by="store", min_per_day=3)
+        rules = RuleSet(
+            rules=[
+                TriggerRule(
+                    id="r", touchpoint="billing", survey="s", sampling=sampling, priority=1
+                ),
+                TriggerRule(id="fallback", touchpoint="billing", survey="t"),
+            ],
+            fatigue=FatiguePolicy(recontact_days=0),
+        )
+        decision = decide(rules, visit(store="BLR-01"), ASHA, FatigueState(), clock)
+        assert decision.rule == "r"
+        assert decision.guard is not None
+        day = decision.guard.stratum_day
+        assert day == NOW.date().toordinal()
+        state = FatigueState()
+        state.count_stratum("r", "BLR-01", day)  # this process made one of them
+        skip = skip_refused(rules, decision, StratumFullError("r", "BLR-01", day, 3), state)
+        assert (skip.outcome, skip.reason, skip.rule, skip.eligible_at) == (
+            Outcome.SKIP,
+            Reason.NOT_SAMPLED,
+            "r",
+            None,
+        )
+        assert skip.interaction_id == decision.interaction_id
+        assert state.stratum_count("r", "BLR-01", day) == 3
+        again = decide(rules, visit(store="BLR-01"), ASHA, state, clock)
+        assert (again.outcome, again.rule) == (Outcome.INVITE, "fallback")
+        assert again.guard is None
+        state.stratum_counted("r", "BLR-01", day, 2)  # never lowers the count
+        assert state.stratum_count("r", "BLR-01", day) == 3
+
+    def test_a_guard_with_a_minimum_names_its_stratum(self):
+        """stratum_min without the rule, stratum and day it is the minimum of is a mistake, said so."""
+        with pytest.raises(
+            ValueError,
+            match=(
+                r"stratum_min: 3 with stratum_rule='r', stratum=None, stratum_day=739940 "
+                r"\(expected all three set: the minimum is of one rule's stratum on one day\)"
+            ),
+        ):
+            InviteGuard(stratum_rule="r", stratum_day=739940, stratum_min=3)
 
     def test_sampling_rate_is_close_to_the_share(self, clock):
         rules = RuleSet(

@@ -312,7 +312,10 @@ class Outbox:
         for n in reminders:
             decision = requests[n].decision
             assert decision.invitation_id is not None  # noqa: S101 - checked by _check
-            windows = [] if decision.guard is None else decision.guard.windows()
+            guard = decision.guard
+            windows = [] if guard is None else list(guard.windows())
+            if guard is not None and guard.stratum_key is not None and guard.stratum_min is None:
+                windows.append(f"the count of stratum {guard.stratum!r} of {guard.stratum_rule!r}")
             if any(window != "store_limit" for window in windows):
                 results[n] = ScheduleError(
                     f"decision: reminder {decision.reminder} of invitation "

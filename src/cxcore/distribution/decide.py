@@ -25,6 +25,7 @@ from cxcore.ports.store import (
     InviteGuard,
     InviteRefusedError,
     StoreLimitError,
+    StratumFullError,
 )
 
 if TYPE_CHECKING:
@@ -398,21 +399,31 @@ def _try_rule(  # noqa: C901, PLR0912 - one branch per traced step, in order
     sampling = rule.sampling
     stratum = rule.stratum(interaction)
     sday = _day(occurred, policy.day_timezone) if stratum is not None else None
+    # The invitation counts in its stratum's day wherever the sampling keeps a minimum;
+    # it holds the minimum only when taken to fill it (the draw said no).
+    counted: tuple[str, str, int, int | None] | None = (
+        (rule.id, stratum, sday, None)
+        if sampling.min_per_day and stratum is not None and sday is not None
+        else None
+    )
     if sampling.rate < 1.0:
         draw = sampling.draw(rule.id, iid)
-        if (
-            stratum is not None
-            and sday is not None
-            and state.stratum_count(rule.id, stratum, sday) < sampling.min_per_day
-        ):
+        if draw < sampling.rate:
             if run.steps is not None:
-                run.note(f"    sampled: stratum {stratum!r} is under {sampling.min_per_day} today")
-        elif draw >= sampling.rate:
+                run.note(f"    sampled: draw {draw:.3f} < rate {sampling.rate}")
+        elif counted is not None and (
+            (count := state.stratum_count(rule.id, counted[1], counted[2])) < sampling.min_per_day
+        ):
+            counted = (*counted[:3], sampling.min_per_day)
+            if run.steps is not None:
+                run.note(
+                    f"    sampled: draw {draw:.3f} >= rate {sampling.rate}, but stratum "
+                    f"{stratum!r} has {count} of its {sampling.min_per_day} today"
+                )
+        else:
             if run.steps is not None:
                 run.note(f"    not sampled: draw {draw:.3f} >= rate {sampling.rate}")
             return _skip(Reason.NOT_SAMPLED, interaction, rule.id)
-        elif run.steps is not None:
-            run.note(f"    sampled: draw {draw:.3f} < rate {sampling.rate}")
     rejections: list[Rejection] | None = [] if run.steps is not None else None
     chosen = choose_channel(
         rules.channels, customer, rule.channels, state.suppression, trace=rejections
@@ -467,7 +478,7 @@ def _try_rule(  # noqa: C901, PLR0912 - one branch per traced step, in order
         store_day=store_day,
         survey_window=rule.recontact_days is not None,
         remindable=bool(rule.reminders_after_hours),
-        guard=_guard(due_ts, policy, customer, rule.recontact_days, store, store_day),
+        guard=_guard(due_ts, policy, customer, rule.recontact_days, store, store_day, counted),
     )
 
 
@@ -478,11 +489,14 @@ def _guard(  # noqa: PLR0917 - private, and called twice
     survey_days: int | None,
     store: str | None,
     store_day: int | None,
+    stratum: tuple[str, str, int, int | None] | None,
 ) -> InviteGuard | None:
     """The caps an invitation due at *due_ts* must still be within when the store writes it.
 
     A known person's windows (the global one, the rule's own, the account's),
-    and the store's daily limit, anonymous invitations included.
+    and the store's daily limit, anonymous invitations included; and the
+    sampling stratum it counts in, as (rule, stratum, day, the minimum when
+    the invitation is taken to fill it, else ``None``).
     """
     limit = policy.store_daily_limit if store is not None and store_day is not None else None
     if customer is None:
@@ -490,13 +504,22 @@ def _guard(  # noqa: PLR0917 - private, and called twice
     else:
         recontact = policy.recontact_days
         account_days = policy.account_days if customer.account_id is not None else None
-    if not (recontact or survey_days or account_days) and limit is None:
+    if not (recontact or survey_days or account_days) and limit is None and stratum is None:
         return None
 
     def before(days: int | None) -> datetime | None:
         return datetime.fromtimestamp(due_ts - days * DAY, UTC) if days else None
 
     limited = limit is not None
+    if stratum is None:
+        return InviteGuard(
+            person_after=before(recontact),
+            survey_after=before(survey_days),
+            account_after=before(account_days),
+            store=store if limited else None,
+            store_day=store_day if limited else None,
+            store_limit=limit,
+        )
     return InviteGuard(
         person_after=before(recontact),
         survey_after=before(survey_days),
@@ -504,6 +527,10 @@ def _guard(  # noqa: PLR0917 - private, and called twice
         store=store if limited else None,
         store_day=store_day if limited else None,
         store_limit=limit,
+        stratum_rule=stratum[0],
+        stratum=stratum[1],
+        stratum_day=stratum[2],
+        stratum_min=stratum[3],
     )
 
 
@@ -677,6 +704,13 @@ def skip_refused(
     cap's reason and the time the person (account, store) is eligible again.
     What the store found is remembered in *state*, for the decisions that follow.
 
+    An invitation taken only to fill its sampling stratum's minimum (the
+    draw said no), refused because other writers met the minimum
+    (:class:`~cxcore.StratumFullError`), is the ``not_sampled`` skip of its
+    rule, and *state* learns that the stratum made its minimum that day.
+    (Deciding the interaction again on *state* would try the rules after
+    that one, as :func:`decide` does when a rule's sampling says no.)
+
     A refused reminder (only a store's limit refuses one) is the skip
     :func:`decide_reminder` gives, for its invitation: ``store_limit``,
     eligible at the store's next day, or ``expired`` if the invitation
@@ -686,6 +720,9 @@ def skip_refused(
     .. versionadded:: 0.1.0
     """
     reason = Reason(refused.window)
+    if isinstance(refused, StratumFullError):
+        state.stratum_counted(refused.rule, refused.stratum, refused.day, refused.minimum)
+        return _skipped(reason, decision.interaction_id or "", decision.customer_id, decision.rule)
     if isinstance(refused, StoreLimitError):
         state.store_counted(refused.store, refused.day, refused.limit)
         assert decision.due_at is not None  # noqa: S101 - a refused invitation had a due time
@@ -930,16 +967,19 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved is
         if stratum is not None and sday is None:
             sday = _day(occurred, policy.day_timezone)
         rate = plan.rate
-        if rate < 1.0 and not (
-            stratum is not None
-            and sday is not None
-            and state._strata.get((plan.id, stratum, sday), 0) < plan.min_per_day  # noqa: SLF001
-        ):
+        minimum = plan.min_per_day  # set only with a stratum
+        forced = False
+        if rate < 1.0:
             if encoded is None:
                 encoded = iid.encode()
             if zlib.crc32(encoded, plan.crc_seed) / 4294967296.0 >= rate:
-                skip = skip or (Reason.NOT_SAMPLED, plan.id, None)
-                continue
+                if (
+                    minimum and state._strata.get((plan.id, stratum, sday), 0) < minimum  # type: ignore[arg-type]  # noqa: SLF001
+                ):
+                    forced = True  # to fill the stratum's minimum
+                else:
+                    skip = skip or (Reason.NOT_SAMPLED, plan.id, None)
+                    continue
         if not known:
             known = True
             if customer is None:
@@ -1049,6 +1089,9 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one flat loop: every call saved is
             plan.recontact_days,
             interaction.store,
             store_day,
+            (plan.id, stratum, sday, minimum if forced else None)  # type: ignore[arg-type]  # set with a minimum
+            if minimum
+            else None,
         )
         return _decision(fields)
     if skip is None:  # every rule's filter failed

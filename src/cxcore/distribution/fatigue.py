@@ -224,6 +224,12 @@ class FatigueState:
         if count > self._store_day.get(key, 0):
             self._store_day[key] = count
 
+    def stratum_counted(self, rule: str, stratum: str, day: int, count: int) -> None:
+        """Remember that *rule* made at least *count* invitations for *stratum* on *day*, in all."""
+        key = (rule, stratum, day)
+        if count > self._strata.get(key, 0):
+            self._strata[key] = count
+
     def count_stratum(self, rule: str, stratum: str, day: int) -> None:
         """Count one invitation by *rule* for *stratum* on *day*."""
         key = (rule, stratum, day)
