@@ -124,6 +124,13 @@ class Decision:
     invitation again, so no window applies, but it counts in the store's day
     (:meth:`Store.enqueue <cxcore.Store.enqueue>`).
 
+    An invitation of a rule whose sampling keeps a minimum per stratum
+    (``by`` and ``min_per_day``) names its stratum in the guard, so the store
+    counts it in the stratum's day; one the sampling draw refused, taken only
+    because the stratum was under its minimum in the state, also holds
+    ``stratum_min``: the store writes it only while its count of the
+    stratum's day is under it.
+
     .. versionadded:: 0.1.0
     """
 

@@ -61,7 +61,10 @@ class Sampling:
     the rule's id and the interaction's id, so deciding twice gives the same answer.
     With *by* set, the first *min_per_day* invitations of each stratum (each store,
     each agent) per day are always taken, and the rate applies after that, so small
-    stores still get enough responses.
+    stores still get enough responses: an interaction the draw refuses is taken
+    while its stratum has fewer than *min_per_day* invitations that day. The store
+    counts each stratum's invitations, so the minimum holds across processes (see
+    :class:`~cxcore.InviteGuard`).
 
     >>> Sampling(rate=0.1, by="store", min_per_day=20)
     Sampling(rate=0.1, by='store', min_per_day=20)
