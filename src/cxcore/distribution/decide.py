@@ -518,15 +518,7 @@ def _guard(  # noqa: PLR0917 - private, and called twice
         return datetime.fromtimestamp(due_ts - days * DAY, UTC) if days else None
 
     limited = limit is not None
-    if stratum is None:
-        return InviteGuard(
-            person_after=before(recontact),
-            survey_after=before(survey_days),
-            account_after=before(account_days),
-            store=store if limited else None,
-            store_day=store_day if limited else None,
-            store_limit=limit,
-        )
+    rule_id, stratum_value, stratum_day, minimum = stratum or (None, None, None, None)
     return InviteGuard(
         person_after=before(recontact),
         survey_after=before(survey_days),
@@ -534,10 +526,10 @@ def _guard(  # noqa: PLR0917 - private, and called twice
         store=store if limited else None,
         store_day=store_day if limited else None,
         store_limit=limit,
-        stratum_rule=stratum[0],
-        stratum=stratum[1],
-        stratum_day=stratum[2],
-        stratum_min=stratum[3],
+        stratum_rule=rule_id,
+        stratum=stratum_value,
+        stratum_day=stratum_day,
+        stratum_min=minimum,
     )
 
 
