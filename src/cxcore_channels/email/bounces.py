@@ -40,13 +40,15 @@ __all__ = [
 _SAFE: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _MAX_LOCAL: Final = 64
 _HEX: Final = frozenset("0123456789ABCDEFabcdef")
+_HASHED: Final = "h--"
+"""How a hashed tag begins; an invitation id beginning so has its ``h`` escaped."""
 
 
 def verp_encode(invitation_id: str, reminder: int = 0) -> str:
     """The tag of one send of an invitation.
 
-    >>> verp_encode("inv-42", 0), verp_encode("order 7/a", 1)
-    ('inv-42.0', 'order=207=2Fa.1')
+    >>> verp_encode("inv-42", 0), verp_encode("order 7/a", 1), verp_encode("h--1")
+    ('inv-42.0', 'order=207=2Fa.1', '=68--1.0')
     """
     out = []
     for char in invitation_id:
@@ -54,6 +56,8 @@ def verp_encode(invitation_id: str, reminder: int = 0) -> str:
             out.append(char)
         else:
             out.extend(f"={byte:02X}" for byte in char.encode("utf-8"))
+    if invitation_id.startswith(_HASHED):  # would read as a hashed tag: its 'h' is escaped
+        out[0] = "=68"
     return f"{''.join(out)}.{reminder}"
 
 
@@ -66,7 +70,7 @@ def verp_decode(tag: str) -> tuple[str, int] | None:
     encoded, dot, reminder = tag.rpartition(".")
     if not dot or not reminder.isascii() or not reminder.isdigit() or not encoded:
         return None
-    if encoded.startswith("h--"):
+    if encoded.startswith(_HASHED):
         return None
     data = bytearray()
     i = 0
@@ -108,7 +112,7 @@ class Verp:
         tag = verp_encode(invitation_id, reminder)
         if len(local) + 1 + len(tag) > _MAX_LOCAL:
             digest = hashlib.blake2b(f"{invitation_id}\0{reminder}".encode(), digest_size=16)
-            tag = f"h--{digest.hexdigest()}"
+            tag = f"{_HASHED}{digest.hexdigest()}"
         return tag
 
     def address(self, tag: str) -> str:
