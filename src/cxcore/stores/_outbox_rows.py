@@ -136,6 +136,15 @@ Latest = Iterable[tuple[str, str, str, int]]
 _Key = TypeVar("_Key", tuple[str, int], tuple[str, str, int])
 
 
+def _check_guard_count(
+    guards: Sequence[InviteGuard | None] | None, count: int, one: str, many: str
+) -> None:
+    """Refuse *guards* unless there is one (or ``None``) for each of the *count* entries or items."""
+    if guards is not None and len(guards) != count:
+        msg = f"guards: {len(guards)} guards for {count} {many} (expected one InviteGuard or None per {one})"
+        raise ValueError(msg)
+
+
 class DayCounts(Generic[_Key]):
     """The entries of one guarded write that count in a day's count, some under a cap, and the counts as the write goes.
 
@@ -295,12 +304,7 @@ class InvitationBatch:
         guards: Sequence[InviteGuard | None] | None = None,
     ) -> None:
         self.entries = [(invitation, list(items)) for invitation, items in entries]
-        if guards is not None and len(guards) != len(self.entries):
-            msg = (
-                f"guards: {len(guards)} guards for {len(self.entries)} entries "
-                "(expected one InviteGuard or None per entry)"
-            )
-            raise ValueError(msg)
+        _check_guard_count(guards, len(self.entries), "entry", "entries")
         self.errors: dict[int, StoreError] = {}
         self.candidates: dict[str, int] = {}
         self.repeat_of: dict[int, int] = {}
@@ -565,12 +569,7 @@ class SendBatch:
         self, items: Iterable[OutboxItem], guards: Sequence[InviteGuard | None] | None = None
     ) -> None:
         self.items = list(items)
-        if guards is not None and len(guards) != len(self.items):
-            msg = (
-                f"guards: {len(guards)} guards for {len(self.items)} items "
-                "(expected one InviteGuard or None per item)"
-            )
-            raise ValueError(msg)
+        _check_guard_count(guards, len(self.items), "item", "items")
         self.candidates: dict[str, int] = {}
         for n, item in enumerate(self.items):
             self.candidates.setdefault(item.id, n)
