@@ -87,15 +87,20 @@ def post(s: Served, path: str, **kw: Any) -> httpx.Response:
     return httpx.post(f"{s.url}{path}", timeout=10, **kw)
 
 
-def interaction_item(interaction_id: str, customer: str) -> dict[str, object]:
-    """An item of the interactions API: a support call of *customer*, with their record."""
+def interaction_item(
+    interaction_id: str, customer: str, store: str | None = None
+) -> dict[str, object]:
+    """An item of the interactions API: a support call of *customer* (at *store*), with their record."""
+    interaction: dict[str, str] = {
+        "id": interaction_id,
+        "touchpoint": "support_call",
+        "customer_id": customer,
+        "occurred_at": "2026-12-07T10:00:00+05:30",
+    }
+    if store is not None:
+        interaction["store"] = store
     return {
-        "interaction": {
-            "id": interaction_id,
-            "touchpoint": "support_call",
-            "customer_id": customer,
-            "occurred_at": "2026-12-07T10:00:00+05:30",
-        },
+        "interaction": interaction,
         "customer": {
             "id": customer,
             "email": f"{customer.lower()}@example.in",
@@ -671,10 +676,8 @@ class TestApis:
         """
         rules = bazaar_rules(store_daily_limit=2)
 
-        def item(n: int, store: str = "BLR-01") -> dict[str, Any]:
-            body = interaction_item(f"POS-S{n}", f"C-{n}")
-            body["interaction"]["store"] = store  # type: ignore[index]
-            return body
+        def item(n: int, store: str = "BLR-01") -> dict[str, object]:
+            return interaction_item(f"POS-S{n}", f"C-{n}", store)
 
         channels = {"fake": FakeChannel(name="fake")}
         with serve_collector(tmp_path, channels=channels, rules=rules) as served:
@@ -708,10 +711,8 @@ class TestApis:
             ],
         )
 
-        def item(n: int, store: str = "BLR-01") -> dict[str, Any]:
-            body = interaction_item(f"POS-B{n}", f"C-{n}")
-            body["interaction"]["store"] = store  # type: ignore[index]
-            return body
+        def item(n: int, store: str = "BLR-01") -> dict[str, object]:
+            return interaction_item(f"POS-B{n}", f"C-{n}", store)
 
         channels = {"fake": FakeChannel(name="fake")}
         with serve_collector(tmp_path, channels=channels, rules=rules) as served:
