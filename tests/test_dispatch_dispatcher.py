@@ -1172,8 +1172,21 @@ class TestSchedule:
         assert refusals == ["3: BLR-01 3", "4: BLR-01 3"]
         assert queued == 5  # the refused ones queued nothing
 
-    def test_a_reminder_with_a_recontact_window_is_not_scheduled(self, tmp_path):
-        """A reminder asks the same invitation again: a guard with a window is a mistake, said so."""
+    @pytest.mark.parametrize(
+        ("guard", "named"),
+        [
+            (InviteGuard(person_after=T0), "recontact_window"),
+            (
+                InviteGuard(stratum_rule="visit_nps", stratum="BLR-01", stratum_day=1),
+                "the count of stratum 'BLR-01' of 'visit_nps'",
+            ),
+        ],
+        ids=["a recontact window", "a sampling stratum"],
+    )
+    def test_a_reminder_guarded_by_more_than_its_store_limit_is_not_scheduled(
+        self, tmp_path, guard, named
+    ):
+        """A reminder asks the same invitation again: a window, or a stratum to count in, is a mistake, said so."""
 
         async def go() -> list[Scheduled | Exception]:
             async with world(tmp_path) as w:
@@ -1182,7 +1195,7 @@ class TestSchedule:
                 visit = Interaction(id="I-x", touchpoint="visit", customer_id="C-0", occurred_at=T0)
                 reminder = attrs.evolve(
                     decide(RULES, visit, customer, FatigueState(), w.clock),
-                    invitation_id=first, reminder=1, guard=InviteGuard(person_after=T0),
+                    invitation_id=first, reminder=1, guard=guard,
                 )  # fmt: skip
                 results = await w.outbox.schedule_many([ScheduleRequest(reminder)])
                 assert [i.id for i in await w.store.outbox()] == [first]
@@ -1191,33 +1204,8 @@ class TestSchedule:
         [result] = run(go)
         assert isinstance(result, ScheduleError)
         assert str(result).endswith(
-            "has a guard of recontact_window (expected decide_reminder's: its store's daily "
-            "limit alone, since a reminder asks the same invitation again)"
-        )
-
-    def test_a_reminder_counting_in_a_stratum_is_not_scheduled(self, tmp_path):
-        """A reminder is no new invitation of its rule's stratum: a guard naming one is said so."""
-
-        async def go() -> list[Scheduled | Exception]:
-            async with world(tmp_path) as w:
-                [first] = await w.invite(1)
-                customer = Customer(id="C-0", email="c0@example.com", timezone="UTC")
-                visit = Interaction(id="I-x", touchpoint="visit", customer_id="C-0", occurred_at=T0)
-                counted = InviteGuard(stratum_rule="visit_nps", stratum="BLR-01", stratum_day=1)
-                reminder = attrs.evolve(
-                    decide(RULES, visit, customer, FatigueState(), w.clock),
-                    invitation_id=first, reminder=1, guard=counted,
-                )  # fmt: skip
-                results = await w.outbox.schedule_many([ScheduleRequest(reminder)])
-                assert [i.id for i in await w.store.outbox()] == [first]
-                return list(results)
-
-        [result] = run(go)
-        assert isinstance(result, ScheduleError)
-        assert str(result).endswith(
-            "has a guard of the count of stratum 'BLR-01' of 'visit_nps' (expected "
-            "decide_reminder's: its store's daily limit alone, since a reminder asks the same "
-            "invitation again)"
+            f"has a guard of {named} (expected decide_reminder's: its store's daily limit "
+            "alone, since a reminder asks the same invitation again)"
         )
 
     def test_reminder_items_are_numbered(self):
