@@ -2147,3 +2147,26 @@ class TestScoresStayInStep:
             assert await self.agree(store) == 59
 
         run(backend, scenario, clock=clock)
+
+
+async def write_two_under_a_stratum_minimum(store: StorePort, day: int) -> tuple[int, list[str]]:
+    """After a migration to schema 8: two invitations under a stratum minimum of one.
+
+    Their guard also holds BLR-01's daily limit of 6, so the store's count of
+    *day* (5, written before the migration) is read and added to as well.
+    Returns the schema version and the type of each result.
+    """
+    guard = InviteGuard(
+        store="BLR-01",
+        store_day=day,
+        store_limit=6,
+        stratum_rule="billing_csat",
+        stratum="BLR-01",
+        stratum_day=day,
+        stratum_min=1,
+    )
+    results = await store.add_invitations(
+        [(invitation(f"inv-{k}", customer_id=f"C-{k}"), []) for k in range(2)],
+        guards=[guard, guard],
+    )
+    return await store.schema_version(), [type(r).__name__ for r in results]

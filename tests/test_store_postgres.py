@@ -30,11 +30,11 @@ from cxcore import (
     TextQuestion,
 )
 from cxcore.definitions import unstructure
-from cxcore.ports.store import InviteGuard, Store
+from cxcore.ports.store import Store
 from cxcore.stores import SQLiteStore
 from cxcore.stores._analytics import SPANS_PER_PART
 from cxcore.stores._schema import SCHEMA_VERSION
-from tests.test_store import invitation, pending
+from tests.test_store import pending, write_two_under_a_stratum_minimum
 from tests.test_store_analytics import frame_rows, split_small_reads  # noqa: F401 - a fixture
 
 try:
@@ -335,23 +335,10 @@ class TestSchema:
                 for statement in migration:
                     conn.execute(statement)
             conn.execute("INSERT INTO store_day_counts VALUES ('BLR-01', %s, 5)", (day,))
-        guard = InviteGuard(
-            store="BLR-01",
-            store_day=day,
-            store_limit=6,
-            stratum_rule="billing_csat",
-            stratum="BLR-01",
-            stratum_day=day,
-            stratum_min=1,
-        )
 
         async def upgrade() -> tuple[int, list[str]]:
             async with PostgresStore(dsn) as store:
-                results = await store.add_invitations(
-                    [(invitation(f"inv-{k}", customer_id=f"C-{k}"), []) for k in range(2)],
-                    guards=[guard, guard],
-                )
-                return await store.schema_version(), [type(r).__name__ for r in results]
+                return await write_two_under_a_stratum_minimum(store, day)
 
         assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["AddedInvitation", "StratumFullError"])
         assert query(dsn, "SELECT * FROM stratum_day_counts") == [

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from cxcore import StoreError
-from cxcore.ports.store import InviteGuard, OutboxItem, OutboxState
+from cxcore.ports.store import OutboxItem, OutboxState
 from cxcore.stores import SQLiteStore
 from cxcore.stores._schema import MIGRATIONS, SCHEMA_VERSION
 from cxcore.stores.sqlite.outbox import _due_ids_sql
-from tests.test_store import invitation, pending
+from tests.test_store import pending, write_two_under_a_stratum_minimum
 
 CHILD = Path(__file__).with_name("store_child.py")
 V1_FIXTURE = Path(__file__).parent / "data" / "store-v1.sqlite"
@@ -236,23 +236,10 @@ class TestMigrations:
                     conn.execute(statement)
             conn.execute("INSERT INTO store_day_counts VALUES ('BLR-01', ?, 5)", (day,))
         conn.close()
-        guard = InviteGuard(
-            store="BLR-01",
-            store_day=day,
-            store_limit=6,
-            stratum_rule="billing_csat",
-            stratum="BLR-01",
-            stratum_day=day,
-            stratum_min=1,
-        )
 
         async def upgrade() -> tuple[int, list[str]]:
             async with SQLiteStore(db) as store:
-                results = await store.add_invitations(
-                    [(invitation(f"inv-{k}", customer_id=f"C-{k}"), []) for k in range(2)],
-                    guards=[guard, guard],
-                )
-                return await store.schema_version(), [type(r).__name__ for r in results]
+                return await write_two_under_a_stratum_minimum(store, day)
 
         assert asyncio.run(upgrade()) == (SCHEMA_VERSION, ["AddedInvitation", "StratumFullError"])
         conn = sqlite3.connect(db)
